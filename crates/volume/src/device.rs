@@ -1,0 +1,147 @@
+//! The block-device contract every copy source and destination honours, so tests can
+//! put in-memory and fault-injecting devices on the real copy path.
+
+use crate::error::{Result, VolumeError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::RwLock;
+
+/// A fixed-size byte-addressed device. Implementations must be safe to use from many
+/// threads at once; concurrent writes to disjoint ranges must not interfere.
+pub trait BlockDevice: Send + Sync {
+    /// Name used in error messages.
+    fn label(&self) -> &str;
+    /// Size in bytes.
+    fn size(&self) -> u64;
+    /// Fills `buf` from `offset`; E_RANGE if the range passes the end.
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()>;
+    /// Writes `data` at `offset`; E_RANGE past the end, E_READONLY if read-only.
+    fn write_at(&self, offset: u64, data: &[u8]) -> Result<()>;
+    /// Makes every acknowledged write durable.
+    fn flush(&self) -> Result<()>;
+    /// Lends the bytes `[offset, offset+len)` to `f` without copying them, when the
+    /// device can (a mapped volume can); `None` means "read them into a buffer instead".
+    fn with_bytes(&self, _offset: u64, _len: usize, _f: &mut dyn FnMut(&[u8]) -> Result<()>) -> Option<Result<()>> {
+        None
+    }
+}
+
+/// Checks that `[offset, offset+len)` lies within a device of `size` bytes.
+pub fn check_range(label: &str, offset: u64, len: u64, size: u64) -> Result<()> {
+    match offset.checked_add(len) {
+        Some(end) if end <= size => Ok(()),
+        _ => Err(VolumeError::Range { volume: label.to_owned(), offset, len, size }),
+    }
+}
+
+/// A device held in memory; for tests and for staging small images.
+pub struct MemDevice {
+    label: String,
+    bytes: RwLock<Vec<u8>>,
+}
+
+impl MemDevice {
+    /// A zero-filled device of `size` bytes.
+    pub fn new(label: &str, size: usize) -> Self {
+        MemDevice { label: label.to_owned(), bytes: RwLock::new(vec![0; size]) }
+    }
+
+    /// A copy of the whole contents.
+    pub fn contents(&self) -> Vec<u8> {
+        self.bytes.read().map(|b| b.clone()).unwrap_or_default()
+    }
+}
+
+impl BlockDevice for MemDevice {
+    fn label(&self) -> &str {
+        &self.label
+    }
+    fn size(&self) -> u64 {
+        self.bytes.read().map(|b| b.len() as u64).unwrap_or(0)
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        check_range(&self.label, offset, buf.len() as u64, self.size())?;
+        let b = self.bytes.read().map_err(|_| poisoned(&self.label))?;
+        let start = offset as usize;
+        buf.copy_from_slice(b.get(start..start + buf.len()).ok_or_else(|| poisoned(&self.label))?);
+        Ok(())
+    }
+    fn write_at(&self, offset: u64, data: &[u8]) -> Result<()> {
+        check_range(&self.label, offset, data.len() as u64, self.size())?;
+        let mut b = self.bytes.write().map_err(|_| poisoned(&self.label))?;
+        let start = offset as usize;
+        b.get_mut(start..start + data.len()).ok_or_else(|| poisoned(&self.label))?.copy_from_slice(data);
+        Ok(())
+    }
+    fn flush(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+fn poisoned(label: &str) -> VolumeError {
+    VolumeError::Busy { volume: label.to_owned(), detail: "in-memory device lock poisoned".into() }
+}
+
+/// What a [`FaultyDevice`] does once its fault triggers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Writes fail with an I/O error after this many bytes were written.
+    FailWritesAfter(u64),
+    /// Reads fail with an I/O error after this many bytes were read.
+    FailReadsAfter(u64),
+}
+
+/// Wraps a device and injects a fault; the wrapped device does the real work until then.
+pub struct FaultyDevice<D: BlockDevice> {
+    inner: D,
+    fault: Fault,
+    read: AtomicU64,
+    written: AtomicU64,
+}
+
+impl<D: BlockDevice> FaultyDevice<D> {
+    /// Wraps `inner` with `fault`.
+    pub fn new(inner: D, fault: Fault) -> Self {
+        FaultyDevice { inner, fault, read: AtomicU64::new(0), written: AtomicU64::new(0) }
+    }
+
+    /// The wrapped device.
+    pub fn inner(&self) -> &D {
+        &self.inner
+    }
+
+    fn injected(&self, op: &'static str) -> VolumeError {
+        VolumeError::Io {
+            path: self.inner.label().into(),
+            op,
+            source: std::io::Error::other("injected fault"),
+        }
+    }
+}
+
+impl<D: BlockDevice> BlockDevice for FaultyDevice<D> {
+    fn label(&self) -> &str {
+        self.inner.label()
+    }
+    fn size(&self) -> u64 {
+        self.inner.size()
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        if let Fault::FailReadsAfter(limit) = self.fault {
+            if self.read.fetch_add(buf.len() as u64, Ordering::SeqCst) + buf.len() as u64 > limit {
+                return Err(self.injected("read"));
+            }
+        }
+        self.inner.read_at(offset, buf)
+    }
+    fn write_at(&self, offset: u64, data: &[u8]) -> Result<()> {
+        if let Fault::FailWritesAfter(limit) = self.fault {
+            if self.written.fetch_add(data.len() as u64, Ordering::SeqCst) + data.len() as u64 > limit {
+                return Err(self.injected("write"));
+            }
+        }
+        self.inner.write_at(offset, data)
+    }
+    fn flush(&self) -> Result<()> {
+        self.inner.flush()
+    }
+}

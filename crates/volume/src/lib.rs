@@ -1,0 +1,17 @@
+//! Volumes for Plexus: sparse files of fixed size with a persisted unique identity,
+//! read through a memory map and written through the descriptor, behind the
+//! [`BlockDevice`] contract so tests can swap in memory and fault-injecting devices.
+#![deny(unsafe_code)]
+
+pub mod device;
+pub mod error;
+pub mod fill;
+pub mod identity;
+mod map;
+pub mod volume;
+
+pub use device::{check_range, BlockDevice, Fault, FaultyDevice, MemDevice};
+pub use error::{Result, VolumeError};
+pub use fill::{fill, random_bytes, Fill};
+pub use identity::{identity_path, Identity, VolumeId};
+pub use volume::{Access, Volume};
