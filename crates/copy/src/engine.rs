@@ -1,0 +1,160 @@
+//! The threaded copy engine: workers take chunks from a shared cursor until the plan is
+//! done, an error stops them, or the caller cancels.
+
+use crate::error::CopyError;
+use crate::plan::{chunk_ranges, normalize};
+use plexus_bitmap::ByteRange;
+use plexus_volume::{check_range, BlockDevice};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Default chunk: large enough that per-chunk overhead vanishes, small enough that
+/// two threads share a volume evenly and cancellation is prompt.
+pub const DEFAULT_CHUNK: u64 = 4 << 20;
+
+/// How to copy.
+#[derive(Clone, Debug)]
+pub struct CopyOptions {
+    /// Worker threads; 0 means one per core.
+    pub threads: usize,
+    /// Bytes per chunk.
+    pub chunk_size: u64,
+    /// Flush the destination before reporting success.
+    pub sync: bool,
+}
+
+impl Default for CopyOptions {
+    fn default() -> Self {
+        CopyOptions { threads: 0, chunk_size: DEFAULT_CHUNK, sync: true }
+    }
+}
+
+/// Shared between a running copy and whoever watches it: progress counters that can be
+/// polled from any thread, and the cancel flag.
+#[derive(Debug, Default)]
+pub struct CopyControl {
+    cancel: AtomicBool,
+    done: AtomicU64,
+    total: AtomicU64,
+}
+
+impl CopyControl {
+    /// A fresh control block.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Asks the copy to stop after the chunks in flight.
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::SeqCst);
+    }
+    /// Whether cancellation was requested.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.load(Ordering::SeqCst)
+    }
+    /// (bytes copied so far, bytes to copy in all).
+    pub fn progress(&self) -> (u64, u64) {
+        (self.done.load(Ordering::Relaxed), self.total.load(Ordering::Relaxed))
+    }
+}
+
+/// What a finished copy did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CopyReport {
+    /// Bytes copied.
+    pub bytes_copied: u64,
+    /// Chunks copied.
+    pub chunks: u64,
+    /// Wall time from start to the end of the final flush.
+    pub elapsed: Duration,
+    /// Threads used.
+    pub threads: usize,
+}
+
+/// Copies the whole of `src` onto `dst`; they must be the same size (E_SIZE).
+pub fn copy_all(src: &dyn BlockDevice, dst: &dyn BlockDevice, opts: &CopyOptions, ctl: &CopyControl) -> Result<CopyReport, CopyError> {
+    if src.size() != dst.size() {
+        return Err(CopyError::Size {
+            detail: format!(
+                "size mismatch: {} is {} bytes but {} is {} bytes",
+                src.label(),
+                src.size(),
+                dst.label(),
+                dst.size()
+            ),
+        });
+    }
+    copy_ranges(src, dst, &[ByteRange { offset: 0, len: src.size() }], opts, ctl)
+}
+
+/// Copies each byte range of `src` to the same offsets of `dst`. Overlapping ranges are
+/// merged first, so each byte is copied once.
+pub fn copy_ranges(
+    src: &dyn BlockDevice,
+    dst: &dyn BlockDevice,
+    ranges: &[ByteRange],
+    opts: &CopyOptions,
+    ctl: &CopyControl,
+) -> Result<CopyReport, CopyError> {
+    let start = Instant::now();
+    let ranges = normalize(ranges);
+    for r in &ranges {
+        check_range(src.label(), r.offset, r.len, src.size())?;
+        check_range(dst.label(), r.offset, r.len, dst.size())?;
+    }
+    let chunks = chunk_ranges(&ranges, opts.chunk_size);
+    let total: u64 = chunks.iter().map(|c| c.len).sum();
+    ctl.total.store(total, Ordering::Relaxed);
+    ctl.done.store(0, Ordering::Relaxed);
+
+    let threads = match opts.threads {
+        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        n => n,
+    }
+    .clamp(1, chunks.len().max(1));
+    let cursor = AtomicUsize::new(0);
+    let first_error: Mutex<Option<CopyError>> = Mutex::new(None);
+    let failed = AtomicBool::new(false);
+
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                let mut scratch = Vec::new();
+                while !failed.load(Ordering::Relaxed) && !ctl.is_cancelled() {
+                    let Some(chunk) = chunks.get(cursor.fetch_add(1, Ordering::Relaxed)) else { break };
+                    if let Err(e) = copy_chunk(src, dst, *chunk, &mut scratch) {
+                        failed.store(true, Ordering::Relaxed);
+                        if let Ok(mut slot) = first_error.lock() {
+                            slot.get_or_insert(e.into());
+                        }
+                        break;
+                    }
+                    ctl.done.fetch_add(chunk.len, Ordering::Relaxed);
+                }
+            });
+        }
+    });
+
+    if let Some(e) = first_error.into_inner().ok().flatten() {
+        return Err(e);
+    }
+    let bytes_copied = ctl.done.load(Ordering::Relaxed);
+    if ctl.is_cancelled() && bytes_copied < total {
+        return Err(CopyError::Cancelled { bytes_copied });
+    }
+    if opts.sync {
+        dst.flush()?;
+    }
+    Ok(CopyReport { bytes_copied, chunks: chunks.len() as u64, elapsed: start.elapsed(), threads })
+}
+
+/// Copies one chunk, straight from the source's mapped bytes when it has them.
+fn copy_chunk(src: &dyn BlockDevice, dst: &dyn BlockDevice, c: ByteRange, scratch: &mut Vec<u8>) -> plexus_volume::Result<()> {
+    let len = c.len as usize;
+    if let Some(r) = src.with_bytes(c.offset, len, &mut |bytes| dst.write_at(c.offset, bytes)) {
+        return r;
+    }
+    scratch.resize(len, 0);
+    src.read_at(c.offset, scratch)?;
+    dst.write_at(c.offset, scratch)
+}

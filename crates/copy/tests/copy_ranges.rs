@@ -1,0 +1,102 @@
+//! Copies: whole volumes, lists of ranges, failures on the way, cancellation.
+
+use plexus_bitmap::ByteRange;
+use plexus_copy::{copy_all, copy_ranges, CopyControl, CopyOptions};
+use plexus_volume::{fill, BlockDevice, Fault, FaultyDevice, Fill, MemDevice, Volume};
+
+fn opts(threads: usize, chunk: u64) -> CopyOptions {
+    CopyOptions { threads, chunk_size: chunk, sync: true }
+}
+
+#[test]
+fn whole_volume_copy_is_byte_identical_on_several_threads() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let src = Volume::create(&d.path().join("src.img"), 8 << 20, 4096).expect("src");
+    let dst = Volume::create(&d.path().join("dst.img"), 8 << 20, 4096).expect("dst");
+    fill(&src, 0, 8 << 20, Fill::Random(1)).expect("fill");
+    let ctl = CopyControl::new();
+    let r = copy_all(&src, &dst, &opts(3, 1 << 20), &ctl).expect("copy");
+    assert_eq!(r.bytes_copied, 8 << 20);
+    assert_eq!(r.chunks, 8);
+    assert_eq!(r.threads, 3);
+    assert_eq!(ctl.progress(), (8 << 20, 8 << 20));
+    assert_eq!(src.checksum(0, 8 << 20).expect("a"), dst.checksum(0, 8 << 20).expect("b"));
+}
+
+#[test]
+fn only_the_listed_ranges_are_copied() {
+    let src = MemDevice::new("src", 100_000);
+    let dst = MemDevice::new("dst", 100_000);
+    fill(&src, 0, 100_000, Fill::Pattern(7)).expect("fill");
+    let ranges = [
+        ByteRange { offset: 10, len: 5 },
+        ByteRange { offset: 12, len: 10 }, // overlaps the first: copied once
+        ByteRange { offset: 99_990, len: 10 },
+        ByteRange { offset: 50_000, len: 0 },
+    ];
+    let r = copy_ranges(&src, &dst, &ranges, &opts(2, 4096), &CopyControl::new()).expect("copy");
+    assert_eq!(r.bytes_copied, 12 + 10);
+    let out = dst.contents();
+    for (i, b) in out.iter().enumerate() {
+        let inside = (10..22).contains(&i) || i >= 99_990;
+        assert_eq!(*b, if inside { 7 } else { 0 }, "byte {i}");
+    }
+}
+
+#[test]
+fn ranges_past_either_end_are_refused_before_copying() {
+    let src = MemDevice::new("src", 1000);
+    let dst = MemDevice::new("dst", 500);
+    fill(&src, 0, 1000, Fill::Pattern(1)).expect("fill");
+    let e = copy_ranges(&src, &dst, &[ByteRange { offset: 0, len: 10 }, ByteRange { offset: 400, len: 200 }], &opts(1, 64), &CopyControl::new())
+        .expect_err("past end of dst");
+    assert_eq!(e.code(), "E_RANGE");
+    assert!(e.to_string().contains("dst"));
+    assert!(dst.contents().iter().all(|&b| b == 0), "nothing was written");
+    assert_eq!(copy_all(&src, &dst, &opts(1, 64), &CopyControl::new()).expect_err("sizes").code(), "E_SIZE");
+}
+
+#[test]
+fn a_failing_destination_stops_the_copy_with_its_error() {
+    let src = MemDevice::new("src", 1 << 20);
+    fill(&src, 0, 1 << 20, Fill::Random(3)).expect("fill");
+    let dst = FaultyDevice::new(MemDevice::new("dst", 1 << 20), Fault::FailWritesAfter(300_000));
+    let ctl = CopyControl::new();
+    let e = copy_all(&src, &dst, &opts(2, 65536), &ctl).expect_err("fault");
+    assert_eq!(e.code(), "E_IO");
+    assert!(e.to_string().contains("injected"), "{e}");
+    let (done, total) = ctl.progress();
+    assert!(done < total && done <= 300_000, "stopped early: {done}/{total}");
+}
+
+#[test]
+fn a_failing_source_is_read_through_a_buffer_and_reported() {
+    let src = FaultyDevice::new(MemDevice::new("src", 1 << 20), Fault::FailReadsAfter(1 << 19));
+    let dst = MemDevice::new("dst", 1 << 20);
+    assert_eq!(copy_all(&src, &dst, &opts(1, 65536), &CopyControl::new()).expect_err("fault").code(), "E_IO");
+}
+
+#[test]
+fn cancellation_stops_promptly_and_says_how_far_it_got() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let src = Volume::create(&d.path().join("s.img"), 64 << 20, 4096).expect("src");
+    let dst = Volume::create(&d.path().join("d.img"), 64 << 20, 4096).expect("dst");
+    let ctl = CopyControl::new();
+    ctl.cancel();
+    match copy_all(&src, &dst, &opts(2, 1 << 20), &ctl) {
+        Err(e) => assert_eq!(e.code(), "E_CANCELLED"),
+        Ok(r) => panic!("copied {} bytes after cancel", r.bytes_copied),
+    }
+    assert!(ctl.progress().0 < 64 << 20);
+}
+
+#[test]
+fn a_read_only_destination_is_refused() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let p = d.path().join("ro.img");
+    let src = Volume::create(&d.path().join("s.img"), 4096, 4096).expect("src");
+    Volume::create(&p, 4096, 4096).expect("dst");
+    let dst = Volume::open(&p, plexus_volume::Access::ReadOnly).expect("open");
+    assert_eq!(copy_all(&src, &dst, &opts(1, 4096), &CopyControl::new()).expect_err("ro").code(), "E_READONLY");
+    assert_eq!(dst.size(), 4096);
+}
