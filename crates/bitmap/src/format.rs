@@ -1,0 +1,217 @@
+//! On-disk encoding of the sidecar: the 64-byte snapshot header, the snapshot
+//! words and the 32-byte intent-log records. Pure encode/decode, no I/O
+//! policy; see `docs/bitmap-sidecar.md` for the byte-level tables.
+
+use std::path::Path;
+
+use crate::error::{BitmapError, Result};
+
+/// Snapshot magic, bytes 0..8.
+pub(crate) const MAGIC: [u8; 8] = *b"PLXBMAP\0";
+/// Only supported snapshot version.
+pub(crate) const VERSION: u32 = 1;
+/// Snapshot header length; words start here.
+pub(crate) const HEADER_LEN: usize = 64;
+/// Bytes covered by the header CRC (everything before the CRC field).
+const HEADER_CRC_SPAN: usize = 52;
+/// Intent-log record length.
+pub(crate) const RECORD_LEN: usize = 32;
+/// Trailer of every log record ("PLOG" as a little-endian u32).
+pub(crate) const RECORD_MAGIC: u32 = 0x504C_4F47;
+
+/// Decoded snapshot header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Header {
+    pub granularity: u64,
+    pub size: u64,
+    pub nbits: u64,
+    pub generation: u64,
+    pub words_crc: u32,
+}
+
+fn get_u32(buf: &[u8], at: usize) -> u32 {
+    let mut b = [0u8; 4];
+    if let Some(s) = buf.get(at..at + 4) {
+        b.copy_from_slice(s);
+    }
+    u32::from_le_bytes(b)
+}
+
+fn get_u64(buf: &[u8], at: usize) -> u64 {
+    let mut b = [0u8; 8];
+    if let Some(s) = buf.get(at..at + 8) {
+        b.copy_from_slice(s);
+    }
+    u64::from_le_bytes(b)
+}
+
+/// CRC-32 of the words' little-endian encoding.
+pub(crate) fn words_crc(words: &[u64]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    for w in words {
+        h.update(&w.to_le_bytes());
+    }
+    h.finalize()
+}
+
+/// Encodes a full snapshot file (header + words) into one buffer so it can be
+/// written with a single `write_all`.
+pub(crate) fn encode_snapshot(
+    granularity: u64,
+    size: u64,
+    nbits: u64,
+    generation: u64,
+    words: &[u64],
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + words.len() * 8);
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&VERSION.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes()); // flags
+    out.extend_from_slice(&granularity.to_le_bytes());
+    out.extend_from_slice(&size.to_le_bytes());
+    out.extend_from_slice(&nbits.to_le_bytes());
+    out.extend_from_slice(&generation.to_le_bytes());
+    out.extend_from_slice(&words_crc(words).to_le_bytes());
+    let hcrc = crc32fast::hash(&out);
+    out.extend_from_slice(&hcrc.to_le_bytes());
+    out.resize(HEADER_LEN, 0); // padding
+    for w in words {
+        out.extend_from_slice(&w.to_le_bytes());
+    }
+    out
+}
+
+/// Validates the header and returns it with the expected total file length.
+/// Any inconsistency is `E_CORRUPT` naming `path`.
+pub(crate) fn decode_header(path: &Path, buf: &[u8; HEADER_LEN]) -> Result<(Header, u64)> {
+    if buf.get(..8) != Some(&MAGIC[..]) {
+        return Err(BitmapError::corrupt(path, "bad magic at offset 0"));
+    }
+    let stored = get_u32(buf, HEADER_CRC_SPAN);
+    let actual = buf.get(..HEADER_CRC_SPAN).map_or(0, crc32fast::hash);
+    if stored != actual {
+        return Err(BitmapError::corrupt(
+            path,
+            format!(
+                "header crc mismatch at offset 52: stored {stored:#010x}, computed {actual:#010x}"
+            ),
+        ));
+    }
+    let version = get_u32(buf, 8);
+    if version != VERSION {
+        return Err(BitmapError::corrupt(
+            path,
+            format!("unsupported version {version} at offset 8"),
+        ));
+    }
+    let flags = get_u32(buf, 12);
+    if flags != 0 {
+        return Err(BitmapError::corrupt(
+            path,
+            format!("unknown flags {flags:#x} at offset 12"),
+        ));
+    }
+    if buf.get(56..).is_some_and(|p| p.iter().any(|&b| b != 0)) {
+        return Err(BitmapError::corrupt(
+            path,
+            "non-zero header padding at offsets 56..64",
+        ));
+    }
+    let h = Header {
+        granularity: get_u64(buf, 16),
+        size: get_u64(buf, 24),
+        nbits: get_u64(buf, 32),
+        generation: get_u64(buf, 40),
+        words_crc: get_u32(buf, 48),
+    };
+    if !h.granularity.is_power_of_two() {
+        return Err(BitmapError::corrupt(
+            path,
+            format!(
+                "granularity {} at offset 16 is not a power of two",
+                h.granularity
+            ),
+        ));
+    }
+    if h.size == 0 || h.nbits != h.size.div_ceil(h.granularity) {
+        return Err(BitmapError::corrupt(
+            path,
+            format!(
+                "nbits {} at offset 32 inconsistent with size {} / granularity {}",
+                h.nbits, h.size, h.granularity
+            ),
+        ));
+    }
+    // nbits <= 2^55 (size <= 2^64, granularity >= 2^9 is checked later), so
+    // this cannot overflow for a valid geometry; checked anyway.
+    let len = h
+        .nbits
+        .div_ceil(64)
+        .checked_mul(8)
+        .and_then(|n| n.checked_add(HEADER_LEN as u64))
+        .ok_or_else(|| BitmapError::corrupt(path, "file length overflows u64"))?;
+    Ok((h, len))
+}
+
+/// Decodes the word area (after the header) and checks its CRC.
+pub(crate) fn decode_words(path: &Path, h: &Header, body: &[u8]) -> Result<Vec<u64>> {
+    let words: Vec<u64> = body.chunks_exact(8).map(|c| get_u64(c, 0)).collect();
+    let crc = words_crc(&words);
+    if crc != h.words_crc {
+        return Err(BitmapError::corrupt(
+            path,
+            format!(
+                "words crc mismatch (offsets 64..{}): stored {:#010x}, computed {crc:#010x}",
+                64 + body.len(),
+                h.words_crc
+            ),
+        ));
+    }
+    Ok(words)
+}
+
+/// One write-intent record: bits `first_bit .. first_bit + nbits` were marked
+/// under snapshot generation `generation`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Record {
+    pub generation: u64,
+    pub first_bit: u64,
+    pub nbits: u64,
+}
+
+impl Record {
+    pub(crate) fn encode(&self) -> [u8; RECORD_LEN] {
+        let mut b = [0u8; RECORD_LEN];
+        // zip stops after the three u64 fields (bytes 0..24).
+        for (dst, v) in b
+            .chunks_exact_mut(8)
+            .zip([self.generation, self.first_bit, self.nbits])
+        {
+            dst.copy_from_slice(&v.to_le_bytes());
+        }
+        let crc = b.get(..24).map_or(0, crc32fast::hash);
+        if let Some(t) = b.get_mut(24..RECORD_LEN) {
+            let (c, m) = t.split_at_mut(4);
+            c.copy_from_slice(&crc.to_le_bytes());
+            m.copy_from_slice(&RECORD_MAGIC.to_le_bytes());
+        }
+        b
+    }
+
+    /// Decodes a record; `None` if it is short or its CRC/magic is wrong
+    /// (a torn or never-completed append).
+    pub(crate) fn decode(b: &[u8]) -> Option<Record> {
+        if b.len() != RECORD_LEN || get_u32(b, 28) != RECORD_MAGIC {
+            return None;
+        }
+        let crc = b.get(..24).map(crc32fast::hash)?;
+        if crc != get_u32(b, 24) {
+            return None;
+        }
+        Some(Record {
+            generation: get_u64(b, 0),
+            first_bit: get_u64(b, 8),
+            nbits: get_u64(b, 16),
+        })
+    }
+}

@@ -1,0 +1,371 @@
+//! Durable persistence of a dirty bitmap next to a volume.
+//!
+//! Two files: a snapshot `PATH` (header + words, replaced atomically by
+//! write-tmp/fsync/rename/fsync-dir) and a write-intent log `PATH.log` of
+//! fixed 32-byte records appended (and `fdatasync`ed) before a covered write
+//! may be acknowledged. Records carry the snapshot generation they extend;
+//! writing a snapshot bumps the generation, then truncates the log, so a
+//! crash between the two leaves only stale records that recovery ignores.
+//! The formats and recovery rules are in `docs/bitmap-sidecar.md`.
+
+use std::ffi::OsString;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use crate::bitmap::DirtyBitmap;
+use crate::error::{BitmapError, Result};
+use crate::format::{self, Record, RECORD_LEN};
+use crate::recovery::{read_snapshot, replay_log};
+
+/// Mutable log state; everything that must change together lives behind one
+/// mutex so appends, snapshots and truncation are serialised.
+#[derive(Debug)]
+struct LogState {
+    file: File,
+    /// Length of the valid log prefix; the next record is written here.
+    len: u64,
+    /// Generation of the current snapshot; stamped into every record.
+    generation: u64,
+}
+
+/// A [`DirtyBitmap`] persisted to a snapshot file plus a write-intent log.
+///
+/// Invariant in durable mode: **a set bit is durable.** Bits are only set
+/// (under the log mutex) after the record covering them has been synced, so
+/// any thread that observes a bit set — including the lock-free fast path of
+/// [`mark_range`](Self::mark_range) — may rely on it surviving a crash. For
+/// this to hold, durable-mode callers must mark only through this type, not
+/// through [`bitmap()`](Self::bitmap) directly.
+#[derive(Debug)]
+pub struct DurableBitmap {
+    bitmap: Arc<DirtyBitmap>,
+    path: PathBuf,
+    tmp_path: PathBuf,
+    log_path: PathBuf,
+    durable: bool,
+    poisoned: AtomicBool,
+    log: Mutex<LogState>,
+}
+
+/// `path` with `suffix` appended to its file name (`vol.bitmap` -> `vol.bitmap.log`).
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = OsString::from(path.as_os_str());
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// fsyncs the directory containing `path` so a rename/create in it is durable.
+fn sync_dir(path: &Path) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(BitmapError::io(dir, "fsync dir"))
+}
+
+/// Writes `bytes` to `tmp` and fsyncs it. On failure the tmp file is removed
+/// (best effort); the real snapshot is never touched here.
+fn write_tmp(tmp: &Path, bytes: &[u8]) -> Result<()> {
+    let res = File::create(tmp)
+        .map_err(BitmapError::io(tmp, "create"))
+        .and_then(|mut f| {
+            f.write_all(bytes).map_err(BitmapError::io(tmp, "write"))?;
+            f.sync_all().map_err(BitmapError::io(tmp, "fsync"))
+        });
+    if res.is_err() {
+        let _ = fs::remove_file(tmp);
+    }
+    res
+}
+
+impl DurableBitmap {
+    /// Creates (or overwrites) an empty sidecar at `path`: an empty log
+    /// `PATH.log` and a generation-1 snapshot. The log is truncated first so
+    /// records of a previous bitmap at this path can never apply to the new one.
+    pub fn create(
+        path: impl AsRef<Path>,
+        size: u64,
+        granularity: u64,
+        durable: bool,
+    ) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let bitmap = DirtyBitmap::new(size, granularity)?;
+        let log_path = sibling(&path, ".log");
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&log_path)
+            .map_err(BitmapError::io(&log_path, "create"))?;
+        file.sync_all()
+            .map_err(BitmapError::io(&log_path, "fsync"))?;
+        let tmp_path = sibling(&path, ".tmp");
+        let bytes = format::encode_snapshot(
+            granularity,
+            size,
+            bitmap.len_bits(),
+            1,
+            &bitmap.snapshot_words(),
+        );
+        write_tmp(&tmp_path, &bytes)?;
+        fs::rename(&tmp_path, &path).map_err(BitmapError::io(&path, "rename"))?;
+        // One directory fsync makes both the log's and the snapshot's entries durable.
+        sync_dir(&path)?;
+        Ok(Self::assemble(
+            bitmap,
+            path,
+            tmp_path,
+            log_path,
+            durable,
+            LogState {
+                file,
+                len: 0,
+                generation: 1,
+            },
+        ))
+    }
+
+    /// Opens an existing sidecar: loads and validates the snapshot (`E_NOENT`
+    /// if missing, `E_CORRUPT` if invalid), replays the intent log up to its
+    /// first torn record and truncates the log to that valid prefix.
+    pub fn open(path: impl AsRef<Path>, durable: bool) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let (h, words) = read_snapshot(&path)?;
+        let bitmap =
+            DirtyBitmap::from_words(h.size, h.granularity, &words).map_err(|e| match e {
+                BitmapError::Invalid { detail } => BitmapError::corrupt(&path, detail),
+                other => other,
+            })?;
+        let tmp_path = sibling(&path, ".tmp");
+        // A leftover tmp is a torn snapshot write that never got renamed; it
+        // carries nothing we need.
+        let _ = fs::remove_file(&tmp_path);
+        let log_path = sibling(&path, ".log");
+        let (file, len) = replay_log(&log_path, &bitmap, h.generation)?;
+        // The log may have just been created; make its directory entry durable.
+        sync_dir(&path)?;
+        let state = LogState {
+            file,
+            len,
+            generation: h.generation,
+        };
+        Ok(Self::assemble(
+            bitmap, path, tmp_path, log_path, durable, state,
+        ))
+    }
+
+    /// Opens the sidecar if it exists, else creates it. If it exists with a
+    /// different size or granularity, fails with `E_SIZE`.
+    pub fn open_or_create(
+        path: impl AsRef<Path>,
+        size: u64,
+        granularity: u64,
+        durable: bool,
+    ) -> Result<Self> {
+        let path = path.as_ref();
+        match Self::open(path, durable) {
+            Ok(db) => {
+                let bm = db.bitmap();
+                if bm.size() != size || bm.granularity() != granularity {
+                    return Err(BitmapError::Mismatch {
+                        detail: format!(
+                            "{} has size {} gran {}, expected size {size} gran {granularity}",
+                            path.display(),
+                            bm.size(),
+                            bm.granularity()
+                        ),
+                    });
+                }
+                Ok(db)
+            }
+            Err(e) if e.code() == "E_NOENT" && !path.exists() => {
+                Self::create(path, size, granularity, durable)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn assemble(
+        bitmap: DirtyBitmap,
+        path: PathBuf,
+        tmp_path: PathBuf,
+        log_path: PathBuf,
+        durable: bool,
+        state: LogState,
+    ) -> Self {
+        DurableBitmap {
+            bitmap: Arc::new(bitmap),
+            path,
+            tmp_path,
+            log_path,
+            durable,
+            poisoned: AtomicBool::new(false),
+            log: Mutex::new(state),
+        }
+    }
+
+    /// The in-memory bitmap (for queries, `runs()`, `swap_out()`, ...). In
+    /// durable mode do not mark through it directly: that bypasses the log.
+    pub fn bitmap(&self) -> &Arc<DirtyBitmap> {
+        &self.bitmap
+    }
+
+    /// Snapshot file path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Intent-log path (`PATH.log`).
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    /// True if marks are logged and synced before `mark_range` returns.
+    pub fn is_durable(&self) -> bool {
+        self.durable
+    }
+
+    /// True once a write/fsync of the sidecar has failed.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned.load(Ordering::Acquire)
+    }
+
+    /// Generation of the current snapshot.
+    pub fn generation(&self) -> u64 {
+        self.lock().generation
+    }
+
+    fn lock(&self) -> MutexGuard<'_, LogState> {
+        // A panic while holding the lock cannot leave LogState inconsistent:
+        // `len`/`generation` are only updated after the I/O they describe.
+        self.log.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn check_poisoned(&self) -> Result<()> {
+        if self.is_poisoned() {
+            return Err(BitmapError::Poisoned {
+                path: self.path.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Marks the granules touched by `[offset, offset+len)`; returns how many
+    /// bits were newly set. In durable mode, when this returns `Ok` the marks
+    /// are on stable storage, so the caller may acknowledge its write.
+    pub fn mark_range(&self, offset: u64, len: u64) -> Result<u64> {
+        if !self.durable {
+            return self.bitmap.mark_range(offset, len);
+        }
+        self.check_poisoned()?;
+        let Some((first, last)) = self.bitmap.bit_span(offset, len)? else {
+            return Ok(0);
+        };
+        // Fast path, no lock and no I/O: valid because a set bit is durable.
+        if self.bitmap.all_bits_set(first, last) {
+            return Ok(0);
+        }
+        let mut st = self.lock();
+        self.check_poisoned()?;
+        // Re-check: another thread may have made these bits durable meanwhile.
+        if self.bitmap.all_bits_set(first, last) {
+            return Ok(0);
+        }
+        let rec = Record {
+            generation: st.generation,
+            first_bit: first,
+            nbits: last - first + 1,
+        }
+        .encode();
+        let res = st
+            .file
+            .write_all_at(&rec, st.len)
+            .and_then(|()| st.file.sync_data());
+        if let Err(source) = res {
+            // fjall/PostgreSQL lesson: after a failed fsync the page cache may
+            // have dropped the dirty pages, and a retry can falsely succeed.
+            self.poisoned.store(true, Ordering::Release);
+            return Err(BitmapError::Io {
+                path: self.log_path.clone(),
+                op: "append",
+                source,
+            });
+        }
+        st.len += RECORD_LEN as u64;
+        // Only now, with the record durable, publish the bits (Release pairs
+        // with the Acquire loads of the fast path).
+        Ok(self.bitmap.set_bits(first, last, Ordering::Release))
+    }
+
+    /// Writes a new snapshot of the current bits with generation + 1 and then
+    /// truncates the log. Crash-safe at every step (see module docs).
+    pub fn flush(&self) -> Result<()> {
+        let mut st = self.lock();
+        self.flush_locked(&mut st)
+    }
+
+    /// Clears the granules touched by the range in memory and persists the
+    /// result with a snapshot (the log can only add bits).
+    pub fn clear_range(&self, offset: u64, len: u64) -> Result<()> {
+        let mut st = self.lock();
+        self.check_poisoned()?;
+        self.bitmap.clear_range(offset, len)?;
+        self.flush_locked(&mut st)
+    }
+
+    /// Clears every bit and persists the result with a snapshot.
+    pub fn clear(&self) -> Result<()> {
+        let mut st = self.lock();
+        self.check_poisoned()?;
+        self.bitmap.clear();
+        self.flush_locked(&mut st)
+    }
+
+    /// Takes the dirty set out of memory (see [`DirtyBitmap::swap_out`]) for a
+    /// resync while new writes keep marking. The on-disk state still holds the
+    /// taken bits until the next `flush`, so call `flush` only once the resync
+    /// of the taken set has completed; if it fails, merge the set back.
+    pub fn swap_out(&self) -> Vec<u64> {
+        // Under the lock so a concurrent flush never persists a half-swapped set.
+        let _st = self.lock();
+        self.bitmap.swap_out()
+    }
+
+    fn flush_locked(&self, st: &mut LogState) -> Result<()> {
+        self.check_poisoned()?;
+        let next = st.generation + 1;
+        let bm = &self.bitmap;
+        let bytes = format::encode_snapshot(
+            bm.granularity(),
+            bm.size(),
+            bm.len_bits(),
+            next,
+            &bm.snapshot_words(),
+        );
+        // Failures up to and including rename leave the old snapshot and old
+        // log intact and consistent, so they are plain errors.
+        write_tmp(&self.tmp_path, &bytes)?;
+        fs::rename(&self.tmp_path, &self.path).map_err(BitmapError::io(&self.path, "rename"))?;
+        st.generation = next;
+        // After the rename, a failure leaves durability unknown: poison.
+        let res = sync_dir(&self.path).and_then(|()| {
+            st.file
+                .set_len(0)
+                .and_then(|()| st.file.sync_all())
+                .map_err(BitmapError::io(&self.log_path, "truncate"))
+        });
+        if res.is_err() {
+            self.poisoned.store(true, Ordering::Release);
+        }
+        res?;
+        st.len = 0;
+        Ok(())
+    }
+}
