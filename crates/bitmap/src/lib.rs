@@ -6,6 +6,7 @@
 #![deny(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::indexing_slicing)]
 
+pub mod bench;
 mod bitmap;
 mod error;
 mod format;

@@ -1,0 +1,151 @@
+//! Block copy as a pollable, cancellable job.
+
+use crate::error::{coded, to_js, to_u64};
+use crate::volume::NativeVolume;
+use napi::bindgen_prelude::{AbortSignal, AsyncTask};
+use napi::{Env, Task};
+use napi_derive::napi;
+use plexus_bitmap::ByteRange;
+use plexus_copy::{CopyControl, CopyOptions, CopyReport};
+use plexus_volume::Volume;
+use std::sync::{Arc, Mutex};
+
+/// A byte range of a volume.
+#[napi(object)]
+#[derive(Clone, Copy)]
+pub struct Extent {
+    /// First byte.
+    pub offset: f64,
+    /// Length in bytes.
+    pub length: f64,
+}
+
+/// How to run a copy.
+#[napi(object)]
+pub struct CopyJobOptions {
+    /// Worker threads (default: one per core).
+    pub threads: Option<u32>,
+    /// Chunk size in bytes (default 4 MiB).
+    pub chunk_size: Option<f64>,
+    /// Only these ranges (default: the whole volume; sizes must then match).
+    pub ranges: Option<Vec<Extent>>,
+    /// fsync the destination at the end (default true).
+    pub sync: Option<bool>,
+}
+
+/// What a finished copy did.
+#[napi(object)]
+pub struct CopyResult {
+    /// Bytes copied.
+    pub bytes_copied: f64,
+    /// Chunks copied.
+    pub chunks: f64,
+    /// Wall time in milliseconds.
+    pub elapsed_ms: f64,
+    /// Threads used.
+    pub threads: u32,
+}
+
+/// Bytes done and bytes in all, for a progress bar.
+#[napi(object)]
+pub struct CopyProgress {
+    /// Bytes copied so far.
+    pub done: f64,
+    /// Bytes to copy in all (0 until the copy has planned its chunks).
+    pub total: f64,
+}
+
+struct Plan {
+    src: Arc<Volume>,
+    dst: Arc<Volume>,
+    ranges: Option<Vec<ByteRange>>,
+    opts: CopyOptions,
+}
+
+/// One copy from a source volume to a destination volume.
+#[napi]
+pub struct CopyJob {
+    ctl: Arc<CopyControl>,
+    plan: Mutex<Option<Plan>>,
+}
+
+#[napi]
+impl CopyJob {
+    /// Prepares a copy; nothing moves until `run`.
+    #[napi(constructor)]
+    pub fn new(src: &NativeVolume, dst: &NativeVolume, options: Option<CopyJobOptions>) -> napi::Result<Self> {
+        let o = options.unwrap_or(CopyJobOptions { threads: None, chunk_size: None, ranges: None, sync: None });
+        if src.inner.identity().id == dst.inner.identity().id {
+            return Err(coded("E_BUSY", format!("cannot copy volume {} onto itself", src.inner.name())));
+        }
+        let mut opts = CopyOptions { threads: o.threads.unwrap_or(0) as usize, ..CopyOptions::default() };
+        if let Some(c) = o.chunk_size {
+            opts.chunk_size = to_u64("chunk size", c)?.max(4096);
+        }
+        opts.sync = o.sync.unwrap_or(true);
+        let ranges = match o.ranges {
+            None => None,
+            Some(v) => Some(
+                v.iter()
+                    .map(|e| Ok(ByteRange { offset: to_u64("offset", e.offset)?, len: to_u64("length", e.length)? }))
+                    .collect::<napi::Result<Vec<_>>>()?,
+            ),
+        };
+        let plan = Plan { src: src.inner.clone(), dst: dst.inner.clone(), ranges, opts };
+        Ok(CopyJob { ctl: Arc::new(CopyControl::new()), plan: Mutex::new(Some(plan)) })
+    }
+
+    /// Runs the copy off the JS thread; resolves with the report. A job runs once.
+    #[napi(ts_return_type = "Promise<CopyResult>")]
+    pub fn run(&self, signal: Option<AbortSignal>) -> napi::Result<AsyncTask<CopyTask>> {
+        let plan = self
+            .plan
+            .lock()
+            .ok()
+            .and_then(|mut p| p.take())
+            .ok_or_else(|| coded("E_BUSY", "this copy job has already been started"))?;
+        Ok(AsyncTask::with_optional_signal(CopyTask { plan: Some(plan), ctl: self.ctl.clone() }, signal))
+    }
+
+    /// Bytes done so far; safe to poll while the copy runs.
+    #[napi]
+    pub fn progress(&self) -> CopyProgress {
+        let (done, total) = self.ctl.progress();
+        CopyProgress { done: done as f64, total: total as f64 }
+    }
+
+    /// Stops the copy after the chunks in flight; `run` then rejects with E_CANCELLED.
+    #[napi]
+    pub fn cancel(&self) {
+        self.ctl.cancel();
+    }
+}
+
+/// The copy on the libuv pool.
+pub struct CopyTask {
+    plan: Option<Plan>,
+    ctl: Arc<CopyControl>,
+}
+
+impl Task for CopyTask {
+    type Output = CopyReport;
+    type JsValue = CopyResult;
+
+    fn compute(&mut self) -> napi::Result<CopyReport> {
+        let p = self.plan.take().ok_or_else(|| coded("E_BUSY", "copy already ran"))?;
+        let r = match &p.ranges {
+            None => plexus_copy::copy_all(p.src.as_ref(), p.dst.as_ref(), &p.opts, &self.ctl),
+            Some(ranges) => plexus_copy::copy_ranges(p.src.as_ref(), p.dst.as_ref(), ranges, &p.opts, &self.ctl),
+        };
+        r.map_err(to_js)
+    }
+
+    fn resolve(&mut self, _env: Env, r: CopyReport) -> napi::Result<CopyResult> {
+        Ok(CopyResult {
+            bytes_copied: r.bytes_copied as f64,
+            chunks: r.chunks as f64,
+            elapsed_ms: r.elapsed.as_secs_f64() * 1000.0,
+            threads: r.threads as u32,
+        })
+    }
+}

@@ -1,0 +1,13 @@
+//! The napi-rs binding of the Plexus core. It converts types and errors only; every
+//! decision lives in the crates under `crates/`.
+#![deny(clippy::all)]
+
+mod bench;
+mod bitmap;
+mod copy;
+mod error;
+mod volume;
+
+pub use bitmap::NativeBitmap;
+pub use copy::{CopyJob, CopyJobOptions, CopyProgress, CopyResult, Extent};
+pub use volume::{NativeVolume, VolumeInfo};

@@ -1,0 +1,44 @@
+/** What every command needs: the home, option parsing helpers, the output mode. */
+import type { Command } from 'commander';
+import { PlexusError } from '../errors.js';
+import { Home } from '../home/home.js';
+import { VolumeStore } from '../volumes/store.js';
+import { parseSize } from '../util/size.js';
+
+/** Global options every command inherits. */
+export interface GlobalOptions {
+  home?: string;
+}
+
+/** Opens the home named by --home / PLEXUS_HOME / ./.plexus. */
+export function homeOf(cmd: Command): Home {
+  const opts = cmd.optsWithGlobals<GlobalOptions>();
+  return Home.open(opts.home);
+}
+
+/** The volume store of the command's home. */
+export function volumesOf(cmd: Command): VolumeStore {
+  return new VolumeStore(homeOf(cmd));
+}
+
+/** Parses an optional size option. */
+export function sizeOpt(value: string | undefined, what: string): number | undefined {
+  return value === undefined ? undefined : parseSize(value, what);
+}
+
+/** Parses a whole number option (threads, seeds, counts). */
+export function intOpt(value: string | undefined, what: string, min = 0, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw new PlexusError('E_INVALID', `${what} must be a whole number from ${min} to ${max}, got '${value}'`);
+  }
+  return n;
+}
+
+/** Parses a byte value: 0-255 in decimal or 0x hex. */
+export function byteOpt(value: string): number {
+  const n = /^0x[0-9a-f]{1,2}$/i.test(value) ? parseInt(value, 16) : /^\d{1,3}$/.test(value) ? Number(value) : NaN;
+  if (!(n >= 0 && n <= 255)) throw new PlexusError('E_INVALID', `pattern must be a byte 0-255 or 0x00-0xff, got '${value}'`);
+  return n;
+}

@@ -1,0 +1,36 @@
+/** The `plexus` entry point: run the program, turn any failure into one line and an exit code. */
+import { type Command, CommanderError } from 'commander';
+import { PlexusError } from '../errors.js';
+import { buildProgram } from './program.js';
+
+/** Exit status for bad usage (unknown option, missing argument). */
+const EXIT_USAGE = 2;
+
+/** Runs the CLI with `argv` (as in process.argv) and returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  // Subcommands do not inherit these settings when added with addCommand, so walk the tree.
+  const configure = (c: Command): void => {
+    c.exitOverride();
+    c.configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    c.commands.forEach(configure);
+  };
+  configure(program);
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // help and version also arrive here, with exit code 0
+      return e.exitCode === 0 ? 0 : EXIT_USAGE;
+    }
+    if (e instanceof PlexusError) {
+      process.stderr.write(`plexus: ${e.message} (${e.code})\n`);
+      return 1;
+    }
+    const err = e as NodeJS.ErrnoException;
+    process.stderr.write(`plexus: ${err?.message ?? String(e)}${err?.code ? ` (${err.code})` : ''}\n`);
+    if (process.env.PLEXUS_DEBUG) process.stderr.write(`${err?.stack}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,22 @@
+/** The commander program: global options and the command tree. */
+import { Command } from 'commander';
+import { benchCommand } from './commands/bench.js';
+import { copyCommand } from './commands/copy.js';
+import { demoCommand } from './commands/demo.js';
+import { initCommand } from './commands/init.js';
+import { volumeCommand } from './commands/volume.js';
+
+/** Builds the `plexus` program. */
+export function buildProgram(): Command {
+  const program = new Command('plexus')
+    .description('Plexus: split mirrors, dirty-bitmap resync, replication and tape backup for volume files')
+    .version('0.1.0')
+    .option('--home <dir>', 'storage home (default: $PLEXUS_HOME or ./.plexus)')
+    .showSuggestionAfterError(true);
+  program.addCommand(initCommand());
+  program.addCommand(demoCommand());
+  program.addCommand(volumeCommand());
+  program.addCommand(copyCommand());
+  program.addCommand(benchCommand());
+  return program;
+}

@@ -1,0 +1,43 @@
+/** Errors thrown by the Plexus library: every one carries a stable `code`. */
+
+/** An operational failure with a stable code (E_RANGE, E_NOENT, E_SIZE, ...). */
+export class PlexusError extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'PlexusError';
+    this.code = code;
+  }
+}
+
+const CODED = /^(E_[A-Z0-9_]+): ([\s\S]*)$/;
+
+/**
+ * The native core sends its code at the front of the message (see native/src/error.rs);
+ * this lifts it into `code` and keeps the original as `cause`.
+ */
+export function fromNative(e: unknown): unknown {
+  if (e instanceof PlexusError || !(e instanceof Error)) return e;
+  const m = CODED.exec(e.message);
+  if (!m) return e;
+  return new PlexusError(m[1]!, m[2]!, { cause: e });
+}
+
+/** Runs a synchronous native call, translating its errors. */
+export function callNative<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw fromNative(e);
+  }
+}
+
+/** Awaits a native Promise, translating its rejection. */
+export async function awaitNative<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (e) {
+    throw fromNative(e);
+  }
+}
