@@ -8,7 +8,7 @@ const FORMAT = 1;
 
 /** Where the home is: an explicit directory, else $PLEXUS_HOME, else ./.plexus. */
 export function resolveHomeDir(dir?: string): string {
-  return path.resolve(dir ?? process.env.PLEXUS_HOME ?? '.plexus');
+  return path.resolve(dir || process.env.PLEXUS_HOME || '.plexus');
 }
 
 /** An opened storage home. */
