@@ -8,6 +8,7 @@ mod copy;
 mod error;
 mod volume;
 
+pub use bench::{bitmap_runs_ms, bitmap_set_ns, memcpy_bandwidth, BitmapRunsTiming};
 pub use bitmap::NativeBitmap;
 pub use copy::{CopyJob, CopyJobOptions, CopyProgress, CopyResult, Extent};
 pub use volume::{NativeVolume, VolumeInfo};

@@ -38,7 +38,7 @@ impl Volume {
         if size == 0 {
             return Err(VolumeError::Invalid { detail: "volume size must be greater than zero".into() });
         }
-        if size % u64::from(block_size) != 0 {
+        if !size.is_multiple_of(u64::from(block_size)) {
             return Err(VolumeError::Size {
                 detail: format!("volume size {size} is not a multiple of the block size {block_size}"),
             });
