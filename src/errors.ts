@@ -41,3 +41,23 @@ export async function awaitNative<T>(p: Promise<T>): Promise<T> {
     throw fromNative(e);
   }
 }
+
+const ERRNO_CODES: Record<string, string> = {
+  ENOENT: 'E_NOENT',
+  ENOTDIR: 'E_NOENT',
+  EISDIR: 'E_INVALID',
+  EEXIST: 'E_EXISTS',
+  EACCES: 'E_ACCESS',
+  EPERM: 'E_ACCESS',
+  EROFS: 'E_READONLY',
+  ENOSPC: 'E_NOSPC',
+  EDQUOT: 'E_NOSPC',
+};
+
+/** Turns a Node.js system error (errno code) into a PlexusError; others pass through. */
+export function fromSystem(e: unknown): unknown {
+  if (e instanceof PlexusError || !(e instanceof Error)) return e;
+  const errno = (e as NodeJS.ErrnoException).code;
+  if (typeof errno !== 'string' || !/^E[A-Z]+$/.test(errno)) return e;
+  return new PlexusError(ERRNO_CODES[errno] ?? 'E_IO', e.message, { cause: e });
+}

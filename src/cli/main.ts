@@ -1,6 +1,6 @@
 /** The `plexus` entry point: run the program, turn any failure into one line and an exit code. */
 import { type Command, CommanderError } from 'commander';
-import { PlexusError } from '../errors.js';
+import { fromSystem, PlexusError } from '../errors.js';
 import { buildProgram } from './program.js';
 
 /** Exit status for bad usage (unknown option, missing argument). */
@@ -19,7 +19,8 @@ export async function main(argv: string[]): Promise<number> {
   try {
     await program.parseAsync(argv);
     return 0;
-  } catch (e) {
+  } catch (caught) {
+    const e = fromSystem(caught);
     if (e instanceof CommanderError) {
       // help and version also arrive here, with exit code 0
       return e.exitCode === 0 ? 0 : EXIT_USAGE;

@@ -1,5 +1,4 @@
 /** The demo: everything Plexus does so far, on real volume files, each step verified. */
-import path from 'node:path';
 import { PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
 import type { ProgressCallback } from '../progress.js';
@@ -24,12 +23,17 @@ export interface DemoSummary {
 }
 
 const SRC = 'demo-src';
+/** The demo's writes span up to about 300 KiB, so it needs at least this much room. */
+const MIN_SIZE = 1 << 20;
 const DST = 'demo-dst';
 
 /** Runs the demo in `home`, replacing earlier demo volumes. Throws if any check fails. */
 export async function runDemo(home: Home, opts: DemoOptions = {}): Promise<DemoSummary> {
   const log = opts.log ?? (() => {});
   const size = parseSize(opts.size ?? '128M', 'size');
+  if (size < MIN_SIZE || size % 4096 !== 0) {
+    throw new PlexusError('E_INVALID', `demo size must be a multiple of 4 KiB and at least ${formatBytes(MIN_SIZE)}, got ${opts.size}`);
+  }
   const store = new VolumeStore(home);
   let verified = 0;
   const check = (ok: boolean, what: string): void => {
@@ -54,7 +58,7 @@ export async function runDemo(home: Home, opts: DemoOptions = {}): Promise<DemoS
   check(src.info().id !== dst.info().id, 'each volume has its own unique identifier');
 
   log(`3. track writes to ${SRC} in a durable dirty bitmap (64 KiB granularity)`);
-  const bitmap = DirtyBitmap.create(path.join(home.volumesDir, `${SRC}.bitmap`), size, { durable: true });
+  const bitmap = DirtyBitmap.create(store.bitmapFile(SRC), size, { durable: true });
   const writes = [
     { offset: 0, length: 4096 },
     { offset: Math.floor(size / 3) + 1000, length: 200_000 },

@@ -30,11 +30,19 @@ export interface CopyReport {
   rate: number;
 }
 
-/** Copies `src` onto `dst` (same offsets). Runs off the JavaScript thread. */
-export async function copyVolume(src: Volume, dst: Volume, opts: CopyOptions = {}): Promise<CopyReport> {
+/** Throws E_INVALID for a bad thread count or chunk size, before anything is touched. */
+export function checkCopyOptions(opts: Pick<CopyOptions, 'threads' | 'chunkSize'>): void {
   if (opts.threads !== undefined && !(Number.isInteger(opts.threads) && opts.threads >= 1 && opts.threads <= 256)) {
     throw new PlexusError('E_INVALID', `threads must be an integer from 1 to 256, got ${opts.threads}`);
   }
+  if (opts.chunkSize !== undefined && !(Number.isSafeInteger(opts.chunkSize) && opts.chunkSize >= 4096)) {
+    throw new PlexusError('E_INVALID', `chunk size must be at least 4 KiB, got ${opts.chunkSize}`);
+  }
+}
+
+/** Copies `src` onto `dst` (same offsets). Runs off the JavaScript thread. */
+export async function copyVolume(src: Volume, dst: Volume, opts: CopyOptions = {}): Promise<CopyReport> {
+  checkCopyOptions(opts);
   if (opts.signal?.aborted) throw new PlexusError('E_CANCELLED', 'copy cancelled before it started');
   const job = callNative(
     () =>

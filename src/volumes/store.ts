@@ -26,6 +26,11 @@ export class VolumeStore {
     return volumeFile(this.home.volumesDir, name);
   }
 
+  /** Path of the dirty-bitmap sidecar kept for `name` (its log is beside it, `.log`). */
+  bitmapFile(name: string): string {
+    return this.file(name).replace(/\.img$/, '.bitmap');
+  }
+
   /** Whether a volume of that name exists. */
   exists(name: string): boolean {
     return fs.existsSync(`${this.file(name)}.meta`);
@@ -66,6 +71,8 @@ export class VolumeStore {
     checkVolumeName(name);
     if (!this.exists(name)) throw new PlexusError('E_NOENT', `no volume named ${name} in ${this.home.dir}`);
     callNative(() => native.NativeVolume.remove(this.file(name)));
+    // A bitmap describes this volume only; leaving it would haunt a later volume of the same name.
+    for (const f of [this.bitmapFile(name), `${this.bitmapFile(name)}.log`]) fs.rmSync(f, { force: true });
   }
 
   /** Finds a volume by its unique identifier rather than its name. */

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Home, PlexusError, VolumeStore } from '../../src/index.js';
+import { DirtyBitmap, Home, PlexusError, VolumeStore } from '../../src/index.js';
 import { scratchDir } from '../helpers/home.js';
 
 let scratch: ReturnType<typeof scratchDir>;
@@ -37,8 +37,11 @@ describe('VolumeStore', () => {
     expect(list[0]!.id).toMatch(/^6[0-9a-f]{31}$/);
     expect(store.findById(a.info().id.toUpperCase())?.name).toBe('alpha');
     expect(store.findById('0'.repeat(32))).toBeUndefined();
+    DirtyBitmap.create(store.bitmapFile('alpha'), 1 << 20, { durable: true }).mark(0, 1);
     store.remove('alpha');
     expect(store.names()).toEqual(['beta']);
+    expect(fs.existsSync(store.bitmapFile('alpha'))).toBe(false);
+    expect(fs.existsSync(`${store.bitmapFile('alpha')}.log`)).toBe(false);
     expect(fs.existsSync(path.join(scratch.dir, 'volumes', 'alpha.img'))).toBe(false);
   });
 

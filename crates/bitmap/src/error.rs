@@ -93,20 +93,19 @@ impl BitmapError {
 
 impl fmt::Display for BitmapError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let code = self.code();
         match self {
             BitmapError::Io { path, op, source } => {
-                write!(f, "{code}: {op} {}: {source}", path.display())
+                write!(f, "{op} {}: {source}", path.display())
             }
             BitmapError::Corrupt { path, detail } => {
-                write!(f, "{code}: {} is corrupt: {detail}", path.display())
+                write!(f, "{} is corrupt: {detail}", path.display())
             }
-            BitmapError::Invalid { detail } => write!(f, "{code}: invalid argument: {detail}"),
-            BitmapError::Range { detail } => write!(f, "{code}: out of range: {detail}"),
-            BitmapError::Mismatch { detail } => write!(f, "{code}: geometry mismatch: {detail}"),
+            BitmapError::Invalid { detail } => write!(f, "invalid argument: {detail}"),
+            BitmapError::Range { detail } => write!(f, "out of range: {detail}"),
+            BitmapError::Mismatch { detail } => write!(f, "geometry mismatch: {detail}"),
             BitmapError::Poisoned { path } => write!(
                 f,
-                "{code}: {} is poisoned by an earlier failed write/fsync; no further durable writes",
+                "{} is poisoned by an earlier failed write/fsync; no further durable writes",
                 path.display()
             ),
         }

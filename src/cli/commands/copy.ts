@@ -1,7 +1,7 @@
 /** `plexus copy SRC DST`: block copy between volumes, creating DST if needed. */
 import { Command } from 'commander';
 import { PlexusError } from '../../errors.js';
-import { copyVolume } from '../../volumes/copy.js';
+import { checkCopyOptions, copyVolume } from '../../volumes/copy.js';
 import { formatBytes, formatRate } from '../../util/size.js';
 import { intOpt, sizeOpt, volumesOf } from '../context.js';
 import { printJson } from '../render/output.js';
@@ -20,6 +20,7 @@ export function copyCommand(): Command {
     .action(async (src: string, dst: string, o: { threads?: string; chunk: string; sync: boolean; json?: boolean }, c: Command) => {
       const threads = intOpt(o.threads, 'threads', 1, 256);
       const chunkSize = sizeOpt(o.chunk, 'chunk');
+      checkCopyOptions({ threads, chunkSize });
       const store = volumesOf(c);
       if (src === dst) throw new PlexusError('E_BUSY', `cannot copy volume ${src} onto itself`);
       const s = store.open(src, { readOnly: true });
