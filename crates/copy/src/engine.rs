@@ -58,6 +58,22 @@ impl CopyControl {
     }
 }
 
+/// Wraps the copy of each chunk: a mirror takes its region lock here and clears its
+/// dirty bits after the copy, so a racing write can never be overwritten by older data.
+pub trait ChunkHook: Sync {
+    /// Runs `copy` for `chunk`, doing whatever must surround it.
+    fn around(&self, chunk: ByteRange, copy: &mut dyn FnMut() -> plexus_volume::Result<()>) -> plexus_volume::Result<()>;
+}
+
+/// The hook that only copies.
+pub struct NoHook;
+
+impl ChunkHook for NoHook {
+    fn around(&self, _chunk: ByteRange, copy: &mut dyn FnMut() -> plexus_volume::Result<()>) -> plexus_volume::Result<()> {
+        copy()
+    }
+}
+
 /// What a finished copy did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CopyReport {
@@ -96,6 +112,18 @@ pub fn copy_ranges(
     opts: &CopyOptions,
     ctl: &CopyControl,
 ) -> Result<CopyReport, CopyError> {
+    copy_ranges_with(src, dst, ranges, opts, ctl, &NoHook)
+}
+
+/// [`copy_ranges`] with a hook around each chunk.
+pub fn copy_ranges_with(
+    src: &dyn BlockDevice,
+    dst: &dyn BlockDevice,
+    ranges: &[ByteRange],
+    opts: &CopyOptions,
+    ctl: &CopyControl,
+    hook: &dyn ChunkHook,
+) -> Result<CopyReport, CopyError> {
     let start = Instant::now();
     let ranges = normalize(ranges);
     for r in &ranges {
@@ -122,7 +150,8 @@ pub fn copy_ranges(
                 let mut scratch = Vec::new();
                 while !failed.load(Ordering::Relaxed) && !ctl.is_cancelled() {
                     let Some(chunk) = chunks.get(cursor.fetch_add(1, Ordering::Relaxed)) else { break };
-                    if let Err(e) = copy_chunk(src, dst, *chunk, &mut scratch) {
+                    let chunk = *chunk;
+                    if let Err(e) = hook.around(chunk, &mut || copy_chunk(src, dst, chunk, &mut scratch)) {
                         failed.store(true, Ordering::Relaxed);
                         if let Ok(mut slot) = first_error.lock() {
                             slot.get_or_insert(e.into());

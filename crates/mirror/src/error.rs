@@ -1,0 +1,75 @@
+//! Errors of the mirror engine: the layers below keep their codes.
+
+use plexus_bitmap::BitmapError;
+use plexus_copy::CopyError;
+use plexus_volume::VolumeError;
+use std::fmt;
+
+/// Why a mirror operation failed.
+#[derive(Debug)]
+pub enum MirrorError {
+    /// A volume read or write failed.
+    Volume(VolumeError),
+    /// A bitmap could not be read, marked or persisted.
+    Bitmap(BitmapError),
+    /// A copy failed or was cancelled.
+    Copy(CopyError),
+    /// The operation is not allowed in the pair's current mode.
+    State { detail: String },
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T> = std::result::Result<T, MirrorError>;
+
+impl MirrorError {
+    /// The stable code of this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            MirrorError::Volume(e) => e.code(),
+            MirrorError::Bitmap(e) => e.code(),
+            MirrorError::Copy(e) => e.code(),
+            MirrorError::State { .. } => "E_STATE",
+        }
+    }
+}
+
+impl fmt::Display for MirrorError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MirrorError::Volume(e) => write!(f, "{e}"),
+            MirrorError::Bitmap(e) => write!(f, "{e}"),
+            MirrorError::Copy(e) => write!(f, "{e}"),
+            MirrorError::State { detail } => write!(f, "{detail}"),
+        }
+    }
+}
+
+impl std::error::Error for MirrorError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            MirrorError::Volume(e) => Some(e),
+            MirrorError::Bitmap(e) => Some(e),
+            MirrorError::Copy(e) => Some(e),
+            MirrorError::State { .. } => None,
+        }
+    }
+}
+
+impl From<VolumeError> for MirrorError {
+    fn from(e: VolumeError) -> Self {
+        MirrorError::Volume(e)
+    }
+}
+impl From<BitmapError> for MirrorError {
+    fn from(e: BitmapError) -> Self {
+        MirrorError::Bitmap(e)
+    }
+}
+impl From<CopyError> for MirrorError {
+    fn from(e: CopyError) -> Self {
+        match e {
+            CopyError::Device(v) => MirrorError::Volume(v),
+            other => MirrorError::Copy(other),
+        }
+    }
+}

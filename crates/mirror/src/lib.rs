@@ -1,0 +1,14 @@
+//! Mirrored pairs for Plexus (capability A): duplexed writes, instant consistent
+//! splits (alone or as a consistency group), dirty-bitmap tracking on both sides,
+//! differential / full / reverse resync, and copy-on-write instant splits (Fig. 5b)
+//! that are usable at once while a background fill completes them.
+#![deny(unsafe_code)]
+
+pub mod error;
+mod locks;
+pub mod mirror;
+pub mod ops;
+
+pub use error::{MirrorError, Result};
+pub use mirror::{Mirror, MirrorFiles, Mode, Quiesced};
+pub use ops::{split_group, Direction};

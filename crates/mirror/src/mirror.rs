@@ -1,0 +1,311 @@
+//! One mirrored pair: the write and read paths in each mode.
+//!
+//! The engine knows three modes; the pair states users see map onto them
+//! (COPY, PAIR, COPY(RS) → `Duplex`; PSUS, PSUE → `Track`; an instant split whose
+//! background fill has not finished → `Instant`). SMPL has no engine at all.
+
+use crate::error::{MirrorError, Result};
+use crate::locks::RegionLocks;
+use plexus_bitmap::{ByteRange, DurableBitmap};
+use plexus_volume::BlockDevice;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// How writes are handled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Every primary write goes to both volumes (COPY, PAIR, COPY(RS)).
+    Duplex,
+    /// The volumes are independent; writes mark each side's dirty bitmap (PSUS, PSUE).
+    Track,
+    /// Split without a prior copy (Fig. 5b): the secondary shows the primary as of the
+    /// split; regions not yet filled are read from the primary, and a primary write
+    /// first preserves the old region on the secondary.
+    Instant,
+}
+
+/// Where a pair keeps its bitmaps.
+#[derive(Clone, Debug)]
+pub struct MirrorFiles {
+    /// Regions changed on the primary (or still to copy).
+    pub primary_dirty: PathBuf,
+    /// Regions changed on the secondary since the split.
+    pub secondary_dirty: PathBuf,
+    /// Regions of an instant split already filled on the secondary.
+    pub filled: PathBuf,
+}
+
+/// A mirrored pair of equal-sized devices.
+pub struct Mirror {
+    pub(crate) primary: Arc<dyn BlockDevice>,
+    pub(crate) secondary: Arc<dyn BlockDevice>,
+    pub(crate) p_dirty: DurableBitmap,
+    pub(crate) s_dirty: DurableBitmap,
+    pub(crate) filled: DurableBitmap,
+    pub(crate) mode: RwLock<Mode>,
+    pub(crate) locks: RegionLocks,
+    pub(crate) granularity: u64,
+    pub(crate) write_intent: bool,
+}
+
+fn read_lock(m: &RwLock<Mode>) -> RwLockReadGuard<'_, Mode> {
+    m.read().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Exclusive access to a mirror's mode: no write is in flight while it is held.
+pub struct Quiesced<'a> {
+    pub(crate) mirror: &'a Mirror,
+    pub(crate) mode: RwLockWriteGuard<'a, Mode>,
+}
+
+impl Mirror {
+    /// Pairs two devices of equal size. A normal pair starts in `Duplex` with every
+    /// region marked to copy (COPY); an `instant` pair starts split, in `Instant`.
+    pub fn create(
+        primary: Arc<dyn BlockDevice>,
+        secondary: Arc<dyn BlockDevice>,
+        files: &MirrorFiles,
+        granularity: u64,
+        write_intent: bool,
+        instant: bool,
+    ) -> Result<Mirror> {
+        if primary.size() != secondary.size() {
+            return Err(MirrorError::Volume(plexus_volume::VolumeError::Size {
+                detail: format!(
+                    "size mismatch: primary {} is {} bytes but secondary {} is {} bytes",
+                    primary.label(),
+                    primary.size(),
+                    secondary.label(),
+                    secondary.size()
+                ),
+            }));
+        }
+        let size = primary.size();
+        let p_dirty = DurableBitmap::create(&files.primary_dirty, size, granularity, write_intent)?;
+        let s_dirty = DurableBitmap::create(&files.secondary_dirty, size, granularity, write_intent)?;
+        let filled = DurableBitmap::create(&files.filled, size, granularity, write_intent)?;
+        if !instant {
+            // Everything is still to be copied: the initial copy is a resync of all bits.
+            p_dirty.bitmap().mark_range(0, size)?;
+            p_dirty.flush()?;
+        }
+        let mode = if instant { Mode::Instant } else { Mode::Duplex };
+        Ok(Self::assemble(primary, secondary, p_dirty, s_dirty, filled, mode, write_intent))
+    }
+
+    /// Reopens a pair in `mode` from its bitmaps.
+    pub fn open(primary: Arc<dyn BlockDevice>, secondary: Arc<dyn BlockDevice>, files: &MirrorFiles, mode: Mode, write_intent: bool) -> Result<Mirror> {
+        let p_dirty = DurableBitmap::open(&files.primary_dirty, write_intent)?;
+        let s_dirty = DurableBitmap::open(&files.secondary_dirty, write_intent)?;
+        let filled = DurableBitmap::open(&files.filled, write_intent)?;
+        for b in [&p_dirty, &s_dirty, &filled] {
+            if b.bitmap().size() != primary.size() || primary.size() != secondary.size() {
+                return Err(MirrorError::State { detail: format!("bitmap {} does not match the pair's volumes", b.path().display()) });
+            }
+        }
+        Ok(Self::assemble(primary, secondary, p_dirty, s_dirty, filled, mode, write_intent))
+    }
+
+    fn assemble(
+        primary: Arc<dyn BlockDevice>,
+        secondary: Arc<dyn BlockDevice>,
+        p_dirty: DurableBitmap,
+        s_dirty: DurableBitmap,
+        filled: DurableBitmap,
+        mode: Mode,
+        write_intent: bool,
+    ) -> Mirror {
+        let granularity = p_dirty.bitmap().granularity();
+        Mirror {
+            primary,
+            secondary,
+            p_dirty,
+            s_dirty,
+            filled,
+            mode: RwLock::new(mode),
+            locks: RegionLocks::new(granularity),
+            granularity,
+            write_intent,
+        }
+    }
+
+    /// The current mode.
+    pub fn mode(&self) -> Mode {
+        *read_lock(&self.mode)
+    }
+
+    /// Bytes per bitmap bit.
+    pub fn granularity(&self) -> u64 {
+        self.granularity
+    }
+
+    /// Size of each volume.
+    pub fn size(&self) -> u64 {
+        self.primary.size()
+    }
+
+    /// Waits for in-flight writes to finish and holds new ones off until dropped.
+    pub fn quiesce(&self) -> Quiesced<'_> {
+        Quiesced { mirror: self, mode: self.mode.write().unwrap_or_else(|p| p.into_inner()) }
+    }
+
+    /// Granule-aligned cover of a byte range, clipped to the volume.
+    pub(crate) fn aligned(&self, offset: u64, len: u64) -> ByteRange {
+        let g = self.granularity;
+        let start = offset / g * g;
+        let end = (offset + len).div_ceil(g).saturating_mul(g).min(self.size());
+        ByteRange { offset: start, len: end.saturating_sub(start) }
+    }
+
+    /// Writes to the primary as the mode requires.
+    pub fn write_primary(&self, offset: u64, data: &[u8]) -> Result<()> {
+        plexus_volume::check_range(self.primary.label(), offset, data.len() as u64, self.size())?;
+        if data.is_empty() {
+            return Ok(());
+        }
+        let len = data.len() as u64;
+        let mode = read_lock(&self.mode);
+        match *mode {
+            Mode::Duplex => {
+                // Write-intent: if the process dies between the two writes, the bit
+                // tells the next resync which region may differ. It is marked under
+                // the region lock so a resync cannot clear it while this write is
+                // still on its way to the second volume.
+                let _region = self.locks.lock(offset, len);
+                self.p_dirty.mark_range(offset, len)?;
+                self.primary.write_at(offset, data)?;
+                self.secondary.write_at(offset, data)?;
+            }
+            Mode::Track => {
+                self.p_dirty.mark_range(offset, len)?;
+                self.primary.write_at(offset, data)?;
+            }
+            Mode::Instant => {
+                let _region = self.locks.lock(offset, len);
+                self.fill_locked(self.aligned(offset, len))?;
+                self.p_dirty.mark_range(offset, len)?;
+                self.primary.write_at(offset, data)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes to the secondary; refused while the pair is duplexing (E_STATE).
+    pub fn write_secondary(&self, offset: u64, data: &[u8]) -> Result<()> {
+        plexus_volume::check_range(self.secondary.label(), offset, data.len() as u64, self.size())?;
+        if data.is_empty() {
+            return Ok(());
+        }
+        let len = data.len() as u64;
+        let mode = read_lock(&self.mode);
+        match *mode {
+            Mode::Duplex => Err(MirrorError::State {
+                detail: format!("secondary {} is being mirrored and cannot be written until the pair is split", self.secondary.label()),
+            }),
+            Mode::Track => {
+                self.s_dirty.mark_range(offset, len)?;
+                self.secondary.write_at(offset, data)?;
+                Ok(())
+            }
+            Mode::Instant => {
+                let _region = self.locks.lock(offset, len);
+                // A partial write into an unfilled region needs the rest of it first.
+                self.fill_locked(self.aligned(offset, len))?;
+                self.s_dirty.mark_range(offset, len)?;
+                self.secondary.write_at(offset, data)?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Reads the primary.
+    pub fn read_primary(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        Ok(self.primary.read_at(offset, buf)?)
+    }
+
+    /// Reads the secondary as a host sees it: during an instant split, regions not yet
+    /// filled come from the primary, which still holds them as of the split.
+    pub fn read_secondary(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        let mode = read_lock(&self.mode);
+        if *mode != Mode::Instant {
+            return Ok(self.secondary.read_at(offset, buf)?);
+        }
+        plexus_volume::check_range(self.secondary.label(), offset, buf.len() as u64, self.size())?;
+        let _region = self.locks.lock(offset, buf.len() as u64);
+        let g = self.granularity;
+        let mut at = offset;
+        let end = offset + buf.len() as u64;
+        while at < end {
+            let next = ((at / g + 1) * g).min(end);
+            let piece = buf
+                .get_mut((at - offset) as usize..(next - offset) as usize)
+                .ok_or_else(|| MirrorError::State { detail: "read slice out of bounds".into() })?;
+            if self.filled.bitmap().test_bit(at / g) {
+                self.secondary.read_at(at, piece)?;
+            } else {
+                self.primary.read_at(at, piece)?;
+            }
+            at = next;
+        }
+        Ok(())
+    }
+
+    /// Copies the unfilled granules of `range` (granule-aligned) from the primary to the
+    /// secondary and records them as filled. The caller holds the region lock.
+    pub(crate) fn fill_locked(&self, range: ByteRange) -> Result<()> {
+        let g = self.granularity;
+        let mut buf = Vec::new();
+        let mut copied = false;
+        let mut at = range.offset;
+        let end = range.offset + range.len;
+        while at < end {
+            if self.filled.bitmap().test_bit(at / g) {
+                at += g;
+                continue;
+            }
+            let mut run_end = at;
+            while run_end < end && !self.filled.bitmap().test_bit(run_end / g) {
+                run_end += g;
+            }
+            let run_end = run_end.min(end);
+            buf.resize((run_end - at) as usize, 0);
+            self.primary.read_at(at, &mut buf)?;
+            self.secondary.write_at(at, &buf)?;
+            copied = true;
+            at = run_end;
+        }
+        if copied {
+            if self.write_intent {
+                // The preserved data must be on disk before "filled" is: otherwise a
+                // crash could leave a filled bit over a region that was never written.
+                self.secondary.flush()?;
+            }
+            self.filled.mark_range(range.offset, range.len)?;
+        }
+        Ok(())
+    }
+
+    /// Dirty bytes on either side (the union a resync would copy).
+    pub fn dirty_bytes(&self) -> u64 {
+        let p = self.p_dirty.bitmap().snapshot_words();
+        let s = self.s_dirty.bitmap().snapshot_words();
+        let bits: u64 = p.iter().zip(s.iter()).map(|(a, b)| u64::from((a | b).count_ones())).sum();
+        let size = self.size();
+        (bits * self.granularity).min(size)
+    }
+
+    /// Bytes of an instant split not yet filled on the secondary.
+    pub fn unfilled_bytes(&self) -> u64 {
+        self.size().saturating_sub(self.filled.bitmap().dirty_bytes())
+    }
+
+    /// Persists every bitmap (for a clean close).
+    pub fn flush(&self) -> Result<()> {
+        self.primary.flush()?;
+        self.secondary.flush()?;
+        for b in [&self.p_dirty, &self.s_dirty, &self.filled] {
+            b.flush()?;
+        }
+        Ok(())
+    }
+}

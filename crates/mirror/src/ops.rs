@@ -1,0 +1,231 @@
+//! Operations that move a pair between modes: split (alone or as a consistency group),
+//! resync (differential, full, reverse) and the background fill of an instant split.
+
+use crate::error::{MirrorError, Result};
+use crate::mirror::{Mirror, Mode, Quiesced};
+use plexus_bitmap::ByteRange;
+use plexus_copy::{copy_ranges_with, ChunkHook, CopyControl, CopyOptions, CopyReport};
+use plexus_volume::{BlockDevice, VolumeError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
+use std::time::Duration;
+
+/// Copy direction of a resync.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Primary to secondary.
+    Forward,
+    /// Secondary to primary (restore).
+    Reverse,
+}
+
+/// A durable checkpoint of resync progress is taken after this many bytes.
+const CHECKPOINT_BYTES: u64 = 64 << 20;
+
+impl Quiesced<'_> {
+    /// The current mode.
+    pub fn mode(&self) -> Mode {
+        *self.mode
+    }
+
+    /// Splits a duplexing pair: from here on the secondary is an independent image
+    /// as of this instant (no write is in flight while `self` is held).
+    pub fn split(&mut self) -> Result<()> {
+        let m = self.mirror;
+        if *self.mode != Mode::Duplex {
+            return Err(MirrorError::State { detail: format!("pair {} is already split", m.primary.label()) });
+        }
+        m.primary.flush()?;
+        m.secondary.flush()?;
+        // Bits set while duplexing only guarded against a crash between the two
+        // writes of one duplexed write; every such write has finished, so they are stale.
+        m.p_dirty.clear()?;
+        m.s_dirty.clear()?;
+        *self.mode = Mode::Track;
+        Ok(())
+    }
+
+    /// Sets the mode directly (a pair reopened after a restart, a failure to PSUE).
+    pub fn set_mode(&mut self, mode: Mode) {
+        *self.mode = mode;
+    }
+}
+
+/// Splits several pairs at one write boundary: all are quiesced before any is split,
+/// so a write that depends on another (to a different volume) cannot land on one side
+/// of the split while the write it depends on lands on the other.
+pub fn split_group(mirrors: &[&Mirror]) -> Result<()> {
+    let mut held: Vec<Quiesced<'_>> = Vec::with_capacity(mirrors.len());
+    for (i, m) in mirrors.iter().enumerate() {
+        if mirrors.iter().take(i).any(|o| std::ptr::eq(*o, *m)) {
+            continue;
+        }
+        held.push(m.quiesce());
+    }
+    if let Some(q) = held.iter().find(|q| q.mode() != Mode::Duplex) {
+        return Err(MirrorError::State { detail: format!("pair {} is already split", q.mirror.primary.label()) });
+    }
+    for q in held.iter_mut() {
+        q.split()?;
+    }
+    Ok(())
+}
+
+/// Clears bits behind the copy and checkpoints progress durably.
+struct ResyncHook<'a> {
+    mirror: &'a Mirror,
+    dst: &'a dyn BlockDevice,
+    checkpoint: RwLock<()>,
+    since: AtomicU64,
+    failure: Mutex<Option<MirrorError>>,
+}
+
+impl ResyncHook<'_> {
+    /// Data first, then the cleared bits: a crash between the two only recopies.
+    fn checkpoint(&self) -> Result<()> {
+        let _all = self.checkpoint.write().unwrap_or_else(|p| p.into_inner());
+        self.dst.flush()?;
+        self.mirror.p_dirty.flush()?;
+        Ok(())
+    }
+
+    fn stash(&self, e: MirrorError) -> VolumeError {
+        let msg = e.to_string();
+        if let Ok(mut f) = self.failure.lock() {
+            f.get_or_insert(e);
+        }
+        VolumeError::Busy { volume: self.mirror.primary.label().to_owned(), detail: msg }
+    }
+}
+
+impl ChunkHook for ResyncHook<'_> {
+    fn around(&self, chunk: ByteRange, copy: &mut dyn FnMut() -> plexus_volume::Result<()>) -> plexus_volume::Result<()> {
+        {
+            let _ckpt = self.checkpoint.read().unwrap_or_else(|p| p.into_inner());
+            let _region = self.mirror.locks.lock(chunk.offset, chunk.len);
+            copy()?;
+            self.mirror
+                .p_dirty
+                .bitmap()
+                .clear_range(chunk.offset, chunk.len)
+                .map_err(|e| self.stash(e.into()))?;
+        }
+        if self.since.fetch_add(chunk.len, Ordering::Relaxed) + chunk.len >= CHECKPOINT_BYTES {
+            self.since.store(0, Ordering::Relaxed);
+            self.checkpoint().map_err(|e| self.stash(e))?;
+        }
+        Ok(())
+    }
+}
+
+/// Chunk size for copies over a bitmap: whole granules, never less than the default.
+fn chunk_for(m: &Mirror, opts: &CopyOptions) -> CopyOptions {
+    let g = m.granularity;
+    let chunk = opts.chunk_size.max(g).div_ceil(g) * g;
+    CopyOptions { chunk_size: chunk, sync: false, threads: opts.threads }
+}
+
+impl Mirror {
+    /// Resynchronises the pair: copies the union of both sides' dirty regions (all of
+    /// the volume with `full`) in `direction`, with writes duplexed meanwhile. Also
+    /// resumes an interrupted initial copy or resync: the bits still set are what is
+    /// left. Progress is checkpointed durably every 64 MiB.
+    pub fn resync(&self, direction: Direction, full: bool, opts: &CopyOptions, ctl: &CopyControl) -> Result<CopyReport> {
+        {
+            let mut q = self.quiesce();
+            let p = self.p_dirty.bitmap();
+            if full {
+                p.mark_range(0, self.size())?;
+            }
+            p.merge_from(self.s_dirty.bitmap())?;
+            if q.mode() == Mode::Instant {
+                // Regions never filled hold whatever the secondary had before the pair.
+                let f = self.filled.bitmap();
+                for bit in 0..f.len_bits() {
+                    if !f.test_bit(bit) {
+                        p.set_bit(bit);
+                    }
+                }
+            }
+            // The union is durable before the secondary's own record of it is cleared.
+            self.p_dirty.flush()?;
+            self.s_dirty.clear()?;
+            q.set_mode(Mode::Duplex);
+        }
+        let runs: Vec<ByteRange> = self.p_dirty.bitmap().runs().collect();
+        let (src, dst): (&dyn BlockDevice, &dyn BlockDevice) = match direction {
+            Direction::Forward => (self.primary.as_ref(), self.secondary.as_ref()),
+            Direction::Reverse => (self.secondary.as_ref(), self.primary.as_ref()),
+        };
+        let hook = ResyncHook { mirror: self, dst, checkpoint: RwLock::new(()), since: AtomicU64::new(0), failure: Mutex::new(None) };
+        let result = copy_ranges_with(src, dst, &runs, &chunk_for(self, opts), ctl, &hook);
+        // Keep what was copied even when the copy failed or was cancelled.
+        let saved = hook.checkpoint();
+        if let Some(e) = hook.failure.lock().ok().and_then(|mut f| f.take()) {
+            return Err(e);
+        }
+        let report = result?;
+        saved?;
+        Ok(report)
+    }
+
+    /// Fills an instant split's secondary in the background: every granule not yet
+    /// preserved by a write is copied from the primary. When all are filled the pair
+    /// becomes an ordinary split (`Track`). Cancellable; resumes where it stopped.
+    pub fn fill(&self, opts: &CopyOptions, ctl: &CopyControl) -> Result<CopyReport> {
+        if self.mode() != Mode::Instant {
+            return Ok(CopyReport { bytes_copied: 0, chunks: 0, elapsed: Duration::ZERO, threads: 0 });
+        }
+        let f = self.filled.bitmap();
+        let g = self.granularity;
+        let mut runs: Vec<ByteRange> = Vec::new();
+        for bit in 0..f.len_bits() {
+            if f.test_bit(bit) {
+                continue;
+            }
+            let offset = bit * g;
+            let len = g.min(self.size() - offset);
+            match runs.last_mut() {
+                Some(r) if r.offset + r.len == offset => r.len += len,
+                _ => runs.push(ByteRange { offset, len }),
+            }
+        }
+        let hook = FillHook { mirror: self, failure: Mutex::new(None) };
+        let result = copy_ranges_with(self.primary.as_ref(), self.secondary.as_ref(), &runs, &chunk_for(self, opts), ctl, &hook);
+        if let Some(e) = hook.failure.lock().ok().and_then(|mut f| f.take()) {
+            return Err(e);
+        }
+        let report = result?;
+        self.filled.flush()?;
+        let mut q = self.quiesce();
+        if q.mode() == Mode::Instant && self.unfilled_bytes() == 0 {
+            q.set_mode(Mode::Track);
+        }
+        Ok(report)
+    }
+}
+
+/// Fills chunk by chunk under the region lock, skipping granules a write already preserved.
+struct FillHook<'a> {
+    mirror: &'a Mirror,
+    failure: Mutex<Option<MirrorError>>,
+}
+
+impl ChunkHook for FillHook<'_> {
+    fn around(&self, chunk: ByteRange, _copy: &mut dyn FnMut() -> plexus_volume::Result<()>) -> plexus_volume::Result<()> {
+        // The generic copy would overwrite granules preserved since the plan was made
+        // (they now differ from the primary), so the fill copies only what is unfilled.
+        let mode = self.mirror.mode.read().unwrap_or_else(|p| p.into_inner());
+        if *mode != Mode::Instant {
+            return Ok(());
+        }
+        let _region = self.mirror.locks.lock(chunk.offset, chunk.len);
+        self.mirror.fill_locked(chunk).map_err(|e| {
+            let msg = e.to_string();
+            if let Ok(mut f) = self.failure.lock() {
+                f.get_or_insert(e);
+            }
+            VolumeError::Busy { volume: self.mirror.secondary.label().to_owned(), detail: msg }
+        })
+    }
+}
