@@ -836,7 +836,10 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.CopyJob = nativeBinding.CopyJob
+module.exports.MirrorJob = nativeBinding.MirrorJob
 module.exports.NativeBitmap = nativeBinding.NativeBitmap
+module.exports.NativeMirror = nativeBinding.NativeMirror
+module.exports.NativeOwnerLock = nativeBinding.NativeOwnerLock
 module.exports.NativeVolume = nativeBinding.NativeVolume
 module.exports.bitmapRunsMs = nativeBinding.bitmapRunsMs
 module.exports.bitmapSetNs = nativeBinding.bitmapSetNs

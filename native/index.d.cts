@@ -21,6 +21,16 @@ export declare class CopyJob {
   cancel(): void
 }
 
+/** A resync or fill that can be polled and cancelled while it runs. */
+export declare class MirrorJob {
+  /** Runs the job off the JS thread. A job runs once. */
+  run(): Promise<CopyResult>
+  /** Bytes done and bytes in all. */
+  progress(): CopyProgress
+  /** Stops after the chunks in flight; progress so far is kept durably. */
+  cancel(): void
+}
+
 /** A dirty bitmap persisted in a sidecar file. */
 export declare class NativeBitmap {
   /**
@@ -54,6 +64,60 @@ export declare class NativeBitmap {
   clearRange(offset: number, length: number): void
   /** Writes a fresh snapshot and empties the write-intent log. */
   flush(): void
+}
+
+/** A mirrored pair of volumes. */
+export declare class NativeMirror {
+  /**
+   * Pairs two volumes: a normal pair starts duplexing with everything to copy; an
+   * instant pair starts split with nothing copied.
+   */
+  static create(primary: NativeVolume, secondary: NativeVolume, paths: MirrorPaths, granularity: number, writeIntent: boolean, instant: boolean): NativeMirror
+  /** Reopens a pair in a mode ("duplex", "track" or "instant"). */
+  static open(primary: NativeVolume, secondary: NativeVolume, paths: MirrorPaths, mode: string, writeIntent: boolean): NativeMirror
+  /** The engine mode: "duplex", "track" or "instant". */
+  get mode(): string
+  /** Sets the mode directly (after a restart, or on a failure to PSUE). */
+  setMode(mode: string): void
+  /** Splits the pair at a write boundary. */
+  split(): void
+  /** Splits several pairs together at one write boundary (a consistency group). */
+  static splitGroup(mirrors: Array<NativeMirror>): void
+  /** Writes to the primary (duplexed, tracked or copy-on-write, by mode). */
+  writePrimary(offset: number, data: Buffer): void
+  /** Writes to the secondary (only while split). */
+  writeSecondary(offset: number, data: Buffer): void
+  /** Reads the primary. */
+  readPrimary(offset: number, length: number): Buffer
+  /** Reads the secondary as hosts see it. */
+  readSecondary(offset: number, length: number): Buffer
+  /** SHA-256 of the secondary as hosts see it, off the JS thread. */
+  checksumSecondary(offset: number, length: number): Promise<string>
+  /** Bytes dirty on either side. */
+  dirtyBytes(): number
+  /** Bytes of an instant split not yet filled. */
+  unfilledBytes(): number
+  /** Clears stale write-intent bits of a PAIR at a clean close. */
+  clearIntent(): void
+  /** Persists bitmaps and flushes both volumes. */
+  flush(): void
+  /** Prepares a resync ("forward" or "reverse"); run it with `run()`. */
+  resyncJob(direction: string, full: boolean, threads?: number | undefined | null): MirrorJob
+  /** Prepares the background fill of an instant split. */
+  fillJob(threads?: number | undefined | null): MirrorJob
+}
+
+/** An exclusive lock on a file, released on `release()` or when the process exits. */
+export declare class NativeOwnerLock {
+  /**
+   * Takes the lock at `path` or throws E_BUSY naming the holder; `what` names the
+   * resource in the message.
+   */
+  static acquire(path: string, what: string): NativeOwnerLock
+  /** Whether a live process holds the lock at `path`. */
+  static isHeld(path: string): boolean
+  /** Releases the lock (idempotent). */
+  release(): void
 }
 
 /** An open volume file. */
@@ -142,6 +206,16 @@ export interface FillOptions {
 
 /** The machine's memcpy bandwidth in bytes per second (best of `rounds`). */
 export declare function memcpyBandwidth(bytes: number, rounds: number): number
+
+/** Where a pair keeps its bitmaps. */
+export interface MirrorPaths {
+  /** Regions changed on the primary (or still to copy). */
+  primaryDirty: string
+  /** Regions changed on the secondary since the split. */
+  secondaryDirty: string
+  /** Regions of an instant split already filled. */
+  filled: string
+}
 
 /** A volume's persisted identity and geometry. */
 export interface VolumeInfo {

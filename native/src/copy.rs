@@ -141,11 +141,16 @@ impl Task for CopyTask {
     }
 
     fn resolve(&mut self, _env: Env, r: CopyReport) -> napi::Result<CopyResult> {
-        Ok(CopyResult {
-            bytes_copied: r.bytes_copied as f64,
-            chunks: r.chunks as f64,
-            elapsed_ms: r.elapsed.as_secs_f64() * 1000.0,
-            threads: r.threads as u32,
-        })
+        Ok(report_to_js(&r))
+    }
+}
+
+/// Converts a copy report for JavaScript.
+pub fn report_to_js(r: &CopyReport) -> CopyResult {
+    CopyResult {
+        bytes_copied: r.bytes_copied as f64,
+        chunks: r.chunks as f64,
+        elapsed_ms: r.elapsed.as_secs_f64() * 1000.0,
+        threads: r.threads as u32,
     }
 }

@@ -46,3 +46,8 @@ pub fn to_u64(what: &str, v: f64) -> napi::Result<u64> {
     }
     Ok(v as u64)
 }
+impl Coded for plexus_mirror::MirrorError {
+    fn stable_code(&self) -> &'static str {
+        self.code()
+    }
+}

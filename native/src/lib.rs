@@ -6,9 +6,13 @@ mod bench;
 mod bitmap;
 mod copy;
 mod error;
+mod lock;
+mod mirror;
 mod volume;
 
 pub use bench::{bitmap_runs_ms, bitmap_set_ns, memcpy_bandwidth, BitmapRunsTiming};
 pub use bitmap::NativeBitmap;
 pub use copy::{CopyJob, CopyJobOptions, CopyProgress, CopyResult, Extent};
+pub use lock::NativeOwnerLock;
+pub use mirror::{MirrorJob, MirrorPaths, NativeMirror};
 pub use volume::{NativeVolume, VolumeInfo};

@@ -309,3 +309,37 @@ impl Mirror {
         Ok(())
     }
 }
+
+impl Mirror {
+    /// Closes a PAIR cleanly: with both volumes flushed, the write-intent bits of
+    /// finished duplexed writes are stale, so they are cleared. A pair found in PAIR
+    /// with bits set was therefore not closed cleanly: those regions need a resync.
+    pub fn clear_intent(&self) -> Result<()> {
+        let q = self.quiesce();
+        if q.mode() != Mode::Duplex {
+            return Err(MirrorError::State { detail: format!("pair {} is not duplexing", self.primary.label()) });
+        }
+        self.primary.flush()?;
+        self.secondary.flush()?;
+        self.p_dirty.clear()?;
+        Ok(())
+    }
+
+    /// SHA-256 of the secondary as hosts see it (unfilled regions of an instant split
+    /// read from the primary), lower-case hex.
+    pub fn checksum_secondary(&self, offset: u64, len: u64) -> Result<String> {
+        use sha2::{Digest, Sha256};
+        plexus_volume::check_range(self.secondary.label(), offset, len, self.size())?;
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; (1u64 << 20).min(len.max(1)) as usize];
+        let mut at = offset;
+        while at < offset + len {
+            let n = (buf.len() as u64).min(offset + len - at) as usize;
+            let piece = buf.get_mut(..n).unwrap_or_default();
+            self.read_secondary(at, piece)?;
+            h.update(&*piece);
+            at += n as u64;
+        }
+        Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    }
+}

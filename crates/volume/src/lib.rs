@@ -7,6 +7,7 @@ pub mod device;
 pub mod error;
 pub mod fill;
 pub mod identity;
+pub mod lock;
 mod map;
 pub mod volume;
 
@@ -14,4 +15,5 @@ pub use device::{check_range, BlockDevice, Fault, FaultyDevice, MemDevice};
 pub use error::{Result, VolumeError};
 pub use fill::{fill, random_bytes, Fill};
 pub use identity::{identity_path, Identity, VolumeId};
+pub use lock::OwnerLock;
 pub use volume::{Access, Volume};

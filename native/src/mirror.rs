@@ -1,0 +1,270 @@
+//! Mirrored pairs as a JavaScript class; long operations as pollable jobs.
+
+use crate::copy::{CopyProgress, CopyResult};
+use crate::error::{coded, to_js, to_u64};
+use crate::volume::NativeVolume;
+use napi::bindgen_prelude::{AsyncTask, Buffer};
+use napi::{Env, Task};
+use napi_derive::napi;
+use plexus_copy::{CopyControl, CopyOptions, CopyReport};
+use plexus_mirror::{split_group, Direction, Mirror, MirrorFiles, Mode};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// Where a pair keeps its bitmaps.
+#[napi(object)]
+pub struct MirrorPaths {
+    /// Regions changed on the primary (or still to copy).
+    pub primary_dirty: String,
+    /// Regions changed on the secondary since the split.
+    pub secondary_dirty: String,
+    /// Regions of an instant split already filled.
+    pub filled: String,
+}
+
+fn files(p: &MirrorPaths) -> MirrorFiles {
+    MirrorFiles {
+        primary_dirty: PathBuf::from(&p.primary_dirty),
+        secondary_dirty: PathBuf::from(&p.secondary_dirty),
+        filled: PathBuf::from(&p.filled),
+    }
+}
+
+fn parse_mode(m: &str) -> napi::Result<Mode> {
+    match m {
+        "duplex" => Ok(Mode::Duplex),
+        "track" => Ok(Mode::Track),
+        "instant" => Ok(Mode::Instant),
+        other => Err(coded("E_INVALID", format!("unknown mirror mode {other}"))),
+    }
+}
+
+fn mode_name(m: Mode) -> String {
+    match m {
+        Mode::Duplex => "duplex",
+        Mode::Track => "track",
+        Mode::Instant => "instant",
+    }
+    .into()
+}
+
+/// A mirrored pair of volumes.
+#[napi]
+pub struct NativeMirror {
+    inner: Arc<Mirror>,
+}
+
+#[napi]
+impl NativeMirror {
+    /// Pairs two volumes: a normal pair starts duplexing with everything to copy; an
+    /// instant pair starts split with nothing copied.
+    #[napi(factory)]
+    pub fn create(primary: &NativeVolume, secondary: &NativeVolume, paths: MirrorPaths, granularity: f64, write_intent: bool, instant: bool) -> napi::Result<Self> {
+        let m = Mirror::create(primary.inner.clone(), secondary.inner.clone(), &files(&paths), to_u64("granularity", granularity)?, write_intent, instant)
+            .map_err(to_js)?;
+        Ok(NativeMirror { inner: Arc::new(m) })
+    }
+
+    /// Reopens a pair in a mode ("duplex", "track" or "instant").
+    #[napi(factory)]
+    pub fn open(primary: &NativeVolume, secondary: &NativeVolume, paths: MirrorPaths, mode: String, write_intent: bool) -> napi::Result<Self> {
+        let m = Mirror::open(primary.inner.clone(), secondary.inner.clone(), &files(&paths), parse_mode(&mode)?, write_intent).map_err(to_js)?;
+        Ok(NativeMirror { inner: Arc::new(m) })
+    }
+
+    /// The engine mode: "duplex", "track" or "instant".
+    #[napi(getter)]
+    pub fn mode(&self) -> String {
+        mode_name(self.inner.mode())
+    }
+
+    /// Sets the mode directly (after a restart, or on a failure to PSUE).
+    #[napi]
+    pub fn set_mode(&self, mode: String) -> napi::Result<()> {
+        self.inner.quiesce().set_mode(parse_mode(&mode)?);
+        Ok(())
+    }
+
+    /// Splits the pair at a write boundary.
+    #[napi]
+    pub fn split(&self) -> napi::Result<()> {
+        self.inner.quiesce().split().map_err(to_js)
+    }
+
+    /// Splits several pairs together at one write boundary (a consistency group).
+    #[napi]
+    pub fn split_group(mirrors: Vec<&NativeMirror>) -> napi::Result<()> {
+        let refs: Vec<&Mirror> = mirrors.iter().map(|m| m.inner.as_ref()).collect();
+        split_group(&refs).map_err(to_js)
+    }
+
+    /// Writes to the primary (duplexed, tracked or copy-on-write, by mode).
+    #[napi]
+    pub fn write_primary(&self, offset: f64, data: Buffer) -> napi::Result<()> {
+        self.inner.write_primary(to_u64("offset", offset)?, &data).map_err(to_js)
+    }
+
+    /// Writes to the secondary (only while split).
+    #[napi]
+    pub fn write_secondary(&self, offset: f64, data: Buffer) -> napi::Result<()> {
+        self.inner.write_secondary(to_u64("offset", offset)?, &data).map_err(to_js)
+    }
+
+    /// Reads the primary.
+    #[napi]
+    pub fn read_primary(&self, offset: f64, length: f64) -> napi::Result<Buffer> {
+        let mut b = vec![0u8; to_u64("length", length)? as usize];
+        self.inner.read_primary(to_u64("offset", offset)?, &mut b).map_err(to_js)?;
+        Ok(b.into())
+    }
+
+    /// Reads the secondary as hosts see it.
+    #[napi]
+    pub fn read_secondary(&self, offset: f64, length: f64) -> napi::Result<Buffer> {
+        let mut b = vec![0u8; to_u64("length", length)? as usize];
+        self.inner.read_secondary(to_u64("offset", offset)?, &mut b).map_err(to_js)?;
+        Ok(b.into())
+    }
+
+    /// SHA-256 of the secondary as hosts see it, off the JS thread.
+    #[napi(ts_return_type = "Promise<string>")]
+    pub fn checksum_secondary(&self, offset: f64, length: f64) -> napi::Result<AsyncTask<SecondaryChecksum>> {
+        Ok(AsyncTask::new(SecondaryChecksum { mirror: self.inner.clone(), offset: to_u64("offset", offset)?, length: to_u64("length", length)? }))
+    }
+
+    /// Bytes dirty on either side.
+    #[napi]
+    pub fn dirty_bytes(&self) -> f64 {
+        self.inner.dirty_bytes() as f64
+    }
+
+    /// Bytes of an instant split not yet filled.
+    #[napi]
+    pub fn unfilled_bytes(&self) -> f64 {
+        self.inner.unfilled_bytes() as f64
+    }
+
+    /// Clears stale write-intent bits of a PAIR at a clean close.
+    #[napi]
+    pub fn clear_intent(&self) -> napi::Result<()> {
+        self.inner.clear_intent().map_err(to_js)
+    }
+
+    /// Persists bitmaps and flushes both volumes.
+    #[napi]
+    pub fn flush(&self) -> napi::Result<()> {
+        self.inner.flush().map_err(to_js)
+    }
+
+    /// Prepares a resync ("forward" or "reverse"); run it with `run()`.
+    #[napi]
+    pub fn resync_job(&self, direction: String, full: bool, threads: Option<u32>) -> napi::Result<MirrorJob> {
+        let dir = match direction.as_str() {
+            "forward" => Direction::Forward,
+            "reverse" => Direction::Reverse,
+            other => return Err(coded("E_INVALID", format!("unknown direction {other}"))),
+        };
+        Ok(MirrorJob::new(self.inner.clone(), JobKind::Resync(dir, full), threads))
+    }
+
+    /// Prepares the background fill of an instant split.
+    #[napi]
+    pub fn fill_job(&self, threads: Option<u32>) -> MirrorJob {
+        MirrorJob::new(self.inner.clone(), JobKind::Fill, threads)
+    }
+}
+
+#[derive(Clone, Copy)]
+enum JobKind {
+    Resync(Direction, bool),
+    Fill,
+}
+
+/// A resync or fill that can be polled and cancelled while it runs.
+#[napi]
+pub struct MirrorJob {
+    mirror: Arc<Mirror>,
+    kind: JobKind,
+    threads: usize,
+    ctl: Arc<CopyControl>,
+    started: Mutex<bool>,
+}
+
+impl MirrorJob {
+    fn new(mirror: Arc<Mirror>, kind: JobKind, threads: Option<u32>) -> Self {
+        MirrorJob { mirror, kind, threads: threads.unwrap_or(0) as usize, ctl: Arc::new(CopyControl::new()), started: Mutex::new(false) }
+    }
+}
+
+#[napi]
+impl MirrorJob {
+    /// Runs the job off the JS thread. A job runs once.
+    #[napi(ts_return_type = "Promise<CopyResult>")]
+    pub fn run(&self) -> napi::Result<AsyncTask<MirrorTask>> {
+        let mut started = self.started.lock().map_err(|_| coded("E_BUSY", "job lock poisoned"))?;
+        if *started {
+            return Err(coded("E_BUSY", "this job has already been started"));
+        }
+        *started = true;
+        Ok(AsyncTask::new(MirrorTask { mirror: self.mirror.clone(), kind: self.kind, threads: self.threads, ctl: self.ctl.clone() }))
+    }
+
+    /// Bytes done and bytes in all.
+    #[napi]
+    pub fn progress(&self) -> CopyProgress {
+        let (done, total) = self.ctl.progress();
+        CopyProgress { done: done as f64, total: total as f64 }
+    }
+
+    /// Stops after the chunks in flight; progress so far is kept durably.
+    #[napi]
+    pub fn cancel(&self) {
+        self.ctl.cancel();
+    }
+}
+
+/// A mirror job on the libuv pool.
+pub struct MirrorTask {
+    mirror: Arc<Mirror>,
+    kind: JobKind,
+    threads: usize,
+    ctl: Arc<CopyControl>,
+}
+
+impl Task for MirrorTask {
+    type Output = CopyReport;
+    type JsValue = CopyResult;
+
+    fn compute(&mut self) -> napi::Result<CopyReport> {
+        let opts = CopyOptions { threads: self.threads, ..CopyOptions::default() };
+        match self.kind {
+            JobKind::Resync(dir, full) => self.mirror.resync(dir, full, &opts, &self.ctl),
+            JobKind::Fill => self.mirror.fill(&opts, &self.ctl),
+        }
+        .map_err(to_js)
+    }
+
+    fn resolve(&mut self, _env: Env, r: CopyReport) -> napi::Result<CopyResult> {
+        Ok(crate::copy::report_to_js(&r))
+    }
+}
+
+/// Hashes the secondary's host view on the libuv pool.
+pub struct SecondaryChecksum {
+    mirror: Arc<Mirror>,
+    offset: u64,
+    length: u64,
+}
+
+impl Task for SecondaryChecksum {
+    type Output = String;
+    type JsValue = String;
+
+    fn compute(&mut self) -> napi::Result<String> {
+        self.mirror.checksum_secondary(self.offset, self.length).map_err(to_js)
+    }
+
+    fn resolve(&mut self, _env: Env, s: String) -> napi::Result<String> {
+        Ok(s)
+    }
+}
