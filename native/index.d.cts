@@ -71,10 +71,12 @@ export declare class NativeMirror {
   /**
    * Pairs two volumes: a normal pair starts duplexing with everything to copy; an
    * instant pair starts split with nothing copied.
+   * `share` is another open pair of the same primary (a further plex): the pairs
+   * then share region locks so `writePrimaryAll` orders writes alike on every plex.
    */
-  static create(primary: NativeVolume, secondary: NativeVolume, paths: MirrorPaths, granularity: number, writeIntent: boolean, instant: boolean): NativeMirror
+  static create(primary: NativeVolume, secondary: NativeVolume, paths: MirrorPaths, granularity: number, writeIntent: boolean, instant: boolean, share?: NativeMirror | undefined | null): NativeMirror
   /** Reopens a pair in a mode ("duplex", "track" or "instant"). */
-  static open(primary: NativeVolume, secondary: NativeVolume, paths: MirrorPaths, mode: string, writeIntent: boolean): NativeMirror
+  static open(primary: NativeVolume, secondary: NativeVolume, paths: MirrorPaths, mode: string, writeIntent: boolean, share?: NativeMirror | undefined | null): NativeMirror
   /** The engine mode: "duplex", "track" or "instant". */
   get mode(): string
   /** Sets the mode directly (after a restart, or on a failure to PSUE). */
@@ -85,6 +87,8 @@ export declare class NativeMirror {
   static splitGroup(mirrors: Array<NativeMirror>): void
   /** Writes to the primary (duplexed, tracked or copy-on-write, by mode). */
   writePrimary(offset: number, data: Buffer): void
+  /** Writes to a primary through all of its pairs at once (every plex of a mirror). */
+  static writePrimaryAll(mirrors: Array<NativeMirror>, offset: number, data: Buffer): void
   /** Writes to the secondary (only while split). */
   writeSecondary(offset: number, data: Buffer): void
   /** Reads the primary. */

@@ -7,7 +7,7 @@ use napi::bindgen_prelude::{AsyncTask, Buffer};
 use napi::{Env, Task};
 use napi_derive::napi;
 use plexus_copy::{CopyControl, CopyOptions, CopyReport};
-use plexus_mirror::{split_group, Direction, Mirror, MirrorFiles, Mode};
+use plexus_mirror::{split_group, write_primary_all, Direction, Mirror, MirrorFiles, Mode};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -58,17 +58,50 @@ pub struct NativeMirror {
 impl NativeMirror {
     /// Pairs two volumes: a normal pair starts duplexing with everything to copy; an
     /// instant pair starts split with nothing copied.
+    /// `share` is another open pair of the same primary (a further plex): the pairs
+    /// then share region locks so `writePrimaryAll` orders writes alike on every plex.
     #[napi(factory)]
-    pub fn create(primary: &NativeVolume, secondary: &NativeVolume, paths: MirrorPaths, granularity: f64, write_intent: bool, instant: bool) -> napi::Result<Self> {
-        let m = Mirror::create(primary.inner.clone(), secondary.inner.clone(), &files(&paths), to_u64("granularity", granularity)?, write_intent, instant)
-            .map_err(to_js)?;
+    pub fn create(
+        primary: &NativeVolume,
+        secondary: &NativeVolume,
+        paths: MirrorPaths,
+        granularity: f64,
+        write_intent: bool,
+        instant: bool,
+        share: Option<&NativeMirror>,
+    ) -> napi::Result<Self> {
+        let m = Mirror::create_sharing(
+            primary.inner.clone(),
+            secondary.inner.clone(),
+            &files(&paths),
+            to_u64("granularity", granularity)?,
+            write_intent,
+            instant,
+            share.map(|s| s.inner.as_ref()),
+        )
+        .map_err(to_js)?;
         Ok(NativeMirror { inner: Arc::new(m) })
     }
 
     /// Reopens a pair in a mode ("duplex", "track" or "instant").
     #[napi(factory)]
-    pub fn open(primary: &NativeVolume, secondary: &NativeVolume, paths: MirrorPaths, mode: String, write_intent: bool) -> napi::Result<Self> {
-        let m = Mirror::open(primary.inner.clone(), secondary.inner.clone(), &files(&paths), parse_mode(&mode)?, write_intent).map_err(to_js)?;
+    pub fn open(
+        primary: &NativeVolume,
+        secondary: &NativeVolume,
+        paths: MirrorPaths,
+        mode: String,
+        write_intent: bool,
+        share: Option<&NativeMirror>,
+    ) -> napi::Result<Self> {
+        let m = Mirror::open_sharing(
+            primary.inner.clone(),
+            secondary.inner.clone(),
+            &files(&paths),
+            parse_mode(&mode)?,
+            write_intent,
+            share.map(|s| s.inner.as_ref()),
+        )
+        .map_err(to_js)?;
         Ok(NativeMirror { inner: Arc::new(m) })
     }
 
@@ -102,6 +135,13 @@ impl NativeMirror {
     #[napi]
     pub fn write_primary(&self, offset: f64, data: Buffer) -> napi::Result<()> {
         self.inner.write_primary(to_u64("offset", offset)?, &data).map_err(to_js)
+    }
+
+    /// Writes to a primary through all of its pairs at once (every plex of a mirror).
+    #[napi]
+    pub fn write_primary_all(mirrors: Vec<&NativeMirror>, offset: f64, data: Buffer) -> napi::Result<()> {
+        let refs: Vec<&Mirror> = mirrors.iter().map(|m| m.inner.as_ref()).collect();
+        write_primary_all(&refs, to_u64("offset", offset)?, &data).map_err(to_js)
     }
 
     /// Writes to the secondary (only while split).

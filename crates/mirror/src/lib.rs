@@ -10,5 +10,5 @@ pub mod mirror;
 pub mod ops;
 
 pub use error::{MirrorError, Result};
-pub use mirror::{Mirror, MirrorFiles, Mode, Quiesced};
+pub use mirror::{write_primary_all, Mirror, MirrorFiles, Mode, Quiesced};
 pub use ops::{split_group, Direction};

@@ -43,7 +43,7 @@ pub struct Mirror {
     pub(crate) s_dirty: DurableBitmap,
     pub(crate) filled: DurableBitmap,
     pub(crate) mode: RwLock<Mode>,
-    pub(crate) locks: RegionLocks,
+    pub(crate) locks: Arc<RegionLocks>,
     pub(crate) granularity: u64,
     pub(crate) write_intent: bool,
 }
@@ -69,6 +69,21 @@ impl Mirror {
         write_intent: bool,
         instant: bool,
     ) -> Result<Mirror> {
+        Self::create_sharing(primary, secondary, files, granularity, write_intent, instant, None)
+    }
+
+    /// [`Mirror::create`] for a further plex of a primary that already has pairs: all
+    /// pairs of one primary must share `with`'s region locks (see [`write_primary_all`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn create_sharing(
+        primary: Arc<dyn BlockDevice>,
+        secondary: Arc<dyn BlockDevice>,
+        files: &MirrorFiles,
+        granularity: u64,
+        write_intent: bool,
+        instant: bool,
+        with: Option<&Mirror>,
+    ) -> Result<Mirror> {
         if primary.size() != secondary.size() {
             return Err(MirrorError::Volume(plexus_volume::VolumeError::Size {
                 detail: format!(
@@ -90,11 +105,23 @@ impl Mirror {
             p_dirty.flush()?;
         }
         let mode = if instant { Mode::Instant } else { Mode::Duplex };
-        Ok(Self::assemble(primary, secondary, p_dirty, s_dirty, filled, mode, write_intent))
+        Self::assemble(primary, secondary, p_dirty, s_dirty, filled, mode, write_intent, with)
     }
 
     /// Reopens a pair in `mode` from its bitmaps.
     pub fn open(primary: Arc<dyn BlockDevice>, secondary: Arc<dyn BlockDevice>, files: &MirrorFiles, mode: Mode, write_intent: bool) -> Result<Mirror> {
+        Self::open_sharing(primary, secondary, files, mode, write_intent, None)
+    }
+
+    /// [`Mirror::open`] sharing region locks with another pair of the same primary.
+    pub fn open_sharing(
+        primary: Arc<dyn BlockDevice>,
+        secondary: Arc<dyn BlockDevice>,
+        files: &MirrorFiles,
+        mode: Mode,
+        write_intent: bool,
+        with: Option<&Mirror>,
+    ) -> Result<Mirror> {
         let p_dirty = DurableBitmap::open(&files.primary_dirty, write_intent)?;
         let s_dirty = DurableBitmap::open(&files.secondary_dirty, write_intent)?;
         let filled = DurableBitmap::open(&files.filled, write_intent)?;
@@ -103,9 +130,10 @@ impl Mirror {
                 return Err(MirrorError::State { detail: format!("bitmap {} does not match the pair's volumes", b.path().display()) });
             }
         }
-        Ok(Self::assemble(primary, secondary, p_dirty, s_dirty, filled, mode, write_intent))
+        Self::assemble(primary, secondary, p_dirty, s_dirty, filled, mode, write_intent, with)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn assemble(
         primary: Arc<dyn BlockDevice>,
         secondary: Arc<dyn BlockDevice>,
@@ -114,19 +142,31 @@ impl Mirror {
         filled: DurableBitmap,
         mode: Mode,
         write_intent: bool,
-    ) -> Mirror {
+        with: Option<&Mirror>,
+    ) -> Result<Mirror> {
         let granularity = p_dirty.bitmap().granularity();
-        Mirror {
+        let locks = match with {
+            Some(other) => {
+                if other.granularity != granularity || other.primary.size() != primary.size() {
+                    return Err(MirrorError::State {
+                        detail: format!("all plexes of {} must have the same size and granularity", primary.label()),
+                    });
+                }
+                other.locks.clone()
+            }
+            None => Arc::new(RegionLocks::new(granularity)),
+        };
+        Ok(Mirror {
             primary,
             secondary,
             p_dirty,
             s_dirty,
             filled,
             mode: RwLock::new(mode),
-            locks: RegionLocks::new(granularity),
+            locks,
             granularity,
             write_intent,
-        }
+        })
     }
 
     /// The current mode.
@@ -159,35 +199,7 @@ impl Mirror {
 
     /// Writes to the primary as the mode requires.
     pub fn write_primary(&self, offset: u64, data: &[u8]) -> Result<()> {
-        plexus_volume::check_range(self.primary.label(), offset, data.len() as u64, self.size())?;
-        if data.is_empty() {
-            return Ok(());
-        }
-        let len = data.len() as u64;
-        let mode = read_lock(&self.mode);
-        match *mode {
-            Mode::Duplex => {
-                // Write-intent: if the process dies between the two writes, the bit
-                // tells the next resync which region may differ. It is marked under
-                // the region lock so a resync cannot clear it while this write is
-                // still on its way to the second volume.
-                let _region = self.locks.lock(offset, len);
-                self.p_dirty.mark_range(offset, len)?;
-                self.primary.write_at(offset, data)?;
-                self.secondary.write_at(offset, data)?;
-            }
-            Mode::Track => {
-                self.p_dirty.mark_range(offset, len)?;
-                self.primary.write_at(offset, data)?;
-            }
-            Mode::Instant => {
-                let _region = self.locks.lock(offset, len);
-                self.fill_locked(self.aligned(offset, len))?;
-                self.p_dirty.mark_range(offset, len)?;
-                self.primary.write_at(offset, data)?;
-            }
-        }
-        Ok(())
+        write_primary_all(&[self], offset, data)
     }
 
     /// Writes to the secondary; refused while the pair is duplexing (E_STATE).
@@ -342,4 +354,37 @@ impl Mirror {
         }
         Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
     }
+}
+
+/// Writes to a primary that has one or more plexes (a two- or three-way mirror): the
+/// primary is written once, and each pair does what its mode requires, all under one
+/// region lock so that concurrent writes land in the same order on every plex.
+pub fn write_primary_all(mirrors: &[&Mirror], offset: u64, data: &[u8]) -> Result<()> {
+    let Some(first) = mirrors.first() else { return Ok(()) };
+    if mirrors.iter().any(|m| !Arc::ptr_eq(&m.locks, &first.locks)) {
+        return Err(MirrorError::State { detail: format!("plexes of {} do not share their region locks", first.primary.label()) });
+    }
+    plexus_volume::check_range(first.primary.label(), offset, data.len() as u64, first.size())?;
+    if data.is_empty() {
+        return Ok(());
+    }
+    let len = data.len() as u64;
+    let modes: Vec<RwLockReadGuard<'_, Mode>> = mirrors.iter().map(|m| read_lock(&m.mode)).collect();
+    let _region = first.locks.lock(offset, len);
+    for (m, mode) in mirrors.iter().zip(modes.iter()) {
+        if **mode == Mode::Instant {
+            m.fill_locked(m.aligned(offset, len))?;
+        }
+        // Duplex: write-intent against a crash between the writes; Track and Instant:
+        // the record of what changed since the split. Marked under the region lock so a
+        // resync cannot clear it while this write is still in flight.
+        m.p_dirty.mark_range(offset, len)?;
+    }
+    first.primary.write_at(offset, data)?;
+    for (m, mode) in mirrors.iter().zip(modes.iter()) {
+        if **mode == Mode::Duplex {
+            m.secondary.write_at(offset, data)?;
+        }
+    }
+    Ok(())
 }
