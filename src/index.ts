@@ -7,3 +7,6 @@ export { copyVolume, type CopyOptions, type CopyReport } from './volumes/copy.js
 export { DirtyBitmap, DEFAULT_GRANULARITY } from './volumes/bitmap.js';
 export { parseSize, formatBytes, formatRate } from './util/size.js';
 export type { ProgressCallback, ProgressEvent } from './progress.js';
+export { Mirrors, type PairSelector, type PairInfo, type CreatePairOptions, type SplitOptions, type SplitReport, type ResyncOptions, type ResyncResult } from './mirror/mirrors.js';
+export { PAIR_STATES, parseState, type PairState } from './mirror/states.js';
+export type { VolumeIo, IoOptions } from './mirror/io.js';

@@ -10,3 +10,4 @@ export type NativeVolume = import('../../native/index.cjs').NativeVolume;
 export type NativeBitmap = import('../../native/index.cjs').NativeBitmap;
 export type CopyResult = import('../../native/index.cjs').CopyResult;
 export type Extent = import('../../native/index.cjs').Extent;
+export type NativeMirror = import('../../native/index.cjs').NativeMirror;

@@ -74,7 +74,7 @@ impl fmt::Display for VolumeError {
             VolumeError::Io { path, op, source } => {
                 write!(f, "{op} {}: {source}", path.display())
             }
-            VolumeError::NotFound { path } => write!(f, "no such volume file: {}", path.display()),
+            VolumeError::NotFound { path } => write!(f, "no such file: {}", path.display()),
             VolumeError::Exists { path } => write!(f, "already exists: {}", path.display()),
             VolumeError::Range { volume, offset, len, size } => write!(
                 f,

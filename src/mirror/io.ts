@@ -1,0 +1,138 @@
+/**
+ * Reads and writes of a volume as hosts see it: through its pairs when it has any.
+ * A primary's writes are duplexed or tracked; a split secondary enforces its
+ * read-only attribute and host access list; an instant split's secondary reads
+ * regions not yet filled from the primary.
+ */
+import { awaitNative, callNative, PlexusError } from '../errors.js';
+import type { VolumeStore } from '../volumes/store.js';
+import type { Volume } from '../volumes/volume.js';
+import { PlexSet, type OpenPair } from './plexset.js';
+import type { PairRecord, PairRecords } from './record.js';
+import { isDuplexing, isSplit } from './states.js';
+
+/** How a volume is opened for I/O. */
+export interface IoOptions {
+  write?: boolean;
+  /** The host identity asking (checked against a split secondary's access list). */
+  host?: string;
+}
+
+/** Byte access to a volume that honours its pairs. */
+export interface VolumeIo {
+  readonly name: string;
+  readonly size: number;
+  read(offset: number, length: number): Buffer;
+  write(offset: number, data: Buffer): void;
+  checksum(offset?: number, length?: number): Promise<string>;
+  close(): void;
+}
+
+/** Checks the access rules of a split secondary (E_READONLY, E_ACCESS) or refuses a
+ * write to a secondary that is being mirrored (E_STATE). */
+export function checkSecondaryAccess(r: PairRecord, opts: IoOptions): void {
+  if (isDuplexing(r.state) && opts.write) {
+    throw new PlexusError('E_STATE', `volume ${r.secondary} is the secondary of pair ${r.primary} → ${r.secondary} in ${r.state}; split the pair before writing to it`);
+  }
+  if (!isSplit(r.state)) return;
+  if (r.allow.length > 0 && !r.allow.includes(opts.host ?? '')) {
+    throw new PlexusError('E_ACCESS', `host ${opts.host ?? '(unknown)'} may not access volume ${r.secondary} (split secondary of ${r.primary}; allowed: ${r.allow.join(', ')})`);
+  }
+  if (opts.write && r.readOnly) {
+    throw new PlexusError('E_READONLY', `volume ${r.secondary} is read-only (split secondary of ${r.primary}) for host ${opts.host ?? '(unknown)'}`);
+  }
+}
+
+class PlainIo implements VolumeIo {
+  constructor(
+    private readonly v: Volume,
+    private readonly writable = false,
+  ) {}
+  get name(): string {
+    return this.v.name;
+  }
+  get size(): number {
+    return this.v.size;
+  }
+  read(offset: number, length: number): Buffer {
+    return this.v.read(offset, length);
+  }
+  write(offset: number, data: Buffer): void {
+    this.v.write(offset, data);
+  }
+  checksum(offset = 0, length?: number): Promise<string> {
+    return this.v.checksum(offset, length);
+  }
+  close(): void {
+    if (this.writable) this.v.flush();
+  }
+}
+
+class PrimaryIo implements VolumeIo {
+  constructor(private readonly set: PlexSet) {}
+  get name(): string {
+    return this.set.primary.name;
+  }
+  get size(): number {
+    return this.set.primary.size;
+  }
+  read(offset: number, length: number): Buffer {
+    return this.set.primary.read(offset, length);
+  }
+  write(offset: number, data: Buffer): void {
+    this.set.writePrimary(offset, data);
+  }
+  checksum(offset = 0, length?: number): Promise<string> {
+    return this.set.primary.checksum(offset, length);
+  }
+  close(): void {
+    this.set.close();
+  }
+}
+
+class SecondaryIo implements VolumeIo {
+  constructor(
+    private readonly set: PlexSet,
+    private readonly pair: OpenPair,
+  ) {}
+  get name(): string {
+    return this.pair.record.secondary;
+  }
+  get size(): number {
+    return this.pair.secondary.size;
+  }
+  read(offset: number, length: number): Buffer {
+    return callNative(() => this.pair.mirror.readSecondary(offset, length));
+  }
+  write(offset: number, data: Buffer): void {
+    callNative(() => this.pair.mirror.writeSecondary(offset, data));
+  }
+  checksum(offset = 0, length?: number): Promise<string> {
+    const len = length ?? this.size - offset;
+    return awaitNative(callNative(() => this.pair.mirror.checksumSecondary(offset, len)));
+  }
+  close(): void {
+    this.set.close();
+  }
+}
+
+/** Opens `name` for I/O, through its pairs when it is in any. */
+export function openVolumeIo(store: VolumeStore, records: PairRecords, name: string, opts: IoOptions = {}): VolumeIo {
+  const all = records.all();
+  const asSecondary = all.find((r) => r.secondary === name);
+  if (asSecondary) {
+    checkSecondaryAccess(asSecondary, opts);
+    // A plain read suffices unless the image is partly still on the primary or a
+    // write must be tracked for the next resync.
+    if (!opts.write && !asSecondary.fillPending) return new PlainIo(store.open(name, { readOnly: true }));
+    const set = PlexSet.open(store, records, asSecondary.primary);
+    try {
+      return new SecondaryIo(set, set.get(name));
+    } catch (e) {
+      set.close();
+      throw e;
+    }
+  }
+  if (opts.write && all.some((r) => r.primary === name)) return new PrimaryIo(PlexSet.open(store, records, name));
+  return new PlainIo(store.open(name, { readOnly: !opts.write }), Boolean(opts.write));
+}

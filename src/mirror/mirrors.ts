@@ -1,0 +1,379 @@
+/** The pairs of a storage home: create, split, resync, wait, delete (capability A). */
+import path from 'node:path';
+import { callNative, PlexusError } from '../errors.js';
+import type { Home } from '../home/home.js';
+import type { ProgressCallback } from '../progress.js';
+import { DirtyBitmap } from '../volumes/bitmap.js';
+import { VolumeStore } from '../volumes/store.js';
+import { runHook, type HookResult } from './hooks.js';
+import { openVolumeIo, type IoOptions, type VolumeIo } from './io.js';
+import { PlexSet, type MirrorCopyReport, type OpenPair } from './plexset.js';
+import { PairRecords, type PairRecord } from './record.js';
+import { isDuplexing, isSplit, type PairState } from './states.js';
+
+/** Which pairs an operation applies to: all plexes of a primary, one plex, or a group. */
+export interface PairSelector {
+  primary?: string;
+  plex?: string;
+  group?: string;
+}
+
+/** Options of `create`. */
+export interface CreatePairOptions {
+  group?: string;
+  /** Bytes per bitmap bit, a power of two from 512 B to 64 MiB (default 64 KiB). */
+  granularity?: number;
+  /** Split at once without a prior copy (Fig. 5b); the secondary fills in the background. */
+  instant?: boolean;
+  /** Persist each newly dirtied region before the write is acknowledged (default true). */
+  writeIntent?: boolean;
+  /** Only create the pair; the copy is left to a later `resync` (it resumes it). */
+  deferCopy?: boolean;
+  threads?: number;
+  onProgress?: ProgressCallback;
+  signal?: AbortSignal;
+}
+
+/** Options of `split`. */
+export interface SplitOptions {
+  readOnly?: boolean;
+  /** Host identities allowed to access the split secondary (empty: everyone). */
+  allow?: string[];
+  freeze?: string;
+  thaw?: string;
+  hookTimeoutMs?: number;
+}
+
+/** What a split did. */
+export interface SplitReport {
+  pairs: string[];
+  splitAt: string;
+  freeze?: HookResult;
+  thaw?: HookResult;
+  /** From the start of the freeze command to the end of the thaw command. */
+  frozenMs?: number;
+}
+
+/** Options of `resync`. */
+export interface ResyncOptions {
+  full?: boolean;
+  reverse?: boolean;
+  threads?: number;
+  onProgress?: ProgressCallback;
+  signal?: AbortSignal;
+}
+
+/** One pair's result in a resync. */
+export interface ResyncResult extends MirrorCopyReport {
+  primary: string;
+  secondary: string;
+  resumed: boolean;
+}
+
+/** A pair as `display` shows it. */
+export interface PairInfo {
+  primary: string;
+  secondary: string;
+  group: string | null;
+  state: PairState;
+  granularity: number;
+  dirtyBytes: number | null;
+  operation: { kind: string; done: number; total: number; percent: number; interrupted: boolean } | null;
+  busy: boolean;
+  fillPending: boolean;
+  readOnly: boolean;
+  allow: string[];
+  splitAt: string | null;
+  frozenMs: number | null;
+  lastError: string | null;
+}
+
+const DEFAULT_GRANULARITY = 64 * 1024;
+
+/** Mirrored pairs of one home. */
+export class Mirrors {
+  readonly store: VolumeStore;
+  readonly records: PairRecords;
+
+  constructor(readonly home: Home) {
+    this.store = new VolumeStore(home);
+    this.records = new PairRecords(path.join(home.dir, 'pairs'));
+  }
+
+  /** The records a selector names; E_NOENT when none. */
+  select(sel: PairSelector): PairRecord[] {
+    const all = this.records.all();
+    let out: PairRecord[];
+    if (sel.group !== undefined) out = all.filter((r) => r.group === sel.group);
+    else if (sel.primary !== undefined) out = all.filter((r) => r.primary === sel.primary && (sel.plex === undefined || r.secondary === sel.plex));
+    else out = all;
+    if (out.length === 0 && (sel.group !== undefined || sel.primary !== undefined)) {
+      const what = sel.group !== undefined ? `group ${sel.group}` : sel.plex !== undefined ? `${sel.primary} → ${sel.plex}` : `volume ${sel.primary}`;
+      throw new PlexusError('E_NOENT', `no pair for ${what}`);
+    }
+    return out;
+  }
+
+  /** Pairs as users see them, with dirty bytes and progress. */
+  display(sel: PairSelector = {}): PairInfo[] {
+    return this.select(sel).map((r) => this.info(r));
+  }
+
+  private info(r: PairRecord): PairInfo {
+    const busy = PlexSet.isOpenElsewhere(this.records, r.primary);
+    const op = r.operation;
+    return {
+      primary: r.primary,
+      secondary: r.secondary,
+      group: r.group ?? null,
+      state: r.state,
+      granularity: r.granularity,
+      dirtyBytes: busy ? (op ? Math.max(op.total - op.done, 0) : null) : this.dirtyBytes(r),
+      operation: op
+        ? { kind: op.kind, done: op.done, total: op.total, percent: op.total > 0 ? Math.floor((op.done / op.total) * 100) : 0, interrupted: !busy }
+        : null,
+      busy,
+      fillPending: r.fillPending,
+      readOnly: r.readOnly,
+      allow: r.allow,
+      splitAt: r.splitAt ?? null,
+      frozenMs: r.frozenMs ?? null,
+      lastError: r.lastError ?? null,
+    };
+  }
+
+  /** Union of both sides' dirty regions, read from the bitmaps of an idle pair. */
+  private dirtyBytes(r: PairRecord): number | null {
+    try {
+      const b = this.records.bitmaps(r.secondary);
+      const runs = [...DirtyBitmap.open(b.primaryDirty).runs(), ...DirtyBitmap.open(b.secondaryDirty).runs()].sort((x, y) => x.offset - y.offset);
+      let total = 0;
+      let end = -1;
+      for (const run of runs) {
+        const s = Math.max(run.offset, end);
+        const e = run.offset + run.length;
+        if (e > s) total += e - s;
+        end = Math.max(end, e);
+      }
+      return r.needsFull ? null : total;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Pairs `primary` with `secondary` and, unless deferred, runs the initial copy (or an
+   * instant pair's fill) to the end. */
+  async create(primary: string, secondary: string, opts: CreatePairOptions = {}): Promise<PairInfo> {
+    const granularity = opts.granularity ?? DEFAULT_GRANULARITY;
+    if (!Number.isInteger(granularity) || granularity < 512 || granularity > 64 << 20 || (granularity & (granularity - 1)) !== 0) {
+      throw new PlexusError('E_INVALID', `granularity ${granularity} must be a power of two from 512 B to 64 MiB`);
+    }
+    if (primary === secondary) throw new PlexusError('E_INVALID', `a volume cannot be paired with itself (${primary})`);
+    const p = this.store.open(primary, { readOnly: true }).info();
+    const s = this.store.open(secondary, { readOnly: true }).info();
+    if (p.size !== s.size) {
+      throw new PlexusError('E_SIZE', `size mismatch: primary ${primary} is ${p.size} bytes but secondary ${secondary} is ${s.size} bytes`);
+    }
+    const all = this.records.all();
+    const clash = all.find((r) => r.secondary === secondary || r.primary === secondary || r.secondary === primary);
+    if (clash) {
+      throw new PlexusError('E_EXISTS', `volume ${clash.secondary === primary ? primary : secondary} is already in pair ${clash.primary} → ${clash.secondary}`);
+    }
+    const existing = this.records.ofPrimary(primary);
+    if (existing.length > 0 && existing[0]!.granularity !== granularity) {
+      throw new PlexusError('E_INVALID', `all plexes of ${primary} must use granularity ${existing[0]!.granularity}`);
+    }
+    const now = new Date().toISOString();
+    const record: PairRecord = {
+      format: 1,
+      primary,
+      secondary,
+      group: opts.group,
+      state: opts.instant ? 'PSUS' : 'COPY',
+      granularity,
+      writeIntent: opts.writeIntent ?? true,
+      fillPending: Boolean(opts.instant),
+      needsFull: false,
+      readOnly: false,
+      allow: [],
+      operation: { kind: opts.instant ? 'fill' : 'copy', full: true, pid: process.pid, startedAt: now, done: 0, total: p.size },
+      createdAt: now,
+      updatedAt: now,
+      splitAt: opts.instant ? now : undefined,
+    };
+    const set = existing.length > 0 ? PlexSet.open(this.store, this.records, primary) : PlexSet.createFirst(this.store, this.records, record, Boolean(opts.instant));
+    try {
+      const pair = existing.length > 0 ? set.addPair(record, this.store.open(secondary), Boolean(opts.instant)) : set.get(secondary);
+      if (!opts.deferCopy) await this.complete(set, pair, { threads: opts.threads, onProgress: opts.onProgress, signal: opts.signal });
+      return this.info(pair.record);
+    } finally {
+      set.close();
+    }
+  }
+
+  /** Runs a pair's pending operation (initial copy, resync, reverse resync or fill). */
+  private async complete(set: PlexSet, pair: OpenPair, opts: ResyncOptions): Promise<MirrorCopyReport> {
+    const r = pair.record;
+    const op = r.operation;
+    if (!op) throw new PlexusError('E_STATE', `pair ${r.primary} → ${r.secondary} has nothing to do`);
+    op.pid = process.pid;
+    set.save(r);
+    const job =
+      op.kind === 'fill'
+        ? callNative(() => pair.mirror.fillJob(opts.threads))
+        : callNative(() => pair.mirror.resyncJob(op.kind === 'reverse' ? 'reverse' : 'forward', op.kind !== 'copy' && op.full, opts.threads));
+    try {
+      const report = await set.runJob(pair, job, opts.onProgress, opts.signal);
+      if (op.kind === 'fill') r.fillPending = false;
+      else {
+        r.state = 'PAIR';
+        r.fillPending = false;
+        r.needsFull = false;
+        r.readOnly = false;
+        r.allow = [];
+        r.splitAt = undefined;
+        r.frozenMs = undefined;
+      }
+      r.operation = undefined;
+      r.lastError = undefined;
+      set.save(r);
+      return report;
+    } catch (e) {
+      const code = (e as PlexusError).code;
+      if (code !== 'E_CANCELLED') {
+        // A failed copy suspends the pair; what was copied stays recorded.
+        r.state = 'PSUE';
+        r.lastError = (e as Error).message;
+        r.operation = undefined;
+        callNative(() => pair.mirror.setMode(r.fillPending ? 'instant' : 'track'));
+        set.save(r);
+      }
+      throw e;
+    }
+  }
+
+  /** Splits the selected pairs at one write boundary, between optional freeze and thaw. */
+  async split(sel: PairSelector, opts: SplitOptions = {}): Promise<SplitReport> {
+    const recs = this.select(sel);
+    for (const r of recs) {
+      if (r.state !== 'PAIR') {
+        throw new PlexusError('E_STATE', `pair ${r.primary} → ${r.secondary} is in ${r.state}; only a pair in PAIR can be split`);
+      }
+    }
+    const sets = this.openSets(recs);
+    try {
+      const timeout = opts.hookTimeoutMs ?? 60_000;
+      const started = Date.now();
+      const freeze = opts.freeze ? await runHook('freeze', opts.freeze, timeout) : undefined;
+      const pairs = recs.map((r) => sets.get(r.primary)!.get(r.secondary));
+      callNative(() => PlexSet.splitAll(pairs.map((p) => p.mirror)));
+      const splitAt = new Date().toISOString();
+      for (const p of pairs) {
+        p.record.state = 'PSUS';
+        p.record.splitAt = splitAt;
+        p.record.readOnly = Boolean(opts.readOnly);
+        p.record.allow = opts.allow ?? [];
+        p.record.lastError = undefined;
+      }
+      const save = (frozenMs?: number): void => {
+        for (const p of pairs) {
+          p.record.frozenMs = frozenMs;
+          this.records.save(p.record);
+        }
+      };
+      save();
+      let thaw: HookResult | undefined;
+      if (opts.thaw) {
+        try {
+          thaw = await runHook('thaw', opts.thaw, timeout);
+        } catch (e) {
+          throw new PlexusError((e as PlexusError).code, `the pairs were split, but ${(e as Error).message}`, { cause: e });
+        }
+      }
+      const frozenMs = freeze || thaw ? Date.now() - started : undefined;
+      save(frozenMs);
+      return { pairs: pairs.map((p) => `${p.record.primary} → ${p.record.secondary}`), splitAt, freeze, thaw, frozenMs };
+    } finally {
+      for (const s of sets.values()) s.close();
+    }
+  }
+
+  /** Resynchronises the selected split pairs (or resumes an interrupted copy). */
+  async resync(sel: PairSelector, opts: ResyncOptions = {}): Promise<ResyncResult[]> {
+    const recs = this.select(sel);
+    for (const r of recs) {
+      if (r.state === 'PAIR') throw new PlexusError('E_STATE', `pair ${r.primary} → ${r.secondary} is already in PAIR`);
+      if (opts.reverse && r.fillPending) {
+        throw new PlexusError('E_STATE', `pair ${r.primary} → ${r.secondary} is an instant split still filling; a reverse resync needs a complete secondary`);
+      }
+    }
+    const sets = this.openSets(recs);
+    const results: ResyncResult[] = [];
+    try {
+      for (const r of recs) {
+        const set = sets.get(r.primary)!;
+        const pair = set.get(r.secondary);
+        const rec = pair.record;
+        const resumed = isDuplexing(rec.state) && rec.operation !== undefined;
+        if (!resumed) {
+          if (!isSplit(rec.state)) throw new PlexusError('E_STATE', `pair ${rec.primary} → ${rec.secondary} is in ${rec.state}`);
+          const full = Boolean(opts.full) || rec.needsFull;
+          rec.state = 'COPY(RS)';
+          rec.operation = { kind: opts.reverse ? 'reverse' : 'resync', full, pid: process.pid, startedAt: new Date().toISOString(), done: 0, total: 0 };
+          set.save(rec);
+        }
+        const report = await this.complete(set, pair, opts);
+        results.push({ primary: rec.primary, secondary: rec.secondary, resumed, ...report });
+      }
+      return results;
+    } finally {
+      for (const s of sets.values()) s.close();
+    }
+  }
+
+  /** Waits until every selected pair is in `state`; false on timeout. A copy found
+   * interrupted (its process gone) is resumed here when waiting for PAIR. */
+  async wait(sel: PairSelector, state: PairState, timeoutMs: number, opts: ResyncOptions = {}): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const recs = this.select(sel);
+      if (recs.every((r) => r.state === state && !(state === 'PAIR' && r.operation))) return true;
+      const stalled = recs.filter((r) => r.operation && !PlexSet.isOpenElsewhere(this.records, r.primary));
+      if (state === 'PAIR' && stalled.length > 0 && stalled.every((r) => isDuplexing(r.state))) {
+        await this.resync(sel.group !== undefined ? sel : { primary: stalled[0]!.primary, plex: stalled[0]!.secondary }, opts);
+        continue;
+      }
+      if (Date.now() >= deadline) return false;
+      await new Promise((r) => setTimeout(r, Math.min(200, Math.max(deadline - Date.now(), 1))));
+    }
+  }
+
+  /** Dissolves a pair (back to SMPL): its record and bitmaps are removed, the volumes kept. */
+  delete(primary: string, plex?: string): string[] {
+    const recs = this.select({ primary, plex });
+    const sets = this.openSets(recs);
+    try {
+      for (const r of recs) this.records.remove(r.secondary);
+      return recs.map((r) => `${r.primary} → ${r.secondary}`);
+    } finally {
+      for (const s of sets.values()) s.close();
+    }
+  }
+
+  /** Opens a volume for I/O as hosts see it, through its pairs. */
+  async openIo(name: string, opts: IoOptions = {}): Promise<VolumeIo> {
+    return openVolumeIo(this.store, this.records, name, opts);
+  }
+
+  /** Opens the plex sets of the primaries of `recs` (all or nothing). */
+  openSets(recs: PairRecord[]): Map<string, PlexSet> {
+    const sets = new Map<string, PlexSet>();
+    try {
+      for (const primary of new Set(recs.map((r) => r.primary))) sets.set(primary, PlexSet.open(this.store, this.records, primary));
+    } catch (e) {
+      for (const s of sets.values()) s.close();
+      throw e;
+    }
+    return sets;
+  }
+}

@@ -1,0 +1,177 @@
+/**
+ * All pairs of one primary, opened together by one process: the engine that owns the
+ * data path while it is open. One process at a time (a lock file the kernel releases
+ * when the owner dies), so a crashed owner is recognised by the next one.
+ */
+import { awaitNative, callNative, PlexusError } from '../errors.js';
+import { native, type NativeMirror } from '../native/binding.js';
+import type { ProgressCallback } from '../progress.js';
+import { withPolledProgress } from '../progress.js';
+import type { VolumeStore } from '../volumes/store.js';
+import type { Volume } from '../volumes/volume.js';
+import type { PairRecord, PairRecords } from './record.js';
+import { engineMode, isDuplexing } from './states.js';
+
+type OwnerLock = InstanceType<typeof native.NativeOwnerLock>;
+
+/** One open pair of the set. */
+export interface OpenPair {
+  record: PairRecord;
+  secondary: Volume;
+  mirror: NativeMirror;
+}
+
+/** What a resync or fill did. */
+export interface MirrorCopyReport {
+  bytesCopied: number;
+  elapsedMs: number;
+  chunks: number;
+  threads: number;
+}
+
+/** The pairs of one primary, open for I/O and operations. */
+export class PlexSet {
+  private closed = false;
+
+  private constructor(
+    readonly primary: Volume,
+    readonly pairs: Map<string, OpenPair>,
+    private readonly lock: OwnerLock,
+    private readonly records: PairRecords,
+  ) {}
+
+  /**
+   * Opens every pair of `primaryName`. E_BUSY if another live process has them open.
+   * Pairs whose secondary cannot be opened are suspended (PSUE) rather than blocking
+   * the primary; they will need a full resync.
+   */
+  static open(store: VolumeStore, records: PairRecords, primaryName: string): PlexSet {
+    const recs = records.ofPrimary(primaryName);
+    if (recs.length === 0) throw new PlexusError('E_NOENT', `volume ${primaryName} is not the primary of any pair`);
+    const lock = callNative(() => native.NativeOwnerLock.acquire(records.lockFile(primaryName), `pairs of ${primaryName}`));
+    try {
+      const primary = store.open(primaryName);
+      const pairs = new Map<string, OpenPair>();
+      let first: NativeMirror | undefined;
+      for (const record of recs) {
+        let secondary: Volume;
+        try {
+          secondary = store.open(record.secondary);
+        } catch (e) {
+          record.state = 'PSUE';
+          record.needsFull = true;
+          record.lastError = `secondary unavailable: ${(e as Error).message}`;
+          records.save(record);
+          continue;
+        }
+        const b = records.bitmaps(record.secondary);
+        const paths = { primaryDirty: b.primaryDirty, secondaryDirty: b.secondaryDirty, filled: b.filled };
+        const mode = engineMode(record.state, record.fillPending);
+        const mirror = callNative(() => native.NativeMirror.open(primary.handle, secondary.handle, paths, mode, record.writeIntent, first));
+        first ??= mirror;
+        pairs.set(record.secondary, { record, secondary, mirror });
+      }
+      return new PlexSet(primary, pairs, lock, records);
+    } catch (e) {
+      lock.release();
+      throw e;
+    }
+  }
+
+  /** Creates a new pair on a set that is open (the first pair of a primary is created by `createFirst`). */
+  addPair(record: PairRecord, secondary: Volume, instant: boolean): OpenPair {
+    const b = this.records.bitmaps(record.secondary);
+    const share = this.pairs.values().next().value?.mirror;
+    const mirror = callNative(() =>
+      native.NativeMirror.create(this.primary.handle, secondary.handle, { primaryDirty: b.primaryDirty, secondaryDirty: b.secondaryDirty, filled: b.filled }, record.granularity, record.writeIntent, instant, share),
+    );
+    const open = { record, secondary, mirror };
+    this.pairs.set(record.secondary, open);
+    this.records.save(record);
+    return open;
+  }
+
+  /** The open pair whose secondary is `secondary`. */
+  get(secondary: string): OpenPair {
+    const p = this.pairs.get(secondary);
+    if (!p) throw new PlexusError('E_NOENT', `no open pair ${this.primary.name} → ${secondary}`);
+    return p;
+  }
+
+  /** Writes to the primary through every pair (duplexed, tracked or copy-on-write). */
+  writePrimary(offset: number, data: Buffer): void {
+    const mirrors = [...this.pairs.values()].map((p) => p.mirror);
+    callNative(() => native.NativeMirror.writePrimaryAll(mirrors, offset, data));
+  }
+
+  /** Persists a record change. */
+  save(record: PairRecord): void {
+    this.records.save(record);
+  }
+
+  /** Runs a resync or fill job with progress persisted into the record for other processes. */
+  async runJob(pair: OpenPair, job: InstanceType<typeof native.MirrorJob>, onProgress?: ProgressCallback, signal?: AbortSignal): Promise<MirrorCopyReport> {
+    const abort = (): void => job.cancel();
+    signal?.addEventListener('abort', abort, { once: true });
+    let lastSave = 0;
+    try {
+      return await withPolledProgress(
+        pair.record.operation?.kind ?? 'resync',
+        awaitNative(job.run()),
+        () => job.progress(),
+        (e) => {
+          onProgress?.(e);
+          const now = Date.now();
+          if (pair.record.operation && now - lastSave > 500) {
+            lastSave = now;
+            pair.record.operation.done = e.done;
+            pair.record.operation.total = e.total;
+            this.records.save(pair.record);
+          }
+        },
+      );
+    } finally {
+      signal?.removeEventListener('abort', abort);
+    }
+  }
+
+  /** Closes cleanly: stale write-intent bits of mirrored pairs are cleared, bitmaps and
+   * volumes flushed, the lock released. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      for (const p of this.pairs.values()) {
+        if (p.record.state === 'PAIR' && isDuplexing(p.record.state)) callNative(() => p.mirror.clearIntent());
+        else callNative(() => p.mirror.flush());
+      }
+    } finally {
+      this.lock.release();
+    }
+  }
+
+  /** Creates the first pair of a primary, taking the primary's lock. */
+  static createFirst(store: VolumeStore, records: PairRecords, record: PairRecord, instant: boolean): PlexSet {
+    const lock = callNative(() => native.NativeOwnerLock.acquire(records.lockFile(record.primary), `pairs of ${record.primary}`));
+    try {
+      const primary = store.open(record.primary);
+      const set = new PlexSet(primary, new Map(), lock, records);
+      set.addPair(record, store.open(record.secondary), instant);
+      return set;
+    } catch (e) {
+      lock.release();
+      throw e;
+    }
+  }
+
+  /** Splits several mirrors together at one write boundary (a consistency group). */
+  static splitAll(mirrors: NativeMirror[]): void {
+    native.NativeMirror.splitGroup(mirrors);
+  }
+
+  /** Whether some live process has the pairs of `primary` open. */
+  static isOpenElsewhere(records: PairRecords, primary: string): boolean {
+    return native.NativeOwnerLock.isHeld(records.lockFile(primary));
+  }
+}
+

@@ -1,0 +1,127 @@
+/** The durable record of each pair: one JSON file per pair, replaced atomically. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { PlexusError } from '../errors.js';
+import type { PairState } from './states.js';
+
+/** A long operation in progress (or interrupted) on a pair. */
+export interface PairOperation {
+  kind: 'copy' | 'resync' | 'reverse' | 'fill';
+  full: boolean;
+  pid: number;
+  startedAt: string;
+  done: number;
+  total: number;
+}
+
+/** Everything known about a pair, persisted across restarts. */
+export interface PairRecord {
+  format: 1;
+  primary: string;
+  secondary: string;
+  group?: string;
+  state: PairState;
+  granularity: number;
+  writeIntent: boolean;
+  /** An instant split whose secondary is not filled yet. */
+  fillPending: boolean;
+  /** A failure left the bitmaps incomplete: the next resync must copy everything. */
+  needsFull: boolean;
+  /** Secondary attributes while split. */
+  readOnly: boolean;
+  allow: string[];
+  operation?: PairOperation;
+  createdAt: string;
+  updatedAt: string;
+  splitAt?: string;
+  frozenMs?: number;
+  lastError?: string;
+}
+
+/** Reads and writes pair records in `HOME/pairs/`, keyed by secondary (a volume is the
+ * secondary of at most one pair; a primary may have several plexes). */
+export class PairRecords {
+  constructor(readonly dir: string) {}
+
+  /** File of the pair whose secondary is `secondary`. */
+  file(secondary: string): string {
+    return path.join(this.dir, `${secondary}.pair.json`);
+  }
+
+  /** The lock file that guards all pairs of `primary`. */
+  lockFile(primary: string): string {
+    fs.mkdirSync(this.dir, { recursive: true });
+    return path.join(this.dir, `${primary}.lock`);
+  }
+
+  /** Bitmap files of a pair. */
+  bitmaps(secondary: string): { primaryDirty: string; secondaryDirty: string; filled: string } {
+    const base = path.join(this.dir, secondary);
+    return { primaryDirty: `${base}.pdirty.bitmap`, secondaryDirty: `${base}.sdirty.bitmap`, filled: `${base}.filled.bitmap` };
+  }
+
+  /** Loads one record, or undefined when there is no such pair. */
+  find(secondary: string): PairRecord | undefined {
+    let text: string;
+    try {
+      text = fs.readFileSync(this.file(secondary), 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw e;
+    }
+    try {
+      const r = JSON.parse(text) as PairRecord;
+      if (r.format !== 1) throw new Error(`format ${String(r.format)}`);
+      return r;
+    } catch (e) {
+      throw new PlexusError('E_CORRUPT', `pair record ${this.file(secondary)} is unreadable: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  /** Every pair, sorted by primary then secondary. */
+  all(): PairRecord[] {
+    if (!fs.existsSync(this.dir)) return [];
+    return fs
+      .readdirSync(this.dir)
+      .filter((f) => f.endsWith('.pair.json'))
+      .map((f) => this.find(f.slice(0, -'.pair.json'.length)))
+      .filter((r): r is PairRecord => r !== undefined)
+      .sort((a, b) => a.primary.localeCompare(b.primary) || a.secondary.localeCompare(b.secondary));
+  }
+
+  /** Pairs whose primary is `primary`. */
+  ofPrimary(primary: string): PairRecord[] {
+    return this.all().filter((r) => r.primary === primary);
+  }
+
+  /** Writes a record durably: temporary file, fsync, rename, fsync of the directory. */
+  save(r: PairRecord): void {
+    fs.mkdirSync(this.dir, { recursive: true });
+    r.updatedAt = new Date().toISOString();
+    const file = this.file(r.secondary);
+    const tmp = `${file}.tmp`;
+    const fd = fs.openSync(tmp, 'w');
+    try {
+      fs.writeSync(fd, JSON.stringify(r, null, 2) + '\n');
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+    const dfd = fs.openSync(this.dir, 'r');
+    try {
+      fs.fsyncSync(dfd);
+    } finally {
+      fs.closeSync(dfd);
+    }
+  }
+
+  /** Deletes a pair's record and bitmaps. */
+  remove(secondary: string): void {
+    const b = this.bitmaps(secondary);
+    for (const f of [b.primaryDirty, b.secondaryDirty, b.filled]) {
+      for (const g of [f, `${f}.log`, `${f}.tmp`]) fs.rmSync(g, { force: true });
+    }
+    fs.rmSync(this.file(secondary), { force: true });
+  }
+}
