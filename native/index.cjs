@@ -844,3 +844,4 @@ module.exports.NativeVolume = nativeBinding.NativeVolume
 module.exports.bitmapRunsMs = nativeBinding.bitmapRunsMs
 module.exports.bitmapSetNs = nativeBinding.bitmapSetNs
 module.exports.memcpyBandwidth = nativeBinding.memcpyBandwidth
+module.exports.randomBytes = nativeBinding.randomBytes

@@ -221,6 +221,9 @@ export interface MirrorPaths {
   filled: string
 }
 
+/** The seeded pseudo-random bytes `volume write --random` writes at `offset`. */
+export declare function randomBytes(seed: number, offset: number, length: number): Buffer
+
 /** A volume's persisted identity and geometry. */
 export interface VolumeInfo {
   /** Unique identifier, 32 hex digits. */

@@ -172,3 +172,11 @@ impl Task for FillTask {
         Ok(())
     }
 }
+
+/// The seeded pseudo-random bytes `volume write --random` writes at `offset`.
+#[napi]
+pub fn random_bytes(seed: f64, offset: f64, length: f64) -> napi::Result<Buffer> {
+    let mut b = vec![0u8; to_u64("length", length)? as usize];
+    plexus_volume::random_bytes(to_u64("seed", seed)?, to_u64("offset", offset)?, &mut b);
+    Ok(b.into())
+}

@@ -2,12 +2,15 @@
 import type { Command } from 'commander';
 import { PlexusError } from '../errors.js';
 import { Home } from '../home/home.js';
+import os from 'node:os';
+import { Mirrors } from '../mirror/mirrors.js';
 import { VolumeStore } from '../volumes/store.js';
 import { parseSize } from '../util/size.js';
 
 /** Global options every command inherits. */
 export interface GlobalOptions {
   home?: string;
+  host?: string;
 }
 
 /** Opens the home named by --home / PLEXUS_HOME / ./.plexus. */
@@ -41,4 +44,14 @@ export function byteOpt(value: string): number {
   const n = /^0x[0-9a-f]{1,2}$/i.test(value) ? parseInt(value, 16) : /^\d{1,3}$/.test(value) ? Number(value) : NaN;
   if (!(n >= 0 && n <= 255)) throw new PlexusError('E_INVALID', `pattern must be a byte 0-255 or 0x00-0xff, got '${value}'`);
   return n;
+}
+
+/** The mirrored pairs of the command's home. */
+export function mirrorsOf(cmd: Command): Mirrors {
+  return new Mirrors(homeOf(cmd));
+}
+
+/** The host identity this command acts as: --host, else $PLEXUS_HOST, else the hostname. */
+export function hostOf(cmd: Command): string {
+  return cmd.optsWithGlobals<GlobalOptions>().host || process.env.PLEXUS_HOST || os.hostname();
 }

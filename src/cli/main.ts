@@ -18,7 +18,8 @@ export async function main(argv: string[]): Promise<number> {
   configure(program);
   try {
     await program.parseAsync(argv);
-    return 0;
+    // A command may set a non-zero status without failing (pair wait's timeout).
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (caught) {
     const e = fromSystem(caught);
     if (e instanceof CommanderError) {

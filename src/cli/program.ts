@@ -4,6 +4,7 @@ import { benchCommand } from './commands/bench.js';
 import { copyCommand } from './commands/copy.js';
 import { demoCommand } from './commands/demo.js';
 import { initCommand } from './commands/init.js';
+import { pairCommand } from './commands/pair.js';
 import { volumeCommand } from './commands/volume.js';
 
 /** Builds the `plexus` program. */
@@ -12,11 +13,13 @@ export function buildProgram(): Command {
     .description('Plexus: split mirrors, dirty-bitmap resync, replication and tape backup for volume files')
     .version('0.1.0')
     .option('--home <dir>', 'storage home (default: $PLEXUS_HOME or ./.plexus)')
+    .option('--host <name>', 'host identity for access checks (default: $PLEXUS_HOST or the hostname)')
     .showSuggestionAfterError(true);
   program.addCommand(initCommand());
   program.addCommand(demoCommand());
   program.addCommand(volumeCommand());
   program.addCommand(copyCommand());
+  program.addCommand(pairCommand());
   program.addCommand(benchCommand());
   return program;
 }

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { PlexusError } from '../../errors.js';
 import { checkCopyOptions, copyVolume } from '../../volumes/copy.js';
 import { formatBytes, formatRate } from '../../util/size.js';
-import { intOpt, sizeOpt, volumesOf } from '../context.js';
+import { intOpt, mirrorsOf, sizeOpt, volumesOf } from '../context.js';
 import { printJson } from '../render/output.js';
 import { progressBar } from '../render/progress.js';
 
@@ -23,6 +23,8 @@ export function copyCommand(): Command {
       checkCopyOptions({ threads, chunkSize });
       const store = volumesOf(c);
       if (src === dst) throw new PlexusError('E_BUSY', `cannot copy volume ${src} onto itself`);
+      const paired = mirrorsOf(c).records.all().find((r) => r.primary === dst || r.secondary === dst);
+      if (paired) throw new PlexusError('E_BUSY', `volume ${dst} is in pair ${paired.primary} → ${paired.secondary}; a copy onto it would bypass the mirror`);
       const s = store.open(src, { readOnly: true });
       const si = s.info();
       const d = store.exists(dst) ? store.open(dst) : store.create(dst, { size: si.size, blockSize: si.blockSize });

@@ -4,7 +4,9 @@ import { Command } from 'commander';
 import { PlexusError } from '../../errors.js';
 import { formatBytes, parseSize } from '../../util/size.js';
 import type { Volume, VolumeInfo } from '../../volumes/volume.js';
-import { byteOpt, intOpt, sizeOpt, volumesOf } from '../context.js';
+import { fillIo } from '../../mirror/fill.js';
+import type { VolumeIo } from '../../mirror/io.js';
+import { byteOpt, hostOf, intOpt, mirrorsOf, sizeOpt, volumesOf } from '../context.js';
 import { printFields, printJson, printTable } from '../render/output.js';
 
 const PIECE = 4 << 20;
@@ -21,7 +23,7 @@ function infoFields(i: VolumeInfo): Array<[string, string | number]> {
 }
 
 /** Resolves --offset/--length against the volume, defaulting to "to the end". */
-function rangeOf(v: Volume, o: { offset?: string; length?: string }): { offset: number; length: number } {
+function rangeOf(v: Volume | VolumeIo, o: { offset?: string; length?: string }): { offset: number; length: number } {
   const size = v.size;
   const offset = sizeOpt(o.offset, 'offset') ?? 0;
   if (offset > size) throw new PlexusError('E_RANGE', `volume ${v.name}: offset ${offset} is past the end (size ${size})`);
@@ -77,6 +79,8 @@ export function volumeCommand(): Command {
     .command('rm <name>')
     .description('delete a volume')
     .action((name: string, _o: unknown, c: Command) => {
+      const pair = mirrorsOf(c).records.all().find((r) => r.primary === name || r.secondary === name);
+      if (pair) throw new PlexusError('E_BUSY', `volume ${name} is in pair ${pair.primary} → ${pair.secondary}; delete the pair first`);
       volumesOf(c).remove(name);
       process.stdout.write(`removed volume ${name}\n`);
     });
@@ -94,19 +98,21 @@ export function volumeCommand(): Command {
       const sources = [o.pattern, o.random, o.from].filter((x) => x !== undefined).length;
       if (sources !== 1) throw new PlexusError('E_INVALID', 'give exactly one of --pattern, --random or --from');
       if (o.pattern !== undefined && o.length === undefined) throw new PlexusError('E_INVALID', '--pattern needs --length');
-      const v = volumesOf(c).open(name);
       const offset = parseSize(o.offset ?? '0', 'offset');
+      const length = o.pattern !== undefined ? parseSize(o.length!, 'length') : o.random !== undefined ? parseSize(o.random, 'length') : 0;
+      const pattern = o.pattern !== undefined ? byteOpt(o.pattern) : undefined;
+      const seed = o.random !== undefined ? intOpt(o.seed, 'seed')! : undefined;
+      const io = await mirrorsOf(c).openIo(name, { write: true, host: hostOf(c) });
       let written: number;
-      if (o.from !== undefined) {
-        written = writeFile(v, offset, o.from);
-      } else if (o.pattern !== undefined) {
-        written = parseSize(o.length!, 'length');
-        await v.fill(offset, written, { pattern: byteOpt(o.pattern) });
-      } else {
-        written = parseSize(o.random!, 'length');
-        await v.fill(offset, written, { seed: intOpt(o.seed, 'seed')! });
+      try {
+        if (o.from !== undefined) written = writeFile(io, offset, o.from);
+        else {
+          fillIo(io, offset, length, pattern !== undefined ? { pattern } : { seed: seed! });
+          written = length;
+        }
+      } finally {
+        io.close();
       }
-      v.flush();
       process.stdout.write(`wrote ${written} bytes to ${name} at offset ${offset}\n`);
     });
 
@@ -117,21 +123,25 @@ export function volumeCommand(): Command {
     .option('--length <size>', 'how many bytes (default: to the end)')
     .option('--to <file>', 'write to this file instead of stdout')
     .action(async (name: string, o: { offset?: string; length?: string; to?: string }, c: Command) => {
-      const v = volumesOf(c).open(name, { readOnly: true });
-      const { offset, length } = rangeOf(v, o);
-      if (o.to !== undefined) {
-        const fd = fs.openSync(o.to, 'w');
-        try {
-          for (let at = 0; at < length; at += PIECE) fs.writeSync(fd, v.read(offset + at, Math.min(PIECE, length - at)));
-        } finally {
-          fs.closeSync(fd);
+      const v = await mirrorsOf(c).openIo(name, { host: hostOf(c) });
+      try {
+        const { offset, length } = rangeOf(v, o);
+        if (o.to !== undefined) {
+          const fd = fs.openSync(o.to, 'w');
+          try {
+            for (let at = 0; at < length; at += PIECE) fs.writeSync(fd, v.read(offset + at, Math.min(PIECE, length - at)));
+          } finally {
+            fs.closeSync(fd);
+          }
+          process.stderr.write(`read ${length} bytes from ${name} into ${o.to}\n`);
+        } else {
+          for (let at = 0; at < length; at += PIECE) {
+            const chunk = v.read(offset + at, Math.min(PIECE, length - at));
+            if (!process.stdout.write(chunk)) await new Promise((r) => process.stdout.once('drain', r));
+          }
         }
-        process.stderr.write(`read ${length} bytes from ${name} into ${o.to}\n`);
-      } else {
-        for (let at = 0; at < length; at += PIECE) {
-          const chunk = v.read(offset + at, Math.min(PIECE, length - at));
-          if (!process.stdout.write(chunk)) await new Promise((r) => process.stdout.once('drain', r));
-        }
+      } finally {
+        v.close();
       }
     });
 
@@ -142,9 +152,9 @@ export function volumeCommand(): Command {
     .option('--length <size>', 'how many bytes (default: to the end)')
     .option('--json', 'print JSON')
     .action(async (name: string, o: { offset?: string; length?: string; json?: boolean }, c: Command) => {
-      const v = volumesOf(c).open(name, { readOnly: true });
+      const v = await mirrorsOf(c).openIo(name, { host: hostOf(c) });
       const { offset, length } = rangeOf(v, o);
-      const digest = await v.checksum(offset, length);
+      const digest = await v.checksum(offset, length).finally(() => v.close());
       if (o.json) printJson({ volume: name, offset, length, algorithm: 'sha256', digest });
       else process.stdout.write(`${digest}\n`);
     });
@@ -153,7 +163,7 @@ export function volumeCommand(): Command {
 }
 
 /** Copies a file into the volume in pieces; E_RANGE before writing if it does not fit. */
-function writeFile(v: Volume, offset: number, file: string): number {
+function writeFile(v: VolumeIo, offset: number, file: string): number {
   let size: number;
   try {
     size = fs.statSync(file).size;

@@ -1,0 +1,199 @@
+/** `plexus pair create|split|resync|display|wait|delete`: mirrored pairs. */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Command } from 'commander';
+import { PlexusError } from '../../errors.js';
+import type { Mirrors, PairInfo, PairSelector } from '../../mirror/mirrors.js';
+import { parseState, PAIR_STATES } from '../../mirror/states.js';
+import { formatBytes, formatRate, parseSize } from '../../util/size.js';
+import { intOpt, mirrorsOf } from '../context.js';
+import { printJson, printTable } from '../render/output.js';
+import { progressBar } from '../render/progress.js';
+
+/** Exit status of `pair wait` when the timeout passes first. */
+export const EXIT_TIMEOUT = 3;
+
+interface SelectOpts {
+  group?: string;
+  plex?: string;
+}
+
+function selector(primary: string | undefined, o: SelectOpts): PairSelector {
+  if (primary !== undefined && o.group !== undefined) throw new PlexusError('E_INVALID', 'give a primary volume or --group, not both');
+  if (primary === undefined && o.group === undefined) throw new PlexusError('E_INVALID', 'give a primary volume or --group');
+  if (o.plex !== undefined && primary === undefined) throw new PlexusError('E_INVALID', '--plex needs a primary volume');
+  return primary !== undefined ? { primary, plex: o.plex } : { group: o.group };
+}
+
+/** Runs this CLI again, detached, to carry on an operation after this process exits. */
+function detach(mirrors: Mirrors, args: string[], logName: string): number {
+  const log = path.join(mirrors.records.dir, `${logName}.log`);
+  fs.mkdirSync(mirrors.records.dir, { recursive: true });
+  const fd = fs.openSync(log, 'a');
+  const child = spawn(process.execPath, [process.argv[1]!, '--home', mirrors.home.dir, ...args], { detached: true, stdio: ['ignore', fd, fd] });
+  child.unref();
+  fs.closeSync(fd);
+  return child.pid ?? -1;
+}
+
+function describe(p: PairInfo): string[] {
+  const op = p.operation;
+  const progress = op ? `${op.kind} ${op.percent}%${op.interrupted ? ' (interrupted: run `plexus pair resync` to resume)' : ''}` : p.fillPending ? 'fill pending' : '-';
+  return [
+    p.primary,
+    p.secondary,
+    p.state,
+    p.group ?? '-',
+    p.dirtyBytes === null ? (p.state === 'PSUE' ? 'all' : '?') : formatBytes(p.dirtyBytes),
+    progress,
+    p.splitAt ?? '-',
+    p.readOnly || p.allow.length > 0 ? `${p.readOnly ? 'ro' : 'rw'}${p.allow.length ? ` allow=${p.allow.join(',')}` : ''}` : '-',
+  ];
+}
+
+/** Registers the pair commands. */
+export function pairCommand(): Command {
+  const cmd = new Command('pair').description('mirrored pairs: create, split, resync, display, wait, delete');
+
+  cmd
+    .command('create <primary> <secondary>')
+    .description('pair two volumes of equal size and copy the primary onto the secondary')
+    .option('--group <name>', 'consistency group')
+    .option('--granularity <size>', 'bytes per dirty-bitmap bit', '64K')
+    .option('--instant', 'split at once without a prior copy; the secondary fills in the background')
+    .option('--no-write-intent', 'do not fsync a newly dirtied region before acknowledging its write (faster; a crash then needs a full resync)')
+    .option('--threads <n>', 'copy threads (default: one per core)')
+    .option('--background', 'return at once and copy in a detached process')
+    .option('--json', 'print the pair as JSON')
+    .action(async (primary: string, secondary: string, o: { group?: string; granularity: string; instant?: boolean; writeIntent: boolean; threads?: string; background?: boolean; json?: boolean }, c: Command) => {
+      const mirrors = mirrorsOf(c);
+      const threads = intOpt(o.threads, 'threads', 1, 256);
+      const bar = progressBar(o.instant ? `fill ${secondary}` : `copy ${primary} → ${secondary}`, Boolean(process.stderr.isTTY) && !o.json && !o.background);
+      let info: PairInfo;
+      try {
+        info = await mirrors.create(primary, secondary, {
+          group: o.group,
+          granularity: parseSize(o.granularity, 'granularity'),
+          instant: o.instant,
+          writeIntent: o.writeIntent,
+          threads,
+          deferCopy: o.background,
+          onProgress: bar.callback,
+        });
+      } finally {
+        bar.stop();
+      }
+      if (o.background) {
+        const pid = detach(mirrors, ['pair', 'resync', primary, '--plex', secondary], secondary);
+        info = mirrors.display({ primary, plex: secondary })[0]!;
+        if (!o.json) process.stdout.write(`paired ${primary} → ${secondary}; ${o.instant ? 'fill' : 'copy'} running in process ${pid}\n`);
+      } else if (!o.json) {
+        process.stdout.write(`paired ${primary} → ${secondary}: ${info.state}${info.fillPending ? ' (fill pending)' : ''}\n`);
+      }
+      if (o.json) printJson(info);
+    });
+
+  cmd
+    .command('split [primary]')
+    .description('split pairs at one write boundary; the secondary becomes an independent image')
+    .option('--group <name>', 'split every pair of a consistency group together')
+    .option('--plex <secondary>', 'split only this plex of the primary')
+    .option('--read-only', 'make the split secondary read-only')
+    .option('--allow <host...>', 'hosts allowed to access the split secondary')
+    .option('--freeze <cmd>', 'command run before the split (e.g. put a database in backup mode)')
+    .option('--thaw <cmd>', 'command run after the split')
+    .option('--hook-timeout <seconds>', 'timeout of each hook command', '60')
+    .option('--json', 'print the report as JSON')
+    .action(async (primary: string | undefined, o: SelectOpts & { readOnly?: boolean; allow?: string[]; freeze?: string; thaw?: string; hookTimeout: string; json?: boolean }, c: Command) => {
+      const sel = selector(primary, o);
+      const timeout = intOpt(o.hookTimeout, 'hook timeout', 1, 86_400)! * 1000;
+      const r = await mirrorsOf(c).split(sel, { readOnly: o.readOnly, allow: o.allow, freeze: o.freeze, thaw: o.thaw, hookTimeoutMs: timeout });
+      if (o.json) return printJson(r);
+      process.stdout.write(`split ${r.pairs.join(', ')} at ${r.splitAt}${r.frozenMs !== undefined ? `; frozen for ${r.frozenMs} ms` : ''}\n`);
+    });
+
+  cmd
+    .command('resync [primary]')
+    .description('resynchronise split pairs (only the regions changed on either side), or resume an interrupted copy')
+    .option('--group <name>', 'every pair of a consistency group')
+    .option('--plex <secondary>', 'only this plex of the primary')
+    .option('--full', 'copy everything, not only the dirty regions')
+    .option('--reverse', 'restore the primary from the secondary')
+    .option('--threads <n>', 'copy threads (default: one per core)')
+    .option('--background', 'return at once and resync in a detached process')
+    .option('--json', 'print the report as JSON')
+    .action(async (primary: string | undefined, o: SelectOpts & { full?: boolean; reverse?: boolean; threads?: string; background?: boolean; json?: boolean }, c: Command) => {
+      const sel = selector(primary, o);
+      const threads = intOpt(o.threads, 'threads', 1, 256);
+      const mirrors = mirrorsOf(c);
+      if (o.background) {
+        mirrors.select(sel);
+        const args = ['pair', 'resync', ...(primary !== undefined ? [primary] : ['--group', o.group!])];
+        if (o.plex) args.push('--plex', o.plex);
+        if (o.full) args.push('--full');
+        if (o.reverse) args.push('--reverse');
+        if (threads) args.push('--threads', String(threads));
+        const pid = detach(mirrors, args, primary ?? `group-${o.group}`);
+        if (o.json) printJson({ background: true, pid });
+        else process.stdout.write(`resync running in process ${pid}; see plexus pair display\n`);
+        return;
+      }
+      const bar = progressBar(o.reverse ? 'restore' : 'resync', Boolean(process.stderr.isTTY) && !o.json);
+      try {
+        const results = await mirrors.resync(sel, { full: o.full, reverse: o.reverse, threads, onProgress: bar.callback });
+        bar.stop();
+        if (o.json) return printJson(results);
+        for (const r of results) {
+          const rate = formatRate(r.bytesCopied / Math.max(r.elapsedMs / 1000, 1e-9));
+          process.stdout.write(`${r.resumed ? 'resumed and ' : ''}resynced ${r.primary} → ${r.secondary}: copied ${formatBytes(r.bytesCopied)} in ${(r.elapsedMs / 1000).toFixed(2)} s (${rate})\n`);
+        }
+      } finally {
+        bar.stop();
+      }
+    });
+
+  cmd
+    .command('display [primary]')
+    .description('show pairs: state, copy progress, dirty bytes')
+    .option('--group <name>', 'pairs of a consistency group')
+    .option('--plex <secondary>', 'only this plex of the primary')
+    .option('--json', 'print JSON')
+    .action((primary: string | undefined, o: SelectOpts & { json?: boolean }, c: Command) => {
+      const mirrors = mirrorsOf(c);
+      const list = primary === undefined && o.group === undefined ? mirrors.display() : mirrors.display(selector(primary, o));
+      if (o.json) return printJson(list);
+      if (list.length === 0) return void process.stdout.write('no pairs\n');
+      printTable(['PRIMARY', 'SECONDARY', 'STATE', 'GROUP', 'DIRTY', 'PROGRESS', 'SPLIT AT', 'ACCESS'], list.map(describe));
+    });
+
+  cmd
+    .command('wait [primary]')
+    .description(`wait until pairs reach a state (exit 0), or the timeout passes (exit ${EXIT_TIMEOUT})`)
+    .requiredOption('--state <state>', `one of ${PAIR_STATES.join(', ')}`)
+    .option('--group <name>', 'every pair of a consistency group')
+    .option('--plex <secondary>', 'only this plex of the primary')
+    .option('--timeout <seconds>', 'give up after this long', '3600')
+    .action(async (primary: string | undefined, o: SelectOpts & { state: string; timeout: string }, c: Command) => {
+      const state = parseState(o.state);
+      if (!state) throw new PlexusError('E_INVALID', `unknown state '${o.state}' (one of ${PAIR_STATES.join(', ')})`);
+      const timeout = intOpt(o.timeout, 'timeout', 0, 31_536_000)! * 1000;
+      const reached = await mirrorsOf(c).wait(selector(primary, o), state, timeout);
+      if (reached) process.stdout.write(`${state}\n`);
+      else {
+        process.stderr.write(`plexus: timed out after ${o.timeout} s waiting for ${state} (E_TIMEOUT)\n`);
+        process.exitCode = EXIT_TIMEOUT;
+      }
+    });
+
+  cmd
+    .command('delete <primary>')
+    .description('dissolve pairs (back to SMPL); both volumes are kept')
+    .option('--plex <secondary>', 'only this plex of the primary')
+    .action((primary: string, o: { plex?: string }, c: Command) => {
+      const gone = mirrorsOf(c).delete(primary, o.plex);
+      process.stdout.write(`deleted ${gone.join(', ')}\n`);
+    });
+
+  return cmd;
+}
