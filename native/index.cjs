@@ -843,5 +843,6 @@ module.exports.NativeOwnerLock = nativeBinding.NativeOwnerLock
 module.exports.NativeVolume = nativeBinding.NativeVolume
 module.exports.bitmapRunsMs = nativeBinding.bitmapRunsMs
 module.exports.bitmapSetNs = nativeBinding.bitmapSetNs
+module.exports.exchangeVolumeData = nativeBinding.exchangeVolumeData
 module.exports.memcpyBandwidth = nativeBinding.memcpyBandwidth
 module.exports.randomBytes = nativeBinding.randomBytes

@@ -101,6 +101,10 @@ export declare class NativeMirror {
   dirtyBytes(): number
   /** Bytes of an instant split not yet filled. */
   unfilledBytes(): number
+  /** Regions where primary and secondary may differ (union of both sides' bits). */
+  dirtyRuns(): Array<Extent>
+  /** Durably marks a region of the primary as differing from the secondary. */
+  markDirty(offset: number, length: number): void
   /** Clears stale write-intent bits of a PAIR at a clean close. */
   clearIntent(): void
   /** Persists bitmaps and flushes both volumes. */
@@ -191,6 +195,9 @@ export interface CopyResult {
   /** Threads used. */
   threads: number
 }
+
+/** Swaps the data files of two equal-sized volumes atomically, without copying. */
+export declare function exchangeVolumeData(a: string, b: string): void
 
 /** A byte range of a volume. */
 export interface Extent {

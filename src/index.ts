@@ -10,3 +10,4 @@ export type { ProgressCallback, ProgressEvent } from './progress.js';
 export { Mirrors, type PairSelector, type PairInfo, type CreatePairOptions, type SplitOptions, type SplitReport, type ResyncOptions, type ResyncResult } from './mirror/mirrors.js';
 export { PAIR_STATES, parseState, type PairState } from './mirror/states.js';
 export type { VolumeIo, IoOptions } from './mirror/io.js';
+export { promote, rotate, stage, type PromoteReport, type RotateReport, type StageReport } from './mirror/plexes.js';

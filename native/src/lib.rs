@@ -15,4 +15,4 @@ pub use bitmap::NativeBitmap;
 pub use copy::{CopyJob, CopyJobOptions, CopyProgress, CopyResult, Extent};
 pub use lock::NativeOwnerLock;
 pub use mirror::{MirrorJob, MirrorPaths, NativeMirror};
-pub use volume::{random_bytes, NativeVolume, VolumeInfo};
+pub use volume::{exchange_volume_data, random_bytes, NativeVolume, VolumeInfo};

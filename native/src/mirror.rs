@@ -184,6 +184,18 @@ impl NativeMirror {
         self.inner.unfilled_bytes() as f64
     }
 
+    /// Regions where primary and secondary may differ (union of both sides' bits).
+    #[napi]
+    pub fn dirty_runs(&self) -> Vec<crate::copy::Extent> {
+        self.inner.dirty_runs().iter().map(|r| crate::copy::Extent { offset: r.offset as f64, length: r.len as f64 }).collect()
+    }
+
+    /// Durably marks a region of the primary as differing from the secondary.
+    #[napi]
+    pub fn mark_dirty(&self, offset: f64, length: f64) -> napi::Result<()> {
+        self.inner.mark_dirty(to_u64("offset", offset)?, to_u64("length", length)?).map_err(to_js)
+    }
+
     /// Clears stale write-intent bits of a PAIR at a clean close.
     #[napi]
     pub fn clear_intent(&self) -> napi::Result<()> {

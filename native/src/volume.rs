@@ -180,3 +180,9 @@ pub fn random_bytes(seed: f64, offset: f64, length: f64) -> napi::Result<Buffer>
     plexus_volume::random_bytes(to_u64("seed", seed)?, to_u64("offset", offset)?, &mut b);
     Ok(b.into())
 }
+
+/// Swaps the data files of two equal-sized volumes atomically, without copying.
+#[napi]
+pub fn exchange_volume_data(a: String, b: String) -> napi::Result<()> {
+    plexus_volume::exchange_data(Path::new(&a), Path::new(&b)).map_err(to_js)
+}

@@ -331,6 +331,23 @@ export class Mirrors {
     }
   }
 
+  /** Finishes the background fill of instant splits (resumes one that was interrupted). */
+  async fill(sel: PairSelector, opts: ResyncOptions = {}): Promise<MirrorCopyReport[]> {
+    const recs = this.select(sel).filter((r) => r.fillPending);
+    const sets = this.openSets(recs);
+    try {
+      const out: MirrorCopyReport[] = [];
+      for (const r of recs) {
+        const pair = sets.get(r.primary)!.get(r.secondary);
+        pair.record.operation ??= { kind: 'fill', full: true, pid: process.pid, startedAt: new Date().toISOString(), done: 0, total: 0 };
+        out.push(await this.complete(sets.get(r.primary)!, pair, opts));
+      }
+      return out;
+    } finally {
+      for (const s of sets.values()) s.close();
+    }
+  }
+
   /** Waits until every selected pair is in `state`; false on timeout. A copy found
    * interrupted (its process gone) is resumed here when waiting for PAIR. */
   async wait(sel: PairSelector, state: PairState, timeoutMs: number, opts: ResyncOptions = {}): Promise<boolean> {

@@ -388,3 +388,26 @@ pub fn write_primary_all(mirrors: &[&Mirror], offset: u64, data: &[u8]) -> Resul
     }
     Ok(())
 }
+
+impl Mirror {
+    /// Regions where primary and secondary may differ: the union of both sides' bits.
+    pub fn dirty_runs(&self) -> Vec<ByteRange> {
+        let mut runs: Vec<ByteRange> = self.p_dirty.bitmap().runs().chain(self.s_dirty.bitmap().runs()).collect();
+        runs.sort_by_key(|r| r.offset);
+        let mut out: Vec<ByteRange> = Vec::with_capacity(runs.len());
+        for r in runs {
+            match out.last_mut() {
+                Some(l) if r.offset <= l.offset + l.len => l.len = l.len.max(r.offset + r.len - l.offset),
+                _ => out.push(r),
+            }
+        }
+        out
+    }
+
+    /// Records, durably, that a region of the primary differs from the secondary
+    /// (after the primary's data was replaced behind the pair, as by a promotion).
+    pub fn mark_dirty(&self, offset: u64, len: u64) -> Result<()> {
+        self.p_dirty.bitmap().mark_range(offset, len)?;
+        Ok(self.p_dirty.flush()?)
+    }
+}

@@ -16,4 +16,4 @@ pub use error::{Result, VolumeError};
 pub use fill::{fill, random_bytes, Fill};
 pub use identity::{identity_path, Identity, VolumeId};
 pub use lock::OwnerLock;
-pub use volume::{Access, Volume};
+pub use volume::{exchange_data, Access, Volume};

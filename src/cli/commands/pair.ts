@@ -5,6 +5,7 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { PlexusError } from '../../errors.js';
 import type { Mirrors, PairInfo, PairSelector } from '../../mirror/mirrors.js';
+import { promote, rotate, stage } from '../../mirror/plexes.js';
 import { parseState, PAIR_STATES } from '../../mirror/states.js';
 import { formatBytes, formatRate, parseSize } from '../../util/size.js';
 import { intOpt, mirrorsOf } from '../context.js';
@@ -85,7 +86,7 @@ export function pairCommand(): Command {
         bar.stop();
       }
       if (o.background) {
-        const pid = detach(mirrors, ['pair', 'resync', primary, '--plex', secondary], secondary);
+        const pid = detach(mirrors, ['pair', o.instant ? 'fill' : 'resync', primary, '--plex', secondary], secondary);
         info = mirrors.display({ primary, plex: secondary })[0]!;
         if (!o.json) process.stdout.write(`paired ${primary} → ${secondary}; ${o.instant ? 'fill' : 'copy'} running in process ${pid}\n`);
       } else if (!o.json) {
@@ -183,6 +184,79 @@ export function pairCommand(): Command {
       else {
         process.stderr.write(`plexus: timed out after ${o.timeout} s waiting for ${state} (E_TIMEOUT)\n`);
         process.exitCode = EXIT_TIMEOUT;
+      }
+    });
+
+  cmd
+    .command('fill [primary]')
+    .description('finish (or resume) the background fill of instant splits')
+    .option('--group <name>', 'every pair of a consistency group')
+    .option('--plex <secondary>', 'only this plex of the primary')
+    .option('--threads <n>', 'copy threads (default: one per core)')
+    .option('--json', 'print the report as JSON')
+    .action(async (primary: string | undefined, o: SelectOpts & { threads?: string; json?: boolean }, c: Command) => {
+      const bar = progressBar('fill', Boolean(process.stderr.isTTY) && !o.json);
+      try {
+        const r = await mirrorsOf(c).fill(selector(primary, o), { threads: intOpt(o.threads, 'threads', 1, 256), onProgress: bar.callback });
+        bar.stop();
+        if (o.json) printJson(r);
+        else process.stdout.write(`filled ${r.length} instant split${r.length === 1 ? '' : 's'} (${formatBytes(r.reduce((a, x) => a + x.bytesCopied, 0))})\n`);
+      } finally {
+        bar.stop();
+      }
+    });
+
+  cmd
+    .command('promote <primary>')
+    .description('restore in seconds: make a split backup plex the live primary (no copy)')
+    .requiredOption('--plex <secondary>', 'the backup plex to promote')
+    .option('--json', 'print the report as JSON')
+    .action((primary: string, o: { plex: string; json?: boolean }, c: Command) => {
+      const r = promote(mirrorsOf(c), primary, o.plex);
+      if (o.json) return printJson(r);
+      process.stdout.write(`promoted ${o.plex} to be the live ${primary} in ${r.elapsedMs} ms; ${formatBytes(r.differingBytes)} differ from the other plexes${r.suspended.length ? ` (${r.suspended.join(', ')} suspended for resync)` : ''}\n`);
+    });
+
+  cmd
+    .command('rotate <primary>')
+    .description('rotate backup plexes: rejoin the oldest offline plex, then split the mirrored one off')
+    .requiredOption('--plexes <list>', 'comma-separated plexes taking part in the rotation')
+    .option('--read-only', 'make the new backup plex read-only')
+    .option('--allow <host...>', 'hosts allowed to access the new backup plex')
+    .option('--freeze <cmd>', 'command run before the split')
+    .option('--thaw <cmd>', 'command run after the split')
+    .option('--json', 'print the report as JSON')
+    .action(async (primary: string, o: { plexes: string; readOnly?: boolean; allow?: string[]; freeze?: string; thaw?: string; json?: boolean }, c: Command) => {
+      const bar = progressBar('rejoin', Boolean(process.stderr.isTTY) && !o.json);
+      try {
+        const plexes = o.plexes.split(',').map((x) => x.trim()).filter(Boolean);
+        const r = await rotate(mirrorsOf(c), primary, plexes, { readOnly: o.readOnly, allow: o.allow, freeze: o.freeze, thaw: o.thaw, onProgress: bar.callback });
+        bar.stop();
+        if (o.json) return printJson(r);
+        process.stdout.write(`${r.rejoined ? `rejoined ${r.rejoined}; ` : ''}detached ${r.detached} as the newest backup at ${r.split.splitAt}\n`);
+      } finally {
+        bar.stop();
+      }
+    });
+
+  cmd
+    .command('stage <primary>')
+    .description('split, copy the split image to a third volume, resync the pair at once')
+    .requiredOption('--plex <secondary>', 'the plex to split')
+    .requiredOption('--to <volume>', 'the staging volume (created if missing)')
+    .option('--freeze <cmd>', 'command run before the split')
+    .option('--thaw <cmd>', 'command run after the split')
+    .option('--threads <n>', 'copy threads (default: one per core)')
+    .option('--json', 'print the report as JSON')
+    .action(async (primary: string, o: { plex: string; to: string; freeze?: string; thaw?: string; threads?: string; json?: boolean }, c: Command) => {
+      const bar = progressBar('stage', Boolean(process.stderr.isTTY) && !o.json);
+      try {
+        const r = await stage(mirrorsOf(c), primary, o.plex, o.to, { freeze: o.freeze, thaw: o.thaw, threads: intOpt(o.threads, 'threads', 1, 256), onProgress: bar.callback });
+        bar.stop();
+        if (o.json) return printJson(r);
+        process.stdout.write(`staged ${o.plex} onto ${o.to} (${formatBytes(r.copy.bytesCopied)}); pair resynced, split window ${r.splitWindowMs} ms; back up from ${o.to}\n`);
+      } finally {
+        bar.stop();
       }
     });
 
