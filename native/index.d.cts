@@ -110,9 +110,9 @@ export declare class NativeMirror {
   /** Persists bitmaps and flushes both volumes. */
   flush(): void
   /** Prepares a resync ("forward" or "reverse"); run it with `run()`. */
-  resyncJob(direction: string, full: boolean, threads?: number | undefined | null): MirrorJob
+  resyncJob(direction: string, full: boolean, threads?: number | undefined | null, maxRate?: number | undefined | null): MirrorJob
   /** Prepares the background fill of an instant split. */
-  fillJob(threads?: number | undefined | null): MirrorJob
+  fillJob(threads?: number | undefined | null, maxRate?: number | undefined | null): MirrorJob
 }
 
 /** An exclusive lock on a file, released on `release()` or when the process exits. */
@@ -174,6 +174,8 @@ export interface CopyJobOptions {
   ranges?: Array<Extent>
   /** fsync the destination at the end (default true). */
   sync?: boolean
+  /** Copy pace in bytes per second (default: unlimited). */
+  maxRate?: number
 }
 
 /** Bytes done and bytes in all, for a progress bar. */

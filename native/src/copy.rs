@@ -31,6 +31,8 @@ pub struct CopyJobOptions {
     pub ranges: Option<Vec<Extent>>,
     /// fsync the destination at the end (default true).
     pub sync: Option<bool>,
+    /// Copy pace in bytes per second (default: unlimited).
+    pub max_rate: Option<f64>,
 }
 
 /// What a finished copy did.
@@ -74,7 +76,7 @@ impl CopyJob {
     /// Prepares a copy; nothing moves until `run`.
     #[napi(constructor)]
     pub fn new(src: &NativeVolume, dst: &NativeVolume, options: Option<CopyJobOptions>) -> napi::Result<Self> {
-        let o = options.unwrap_or(CopyJobOptions { threads: None, chunk_size: None, ranges: None, sync: None });
+        let o = options.unwrap_or(CopyJobOptions { threads: None, chunk_size: None, ranges: None, sync: None, max_rate: None });
         if src.inner.identity().id == dst.inner.identity().id {
             return Err(coded("E_BUSY", format!("cannot copy volume {} onto itself", src.inner.name())));
         }
@@ -83,6 +85,7 @@ impl CopyJob {
             opts.chunk_size = to_u64("chunk size", c)?.max(4096);
         }
         opts.sync = o.sync.unwrap_or(true);
+        opts.max_rate = to_u64("max rate", o.max_rate.unwrap_or(0.0))?;
         let ranges = match o.ranges {
             None => None,
             Some(v) => Some(

@@ -210,19 +210,19 @@ impl NativeMirror {
 
     /// Prepares a resync ("forward" or "reverse"); run it with `run()`.
     #[napi]
-    pub fn resync_job(&self, direction: String, full: bool, threads: Option<u32>) -> napi::Result<MirrorJob> {
+    pub fn resync_job(&self, direction: String, full: bool, threads: Option<u32>, max_rate: Option<f64>) -> napi::Result<MirrorJob> {
         let dir = match direction.as_str() {
             "forward" => Direction::Forward,
             "reverse" => Direction::Reverse,
             other => return Err(coded("E_INVALID", format!("unknown direction {other}"))),
         };
-        Ok(MirrorJob::new(self.inner.clone(), JobKind::Resync(dir, full), threads))
+        Ok(MirrorJob::new(self.inner.clone(), JobKind::Resync(dir, full), threads, to_u64("max rate", max_rate.unwrap_or(0.0))?))
     }
 
     /// Prepares the background fill of an instant split.
     #[napi]
-    pub fn fill_job(&self, threads: Option<u32>) -> MirrorJob {
-        MirrorJob::new(self.inner.clone(), JobKind::Fill, threads)
+    pub fn fill_job(&self, threads: Option<u32>, max_rate: Option<f64>) -> napi::Result<MirrorJob> {
+        Ok(MirrorJob::new(self.inner.clone(), JobKind::Fill, threads, to_u64("max rate", max_rate.unwrap_or(0.0))?))
     }
 }
 
@@ -238,13 +238,14 @@ pub struct MirrorJob {
     mirror: Arc<Mirror>,
     kind: JobKind,
     threads: usize,
+    max_rate: u64,
     ctl: Arc<CopyControl>,
     started: Mutex<bool>,
 }
 
 impl MirrorJob {
-    fn new(mirror: Arc<Mirror>, kind: JobKind, threads: Option<u32>) -> Self {
-        MirrorJob { mirror, kind, threads: threads.unwrap_or(0) as usize, ctl: Arc::new(CopyControl::new()), started: Mutex::new(false) }
+    fn new(mirror: Arc<Mirror>, kind: JobKind, threads: Option<u32>, max_rate: u64) -> Self {
+        MirrorJob { mirror, kind, threads: threads.unwrap_or(0) as usize, max_rate, ctl: Arc::new(CopyControl::new()), started: Mutex::new(false) }
     }
 }
 
@@ -258,7 +259,7 @@ impl MirrorJob {
             return Err(coded("E_BUSY", "this job has already been started"));
         }
         *started = true;
-        Ok(AsyncTask::new(MirrorTask { mirror: self.mirror.clone(), kind: self.kind, threads: self.threads, ctl: self.ctl.clone() }))
+        Ok(AsyncTask::new(MirrorTask { mirror: self.mirror.clone(), kind: self.kind, threads: self.threads, max_rate: self.max_rate, ctl: self.ctl.clone() }))
     }
 
     /// Bytes done and bytes in all.
@@ -280,6 +281,7 @@ pub struct MirrorTask {
     mirror: Arc<Mirror>,
     kind: JobKind,
     threads: usize,
+    max_rate: u64,
     ctl: Arc<CopyControl>,
 }
 
@@ -288,7 +290,7 @@ impl Task for MirrorTask {
     type JsValue = CopyResult;
 
     fn compute(&mut self) -> napi::Result<CopyReport> {
-        let opts = CopyOptions { threads: self.threads, ..CopyOptions::default() };
+        let opts = CopyOptions { threads: self.threads, max_rate: self.max_rate, ..CopyOptions::default() };
         match self.kind {
             JobKind::Resync(dir, full) => self.mirror.resync(dir, full, &opts, &self.ctl),
             JobKind::Fill => self.mirror.fill(&opts, &self.ctl),

@@ -30,6 +30,8 @@ export interface CreatePairOptions {
   /** Only create the pair; the copy is left to a later `resync` (it resumes it). */
   deferCopy?: boolean;
   threads?: number;
+  /** Copy pace in bytes per second (default: as fast as possible). */
+  maxRate?: number;
   onProgress?: ProgressCallback;
   signal?: AbortSignal;
 }
@@ -59,6 +61,8 @@ export interface ResyncOptions {
   full?: boolean;
   reverse?: boolean;
   threads?: number;
+  /** Copy pace in bytes per second (default: as fast as possible). */
+  maxRate?: number;
   onProgress?: ProgressCallback;
   signal?: AbortSignal;
 }
@@ -204,7 +208,7 @@ export class Mirrors {
     const set = existing.length > 0 ? PlexSet.open(this.store, this.records, primary) : PlexSet.createFirst(this.store, this.records, record, Boolean(opts.instant));
     try {
       const pair = existing.length > 0 ? set.addPair(record, this.store.open(secondary), Boolean(opts.instant)) : set.get(secondary);
-      if (!opts.deferCopy) await this.complete(set, pair, { threads: opts.threads, onProgress: opts.onProgress, signal: opts.signal });
+      if (!opts.deferCopy) await this.complete(set, pair, { threads: opts.threads, maxRate: opts.maxRate, onProgress: opts.onProgress, signal: opts.signal });
       return this.info(pair.record);
     } finally {
       set.close();
@@ -220,8 +224,8 @@ export class Mirrors {
     set.save(r);
     const job =
       op.kind === 'fill'
-        ? callNative(() => pair.mirror.fillJob(opts.threads))
-        : callNative(() => pair.mirror.resyncJob(op.kind === 'reverse' ? 'reverse' : 'forward', op.kind !== 'copy' && op.full, opts.threads));
+        ? callNative(() => pair.mirror.fillJob(opts.threads, opts.maxRate))
+        : callNative(() => pair.mirror.resyncJob(op.kind === 'reverse' ? 'reverse' : 'forward', op.kind !== 'copy' && op.full, opts.threads, opts.maxRate));
     try {
       const report = await set.runJob(pair, job, opts.onProgress, opts.signal);
       if (op.kind === 'fill') r.fillPending = false;

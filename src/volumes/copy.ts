@@ -14,6 +14,8 @@ export interface CopyOptions {
   ranges?: Extent[];
   /** fsync the destination before resolving (default true). */
   sync?: boolean;
+  /** Copy pace in bytes per second (default: as fast as possible). */
+  maxRate?: number;
   /** Cancels the copy; the Promise then rejects with code E_CANCELLED. */
   signal?: AbortSignal;
   /** Called with bytes done / total while the copy runs. */
@@ -51,6 +53,7 @@ export async function copyVolume(src: Volume, dst: Volume, opts: CopyOptions = {
         chunkSize: opts.chunkSize,
         ranges: opts.ranges,
         sync: opts.sync,
+        maxRate: opts.maxRate,
       }),
   );
   const abort = (): void => job.cancel();

@@ -22,11 +22,14 @@ pub struct CopyOptions {
     pub chunk_size: u64,
     /// Flush the destination before reporting success.
     pub sync: bool,
+    /// Copy pace in bytes per second (0: as fast as possible), so a background copy
+    /// leaves bandwidth to the application that writes the volume.
+    pub max_rate: u64,
 }
 
 impl Default for CopyOptions {
     fn default() -> Self {
-        CopyOptions { threads: 0, chunk_size: DEFAULT_CHUNK, sync: true }
+        CopyOptions { threads: 0, chunk_size: DEFAULT_CHUNK, sync: true, max_rate: 0 }
     }
 }
 
@@ -158,7 +161,8 @@ pub fn copy_ranges_with(
                         }
                         break;
                     }
-                    ctl.done.fetch_add(chunk.len, Ordering::Relaxed);
+                    let done = ctl.done.fetch_add(chunk.len, Ordering::Relaxed) + chunk.len;
+                    pace(start, done, opts.max_rate);
                 }
             });
         }
@@ -175,6 +179,17 @@ pub fn copy_ranges_with(
         dst.flush()?;
     }
     Ok(CopyReport { bytes_copied, chunks: chunks.len() as u64, elapsed: start.elapsed(), threads })
+}
+
+/// Sleeps until `done` bytes are no ahead of `rate` bytes per second since `start`.
+fn pace(start: Instant, done: u64, rate: u64) {
+    if rate == 0 {
+        return;
+    }
+    let due = Duration::from_secs_f64(done as f64 / rate as f64);
+    if let Some(wait) = due.checked_sub(start.elapsed()) {
+        std::thread::sleep(wait);
+    }
 }
 
 /// Copies one chunk, straight from the source's mapped bytes when it has them.

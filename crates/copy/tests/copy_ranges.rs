@@ -5,7 +5,7 @@ use plexus_copy::{copy_all, copy_ranges, CopyControl, CopyOptions};
 use plexus_volume::{fill, BlockDevice, Fault, FaultyDevice, Fill, MemDevice, Volume};
 
 fn opts(threads: usize, chunk: u64) -> CopyOptions {
-    CopyOptions { threads, chunk_size: chunk, sync: true }
+    CopyOptions { threads, chunk_size: chunk, sync: true, max_rate: 0 }
 }
 
 #[test]
@@ -99,4 +99,14 @@ fn a_read_only_destination_is_refused() {
     let dst = Volume::open(&p, plexus_volume::Access::ReadOnly).expect("open");
     assert_eq!(copy_all(&src, &dst, &opts(1, 4096), &CopyControl::new()).expect_err("ro").code(), "E_READONLY");
     assert_eq!(dst.size(), 4096);
+}
+
+#[test]
+fn a_paced_copy_keeps_to_its_rate() {
+    let src = MemDevice::new("src", 4 << 20);
+    let dst = MemDevice::new("dst", 4 << 20);
+    let o = CopyOptions { threads: 2, chunk_size: 256 << 10, sync: false, max_rate: 16 << 20 };
+    let r = copy_all(&src, &dst, &o, &CopyControl::new()).expect("copy");
+    // 4 MiB at 16 MiB/s cannot finish in much under a quarter of a second.
+    assert!(r.elapsed.as_secs_f64() >= 0.2, "took {:?}", r.elapsed);
 }

@@ -122,7 +122,7 @@ impl ChunkHook for ResyncHook<'_> {
 fn chunk_for(m: &Mirror, opts: &CopyOptions) -> CopyOptions {
     let g = m.granularity;
     let chunk = opts.chunk_size.max(g).div_ceil(g) * g;
-    CopyOptions { chunk_size: chunk, sync: false, threads: opts.threads }
+    CopyOptions { chunk_size: chunk, sync: false, threads: opts.threads, max_rate: opts.max_rate }
 }
 
 impl Mirror {

@@ -16,11 +16,13 @@ export function copyCommand(): Command {
     .option('--threads <n>', 'worker threads (default: one per core)')
     .option('--chunk <size>', 'bytes per chunk', '4M')
     .option('--no-sync', 'do not fsync the destination at the end')
+    .option('--max-rate <size>', 'copy pace per second, e.g. 100M (default: as fast as possible)')
     .option('--json', 'print the report as JSON')
-    .action(async (src: string, dst: string, o: { threads?: string; chunk: string; sync: boolean; json?: boolean }, c: Command) => {
+    .action(async (src: string, dst: string, o: { threads?: string; chunk: string; sync: boolean; maxRate?: string; json?: boolean }, c: Command) => {
       const threads = intOpt(o.threads, 'threads', 1, 256);
       const chunkSize = sizeOpt(o.chunk, 'chunk');
       checkCopyOptions({ threads, chunkSize });
+      const maxRate = sizeOpt(o.maxRate, 'max rate');
       const store = volumesOf(c);
       if (src === dst) throw new PlexusError('E_BUSY', `cannot copy volume ${src} onto itself`);
       const paired = mirrorsOf(c).records.all().find((r) => r.primary === dst || r.secondary === dst);
@@ -37,6 +39,7 @@ export function copyCommand(): Command {
           threads,
           chunkSize,
           sync: o.sync,
+          maxRate,
           signal: abort.signal,
           onProgress: bar.callback,
         });

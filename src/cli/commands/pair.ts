@@ -8,7 +8,7 @@ import type { Mirrors, PairInfo, PairSelector } from '../../mirror/mirrors.js';
 import { promote, rotate, stage } from '../../mirror/plexes.js';
 import { parseState, PAIR_STATES } from '../../mirror/states.js';
 import { formatBytes, formatRate, parseSize } from '../../util/size.js';
-import { intOpt, mirrorsOf } from '../context.js';
+import { intOpt, mirrorsOf, sizeOpt } from '../context.js';
 import { printJson, printTable } from '../render/output.js';
 import { progressBar } from '../render/progress.js';
 
@@ -65,9 +65,10 @@ export function pairCommand(): Command {
     .option('--instant', 'split at once without a prior copy; the secondary fills in the background')
     .option('--no-write-intent', 'do not fsync a newly dirtied region before acknowledging its write (faster; a crash then needs a full resync)')
     .option('--threads <n>', 'copy threads (default: one per core)')
+    .option('--max-rate <size>', 'copy pace per second, e.g. 100M (default: as fast as possible)')
     .option('--background', 'return at once and copy in a detached process')
     .option('--json', 'print the pair as JSON')
-    .action(async (primary: string, secondary: string, o: { group?: string; granularity: string; instant?: boolean; writeIntent: boolean; threads?: string; background?: boolean; json?: boolean }, c: Command) => {
+    .action(async (primary: string, secondary: string, o: { group?: string; granularity: string; instant?: boolean; writeIntent: boolean; threads?: string; maxRate?: string; background?: boolean; json?: boolean }, c: Command) => {
       const mirrors = mirrorsOf(c);
       const threads = intOpt(o.threads, 'threads', 1, 256);
       const bar = progressBar(o.instant ? `fill ${secondary}` : `copy ${primary} → ${secondary}`, Boolean(process.stderr.isTTY) && !o.json && !o.background);
@@ -79,6 +80,7 @@ export function pairCommand(): Command {
           instant: o.instant,
           writeIntent: o.writeIntent,
           threads,
+          maxRate: sizeOpt(o.maxRate, 'max rate'),
           deferCopy: o.background,
           onProgress: bar.callback,
         });
@@ -86,7 +88,10 @@ export function pairCommand(): Command {
         bar.stop();
       }
       if (o.background) {
-        const pid = detach(mirrors, ['pair', o.instant ? 'fill' : 'resync', primary, '--plex', secondary], secondary);
+        const args = ['pair', o.instant ? 'fill' : 'resync', primary, '--plex', secondary];
+        if (o.maxRate) args.push('--max-rate', o.maxRate);
+        if (threads) args.push('--threads', String(threads));
+        const pid = detach(mirrors, args, secondary);
         info = mirrors.display({ primary, plex: secondary })[0]!;
         if (!o.json) process.stdout.write(`paired ${primary} → ${secondary}; ${o.instant ? 'fill' : 'copy'} running in process ${pid}\n`);
       } else if (!o.json) {
@@ -122,11 +127,13 @@ export function pairCommand(): Command {
     .option('--full', 'copy everything, not only the dirty regions')
     .option('--reverse', 'restore the primary from the secondary')
     .option('--threads <n>', 'copy threads (default: one per core)')
+    .option('--max-rate <size>', 'copy pace per second, e.g. 100M (default: as fast as possible)')
     .option('--background', 'return at once and resync in a detached process')
     .option('--json', 'print the report as JSON')
-    .action(async (primary: string | undefined, o: SelectOpts & { full?: boolean; reverse?: boolean; threads?: string; background?: boolean; json?: boolean }, c: Command) => {
+    .action(async (primary: string | undefined, o: SelectOpts & { full?: boolean; reverse?: boolean; threads?: string; maxRate?: string; background?: boolean; json?: boolean }, c: Command) => {
       const sel = selector(primary, o);
       const threads = intOpt(o.threads, 'threads', 1, 256);
+      const maxRate = sizeOpt(o.maxRate, 'max rate');
       const mirrors = mirrorsOf(c);
       if (o.background) {
         mirrors.select(sel);
@@ -135,6 +142,7 @@ export function pairCommand(): Command {
         if (o.full) args.push('--full');
         if (o.reverse) args.push('--reverse');
         if (threads) args.push('--threads', String(threads));
+        if (o.maxRate) args.push('--max-rate', o.maxRate);
         const pid = detach(mirrors, args, primary ?? `group-${o.group}`);
         if (o.json) printJson({ background: true, pid });
         else process.stdout.write(`resync running in process ${pid}; see plexus pair display\n`);
@@ -142,7 +150,7 @@ export function pairCommand(): Command {
       }
       const bar = progressBar(o.reverse ? 'restore' : 'resync', Boolean(process.stderr.isTTY) && !o.json);
       try {
-        const results = await mirrors.resync(sel, { full: o.full, reverse: o.reverse, threads, onProgress: bar.callback });
+        const results = await mirrors.resync(sel, { full: o.full, reverse: o.reverse, threads, maxRate, onProgress: bar.callback });
         bar.stop();
         if (o.json) return printJson(results);
         for (const r of results) {
@@ -193,11 +201,12 @@ export function pairCommand(): Command {
     .option('--group <name>', 'every pair of a consistency group')
     .option('--plex <secondary>', 'only this plex of the primary')
     .option('--threads <n>', 'copy threads (default: one per core)')
+    .option('--max-rate <size>', 'copy pace per second, e.g. 100M (default: as fast as possible)')
     .option('--json', 'print the report as JSON')
-    .action(async (primary: string | undefined, o: SelectOpts & { threads?: string; json?: boolean }, c: Command) => {
+    .action(async (primary: string | undefined, o: SelectOpts & { threads?: string; maxRate?: string; json?: boolean }, c: Command) => {
       const bar = progressBar('fill', Boolean(process.stderr.isTTY) && !o.json);
       try {
-        const r = await mirrorsOf(c).fill(selector(primary, o), { threads: intOpt(o.threads, 'threads', 1, 256), onProgress: bar.callback });
+        const r = await mirrorsOf(c).fill(selector(primary, o), { threads: intOpt(o.threads, 'threads', 1, 256), maxRate: sizeOpt(o.maxRate, 'max rate'), onProgress: bar.callback });
         bar.stop();
         if (o.json) printJson(r);
         else process.stdout.write(`filled ${r.length} instant split${r.length === 1 ? '' : 's'} (${formatBytes(r.reduce((a, x) => a + x.bytesCopied, 0))})\n`);
