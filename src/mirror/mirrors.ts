@@ -7,7 +7,7 @@ import { DirtyBitmap } from '../volumes/bitmap.js';
 import { VolumeStore } from '../volumes/store.js';
 import { runHook, type HookResult } from './hooks.js';
 import { openVolumeIo, type IoOptions, type VolumeIo } from './io.js';
-import { PlexSet, type MirrorCopyReport, type OpenPair } from './plexset.js';
+import { OWNER_DIED, PlexSet, type MirrorCopyReport, type OpenPair } from './plexset.js';
 import { PairRecords, type PairRecord } from './record.js';
 import { isDuplexing, isSplit, type PairState } from './states.js';
 
@@ -126,6 +126,10 @@ export class Mirrors {
   private info(r: PairRecord): PairInfo {
     const busy = PlexSet.isOpenElsewhere(this.records, r.primary);
     const op = r.operation;
+    // What the next owner will find: a dead owner without write intent suspends the pair.
+    if (!busy && !r.writeIntent && r.state !== 'SMPL' && this.records.wasLeftOpen(r.primary)) {
+      r = { ...r, state: 'PSUE', needsFull: true, lastError: OWNER_DIED };
+    }
     return {
       primary: r.primary,
       secondary: r.secondary,

@@ -50,6 +50,8 @@ export class PlexSet {
     if (recs.length === 0) throw new PlexusError('E_NOENT', `volume ${primaryName} is not the primary of any pair`);
     const lock = callNative(() => native.NativeOwnerLock.acquire(records.lockFile(primaryName), `pairs of ${primaryName}`));
     try {
+      if (records.wasLeftOpen(primaryName)) suspendUntracked(records, recs);
+      records.markOpen(primaryName, true);
       const primary = store.open(primaryName);
       const pairs = new Map<string, OpenPair>();
       let first: NativeMirror | undefined;
@@ -145,6 +147,7 @@ export class PlexSet {
         if (p.record.state === 'PAIR' && isDuplexing(p.record.state)) callNative(() => p.mirror.clearIntent());
         else callNative(() => p.mirror.flush());
       }
+      this.records.markOpen(this.primary.name, false);
     } finally {
       this.lock.release();
     }
@@ -154,6 +157,7 @@ export class PlexSet {
   static createFirst(store: VolumeStore, records: PairRecords, record: PairRecord, instant: boolean): PlexSet {
     const lock = callNative(() => native.NativeOwnerLock.acquire(records.lockFile(record.primary), `pairs of ${record.primary}`));
     try {
+      records.markOpen(record.primary, true);
       const primary = store.open(record.primary);
       const set = new PlexSet(primary, new Map(), lock, records);
       set.addPair(record, store.open(record.secondary), instant);
@@ -175,3 +179,20 @@ export class PlexSet {
   }
 }
 
+/** Why a pair without write intent was suspended after its owner died. */
+export const OWNER_DIED = 'the owning process died and the pair keeps no write intent: a full resync is needed';
+
+/**
+ * The previous owner died with the pairs open. Pairs with write intent lost nothing
+ * (every dirty region was durable before its write was acknowledged); pairs without it
+ * may have lost dirty bits, so they are suspended for a full resync.
+ */
+function suspendUntracked(records: PairRecords, recs: PairRecord[]): void {
+  for (const r of recs) {
+    if (r.writeIntent || r.state === 'SMPL') continue;
+    r.state = 'PSUE';
+    r.needsFull = true;
+    r.lastError = OWNER_DIED;
+    records.save(r);
+  }
+}

@@ -54,6 +54,19 @@ export class PairRecords {
     return path.join(this.dir, `${primary}.lock`);
   }
 
+  /** Records (or clears) that a process has the pairs of `primary` open; a marker
+   * found by the next owner means the last one died without closing. */
+  markOpen(primary: string, open: boolean): void {
+    const marker = path.join(this.dir, `${primary}.open`);
+    if (open) fs.writeFileSync(marker, `${process.pid}\n`);
+    else fs.rmSync(marker, { force: true });
+  }
+
+  /** Whether the last owner of `primary`'s pairs died with them open. */
+  wasLeftOpen(primary: string): boolean {
+    return fs.existsSync(path.join(this.dir, `${primary}.open`));
+  }
+
   /** Bitmap files of a pair. */
   bitmaps(secondary: string): { primaryDirty: string; secondaryDirty: string; filled: string } {
     const base = path.join(this.dir, secondary);

@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Home, Mirrors, VolumeStore } from '../../src/index.js';
 import { CLI, plexusAsync, scratchDir } from '../helpers/home.js';
@@ -80,4 +81,26 @@ describe('crash safety: kill -9 of a real process, then resume', () => {
     expect(w.code, w.stderr).toBe(0);
     expect(await store.open('s').checksum()).toBe(source);
   });
+
+  for (const writeIntent of [true, false]) {
+    it(`an owner killed after a write to a split primary ${writeIntent ? 'loses no dirty region (write intent)' : 'leaves the pair for a full resync (no write intent)'}`, async () => {
+      await mirrors.create('p', 's', { writeIntent });
+      await mirrors.split({ primary: 'p' });
+      // A long-lived owner process writes 4 KiB at 100 MiB and dies without closing.
+      const dist = path.resolve(path.dirname(CLI), '../dist/index.js');
+      const script = `
+        const { Home, Mirrors } = await import(${JSON.stringify(dist)});
+        const io = await new Mirrors(Home.open(${JSON.stringify(scratch.dir)})).openIo('p', { write: true });
+        io.write(${100 * MiB}, Buffer.alloc(4096, 0xab));
+        process.kill(process.pid, 'SIGKILL');`;
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script]);
+      expect(r.signal, r.stderr.toString()).toBe('SIGKILL');
+      const [info] = mirrors.display({ primary: 'p' });
+      expect(info!.state).toBe(writeIntent ? 'PSUS' : 'PSUE');
+      const [res] = await mirrors.resync({ primary: 'p' });
+      expect(res!.bytesCopied).toBe(writeIntent ? 64 * 1024 : SIZE);
+      expect(await store.open('s').checksum()).toBe(await store.open('p').checksum());
+    });
+  }
 });
+
