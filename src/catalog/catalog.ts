@@ -1,0 +1,323 @@
+/**
+ * The catalog: what was backed up, when, and where every byte of it lies (Fig. 9 of
+ * JP 2001-095789, the backup data storage table), plus the libraries, their media and
+ * the backup schedule (Fig. 2). One SQLite file in the storage home.
+ */
+import path from 'node:path';
+import { PlexusError } from '../errors.js';
+import type { Home } from '../home/home.js';
+import { CATALOG_FILE, openDatabase, type Db } from './database.js';
+
+/** Where a job stands. `incomplete`: its process died before it ended. */
+export type JobStatus = 'running' | 'done' | 'failed' | 'incomplete';
+
+/** One backup job. */
+export interface JobRow {
+  id: number;
+  target: string;
+  targetSize: number;
+  mode: string;
+  startedAt: string;
+  endedAt: string | null;
+  /** The time the backed-up data is as of (the split time of a split secondary). */
+  dataTime: string;
+  status: JobStatus;
+  pid: number | null;
+  bytes: number;
+  error: string | null;
+  scheduleId: number | null;
+}
+
+/** One location entry of a job: a run of segments written by one stream to one library. */
+export interface LocationRow {
+  id: number;
+  jobId: number;
+  /** Which copy of the data (parallel streams write several). */
+  copy: number;
+  /** Order within the copy (a copy continued elsewhere after a failover has several). */
+  seq: number;
+  library: string;
+  stream: number;
+  status: 'writing' | 'done' | 'failed';
+}
+
+/** One segment: a byte range of the source stored as one tape file. */
+export interface SegmentRow {
+  id: number;
+  locationId: number;
+  copy: number;
+  locationSeq: number;
+  library: string;
+  seq: number;
+  barcode: string;
+  fileNumber: number;
+  firstBlock: number;
+  sourceOffset: number;
+  length: number;
+  checksum: string;
+  writtenAt: string;
+}
+
+/** A cartridge as the catalog knows it. */
+export interface MediaRow {
+  barcode: string;
+  library: string;
+  slot: number;
+  state: 'scratch' | 'filling' | 'full' | 'missing';
+  capacity: number;
+  bytes: number;
+  updatedAt: string;
+}
+
+/** A library as registered in the catalog. */
+export interface LibraryRow {
+  name: string;
+  dir: string;
+  slots: number;
+  drives: number;
+  cartridgeSize: number;
+  createdAt: string;
+}
+
+/** One line of the backup processing table (Fig. 2): number, date/time, target. */
+export interface ScheduleRow {
+  id: number;
+  at: string;
+  target: string;
+  library: string | null;
+  status: 'pending' | 'running' | 'done' | 'failed';
+  createdAt: string;
+  lastRunAt: string | null;
+  outcome: string | null;
+}
+
+/** A new segment, as a backup reports it. */
+export type NewSegment = Omit<SegmentRow, 'id' | 'locationId' | 'copy' | 'locationSeq' | 'library'>;
+
+const JOB_COLUMNS = `id, target, target_size AS targetSize, mode, started_at AS startedAt, ended_at AS endedAt,
+  data_time AS dataTime, status, pid, bytes, error, schedule_id AS scheduleId`;
+const SEGMENT_COLUMNS = `s.id, s.location_id AS locationId, l.copy, l.seq AS locationSeq, l.library, s.seq, s.barcode,
+  s.file_number AS fileNumber, s.first_block AS firstBlock, s.source_offset AS sourceOffset, s.length,
+  s.checksum, s.written_at AS writtenAt`;
+const MEDIA_COLUMNS = `barcode, library, slot, state, capacity, bytes, updated_at AS updatedAt`;
+const SCHEDULE_COLUMNS = `id, at, target, library, status, created_at AS createdAt, last_run_at AS lastRunAt, outcome`;
+
+/** Whether a process with this pid is alive on this machine. */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The catalog of a storage home. */
+export class Catalog {
+  private constructor(
+    readonly file: string,
+    readonly db: Db,
+  ) {}
+
+  /** Opens the home's catalog; jobs left `running` by a dead process become `incomplete`. */
+  static open(home: Home): Catalog {
+    return Catalog.openFile(path.join(home.dir, CATALOG_FILE));
+  }
+
+  /** Opens a catalog file directly. */
+  static openFile(file: string): Catalog {
+    const c = new Catalog(file, openDatabase(file));
+    c.settleDeadJobs();
+    return c;
+  }
+
+  /** Closes the database. */
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  /** Runs `fn` in one write transaction. */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  // ---- libraries and media ----
+
+  /** Registers (or updates) a library. */
+  putLibrary(l: LibraryRow): void {
+    this.db
+      .prepare(
+        `INSERT INTO libraries (name, dir, slots, drives, cartridge_size, created_at) VALUES (@name, @dir, @slots, @drives, @cartridgeSize, @createdAt)
+         ON CONFLICT (name) DO UPDATE SET dir = excluded.dir, slots = excluded.slots, drives = excluded.drives, cartridge_size = excluded.cartridge_size`,
+      )
+      .run(l);
+  }
+
+  /** Every registered library. */
+  libraries(): LibraryRow[] {
+    return this.db.prepare(`SELECT name, dir, slots, drives, cartridge_size AS cartridgeSize, created_at AS createdAt FROM libraries ORDER BY name`).all() as LibraryRow[];
+  }
+
+  /** Records a cartridge's place, state and fill. */
+  putMedia(m: Omit<MediaRow, 'updatedAt'>): void {
+    this.db
+      .prepare(
+        `INSERT INTO media (barcode, library, slot, state, capacity, bytes, updated_at) VALUES (@barcode, @library, @slot, @state, @capacity, @bytes, @now)
+         ON CONFLICT (barcode) DO UPDATE SET library = excluded.library, slot = excluded.slot, state = excluded.state,
+           capacity = excluded.capacity, bytes = excluded.bytes, updated_at = excluded.updated_at`,
+      )
+      .run({ ...m, now: new Date().toISOString() });
+  }
+
+  /** Updates a cartridge's state and bytes written. */
+  setMedia(barcode: string, state: MediaRow['state'], bytes: number): void {
+    this.db.prepare(`UPDATE media SET state = ?, bytes = ?, updated_at = ? WHERE barcode = ?`).run(state, bytes, new Date().toISOString(), barcode);
+  }
+
+  /** Cartridges, of one library or all, by library and slot. */
+  media(library?: string): MediaRow[] {
+    const sql = `SELECT ${MEDIA_COLUMNS} FROM media ${library ? 'WHERE library = ?' : ''} ORDER BY library, slot`;
+    return (library ? this.db.prepare(sql).all(library) : this.db.prepare(sql).all()) as MediaRow[];
+  }
+
+  // ---- jobs, locations, segments ----
+
+  /** Starts a job owned by this process; returns its number. */
+  startJob(j: { target: string; targetSize: number; mode?: string; dataTime?: string; scheduleId?: number }): number {
+    const now = new Date().toISOString();
+    const r = this.db
+      .prepare(`INSERT INTO jobs (target, target_size, mode, started_at, data_time, status, pid, schedule_id) VALUES (?, ?, ?, ?, ?, 'running', ?, ?)`)
+      .run(j.target, j.targetSize, j.mode ?? 'single', now, j.dataTime ?? now, process.pid, j.scheduleId ?? null);
+    return Number(r.lastInsertRowid);
+  }
+
+  /** Inserts a job as found on cartridges (catalog rebuild), keeping its number. */
+  restoreJob(j: JobRow): void {
+    this.db
+      .prepare(
+        `INSERT INTO jobs (id, target, target_size, mode, started_at, ended_at, data_time, status, pid, bytes, error, schedule_id)
+         VALUES (@id, @target, @targetSize, @mode, @startedAt, @endedAt, @dataTime, @status, NULL, @bytes, @error, NULL)`,
+      )
+      .run(j);
+  }
+
+  /** Ends a job. */
+  finishJob(id: number, status: Exclude<JobStatus, 'running'>, error?: string): void {
+    this.db.prepare(`UPDATE jobs SET status = ?, ended_at = ?, error = ?, pid = NULL WHERE id = ?`).run(status, new Date().toISOString(), error ?? null, id);
+  }
+
+  /** Adds a location entry to a job. */
+  addLocation(jobId: number, l: { copy: number; seq: number; library: string; stream: number; status?: LocationRow['status'] }): number {
+    const r = this.db
+      .prepare(`INSERT INTO locations (job_id, copy, seq, library, stream, status) VALUES (?, ?, ?, ?, ?, ?)`)
+      .run(jobId, l.copy, l.seq, l.library, l.stream, l.status ?? 'writing');
+    return Number(r.lastInsertRowid);
+  }
+
+  /** Finds a location entry of a job (catalog rebuild), or undefined. */
+  findLocation(jobId: number, copy: number, seq: number): LocationRow | undefined {
+    return this.db.prepare(`SELECT id, job_id AS jobId, copy, seq, library, stream, status FROM locations WHERE job_id = ? AND copy = ? AND seq = ?`).get(jobId, copy, seq) as
+      | LocationRow
+      | undefined;
+  }
+
+  /** Sets a location entry's status. */
+  setLocationStatus(id: number, status: LocationRow['status']): void {
+    this.db.prepare(`UPDATE locations SET status = ? WHERE id = ?`).run(status, id);
+  }
+
+  /** Location entries of a job, by copy and order. */
+  locations(jobId: number): LocationRow[] {
+    return this.db.prepare(`SELECT id, job_id AS jobId, copy, seq, library, stream, status FROM locations WHERE job_id = ? ORDER BY copy, seq`).all(jobId) as LocationRow[];
+  }
+
+  /** Records a segment written and adds its bytes to the job. */
+  addSegment(jobId: number, locationId: number, s: NewSegment): void {
+    this.transaction(() => {
+      this.db
+        .prepare(
+          `INSERT INTO segments (location_id, seq, barcode, file_number, first_block, source_offset, length, checksum, written_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(locationId, s.seq, s.barcode, s.fileNumber, s.firstBlock, s.sourceOffset, s.length, s.checksum, s.writtenAt);
+      this.db.prepare(`UPDATE jobs SET bytes = bytes + ? WHERE id = ?`).run(s.length, jobId);
+    });
+  }
+
+  /** A job, or E_NOENT. */
+  job(id: number): JobRow {
+    const j = this.db.prepare(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ?`).get(id) as JobRow | undefined;
+    if (!j) throw new PlexusError('E_NOENT', `no backup job ${id} in the catalog`);
+    return j;
+  }
+
+  /** Jobs, newest first; optionally of one target or status. */
+  jobs(filter: { target?: string; status?: JobStatus } = {}): JobRow[] {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (filter.target) (where.push('target = ?'), args.push(filter.target));
+    if (filter.status) (where.push('status = ?'), args.push(filter.status));
+    const sql = `SELECT ${JOB_COLUMNS} FROM jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC`;
+    return this.db.prepare(sql).all(...args) as JobRow[];
+  }
+
+  /** Segments of a job, by copy, location order and segment order. */
+  segments(jobId: number): SegmentRow[] {
+    return this.db
+      .prepare(`SELECT ${SEGMENT_COLUMNS} FROM segments s JOIN locations l ON l.id = s.location_id WHERE l.job_id = ? ORDER BY l.copy, l.seq, s.seq`)
+      .all(jobId) as SegmentRow[];
+  }
+
+  /** Jobs left `running` by processes that are gone become `incomplete`; their open
+   * location entries fail. Called on every open, so a killed backup is settled by the next start. */
+  settleDeadJobs(): number[] {
+    const stale = (this.db.prepare(`SELECT id, pid FROM jobs WHERE status = 'running'`).all() as Array<{ id: number; pid: number | null }>).filter(
+      (j) => j.pid === null || !processAlive(j.pid),
+    );
+    if (stale.length === 0) return [];
+    this.transaction(() => {
+      for (const j of stale) {
+        this.db.prepare(`UPDATE jobs SET status = 'incomplete', pid = NULL, error = coalesce(error, 'the backup process died before the job ended') WHERE id = ?`).run(j.id);
+        this.db.prepare(`UPDATE locations SET status = 'failed' WHERE job_id = ? AND status = 'writing'`).run(j.id);
+      }
+    });
+    return stale.map((j) => j.id);
+  }
+
+  // ---- schedule ----
+
+  /** Adds a scheduled backup; returns its number. */
+  addSchedule(at: string, target: string, library?: string): number {
+    const r = this.db.prepare(`INSERT INTO schedule (at, target, library, created_at) VALUES (?, ?, ?, ?)`).run(at, target, library ?? null, new Date().toISOString());
+    return Number(r.lastInsertRowid);
+  }
+
+  /** The schedule, by time. */
+  schedule(): ScheduleRow[] {
+    return this.db.prepare(`SELECT ${SCHEDULE_COLUMNS} FROM schedule ORDER BY at, id`).all() as ScheduleRow[];
+  }
+
+  /**
+   * Claims the pending entries due at `now` for this process: each moves to `running`
+   * in one transaction, so two `run-due` at once never start the same entry twice.
+   */
+  claimDue(now: Date): ScheduleRow[] {
+    return this.transaction(() => {
+      const due = this.db.prepare(`SELECT ${SCHEDULE_COLUMNS} FROM schedule WHERE status = 'pending' AND at <= ? ORDER BY at, id`).all(now.toISOString()) as ScheduleRow[];
+      for (const d of due) this.db.prepare(`UPDATE schedule SET status = 'running', last_run_at = ? WHERE id = ?`).run(new Date().toISOString(), d.id);
+      return due;
+    });
+  }
+
+  /** Records the outcome of a scheduled run. */
+  finishSchedule(id: number, status: 'done' | 'failed', outcome: string): void {
+    this.db.prepare(`UPDATE schedule SET status = ?, outcome = ? WHERE id = ?`).run(status, outcome, id);
+  }
+
+  /** Deletes every job, location and segment (before a rebuild), keeping the schedule. */
+  clearJobs(): void {
+    this.transaction(() => {
+      this.db.exec(`DELETE FROM segments; DELETE FROM locations; DELETE FROM jobs;`);
+    });
+  }
+}

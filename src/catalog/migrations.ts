@@ -1,0 +1,94 @@
+/**
+ * The catalog schema, as numbered migrations. `PRAGMA user_version` holds the number of
+ * the last one applied; each runs once, in a transaction. Never edit a released
+ * migration: add the next one. docs/catalog.md documents the resulting schema.
+ */
+
+/** One schema step. */
+export interface Migration {
+  version: number;
+  description: string;
+  sql: string;
+}
+
+/** Every migration, in order. */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'libraries, media, jobs, locations, segments, schedule',
+    sql: `
+      CREATE TABLE libraries (
+        name            TEXT PRIMARY KEY,
+        dir             TEXT NOT NULL,
+        slots           INTEGER NOT NULL CHECK (slots > 0),
+        drives          INTEGER NOT NULL CHECK (drives > 0),
+        cartridge_size  INTEGER NOT NULL CHECK (cartridge_size > 0),
+        created_at      TEXT NOT NULL
+      );
+
+      CREATE TABLE media (
+        barcode     TEXT PRIMARY KEY,
+        library     TEXT NOT NULL REFERENCES libraries(name) ON DELETE CASCADE,
+        slot        INTEGER NOT NULL,
+        state       TEXT NOT NULL CHECK (state IN ('scratch', 'filling', 'full', 'missing')),
+        capacity    INTEGER NOT NULL,
+        bytes       INTEGER NOT NULL DEFAULT 0,
+        updated_at  TEXT NOT NULL,
+        UNIQUE (library, slot)
+      );
+
+      CREATE TABLE schedule (
+        id           INTEGER PRIMARY KEY,
+        at           TEXT NOT NULL,
+        target       TEXT NOT NULL,
+        library      TEXT,
+        status       TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'running', 'done', 'failed')),
+        created_at   TEXT NOT NULL,
+        last_run_at  TEXT,
+        outcome      TEXT
+      );
+
+      CREATE TABLE jobs (
+        id           INTEGER PRIMARY KEY,
+        target       TEXT NOT NULL,
+        target_size  INTEGER NOT NULL,
+        mode         TEXT NOT NULL DEFAULT 'single',
+        started_at   TEXT NOT NULL,
+        ended_at     TEXT,
+        data_time    TEXT NOT NULL,
+        status       TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed', 'incomplete')),
+        pid          INTEGER,
+        bytes        INTEGER NOT NULL DEFAULT 0,
+        error        TEXT,
+        schedule_id  INTEGER REFERENCES schedule(id) ON DELETE SET NULL
+      );
+      CREATE INDEX jobs_by_target ON jobs(target, started_at);
+
+      CREATE TABLE locations (
+        id       INTEGER PRIMARY KEY,
+        job_id   INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        copy     INTEGER NOT NULL DEFAULT 0,
+        seq      INTEGER NOT NULL,
+        library  TEXT NOT NULL,
+        stream   INTEGER NOT NULL DEFAULT 0,
+        status   TEXT NOT NULL CHECK (status IN ('writing', 'done', 'failed')),
+        UNIQUE (job_id, copy, seq)
+      );
+
+      CREATE TABLE segments (
+        id             INTEGER PRIMARY KEY,
+        location_id    INTEGER NOT NULL REFERENCES locations(id) ON DELETE CASCADE,
+        seq            INTEGER NOT NULL,
+        barcode        TEXT NOT NULL REFERENCES media(barcode),
+        file_number    INTEGER NOT NULL,
+        first_block    INTEGER NOT NULL,
+        source_offset  INTEGER NOT NULL,
+        length         INTEGER NOT NULL,
+        checksum       TEXT NOT NULL,
+        written_at     TEXT NOT NULL,
+        UNIQUE (location_id, seq)
+      );
+      CREATE INDEX segments_by_barcode ON segments(barcode, file_number);
+    `,
+  },
+];

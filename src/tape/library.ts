@@ -1,0 +1,283 @@
+/**
+ * Virtual tape libraries: a directory with slots of cartridges (one file each) and a
+ * number of drives. Drives and cartridges are claimed with kernel file locks, so jobs in
+ * several processes share a library safely and a killed job's claims vanish with it.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { callNative, PlexusError } from '../errors.js';
+import type { Home } from '../home/home.js';
+import { native } from '../native/binding.js';
+import { checkVolumeName } from '../volumes/names.js';
+
+type OwnerLock = InstanceType<typeof native.NativeOwnerLock>;
+
+/** The persistent description of a library (`library.json`). */
+export interface LibraryConfig {
+  format: 1;
+  name: string;
+  slots: number;
+  drives: number;
+  /** Logical capacity of each cartridge, bytes. */
+  cartridgeSize: number;
+  /** Tape block size, bytes. */
+  blockSize: number;
+  createdAt: string;
+  /** Slot number (from 0) → barcode of the cartridge in it. */
+  cartridges: Array<{ slot: number; barcode: string }>;
+}
+
+/** Options of `Library.create`. */
+export interface CreateLibraryOptions {
+  slots: number;
+  drives: number;
+  cartridgeSize: number;
+  blockSize?: number;
+  /** Barcode prefix (default: the first letters of the name, upper case). */
+  prefix?: string;
+}
+
+/** Default tape block size: large enough that per-block overhead is noise. */
+export const DEFAULT_TAPE_BLOCK = 256 * 1024;
+
+/** A drive claimed by this process; `release` frees it for other jobs. Which cartridge
+ * it holds is written beside its lock, so `library show` can tell. */
+export class DriveClaim {
+  private current: string | null = null;
+  private released = false;
+
+  constructor(
+    readonly library: Library,
+    readonly drive: number,
+    private readonly lock: OwnerLock,
+    private readonly stateFile: string,
+  ) {
+    this.record();
+  }
+
+  /** The cartridge loaded in the drive, if any. */
+  get loaded(): string | null {
+    return this.current;
+  }
+
+  /** Notes that `barcode` is loaded (null: unloaded). */
+  setLoaded(barcode: string | null): void {
+    this.current = barcode;
+    this.record();
+  }
+
+  /** Frees the drive. */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    try {
+      fs.rmSync(this.stateFile, { force: true });
+    } finally {
+      this.lock.release();
+    }
+  }
+
+  private record(): void {
+    fs.writeFileSync(this.stateFile, JSON.stringify({ loaded: this.current, pid: process.pid }) + '\n');
+  }
+}
+
+/** Sleeps, or rejects with E_CANCELLED when the signal aborts. */
+function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new PlexusError('E_CANCELLED', 'cancelled while waiting for a drive'));
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => (clearTimeout(t), reject(new PlexusError('E_CANCELLED', 'cancelled while waiting for a drive'))), { once: true });
+  });
+}
+
+/** Tries a kernel lock; undefined if another holder has it. */
+function tryLock(file: string, what: string): OwnerLock | undefined {
+  try {
+    return callNative(() => native.NativeOwnerLock.acquire(file, what));
+  } catch (e) {
+    if ((e as PlexusError).code === 'E_BUSY') return undefined;
+    throw e;
+  }
+}
+
+/** One tape library of a home. */
+export class Library {
+  private constructor(
+    readonly dir: string,
+    readonly config: LibraryConfig,
+  ) {}
+
+  /** Directory of all libraries of a home. */
+  static root(home: Home): string {
+    return path.join(home.dir, 'libraries');
+  }
+
+  /** Creates a library and its blank cartridges; `format` writes each cartridge's label. */
+  static create(home: Home, name: string, opts: CreateLibraryOptions, format: (file: string, barcode: string, capacity: number, blockSize: number) => void): Library {
+    checkVolumeName(name);
+    const check = (v: number, what: string, min: number, max: number): void => {
+      if (!Number.isInteger(v) || v < min || v > max) throw new PlexusError('E_INVALID', `${what} must be a whole number from ${min} to ${max}, not ${v}`);
+    };
+    check(opts.slots, 'slots', 1, 10_000);
+    check(opts.drives, 'drives', 1, 256);
+    const blockSize = opts.blockSize ?? DEFAULT_TAPE_BLOCK;
+    if (blockSize < 4096 || blockSize > 64 << 20 || (blockSize & (blockSize - 1)) !== 0) {
+      throw new PlexusError('E_INVALID', `tape block size ${blockSize} must be a power of two from 4 KiB to 64 MiB`);
+    }
+    if (!Number.isSafeInteger(opts.cartridgeSize) || opts.cartridgeSize < 16 * blockSize) {
+      throw new PlexusError('E_INVALID', `cartridge size ${opts.cartridgeSize} must hold at least 16 blocks of ${blockSize} bytes`);
+    }
+    const dir = path.join(Library.root(home), name);
+    if (fs.existsSync(path.join(dir, 'library.json'))) throw new PlexusError('E_EXISTS', `library ${name} already exists`);
+    const taken = new Set(Library.list(home).flatMap((l) => l.config.cartridges.map((c) => c.barcode)));
+    const prefix = (opts.prefix ?? name.replace(/[^A-Za-z0-9]/g, '').slice(0, 3).padEnd(3, 'X')).toUpperCase();
+    if (!/^[A-Z0-9]{1,4}$/.test(prefix)) throw new PlexusError('E_INVALID', `barcode prefix ${prefix} must be 1 to 4 letters or digits`);
+    const cartridges: LibraryConfig['cartridges'] = [];
+    for (let n = 1; cartridges.length < opts.slots; n++) {
+      const barcode = `${prefix}${String(n).padStart(6 - prefix.length, '0')}L9`;
+      if (!taken.has(barcode)) cartridges.push({ slot: cartridges.length, barcode });
+    }
+    const config: LibraryConfig = {
+      format: 1,
+      name,
+      slots: opts.slots,
+      drives: opts.drives,
+      cartridgeSize: opts.cartridgeSize,
+      blockSize,
+      createdAt: new Date().toISOString(),
+      cartridges,
+    };
+    fs.mkdirSync(path.join(dir, 'cartridges'), { recursive: true });
+    fs.mkdirSync(path.join(dir, 'drives'), { recursive: true });
+    const lib = new Library(dir, config);
+    for (const c of cartridges) format(lib.cartridgeFile(c.barcode), c.barcode, opts.cartridgeSize, blockSize);
+    const tmp = path.join(dir, 'library.json.tmp');
+    fs.writeFileSync(tmp, JSON.stringify(config, null, 2) + '\n');
+    fs.renameSync(tmp, path.join(dir, 'library.json'));
+    return lib;
+  }
+
+  /** Opens a library by name; E_NOENT if there is none. */
+  static open(home: Home, name: string): Library {
+    checkVolumeName(name);
+    return Library.openDir(path.join(Library.root(home), name));
+  }
+
+  /** Opens the library in `dir`. */
+  static openDir(dir: string): Library {
+    const file = path.join(dir, 'library.json');
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch {
+      throw new PlexusError('E_NOENT', `no tape library ${path.basename(dir)} (${dir})`);
+    }
+    try {
+      const config = JSON.parse(text) as LibraryConfig;
+      if (config.format !== 1) throw new Error(`format ${String(config.format)}`);
+      return new Library(dir, config);
+    } catch (e) {
+      throw new PlexusError('E_CORRUPT', `library description ${file} is unreadable: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  /** Every library of a home, by name. */
+  static list(home: Home): Library[] {
+    const root = Library.root(home);
+    if (!fs.existsSync(root)) return [];
+    return fs
+      .readdirSync(root)
+      .filter((n) => fs.existsSync(path.join(root, n, 'library.json')))
+      .sort()
+      .map((n) => Library.openDir(path.join(root, n)));
+  }
+
+  /** The library's name. */
+  get name(): string {
+    return this.config.name;
+  }
+
+  /** Path of a cartridge's file. */
+  cartridgeFile(barcode: string): string {
+    return path.join(this.dir, 'cartridges', `${barcode}.tape`);
+  }
+
+  /** The slot of a cartridge, or E_NOENT. */
+  slotOf(barcode: string): number {
+    const c = this.config.cartridges.find((x) => x.barcode === barcode);
+    if (!c) throw new PlexusError('E_NOENT', `cartridge ${barcode} is not in library ${this.name}`);
+    return c.slot;
+  }
+
+  /** Whether the cartridge's file is present in the library. */
+  present(barcode: string): boolean {
+    return fs.existsSync(this.cartridgeFile(barcode));
+  }
+
+  /** Which drive holds which cartridge right now (from the drives' state files). */
+  drives(): Array<{ drive: number; busy: boolean; loaded: string | null; pid: number | null }> {
+    const out = [];
+    for (let d = 0; d < this.config.drives; d++) {
+      const busy = native.NativeOwnerLock.isHeld(this.driveLock(d));
+      let loaded: string | null = null;
+      let pid: number | null = null;
+      if (busy) {
+        try {
+          const s = JSON.parse(fs.readFileSync(this.driveState(d), 'utf8')) as { loaded: string | null; pid: number };
+          loaded = s.loaded;
+          pid = s.pid;
+        } catch {
+          // A drive claimed a moment ago has not written its state yet.
+        }
+      }
+      out.push({ drive: d, busy, loaded, pid });
+    }
+    return out;
+  }
+
+  private driveLock(d: number): string {
+    return path.join(this.dir, 'drives', `drive${d}.lock`);
+  }
+
+  private driveState(d: number): string {
+    return path.join(this.dir, 'drives', `drive${d}.json`);
+  }
+
+  /**
+   * Claims a free drive, waiting (polling) while all are busy: a job waits for a drive
+   * rather than failing. `onWait` is told once that the job is waiting.
+   */
+  async claimDrive(opts: { signal?: AbortSignal; timeoutMs?: number; onWait?: () => void } = {}): Promise<DriveClaim> {
+    const deadline = opts.timeoutMs === undefined ? Infinity : Date.now() + opts.timeoutMs;
+    let told = false;
+    for (let delay = 20; ; delay = Math.min(delay * 2, 250)) {
+      for (let d = 0; d < this.config.drives; d++) {
+        const lock = tryLock(this.driveLock(d), `drive ${d} of library ${this.name}`);
+        if (lock) return this.claim(d, lock);
+      }
+      if (Date.now() >= deadline) throw new PlexusError('E_TIMEOUT', `no drive of library ${this.name} became free in time`);
+      if (!told) (opts.onWait?.(), (told = true));
+      await pause(delay, opts.signal);
+    }
+  }
+
+  private claim(drive: number, lock: OwnerLock): DriveClaim {
+    return new DriveClaim(this, drive, lock, this.driveState(drive));
+  }
+
+  /** Claims a cartridge for exclusive use (so two jobs never write one); undefined if taken. */
+  tryClaimCartridge(barcode: string): OwnerLock | undefined {
+    return tryLock(path.join(this.dir, 'cartridges', `${barcode}.lock`), `cartridge ${barcode}`);
+  }
+
+  /** Claims a cartridge, waiting while another job uses it (a restore may need one a backup holds). */
+  async claimCartridge(barcode: string, signal?: AbortSignal): Promise<OwnerLock> {
+    if (!this.present(barcode)) throw new PlexusError('E_NOENT', `cartridge ${barcode} is missing from library ${this.name} (${this.cartridgeFile(barcode)})`);
+    for (let delay = 20; ; delay = Math.min(delay * 2, 250)) {
+      const lock = this.tryClaimCartridge(barcode);
+      if (lock) return lock;
+      await pause(delay, signal);
+    }
+  }
+}

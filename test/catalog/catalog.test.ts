@@ -1,0 +1,85 @@
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Catalog } from '../../src/catalog/catalog.js';
+import { schemaVersion } from '../../src/catalog/database.js';
+import { MIGRATIONS } from '../../src/catalog/migrations.js';
+import { scratchDir } from '../helpers/home.js';
+
+let scratch: ReturnType<typeof scratchDir>;
+let file: string;
+let catalog: Catalog;
+
+beforeEach(() => {
+  scratch = scratchDir();
+  file = path.join(scratch.dir, 'catalog.db');
+  catalog = Catalog.openFile(file);
+  catalog.putLibrary({ name: 'lib', dir: '/x', slots: 2, drives: 1, cartridgeSize: 1 << 20, createdAt: 'now' });
+  catalog.putMedia({ barcode: 'LIB001L9', library: 'lib', slot: 0, state: 'scratch', capacity: 1 << 20, bytes: 0 });
+});
+afterEach(() => {
+  catalog.close();
+  scratch.cleanup();
+});
+
+describe('catalog database', () => {
+  it('is SQLite in WAL mode with foreign keys, migrated to the newest version', () => {
+    expect(catalog.db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(catalog.db.pragma('foreign_keys', { simple: true })).toBe(1);
+    expect(schemaVersion(catalog.db)).toBe(MIGRATIONS.at(-1)!.version);
+    // A segment on a cartridge the catalog does not know violates a foreign key.
+    const job = catalog.startJob({ target: 'v', targetSize: 10 });
+    const loc = catalog.addLocation(job, { copy: 0, seq: 0, library: 'lib', stream: 0 });
+    expect(() =>
+      catalog.addSegment(job, loc, { seq: 0, barcode: 'NOPE00L9', fileNumber: 0, firstBlock: 0, sourceOffset: 0, length: 10, checksum: 'c', writtenAt: 'now' }),
+    ).toThrow(/FOREIGN KEY/);
+    expect(catalog.job(job).bytes).toBe(0);
+  });
+
+  it('refuses a catalog from a newer Plexus', () => {
+    catalog.close();
+    const db = new Database(file);
+    db.pragma('user_version = 99');
+    db.close();
+    expect(() => Catalog.openFile(file)).toThrow(expect.objectContaining({ code: 'E_CORRUPT' }));
+    catalog = Catalog.openFile(path.join(scratch.dir, 'other.db'));
+  });
+
+  it('can be queried with the sqlite3 shell schema it documents', () => {
+    const job = catalog.startJob({ target: 'vol', targetSize: 100 });
+    const loc = catalog.addLocation(job, { copy: 0, seq: 0, library: 'lib', stream: 0 });
+    catalog.addSegment(job, loc, { seq: 0, barcode: 'LIB001L9', fileNumber: 0, firstBlock: 1, sourceOffset: 0, length: 100, checksum: 'abc', writtenAt: 'now' });
+    catalog.finishJob(job, 'done');
+    const rows = catalog.db
+      .prepare(`SELECT j.target, s.barcode, s.file_number, s.length FROM jobs j JOIN locations l ON l.job_id = j.id JOIN segments s ON s.location_id = l.id`)
+      .all();
+    expect(rows).toEqual([{ target: 'vol', barcode: 'LIB001L9', file_number: 0, length: 100 }]);
+    expect(catalog.job(job)).toMatchObject({ status: 'done', bytes: 100, pid: null });
+  });
+
+  it('marks the jobs of a dead process incomplete on the next open', () => {
+    const live = catalog.startJob({ target: 'a', targetSize: 1 });
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+    catalog.db.prepare(`UPDATE jobs SET pid = ? WHERE id = ?`).run(dead, live);
+    const loc = catalog.addLocation(live, { copy: 0, seq: 0, library: 'lib', stream: 0 });
+    const mine = catalog.startJob({ target: 'b', targetSize: 1 });
+    catalog.close();
+    catalog = Catalog.openFile(file);
+    expect(catalog.job(live).status).toBe('incomplete');
+    expect(catalog.locations(live).map((l) => [l.id, l.status])).toEqual([[loc, 'failed']]);
+    expect(catalog.job(mine).status).toBe('running');
+  });
+
+  it('claims due schedule entries once', () => {
+    const past = catalog.addSchedule('2020-01-01T00:00:00.000Z', 'a');
+    catalog.addSchedule('2999-01-01T00:00:00.000Z', 'b');
+    expect(catalog.claimDue(new Date()).map((s) => s.id)).toEqual([past]);
+    expect(catalog.claimDue(new Date())).toEqual([]);
+    catalog.finishSchedule(past, 'done', 'job 1');
+    expect(catalog.schedule().map((s) => [s.target, s.status])).toEqual([
+      ['a', 'done'],
+      ['b', 'pending'],
+    ]);
+  });
+});
