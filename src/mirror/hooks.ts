@@ -13,12 +13,20 @@ export interface HookResult {
 export function runHook(what: 'freeze' | 'thaw', command: string, timeoutMs: number): Promise<HookResult> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn('/bin/sh', ['-c', command], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group, so a timeout can kill what the shell started too: an
+    // orphaned grandchild would hold the pipes open and keep this process alive.
+    const child = spawn('/bin/sh', ['-c', command], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let output = '';
     child.stdout.on('data', (d) => (output += d));
     child.stderr.on('data', (d) => (output += d));
     const timer = setTimeout(() => {
-      child.kill('SIGKILL');
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
+      child.stdout.destroy();
+      child.stderr.destroy();
       reject(new PlexusError('E_TIMEOUT', `${what} command timed out after ${timeoutMs} ms: ${command}`));
     }, timeoutMs);
     child.on('error', (e) => {

@@ -210,13 +210,15 @@ export class Mirrors {
       splitAt: opts.instant ? now : undefined,
     };
     const set = existing.length > 0 ? PlexSet.open(this.store, this.records, primary) : PlexSet.createFirst(this.store, this.records, record, Boolean(opts.instant));
+    let pair: OpenPair;
     try {
-      const pair = existing.length > 0 ? set.addPair(record, this.store.open(secondary), Boolean(opts.instant)) : set.get(secondary);
+      pair = existing.length > 0 ? set.addPair(record, this.store.open(secondary), Boolean(opts.instant)) : set.get(secondary);
       if (!opts.deferCopy) await this.complete(set, pair, { threads: opts.threads, maxRate: opts.maxRate, onProgress: opts.onProgress, signal: opts.signal });
-      return this.info(pair.record);
     } finally {
       set.close();
     }
+    // After closing: an open set counts as busy, which would hide the dirty bytes.
+    return this.info(pair.record);
   }
 
   /** Runs a pair's pending operation (initial copy, resync, reverse resync or fill). */
@@ -362,11 +364,24 @@ export class Mirrors {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const recs = this.select(sel);
-      if (recs.every((r) => r.state === state && !(state === 'PAIR' && r.operation))) return true;
+      if (recs.every((r) => r.state === state && !(state === 'PAIR' && r.operation))) {
+        // The process that finished an operation records the state before it closes the
+        // pairs; give it a moment to let go, or the next command would find them busy.
+        const settle = Date.now() + 1000;
+        while (Date.now() < settle && recs.some((r) => PlexSet.isOpenElsewhere(this.records, r.primary))) await new Promise((r) => setTimeout(r, 10));
+        return true;
+      }
       const stalled = recs.filter((r) => r.operation && !PlexSet.isOpenElsewhere(this.records, r.primary));
       if (state === 'PAIR' && stalled.length > 0 && stalled.every((r) => isDuplexing(r.state))) {
-        await this.resync(sel.group !== undefined ? sel : { primary: stalled[0]!.primary, plex: stalled[0]!.secondary }, opts);
-        continue;
+        try {
+          await this.resync(sel.group !== undefined ? sel : { primary: stalled[0]!.primary, plex: stalled[0]!.secondary }, opts);
+          continue;
+        } catch (e) {
+          // Another process (a background copy just starting, another waiter) took the
+          // operation over or finished it since the check: keep waiting for it.
+          const code = (e as PlexusError).code;
+          if (code !== 'E_BUSY' && code !== 'E_STATE') throw e;
+        }
       }
       if (Date.now() >= deadline) return false;
       await new Promise((r) => setTimeout(r, Math.min(200, Math.max(deadline - Date.now(), 1))));

@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import { PlexusError } from '../../errors.js';
 import type { Mirrors, PairInfo, PairSelector } from '../../mirror/mirrors.js';
 import { promote, rotate, stage } from '../../mirror/plexes.js';
+import { PlexSet } from '../../mirror/plexset.js';
 import { parseState, PAIR_STATES } from '../../mirror/states.js';
 import { formatBytes, formatRate, parseSize } from '../../util/size.js';
 import { intOpt, mirrorsOf, sizeOpt } from '../context.js';
@@ -27,20 +28,30 @@ function selector(primary: string | undefined, o: SelectOpts): PairSelector {
   return primary !== undefined ? { primary, plex: o.plex } : { group: o.group };
 }
 
-/** Runs this CLI again, detached, to carry on an operation after this process exits. */
-function detach(mirrors: Mirrors, args: string[], logName: string): number {
+/**
+ * Runs this CLI again, detached, to carry on an operation after this process exits.
+ * Returns once the child owns the pairs of `primary` (or has ended): until then the
+ * operation looks interrupted, and a `pair wait` would resume it itself, racing the child.
+ */
+async function detach(mirrors: Mirrors, args: string[], logName: string, primary: string): Promise<number> {
   const log = path.join(mirrors.records.dir, `${logName}.log`);
   fs.mkdirSync(mirrors.records.dir, { recursive: true });
   const fd = fs.openSync(log, 'a');
   const child = spawn(process.execPath, [process.argv[1]!, '--home', mirrors.home.dir, ...args], { detached: true, stdio: ['ignore', fd, fd] });
-  child.unref();
   fs.closeSync(fd);
+  let ended = false;
+  child.once('exit', () => (ended = true)).once('error', () => (ended = true));
+  const deadline = Date.now() + 10_000;
+  while (!ended && Date.now() < deadline && !PlexSet.isOpenElsewhere(mirrors.records, primary)) await new Promise((r) => setTimeout(r, 20));
+  child.unref();
   return child.pid ?? -1;
 }
 
 function describe(p: PairInfo): string[] {
   const op = p.operation;
-  const progress = op ? `${op.kind} ${op.percent}%${op.interrupted ? ' (interrupted: run `plexus pair resync` to resume)' : ''}` : p.fillPending ? 'fill pending' : '-';
+  // An interrupted fill resumes with `pair fill`; a resync would end the instant split.
+  const resume = op?.kind === 'fill' ? 'fill' : 'resync';
+  const progress = op ? `${op.kind} ${op.percent}%${op.interrupted ? ` (interrupted: run \`plexus pair ${resume}\` to resume)` : ''}` : p.fillPending ? 'fill pending' : '-';
   return [
     p.primary,
     p.secondary,
@@ -73,6 +84,7 @@ export function pairCommand(): Command {
       const threads = intOpt(o.threads, 'threads', 1, 256);
       const bar = progressBar(o.instant ? `fill ${secondary}` : `copy ${primary} → ${secondary}`, Boolean(process.stderr.isTTY) && !o.json && !o.background);
       let info: PairInfo;
+      let pid: number | undefined;
       try {
         info = await mirrors.create(primary, secondary, {
           group: o.group,
@@ -91,13 +103,13 @@ export function pairCommand(): Command {
         const args = ['pair', o.instant ? 'fill' : 'resync', primary, '--plex', secondary];
         if (o.maxRate) args.push('--max-rate', o.maxRate);
         if (threads) args.push('--threads', String(threads));
-        const pid = detach(mirrors, args, secondary);
+        pid = await detach(mirrors, args, secondary, primary);
         info = mirrors.display({ primary, plex: secondary })[0]!;
         if (!o.json) process.stdout.write(`paired ${primary} → ${secondary}; ${o.instant ? 'fill' : 'copy'} running in process ${pid}\n`);
       } else if (!o.json) {
         process.stdout.write(`paired ${primary} → ${secondary}: ${info.state}${info.fillPending ? ' (fill pending)' : ''}\n`);
       }
-      if (o.json) printJson(info);
+      if (o.json) printJson(o.background ? { ...info, pid } : info);
     });
 
   cmd
@@ -136,14 +148,14 @@ export function pairCommand(): Command {
       const maxRate = sizeOpt(o.maxRate, 'max rate');
       const mirrors = mirrorsOf(c);
       if (o.background) {
-        mirrors.select(sel);
+        const [first] = mirrors.select(sel);
         const args = ['pair', 'resync', ...(primary !== undefined ? [primary] : ['--group', o.group!])];
         if (o.plex) args.push('--plex', o.plex);
         if (o.full) args.push('--full');
         if (o.reverse) args.push('--reverse');
         if (threads) args.push('--threads', String(threads));
         if (o.maxRate) args.push('--max-rate', o.maxRate);
-        const pid = detach(mirrors, args, primary ?? `group-${o.group}`);
+        const pid = await detach(mirrors, args, primary ?? `group-${o.group}`, first!.primary);
         if (o.json) printJson({ background: true, pid });
         else process.stdout.write(`resync running in process ${pid}; see plexus pair display\n`);
         return;
