@@ -1,5 +1,8 @@
 //! Micro-benchmark kernels, run natively so the N-API call cost does not hide them.
 
+use crate::error::{to_js, to_u64};
+use napi::bindgen_prelude::AsyncTask;
+use napi::{Env, Task};
 use napi_derive::napi;
 
 /// The machine's memcpy bandwidth in bytes per second (best of `rounds`).
@@ -11,13 +14,13 @@ pub fn memcpy_bandwidth(bytes: u32, rounds: u32) -> f64 {
 /// Nanoseconds per dirty-bitmap `set_bit`, averaged over `ops` calls on `bits` bits.
 #[napi]
 pub fn bitmap_set_ns(bits: f64, ops: f64) -> napi::Result<f64> {
-    plexus_bitmap::bench::set_bit_ns(bits as u64, ops as u64).map_err(crate::error::to_js)
+    plexus_bitmap::bench::set_bit_ns(bits as u64, ops as u64).map_err(to_js)
 }
 
 /// Milliseconds to iterate the dirty runs of a `bits`-bit bitmap with `fraction` set.
 #[napi]
 pub fn bitmap_runs_ms(bits: f64, fraction: f64) -> napi::Result<BitmapRunsTiming> {
-    let (ms, runs) = plexus_bitmap::bench::runs_ms(bits as u64, fraction, 5).map_err(crate::error::to_js)?;
+    let (ms, runs) = plexus_bitmap::bench::runs_ms(bits as u64, fraction, 5).map_err(to_js)?;
     Ok(BitmapRunsTiming { ms, runs: runs as f64 })
 }
 
@@ -28,4 +31,94 @@ pub struct BitmapRunsTiming {
     pub ms: f64,
     /// Runs found.
     pub runs: f64,
+}
+
+/// Nanoseconds (mean and median) per 4 KiB random write on the write paths of a pair, measured
+/// natively (`plexus_mirror::bench`) so the N-API call cost does not hide them.
+/// Scratch volumes are made in `dir`, which must exist and is left for the caller to
+/// remove. `writes` is the number of steady writes per case; `granularity` the pairs'
+/// bytes per bitmap bit (default 64 KiB); `newRegionWrites` the writes per case that
+/// each dirty a region not yet marked (default 256; each one syncs).
+#[napi(ts_return_type = "Promise<MirrorWritePath>")]
+pub fn mirror_write_path_ns(
+    dir: String,
+    size: f64,
+    writes: f64,
+    seed: f64,
+    granularity: Option<f64>,
+    new_region_writes: Option<f64>,
+) -> napi::Result<AsyncTask<WritePathTask>> {
+    let opts = plexus_mirror::bench::WritePathOptions {
+        size: to_u64("size", size)?,
+        writes: to_u64("writes", writes)?,
+        seed: to_u64("seed", seed)?,
+        granularity: to_u64("granularity", granularity.unwrap_or(65536.0))?,
+        new_region_writes: to_u64("new region writes", new_region_writes.unwrap_or(256.0))?,
+    };
+    Ok(AsyncTask::new(WritePathTask { dir: dir.into(), opts }))
+}
+
+/// Nanoseconds per 4 KiB write of one write path.
+#[napi(object)]
+pub struct WriteCost {
+    /// Mean over all the case's writes.
+    pub mean_ns: f64,
+    /// Median over turns of the mean write per turn (robust to stalls caused by other
+    /// processes on a shared machine).
+    pub median_ns: f64,
+}
+
+impl From<plexus_mirror::bench::WriteCost> for WriteCost {
+    fn from(c: plexus_mirror::bench::WriteCost) -> Self {
+        WriteCost { mean_ns: c.mean_ns, median_ns: c.median_ns }
+    }
+}
+
+/// Result of [`mirror_write_path_ns`]: what a 4 KiB random write costs on each path.
+#[napi(object)]
+pub struct MirrorWritePath {
+    /// A volume with no pair.
+    pub plain: WriteCost,
+    /// A split primary without write intent (the bit is set in memory).
+    pub split: WriteCost,
+    /// A split primary with write intent, region already marked (the steady path).
+    pub split_intent: WriteCost,
+    /// A split primary with write intent, each write dirtying a new region (synced).
+    pub split_intent_new: WriteCost,
+    /// A mirrored primary (PAIR, two copies) with write intent, region already marked.
+    pub pair: WriteCost,
+    /// A mirrored primary with write intent, each write dirtying a new region.
+    pub pair_new: WriteCost,
+    /// Steady writes per case.
+    pub writes: f64,
+    /// New-region writes per case.
+    pub new_region_writes: f64,
+}
+
+/// The write-path kernel on the libuv pool.
+pub struct WritePathTask {
+    dir: std::path::PathBuf,
+    opts: plexus_mirror::bench::WritePathOptions,
+}
+
+impl Task for WritePathTask {
+    type Output = plexus_mirror::bench::WritePathTiming;
+    type JsValue = MirrorWritePath;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        plexus_mirror::bench::write_path_ns(&self.dir, &self.opts).map_err(to_js)
+    }
+
+    fn resolve(&mut self, _env: Env, t: Self::Output) -> napi::Result<MirrorWritePath> {
+        Ok(MirrorWritePath {
+            plain: t.plain.into(),
+            split: t.split.into(),
+            split_intent: t.split_intent.into(),
+            split_intent_new: t.split_intent_new.into(),
+            pair: t.pair.into(),
+            pair_new: t.pair_new.into(),
+            writes: t.writes as f64,
+            new_region_writes: t.new_region_writes as f64,
+        })
+    }
 }

@@ -226,8 +226,10 @@ export class Mirrors {
     const r = pair.record;
     const op = r.operation;
     if (!op) throw new PlexusError('E_STATE', `pair ${r.primary} → ${r.secondary} has nothing to do`);
-    op.pid = process.pid;
-    set.save(r);
+    if (op.pid !== process.pid) {
+      op.pid = process.pid;
+      set.save(r);
+    }
     const job =
       op.kind === 'fill'
         ? callNative(() => pair.mirror.fillJob(opts.threads, opts.maxRate))
@@ -394,10 +396,12 @@ export class Mirrors {
     const sets = this.openSets(recs);
     try {
       for (const r of recs) this.records.remove(r.secondary);
-      return recs.map((r) => `${r.primary} → ${r.secondary}`);
     } finally {
       for (const s of sets.values()) s.close();
     }
+    // Closing flushed the bitmaps, recreating files of the records just removed.
+    for (const r of recs) this.records.remove(r.secondary);
+    return recs.map((r) => `${r.primary} → ${r.secondary}`);
   }
 
   /** Opens a volume for I/O as hosts see it, through its pairs. */

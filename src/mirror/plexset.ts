@@ -115,7 +115,8 @@ export class PlexSet {
   async runJob(pair: OpenPair, job: InstanceType<typeof native.MirrorJob>, onProgress?: ProgressCallback, signal?: AbortSignal): Promise<MirrorCopyReport> {
     const abort = (): void => job.cancel();
     signal?.addEventListener('abort', abort, { once: true });
-    let lastSave = 0;
+    // The record was saved as the job started; the next save is a checkpoint later.
+    let lastSave = Date.now();
     try {
       return await withPolledProgress(
         pair.record.operation?.kind ?? 'resync',

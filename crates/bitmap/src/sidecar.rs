@@ -30,6 +30,8 @@ struct LogState {
     len: u64,
     /// Generation of the current snapshot; stamped into every record.
     generation: u64,
+    /// No bit is set on disk (snapshot and log): clearing then needs no snapshot.
+    disk_clear: bool,
 }
 
 /// A [`DirtyBitmap`] persisted to a snapshot file plus a write-intent log.
@@ -128,6 +130,7 @@ impl DurableBitmap {
                 file,
                 len: 0,
                 generation: 1,
+                disk_clear: true,
             },
         ))
     }
@@ -151,10 +154,12 @@ impl DurableBitmap {
         let (file, len) = replay_log(&log_path, &bitmap, h.generation)?;
         // The log may have just been created; make its directory entry durable.
         sync_dir(&path)?;
+        // Just loaded, the bits in memory are exactly those on disk.
         let state = LogState {
             file,
             len,
             generation: h.generation,
+            disk_clear: bitmap.count() == 0,
         };
         Ok(Self::assemble(
             bitmap, path, tmp_path, log_path, durable, state,
@@ -284,6 +289,8 @@ impl DurableBitmap {
             nbits: last - first + 1,
         }
         .encode();
+        // Set before the append: even a failed one may have left a record on disk.
+        st.disk_clear = false;
         let res = st
             .file
             .write_all_at(&rec, st.len)
@@ -320,11 +327,15 @@ impl DurableBitmap {
         self.flush_locked(&mut st)
     }
 
-    /// Clears every bit and persists the result with a snapshot.
+    /// Clears every bit and persists the result with a snapshot (unless no bit is set
+    /// on disk: then clearing memory is enough, and saves the snapshot's three syncs).
     pub fn clear(&self) -> Result<()> {
         let mut st = self.lock();
         self.check_poisoned()?;
         self.bitmap.clear();
+        if st.disk_clear {
+            return Ok(());
+        }
         self.flush_locked(&mut st)
     }
 
@@ -342,12 +353,13 @@ impl DurableBitmap {
         self.check_poisoned()?;
         let next = st.generation + 1;
         let bm = &self.bitmap;
+        let words = bm.snapshot_words();
         let bytes = format::encode_snapshot(
             bm.granularity(),
             bm.size(),
             bm.len_bits(),
             next,
-            &bm.snapshot_words(),
+            &words,
         );
         // Failures up to and including rename leave the old snapshot and old
         // log intact and consistent, so they are plain errors.
@@ -356,6 +368,11 @@ impl DurableBitmap {
         st.generation = next;
         // After the rename, a failure leaves durability unknown: poison.
         let res = sync_dir(&self.path).and_then(|()| {
+            // An empty log is already durably empty: every path that leaves `len` at
+            // 0 (create, a replay that cut a torn tail, this truncation) synced it.
+            if st.len == 0 {
+                return Ok(());
+            }
             st.file
                 .set_len(0)
                 .and_then(|()| st.file.sync_all())
@@ -366,6 +383,7 @@ impl DurableBitmap {
         }
         res?;
         st.len = 0;
+        st.disk_clear = words.iter().all(|&w| w == 0);
         Ok(())
     }
 }

@@ -4,6 +4,7 @@
 //! that are usable at once while a background fill completes them.
 #![deny(unsafe_code)]
 
+pub mod bench;
 pub mod error;
 mod locks;
 pub mod mirror;

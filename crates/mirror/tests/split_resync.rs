@@ -31,7 +31,7 @@ fn split_freezes_the_secondary_and_resync_copies_exactly_the_union() {
     m.write_primary(10 * G + 5, &vec![1u8; (2 * G) as usize]).expect("w"); // touches 10, 11, 12
     m.write_secondary(5 * G, b"s5").expect("w");
     m.write_secondary(10 * G, b"s10").expect("w");
-    assert_eq!(sum(&s) != frozen, true);
+    assert_ne!(sum(&s), frozen);
     assert_eq!(m.dirty_bytes(), 5 * G); // {0, 5, 10, 11, 12}
     let r = m.resync(Direction::Forward, false, &CopyOptions::default(), &CopyControl::new()).expect("resync");
     assert_eq!(r.bytes_copied, 5 * G, "exactly the union of dirty granules");

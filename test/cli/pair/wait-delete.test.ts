@@ -1,4 +1,6 @@
 /** `pair wait` exit codes and `pair delete` back to SMPL. */
+import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { plexus } from '../../helpers/home.js';
 import { expectFailure, listNames, ok, useScratch } from '../cli-helpers.js';
@@ -40,6 +42,9 @@ describe('plexus pair delete', () => {
     expectFailure(plexus(s.home, 'pair', 'display', 'p'), 'E_NOENT', 'volume p');
     expect(listNames(s.home).sort()).toEqual(['p', 's']);
     expect(sum(s.home, 's')).toBe(image);
+    // Nothing of the pair is left behind: no record, no bitmaps, no logs.
+    const left = fs.readdirSync(path.join(s.home, 'pairs')).filter((f) => f.startsWith('s.'));
+    expect(left).toEqual([]);
 
     // Simplex volumes: writes no longer mirror, the former secondary is writable, rm works.
     put(s.home, 'p', 0, 4096, 1);
