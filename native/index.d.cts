@@ -66,6 +66,62 @@ export declare class NativeBitmap {
   flush(): void
 }
 
+/** A drive with a cartridge file loaded. Methods throw E_BUSY while a job runs on it. */
+export declare class NativeDrive {
+  /** Formats a new blank cartridge file and loads it (E_EXISTS if the file exists). */
+  static format(path: string, options: CartridgeFormat): NativeDrive
+  /**
+   * Loads an existing cartridge: checks the label, scans the headers, discards a torn
+   * tail. E_BUSY if another drive has it loaded.
+   */
+  static open(path: string, readOnly?: boolean | undefined | null): NativeDrive
+  /** The label and how the cartridge is loaded. */
+  label(): CartridgeLabel
+  /** The current position. */
+  position(): TapePosition
+  /** How full the cartridge is. */
+  space(): TapeSpace
+  /** The files closed by a filemark, in order. */
+  files(): Array<TapeFile>
+  /** What loading found: a discarded tail, damaged headers. */
+  recovery(): TapeRecovery
+  /** Moves to the start of file 0 (a file being written is closed with a filemark). */
+  rewind(): void
+  /** Moves to block `block` of file `file` (E_RANGE if not on the medium). */
+  locate(file: number, block: number): void
+  /** Moves to the end of data, where the next file goes; returns that position. */
+  spaceToEod(): TapePosition
+  /**
+   * Writes one block (1 byte to the block size) at the position, truncating what
+   * follows; E_EOM past the end of medium. Not synced until the next filemark.
+   */
+  writeBlock(data: Buffer): BlockWritten
+  /**
+   * Writes a filemark (closing the file being written) and EOD, synced; returns the
+   * new position.
+   */
+  writeFilemark(): TapePosition
+  /** Drops the file being written, cutting the cartridge back to the last filemark. */
+  abandon(): void
+  /**
+   * Reads the block at the position, CRC-checked (E_CORRUPT naming barcode, file and
+   * block); null at a filemark (moving past it); E_EOD at the end of data.
+   */
+  readBlock(): Buffer | null
+  /**
+   * Writes `data` as a new file of `content` ("raw", "segment" or "catalog") at the
+   * position, then a synced filemark. Meant for small files (the catalog rows).
+   */
+  writeFile(data: Buffer, content: string): TapeFileWritten
+  /** Reads a whole file into memory, every block and the file CRC verified. */
+  readFile(file: number): Buffer
+  /**
+   * Unloads the cartridge (closing a file being written with a filemark) and
+   * releases it; later calls fail E_BUSY.
+   */
+  unload(): void
+}
+
 /** A mirrored pair of volumes. */
 export declare class NativeMirror {
   /**
@@ -150,6 +206,30 @@ export declare class NativeVolume {
   fill(offset: number, length: number, what: FillOptions): Promise<void>
 }
 
+/** One segment transfer between a volume (or a file) and a loaded cartridge. */
+export declare class TapeJob {
+  /**
+   * Prepares a backup of `length` bytes of `source` from `offset` as one segment (a
+   * new tape file at the drive's position); it stops early at early warning.
+   */
+  static backup(drive: NativeDrive, source: NativeVolume, offset: number, length: number): TapeJob
+  /** Prepares a restore of tape file `file` into a volume. */
+  static restore(drive: NativeDrive, file: number, target: NativeVolume, options?: RestoreOptions | undefined | null): TapeJob
+  /** Prepares a restore of tape file `file` into a plain file (created if missing). */
+  static restoreToFile(drive: NativeDrive, file: number, path: string, options?: RestoreOptions | undefined | null): TapeJob
+  /** Prepares a verification of tape file `file`: read and check, write nothing. */
+  static verify(drive: NativeDrive, file: number, options?: RestoreOptions | undefined | null): TapeJob
+  /** Runs the transfer off the JS thread; resolves with the report. A job runs once. */
+  run(signal?: AbortSignal | undefined | null): Promise<TapeJobResult>
+  /** Bytes done so far; safe to poll while the job runs. */
+  progress(): CopyProgress
+  /**
+   * Stops the job after the blocks in flight; `run` then rejects with E_CANCELLED
+   * (a backup's partial segment is removed from the cartridge).
+   */
+  cancel(): void
+}
+
 /** Milliseconds to iterate the dirty runs of a `bits`-bit bitmap with `fraction` set. */
 export declare function bitmapRunsMs(bits: number, fraction: number): BitmapRunsTiming
 
@@ -163,6 +243,46 @@ export interface BitmapRunsTiming {
 
 /** Nanoseconds per dirty-bitmap `set_bit`, averaged over `ops` calls on `bits` bits. */
 export declare function bitmapSetNs(bits: number, ops: number): number
+
+/** What a block write did. */
+export interface BlockWritten {
+  /** Where the block went. */
+  position: TapePosition
+  /** The block ends inside the early-warning zone. */
+  earlyWarning: boolean
+}
+
+/** How to format a blank cartridge. */
+export interface CartridgeFormat {
+  /** Barcode, 1-32 characters of A-Z a-z 0-9 . _ - */
+  barcode: string
+  /** Largest length of the cartridge file in bytes. */
+  capacity: number
+  /** Payload bytes per block, a power of two from 4 KiB to 16 MiB (default 1 MiB). */
+  blockSize?: number
+  /** Early-warning zone in bytes (default: 4 blocks or 1% of the capacity). */
+  earlyWarning?: number
+}
+
+/** A cartridge's label and how it is loaded. */
+export interface CartridgeLabel {
+  /** Barcode. */
+  barcode: string
+  /** Largest length of the cartridge file in bytes. */
+  capacity: number
+  /** Early-warning zone in bytes. */
+  earlyWarning: number
+  /** Payload bytes per full block. */
+  blockSize: number
+  /** Formatting time, milliseconds since the Unix epoch. */
+  createdMs: number
+  /** Random identifier of this formatting, 32 hex digits. */
+  mediumId: string
+  /** Path of the cartridge file. */
+  path: string
+  /** Whether this drive refuses writes. */
+  readOnly: boolean
+}
 
 /** How to run a copy. */
 export interface CopyJobOptions {
@@ -230,8 +350,140 @@ export interface MirrorPaths {
   filled: string
 }
 
+/** Result of [`mirror_write_path_ns`]: what a 4 KiB random write costs on each path. */
+export interface MirrorWritePath {
+  /** A volume with no pair. */
+  plain: WriteCost
+  /** A split primary without write intent (the bit is set in memory). */
+  split: WriteCost
+  /** A split primary with write intent, region already marked (the steady path). */
+  splitIntent: WriteCost
+  /** A split primary with write intent, each write dirtying a new region (synced). */
+  splitIntentNew: WriteCost
+  /** A mirrored primary (PAIR, two copies) with write intent, region already marked. */
+  pair: WriteCost
+  /** A mirrored primary with write intent, each write dirtying a new region. */
+  pairNew: WriteCost
+  /** Steady writes per case. */
+  writes: number
+  /** New-region writes per case. */
+  newRegionWrites: number
+}
+
+/**
+ * Nanoseconds (mean and median) per 4 KiB random write on the write paths of a pair, measured
+ * natively (`plexus_mirror::bench`) so the N-API call cost does not hide them.
+ * Scratch volumes are made in `dir`, which must exist and is left for the caller to
+ * remove. `writes` is the number of steady writes per case; `granularity` the pairs'
+ * bytes per bitmap bit (default 64 KiB); `newRegionWrites` the writes per case that
+ * each dirty a region not yet marked (default 256; each one syncs).
+ */
+export declare function mirrorWritePathNs(dir: string, size: number, writes: number, seed: number, granularity?: number | undefined | null, newRegionWrites?: number | undefined | null): Promise<MirrorWritePath>
+
 /** The seeded pseudo-random bytes `volume write --random` writes at `offset`. */
 export declare function randomBytes(seed: number, offset: number, length: number): Buffer
+
+/** Where a restore puts the bytes and what the catalog expects of them. */
+export interface RestoreOptions {
+  /** Byte of the target where the segment (or range) lands (default 0). */
+  targetOffset?: number
+  /** Length the catalog records; E_CORRUPT if the file holds another. */
+  expectedLength?: number
+  /** Digest the catalog records (32 hex digits); E_CORRUPT if the bytes hash to another. */
+  expectedDigest?: string
+  /** Only this byte range of the segment: block CRCs are verified, the digest cannot be. */
+  range?: Extent
+  /** fsync the target at the end (default true). */
+  sync?: boolean
+}
+
+/** A file on a cartridge, closed by a filemark. */
+export interface TapeFile {
+  /** File number. */
+  file: number
+  /** What it holds: "raw", "segment" or "catalog". */
+  content: string
+  /** Data blocks. */
+  blocks: number
+  /** Payload bytes. */
+  bytes: number
+  /** The file CRC its filemark records (CRC-32C of its block list). */
+  crc: number
+}
+
+/** What a small-file write did. */
+export interface TapeFileWritten {
+  /** File number written. */
+  file: number
+  /** Data blocks. */
+  blocks: number
+  /** Bytes. */
+  bytes: number
+  /** The file CRC recorded in its filemark. */
+  crc: number
+  /** Whether the cartridge is now inside its early-warning zone. */
+  earlyWarning: boolean
+}
+
+/** What a finished backup or restore did. */
+export interface TapeJobResult {
+  /** Tape file written or read. */
+  file: number
+  /** Data blocks. */
+  blocks: number
+  /** Bytes moved. */
+  bytes: number
+  /** The file CRC recorded in the segment's filemark (backups). */
+  crc?: number
+  /**
+   * The segment digest for the catalog, 32 hex digits (XXH3-128 of the block list,
+   * see docs/tape-format.md); absent for a partial range.
+   */
+  digest?: string
+  /** Backups: "complete", or "early-warning" when the cartridge filled first. */
+  endedBy?: string
+  /** Backups: whether the cartridge is now inside its early-warning zone. */
+  earlyWarning: boolean
+  /** Wall time in milliseconds, syncs included. */
+  elapsedMs: number
+}
+
+/** A position: file number and block number within the file. */
+export interface TapePosition {
+  /** File number, from 0. */
+  file: number
+  /** Block number, from 0 (the file's block count is its filemark). */
+  block: number
+}
+
+/** What loading found besides the files. */
+export interface TapeRecovery {
+  /**
+   * Bytes after the last filemark that belonged to no closed file (a killed writer's
+   * unterminated file or torn record); the next write overwrites them.
+   */
+  discardedBytes: number
+  /** Data blocks of that unterminated file. */
+  discardedBlocks: number
+  /** Whether an end-of-data record closed the data. */
+  eodFound: boolean
+  /** Blocks whose header was unreadable but stepped over (they read as E_CORRUPT). */
+  damagedBlocks: Array<TapePosition>
+  /** An unreadable header with recorded data after it: appends fail E_CORRUPT. */
+  damage?: TapePosition
+}
+
+/** How full a cartridge is. */
+export interface TapeSpace {
+  /** Largest length of the cartridge file. */
+  capacity: number
+  /** Bytes used up to the append point. */
+  used: number
+  /** Offset where the early-warning zone starts. */
+  earlyWarningAt: number
+  /** Whether the append point is inside the early-warning zone. */
+  inEarlyWarning: boolean
+}
 
 /** A volume's persisted identity and geometry. */
 export interface VolumeInfo {
@@ -247,4 +499,15 @@ export interface VolumeInfo {
   path: string
   /** Whether this handle refuses writes. */
   readOnly: boolean
+}
+
+/** Nanoseconds per 4 KiB write of one write path. */
+export interface WriteCost {
+  /** Mean over all the case's writes. */
+  meanNs: number
+  /**
+   * Median over turns of the mean write per turn (robust to stalls caused by other
+   * processes on a shared machine).
+   */
+  medianNs: number
 }

@@ -8,11 +8,17 @@ mod copy;
 mod error;
 mod lock;
 mod mirror;
+mod tape;
 mod volume;
 
 pub use bench::{bitmap_runs_ms, bitmap_set_ns, memcpy_bandwidth, BitmapRunsTiming};
+pub use bench::{mirror_write_path_ns, MirrorWritePath, WriteCost, WritePathTask};
 pub use bitmap::NativeBitmap;
 pub use copy::{CopyJob, CopyJobOptions, CopyProgress, CopyResult, Extent};
 pub use lock::NativeOwnerLock;
 pub use mirror::{MirrorJob, MirrorPaths, NativeMirror};
+pub use tape::{
+    BlockWritten, CartridgeFormat, CartridgeLabel, NativeDrive, RestoreOptions, TapeFile, TapeFileWritten, TapeJob, TapeJobResult,
+    TapePosition, TapeRecovery, TapeSpace,
+};
 pub use volume::{exchange_volume_data, random_bytes, NativeVolume, VolumeInfo};

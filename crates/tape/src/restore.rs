@@ -1,0 +1,274 @@
+//! Bulk reads from a cartridge: a segment (or a byte range of one) into a sink, every
+//! block's CRC verified, then the file's CRC and the segment digest.
+//!
+//! Two stages overlap: the calling thread reads and verifies blocks while a writer
+//! thread writes the previous ones to the sink.
+
+use crate::drive::{Drive, Position};
+use crate::error::{Result, TapeError};
+use crate::drive::WRITE_BEHIND;
+use crate::format::HEADER_LEN;
+use crate::medium::WriteBehind;
+use crate::chain::{BlockChain, Digest};
+use crate::transfer::{TransferControl, PIPELINE_DEPTH};
+use plexus_volume::{check_range, BlockDevice, VolumeError};
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{channel, sync_channel};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Where restored bytes go. Offsets count from the first byte delivered.
+pub trait Sink: Send {
+    /// Called once before the first write with the number of bytes to come, so a
+    /// sink that cannot take them fails before anything is read.
+    fn prepare(&mut self, _len: u64) -> Result<()> {
+        Ok(())
+    }
+    /// Writes `data` at `offset`.
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()>;
+    /// Called once after the last write (a file or device sink syncs here).
+    fn finish(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Restores into a block device (a volume) from `base` on.
+pub struct DeviceSink<'a> {
+    dev: &'a dyn BlockDevice,
+    base: u64,
+    sync: bool,
+}
+
+impl<'a> DeviceSink<'a> {
+    /// Writes to `dev` from byte `base`; flushes the device at the end when `sync`.
+    pub fn new(dev: &'a dyn BlockDevice, base: u64, sync: bool) -> Self {
+        DeviceSink { dev, base, sync }
+    }
+}
+
+impl Sink for DeviceSink<'_> {
+    fn prepare(&mut self, len: u64) -> Result<()> {
+        Ok(check_range(self.dev.label(), self.base, len, self.dev.size())?)
+    }
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()> {
+        Ok(self.dev.write_at(self.base + offset, data)?)
+    }
+    fn finish(&mut self) -> Result<()> {
+        if self.sync {
+            self.dev.flush()?;
+        }
+        Ok(())
+    }
+}
+
+/// Restores into a plain file, synced at the end; writeback starts in the background
+/// as it goes, as on a cartridge (see `medium::WriteBehind`).
+pub struct FileSink {
+    file: Arc<File>,
+    path: PathBuf,
+    base: u64,
+    behind: WriteBehind,
+    unkicked: u64,
+}
+
+impl FileSink {
+    /// Opens (creating if needed, never truncating) `path` and writes from byte `base`.
+    pub fn open(path: &Path, base: u64) -> Result<Self> {
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| VolumeError::io(path, "open", e))?;
+        let file = Arc::new(file);
+        Ok(FileSink { behind: WriteBehind::new(file.clone()), file, path: path.to_owned(), base, unkicked: 0 })
+    }
+}
+
+impl Sink for FileSink {
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()> {
+        self.file.write_all_at(data, self.base + offset).map_err(|e| VolumeError::io(&self.path, "write", e))?;
+        self.unkicked += data.len() as u64;
+        if self.unkicked >= WRITE_BEHIND {
+            self.behind.kick();
+            self.unkicked = 0;
+        }
+        Ok(())
+    }
+    fn finish(&mut self) -> Result<()> {
+        let synced = match self.behind.take_error() {
+            Some(e) => Err(e),
+            None => self.file.sync_data(),
+        };
+        synced.map_err(|e| VolumeError::io(&self.path, "fsync", e).into())
+    }
+}
+
+/// Collects the bytes in memory.
+#[derive(Default)]
+pub struct VecSink(pub Vec<u8>);
+
+impl Sink for VecSink {
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()> {
+        let end = offset as usize + data.len();
+        if self.0.len() < end {
+            self.0.resize(end, 0);
+        }
+        self.0[offset as usize..end].copy_from_slice(data);
+        Ok(())
+    }
+}
+
+/// Discards the bytes: reading into it verifies a segment without restoring it.
+pub struct NullSink;
+
+impl Sink for NullSink {
+    fn write_at(&mut self, _offset: u64, _data: &[u8]) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// What to read and what the catalog expects of it.
+#[derive(Clone, Debug, Default)]
+pub struct ReadRequest {
+    /// Tape file holding the segment.
+    pub file: u32,
+    /// Length the catalog records; E_CORRUPT if the file holds another.
+    pub expected_len: Option<u64>,
+    /// Digest the catalog records; E_CORRUPT if the bytes hash to another.
+    pub expected_digest: Option<Digest>,
+    /// Only this byte range of the segment (offset within it, length); block CRCs are
+    /// still verified, but the whole-segment digest cannot be.
+    pub range: Option<(u64, u64)>,
+}
+
+/// What a segment read did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadReport {
+    /// Tape file read.
+    pub file: u32,
+    /// Data blocks read.
+    pub blocks: u64,
+    /// Bytes delivered to the sink.
+    pub bytes: u64,
+    /// The segment digest (None for a partial range).
+    pub digest: Option<Digest>,
+    /// Wall time, including the sink's final sync.
+    pub elapsed: Duration,
+}
+
+/// Reads tape file `req.file` into `sink`, verifying every block's CRC (E_CORRUPT
+/// naming barcode, file and block), then the file CRC from its filemark and the digest.
+/// Leaves the drive after the file's filemark (or after the last block of a range).
+pub fn read_segment(drive: &mut Drive, req: &ReadRequest, sink: &mut dyn Sink, ctl: &TransferControl) -> Result<ReadReport> {
+    let started = Instant::now();
+    drive.locate(Position { file: req.file, block: 0 })?;
+    let info = drive
+        .files()
+        .get(req.file as usize)
+        .cloned()
+        .ok_or_else(|| TapeError::Range { cartridge: drive.barcode().to_owned(), detail: format!("no file {}", req.file) })?;
+    if let Some(want) = req.expected_len {
+        if want != info.bytes {
+            return Err(TapeError::corrupt_at(
+                drive.barcode(),
+                req.file,
+                None,
+                format!("it holds {} bytes where {want} were expected", info.bytes),
+            ));
+        }
+    }
+    let (start, len) = req.range.unwrap_or((0, info.bytes));
+    if start.checked_add(len).is_none_or(|end| end > info.bytes) {
+        return Err(TapeError::Range {
+            cartridge: drive.barcode().to_owned(),
+            detail: format!("file {} holds {} bytes; range offset {start} length {len} passes its end", req.file, info.bytes),
+        });
+    }
+    sink.prepare(len)?;
+    let whole = start == 0 && len == info.bytes;
+    let bs = u64::from(drive.label().block_size);
+    let first = start / bs;
+    drive.locate(Position { file: req.file, block: first })?;
+    ctl.start(len);
+
+    let (blocks, digest) = std::thread::scope(|s| -> Result<(u64, Digest)> {
+        let (tx, rx) = sync_channel::<(Vec<u8>, u64, usize, usize)>(PIPELINE_DEPTH);
+        let (recycle, recycled) = channel::<Vec<u8>>();
+        let writer = s.spawn(move || -> Result<()> {
+            for (buf, at, from, to) in rx.iter() {
+                let bytes = buf.get(from..to).unwrap_or_default();
+                sink.write_at(at, bytes)?;
+                ctl.add(bytes.len() as u64);
+                let _ = recycle.send(buf);
+            }
+            sink.finish()
+        });
+        let read = (|| -> Result<(u64, Digest)> {
+            let mut chain = BlockChain::new();
+            let mut blocks = 0u64;
+            let mut delivered = 0u64;
+            let mut block_start = first * bs;
+            while delivered < len {
+                if ctl.is_cancelled() {
+                    return Err(TapeError::Cancelled { bytes: delivered });
+                }
+                let mut buf = recycled.try_recv().unwrap_or_default();
+                let Some(c) = drive.read_block_into(&mut buf)? else { break };
+                let payload_len = buf.len() as u64 - HEADER_LEN;
+                chain.add(payload_len as u32, c);
+                // The part of this block inside the range.
+                let from = start.saturating_sub(block_start);
+                let to = (start + len - block_start).min(payload_len);
+                let piece = (buf, delivered, (HEADER_LEN + from) as usize, (HEADER_LEN + to) as usize);
+                delivered += to - from;
+                blocks += 1;
+                block_start += payload_len;
+                if tx.send(piece).is_err() {
+                    return Ok((blocks, chain.digest())); // the writer failed; its error is reported
+                }
+            }
+            if whole {
+                // Move past the filemark, and check the file CRC it records.
+                if drive.read_block_into(&mut Vec::new())?.is_some() || chain.crc() != info.crc {
+                    return Err(TapeError::corrupt_at(
+                        drive.barcode(),
+                        req.file,
+                        None,
+                        "the file's checksum does not match its filemark",
+                    ));
+                }
+            }
+            Ok((blocks, chain.digest()))
+        })();
+        drop(tx);
+        let written = writer.join().map_err(|_| TapeError::Invalid { detail: "restore writer thread panicked".into() })?;
+        let read = read?;
+        written?;
+        Ok(read)
+    })?;
+
+    if whole {
+        if let Some(want) = req.expected_digest {
+            if want != digest {
+                return Err(TapeError::corrupt_at(
+                    drive.barcode(),
+                    req.file,
+                    None,
+                    format!("segment digest {} does not match the expected {}", digest.to_hex(), want.to_hex()),
+                ));
+            }
+        }
+    }
+    Ok(ReadReport { file: req.file, blocks, bytes: len, digest: whole.then_some(digest), elapsed: started.elapsed() })
+}
+
+/// Reads a whole tape file into memory (a catalog blob), verifying every block and the
+/// file CRC.
+pub fn read_file(drive: &mut Drive, file: u32) -> Result<Vec<u8>> {
+    let mut sink = VecSink::default();
+    read_segment(drive, &ReadRequest { file, ..ReadRequest::default() }, &mut sink, &TransferControl::new())?;
+    Ok(sink.0)
+}

@@ -1,0 +1,274 @@
+//! Bulk writes to a cartridge: a segment of a volume, or a small file (the catalog).
+//!
+//! A segment is one tape file. Two stages overlap: a producer thread computes each
+//! block's CRC-32C straight from the source's mapped pages, while the calling thread
+//! writes each block with one `pwritev` of its header and those same pages. The data
+//! is copied once, by the kernel, where `dd` copies it twice; checksumming runs on the
+//! second core.
+
+use crate::chain::Digest;
+use crate::drive::{Drive, Position};
+use crate::error::{Result, TapeError};
+use crate::format::{Content, HEADER_LEN};
+use plexus_volume::{check_range, BlockDevice};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{channel, sync_channel};
+use std::time::{Duration, Instant};
+
+/// Blocks in flight between the two stages: enough to ride out a slow write, few
+/// enough that cancelling is prompt and memory stays small.
+pub(crate) const PIPELINE_DEPTH: usize = 4;
+
+/// Progress counters and the cancel flag of a transfer, pollable from any thread.
+#[derive(Debug, Default)]
+pub struct TransferControl {
+    cancel: AtomicBool,
+    done: AtomicU64,
+    total: AtomicU64,
+}
+
+impl TransferControl {
+    /// A fresh control block.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Asks the transfer to stop after the blocks in flight.
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::SeqCst);
+    }
+    /// Whether cancellation was requested.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.load(Ordering::SeqCst)
+    }
+    /// (bytes transferred so far, bytes to transfer in all).
+    pub fn progress(&self) -> (u64, u64) {
+        (self.done.load(Ordering::Relaxed), self.total.load(Ordering::Relaxed))
+    }
+    pub(crate) fn start(&self, total: u64) {
+        self.total.store(total, Ordering::Relaxed);
+        self.done.store(0, Ordering::Relaxed);
+    }
+    pub(crate) fn add(&self, n: u64) {
+        self.done.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// Why a segment write stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndedBy {
+    /// Every byte asked for was written.
+    Complete,
+    /// The cartridge reached its early-warning zone first; the rest goes on another.
+    EarlyWarning,
+}
+
+/// What a segment write did. The segment is file `file`, blocks from 0, closed by a
+/// synced filemark.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SegmentReport {
+    /// Tape file holding the segment.
+    pub file: u32,
+    /// Position of its first block: (file, 0).
+    pub position: Position,
+    /// Data blocks written.
+    pub blocks: u64,
+    /// Bytes of the source written (from the requested offset on).
+    pub bytes: u64,
+    /// The file CRC recorded in the segment's filemark.
+    pub crc: u32,
+    /// The segment digest, for the catalog (see `chain`).
+    pub digest: Digest,
+    /// Whether all bytes were written or early warning cut the segment short.
+    pub ended_by: EndedBy,
+    /// Whether the cartridge is now inside its early-warning zone.
+    pub early_warning: bool,
+    /// Wall time, including the syncs.
+    pub elapsed: Duration,
+}
+
+/// What a small-file write did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileReport {
+    /// Tape file written.
+    pub file: u32,
+    /// Data blocks.
+    pub blocks: u64,
+    /// Bytes.
+    pub bytes: u64,
+    /// The file CRC recorded in its filemark.
+    pub crc: u32,
+    /// Whether the cartridge is now inside its early-warning zone.
+    pub early_warning: bool,
+}
+
+/// A block's payload: lent from the source's mapped pages, or read into a buffer.
+enum Payload<'a> {
+    Borrowed(&'a [u8]),
+    Owned(Vec<u8>),
+}
+
+impl Payload<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Payload::Borrowed(b) => b,
+            Payload::Owned(v) => v,
+        }
+    }
+}
+
+/// Writes `len` bytes of `src` from `offset` as a new tape file of content "segment"
+/// at the current position (the end of data, or a file boundary: what follows is
+/// truncated), then a synced filemark. Stops early, still closing the file, when a
+/// block enters the early-warning zone. On any error or cancel the partial file is
+/// abandoned: appending at the end of data, the cartridge is left as it was.
+pub fn write_segment(drive: &mut Drive, src: &dyn BlockDevice, offset: u64, len: u64, ctl: &TransferControl) -> Result<SegmentReport> {
+    let started = Instant::now();
+    check_range(src.label(), offset, len, src.size())?;
+    begin_new_file(drive, Content::Segment)?;
+    let planned = match plan(drive, len) {
+        Ok(n) => n,
+        Err(e) => return Err(abandon(drive, e)),
+    };
+    ctl.start(planned);
+    let pumped = match usize::try_from(planned) {
+        Ok(n) => {
+            let mut out = None;
+            let lent = src.with_bytes(offset, n, &mut |m| {
+                out = Some(pump(drive, src, offset, planned, Some(m), ctl));
+                Ok(())
+            });
+            match (lent, out) {
+                (Some(Err(e)), _) => Err(e.into()),
+                (Some(Ok(())), Some(r)) => r,
+                _ => pump(drive, src, offset, planned, None, ctl),
+            }
+        }
+        Err(_) => pump(drive, src, offset, planned, None, ctl),
+    };
+    if let Err(e) = pumped {
+        return Err(abandon(drive, e));
+    }
+    let p = drive.pending().cloned().ok_or_else(|| TapeError::Invalid { detail: "segment file vanished".into() })?;
+    if ctl.is_cancelled() && p.bytes < planned {
+        return Err(abandon(drive, TapeError::Cancelled { bytes: p.bytes }));
+    }
+    if let Err(e) = drive.write_filemark() {
+        return Err(abandon(drive, e));
+    }
+    Ok(SegmentReport {
+        file: p.file,
+        position: Position { file: p.file, block: 0 },
+        blocks: p.blocks,
+        bytes: p.bytes,
+        crc: p.chain.crc(),
+        digest: p.chain.digest(),
+        ended_by: if p.bytes < len { EndedBy::EarlyWarning } else { EndedBy::Complete },
+        early_warning: drive.space().in_early_warning,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Writes `data` as a new tape file of `content` (the catalog blob after each segment),
+/// then a synced filemark. Allowed inside the early-warning zone, which keeps room for
+/// it; E_EOM if it does not fit, leaving the cartridge as it was.
+pub fn write_file(drive: &mut Drive, data: &[u8], content: Content) -> Result<FileReport> {
+    begin_new_file(drive, content)?;
+    let bs = drive.label().block_size as usize;
+    let mut early_warning = false;
+    for chunk in data.chunks(bs) {
+        match drive.append_block(chunk, crc32c::crc32c(chunk)) {
+            Ok(s) => early_warning |= s.early_warning,
+            Err(e) => return Err(abandon(drive, e)),
+        }
+    }
+    let p = drive.pending().cloned().ok_or_else(|| TapeError::Invalid { detail: "file vanished".into() })?;
+    if let Err(e) = drive.write_filemark() {
+        return Err(abandon(drive, e));
+    }
+    Ok(FileReport { file: p.file, blocks: p.blocks, bytes: p.bytes, crc: p.chain.crc(), early_warning: early_warning || drive.space().in_early_warning })
+}
+
+/// Starts a new file at the current position; E_BUSY if one is being written.
+fn begin_new_file(drive: &mut Drive, content: Content) -> Result<()> {
+    if let Some(p) = drive.pending() {
+        return Err(TapeError::Busy {
+            cartridge: drive.barcode().to_owned(),
+            detail: format!("file {} is still being written; write a filemark first", p.file),
+        });
+    }
+    drive.begin_write(content, false)
+}
+
+/// Bytes of a `len`-byte segment that go on this cartridge: all of them, or up to and
+/// including the block that enters the early-warning zone. E_EOM if not even one fits.
+fn plan(drive: &Drive, len: u64) -> Result<u64> {
+    let bs = u64::from(drive.label().block_size);
+    let ew_at = drive.space().early_warning_at;
+    let at = drive.space().used;
+    if len == 0 {
+        return Ok(0);
+    }
+    drive.check_room(bs.min(len))?;
+    // Full blocks before the zone, then the one that enters it.
+    let room = ew_at.saturating_sub(at);
+    let full_before = room / (HEADER_LEN + bs);
+    let n = (full_before + 1) * bs;
+    Ok(n.min(len))
+}
+
+/// Undoes the file being written and returns `e` (the first error is the one to report).
+fn abandon(drive: &mut Drive, e: TapeError) -> TapeError {
+    let _ = drive.abandon();
+    e
+}
+
+/// Moves `len` bytes of `src` from `offset` into the open file, block by block, with
+/// checksumming on a producer thread.
+fn pump(drive: &mut Drive, src: &dyn BlockDevice, offset: u64, len: u64, mapped: Option<&[u8]>, ctl: &TransferControl) -> Result<()> {
+    let bs = u64::from(drive.label().block_size);
+    std::thread::scope(|s| {
+        let (tx, rx) = sync_channel::<Result<(Payload<'_>, u32)>>(PIPELINE_DEPTH);
+        let (recycle, recycled) = channel::<Vec<u8>>();
+        let producer = s.spawn(move || {
+            let mut at = 0u64;
+            while at < len && !ctl.is_cancelled() {
+                let n = bs.min(len - at);
+                let payload = match mapped.and_then(|m| m.get(at as usize..(at + n) as usize)) {
+                    Some(b) => Payload::Borrowed(b),
+                    None => {
+                        let mut v = recycled.try_recv().unwrap_or_default();
+                        v.resize(n as usize, 0);
+                        if let Err(e) = src.read_at(offset + at, &mut v) {
+                            let _ = tx.send(Err(e.into()));
+                            break;
+                        }
+                        Payload::Owned(v)
+                    }
+                };
+                let crc = crc32c::crc32c(payload.bytes());
+                if tx.send(Ok((payload, crc))).is_err() {
+                    break; // the writer stopped on an error
+                }
+                at += n;
+            }
+        });
+        let mut result = Ok(());
+        for item in rx.iter() {
+            let written = item.and_then(|(payload, crc)| {
+                drive.append_block(payload.bytes(), crc)?;
+                ctl.add(payload.bytes().len() as u64);
+                if let Payload::Owned(v) = payload {
+                    let _ = recycle.send(v);
+                }
+                Ok(())
+            });
+            if let Err(e) = written {
+                result = Err(e);
+                break;
+            }
+        }
+        drop(rx);
+        producer.join().map_err(|_| TapeError::Invalid { detail: "segment producer thread panicked".into() })?;
+        result
+    })
+}
