@@ -234,14 +234,19 @@ export class Catalog {
   /** Records a segment written and adds its bytes to the job. */
   addSegment(jobId: number, locationId: number, s: NewSegment): void {
     this.transaction(() => {
-      this.db
-        .prepare(
-          `INSERT INTO segments (location_id, seq, barcode, file_number, first_block, source_offset, length, checksum, written_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(locationId, s.seq, s.barcode, s.fileNumber, s.firstBlock, s.sourceOffset, s.length, s.checksum, s.writtenAt);
+      this.putSegment(locationId, s);
       this.db.prepare(`UPDATE jobs SET bytes = bytes + ? WHERE id = ?`).run(s.length, jobId);
     });
+  }
+
+  /** Inserts a segment row only (catalog rebuild sets the job's bytes itself). */
+  putSegment(locationId: number, s: NewSegment): void {
+    this.db
+      .prepare(
+        `INSERT INTO segments (location_id, seq, barcode, file_number, first_block, source_offset, length, checksum, written_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(locationId, s.seq, s.barcode, s.fileNumber, s.firstBlock, s.sourceOffset, s.length, s.checksum, s.writtenAt);
   }
 
   /** A job, or E_NOENT. */

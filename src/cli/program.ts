@@ -1,9 +1,11 @@
 /** The commander program: global options and the command tree. */
 import { Command } from 'commander';
+import { backupCommand, catalogCommand, restoreCommand } from './commands/backup.js';
 import { benchCommand } from './commands/bench.js';
 import { copyCommand } from './commands/copy.js';
 import { demoCommand } from './commands/demo.js';
 import { initCommand } from './commands/init.js';
+import { libraryCommand, tapeCommand } from './commands/library.js';
 import { pairCommand } from './commands/pair.js';
 import { volumeCommand } from './commands/volume.js';
 
@@ -20,6 +22,11 @@ export function buildProgram(): Command {
   program.addCommand(volumeCommand());
   program.addCommand(copyCommand());
   program.addCommand(pairCommand());
+  program.addCommand(libraryCommand());
+  program.addCommand(tapeCommand());
+  program.addCommand(backupCommand());
+  program.addCommand(catalogCommand());
+  program.addCommand(restoreCommand());
   program.addCommand(benchCommand());
   return program;
 }

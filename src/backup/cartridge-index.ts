@@ -1,0 +1,49 @@
+/**
+ * The catalog rows a cartridge carries about itself: after each segment's data file
+ * comes a small file holding one msgpack map that describes the job, the location entry
+ * and the segment, so `catalog rebuild` can recreate the catalog from cartridges alone.
+ */
+import { Packr } from 'msgpackr';
+import { PlexusError } from '../errors.js';
+import type { JobRow, LocationRow, NewSegment } from '../catalog/catalog.js';
+
+/** Version of the map; bumped when a field changes meaning. */
+export const INDEX_FORMAT = 1;
+
+/** What a cartridge records about one segment it holds. */
+export interface CartridgeIndexEntry {
+  format: typeof INDEX_FORMAT;
+  job: Pick<JobRow, 'id' | 'target' | 'targetSize' | 'mode' | 'startedAt' | 'dataTime'>;
+  location: Pick<LocationRow, 'copy' | 'seq' | 'library' | 'stream'>;
+  segment: NewSegment;
+}
+
+// Plain maps with no shared-structure records: a reader years from now needs only msgpack.
+const packr = new Packr({ useRecords: false, variableMapSize: true });
+
+/** Encodes an entry for writing after its segment. */
+export function encodeIndex(e: CartridgeIndexEntry): Buffer {
+  return packr.pack(e);
+}
+
+/** Decodes an entry read from a cartridge; E_CORRUPT naming where it came from if malformed. */
+export function decodeIndex(bytes: Buffer, where: string): CartridgeIndexEntry {
+  let e: CartridgeIndexEntry;
+  try {
+    e = packr.unpack(bytes) as CartridgeIndexEntry;
+  } catch (err) {
+    throw new PlexusError('E_CORRUPT', `the catalog file at ${where} is not msgpack: ${(err as Error).message}`, { cause: err });
+  }
+  const ok =
+    e !== null &&
+    typeof e === 'object' &&
+    e.format === INDEX_FORMAT &&
+    typeof e.job?.id === 'number' &&
+    typeof e.job.target === 'string' &&
+    typeof e.location?.copy === 'number' &&
+    typeof e.segment?.barcode === 'string' &&
+    typeof e.segment.sourceOffset === 'number' &&
+    typeof e.segment.length === 'number';
+  if (!ok) throw new PlexusError('E_CORRUPT', `the catalog file at ${where} does not describe a segment (format ${String((e as { format?: unknown })?.format)})`);
+  return e;
+}

@@ -1,0 +1,171 @@
+/**
+ * Restore (Fig. 10 of JP 2001-095789): a job's segments are read in order, across
+ * cartridges, drives and libraries, each verified, into a file. A byte range reads only
+ * the segments that cover it. The destination appears only when everything verified.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { Catalog, type SegmentRow } from '../catalog/catalog.js';
+import { PlexusError } from '../errors.js';
+import type { Home } from '../home/home.js';
+import type { ProgressCallback } from '../progress.js';
+import { TapeDrive } from '../tape/drive.js';
+import { Library, type DriveClaim } from '../tape/library.js';
+
+/** Options of a restore. */
+export interface RestoreOptions {
+  /** First byte of the source to restore (default 0). */
+  offset?: number;
+  /** Bytes to restore (default: to the end of the source). */
+  length?: number;
+  /** Replace an existing destination file. */
+  force?: boolean;
+  onProgress?: ProgressCallback;
+  onLog?: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+/** What a restore did. */
+export interface RestoreReport {
+  job: number;
+  target: string;
+  to: string;
+  offset: number;
+  bytes: number;
+  /** Segments read, in order. */
+  segments: number;
+  /** Cartridges loaded, in the order they were loaded. */
+  loaded: string[];
+  /** Which copy of the job was read. */
+  copy: number;
+  elapsedMs: number;
+}
+
+/** The segments of one copy of a job that cover [from, to), in source order, or the first gap. */
+function cover(segs: SegmentRow[], from: number, to: number): { segments: SegmentRow[]; gap?: number } {
+  const sorted = [...segs].sort((a, b) => a.sourceOffset - b.sourceOffset);
+  const out: SegmentRow[] = [];
+  let at = from;
+  for (const s of sorted) {
+    const end = s.sourceOffset + s.length;
+    if (end <= at || s.sourceOffset >= to) continue;
+    if (s.sourceOffset > at) return { segments: out, gap: at };
+    out.push(s);
+    at = end;
+    if (at >= to) break;
+  }
+  return at >= to ? { segments: out } : { segments: out, gap: at };
+}
+
+/** Restores job `jobId` (or a byte range of it) to the file `to`. */
+export async function restoreJob(home: Home, jobId: number, to: string, opts: RestoreOptions = {}): Promise<RestoreReport> {
+  const started = Date.now();
+  const catalog = Catalog.open(home);
+  let job, segs;
+  try {
+    job = catalog.job(jobId);
+    segs = catalog.segments(jobId);
+  } finally {
+    catalog.close();
+  }
+  if (job.status === 'running') throw new PlexusError('E_STATE', `backup job ${jobId} is still running`);
+  const from = opts.offset ?? 0;
+  const length = opts.length ?? job.targetSize - from;
+  if (!Number.isSafeInteger(from) || !Number.isSafeInteger(length) || from < 0 || length < 0 || from + length > job.targetSize) {
+    throw new PlexusError('E_RANGE', `range ${from}+${length} is outside job ${jobId} (${job.targetSize} bytes of ${job.target})`);
+  }
+  const end = from + length;
+  // Any copy that covers the range will do; the first (the primary stream's) is preferred.
+  const copies = [...new Set(segs.map((s) => s.copy))];
+  let plan: SegmentRow[] | undefined;
+  let copy = 0;
+  let firstGap = from;
+  for (const c of copies) {
+    const r = cover(
+      segs.filter((s) => s.copy === c),
+      from,
+      end,
+    );
+    if (r.gap === undefined) {
+      plan = r.segments;
+      copy = c;
+      break;
+    }
+    firstGap = Math.max(firstGap, r.gap);
+  }
+  if (!plan) {
+    throw new PlexusError('E_STATE', `backup job ${jobId} (${job.status}) holds no copy of bytes from ${firstGap} on: it cannot restore ${from}+${length}`);
+  }
+  const dest = path.resolve(to);
+  if (fs.existsSync(dest) && !opts.force) throw new PlexusError('E_EXISTS', `${dest} exists; restore with --force to replace it`);
+  const partial = `${dest}.plexus-partial`;
+  fs.writeFileSync(partial, '');
+  fs.truncateSync(partial, length);
+
+  const loaded: string[] = [];
+  const claims = new Map<string, DriveClaim>();
+  let current: { barcode: string; tape: TapeDrive; release: () => void } | undefined;
+  let done = 0;
+  try {
+    for (const s of plan) {
+      if (opts.signal?.aborted) throw new PlexusError('E_CANCELLED', `restore of job ${jobId} cancelled`);
+      if (current?.barcode !== s.barcode) {
+        current?.release();
+        current = undefined;
+        const lib = Library.open(home, s.library);
+        let claim = claims.get(lib.name);
+        if (!claim) {
+          claim = await lib.claimDrive({ signal: opts.signal, onWait: () => opts.onLog?.(`waiting for a drive of library ${lib.name}`) });
+          claims.set(lib.name, claim);
+        }
+        const lock = await lib.claimCartridge(s.barcode, opts.signal);
+        let tape: TapeDrive;
+        try {
+          tape = TapeDrive.load(lib.cartridgeFile(s.barcode), true);
+        } catch (e) {
+          lock.release();
+          throw e;
+        }
+        const c = claim;
+        c.setLoaded(s.barcode);
+        current = {
+          barcode: s.barcode,
+          tape,
+          release: () => {
+            try {
+              tape.unload();
+            } finally {
+              c.setLoaded(null);
+              lock.release();
+            }
+          },
+        };
+        loaded.push(s.barcode);
+        opts.onLog?.(`loaded ${s.barcode} (library ${lib.name}, drive ${claim.drive})`);
+      }
+      // The part of this segment inside the range, relative to the segment.
+      const a = Math.max(from, s.sourceOffset) - s.sourceOffset;
+      const b = Math.min(end, s.sourceOffset + s.length) - s.sourceOffset;
+      const whole = a === 0 && b === s.length;
+      const base = done;
+      const r = await current.tape.readSegment(s.fileNumber, partial, s.sourceOffset + a - from, {
+        expectedLength: s.length,
+        expectedDigest: s.checksum,
+        range: whole ? undefined : { offset: a, length: b - a },
+        signal: opts.signal,
+        onProgress: (e) => opts.onProgress?.({ ...e, done: base + e.done, total: length }),
+      });
+      done += r.bytes;
+    }
+    current?.release();
+    current = undefined;
+    fs.renameSync(partial, dest);
+  } catch (e) {
+    fs.rmSync(partial, { force: true });
+    throw e;
+  } finally {
+    current?.release();
+    for (const c of claims.values()) c.release();
+  }
+  return { job: jobId, target: job.target, to: dest, offset: from, bytes: done, segments: plan.length, loaded, copy, elapsedMs: Date.now() - started };
+}

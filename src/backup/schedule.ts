@@ -1,0 +1,88 @@
+/** The backup processing table (Fig. 2 of JP 2001-095789): number, date/time, target. */
+import { Catalog, type ScheduleRow } from '../catalog/catalog.js';
+import { PlexusError } from '../errors.js';
+import type { Home } from '../home/home.js';
+import { Library } from '../tape/library.js';
+import { VolumeStore } from '../volumes/store.js';
+import { runBackup, type BackupOptions, type BackupReport } from './backup.js';
+
+/** Parses a user's date/time (ISO 8601, or `now`, or `+N[smhd]` from now) into ISO UTC. */
+export function parseWhen(text: string, now = new Date()): string {
+  const t = text.trim();
+  if (t === 'now') return now.toISOString();
+  const rel = /^\+(\d+)([smhd])$/.exec(t);
+  if (rel) {
+    const unit = { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3 }[rel[2] as 's' | 'm' | 'h' | 'd'];
+    return new Date(now.getTime() + Number(rel[1]) * unit).toISOString();
+  }
+  const d = new Date(t);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(t) || Number.isNaN(d.getTime())) {
+    throw new PlexusError('E_INVALID', `'${text}' is not a date/time: use ISO 8601 (2026-12-01T02:00, with an optional zone), now, or +N[smhd]`);
+  }
+  return d.toISOString();
+}
+
+/** Adds a scheduled backup of volume `target`; returns its number. */
+export function addSchedule(home: Home, target: string, at: string, library?: string): number {
+  new VolumeStore(home).open(target, { readOnly: true });
+  if (library !== undefined) Library.open(home, library);
+  const catalog = Catalog.open(home);
+  try {
+    return catalog.addSchedule(parseWhen(at), target, library);
+  } finally {
+    catalog.close();
+  }
+}
+
+/** The schedule, by time. */
+export function listSchedule(home: Home): ScheduleRow[] {
+  const catalog = Catalog.open(home);
+  try {
+    return catalog.schedule();
+  } finally {
+    catalog.close();
+  }
+}
+
+/** The outcome of one scheduled entry. */
+export interface DueOutcome {
+  schedule: number;
+  target: string;
+  status: 'done' | 'failed';
+  job?: number;
+  report?: BackupReport;
+  error?: { code: string; message: string };
+}
+
+/**
+ * Runs every entry due at `now`, one after another, and records each outcome. Entries
+ * are claimed in one transaction first, so two `run-due` at once never run one twice.
+ */
+export async function runDue(home: Home, now = new Date(), opts: Omit<BackupOptions, 'library' | 'scheduleId'> = {}): Promise<DueOutcome[]> {
+  const catalog = Catalog.open(home);
+  let due: ScheduleRow[];
+  try {
+    due = catalog.claimDue(now);
+  } finally {
+    catalog.close();
+  }
+  const out: DueOutcome[] = [];
+  for (const d of due) {
+    let outcome: DueOutcome;
+    try {
+      const report = await runBackup(home, d.target, { ...opts, library: d.library ?? undefined, scheduleId: d.id });
+      outcome = { schedule: d.id, target: d.target, status: 'done', job: report.job, report };
+    } catch (e) {
+      const err = e instanceof PlexusError ? e : new PlexusError('E_IO', (e as Error).message);
+      outcome = { schedule: d.id, target: d.target, status: 'failed', error: { code: err.code, message: err.message } };
+    }
+    const c = Catalog.open(home);
+    try {
+      c.finishSchedule(d.id, outcome.status, outcome.status === 'done' ? `job ${outcome.job}` : `${outcome.error!.code}: ${outcome.error!.message}`);
+    } finally {
+      c.close();
+    }
+    out.push(outcome);
+  }
+  return out;
+}

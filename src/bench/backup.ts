@@ -1,0 +1,175 @@
+/**
+ * `plexus bench backup`: a volume backed up to cartridges and restored, against `dd
+ * bs=4M` writing the same bytes to one file (and reading them back) and `tar -cf` of the
+ * volume file, in one run, on the same disk. Everyone syncs what they write: Plexus at
+ * each filemark and the restored file at the end, dd with conv=fsync, tar followed by
+ * `sync FILE`. Checksums stay on (block CRC32C, segment XXH3-128).
+ */
+import crypto from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { runBackup } from '../backup/backup.js';
+import { createLibrary } from '../backup/libraries.js';
+import { restoreJob } from '../backup/restore.js';
+import { Catalog } from '../catalog/catalog.js';
+import { PlexusError } from '../errors.js';
+import { Home } from '../home/home.js';
+import type { ProgressCallback } from '../progress.js';
+import { VolumeStore } from '../volumes/store.js';
+import { describeMachine, type MachineInfo } from './machine.js';
+import type { Timing } from './copy.js';
+
+/** Options of the backup benchmark. */
+export interface BackupBenchOptions {
+  size: number;
+  rounds?: number;
+  /** Cartridges the spanning job is spread over (default 8). */
+  spanCartridges?: number;
+  log?: (line: string) => void;
+  onProgress?: ProgressCallback;
+}
+
+/** Everything the backup benchmark measured. */
+export interface BackupBenchResult {
+  benchmark: 'backup';
+  date: string;
+  machine: MachineInfo;
+  sizeBytes: number;
+  rounds: number;
+  spanCartridges: number;
+  timings: Timing[];
+  /** dd time / plexus time, backing up (>= 1: Plexus is faster). */
+  backupVsDd: number;
+  /** dd time / plexus time, restoring. */
+  restoreVsDd: number;
+  /** Time over N cartridges / time on one. */
+  spanningOverhead: number;
+  targets: Record<string, { target: string; measured: number; met: boolean }>;
+}
+
+function seconds(t: bigint): number {
+  return Number(process.hrtime.bigint() - t) / 1e9;
+}
+
+function run(cmd: string, args: string[]): number {
+  const t = process.hrtime.bigint();
+  const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  if (r.error) throw new PlexusError('E_NOTOOL', `cannot run ${cmd}: ${r.error.message}`, { cause: r.error });
+  if (r.status !== 0) throw new PlexusError('E_IO', `${cmd} ${args.join(' ')} failed: ${r.stderr.toString().trim()}`);
+  return seconds(t);
+}
+
+function summarize(name: string, secs: number[], size: number): Timing {
+  const sorted = [...secs].sort((a, b) => a - b);
+  const best = sorted[0]!;
+  return { name, bestSeconds: best, medianSeconds: sorted[Math.floor(sorted.length / 2)]!, rate: size / best };
+}
+
+function sha256(file: string): string {
+  const h = crypto.createHash('sha256');
+  const fd = fs.openSync(file, 'r');
+  const buf = Buffer.alloc(8 << 20);
+  try {
+    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
+  } finally {
+    fs.closeSync(fd);
+  }
+  return h.digest('hex');
+}
+
+/** Runs the backup benchmark in a scratch home inside `home` and returns the figures. */
+export async function benchBackup(home: Home, opts: BackupBenchOptions): Promise<BackupBenchResult> {
+  const log = opts.log ?? (() => {});
+  const rounds = opts.rounds ?? 3;
+  const span = opts.spanCartridges ?? 8;
+  const size = opts.size;
+  // A home of its own, so the benchmark's libraries and jobs never mix with the user's.
+  const dir = fs.mkdtempSync(path.join(home.dir, 'bench-backup-'));
+  try {
+    const h = Home.open(dir);
+    const store = new VolumeStore(h);
+    log(`preparing a ${size}-byte volume of seeded random data`);
+    const src = store.create('src', { size });
+    await src.fill(0, size, { seed: 11 });
+    const srcSum = await src.checksum();
+    const srcFile = store.file('src');
+    const out = (n: string): string => path.join(dir, n);
+    const oneCart = Math.ceil((size * 1.05) / (1 << 20)) << 20;
+    const spanCart = Math.ceil((size * 1.04) / span / (1 << 20)) << 20;
+
+    const t = { plexusBackup: [] as number[], plexusRestore: [] as number[], spanBackup: [] as number[], ddWrite: [] as number[], ddRead: [] as number[], tar: [] as number[] };
+    let lastCartridges = 0;
+    for (let i = 0; i < rounds; i++) {
+      log(`round ${i + 1}/${rounds}`);
+      const catalog = Catalog.open(h);
+      try {
+        createLibrary(h, catalog, `one${i}`, { slots: 2, drives: 1, cartridgeSize: oneCart, prefix: `A${i}` });
+        createLibrary(h, catalog, `span${i}`, { slots: span + 1, drives: 1, cartridgeSize: spanCart, prefix: `B${i}` });
+      } finally {
+        catalog.close();
+      }
+      let start = process.hrtime.bigint();
+      const one = await runBackup(h, 'src', { library: `one${i}`, onProgress: opts.onProgress });
+      t.plexusBackup.push(seconds(start));
+      if (one.cartridges.length !== 1) throw new PlexusError('E_INVALID', `the one-cartridge job used ${one.cartridges.length} cartridges`);
+
+      start = process.hrtime.bigint();
+      const spanned = await runBackup(h, 'src', { library: `span${i}`, onProgress: opts.onProgress });
+      t.spanBackup.push(seconds(start));
+      lastCartridges = spanned.cartridges.length;
+
+      fs.rmSync(out('restored'), { force: true });
+      start = process.hrtime.bigint();
+      await restoreJob(h, spanned.job, out('restored'), { onProgress: opts.onProgress });
+      t.plexusRestore.push(seconds(start));
+      if (i === 0 && sha256(out('restored')) !== srcSum) throw new PlexusError('E_CORRUPT', 'the restored volume does not match its source');
+
+      fs.rmSync(out('dd.out'), { force: true });
+      t.ddWrite.push(run('dd', [`if=${srcFile}`, `of=${out('dd.out')}`, 'bs=4M', 'conv=fsync', 'status=none']));
+      fs.rmSync(out('dd.back'), { force: true });
+      t.ddRead.push(run('dd', [`if=${out('dd.out')}`, `of=${out('dd.back')}`, 'bs=4M', 'conv=fsync', 'status=none']));
+      fs.rmSync(out('src.tar'), { force: true });
+      start = process.hrtime.bigint();
+      run('tar', ['-cf', out('src.tar'), '-C', path.dirname(srcFile), path.basename(srcFile)]);
+      run('sync', [out('src.tar')]);
+      t.tar.push(seconds(start));
+
+      // Each round writes fresh cartridges; drop the last round's to keep the disk use flat.
+      for (const lib of [`one${i}`, `span${i}`]) fs.rmSync(path.join(dir, 'libraries', lib, 'cartridges'), { recursive: true, force: true });
+    }
+    if (lastCartridges < span) throw new PlexusError('E_INVALID', `the spanning job used ${lastCartridges} cartridges, fewer than ${span}`);
+
+    const timings = [
+      summarize('plexus backup, 1 cartridge', t.plexusBackup, size),
+      summarize(`plexus backup, ${span} cartridges`, t.spanBackup, size),
+      summarize(`plexus restore, ${span} cartridges`, t.plexusRestore, size),
+      summarize('dd bs=4M conv=fsync (write)', t.ddWrite, size),
+      summarize('dd bs=4M conv=fsync (read back)', t.ddRead, size),
+      summarize('tar -cf + sync', t.tar, size),
+    ];
+    const best = (n: number): number => timings[n]!.bestSeconds;
+    const backupVsDd = best(3) / best(0);
+    const restoreVsDd = best(4) / best(2);
+    const spanningOverhead = best(1) / best(0);
+    return {
+      benchmark: 'backup',
+      date: new Date().toISOString(),
+      machine: describeMachine(),
+      sizeBytes: size,
+      rounds,
+      spanCartridges: span,
+      timings,
+      backupVsDd,
+      restoreVsDd,
+      spanningOverhead,
+      targets: {
+        'backup vs dd (dd time / plexus time)': { target: '>= 0.9', measured: backupVsDd, met: backupVsDd >= 0.9 },
+        'restore vs dd (dd time / plexus time)': { target: '>= 0.9', measured: restoreVsDd, met: restoreVsDd >= 0.9 },
+        [`spanning overhead (${span} cartridges / 1)`]: { target: '<= 1.1', measured: spanningOverhead, met: spanningOverhead <= 1.1 },
+      },
+    };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}

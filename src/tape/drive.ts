@@ -1,0 +1,152 @@
+/**
+ * A cartridge loaded in a drive: the TypeScript face of the native tape core
+ * (crates/tape, docs/tape-format.md). Segment transfers run on native threads.
+ */
+import { awaitNative, callNative } from '../errors.js';
+import { native } from '../native/binding.js';
+import type { ProgressCallback } from '../progress.js';
+import { withPolledProgress } from '../progress.js';
+import type { Volume } from '../volumes/volume.js';
+
+type NativeDrive = InstanceType<typeof native.NativeDrive>;
+type TapeJob = InstanceType<typeof native.TapeJob>;
+
+/** A tape file as the cartridge lists it. */
+export interface TapeFileInfo {
+  file: number;
+  /** `segment` (backup data) or `catalog` (the rows describing a segment), ... */
+  content: string;
+  blocks: number;
+  bytes: number;
+}
+
+/** How full a cartridge is. */
+export interface TapeSpaceInfo {
+  capacity: number;
+  used: number;
+  inEarlyWarning: boolean;
+  /** Payload bytes of the closed files. */
+  dataBytes: number;
+}
+
+/** What a segment write did. */
+export interface SegmentWritten {
+  file: number;
+  bytes: number;
+  /** The segment digest (XXH3-128 over its blocks' lengths and CRC32Cs, docs/tape-format.md), 32 hex digits: the catalog's checksum. */
+  digest: string;
+  /** Early warning cut the segment short: the rest goes on the next cartridge. */
+  endedByEarlyWarning: boolean;
+  /** The cartridge is now inside its early-warning zone. */
+  earlyWarning: boolean;
+}
+
+/** Options of a transfer. */
+export interface TransferOptions {
+  onProgress?: ProgressCallback;
+  signal?: AbortSignal;
+}
+
+/** Runs a native tape job with progress and cancellation. */
+async function run(job: TapeJob, what: string, opts: TransferOptions) {
+  const abort = (): void => job.cancel();
+  opts.signal?.addEventListener('abort', abort, { once: true });
+  try {
+    return await withPolledProgress(what, awaitNative(job.run()), () => job.progress(), opts.onProgress);
+  } finally {
+    opts.signal?.removeEventListener('abort', abort);
+  }
+}
+
+/** A loaded cartridge. */
+export class TapeDrive {
+  private constructor(private readonly inner: NativeDrive) {}
+
+  /** Formats a blank cartridge file (label, end of data). */
+  static format(file: string, barcode: string, capacity: number, blockSize: number): void {
+    callNative(() => native.NativeDrive.format(file, { barcode, capacity, blockSize }).unload());
+  }
+
+  /** Loads a cartridge; read-only loads may share it, a writer has it alone (E_BUSY otherwise). */
+  static load(file: string, readOnly: boolean): TapeDrive {
+    return new TapeDrive(callNative(() => native.NativeDrive.open(file, readOnly)));
+  }
+
+  /** Files and fill of a cartridge, read without keeping it loaded. */
+  static peek(file: string): { files: number; inEarlyWarning: boolean; dataBytes: number } {
+    const d = TapeDrive.load(file, true);
+    try {
+      const s = d.space();
+      return { files: d.files().length, inEarlyWarning: s.inEarlyWarning, dataBytes: s.dataBytes };
+    } finally {
+      d.unload();
+    }
+  }
+
+  /** The cartridge's barcode. */
+  get barcode(): string {
+    return callNative(() => this.inner.label()).barcode;
+  }
+
+  /** Closed files, in order. */
+  files(): TapeFileInfo[] {
+    return callNative(() => this.inner.files()).map((f) => ({ file: f.file, content: f.content, blocks: f.blocks, bytes: f.bytes }));
+  }
+
+  /** Capacity, use and early warning. */
+  space(): TapeSpaceInfo {
+    const s = callNative(() => this.inner.space());
+    const dataBytes = this.files().reduce((a, f) => a + f.bytes, 0);
+    return { capacity: s.capacity, used: s.used, inEarlyWarning: s.inEarlyWarning, dataBytes };
+  }
+
+  /** Positions at the end of data, where the next file is appended. */
+  spaceToEod(): void {
+    callNative(() => this.inner.spaceToEod());
+  }
+
+  /** Writes `length` bytes of `volume` from `offset` as one tape file (cut short at early warning). */
+  async writeSegment(volume: Volume, offset: number, length: number, opts: TransferOptions = {}): Promise<SegmentWritten> {
+    const job = callNative(() => native.TapeJob.backup(this.inner, volume.handle, offset, length));
+    const r = await run(job, 'backup', opts);
+    return { file: r.file, bytes: r.bytes, digest: r.digest ?? '', endedByEarlyWarning: r.endedBy === 'early-warning', earlyWarning: r.earlyWarning };
+  }
+
+  /** Writes a small catalog file after a segment. */
+  writeFile(data: Buffer, content = 'catalog'): { file: number; earlyWarning: boolean } {
+    const r = callNative(() => this.inner.writeFile(data, content));
+    return { file: r.file, earlyWarning: r.earlyWarning };
+  }
+
+  /** Reads a small file whole. */
+  readFile(file: number): Buffer {
+    return callNative(() => this.inner.readFile(file));
+  }
+
+  /**
+   * Reads segment `file` into the file at `path` from byte `targetOffset`, verifying
+   * every block's CRC and, when the whole segment is read, its length and digest.
+   */
+  async readSegment(
+    file: number,
+    path: string,
+    targetOffset: number,
+    opts: TransferOptions & { expectedLength?: number; expectedDigest?: string; range?: { offset: number; length: number } } = {},
+  ): Promise<{ bytes: number }> {
+    const job = callNative(() =>
+      native.TapeJob.restoreToFile(this.inner, file, path, {
+        targetOffset,
+        expectedLength: opts.expectedLength,
+        expectedDigest: opts.expectedDigest,
+        range: opts.range,
+      }),
+    );
+    const r = await run(job, 'restore', opts);
+    return { bytes: r.bytes };
+  }
+
+  /** Unloads the cartridge (releases its lock). */
+  unload(): void {
+    callNative(() => this.inner.unload());
+  }
+}
