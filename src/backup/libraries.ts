@@ -1,4 +1,5 @@
 /** Libraries as the catalog sees them: creating one registers it and its cartridges. */
+import fs from 'node:fs';
 import type { Catalog, MediaRow } from '../catalog/catalog.js';
 import { PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
@@ -42,4 +43,22 @@ export function inspect(lib: Library, barcode: string, slot: number): Omit<Media
   if (!lib.present(barcode)) return { ...base, state: 'missing', bytes: 0 };
   const s = TapeDrive.peek(lib.cartridgeFile(barcode));
   return { ...base, state: s.files === 0 ? 'scratch' : s.inEarlyWarning ? 'full' : 'filling', bytes: s.dataBytes };
+}
+
+/**
+ * Removes a library: its directory and cartridges, and what the catalog records of
+ * them. E_BUSY while a drive is in use, or (without `force`) while the catalog holds
+ * backups on its cartridges.
+ */
+export function removeLibrary(home: Home, catalog: Catalog, name: string, force = false): { forgottenJobs: number[] } {
+  const lib = Library.open(home, name);
+  const busy = lib.drives().filter((d) => d.busy);
+  if (busy.length > 0) throw new PlexusError('E_BUSY', `library ${name} has drives in use (process ${busy.map((d) => d.pid ?? '?').join(', ')})`);
+  const jobs = catalog.jobsOnLibrary(name);
+  if (jobs.length > 0 && !force) {
+    throw new PlexusError('E_BUSY', `library ${name} holds backups of ${jobs.length} job${jobs.length === 1 ? '' : 's'} (${jobs.join(', ')}); --force removes them too`);
+  }
+  catalog.forgetLibrary(name);
+  fs.rmSync(lib.dir, { recursive: true, force: true });
+  return { forgottenJobs: jobs };
 }

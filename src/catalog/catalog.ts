@@ -180,6 +180,29 @@ export class Catalog {
     return (library ? this.db.prepare(sql).all(library) : this.db.prepare(sql).all()) as MediaRow[];
   }
 
+  /** Jobs with at least one segment on a cartridge of `library`. */
+  jobsOnLibrary(library: string): number[] {
+    return (
+      this.db
+        .prepare(`SELECT DISTINCT l.job_id AS id FROM segments s JOIN locations l ON l.id = s.location_id JOIN media m ON m.barcode = s.barcode WHERE m.library = ? ORDER BY 1`)
+        .all(library) as Array<{ id: number }>
+    ).map((r) => r.id);
+  }
+
+  /**
+   * Forgets a library: its media, the segments on them, location entries left empty and
+   * jobs left with no location entry. Jobs with copies elsewhere keep those.
+   */
+  forgetLibrary(library: string): void {
+    this.transaction(() => {
+      this.db.prepare(`DELETE FROM segments WHERE barcode IN (SELECT barcode FROM media WHERE library = ?)`).run(library);
+      this.db.prepare(`DELETE FROM locations WHERE library = ? AND id NOT IN (SELECT location_id FROM segments)`).run(library);
+      this.db.prepare(`DELETE FROM jobs WHERE status != 'running' AND id NOT IN (SELECT job_id FROM locations)`).run();
+      this.db.prepare(`DELETE FROM media WHERE library = ?`).run(library);
+      this.db.prepare(`DELETE FROM libraries WHERE name = ?`).run(library);
+    });
+  }
+
   // ---- jobs, locations, segments ----
 
   /** Starts a job owned by this process; returns its number. */

@@ -1,10 +1,22 @@
-/** The demo: everything Plexus does so far, on real volume files, each step verified. */
+/**
+ * The demo: the main job of Plexus end to end on real files, each step verified. A
+ * database volume is mirrored, split for a consistent backup (with access control on
+ * the split image), backed up to a tape library across cartridges, restored and
+ * compared, and the mirror resynchronised by dirty bitmap.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { runBackup } from '../backup/backup.js';
+import { createLibrary, removeLibrary } from '../backup/libraries.js';
+import { restoreJob } from '../backup/restore.js';
+import { Catalog } from '../catalog/catalog.js';
 import { PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
+import { Mirrors } from '../mirror/mirrors.js';
 import type { ProgressCallback } from '../progress.js';
+import { Library } from '../tape/library.js';
 import { formatBytes, formatRate, parseSize } from '../util/size.js';
-import { DirtyBitmap } from '../volumes/bitmap.js';
-import { copyVolume } from '../volumes/copy.js';
 import { VolumeStore } from '../volumes/store.js';
 
 /** Hooks the demo reports through. */
@@ -18,68 +30,134 @@ export interface DemoOptions {
 /** What the demo proved. */
 export interface DemoSummary {
   verified: number;
-  fullCopyBytes: number;
-  differentialBytes: number;
+  job: number;
+  cartridges: string[];
+  initialCopyBytes: number;
+  resyncBytes: number;
 }
 
-const SRC = 'demo-src';
+/** Names the demo owns in the home (replaced on every run). */
+export const DEMO = { db: 'demo-db', mirror: 'demo-mirror', library: 'demo-lib', restored: 'demo-restored.img' } as const;
 /** The demo's writes span up to about 300 KiB, so it needs at least this much room. */
 const MIN_SIZE = 1 << 20;
-const DST = 'demo-dst';
+const GRANULARITY = 64 * 1024;
+const TAPE_BLOCK = 64 * 1024;
 
-/** Runs the demo in `home`, replacing earlier demo volumes. Throws if any check fails. */
+function sha256File(file: string): string {
+  const h = crypto.createHash('sha256');
+  const fd = fs.openSync(file, 'r');
+  const buf = Buffer.alloc(4 << 20);
+  try {
+    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
+  } finally {
+    fs.closeSync(fd);
+  }
+  return h.digest('hex');
+}
+
+/** Removes what an earlier demo left, and nothing else. */
+function clearEarlier(home: Home, mirrors: Mirrors, store: VolumeStore): void {
+  if (mirrors.records.find(DEMO.mirror)) mirrors.delete(DEMO.db);
+  for (const n of [DEMO.db, DEMO.mirror]) if (store.exists(n)) store.remove(n);
+  if (Library.list(home).some((l) => l.name === DEMO.library)) {
+    const catalog = Catalog.open(home);
+    try {
+      removeLibrary(home, catalog, DEMO.library, true);
+    } finally {
+      catalog.close();
+    }
+  }
+  fs.rmSync(path.join(home.dir, DEMO.restored), { force: true });
+}
+
+/** Runs the demo in `home`, replacing an earlier demo's volumes and library. Throws if any check fails. */
 export async function runDemo(home: Home, opts: DemoOptions = {}): Promise<DemoSummary> {
   const log = opts.log ?? (() => {});
   const size = parseSize(opts.size ?? '128M', 'size');
-  if (size < MIN_SIZE || size % 4096 !== 0) {
-    throw new PlexusError('E_INVALID', `demo size must be a multiple of 4 KiB and at least ${formatBytes(MIN_SIZE)}, got ${opts.size}`);
+  if (size < MIN_SIZE || size % GRANULARITY !== 0) {
+    throw new PlexusError('E_INVALID', `demo size must be a multiple of 64 KiB and at least ${formatBytes(MIN_SIZE)}, got ${opts.size}`);
   }
   const store = new VolumeStore(home);
+  const mirrors = new Mirrors(home);
   let verified = 0;
   const check = (ok: boolean, what: string): void => {
     if (!ok) throw new PlexusError('E_CORRUPT', `demo check failed: ${what}`);
     verified++;
     log(`  ✓ ${what}`);
   };
+  const expectCode = async (code: string, fn: () => unknown): Promise<boolean> => {
+    try {
+      await fn();
+      return false;
+    } catch (e) {
+      return (e as PlexusError).code === code;
+    }
+  };
+  const write = async (name: string, offset: number, length: number, byte: number): Promise<void> => {
+    const io = await mirrors.openIo(name, { write: true });
+    try {
+      io.write(offset, Buffer.alloc(length, byte));
+    } finally {
+      io.close();
+    }
+  };
+  clearEarlier(home, mirrors, store);
 
-  for (const n of [SRC, DST]) if (store.exists(n)) store.remove(n);
-  log(`1. create volume ${SRC} (${formatBytes(size)}) and fill it with seeded random data`);
-  const src = store.create(SRC, { size });
-  await src.fill(0, size, { seed: 42 });
-  const srcSum = await src.checksum();
-  log(`   sha256 ${srcSum}`);
+  log(`1. create volume ${DEMO.db} (${formatBytes(size)}) with seeded random data, and an empty ${DEMO.mirror}`);
+  const db = store.create(DEMO.db, { size });
+  await db.fill(0, size, { seed: 42 });
+  store.create(DEMO.mirror, { size });
 
-  log(`2. full block copy ${SRC} → ${DST}`);
-  const dst = store.create(DST, { size });
-  opts.onStage?.('full copy');
-  const full = await copyVolume(src, dst, { onProgress: opts.onProgress });
-  log(`   copied ${formatBytes(full.bytesCopied)} in ${(full.elapsedMs / 1000).toFixed(2)} s (${formatRate(full.rate)})`);
-  check((await dst.checksum()) === srcSum, `${DST} is byte-identical to ${SRC}`);
-  check(src.info().id !== dst.info().id, 'each volume has its own unique identifier');
+  log(`2. pair ${DEMO.db} → ${DEMO.mirror}: initial copy, then every write goes to both`);
+  opts.onStage?.('initial copy');
+  const paired = await mirrors.create(DEMO.db, DEMO.mirror, { granularity: GRANULARITY, onProgress: opts.onProgress });
+  check(paired.state === 'PAIR', `the pair is in PAIR`);
+  await write(DEMO.db, 4096, 8192, 0x11);
+  check((await db.checksum()) === (await store.open(DEMO.mirror).checksum()), 'a write to the primary reached the mirror');
 
-  log(`3. track writes to ${SRC} in a durable dirty bitmap (64 KiB granularity)`);
-  const bitmap = DirtyBitmap.create(store.bitmapFile(SRC), size, { durable: true });
+  log(`3. split: ${DEMO.mirror} freezes as a consistent image, read-only, for host backup-host only`);
+  const split = await mirrors.split({ primary: DEMO.db }, { readOnly: true, allow: ['backup-host'] });
+  const image = await store.open(DEMO.mirror).checksum();
   const writes = [
     { offset: 0, length: 4096 },
     { offset: Math.floor(size / 3) + 1000, length: 200_000 },
     { offset: size - 10, length: 10 },
   ];
-  for (const [i, w] of writes.entries()) {
-    // The bit is durable before the write it covers: write-intent ordering.
-    bitmap.mark(w.offset, w.length);
-    src.write(w.offset, Buffer.alloc(w.length, 0xa0 + i));
+  for (const [i, w] of writes.entries()) await write(DEMO.db, w.offset, w.length, 0xa0 + i);
+  check((await store.open(DEMO.mirror).checksum()) === image, `the split image is unchanged by ${writes.length} later writes to ${DEMO.db}`);
+  check(await expectCode('E_ACCESS', () => mirrors.openIo(DEMO.mirror, { host: 'intruder' })), 'another host is refused the split image (E_ACCESS)');
+  check(await expectCode('E_READONLY', () => mirrors.openIo(DEMO.mirror, { host: 'backup-host', write: true })), 'the split image cannot be written (E_READONLY)');
+
+  const cartridgeSize = Math.max(MIN_SIZE, Math.ceil(size / 3 / TAPE_BLOCK) * TAPE_BLOCK);
+  log(`4. back the split image up to library ${DEMO.library} (cartridges of ${formatBytes(cartridgeSize)})`);
+  const catalog = Catalog.open(home);
+  try {
+    createLibrary(home, catalog, DEMO.library, { slots: 6, drives: 1, cartridgeSize, blockSize: TAPE_BLOCK });
+  } finally {
+    catalog.close();
   }
-  const runs = bitmap.runs();
-  log(`   ${runs.length} dirty runs, ${formatBytes(bitmap.dirtyBytes())} to resync`);
-  check((await dst.checksum()) !== (await src.checksum()), 'the copy no longer matches after the writes');
+  opts.onStage?.('backup');
+  const job = await runBackup(home, DEMO.mirror, { library: DEMO.library, onProgress: opts.onProgress });
+  log(`   job ${job.job}: ${formatBytes(job.bytes)} in ${(job.elapsedMs / 1000).toFixed(2)} s (${formatRate(job.bytes / Math.max(job.elapsedMs / 1000, 1e-9))}) on ${job.cartridges.join(', ')}`);
+  check(job.cartridges.length > 1, `the job spans ${job.cartridges.length} cartridges`);
+  check(job.dataTime === split.splitAt, 'the catalog dates the backup at the split');
 
-  log(`4. differential copy of the dirty runs only`);
+  log(`5. restore job ${job.job} to ${DEMO.restored}, verifying every block`);
+  opts.onStage?.('restore');
+  const restored = path.join(home.dir, DEMO.restored);
+  await restoreJob(home, job.job, restored, { onProgress: opts.onProgress });
+  check(sha256File(restored) === image, 'the restored file is byte-identical to the split image');
+
+  log(`6. resync the pair: only the regions written since the split are copied`);
   opts.onStage?.('resync');
-  const diff = await copyVolume(src, dst, { ranges: runs, onProgress: opts.onProgress });
-  bitmap.clear();
-  check(diff.bytesCopied === runs.reduce((a, r) => a + r.length, 0), `copied exactly the dirty bytes (${formatBytes(diff.bytesCopied)} of ${formatBytes(size)})`);
-  check((await dst.checksum()) === (await src.checksum()), `${DST} matches ${SRC} again`);
-  check(bitmap.count() === 0, 'the bitmap is clean after the resync');
+  const [resync] = await mirrors.resync({ primary: DEMO.db }, { onProgress: opts.onProgress });
+  const dirtyRegions = new Set(writes.flatMap((w) => {
+    const out: number[] = [];
+    for (let g = Math.floor(w.offset / GRANULARITY); g * GRANULARITY < w.offset + w.length; g++) out.push(g);
+    return out;
+  }));
+  check(resync!.bytesCopied === dirtyRegions.size * GRANULARITY, `copied ${formatBytes(resync!.bytesCopied)} of ${formatBytes(size)}: exactly the ${dirtyRegions.size} dirty regions`);
+  check((await db.checksum()) === (await store.open(DEMO.mirror).checksum()), `${DEMO.mirror} matches ${DEMO.db} again, back in PAIR`);
 
-  return { verified, fullCopyBytes: full.bytesCopied, differentialBytes: diff.bytesCopied };
+  return { verified, job: job.job, cartridges: job.cartridges, initialCopyBytes: size, resyncBytes: resync!.bytesCopied };
 }

@@ -102,3 +102,16 @@ describe('plexus backup / catalog / restore', () => {
     expectFailure(plexus(s.home, 'catalog', 'jobs', '--status', 'weird'), 'E_INVALID', 'weird');
   });
 });
+
+describe('plexus library rm', () => {
+  it('refuses to remove a library holding backups unless forced; then the catalog forgets them', () => {
+    setup();
+    const job = JSON.parse(ok(s.home, 'backup', 'run', 'db', '--json').stdout) as { job: number };
+    expectFailure(plexus(s.home, 'library', 'rm', 'lib'), 'E_BUSY', `(${job.job})`, '--force');
+    expect(ok(s.home, 'library', 'rm', 'lib', '--force').stdout).toContain(`jobs ${job.job}`);
+    expect(ok(s.home, 'catalog', 'jobs').stdout).toBe('no backup jobs\n');
+    expect(ok(s.home, 'library', 'list').stdout).toBe('no libraries\n');
+    expect(fs.existsSync(path.join(s.home, 'libraries', 'lib'))).toBe(false);
+    expectFailure(plexus(s.home, 'library', 'rm', 'lib'), 'E_NOENT', 'lib');
+  });
+});

@@ -2,60 +2,56 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { plexus, plexusAsync } from '../helpers/home.js';
-import { checksum, expectFailure, listNames, MiB, ok, useScratch } from './cli-helpers.js';
+import { checksum, expectFailure, listNames, ok, sha256, useScratch } from './cli-helpers.js';
 
 const s = useScratch();
 
-interface Info {
-  id: string;
-  size: number;
-  blockSize: number;
+interface PairInfo {
+  primary: string;
+  secondary: string;
+  state: string;
 }
 
 describe('plexus demo', () => {
-  it('runs end to end on a fresh home and leaves two identical volumes', async () => {
+  it('runs the main job end to end on a fresh home: mirror, split, backup across cartridges, restore, resync', async () => {
     const r = await plexusAsync(s.home, 'demo', '--size', '8M');
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toBe('');
-    expect(r.stdout).toContain('demo complete');
-    expect(r.stdout).toMatch(/demo complete: \d+ checks verified in /);
+    expect(r.stdout).toMatch(/demo complete: 10 checks verified in /);
     expect(r.stdout).toContain(s.home);
     expect(r.stdout).not.toMatch(/fail/i);
 
-    expect(listNames(s.home)).toEqual(['demo-dst', 'demo-src']);
-    const src = JSON.parse(ok(s.home, 'volume', 'show', 'demo-src', '--json').stdout) as Info;
-    const dst = JSON.parse(ok(s.home, 'volume', 'show', 'demo-dst', '--json').stdout) as Info;
-    expect(src.size).toBe(8 * MiB);
-    expect(dst.size).toBe(8 * MiB);
-    expect(src.id).not.toBe(dst.id);
-    expect(checksum(s.home, 'demo-src')).toBe(checksum(s.home, 'demo-dst'));
+    // What it leaves is real and consistent: a pair back in PAIR, a job in the catalog,
+    // a restored file equal to the split image the job holds.
+    expect(listNames(s.home)).toEqual(['demo-db', 'demo-mirror']);
+    const pairs = JSON.parse(ok(s.home, 'pair', 'display', '--json').stdout) as PairInfo[];
+    expect(pairs.map((p) => [p.primary, p.secondary, p.state])).toEqual([['demo-db', 'demo-mirror', 'PAIR']]);
+    expect(checksum(s.home, 'demo-db')).toBe(checksum(s.home, 'demo-mirror'));
+    const jobs = JSON.parse(ok(s.home, 'catalog', 'jobs', '--json').stdout) as Array<{ id: number; target: string; status: string }>;
+    expect(jobs).toEqual([expect.objectContaining({ target: 'demo-mirror', status: 'done' })]);
+    const again = path.join(s.dir, 'again.img');
+    ok(s.home, 'restore', String(jobs[0]!.id), '--to', again);
+    expect(sha256(fs.readFileSync(again))).toBe(sha256(fs.readFileSync(path.join(s.home, 'demo-restored.img'))));
+    const shown = JSON.parse(ok(s.home, 'catalog', 'show', String(jobs[0]!.id), '--json').stdout) as { segments: Array<{ barcode: string }> };
+    expect(new Set(shown.segments.map((x) => x.barcode)).size).toBeGreaterThan(1);
   });
 
-  it('runs twice in the same home, replacing the earlier demo volumes', async () => {
-    const first = await plexusAsync(s.home, 'demo', '--size', '8M');
-    expect(first.code, first.stderr).toBe(0);
-    const firstId = (JSON.parse(ok(s.home, 'volume', 'show', 'demo-src', '--json').stdout) as Info).id;
-    const firstSum = checksum(s.home, 'demo-src');
-
-    const second = await plexusAsync(s.home, 'demo', '--size', '8M');
-    expect(second.code, second.stderr).toBe(0);
-    expect(second.stdout).toContain('demo complete');
-    expect(listNames(s.home)).toEqual(['demo-dst', 'demo-src']);
-    const secondId = (JSON.parse(ok(s.home, 'volume', 'show', 'demo-src', '--json').stdout) as Info).id;
-    expect(secondId).not.toBe(firstId);
-    // The demo is deterministic (seeded data, fixed writes).
-    expect(checksum(s.home, 'demo-src')).toBe(firstSum);
-    expect(checksum(s.home, 'demo-dst')).toBe(firstSum);
-  });
-
-  it('leaves other volumes in the home alone', async () => {
+  it('runs twice in the same home, replacing the earlier demo, and leaves the rest of the home alone', async () => {
     ok(s.home, 'volume', 'create', 'mine', '--size', '64K');
     ok(s.home, 'volume', 'write', 'mine', '--random', '64K', '--seed', '11');
     const sum = checksum(s.home, 'mine');
-    const r = await plexusAsync(s.home, 'demo', '--size', '4M');
-    expect(r.code, r.stderr).toBe(0);
-    expect(listNames(s.home)).toEqual(['demo-dst', 'demo-src', 'mine']);
+    const first = await plexusAsync(s.home, 'demo', '--size', '4M');
+    expect(first.code, first.stderr).toBe(0);
+    const firstSum = checksum(s.home, 'demo-db');
+    const second = await plexusAsync(s.home, 'demo', '--size', '4M');
+    expect(second.code, second.stderr).toBe(0);
+    expect(listNames(s.home)).toEqual(['demo-db', 'demo-mirror', 'mine']);
+    // Deterministic (seeded data, fixed writes), and the earlier demo's backup is gone with its library.
+    expect(checksum(s.home, 'demo-db')).toBe(firstSum);
     expect(checksum(s.home, 'mine')).toBe(sum);
+    const jobs = JSON.parse(ok(s.home, 'catalog', 'jobs', '--json').stdout) as Array<{ target: string }>;
+    expect(jobs).toHaveLength(1);
+    expect(JSON.parse(ok(s.home, 'library', 'list', '--json').stdout)).toHaveLength(1);
   });
 
   it('refuses a malformed --size with E_INVALID', () => {

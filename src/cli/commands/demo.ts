@@ -7,11 +7,11 @@ import { progressBar } from '../render/progress.js';
 /** Registers the demo command. */
 export function demoCommand(): Command {
   return new Command('demo')
-    .description('create volumes, copy, dirty and resync them, verifying every step')
+    .description('mirror a volume, split it, back the split image up to tape, restore it and resync, verifying every step')
     .option('--size <size>', 'demo volume size', '128M')
     .action(async (o: { size: string }, c: Command) => {
       const home = homeOf(c);
-      let bar = progressBar('copy');
+      let bar = progressBar('demo');
       const summary = await runDemo(home, {
         size: o.size,
         log: (line) => {

@@ -1,6 +1,6 @@
 /** `plexus library create|list|show` and `plexus tape list`: virtual tape libraries. */
 import { Command } from 'commander';
-import { createLibrary, register } from '../../backup/libraries.js';
+import { createLibrary, register, removeLibrary } from '../../backup/libraries.js';
 import { Catalog, type MediaRow } from '../../catalog/catalog.js';
 import { Library } from '../../tape/library.js';
 import { formatBytes, parseSize } from '../../util/size.js';
@@ -104,6 +104,20 @@ export function libraryCommand(): Command {
         );
         process.stdout.write('\n');
         printTable(['BARCODE', 'LIBRARY', 'SLOT', 'STATE', 'USED', 'CAPACITY', 'FULL'], mediaRows(media));
+      } finally {
+        catalog.close();
+      }
+    });
+  cmd
+    .command('rm <name>')
+    .description('remove a library and its cartridges')
+    .option('--force', 'also when its cartridges hold backups (the catalog forgets those jobs)')
+    .action((name: string, o: { force?: boolean }, c: Command) => {
+      const home = homeOf(c);
+      const catalog = Catalog.open(home);
+      try {
+        const r = removeLibrary(home, catalog, name, o.force);
+        process.stdout.write(`removed library ${name}${r.forgottenJobs.length ? ` and the backups of jobs ${r.forgottenJobs.join(', ')}` : ''}\n`);
       } finally {
         catalog.close();
       }
