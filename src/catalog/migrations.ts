@@ -91,4 +91,56 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX segments_by_barcode ON segments(barcode, file_number);
     `,
   },
+  {
+    version: 2,
+    description: 'backup manager: resources, links, faults; the default topology',
+    // The default topology is inserted here, once per catalog, so a user who removes it
+    // (to describe their own) never sees it come back. Libraries, drives and cartridges
+    // are not rows yet: the inventory registers them from the library directories, and
+    // links a new library to every switch that already links every known library (so
+    // fc0 and fc1 reach every library). docs/backup-manager.md describes the model.
+    sql: `
+      CREATE TABLE resources (
+        name         TEXT PRIMARY KEY,
+        kind         TEXT NOT NULL CHECK (kind IN ('server', 'copy-device', 'switch', 'library', 'drive', 'cartridge')),
+        state        TEXT NOT NULL DEFAULT 'available' CHECK (state IN ('available', 'in-use', 'unavailable')),
+        job_id       INTEGER,
+        stream       INTEGER,
+        pid          INTEGER,
+        reserved_at  TEXT,
+        detail       TEXT,
+        CHECK ((state = 'in-use') <= (job_id IS NOT NULL AND stream IS NOT NULL AND pid IS NOT NULL))
+      );
+      CREATE INDEX resources_by_kind ON resources(kind, name);
+      CREATE INDEX resources_by_holder ON resources(job_id, stream) WHERE job_id IS NOT NULL;
+
+      CREATE TABLE links (
+        switch    TEXT NOT NULL REFERENCES resources(name) ON DELETE CASCADE,
+        endpoint  TEXT NOT NULL,
+        PRIMARY KEY (switch, endpoint),
+        CHECK (endpoint != switch)
+      );
+      CREATE INDEX links_by_endpoint ON links(endpoint);
+
+      CREATE TABLE faults (
+        id           INTEGER PRIMARY KEY,
+        target       TEXT NOT NULL REFERENCES resources(name) ON DELETE CASCADE,
+        kind         TEXT NOT NULL CHECK (kind IN ('fail-after', 'hang', 'unavailable')),
+        after_bytes  INTEGER CHECK ((kind = 'fail-after') = (after_bytes IS NOT NULL) AND (after_bytes IS NULL OR after_bytes >= 0)),
+        created_at   TEXT NOT NULL,
+        UNIQUE (target, kind)
+      );
+
+      INSERT INTO resources (name, kind, detail) VALUES
+        ('server0', 'server', 'default topology'),
+        ('server1', 'server', 'default topology'),
+        ('xcopy0', 'copy-device', 'default topology'),
+        ('xcopy1', 'copy-device', 'default topology'),
+        ('fc0', 'switch', 'default topology'),
+        ('fc1', 'switch', 'default topology');
+      INSERT INTO links (switch, endpoint) VALUES
+        ('fc0', 'storage'), ('fc0', 'server0'), ('fc0', 'xcopy0'),
+        ('fc1', 'storage'), ('fc1', 'server1'), ('fc1', 'xcopy1');
+    `,
+  },
 ];

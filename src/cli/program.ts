@@ -4,9 +4,11 @@ import { backupCommand, catalogCommand, restoreCommand } from './commands/backup
 import { benchCommand } from './commands/bench.js';
 import { copyCommand } from './commands/copy.js';
 import { demoCommand } from './commands/demo.js';
+import { faultCommand } from './commands/fault.js';
 import { initCommand } from './commands/init.js';
 import { libraryCommand, tapeCommand } from './commands/library.js';
 import { pairCommand } from './commands/pair.js';
+import { resourcesCommand } from './commands/resources.js';
 import { volumeCommand } from './commands/volume.js';
 
 /** Builds the `plexus` program. */
@@ -27,6 +29,8 @@ export function buildProgram(): Command {
   program.addCommand(backupCommand());
   program.addCommand(catalogCommand());
   program.addCommand(restoreCommand());
+  program.addCommand(resourcesCommand());
+  program.addCommand(faultCommand());
   program.addCommand(benchCommand());
   return program;
 }

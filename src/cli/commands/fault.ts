@@ -1,0 +1,51 @@
+/** `plexus fault inject|clear|list`: make a resource fail after N bytes, hang or go unavailable. */
+import { Command } from 'commander';
+import { describeFault } from '../../resources/inventory.js';
+import { clearFaults, injectFault, listFaults, type FaultSpec } from '../../resources/faults.js';
+import { PlexusError } from '../../errors.js';
+import { homeOf, sizeOpt } from '../context.js';
+import { printJson, printTable } from '../render/output.js';
+
+/** Registers the fault commands. */
+export function faultCommand(): Command {
+  const cmd = new Command('fault').description('inject faults into drives, copy devices, servers, switches and cartridges');
+
+  cmd
+    .command('inject <target>')
+    .description('inject a fault: exactly one of --after, --hang, --unavailable')
+    .option('--after <bytes>', 'fail after this many bytes pass through it, e.g. 10M')
+    .option('--hang', 'stop responding (the job times out)')
+    .option('--unavailable', 'go unavailable (streams are not secured on it)')
+    .option('--json', 'print the fault as JSON')
+    .action((target: string, o: { after?: string; hang?: boolean; unavailable?: boolean; json?: boolean }, c: Command) => {
+      const given = [o.after !== undefined, o.hang, o.unavailable].filter(Boolean).length;
+      if (given !== 1) throw new PlexusError('E_INVALID', 'give exactly one of --after BYTES, --hang, --unavailable');
+      const spec: FaultSpec = o.after !== undefined ? { afterBytes: sizeOpt(o.after, 'fault byte count')! } : o.hang ? { hang: true } : { unavailable: true };
+      const f = injectFault(homeOf(c), target, spec);
+      if (o.json) return printJson(f);
+      process.stdout.write(`injected ${describeFault(f)} into ${f.target}\n`);
+    });
+
+  cmd
+    .command('clear [target]')
+    .description('clear the faults of one resource, or all')
+    .action((target: string | undefined, _o: unknown, c: Command) => {
+      const n = clearFaults(homeOf(c), target);
+      process.stdout.write(`cleared ${n} fault${n === 1 ? '' : 's'}${target ? ` of ${target}` : ''}\n`);
+    });
+
+  cmd
+    .command('list')
+    .description('list injected faults')
+    .option('--json', 'print JSON')
+    .action((o: { json?: boolean }, c: Command) => {
+      const faults = listFaults(homeOf(c));
+      if (o.json) return printJson(faults);
+      if (faults.length === 0) return void process.stdout.write('no faults\n');
+      printTable(
+        ['TARGET', 'KIND', 'AFTER', 'SINCE'],
+        faults.map((f) => [f.target, f.kind, f.afterBytes === null ? '-' : String(f.afterBytes), f.createdAt]),
+      );
+    });
+  return cmd;
+}
