@@ -213,6 +213,22 @@ export declare class TapeJob {
    * new tape file at the drive's position); it stops early at early warning.
    */
   static backup(drive: NativeDrive, source: NativeVolume, offset: number, length: number): TapeJob
+  /**
+   * Like `backup`, but writes only the segment's data and leaves the file open: no
+   * sync, no filemark. The segment counts only once a `closeSegment` job on the same
+   * drive has run; until then a crash, or dropping the drive, discards it. `unload`
+   * closes it without a catalog file, `abandon` drops it.
+   */
+  static backupData(drive: NativeDrive, source: NativeVolume, offset: number, length: number): TapeJob
+  /**
+   * Prepares the close of the segment a `backupData` job left open: sync its data,
+   * write its filemark and `catalog` (if given) as a catalog file behind it, then the
+   * catalog's filemark and EOD, synced (docs/tape-format.md, Durability). Meant to run
+   * in the background while another drive writes the next cartridge; the result's
+   * `earlyWarning` is as of the end; `cancel` does not stop it. E_INVALID if no
+   * segment is open.
+   */
+  static closeSegment(drive: NativeDrive, catalog?: Buffer | undefined | null): TapeJob
   /** Prepares a restore of tape file `file` into a volume. */
   static restore(drive: NativeDrive, file: number, target: NativeVolume, options?: RestoreOptions | undefined | null): TapeJob
   /** Prepares a restore of tape file `file` into a plain file (created if missing). */
@@ -446,6 +462,8 @@ export interface TapeJobResult {
   earlyWarning: boolean
   /** Wall time in milliseconds, syncs included. */
   elapsedMs: number
+  /** Segment closes: the catalog file written after the segment, if any. */
+  catalogFile?: number
 }
 
 /** A position: file number and block number within the file. */

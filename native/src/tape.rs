@@ -368,6 +368,8 @@ pub struct TapeJobResult {
     pub early_warning: bool,
     /// Wall time in milliseconds, syncs included.
     pub elapsed_ms: f64,
+    /// Segment closes: the catalog file written after the segment, if any.
+    pub catalog_file: Option<u32>,
 }
 
 enum Target {
@@ -377,7 +379,9 @@ enum Target {
 }
 
 enum JobPlan {
-    Backup { src: Arc<Volume>, offset: u64, length: u64 },
+    /// `open`: write the data only, leaving the segment for a `Close` job.
+    Backup { src: Arc<Volume>, offset: u64, length: u64, open: bool },
+    Close { catalog: Option<Vec<u8>> },
     Restore { req: ReadRequest, target: Target, target_offset: u64 },
 }
 
@@ -415,8 +419,29 @@ impl TapeJob {
     /// new tape file at the drive's position); it stops early at early warning.
     #[napi(factory)]
     pub fn backup(drive: &NativeDrive, source: &NativeVolume, offset: f64, length: f64) -> napi::Result<Self> {
-        let plan = JobPlan::Backup { src: source.inner.clone(), offset: to_u64("offset", offset)?, length: to_u64("length", length)? };
+        let plan = JobPlan::Backup { src: source.inner.clone(), offset: to_u64("offset", offset)?, length: to_u64("length", length)?, open: false };
         Ok(TapeJob::new(drive, plan))
+    }
+
+    /// Like `backup`, but writes only the segment's data and leaves the file open: no
+    /// sync, no filemark. The segment counts only once a `closeSegment` job on the same
+    /// drive has run; until then a crash, or dropping the drive, discards it. `unload`
+    /// closes it without a catalog file, `abandon` drops it.
+    #[napi(factory)]
+    pub fn backup_data(drive: &NativeDrive, source: &NativeVolume, offset: f64, length: f64) -> napi::Result<Self> {
+        let plan = JobPlan::Backup { src: source.inner.clone(), offset: to_u64("offset", offset)?, length: to_u64("length", length)?, open: true };
+        Ok(TapeJob::new(drive, plan))
+    }
+
+    /// Prepares the close of the segment a `backupData` job left open: sync its data,
+    /// write its filemark and `catalog` (if given) as a catalog file behind it, then the
+    /// catalog's filemark and EOD, synced (docs/tape-format.md, Durability). Meant to run
+    /// in the background while another drive writes the next cartridge; the result's
+    /// `earlyWarning` is as of the end; `cancel` does not stop it. E_INVALID if no
+    /// segment is open.
+    #[napi(factory)]
+    pub fn close_segment(drive: &NativeDrive, catalog: Option<Buffer>) -> napi::Result<Self> {
+        Ok(TapeJob::new(drive, JobPlan::Close { catalog: catalog.map(|b| b.to_vec()) }))
     }
 
     /// Prepares a restore of tape file `file` into a volume.
@@ -482,8 +507,9 @@ impl Task for TapeTask {
         let mut guard = self.drive.lock().unwrap_or_else(|p| p.into_inner());
         let drive = guard.as_mut().ok_or_else(|| coded("E_BUSY", "no cartridge is loaded in this drive"))?;
         match plan {
-            JobPlan::Backup { src, offset, length } => {
-                let r = plexus_tape::write_segment(drive, src.as_ref(), offset, length, &self.ctl).map_err(to_js)?;
+            JobPlan::Backup { src, offset, length, open } => {
+                let write = if open { plexus_tape::write_segment_data } else { plexus_tape::write_segment };
+                let r = write(drive, src.as_ref(), offset, length, &self.ctl).map_err(to_js)?;
                 Ok(TapeJobResult {
                     file: r.file,
                     blocks: r.blocks as f64,
@@ -493,6 +519,22 @@ impl Task for TapeTask {
                     ended_by: Some(if r.ended_by == EndedBy::Complete { "complete" } else { "early-warning" }.into()),
                     early_warning: r.early_warning,
                     elapsed_ms: r.elapsed.as_secs_f64() * 1000.0,
+                    catalog_file: None,
+                })
+            }
+            JobPlan::Close { catalog } => {
+                let r = plexus_tape::close_segment(drive, catalog.as_deref()).map_err(to_js)?;
+                let s = r.segment;
+                Ok(TapeJobResult {
+                    file: s.file,
+                    blocks: s.blocks as f64,
+                    bytes: s.bytes as f64,
+                    crc: Some(s.crc),
+                    digest: None,
+                    ended_by: None,
+                    early_warning: r.catalog.as_ref().map_or(s.early_warning, |c| c.early_warning),
+                    elapsed_ms: r.elapsed.as_secs_f64() * 1000.0,
+                    catalog_file: r.catalog.map(|c| c.file),
                 })
             }
             JobPlan::Restore { req, target, target_offset } => {
@@ -514,6 +556,7 @@ impl Task for TapeTask {
                     ended_by: None,
                     early_warning: false,
                     elapsed_ms: r.elapsed.as_secs_f64() * 1000.0,
+                    catalog_file: None,
                 })
             }
         }

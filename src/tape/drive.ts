@@ -41,6 +41,16 @@ export interface SegmentWritten {
   earlyWarning: boolean;
 }
 
+/** What closing a segment did. */
+export interface SegmentClosed {
+  /** The segment's tape file, now closed by a synced filemark. */
+  file: number;
+  /** The catalog file written behind it, if one was given. */
+  catalogFile?: number;
+  /** The cartridge is now inside its early-warning zone. */
+  earlyWarning: boolean;
+}
+
 /** Options of a transfer. */
 export interface TransferOptions {
   onProgress?: ProgressCallback;
@@ -110,6 +120,34 @@ export class TapeDrive {
     const job = callNative(() => native.TapeJob.backup(this.inner, volume.handle, offset, length));
     const r = await run(job, 'backup', opts);
     return { file: r.file, bytes: r.bytes, digest: r.digest ?? '', endedByEarlyWarning: r.endedBy === 'early-warning', earlyWarning: r.earlyWarning };
+  }
+
+  /**
+   * Writes a segment's data like `writeSegment` but leaves it open: nothing synced, no
+   * filemark. It counts only after `closeSegment`; a crash before that discards it.
+   */
+  async writeSegmentData(volume: Volume, offset: number, length: number, opts: TransferOptions = {}): Promise<SegmentWritten> {
+    const job = callNative(() => native.TapeJob.backupData(this.inner, volume.handle, offset, length));
+    const r = await run(job, 'backup', opts);
+    return { file: r.file, bytes: r.bytes, digest: r.digest ?? '', endedByEarlyWarning: r.endedBy === 'early-warning', earlyWarning: r.earlyWarning };
+  }
+
+  /**
+   * Closes the segment `writeSegmentData` left open, on a native thread: syncs it,
+   * writes its filemark, then `catalog` (if given) as a catalog file with its own
+   * filemark, synced. The drive is busy (E_BUSY) until the promise settles, so the
+   * cartridge is unloaded only after its close: the tape analogue of an immediate
+   * UNLOAD, while another drive object writes the next cartridge.
+   */
+  async closeSegment(catalog: Buffer | null): Promise<SegmentClosed> {
+    const job = callNative(() => native.TapeJob.closeSegment(this.inner, catalog));
+    const r = await awaitNative(job.run());
+    return { file: r.file, catalogFile: r.catalogFile ?? undefined, earlyWarning: r.earlyWarning };
+  }
+
+  /** Drops a file left open (a segment never closed): the cartridge is cut back to its last filemark. */
+  abandon(): void {
+    callNative(() => this.inner.abandon());
   }
 
   /** Writes a small catalog file after a segment. */

@@ -211,17 +211,52 @@ impl Drive {
             // semantics): the file keeps the blocks before the position.
             self.begin_write(Content::Raw, true)?;
         }
+        let p = self.mark(true)?;
+        self.sync()?;
+        Ok(self.closed(p))
+    }
+
+    /// Closes the file being written with a filemark and opens a new file of
+    /// `content` right behind it, with no EOD between them and no sync after the
+    /// filemark. The closed file's data is synced before its filemark is written, so
+    /// the filemark still covers synced data; it becomes durable with the next sync,
+    /// which the new file's `write_filemark` does before writing its own. Until then
+    /// a crash may lose this filemark (the file is discarded on load) or keep it with
+    /// the new file unterminated after it (that file is discarded).
+    pub(crate) fn write_filemark_then_begin(&mut self, content: Content) -> Result<Position> {
+        if self.pending.is_none() {
+            return Err(self.busy("no file is open for writing"));
+        }
+        let p = self.mark(false)?;
+        let pos = self.closed(p);
+        self.begin_write(content, false)?;
+        Ok(pos)
+    }
+
+    /// Syncs the open file's data, then writes its filemark (and an EOD record after
+    /// it when `eod`); the drive's state is left to `closed`, once the caller has
+    /// made the filemark as durable as it needs.
+    fn mark(&mut self, eod: bool) -> Result<Pending> {
         let p = self.pending.clone().ok_or_else(|| self.busy("no file is open for writing"))?;
+        // Room for the filemark and an EOD record, whether written now or after the
+        // next file (`check_room` keeps the same room behind every data record).
         let available = self.label.capacity.saturating_sub(p.next);
         if 2 * HEADER_LEN > available {
             return Err(TapeError::EndOfMedium { cartridge: self.label.barcode.clone(), needed: 2 * HEADER_LEN, available });
         }
         self.sync()?;
-        let fm = Header { kind: Kind::Filemark, content: p.content, file: p.file, len: 0, block: p.blocks, crc: p.chain.crc() };
-        let eod = Header { kind: Kind::EndOfData, content: Content::Raw, file: p.file + 1, len: 0, block: 0, crc: 0 };
-        self.medium.write_at(p.next, &[&fm.encode(), &eod.encode()]).map_err(|e| self.io(e, "write filemark"))?;
-        self.medium_len = self.medium_len.max(p.next + 2 * HEADER_LEN);
-        self.sync()?;
+        let fm = Header { kind: Kind::Filemark, content: p.content, file: p.file, len: 0, block: p.blocks, crc: p.chain.crc() }.encode();
+        let eod_rec = Header { kind: Kind::EndOfData, content: Content::Raw, file: p.file + 1, len: 0, block: 0, crc: 0 }.encode();
+        let records: &[&[u8]] = if eod { &[&fm, &eod_rec] } else { &[&fm] };
+        self.medium.write_at(p.next, records).map_err(|e| self.io(e, "write filemark"))?;
+        let n = if eod { 2 * HEADER_LEN } else { HEADER_LEN };
+        self.medium_len = self.medium_len.max(p.next + n);
+        Ok(p)
+    }
+
+    /// Records the file `p` as closed by the filemark `mark` wrote; returns the
+    /// position after it, where the next file starts.
+    fn closed(&mut self, p: Pending) -> Position {
         self.files.push(FileInfo {
             file: p.file,
             content: p.content,
@@ -233,7 +268,7 @@ impl Drive {
         self.end = p.next + HEADER_LEN;
         self.pending = None;
         self.pos = Position { file: p.file + 1, block: 0 };
-        Ok(self.pos)
+        self.pos
     }
 
     /// Gives up the file being written: it is dropped and the medium cut back to the

@@ -123,6 +123,23 @@ impl Payload<'_> {
 /// abandoned: appending at the end of data, the cartridge is left as it was.
 pub fn write_segment(drive: &mut Drive, src: &dyn BlockDevice, offset: u64, len: u64, ctl: &TransferControl) -> Result<SegmentReport> {
     let started = Instant::now();
+    let mut r = write_segment_data(drive, src, offset, len, ctl)?;
+    if let Err(e) = drive.write_filemark() {
+        return Err(abandon(drive, e));
+    }
+    r.early_warning = drive.space().in_early_warning;
+    r.elapsed = started.elapsed();
+    Ok(r)
+}
+
+/// The first half of [`write_segment`]: writes the segment's blocks and leaves the
+/// file open, neither synced nor closed, for [`close_segment`] (possibly on another
+/// thread, while the next cartridge is written). The segment does not count until
+/// then: a crash, or unloading by dropping the drive, leaves it unterminated and the
+/// next load discards it. On error or cancel the partial file is abandoned as in
+/// `write_segment`. The report's `early_warning` and `elapsed` are as of the data.
+pub fn write_segment_data(drive: &mut Drive, src: &dyn BlockDevice, offset: u64, len: u64, ctl: &TransferControl) -> Result<SegmentReport> {
+    let started = Instant::now();
     check_range(src.label(), offset, len, src.size())?;
     begin_new_file(drive, Content::Segment)?;
     let planned = match plan(drive, len) {
@@ -152,9 +169,6 @@ pub fn write_segment(drive: &mut Drive, src: &dyn BlockDevice, offset: u64, len:
     if ctl.is_cancelled() && p.bytes < planned {
         return Err(abandon(drive, TapeError::Cancelled { bytes: p.bytes }));
     }
-    if let Err(e) = drive.write_filemark() {
-        return Err(abandon(drive, e));
-    }
     Ok(SegmentReport {
         file: p.file,
         position: Position { file: p.file, block: 0 },
@@ -168,11 +182,67 @@ pub fn write_segment(drive: &mut Drive, src: &dyn BlockDevice, offset: u64, len:
     })
 }
 
+/// The second half of [`write_segment`]: closes the segment [`write_segment_data`]
+/// left open and, given `catalog`, writes it as a catalog file right behind it. With
+/// a catalog that is three syncs, not the four of `write_filemark` + [`write_file`]:
+///
+/// 1. sync: the segment's blocks are stable;
+/// 2. write the segment's filemark and the catalog's blocks behind it (no EOD), sync:
+///    the filemark and the catalog's blocks are stable;
+/// 3. write the catalog's filemark and EOD, sync.
+///
+/// So every filemark still covers synced data, and a crash at any point leaves the
+/// segment either closed or discarded on load, and the catalog file likewise (a
+/// closed catalog file always follows its closed segment). On error the
+/// file being written is abandoned; if the segment's filemark was already written,
+/// the segment stays and only the catalog file is dropped. Allowed inside the
+/// early-warning zone, which keeps room for the catalog; E_EOM if it does not fit.
+pub fn close_segment(drive: &mut Drive, catalog: Option<&[u8]>) -> Result<ClosedSegment> {
+    let started = Instant::now();
+    let p = match drive.pending() {
+        Some(p) if p.content == Content::Segment => p.clone(),
+        _ => {
+            return Err(TapeError::Invalid { detail: format!("cartridge {}: no segment is open to close", drive.barcode()) });
+        }
+    };
+    let segment = FileReport { file: p.file, blocks: p.blocks, bytes: p.bytes, crc: p.chain.crc(), early_warning: false };
+    let Some(data) = catalog else {
+        if let Err(e) = drive.write_filemark() {
+            return Err(abandon(drive, e));
+        }
+        let early_warning = drive.space().in_early_warning;
+        return Ok(ClosedSegment { segment: FileReport { early_warning, ..segment }, catalog: None, elapsed: started.elapsed() });
+    };
+    if let Err(e) = drive.write_filemark_then_begin(Content::Catalog) {
+        return Err(abandon(drive, e));
+    }
+    let segment = FileReport { early_warning: drive.space().in_early_warning, ..segment };
+    let file = append_file(drive, data)?;
+    Ok(ClosedSegment { segment, catalog: Some(file), elapsed: started.elapsed() })
+}
+
+/// What [`close_segment`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClosedSegment {
+    /// The segment, now closed by a synced filemark; `early_warning` as of its filemark.
+    pub segment: FileReport,
+    /// The catalog file written behind it, if one was given.
+    pub catalog: Option<FileReport>,
+    /// Wall time, syncs included.
+    pub elapsed: Duration,
+}
+
 /// Writes `data` as a new tape file of `content` (the catalog blob after each segment),
 /// then a synced filemark. Allowed inside the early-warning zone, which keeps room for
 /// it; E_EOM if it does not fit, leaving the cartridge as it was.
 pub fn write_file(drive: &mut Drive, data: &[u8], content: Content) -> Result<FileReport> {
     begin_new_file(drive, content)?;
+    append_file(drive, data)
+}
+
+/// Writes `data` into the file just begun and closes it with a synced filemark;
+/// abandons the file on error.
+fn append_file(drive: &mut Drive, data: &[u8]) -> Result<FileReport> {
     let bs = drive.label().block_size as usize;
     let mut early_warning = false;
     for chunk in data.chunks(bs) {
