@@ -218,8 +218,10 @@ export declare class TapeJob {
    * sync, no filemark. The segment counts only once a `closeSegment` job on the same
    * drive has run; until then a crash, or dropping the drive, discards it. `unload`
    * closes it without a catalog file, `abandon` drops it.
+   * `fault` acts out a failing stream (tests and `plexus fault inject`): reads fail
+   * after `failAfter` bytes of this job, or hang after `hangAfter` until cancelled.
    */
-  static backupData(drive: NativeDrive, source: NativeVolume, offset: number, length: number): TapeJob
+  static backupData(drive: NativeDrive, source: NativeVolume, offset: number, length: number, fault?: StreamFault | undefined | null): TapeJob
   /**
    * Prepares the close of the segment a `backupData` job left open: sync its data,
    * write its filemark and `catalog` (if given) as a catalog file behind it, then the
@@ -411,6 +413,14 @@ export interface RestoreOptions {
   range?: Extent
   /** fsync the target at the end (default true). */
   sync?: boolean
+}
+
+/** A fault acted out on a backup's source (the stream's mover, switch or drive failing). */
+export interface StreamFault {
+  /** Reads fail once this many bytes of the job were read. */
+  failAfter?: number
+  /** Reads block once this many bytes were read, until the job is cancelled. */
+  hangAfter?: number
 }
 
 /** A file on a cartridge, closed by a filemark. */

@@ -8,7 +8,7 @@ use napi::bindgen_prelude::{AbortSignal, AsyncTask, Buffer};
 use napi::{Env, Task};
 use napi_derive::napi;
 use plexus_tape::{
-    Content, DeviceSink, Digest, Drive, EndedBy, FileSink, FormatOptions, NullSink, Position, ReadRequest, TapeError,
+    Content, DeviceSink, FaultySource, SourceFault, Digest, Drive, EndedBy, FileSink, FormatOptions, NullSink, Position, ReadRequest, TapeError,
     TransferControl, DEFAULT_BLOCK_SIZE,
 };
 use plexus_volume::{Access, Volume};
@@ -348,6 +348,15 @@ pub struct RestoreOptions {
     pub sync: Option<bool>,
 }
 
+/// A fault acted out on a backup's source (the stream's mover, switch or drive failing).
+#[napi(object)]
+pub struct StreamFault {
+    /// Reads fail once this many bytes of the job were read.
+    pub fail_after: Option<f64>,
+    /// Reads block once this many bytes were read, until the job is cancelled.
+    pub hang_after: Option<f64>,
+}
+
 /// What a finished backup or restore did.
 #[napi(object)]
 pub struct TapeJobResult {
@@ -380,7 +389,7 @@ enum Target {
 
 enum JobPlan {
     /// `open`: write the data only, leaving the segment for a `Close` job.
-    Backup { src: Arc<Volume>, offset: u64, length: u64, open: bool },
+    Backup { src: Arc<Volume>, offset: u64, length: u64, open: bool, fault: SourceFault },
     Close { catalog: Option<Vec<u8>> },
     Restore { req: ReadRequest, target: Target, target_offset: u64 },
 }
@@ -419,7 +428,7 @@ impl TapeJob {
     /// new tape file at the drive's position); it stops early at early warning.
     #[napi(factory)]
     pub fn backup(drive: &NativeDrive, source: &NativeVolume, offset: f64, length: f64) -> napi::Result<Self> {
-        let plan = JobPlan::Backup { src: source.inner.clone(), offset: to_u64("offset", offset)?, length: to_u64("length", length)?, open: false };
+        let plan = JobPlan::Backup { src: source.inner.clone(), offset: to_u64("offset", offset)?, length: to_u64("length", length)?, open: false, fault: SourceFault::default() };
         Ok(TapeJob::new(drive, plan))
     }
 
@@ -428,8 +437,17 @@ impl TapeJob {
     /// drive has run; until then a crash, or dropping the drive, discards it. `unload`
     /// closes it without a catalog file, `abandon` drops it.
     #[napi(factory)]
-    pub fn backup_data(drive: &NativeDrive, source: &NativeVolume, offset: f64, length: f64) -> napi::Result<Self> {
-        let plan = JobPlan::Backup { src: source.inner.clone(), offset: to_u64("offset", offset)?, length: to_u64("length", length)?, open: true };
+    /// `fault` acts out a failing stream (tests and `plexus fault inject`): reads fail
+    /// after `failAfter` bytes of this job, or hang after `hangAfter` until cancelled.
+    pub fn backup_data(drive: &NativeDrive, source: &NativeVolume, offset: f64, length: f64, fault: Option<StreamFault>) -> napi::Result<Self> {
+        let fault = match fault {
+            None => SourceFault::default(),
+            Some(f) => SourceFault {
+                fail_after: f.fail_after.map(|b| to_u64("failAfter", b)).transpose()?,
+                hang_after: f.hang_after.map(|b| to_u64("hangAfter", b)).transpose()?,
+            },
+        };
+        let plan = JobPlan::Backup { src: source.inner.clone(), offset: to_u64("offset", offset)?, length: to_u64("length", length)?, open: true, fault };
         Ok(TapeJob::new(drive, plan))
     }
 
@@ -507,9 +525,15 @@ impl Task for TapeTask {
         let mut guard = self.drive.lock().unwrap_or_else(|p| p.into_inner());
         let drive = guard.as_mut().ok_or_else(|| coded("E_BUSY", "no cartridge is loaded in this drive"))?;
         match plan {
-            JobPlan::Backup { src, offset, length, open } => {
+            JobPlan::Backup { src, offset, length, open, fault } => {
                 let write = if open { plexus_tape::write_segment_data } else { plexus_tape::write_segment };
-                let r = write(drive, src.as_ref(), offset, length, &self.ctl).map_err(to_js)?;
+                let r = if fault.is_set() {
+                    let faulty = FaultySource::new(src.as_ref(), fault, &self.ctl);
+                    write(drive, &faulty, offset, length, &self.ctl)
+                } else {
+                    write(drive, src.as_ref(), offset, length, &self.ctl)
+                }
+                .map_err(to_js)?;
                 Ok(TapeJobResult {
                     file: r.file,
                     blocks: r.blocks as f64,

@@ -51,6 +51,13 @@ export interface SegmentClosed {
   earlyWarning: boolean;
 }
 
+/** A stream's fault acted out on the source (see `plexus fault inject`): reads fail after
+ * `failAfter` bytes of this segment, or hang after `hangAfter` until the job is cancelled. */
+export interface StreamFault {
+  failAfter?: number;
+  hangAfter?: number;
+}
+
 /** Options of a transfer. */
 export interface TransferOptions {
   onProgress?: ProgressCallback;
@@ -126,8 +133,8 @@ export class TapeDrive {
    * Writes a segment's data like `writeSegment` but leaves it open: nothing synced, no
    * filemark. It counts only after `closeSegment`; a crash before that discards it.
    */
-  async writeSegmentData(volume: Volume, offset: number, length: number, opts: TransferOptions = {}): Promise<SegmentWritten> {
-    const job = callNative(() => native.TapeJob.backupData(this.inner, volume.handle, offset, length));
+  async writeSegmentData(volume: Volume, offset: number, length: number, opts: TransferOptions & { fault?: StreamFault } = {}): Promise<SegmentWritten> {
+    const job = callNative(() => native.TapeJob.backupData(this.inner, volume.handle, offset, length, opts.fault));
     const r = await run(job, 'backup', opts);
     return { file: r.file, bytes: r.bytes, digest: r.digest ?? '', endedByEarlyWarning: r.endedBy === 'early-warning', earlyWarning: r.earlyWarning };
   }

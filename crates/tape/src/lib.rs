@@ -8,6 +8,7 @@
 pub mod chain;
 pub mod drive;
 pub mod error;
+pub mod fault;
 pub mod format;
 pub mod medium;
 pub mod restore;
@@ -17,6 +18,7 @@ pub mod transfer;
 pub use chain::{BlockChain, Digest};
 pub use drive::{Drive, FormatOptions, Position, Space, WriteStatus};
 pub use error::{Result, TapeError};
+pub use fault::{FaultySource, SourceFault};
 pub use format::{Content, Label, DEFAULT_BLOCK_SIZE, HEADER_LEN, LABEL_LEN, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE};
 pub use medium::{FaultyMedium, FileMedium, Medium, MediumFault};
 pub use restore::{read_file, read_segment, DeviceSink, FileSink, NullSink, ReadReport, ReadRequest, Sink, VecSink};

@@ -1,0 +1,74 @@
+//! Faults of a backup stream acted out on its source: a copy device, switch or drive
+//! that fails after N bytes, or hangs until the job is cancelled (only a timeout
+//! catches a hang). The backup manager computes one effective fault per stream from its
+//! components and hands it to the segment transfer through this wrapper.
+
+use crate::transfer::TransferControl;
+use plexus_volume::{BlockDevice, Result, VolumeError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// When a stream's source stops delivering.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SourceFault {
+    /// Reads fail with an I/O error once this many bytes were delivered.
+    pub fail_after: Option<u64>,
+    /// Reads block once this many bytes were delivered, until the transfer is cancelled.
+    pub hang_after: Option<u64>,
+}
+
+impl SourceFault {
+    /// Whether any fault is set.
+    pub fn is_set(&self) -> bool {
+        self.fail_after.is_some() || self.hang_after.is_some()
+    }
+}
+
+/// A source device with a fault: the wrapped device does the real work until it triggers.
+pub struct FaultySource<'a> {
+    inner: &'a dyn BlockDevice,
+    fault: SourceFault,
+    ctl: &'a TransferControl,
+    delivered: AtomicU64,
+}
+
+impl<'a> FaultySource<'a> {
+    /// Wraps `inner`; a hang ends when `ctl` is cancelled.
+    pub fn new(inner: &'a dyn BlockDevice, fault: SourceFault, ctl: &'a TransferControl) -> Self {
+        FaultySource { inner, fault, ctl, delivered: AtomicU64::new(0) }
+    }
+
+    fn injected(&self, what: String) -> VolumeError {
+        VolumeError::Io { path: self.inner.label().into(), op: "read (injected fault)", source: std::io::Error::other(what) }
+    }
+}
+
+impl BlockDevice for FaultySource<'_> {
+    fn label(&self) -> &str {
+        self.inner.label()
+    }
+    fn size(&self) -> u64 {
+        self.inner.size()
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        let before = self.delivered.fetch_add(buf.len() as u64, Ordering::Relaxed);
+        let after = before + buf.len() as u64;
+        if let Some(limit) = self.fault.hang_after.filter(|l| after > *l) {
+            while !self.ctl.is_cancelled() {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            return Err(self.injected(format!("the stream hung after {limit} bytes and was cancelled")));
+        }
+        if let Some(limit) = self.fault.fail_after.filter(|l| after > *l) {
+            return Err(self.injected(format!("the stream failed after {limit} bytes")));
+        }
+        self.inner.read_at(offset, buf)
+    }
+    fn write_at(&self, offset: u64, data: &[u8]) -> Result<()> {
+        self.inner.write_at(offset, data)
+    }
+    fn flush(&self) -> Result<()> {
+        self.inner.flush()
+    }
+    // No `with_bytes`: every byte goes through `read_at`, where the fault is counted.
+}

@@ -1,0 +1,58 @@
+//! A stream's fault acted out on its source: fail after N bytes, or hang until cancelled.
+
+use plexus_tape::{write_segment, Drive, FaultySource, FormatOptions, SourceFault, TransferControl};
+use plexus_volume::{fill, Fill, MemDevice};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn source(size: usize) -> MemDevice {
+    let m = MemDevice::new("src", size);
+    fill(&m, 0, size as u64, Fill::Random(3)).expect("fill");
+    m
+}
+
+fn blank(dir: &std::path::Path) -> Drive {
+    let mut o = FormatOptions::new("F00001L9", 16 << 20);
+    o.block_size = 64 * 1024;
+    Drive::format(&dir.join("c.tape"), &o).expect("format")
+}
+
+#[test]
+fn a_stream_failing_after_n_bytes_fails_the_segment_and_leaves_the_cartridge_as_it_was() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let src = source(4 << 20);
+    let mut drive = blank(dir.path());
+    let ctl = TransferControl::new();
+    let faulty = FaultySource::new(&src, SourceFault { fail_after: Some(1 << 20), hang_after: None }, &ctl);
+    let err = write_segment(&mut drive, &faulty, 0, 4 << 20, &ctl).expect_err("must fail");
+    assert_eq!(err.code(), "E_IO");
+    assert!(err.to_string().contains("failed after 1048576 bytes"), "{err}");
+    assert!(drive.files().is_empty());
+    // The same drive takes the segment again once the fault is gone.
+    let r = write_segment(&mut drive, &src, 0, 4 << 20, &TransferControl::new()).expect("retry");
+    assert_eq!(r.bytes, 4 << 20);
+    assert_eq!(drive.files().len(), 1);
+}
+
+#[test]
+fn a_hanging_stream_blocks_until_cancelled() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let src = source(4 << 20);
+    let mut drive = blank(dir.path());
+    let ctl = Arc::new(TransferControl::new());
+    let canceller = {
+        let ctl = ctl.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(150));
+            ctl.cancel();
+        })
+    };
+    let started = Instant::now();
+    let faulty = FaultySource::new(&src, SourceFault { fail_after: None, hang_after: Some(512 * 1024) }, &ctl);
+    let err = write_segment(&mut drive, &faulty, 0, 4 << 20, &ctl).expect_err("must not complete");
+    canceller.join().expect("join");
+    // It really waited for the cancel (a timeout is the only way out of a hang).
+    assert!(started.elapsed() >= Duration::from_millis(140));
+    assert!(["E_IO", "E_CANCELLED"].contains(&err.code()), "{err}");
+    assert!(drive.files().is_empty());
+}
