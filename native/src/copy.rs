@@ -57,6 +57,13 @@ pub struct CopyProgress {
     pub total: f64,
 }
 
+impl From<&CopyControl> for CopyProgress {
+    fn from(ctl: &CopyControl) -> Self {
+        let (done, total) = ctl.progress();
+        CopyProgress { done: done as f64, total: total as f64 }
+    }
+}
+
 struct Plan {
     src: Arc<Volume>,
     dst: Arc<Volume>,
@@ -113,8 +120,7 @@ impl CopyJob {
     /// Bytes done so far; safe to poll while the copy runs.
     #[napi]
     pub fn progress(&self) -> CopyProgress {
-        let (done, total) = self.ctl.progress();
-        CopyProgress { done: done as f64, total: total as f64 }
+        CopyProgress::from(self.ctl.as_ref())
     }
 
     /// Stops the copy after the chunks in flight; `run` then rejects with E_CANCELLED.

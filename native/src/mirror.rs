@@ -265,8 +265,7 @@ impl MirrorJob {
     /// Bytes done and bytes in all.
     #[napi]
     pub fn progress(&self) -> CopyProgress {
-        let (done, total) = self.ctl.progress();
-        CopyProgress { done: done as f64, total: total as f64 }
+        CopyProgress::from(self.ctl.as_ref())
     }
 
     /// Stops after the chunks in flight; progress so far is kept durably.

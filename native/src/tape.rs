@@ -9,7 +9,7 @@ use napi::{Env, Task};
 use napi_derive::napi;
 use plexus_tape::{
     Content, DeviceSink, FaultySource, SourceFault, Digest, Drive, EndedBy, FileSink, FormatOptions, NullSink, Position, ReadRequest, TapeError,
-    TransferControl, DEFAULT_BLOCK_SIZE,
+    CopyControl, DEFAULT_BLOCK_SIZE,
 };
 use plexus_volume::{Access, Volume};
 use std::path::{Path, PathBuf};
@@ -398,13 +398,13 @@ enum JobPlan {
 #[napi]
 pub struct TapeJob {
     drive: Arc<Mutex<Option<Drive>>>,
-    ctl: Arc<TransferControl>,
+    ctl: Arc<CopyControl>,
     plan: Mutex<Option<JobPlan>>,
 }
 
 impl TapeJob {
     fn new(drive: &NativeDrive, plan: JobPlan) -> Self {
-        TapeJob { drive: drive.inner.clone(), ctl: Arc::new(TransferControl::new()), plan: Mutex::new(Some(plan)) }
+        TapeJob { drive: drive.inner.clone(), ctl: Arc::new(CopyControl::new()), plan: Mutex::new(Some(plan)) }
     }
 
     fn restore_plan(file: u32, options: Option<RestoreOptions>, target: impl FnOnce(bool) -> Target) -> napi::Result<JobPlan> {
@@ -497,8 +497,7 @@ impl TapeJob {
     /// Bytes done so far; safe to poll while the job runs.
     #[napi]
     pub fn progress(&self) -> CopyProgress {
-        let (done, total) = self.ctl.progress();
-        CopyProgress { done: done as f64, total: total as f64 }
+        CopyProgress::from(self.ctl.as_ref())
     }
 
     /// Stops the job after the blocks in flight; `run` then rejects with E_CANCELLED
@@ -513,7 +512,7 @@ impl TapeJob {
 pub struct TapeTask {
     drive: Arc<Mutex<Option<Drive>>>,
     plan: Option<JobPlan>,
-    ctl: Arc<TransferControl>,
+    ctl: Arc<CopyControl>,
 }
 
 impl Task for TapeTask {

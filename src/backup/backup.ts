@@ -63,7 +63,7 @@ export function chooseLibrary(home: Home, name?: string): Library {
 
 /** The time the data of `source` is as of: a split secondary's split time, else now. */
 function dataTimeOf(home: Home, source: string): string {
-  const pair = new PairRecords(`${home.dir}/pairs`).find(source);
+  const pair = PairRecords.of(home).find(source);
   if (pair && isDuplexing(pair.state)) {
     throw new PlexusError('E_STATE', `volume ${source} is the secondary of a pair in ${pair.state}: split the pair first for a consistent image`);
   }

@@ -5,8 +5,6 @@
  * each filemark and the restored file at the end, dd with conv=fsync, tar followed by
  * `sync FILE`. Checksums stay on (block CRC32C, segment XXH3-128).
  */
-import crypto from 'node:crypto';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { runBackup } from '../backup/backup.js';
@@ -16,9 +14,10 @@ import { Catalog } from '../catalog/catalog.js';
 import { PlexusError } from '../errors.js';
 import { Home } from '../home/home.js';
 import type { ProgressCallback } from '../progress.js';
+import { sha256File } from '../util/hash.js';
 import { VolumeStore } from '../volumes/store.js';
 import { describeMachine, type MachineInfo } from './machine.js';
-import type { Timing } from './copy.js';
+import { now, runTool, since, summarize, type Timing } from './measure.js';
 
 /** Options of the backup benchmark. */
 export interface BackupBenchOptions {
@@ -46,36 +45,6 @@ export interface BackupBenchResult {
   /** Time over N cartridges / time on one. */
   spanningOverhead: number;
   targets: Record<string, { target: string; measured: number; met: boolean }>;
-}
-
-function seconds(t: bigint): number {
-  return Number(process.hrtime.bigint() - t) / 1e9;
-}
-
-function run(cmd: string, args: string[]): number {
-  const t = process.hrtime.bigint();
-  const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  if (r.error) throw new PlexusError('E_NOTOOL', `cannot run ${cmd}: ${r.error.message}`, { cause: r.error });
-  if (r.status !== 0) throw new PlexusError('E_IO', `${cmd} ${args.join(' ')} failed: ${r.stderr.toString().trim()}`);
-  return seconds(t);
-}
-
-function summarize(name: string, secs: number[], size: number): Timing {
-  const sorted = [...secs].sort((a, b) => a - b);
-  const best = sorted[0]!;
-  return { name, bestSeconds: best, medianSeconds: sorted[Math.floor(sorted.length / 2)]!, rate: size / best };
-}
-
-function sha256(file: string): string {
-  const h = crypto.createHash('sha256');
-  const fd = fs.openSync(file, 'r');
-  const buf = Buffer.alloc(8 << 20);
-  try {
-    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
-  } finally {
-    fs.closeSync(fd);
-  }
-  return h.digest('hex');
 }
 
 /** Runs the backup benchmark in a scratch home inside `home` and returns the figures. */
@@ -109,31 +78,31 @@ export async function benchBackup(home: Home, opts: BackupBenchOptions): Promise
       } finally {
         catalog.close();
       }
-      let start = process.hrtime.bigint();
+      let start = now();
       const one = await runBackup(h, 'src', { library: `one${i}`, onProgress: opts.onProgress });
-      t.plexusBackup.push(seconds(start));
+      t.plexusBackup.push(since(start));
       if (one.cartridges.length !== 1) throw new PlexusError('E_INVALID', `the one-cartridge job used ${one.cartridges.length} cartridges`);
 
-      start = process.hrtime.bigint();
+      start = now();
       const spanned = await runBackup(h, 'src', { library: `span${i}`, onProgress: opts.onProgress });
-      t.spanBackup.push(seconds(start));
+      t.spanBackup.push(since(start));
       lastCartridges = spanned.cartridges.length;
 
       fs.rmSync(out('restored'), { force: true });
-      start = process.hrtime.bigint();
+      start = now();
       await restoreJob(h, spanned.job, out('restored'), { onProgress: opts.onProgress });
-      t.plexusRestore.push(seconds(start));
-      if (i === 0 && sha256(out('restored')) !== srcSum) throw new PlexusError('E_CORRUPT', 'the restored volume does not match its source');
+      t.plexusRestore.push(since(start));
+      if (i === 0 && sha256File(out('restored')) !== srcSum) throw new PlexusError('E_CORRUPT', 'the restored volume does not match its source');
 
       fs.rmSync(out('dd.out'), { force: true });
-      t.ddWrite.push(run('dd', [`if=${srcFile}`, `of=${out('dd.out')}`, 'bs=4M', 'conv=fsync', 'status=none']));
+      t.ddWrite.push(runTool('dd', [`if=${srcFile}`, `of=${out('dd.out')}`, 'bs=4M', 'conv=fsync', 'status=none']));
       fs.rmSync(out('dd.back'), { force: true });
-      t.ddRead.push(run('dd', [`if=${out('dd.out')}`, `of=${out('dd.back')}`, 'bs=4M', 'conv=fsync', 'status=none']));
+      t.ddRead.push(runTool('dd', [`if=${out('dd.out')}`, `of=${out('dd.back')}`, 'bs=4M', 'conv=fsync', 'status=none']));
       fs.rmSync(out('src.tar'), { force: true });
-      start = process.hrtime.bigint();
-      run('tar', ['-cf', out('src.tar'), '-C', path.dirname(srcFile), path.basename(srcFile)]);
-      run('sync', [out('src.tar')]);
-      t.tar.push(seconds(start));
+      start = now();
+      runTool('tar', ['-cf', out('src.tar'), '-C', path.dirname(srcFile), path.basename(srcFile)]);
+      runTool('sync', [out('src.tar')]);
+      t.tar.push(since(start));
 
       // Each round writes fresh cartridges; drop the last round's to keep the disk use flat.
       for (const lib of [`one${i}`, `span${i}`]) fs.rmSync(path.join(dir, 'libraries', lib, 'cartridges'), { recursive: true, force: true });

@@ -3,8 +3,6 @@
  * conv=notrunc` on the same files in the same run, plus the machine's memcpy
  * bandwidth and the dirty-bitmap kernels. Warm page cache, no fsync on either side.
  */
-import { spawnSync } from 'node:child_process';
-import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { callNative, PlexusError } from '../errors.js';
@@ -14,6 +12,7 @@ import type { ProgressCallback } from '../progress.js';
 import { copyVolume } from '../volumes/copy.js';
 import { VolumeStore } from '../volumes/store.js';
 import { describeMachine, type MachineInfo } from './machine.js';
+import { runTool, summarize, type Timing } from './measure.js';
 
 /** Options of the copy benchmark. */
 export interface CopyBenchOptions {
@@ -22,15 +21,6 @@ export interface CopyBenchOptions {
   threads?: number;
   log?: (line: string) => void;
   onProgress?: ProgressCallback;
-}
-
-/** One measured contender: best and median seconds over the rounds. */
-export interface Timing {
-  name: string;
-  bestSeconds: number;
-  medianSeconds: number;
-  /** Bytes per second at the best time. */
-  rate: number;
 }
 
 /** Everything the copy benchmark measured. */
@@ -57,24 +47,6 @@ export interface CopyBenchResult {
 const here = path.dirname(fileURLToPath(import.meta.url));
 const CLI = path.resolve(here, '../../bin/plexus.js');
 
-function timed(fn: () => void): number {
-  const t = process.hrtime.bigint();
-  fn();
-  return Number(process.hrtime.bigint() - t) / 1e9;
-}
-
-function summarize(name: string, secs: number[], size: number): Timing {
-  const sorted = [...secs].sort((a, b) => a - b);
-  const best = sorted[0]!;
-  return { name, bestSeconds: best, medianSeconds: sorted[Math.floor(sorted.length / 2)]!, rate: size / best };
-}
-
-function run(cmd: string, args: string[], env?: NodeJS.ProcessEnv): void {
-  const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env: env ?? process.env });
-  if (r.error) throw new PlexusError('E_IO', `cannot run ${cmd}: ${r.error.message}`, { cause: r.error });
-  if (r.status !== 0) throw new PlexusError('E_IO', `${cmd} ${args.join(' ')} failed: ${r.stderr.toString().trim()}`);
-}
-
 /** Runs the copy benchmark in a scratch area of `home` and returns the figures. */
 export async function benchCopy(home: Home, opts: CopyBenchOptions): Promise<CopyBenchResult> {
   const log = opts.log ?? (() => {});
@@ -94,7 +66,7 @@ export async function benchCopy(home: Home, opts: CopyBenchOptions): Promise<Cop
     // contender overwrites allocated, cached blocks.
     await src.checksum();
     await copyVolume(src, dst, { sync: false });
-    run('dd', [`if=${store.file('bench-src')}`, `of=${ddOut}`, 'bs=4M', 'conv=notrunc', 'status=none']);
+    runTool('dd', [`if=${store.file('bench-src')}`, `of=${ddOut}`, 'bs=4M', 'conv=notrunc', 'status=none']);
 
     const plexus: number[] = [];
     const whole: number[] = [];
@@ -103,10 +75,10 @@ export async function benchCopy(home: Home, opts: CopyBenchOptions): Promise<Cop
       log(`round ${i + 1}/${rounds}`);
       const r = await copyVolume(src, dst, { sync: false, threads: opts.threads, onProgress: opts.onProgress });
       plexus.push(r.elapsedMs / 1000);
-      dd.push(timed(() => run('dd', [`if=${store.file('bench-src')}`, `of=${ddOut}`, 'bs=4M', 'conv=notrunc', 'status=none'])));
+      dd.push(runTool('dd', [`if=${store.file('bench-src')}`, `of=${ddOut}`, 'bs=4M', 'conv=notrunc', 'status=none']));
       const args = [CLI, '--home', home.dir, 'copy', 'bench-src', 'bench-dst', '--no-sync'];
       if (opts.threads) args.push('--threads', String(opts.threads));
-      whole.push(timed(() => run(process.execPath, args)));
+      whole.push(runTool(process.execPath, args));
     }
     const srcSum = await src.checksum();
     if ((await dst.checksum()) !== srcSum) throw new PlexusError('E_CORRUPT', 'benchmark copy does not match its source');
@@ -147,10 +119,3 @@ export async function benchCopy(home: Home, opts: CopyBenchOptions): Promise<Cop
   }
 }
 
-/** Writes a result as JSON under `dir`, named by benchmark and date; returns the path. */
-export function saveResult(dir: string, result: { benchmark: string; date: string }): string {
-  fs.mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `${result.benchmark}-${result.date.replace(/[:.]/g, '-')}.json`);
-  fs.writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
-  return file;
-}

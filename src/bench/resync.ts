@@ -19,6 +19,7 @@ import type { ProgressCallback } from '../progress.js';
 import { formatBytes } from '../util/size.js';
 import { copyVolume } from '../volumes/copy.js';
 import { describeMachine, type MachineInfo } from './machine.js';
+import { now, runTool, since } from './measure.js';
 
 export const DEFAULT_GRANULARITIES = [4096, 65536, 1 << 20];
 export const DEFAULT_FRACTIONS = [0.001, 0.01, 0.1, 1];
@@ -176,8 +177,6 @@ function timings(secs: number[]): Seconds {
   return { bestSeconds: sorted[0]!, medianSeconds: sorted[Math.floor(sorted.length / 2)]! };
 }
 
-const now = (): bigint => process.hrtime.bigint();
-const since = (t: bigint): number => Number(process.hrtime.bigint() - t) / 1e9;
 const pct = (f: number): string => `${Number((f * 100).toPrecision(3))}%`;
 
 /** Fails with E_NOTOOL unless `rsync` runs. */
@@ -274,15 +273,7 @@ function settle(store: Mirrors['store']): void {
  */
 function rsyncOnto(src: string, dst: string): number {
   fs.utimesSync(dst, 0, 0);
-  const t = now();
-  run('rsync', ['--inplace', '--no-whole-file', src, dst]);
-  return since(t);
-}
-
-function run(cmd: string, args: string[]): void {
-  const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  if (r.error) throw new PlexusError('E_IO', `cannot run ${cmd}: ${r.error.message}`, { cause: r.error });
-  if (r.status !== 0) throw new PlexusError('E_IO', `${cmd} ${args.join(' ')} failed: ${r.stderr.toString().trim()}`);
+  return runTool('rsync', ['--inplace', '--no-whole-file', src, dst]);
 }
 
 /** Runs the resync benchmark in scratch volumes of `home` and returns the figures. */
@@ -398,9 +389,7 @@ export async function benchResync(home: Home, opts: ResyncBenchOptions): Promise
             await dirty(mirrors, regions, g, size, random, stamp);
             stamp += regions.length;
             settle(store);
-            const t = now();
-            run(process.execPath, [CLI, '--home', home.dir, 'pair', 'resync', P]);
-            whole.push(since(t));
+            whole.push(runTool(process.execPath, [CLI, '--home', home.dir, 'pair', 'resync', P]));
             await verifySame(mirrors, P, S, `whole-process resync at ${formatBytes(g)}, ${pct(f)} dirty`);
             if (useRsync) rsyncOnto(store.file(P), store.file(R));
           }

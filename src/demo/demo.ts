@@ -4,7 +4,6 @@
  * the split image), backed up to a tape library across cartridges, restored and
  * compared, and the mirror resynchronised by dirty bitmap.
  */
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { runBackup } from '../backup/backup.js';
@@ -16,6 +15,7 @@ import type { Home } from '../home/home.js';
 import { Mirrors } from '../mirror/mirrors.js';
 import type { ProgressCallback } from '../progress.js';
 import { Library } from '../tape/library.js';
+import { sha256File } from '../util/hash.js';
 import { formatBytes, formatRate, parseSize } from '../util/size.js';
 import { VolumeStore } from '../volumes/store.js';
 
@@ -42,18 +42,6 @@ export const DEMO = { db: 'demo-db', mirror: 'demo-mirror', library: 'demo-lib',
 const MIN_SIZE = 1 << 20;
 const GRANULARITY = 64 * 1024;
 const TAPE_BLOCK = 64 * 1024;
-
-function sha256File(file: string): string {
-  const h = crypto.createHash('sha256');
-  const fd = fs.openSync(file, 'r');
-  const buf = Buffer.alloc(4 << 20);
-  try {
-    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
-  } finally {
-    fs.closeSync(fd);
-  }
-  return h.digest('hex');
-}
 
 /** Removes what an earlier demo left, and nothing else. */
 function clearEarlier(home: Home, mirrors: Mirrors, store: VolumeStore): void {

@@ -7,7 +7,7 @@ import { DirtyBitmap } from '../volumes/bitmap.js';
 import { VolumeStore } from '../volumes/store.js';
 import { runHook, type HookResult } from './hooks.js';
 import { openVolumeIo, type IoOptions, type VolumeIo } from './io.js';
-import { OWNER_DIED, PlexSet, type MirrorCopyReport, type OpenPair } from './plexset.js';
+import { afterOwnerDied, PlexSet, type MirrorCopyReport, type OpenPair } from './plexset.js';
 import { PairRecords, type PairRecord } from './record.js';
 import { isDuplexing, isSplit, type PairState } from './states.js';
 
@@ -101,7 +101,7 @@ export class Mirrors {
 
   constructor(readonly home: Home) {
     this.store = new VolumeStore(home);
-    this.records = new PairRecords(path.join(home.dir, 'pairs'));
+    this.records = PairRecords.of(home);
   }
 
   /** The records a selector names; E_NOENT when none. */
@@ -127,9 +127,7 @@ export class Mirrors {
     const busy = PlexSet.isOpenElsewhere(this.records, r.primary);
     const op = r.operation;
     // What the next owner will find: a dead owner without write intent suspends the pair.
-    if (!busy && !r.writeIntent && r.state !== 'SMPL' && this.records.wasLeftOpen(r.primary)) {
-      r = { ...r, state: 'PSUE', needsFull: true, lastError: OWNER_DIED };
-    }
+    if (!busy && this.records.wasLeftOpen(r.primary)) r = afterOwnerDied(r);
     return {
       primary: r.primary,
       secondary: r.secondary,
@@ -395,12 +393,13 @@ export class Mirrors {
     const recs = this.select({ primary, plex });
     const sets = this.openSets(recs);
     try {
-      for (const r of recs) this.records.remove(r.secondary);
+      for (const r of recs) {
+        sets.get(r.primary)!.forget(r.secondary);
+        this.records.remove(r.secondary);
+      }
     } finally {
       for (const s of sets.values()) s.close();
     }
-    // Closing flushed the bitmaps, recreating files of the records just removed.
-    for (const r of recs) this.records.remove(r.secondary);
     return recs.map((r) => `${r.primary} → ${r.secondary}`);
   }
 

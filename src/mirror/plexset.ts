@@ -100,6 +100,12 @@ export class PlexSet {
     return p;
   }
 
+  /** Takes a pair out of the set without flushing it, so its files can be removed
+   * (closing would write its bitmaps again). */
+  forget(secondary: string): void {
+    this.pairs.delete(secondary);
+  }
+
   /** Writes to the primary through every pair (duplexed, tracked or copy-on-write). */
   writePrimary(offset: number, data: Buffer): void {
     const mirrors = [...this.pairs.values()].map((p) => p.mirror);
@@ -181,19 +187,25 @@ export class PlexSet {
 }
 
 /** Why a pair without write intent was suspended after its owner died. */
-export const OWNER_DIED = 'the owning process died and the pair keeps no write intent: a full resync is needed';
+const OWNER_DIED = 'the owning process died and the pair keeps no write intent: a full resync is needed';
 
 /**
- * The previous owner died with the pairs open. Pairs with write intent lost nothing
- * (every dirty region was durable before its write was acknowledged); pairs without it
- * may have lost dirty bits, so they are suspended for a full resync.
+ * What a pair becomes when its owner died with it open. Pairs with write intent lost
+ * nothing (every dirty region was durable before its write was acknowledged) and stay
+ * as they are; pairs without it may have lost dirty bits, so they are suspended for a
+ * full resync. `display` shows this before the next owner applies it.
  */
+export function afterOwnerDied(r: PairRecord): PairRecord {
+  if (r.writeIntent || r.state === 'SMPL') return r;
+  return { ...r, state: 'PSUE', needsFull: true, lastError: OWNER_DIED };
+}
+
+/** Applies `afterOwnerDied` to the records of a primary whose last owner died. */
 function suspendUntracked(records: PairRecords, recs: PairRecord[]): void {
   for (const r of recs) {
-    if (r.writeIntent || r.state === 'SMPL') continue;
-    r.state = 'PSUE';
-    r.needsFull = true;
-    r.lastError = OWNER_DIED;
+    const after = afterOwnerDied(r);
+    if (after === r) continue;
+    Object.assign(r, after);
     records.save(r);
   }
 }

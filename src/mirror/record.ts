@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { PlexusError } from '../errors.js';
+import type { Home } from '../home/home.js';
 import type { PairState } from './states.js';
 
 /** A long operation in progress (or interrupted) on a pair. */
@@ -42,6 +43,11 @@ export interface PairRecord {
  * secondary of at most one pair; a primary may have several plexes). */
 export class PairRecords {
   constructor(readonly dir: string) {}
+
+  /** The pair records of a storage home. */
+  static of(home: Home): PairRecords {
+    return new PairRecords(path.join(home.dir, 'pairs'));
+  }
 
   /** File of the pair whose secondary is `secondary`. */
   file(secondary: string): string {

@@ -59,6 +59,15 @@ impl CopyControl {
     pub fn progress(&self) -> (u64, u64) {
         (self.done.load(Ordering::Relaxed), self.total.load(Ordering::Relaxed))
     }
+    /// Starts counting a transfer of `total` bytes.
+    pub fn start(&self, total: u64) {
+        self.total.store(total, Ordering::Relaxed);
+        self.done.store(0, Ordering::Relaxed);
+    }
+    /// Counts `n` more bytes done; returns the bytes done so far.
+    pub fn add(&self, n: u64) -> u64 {
+        self.done.fetch_add(n, Ordering::Relaxed) + n
+    }
 }
 
 /// Wraps the copy of each chunk: a mirror takes its region lock here and clears its
@@ -135,8 +144,7 @@ pub fn copy_ranges_with(
     }
     let chunks = chunk_ranges(&ranges, opts.chunk_size);
     let total: u64 = chunks.iter().map(|c| c.len).sum();
-    ctl.total.store(total, Ordering::Relaxed);
-    ctl.done.store(0, Ordering::Relaxed);
+    ctl.start(total);
 
     let threads = match opts.threads {
         0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
@@ -161,7 +169,7 @@ pub fn copy_ranges_with(
                         }
                         break;
                     }
-                    let done = ctl.done.fetch_add(chunk.len, Ordering::Relaxed) + chunk.len;
+                    let done = ctl.add(chunk.len);
                     pace(start, done, opts.max_rate);
                 }
             });
@@ -171,7 +179,7 @@ pub fn copy_ranges_with(
     if let Some(e) = first_error.into_inner().ok().flatten() {
         return Err(e);
     }
-    let bytes_copied = ctl.done.load(Ordering::Relaxed);
+    let (bytes_copied, _) = ctl.progress();
     if ctl.is_cancelled() && bytes_copied < total {
         return Err(CopyError::Cancelled { bytes_copied });
     }

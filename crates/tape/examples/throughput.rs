@@ -4,7 +4,7 @@
 //! `cargo run --release -p plexus-tape --example throughput -- [SIZE_MIB] [ROUNDS]`
 
 use plexus_tape::{
-    read_segment, write_file, write_segment, Content, DeviceSink, Drive, EndedBy, FileSink, FormatOptions, ReadRequest, TransferControl,
+    read_segment, write_file, write_segment, Content, DeviceSink, Drive, EndedBy, FileSink, FormatOptions, ReadRequest, CopyControl,
 };
 use plexus_volume::{fill, Fill, Volume};
 use std::path::Path;
@@ -57,7 +57,7 @@ fn backup(dir: &Path, src: &Volume, size: u64, tag: &str) -> Res<(f64, usize)> {
     let mut n = 0;
     while at < size {
         let mut drive = Drive::open(&dir.join(format!("{tag}{n:02}.tape")), plexus_volume::Access::ReadWrite)?;
-        let r = write_segment(&mut drive, src, at, size - at, &TransferControl::new())?;
+        let r = write_segment(&mut drive, src, at, size - at, &CopyControl::new())?;
         write_file(&mut drive, format!("{at} {} {}", r.bytes, r.digest.to_hex()).as_bytes(), Content::Catalog)?;
         drive.unload()?;
         at += r.bytes;
@@ -107,7 +107,7 @@ fn main() -> Res<()> {
         // Restore: read the cartridge back into a volume, every checksum verified.
         let mut drive = Drive::open(&d.join("ONE00.tape"), plexus_volume::Access::ReadOnly)?;
         let (c0, t) = (cpu(), Instant::now());
-        read_segment(&mut drive, &ReadRequest::default(), &mut DeviceSink::new(&dst, 0, true), &TransferControl::new())?;
+        read_segment(&mut drive, &ReadRequest::default(), &mut DeviceSink::new(&dst, 0, true), &CopyControl::new())?;
         rs.keep(t.elapsed().as_secs_f64(), cpu() - c0);
         drop(drive);
         let (w, c) = dd(&d.join("ONE00.tape"), &d.join("dst.img"))?;
@@ -116,7 +116,7 @@ fn main() -> Res<()> {
         let mut drive = Drive::open(&d.join("ONE00.tape"), plexus_volume::Access::ReadOnly)?;
         let (c0, t) = (cpu(), Instant::now());
         let mut sink = FileSink::open(&d.join("out.img"), 0)?;
-        read_segment(&mut drive, &ReadRequest::default(), &mut sink, &TransferControl::new())?;
+        read_segment(&mut drive, &ReadRequest::default(), &mut sink, &CopyControl::new())?;
         rf.keep(t.elapsed().as_secs_f64(), cpu() - c0);
         drop(drive);
         let (w, c) = dd(&d.join("ONE00.tape"), &d.join("out.img"))?;

@@ -3,7 +3,7 @@
 //! catches a hang). The backup manager computes one effective fault per stream from its
 //! components and hands it to the segment transfer through this wrapper.
 
-use crate::transfer::TransferControl;
+use plexus_copy::CopyControl;
 use plexus_volume::{BlockDevice, Result, VolumeError};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -28,13 +28,13 @@ impl SourceFault {
 pub struct FaultySource<'a> {
     inner: &'a dyn BlockDevice,
     fault: SourceFault,
-    ctl: &'a TransferControl,
+    ctl: &'a CopyControl,
     delivered: AtomicU64,
 }
 
 impl<'a> FaultySource<'a> {
     /// Wraps `inner`; a hang ends when `ctl` is cancelled.
-    pub fn new(inner: &'a dyn BlockDevice, fault: SourceFault, ctl: &'a TransferControl) -> Self {
+    pub fn new(inner: &'a dyn BlockDevice, fault: SourceFault, ctl: &'a CopyControl) -> Self {
         FaultySource { inner, fault, ctl, delivered: AtomicU64::new(0) }
     }
 

@@ -10,7 +10,8 @@ use crate::drive::WRITE_BEHIND;
 use crate::format::HEADER_LEN;
 use crate::medium::WriteBehind;
 use crate::chain::{BlockChain, Digest};
-use crate::transfer::{TransferControl, PIPELINE_DEPTH};
+use crate::transfer::PIPELINE_DEPTH;
+use plexus_copy::CopyControl;
 use plexus_volume::{check_range, BlockDevice, VolumeError};
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -162,7 +163,7 @@ pub struct ReadReport {
 /// Reads tape file `req.file` into `sink`, verifying every block's CRC (E_CORRUPT
 /// naming barcode, file and block), then the file CRC from its filemark and the digest.
 /// Leaves the drive after the file's filemark (or after the last block of a range).
-pub fn read_segment(drive: &mut Drive, req: &ReadRequest, sink: &mut dyn Sink, ctl: &TransferControl) -> Result<ReadReport> {
+pub fn read_segment(drive: &mut Drive, req: &ReadRequest, sink: &mut dyn Sink, ctl: &CopyControl) -> Result<ReadReport> {
     let started = Instant::now();
     drive.locate(Position { file: req.file, block: 0 })?;
     let info = drive
@@ -269,6 +270,6 @@ pub fn read_segment(drive: &mut Drive, req: &ReadRequest, sink: &mut dyn Sink, c
 /// file CRC.
 pub fn read_file(drive: &mut Drive, file: u32) -> Result<Vec<u8>> {
     let mut sink = VecSink::default();
-    read_segment(drive, &ReadRequest { file, ..ReadRequest::default() }, &mut sink, &TransferControl::new())?;
+    read_segment(drive, &ReadRequest { file, ..ReadRequest::default() }, &mut sink, &CopyControl::new())?;
     Ok(sink.0)
 }

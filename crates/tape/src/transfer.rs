@@ -10,48 +10,14 @@ use crate::chain::Digest;
 use crate::drive::{Drive, Position};
 use crate::error::{Result, TapeError};
 use crate::format::{Content, HEADER_LEN};
+use plexus_copy::CopyControl;
 use plexus_volume::{check_range, BlockDevice};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{channel, sync_channel};
 use std::time::{Duration, Instant};
 
 /// Blocks in flight between the two stages: enough to ride out a slow write, few
 /// enough that cancelling is prompt and memory stays small.
 pub(crate) const PIPELINE_DEPTH: usize = 4;
-
-/// Progress counters and the cancel flag of a transfer, pollable from any thread.
-#[derive(Debug, Default)]
-pub struct TransferControl {
-    cancel: AtomicBool,
-    done: AtomicU64,
-    total: AtomicU64,
-}
-
-impl TransferControl {
-    /// A fresh control block.
-    pub fn new() -> Self {
-        Self::default()
-    }
-    /// Asks the transfer to stop after the blocks in flight.
-    pub fn cancel(&self) {
-        self.cancel.store(true, Ordering::SeqCst);
-    }
-    /// Whether cancellation was requested.
-    pub fn is_cancelled(&self) -> bool {
-        self.cancel.load(Ordering::SeqCst)
-    }
-    /// (bytes transferred so far, bytes to transfer in all).
-    pub fn progress(&self) -> (u64, u64) {
-        (self.done.load(Ordering::Relaxed), self.total.load(Ordering::Relaxed))
-    }
-    pub(crate) fn start(&self, total: u64) {
-        self.total.store(total, Ordering::Relaxed);
-        self.done.store(0, Ordering::Relaxed);
-    }
-    pub(crate) fn add(&self, n: u64) {
-        self.done.fetch_add(n, Ordering::Relaxed);
-    }
-}
 
 /// Why a segment write stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,7 +87,7 @@ impl Payload<'_> {
 /// truncated), then a synced filemark. Stops early, still closing the file, when a
 /// block enters the early-warning zone. On any error or cancel the partial file is
 /// abandoned: appending at the end of data, the cartridge is left as it was.
-pub fn write_segment(drive: &mut Drive, src: &dyn BlockDevice, offset: u64, len: u64, ctl: &TransferControl) -> Result<SegmentReport> {
+pub fn write_segment(drive: &mut Drive, src: &dyn BlockDevice, offset: u64, len: u64, ctl: &CopyControl) -> Result<SegmentReport> {
     let started = Instant::now();
     let mut r = write_segment_data(drive, src, offset, len, ctl)?;
     if let Err(e) = drive.write_filemark() {
@@ -138,7 +104,7 @@ pub fn write_segment(drive: &mut Drive, src: &dyn BlockDevice, offset: u64, len:
 /// then: a crash, or unloading by dropping the drive, leaves it unterminated and the
 /// next load discards it. On error or cancel the partial file is abandoned as in
 /// `write_segment`. The report's `early_warning` and `elapsed` are as of the data.
-pub fn write_segment_data(drive: &mut Drive, src: &dyn BlockDevice, offset: u64, len: u64, ctl: &TransferControl) -> Result<SegmentReport> {
+pub fn write_segment_data(drive: &mut Drive, src: &dyn BlockDevice, offset: u64, len: u64, ctl: &CopyControl) -> Result<SegmentReport> {
     let started = Instant::now();
     check_range(src.label(), offset, len, src.size())?;
     begin_new_file(drive, Content::Segment)?;
@@ -294,7 +260,7 @@ fn abandon(drive: &mut Drive, e: TapeError) -> TapeError {
 
 /// Moves `len` bytes of `src` from `offset` into the open file, block by block, with
 /// checksumming on a producer thread.
-fn pump(drive: &mut Drive, src: &dyn BlockDevice, offset: u64, len: u64, mapped: Option<&[u8]>, ctl: &TransferControl) -> Result<()> {
+fn pump(drive: &mut Drive, src: &dyn BlockDevice, offset: u64, len: u64, mapped: Option<&[u8]>, ctl: &CopyControl) -> Result<()> {
     let bs = u64::from(drive.label().block_size);
     std::thread::scope(|s| {
         let (tx, rx) = sync_channel::<Result<(Payload<'_>, u32)>>(PIPELINE_DEPTH);

@@ -5,7 +5,7 @@
 
 use plexus_tape::{
     close_segment, read_file, read_segment, write_file, write_segment, write_segment_data, Content, Drive, EndedBy,
-    FaultyMedium, FileMedium, FormatOptions, Medium, MediumFault, NullSink, ReadRequest, SegmentReport, TransferControl,
+    FaultyMedium, FileMedium, FormatOptions, Medium, MediumFault, NullSink, ReadRequest, SegmentReport, CopyControl,
 };
 use plexus_volume::{fill, Access, Fill, MemDevice};
 use std::fs::OpenOptions;
@@ -145,7 +145,7 @@ fn a_segment_written_then_closed_with_its_catalog_reads_back_like_write_segment(
     let src = source(1 << 20, 1);
     let mut drive = format(&d.path().join("A.tape"), "SPLIT1", 16 << 20);
     let len = (200 << 10) + 123;
-    let r = write_segment_data(&mut drive, &src, 4096, len, &TransferControl::new()).expect("data");
+    let r = write_segment_data(&mut drive, &src, 4096, len, &CopyControl::new()).expect("data");
     assert_eq!((r.file, r.bytes, r.ended_by), (0, len, EndedBy::Complete));
     assert!(drive.files().is_empty(), "not closed yet");
     // Another file cannot start while the segment is open; the close can.
@@ -163,11 +163,11 @@ fn a_segment_written_then_closed_with_its_catalog_reads_back_like_write_segment(
     let kinds: Vec<_> = drive.files().iter().map(|f| f.content).collect();
     assert_eq!(kinds, [Content::Segment, Content::Catalog]);
     let req = ReadRequest { file: 0, expected_len: Some(len), expected_digest: Some(r.digest), range: None };
-    read_segment(&mut drive, &req, &mut NullSink, &TransferControl::new()).expect("segment");
+    read_segment(&mut drive, &req, &mut NullSink, &CopyControl::new()).expect("segment");
     assert_eq!(read_file(&mut drive, 1).expect("catalog"), b"catalog rows");
     // Without a catalog the close is a plain filemark.
     drive.space_to_eod().expect("eod");
-    write_segment_data(&mut drive, &src, 0, 5000, &TransferControl::new()).expect("data");
+    write_segment_data(&mut drive, &src, 0, 5000, &CopyControl::new()).expect("data");
     let c = close_segment(&mut drive, None).expect("close");
     assert_eq!((c.segment.file, c.catalog), (2, None));
     assert_eq!(drive.files().len(), 3);
@@ -179,9 +179,9 @@ fn a_crash_before_the_close_leaves_the_cartridge_appendable_with_the_segment_dis
     let path = d.path().join("B.tape");
     let src = source(1 << 20, 2);
     let mut drive = format(&path, "SPLIT2", 16 << 20);
-    let first = write_segment(&mut drive, &src, 0, 64 << 10, &TransferControl::new()).expect("first");
+    let first = write_segment(&mut drive, &src, 0, 64 << 10, &CopyControl::new()).expect("first");
     write_file(&mut drive, b"first", Content::Catalog).expect("catalog");
-    let open = write_segment_data(&mut drive, &src, 64 << 10, 300 << 10, &TransferControl::new()).expect("data");
+    let open = write_segment_data(&mut drive, &src, 64 << 10, 300 << 10, &CopyControl::new()).expect("data");
     // The process dies: the drive goes without an unload (which would close the file).
     drop(drive);
 
@@ -190,7 +190,7 @@ fn a_crash_before_the_close_leaves_the_cartridge_appendable_with_the_segment_dis
     assert_eq!(drive.recovery().discarded_blocks, open.blocks);
     assert!(drive.recovery().damage.is_none());
     drive.space_to_eod().expect("eod");
-    let again = write_segment_data(&mut drive, &src, 64 << 10, 300 << 10, &TransferControl::new()).expect("rewrite");
+    let again = write_segment_data(&mut drive, &src, 64 << 10, 300 << 10, &CopyControl::new()).expect("rewrite");
     assert_eq!(again.file, open.file, "the discarded segment's place is reused");
     close_segment(&mut drive, Some(b"second")).expect("close");
     drop(drive);
@@ -200,7 +200,7 @@ fn a_crash_before_the_close_leaves_the_cartridge_appendable_with_the_segment_dis
     assert_eq!(drive.recovery().discarded_bytes, 0);
     for (file, digest) in [(0, first.digest), (2, again.digest)] {
         let req = ReadRequest { file, expected_digest: Some(digest), ..ReadRequest::default() };
-        read_segment(&mut drive, &req, &mut NullSink, &TransferControl::new()).expect("segment");
+        read_segment(&mut drive, &req, &mut NullSink, &CopyControl::new()).expect("segment");
     }
     assert_eq!(read_file(&mut drive, 3).expect("catalog"), b"second");
 }
@@ -217,7 +217,7 @@ fn check_image(img: Vec<u8>, path: &Path, first: &SegmentReport, second: &Segmen
     for (i, seg) in [(0usize, first), (2, second)] {
         if files.len() > i {
             let req = ReadRequest { file: i as u32, expected_len: Some(seg.bytes), expected_digest: Some(seg.digest), range: None };
-            read_segment(&mut drive, &req, &mut NullSink, &TransferControl::new()).expect("a closed segment reads back whole");
+            read_segment(&mut drive, &req, &mut NullSink, &CopyControl::new()).expect("a closed segment reads back whole");
         }
     }
     assert_eq!(read_file(&mut drive, 1).expect("first catalog"), b"first");
@@ -225,7 +225,7 @@ fn check_image(img: Vec<u8>, path: &Path, first: &SegmentReport, second: &Segmen
         assert_eq!(read_file(&mut drive, 3).expect("second catalog"), catalog);
     }
     drive.space_to_eod().expect("eod");
-    let r = write_segment(&mut drive, src, 0, 10_000, &TransferControl::new()).expect("appendable after the crash");
+    let r = write_segment(&mut drive, src, 0, 10_000, &CopyControl::new()).expect("appendable after the crash");
     assert_eq!(r.file as usize, files.len());
     files.len()
 }
@@ -236,14 +236,14 @@ fn a_crash_at_any_point_of_the_split_write_keeps_every_filemark_over_synced_data
     let path = d.path().join("C.tape");
     let src = source(1 << 20, 3);
     let mut drive = format(&path, "SPLIT3", 16 << 20);
-    let first = write_segment(&mut drive, &src, 0, 20_000, &TransferControl::new()).expect("first");
+    let first = write_segment(&mut drive, &src, 0, 20_000, &CopyControl::new()).expect("first");
     write_file(&mut drive, b"first", Content::Catalog).expect("catalog");
     drop(drive);
 
     let m = CrashMedium::with_bytes(std::fs::read(&path).expect("read cartridge"));
     let mut drive = Drive::with_medium(Box::new(m.clone()), &path, Access::ReadWrite).expect("load");
     drive.space_to_eod().expect("eod");
-    let second = write_segment_data(&mut drive, &src, 20_000, 10 * u64::from(BS) + 77, &TransferControl::new()).expect("data");
+    let second = write_segment_data(&mut drive, &src, 20_000, 10 * u64::from(BS) + 77, &CopyControl::new()).expect("data");
     assert_eq!(m.state().syncs, 0, "the data half does not sync");
     // A crash before the close: whatever part of the data reached the disk, the
     // segment is discarded.
@@ -284,7 +284,7 @@ fn a_failed_sync_during_the_close_fails_it_and_poisons_the_drive() {
     let medium = FaultyMedium::new(FileMedium::new(file), MediumFault::SyncError);
     let mut drive = Drive::with_medium(Box::new(medium), &path, Access::ReadWrite).expect("load");
     let src = source(1 << 20, 4);
-    write_segment_data(&mut drive, &src, 0, 1 << 20, &TransferControl::new()).expect("data is not synced");
+    write_segment_data(&mut drive, &src, 0, 1 << 20, &CopyControl::new()).expect("data is not synced");
     let e = close_segment(&mut drive, Some(b"rows")).expect_err("sync");
     assert_eq!(e.code(), "E_IO", "{e}");
     assert!(drive.files().is_empty());

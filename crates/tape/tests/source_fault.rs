@@ -1,6 +1,6 @@
 //! A stream's fault acted out on its source: fail after N bytes, or hang until cancelled.
 
-use plexus_tape::{write_segment, Drive, FaultySource, FormatOptions, SourceFault, TransferControl};
+use plexus_tape::{write_segment, Drive, FaultySource, FormatOptions, SourceFault, CopyControl};
 use plexus_volume::{fill, Fill, MemDevice};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,14 +22,14 @@ fn a_stream_failing_after_n_bytes_fails_the_segment_and_leaves_the_cartridge_as_
     let dir = tempfile::tempdir().expect("tmp");
     let src = source(4 << 20);
     let mut drive = blank(dir.path());
-    let ctl = TransferControl::new();
+    let ctl = CopyControl::new();
     let faulty = FaultySource::new(&src, SourceFault { fail_after: Some(1 << 20), hang_after: None }, &ctl);
     let err = write_segment(&mut drive, &faulty, 0, 4 << 20, &ctl).expect_err("must fail");
     assert_eq!(err.code(), "E_IO");
     assert!(err.to_string().contains("failed after 1048576 bytes"), "{err}");
     assert!(drive.files().is_empty());
     // The same drive takes the segment again once the fault is gone.
-    let r = write_segment(&mut drive, &src, 0, 4 << 20, &TransferControl::new()).expect("retry");
+    let r = write_segment(&mut drive, &src, 0, 4 << 20, &CopyControl::new()).expect("retry");
     assert_eq!(r.bytes, 4 << 20);
     assert_eq!(drive.files().len(), 1);
 }
@@ -39,7 +39,7 @@ fn a_hanging_stream_blocks_until_cancelled() {
     let dir = tempfile::tempdir().expect("tmp");
     let src = source(4 << 20);
     let mut drive = blank(dir.path());
-    let ctl = Arc::new(TransferControl::new());
+    let ctl = Arc::new(CopyControl::new());
     let canceller = {
         let ctl = ctl.clone();
         std::thread::spawn(move || {

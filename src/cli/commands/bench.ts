@@ -4,16 +4,36 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { benchBackup } from '../../bench/backup.js';
-import { benchCopy, saveResult } from '../../bench/copy.js';
+import { benchCopy } from '../../bench/copy.js';
+import { saveResult } from '../../bench/measure.js';
 import { benchResync, DEFAULT_FRACTIONS, DEFAULT_GRANULARITIES, type ResyncBenchResult, type WriteCost } from '../../bench/resync.js';
 import { barChart, logLineChart, type Series } from '../../bench/svg.js';
 import { PlexusError } from '../../errors.js';
 import { formatBytes, formatRate, parseSize } from '../../util/size.js';
 import { homeOf, intOpt } from '../context.js';
 import { printJson, printTable } from '../render/output.js';
+import type { ProgressCallback } from '../../progress.js';
 import { progressBar } from '../render/progress.js';
 
 const DEFAULT_RESULTS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../bench/results');
+
+/**
+ * Progress of a benchmark on stderr: a bar per stage, each log line ending the bar
+ * before it; silent with --json.
+ */
+function benchReporter(name: string, quiet: boolean): { log: (line: string) => void; onProgress: ProgressCallback; stop: () => void } {
+  const tty = Boolean(process.stderr.isTTY) && !quiet;
+  let bar = progressBar(name, tty);
+  return {
+    log: (line) => {
+      bar.stop();
+      bar = progressBar(name, tty);
+      if (!quiet) process.stderr.write(`${line}\n`);
+    },
+    onProgress: (e) => bar.callback(e),
+    stop: () => bar.stop(),
+  };
+}
 
 /** Registers the bench commands. */
 export function benchCommand(): Command {
@@ -28,20 +48,15 @@ export function benchCommand(): Command {
     .option('--plot <file.svg>', 'write a bar chart of the throughputs')
     .option('--results <dir>', 'where to store the JSON result', DEFAULT_RESULTS)
     .action(async (o: { size: string; rounds: string; threads?: string; json?: boolean; plot?: string; results: string }, c: Command) => {
-      const quiet = Boolean(o.json);
-      let bar = progressBar('copy', Boolean(process.stderr.isTTY) && !quiet);
+      const report = benchReporter('copy', Boolean(o.json));
       const r = await benchCopy(homeOf(c), {
         size: parseSize(o.size, 'size'),
         rounds: intOpt(o.rounds, 'rounds', 1, 100),
         threads: intOpt(o.threads, 'threads', 1, 256),
-        log: (l) => {
-          bar.stop();
-          bar = progressBar('copy', Boolean(process.stderr.isTTY) && !quiet);
-          if (!quiet) process.stderr.write(`${l}\n`);
-        },
-        onProgress: (e) => bar.callback(e),
+        log: report.log,
+        onProgress: report.onProgress,
       });
-      bar.stop();
+      report.stop();
       const file = saveResult(o.results, r);
       if (o.plot) {
         fs.writeFileSync(
@@ -79,9 +94,7 @@ export function benchCommand(): Command {
     .option('--plot <file.svg>', 'write a chart of resync time against the fraction dirtied')
     .option('--results <dir>', 'where to store the JSON result', DEFAULT_RESULTS)
     .action(async (o: ResyncOpts, c: Command) => {
-      const quiet = Boolean(o.json);
-      const tty = Boolean(process.stderr.isTTY) && !quiet;
-      let bar = progressBar('copy', tty);
+      const report = benchReporter('copy', Boolean(o.json));
       const r = await benchResync(homeOf(c), {
         size: parseSize(o.size, 'size'),
         rounds: intOpt(o.rounds, 'rounds', 1, 100),
@@ -91,14 +104,10 @@ export function benchCommand(): Command {
         threads: intOpt(o.threads, 'threads', 1, 256),
         seed: intOpt(o.seed, 'seed', 0, 2 ** 32 - 1),
         rsync: o.rsync,
-        log: (l) => {
-          bar.stop();
-          bar = progressBar('copy', tty);
-          if (!quiet) process.stderr.write(`${l}\n`);
-        },
-        onProgress: (e) => bar.callback(e),
+        log: report.log,
+        onProgress: report.onProgress,
       });
-      bar.stop();
+      report.stop();
       const file = saveResult(o.results, r);
       if (o.plot) fs.writeFileSync(o.plot, resyncChart(r));
       if (o.json) return printJson({ ...r, resultFile: file });
@@ -115,20 +124,15 @@ export function benchCommand(): Command {
     .option('--plot <file.svg>', 'write a bar chart of the throughputs')
     .option('--results <dir>', 'where to store the JSON result', DEFAULT_RESULTS)
     .action(async (o: { size: string; rounds: string; cartridges: string; json?: boolean; plot?: string; results: string }, c: Command) => {
-      const quiet = Boolean(o.json);
-      let bar = progressBar('backup', Boolean(process.stderr.isTTY) && !quiet);
+      const report = benchReporter('backup', Boolean(o.json));
       const r = await benchBackup(homeOf(c), {
         size: parseSize(o.size, 'size'),
         rounds: intOpt(o.rounds, 'rounds', 1, 100),
         spanCartridges: intOpt(o.cartridges, 'cartridges', 2, 64),
-        log: (l) => {
-          bar.stop();
-          bar = progressBar('backup', Boolean(process.stderr.isTTY) && !quiet);
-          if (!quiet) process.stderr.write(`${l}\n`);
-        },
-        onProgress: (e) => bar.callback(e),
+        log: report.log,
+        onProgress: report.onProgress,
       });
-      bar.stop();
+      report.stop();
       const file = saveResult(o.results, r);
       if (o.plot) {
         fs.writeFileSync(

@@ -1,0 +1,46 @@
+/** What every benchmark measures with: a clock, peer programs timed as processes,
+ * best/median summaries and the JSON result file. */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { PlexusError } from '../errors.js';
+
+/** One measured contender: best and median seconds over the rounds. */
+export interface Timing {
+  name: string;
+  bestSeconds: number;
+  medianSeconds: number;
+  /** Bytes per second at the best time. */
+  rate: number;
+}
+
+/** A point in time for `since`. */
+export const now = (): bigint => process.hrtime.bigint();
+
+/** Seconds since `t`. */
+export const since = (t: bigint): number => Number(process.hrtime.bigint() - t) / 1e9;
+
+/** Runs a peer program to its end and returns its wall time in seconds; E_NOTOOL if it
+ * is not installed, E_IO if it fails. */
+export function runTool(cmd: string, args: string[], env?: NodeJS.ProcessEnv): number {
+  const t = now();
+  const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env: env ?? process.env });
+  if (r.error) throw new PlexusError('E_NOTOOL', `cannot run ${cmd}: ${r.error.message}`, { cause: r.error });
+  if (r.status !== 0) throw new PlexusError('E_IO', `${cmd} ${args.join(' ')} failed: ${r.stderr.toString().trim()}`);
+  return since(t);
+}
+
+/** Best and median of `secs`, with the rate of `size` bytes at the best time. */
+export function summarize(name: string, secs: number[], size: number): Timing {
+  const sorted = [...secs].sort((a, b) => a - b);
+  const best = sorted[0]!;
+  return { name, bestSeconds: best, medianSeconds: sorted[Math.floor(sorted.length / 2)]!, rate: size / best };
+}
+
+/** Writes a result as JSON under `dir`, named by benchmark and date; returns the path. */
+export function saveResult(dir: string, result: { benchmark: string; date: string }): string {
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `${result.benchmark}-${result.date.replace(/[:.]/g, '-')}.json`);
+  fs.writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
+  return file;
+}
