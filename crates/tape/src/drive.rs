@@ -135,6 +135,11 @@ impl Drive {
         }
     }
 
+    /// The file being written, if any: where its next block goes.
+    pub fn open_file(&self) -> Option<Position> {
+        self.pending.as_ref().map(|p| Position { file: p.file, block: p.blocks })
+    }
+
     /// How full the cartridge is.
     pub fn space(&self) -> Space {
         let used = self.append_offset();
@@ -285,6 +290,23 @@ impl Drive {
         self.medium_len = self.end;
         self.medium.write_at(self.end, &[&eod.encode()]).map_err(|e| self.io(e, "write end of data"))?;
         self.medium_len = self.end + HEADER_LEN;
+        Ok(())
+    }
+
+    /// Cuts the open file back to an earlier state of it, `to` (a chunk boundary): the
+    /// blocks written since are dropped, those before stay open for more.
+    pub(crate) fn cut_back(&mut self, to: &Pending) -> Result<()> {
+        match &self.pending {
+            Some(p) if p.file == to.file && p.start == to.start && p.next >= to.next => {}
+            _ => return Err(self.busy("the open file is not the one to cut back")),
+        }
+        if self.poisoned {
+            return Err(self.busy("the cartridge failed a sync; it takes no more writes"));
+        }
+        self.medium.set_len(to.next).map_err(|e| self.io(e, "truncate"))?;
+        self.medium_len = to.next;
+        self.written_back = self.written_back.min(to.next);
+        self.pending = Some(to.clone());
         Ok(())
     }
 

@@ -136,9 +136,13 @@ impl Sink for NullSink {
 pub struct ReadRequest {
     /// Tape file holding the segment.
     pub file: u32,
-    /// Length the catalog records; E_CORRUPT if the file holds another.
+    /// A chunk: the segment is the `expected_len` bytes from this block of the file
+    /// (chunks of an EXTENDED COPY backup share a file). None: the whole file.
+    pub first_block: Option<u64>,
+    /// Length the catalog records; E_CORRUPT if the file holds another (or, for a
+    /// chunk, if the file ends before it).
     pub expected_len: Option<u64>,
-    /// Digest the catalog records; E_CORRUPT if the bytes hash to another.
+    /// Digest the catalog records, of the segment's blocks; E_CORRUPT if they hash to another.
     pub expected_digest: Option<Digest>,
     /// Only this byte range of the segment (offset within it, length); block CRCs are
     /// still verified, but the whole-segment digest cannot be.
@@ -171,8 +175,11 @@ pub fn read_segment(drive: &mut Drive, req: &ReadRequest, sink: &mut dyn Sink, c
         .get(req.file as usize)
         .cloned()
         .ok_or_else(|| TapeError::Range { cartridge: drive.barcode().to_owned(), detail: format!("no file {}", req.file) })?;
-    if let Some(want) = req.expected_len {
-        if want != info.bytes {
+    let bs = u64::from(drive.label().block_size);
+    // The segment's place in the file: all of it, or a chunk from a block boundary.
+    let seg_start = req.first_block.map_or(0, |b| b.saturating_mul(bs));
+    let seg_len = match (req.first_block, req.expected_len) {
+        (None, Some(want)) if want != info.bytes => {
             return Err(TapeError::corrupt_at(
                 drive.barcode(),
                 req.file,
@@ -180,17 +187,29 @@ pub fn read_segment(drive: &mut Drive, req: &ReadRequest, sink: &mut dyn Sink, c
                 format!("it holds {} bytes where {want} were expected", info.bytes),
             ));
         }
-    }
-    let (start, len) = req.range.unwrap_or((0, info.bytes));
-    if start.checked_add(len).is_none_or(|end| end > info.bytes) {
+        (Some(b), Some(want)) if seg_start.checked_add(want).is_none_or(|end| end > info.bytes) => {
+            return Err(TapeError::corrupt_at(
+                drive.barcode(),
+                req.file,
+                None,
+                format!("it holds {} bytes, too few for a chunk of {want} bytes from block {b}", info.bytes),
+            ));
+        }
+        (_, Some(want)) => want,
+        (_, None) => info.bytes.saturating_sub(seg_start),
+    };
+    let (rel, len) = req.range.unwrap_or((0, seg_len));
+    if rel.checked_add(len).is_none_or(|end| end > seg_len) {
         return Err(TapeError::Range {
             cartridge: drive.barcode().to_owned(),
-            detail: format!("file {} holds {} bytes; range offset {start} length {len} passes its end", req.file, info.bytes),
+            detail: format!("file {} holds {seg_len} bytes there; range offset {rel} length {len} passes its end", req.file),
         });
     }
+    let start = seg_start + rel;
+    // The digest covers exactly the blocks read when the whole segment is read.
+    let whole_segment = rel == 0 && len == seg_len;
+    let whole = whole_segment && seg_start == 0 && seg_len == info.bytes;
     sink.prepare(len)?;
-    let whole = start == 0 && len == info.bytes;
-    let bs = u64::from(drive.label().block_size);
     let first = start / bs;
     drive.locate(Position { file: req.file, block: first })?;
     ctl.start(len);
@@ -251,7 +270,7 @@ pub fn read_segment(drive: &mut Drive, req: &ReadRequest, sink: &mut dyn Sink, c
         Ok(read)
     })?;
 
-    if whole {
+    if whole_segment {
         if let Some(want) = req.expected_digest {
             if want != digest {
                 return Err(TapeError::corrupt_at(
@@ -263,7 +282,7 @@ pub fn read_segment(drive: &mut Drive, req: &ReadRequest, sink: &mut dyn Sink, c
             }
         }
     }
-    Ok(ReadReport { file: req.file, blocks, bytes: len, digest: whole.then_some(digest), elapsed: started.elapsed() })
+    Ok(ReadReport { file: req.file, blocks, bytes: len, digest: whole_segment.then_some(digest), elapsed: started.elapsed() })
 }
 
 /// Reads a whole tape file into memory (a catalog blob), verifying every block and the

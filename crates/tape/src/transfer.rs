@@ -6,8 +6,8 @@
 //! is copied once, by the kernel, where `dd` copies it twice; checksumming runs on the
 //! second core.
 
-use crate::chain::Digest;
-use crate::drive::{Drive, Position};
+use crate::chain::{BlockChain, Digest};
+use crate::drive::{Drive, Pending, Position};
 use crate::error::{Result, TapeError};
 use crate::format::{Content, HEADER_LEN};
 use plexus_copy::CopyControl;
@@ -28,8 +28,8 @@ pub enum EndedBy {
     EarlyWarning,
 }
 
-/// What a segment write did. The segment is file `file`, blocks from 0, closed by a
-/// synced filemark.
+/// What a segment write did: the segment is file `file` from block `position.block`
+/// (0 but for a chunk appended to an open segment file, see [`append_segment_data`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SegmentReport {
     /// Tape file holding the segment.
@@ -105,12 +105,56 @@ pub fn write_segment(drive: &mut Drive, src: &dyn BlockDevice, offset: u64, len:
 /// next load discards it. On error or cancel the partial file is abandoned as in
 /// `write_segment`. The report's `early_warning` and `elapsed` are as of the data.
 pub fn write_segment_data(drive: &mut Drive, src: &dyn BlockDevice, offset: u64, len: u64, ctl: &CopyControl) -> Result<SegmentReport> {
-    let started = Instant::now();
     check_range(src.label(), offset, len, src.size())?;
     begin_new_file(drive, Content::Segment)?;
+    append_blocks(drive, src, offset, len, ctl, None)
+}
+
+/// Appends `len` bytes of `src` from `offset` to the segment file left open by
+/// [`write_segment_data`] or an earlier call (one EXTENDED COPY segment command: a
+/// chunk of a volume at a block position of the target), or opens a new segment file
+/// when none is open. The report's `position` is the chunk's first block and its
+/// `digest` covers the chunk's blocks only. Stops early at early warning as a segment
+/// does. On error or cancel the file is cut back to where the chunk began, so chunks
+/// already appended stay; a file this call opened is abandoned. The chunk must start
+/// at a full block: E_INVALID after a short last block.
+pub fn append_segment_data(drive: &mut Drive, src: &dyn BlockDevice, offset: u64, len: u64, ctl: &CopyControl) -> Result<SegmentReport> {
+    check_range(src.label(), offset, len, src.size())?;
+    let resume = match drive.pending() {
+        Some(p) if p.content == Content::Segment => {
+            if p.blocks > 0 && p.last_len != drive.label().block_size {
+                return Err(TapeError::Invalid {
+                    detail: format!("cartridge {}: file {} ends with a short block; a chunk cannot follow it", drive.barcode(), p.file),
+                });
+            }
+            Some(p.clone())
+        }
+        Some(_) => {
+            return Err(TapeError::Busy { cartridge: drive.barcode().to_owned(), detail: "a file that is not a segment is being written".into() });
+        }
+        None => {
+            drive.begin_write(Content::Segment, false)?;
+            None
+        }
+    };
+    append_blocks(drive, src, offset, len, ctl, resume)
+}
+
+/// Writes the blocks of a segment or chunk into the open file; on failure undoes them:
+/// back to `resume` (the open file as it was), or the whole file when there is none.
+fn append_blocks(drive: &mut Drive, src: &dyn BlockDevice, offset: u64, len: u64, ctl: &CopyControl, resume: Option<Pending>) -> Result<SegmentReport> {
+    let started = Instant::now();
+    let undo = |drive: &mut Drive, e: TapeError| match &resume {
+        Some(p) => {
+            let _ = drive.cut_back(p);
+            e
+        }
+        None => abandon(drive, e),
+    };
+    let first_block = resume.as_ref().map_or(0, |p| p.blocks);
     let planned = match plan(drive, len) {
         Ok(n) => n,
-        Err(e) => return Err(abandon(drive, e)),
+        Err(e) => return Err(undo(drive, e)),
     };
     ctl.start(planned);
     let pumped = match usize::try_from(planned) {
@@ -128,21 +172,25 @@ pub fn write_segment_data(drive: &mut Drive, src: &dyn BlockDevice, offset: u64,
         }
         Err(_) => pump(drive, src, offset, planned, None, ctl),
     };
-    if let Err(e) = pumped {
-        return Err(abandon(drive, e));
-    }
-    let p = drive.pending().cloned().ok_or_else(|| TapeError::Invalid { detail: "segment file vanished".into() })?;
-    if ctl.is_cancelled() && p.bytes < planned {
-        return Err(abandon(drive, TapeError::Cancelled { bytes: p.bytes }));
+    let chain = match pumped {
+        Ok(c) => c,
+        Err(e) => return Err(undo(drive, e)),
+    };
+    let Some(p) = drive.pending().cloned() else {
+        return Err(TapeError::Invalid { detail: "segment file vanished".into() });
+    };
+    let bytes = p.bytes - resume.as_ref().map_or(0, |r| r.bytes);
+    if ctl.is_cancelled() && bytes < planned {
+        return Err(undo(drive, TapeError::Cancelled { bytes }));
     }
     Ok(SegmentReport {
         file: p.file,
-        position: Position { file: p.file, block: 0 },
-        blocks: p.blocks,
-        bytes: p.bytes,
+        position: Position { file: p.file, block: first_block },
+        blocks: p.blocks - first_block,
+        bytes,
         crc: p.chain.crc(),
-        digest: p.chain.digest(),
-        ended_by: if p.bytes < len { EndedBy::EarlyWarning } else { EndedBy::Complete },
+        digest: chain.digest(),
+        ended_by: if bytes < len { EndedBy::EarlyWarning } else { EndedBy::Complete },
         early_warning: drive.space().in_early_warning,
         elapsed: started.elapsed(),
     })
@@ -259,8 +307,8 @@ fn abandon(drive: &mut Drive, e: TapeError) -> TapeError {
 }
 
 /// Moves `len` bytes of `src` from `offset` into the open file, block by block, with
-/// checksumming on a producer thread.
-fn pump(drive: &mut Drive, src: &dyn BlockDevice, offset: u64, len: u64, mapped: Option<&[u8]>, ctl: &CopyControl) -> Result<()> {
+/// checksumming on a producer thread; returns the chain of the blocks it appended.
+fn pump(drive: &mut Drive, src: &dyn BlockDevice, offset: u64, len: u64, mapped: Option<&[u8]>, ctl: &CopyControl) -> Result<BlockChain> {
     let bs = u64::from(drive.label().block_size);
     std::thread::scope(|s| {
         let (tx, rx) = sync_channel::<Result<(Payload<'_>, u32)>>(PIPELINE_DEPTH);
@@ -289,9 +337,11 @@ fn pump(drive: &mut Drive, src: &dyn BlockDevice, offset: u64, len: u64, mapped:
             }
         });
         let mut result = Ok(());
+        let mut chain = BlockChain::new();
         for item in rx.iter() {
             let written = item.and_then(|(payload, crc)| {
                 drive.append_block(payload.bytes(), crc)?;
+                chain.add(payload.bytes().len() as u32, crc);
                 ctl.add(payload.bytes().len() as u64);
                 if let Payload::Owned(v) = payload {
                     let _ = recycle.send(v);
@@ -305,6 +355,6 @@ fn pump(drive: &mut Drive, src: &dyn BlockDevice, offset: u64, len: u64, mapped:
         }
         drop(rx);
         producer.join().map_err(|_| TapeError::Invalid { detail: "segment producer thread panicked".into() })?;
-        result
+        result.map(|()| chain)
     })
 }

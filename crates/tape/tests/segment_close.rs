@@ -162,7 +162,7 @@ fn a_segment_written_then_closed_with_its_catalog_reads_back_like_write_segment(
     assert!(drive.recovery().eod_found && drive.recovery().discarded_bytes == 0, "{:?}", drive.recovery());
     let kinds: Vec<_> = drive.files().iter().map(|f| f.content).collect();
     assert_eq!(kinds, [Content::Segment, Content::Catalog]);
-    let req = ReadRequest { file: 0, expected_len: Some(len), expected_digest: Some(r.digest), range: None };
+    let req = ReadRequest { file: 0, expected_len: Some(len), expected_digest: Some(r.digest), range: None, first_block: None };
     read_segment(&mut drive, &req, &mut NullSink, &CopyControl::new()).expect("segment");
     assert_eq!(read_file(&mut drive, 1).expect("catalog"), b"catalog rows");
     // Without a catalog the close is a plain filemark.
@@ -216,7 +216,7 @@ fn check_image(img: Vec<u8>, path: &Path, first: &SegmentReport, second: &Segmen
     assert!((2..=4).contains(&files.len()), "{files:?}");
     for (i, seg) in [(0usize, first), (2, second)] {
         if files.len() > i {
-            let req = ReadRequest { file: i as u32, expected_len: Some(seg.bytes), expected_digest: Some(seg.digest), range: None };
+            let req = ReadRequest { file: i as u32, expected_len: Some(seg.bytes), expected_digest: Some(seg.digest), range: None, first_block: None };
             read_segment(&mut drive, &req, &mut NullSink, &CopyControl::new()).expect("a closed segment reads back whole");
         }
     }

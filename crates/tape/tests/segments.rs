@@ -38,7 +38,7 @@ fn a_segment_from_a_volume_reads_back_byte_identical() {
     let mut drive = Drive::open(&d.path().join("A00001.tape"), Access::ReadOnly).expect("load");
     assert_eq!(drive.files()[0].content, Content::Segment);
     let dst = Volume::create(&d.path().join("dst.img"), 8 << 20, 4096).expect("dst");
-    let req = ReadRequest { file: 0, expected_len: Some(len), expected_digest: Some(r.digest), range: None };
+    let req = ReadRequest { file: 0, expected_len: Some(len), expected_digest: Some(r.digest), range: None, first_block: None };
     let back = read_segment(&mut drive, &req, &mut DeviceSink::new(&dst, off, true), &CopyControl::new()).expect("read");
     assert_eq!((back.bytes, back.blocks, back.digest), (len, r.blocks, Some(r.digest)));
     assert_eq!(src.checksum(off, len).expect("a"), dst.checksum(off, len).expect("b"));
@@ -98,7 +98,7 @@ fn a_job_spans_cartridges_at_early_warning_with_a_catalog_on_each() {
     for (barcode, file, offset, bytes, digest) in &pieces {
         let mut drive = Drive::open(&d.path().join(format!("{barcode}.tape")), Access::ReadOnly).expect("load");
         assert_eq!(drive.files()[1].content, Content::Catalog);
-        let req = ReadRequest { file: *file, expected_len: Some(*bytes), expected_digest: Some(*digest), range: None };
+        let req = ReadRequest { file: *file, expected_len: Some(*bytes), expected_digest: Some(*digest), range: None, first_block: None };
         read_segment(&mut drive, &req, &mut DeviceSink::new(&dst, *offset, false), &CopyControl::new()).expect("read");
     }
     assert!(dst.contents() == src.contents());

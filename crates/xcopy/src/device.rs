@@ -1,0 +1,224 @@
+//! The copy device: executes segment commands one after another on a loaded cartridge.
+//!
+//! Every command appends its chunk to one open segment file on the cartridge (a chunk
+//! is a run of blocks; its first block is its position), so a cartridge's worth of
+//! commands costs what one segment does: no per-command sync or filemark. The caller
+//! closes that file ([`plexus_tape::close_segment`]) when the device stops, which makes
+//! every completed chunk durable at once; a command that fails is cut back off the
+//! file, so what stays open is exactly the completed commands.
+//!
+//! A watchdog times each command: one that has not completed when its timeout passes
+//! (a hung mover, switch or drive) is cancelled and reported as a timeout, which is
+//! the only way a hang is noticed.
+
+use crate::command::SegmentCommand;
+use plexus_copy::CopyControl;
+use plexus_tape::{append_segment_data, Digest, Drive, EndedBy, FaultySource, SourceFault, TapeError};
+use plexus_volume::BlockDevice;
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// How the device runs.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DeviceOptions {
+    /// A command must complete within this time; None waits for ever.
+    pub timeout: Option<Duration>,
+    /// A fault of this stream (its mover, switch or drive), acted out on the source
+    /// from the first byte of this run.
+    pub fault: SourceFault,
+}
+
+/// A command (or the part of it that fit on the cartridge) that completed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Completed {
+    /// The command as executed: a split command's first part has the shorter length.
+    pub command: SegmentCommand,
+    /// Tape file holding the chunk.
+    pub file: u32,
+    /// The chunk's first block in that file.
+    pub first_block: u64,
+    /// Blocks of the chunk.
+    pub blocks: u64,
+    /// Digest of the chunk's blocks, for the catalog.
+    pub digest: Digest,
+}
+
+/// Why the device stopped before the last command.
+#[derive(Debug)]
+pub enum Stop {
+    /// The cartridge reached its early-warning zone: the rest needs another cartridge.
+    EarlyWarning,
+    /// Command `command` did not complete within the timeout and was cancelled.
+    Timeout { command: u32, after: Duration },
+    /// Command `command` failed.
+    Failed { command: u32, error: TapeError },
+    /// The run was cancelled.
+    Cancelled { command: u32 },
+}
+
+impl Stop {
+    /// A stable code: E_EOM, E_TIMEOUT, the failure's own, E_CANCELLED.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Stop::EarlyWarning => "E_EOM",
+            Stop::Timeout { .. } => "E_TIMEOUT",
+            Stop::Failed { error, .. } => error.code(),
+            Stop::Cancelled { .. } => "E_CANCELLED",
+        }
+    }
+}
+
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stop::EarlyWarning => write!(f, "the cartridge reached early warning"),
+            Stop::Timeout { command, after } => write!(f, "segment command {command} did not complete within {} ms", after.as_millis()),
+            Stop::Failed { command, error } => write!(f, "segment command {command} failed: {error}"),
+            Stop::Cancelled { command } => write!(f, "cancelled at segment command {command}"),
+        }
+    }
+}
+
+/// What a run of the device did.
+#[derive(Debug)]
+pub struct XcopyReport {
+    /// Commands completed, in order.
+    pub completed: Vec<Completed>,
+    /// Why it stopped early; None when every command completed.
+    pub stop: Option<Stop>,
+    /// Commands not done, starting with the one that stopped the device (its rest, if
+    /// early warning split it).
+    pub remaining: Vec<SegmentCommand>,
+    /// Whether a segment file is left open on the cartridge for the caller to close.
+    pub open: bool,
+    /// Whether the cartridge is inside its early-warning zone.
+    pub early_warning: bool,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+/// Executes `commands` in order on the cartridge in `drive`, reading `src`. Progress
+/// and cancellation go through `ctl` (its total is the commands' bytes). Never fails as
+/// a whole: a command's error or timeout ends the run and is reported in `stop`.
+pub fn execute(drive: &mut Drive, src: &dyn BlockDevice, commands: &[SegmentCommand], opts: &DeviceOptions, ctl: &CopyControl) -> XcopyReport {
+    let started = Instant::now();
+    ctl.start(commands.iter().map(|c| c.length).sum());
+    let mut completed = Vec::new();
+    let mut delivered = 0u64;
+    let mut stop = None;
+    let mut next = 0;
+    while next < commands.len() {
+        let cmd = commands[next];
+        if drive.space().in_early_warning {
+            stop = Some(Stop::EarlyWarning);
+            break;
+        }
+        let fault = SourceFault {
+            fail_after: opts.fault.fail_after.map(|n| n.saturating_sub(delivered)),
+            hang_after: opts.fault.hang_after.map(|n| n.saturating_sub(delivered)),
+        };
+        let (result, timed_out) = run_one(drive, src, cmd, fault, opts.timeout, ctl);
+        let r = match result {
+            Ok(r) => r,
+            Err(error) => {
+                stop = Some(if let Some(after) = timed_out {
+                    Stop::Timeout { command: cmd.id, after }
+                } else if ctl.is_cancelled() {
+                    Stop::Cancelled { command: cmd.id }
+                } else {
+                    Stop::Failed { command: cmd.id, error }
+                });
+                break;
+            }
+        };
+        delivered += r.bytes;
+        ctl.add(r.bytes);
+        completed.push(Completed {
+            command: SegmentCommand { length: r.bytes, ..cmd },
+            file: r.file,
+            first_block: r.position.block,
+            blocks: r.blocks,
+            digest: r.digest,
+        });
+        if r.ended_by == EndedBy::EarlyWarning {
+            // The rest of this command goes on the next cartridge, as its own command.
+            let mut remaining = vec![cmd.rest(r.bytes)];
+            remaining.extend_from_slice(&commands[next + 1..]);
+            return finish(drive, completed, Some(Stop::EarlyWarning), remaining, started);
+        }
+        next += 1;
+    }
+    let remaining = commands[next..].to_vec();
+    finish(drive, completed, stop, remaining, started)
+}
+
+fn finish(drive: &Drive, completed: Vec<Completed>, stop: Option<Stop>, remaining: Vec<SegmentCommand>, started: Instant) -> XcopyReport {
+    XcopyReport {
+        completed,
+        stop,
+        remaining,
+        open: drive.open_file().is_some_and(|p| p.block > 0),
+        early_warning: drive.space().in_early_warning,
+        elapsed: started.elapsed(),
+    }
+}
+
+/// Runs one command under the watchdog; the second value is Some(timeout) if the
+/// watchdog cancelled it.
+fn run_one(
+    drive: &mut Drive,
+    src: &dyn BlockDevice,
+    cmd: SegmentCommand,
+    fault: SourceFault,
+    timeout: Option<Duration>,
+    outer: &CopyControl,
+) -> (plexus_tape::Result<plexus_tape::SegmentReport>, Option<Duration>) {
+    let cmd_ctl = CopyControl::new();
+    let finished = (Mutex::new(false), Condvar::new());
+    let timed_out = Mutex::new(None);
+    let started = Instant::now();
+    let result = std::thread::scope(|s| {
+        s.spawn(|| watch(&finished, &cmd_ctl, outer, started, timeout, &timed_out));
+        let r = if fault.is_set() {
+            let faulty = FaultySource::new(src, fault, &cmd_ctl);
+            append_segment_data(drive, &faulty, cmd.source_offset, cmd.length, &cmd_ctl)
+        } else {
+            append_segment_data(drive, src, cmd.source_offset, cmd.length, &cmd_ctl)
+        };
+        let (lock, cv) = &finished;
+        *lock.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        cv.notify_all();
+        r
+    });
+    let t = *timed_out.lock().unwrap_or_else(|p| p.into_inner());
+    (result, t)
+}
+
+/// Cancels the command when the run is cancelled or the timeout passes; returns when
+/// the command has finished.
+fn watch(
+    finished: &(Mutex<bool>, Condvar),
+    cmd_ctl: &CopyControl,
+    outer: &CopyControl,
+    started: Instant,
+    timeout: Option<Duration>,
+    timed_out: &Mutex<Option<Duration>>,
+) {
+    // Cancellation is polled: a short wait keeps it prompt without a busy loop.
+    const TICK: Duration = Duration::from_millis(10);
+    let (lock, cv) = finished;
+    let mut done = lock.lock().unwrap_or_else(|p| p.into_inner());
+    while !*done {
+        if outer.is_cancelled() {
+            cmd_ctl.cancel();
+        }
+        if let Some(t) = timeout.filter(|t| started.elapsed() >= *t) {
+            if !cmd_ctl.is_cancelled() {
+                *timed_out.lock().unwrap_or_else(|p| p.into_inner()) = Some(t);
+                cmd_ctl.cancel();
+            }
+        }
+        let wait = timeout.map_or(TICK, |t| t.saturating_sub(started.elapsed()).clamp(Duration::from_millis(1), TICK));
+        done = cv.wait_timeout(done, wait).unwrap_or_else(|p| p.into_inner()).0;
+    }
+}

@@ -1,0 +1,170 @@
+//! The copy device: commands append chunks to one segment file; an error or a timeout
+//! stops it with the failed command first among the remaining ones; early warning
+//! splits a command; a second device finishes the job and every chunk reads back.
+
+use plexus_tape::{close_segment, read_segment, CopyControl, Drive, FormatOptions, ReadRequest, SourceFault, VecSink};
+use plexus_volume::{fill, BlockDevice, Fill, MemDevice};
+use plexus_xcopy::{execute, plan_chunks, Completed, DeviceOptions, SegmentCommand, Stop};
+use std::time::{Duration, Instant};
+
+const BS: u32 = 64 * 1024;
+const CHUNK: u64 = 256 * 1024;
+
+fn source(size: usize) -> MemDevice {
+    let m = MemDevice::new("src", size);
+    fill(&m, 0, size as u64, Fill::Random(11)).expect("fill");
+    m
+}
+
+fn blank(dir: &std::path::Path, name: &str, capacity: u64) -> Drive {
+    let mut o = FormatOptions::new(name, capacity);
+    o.block_size = BS;
+    o.early_warning = Some(4 * u64::from(BS));
+    Drive::format(&dir.join(format!("{name}.tape")), &o).expect("format")
+}
+
+/// Reads every completed chunk back and compares it with the source.
+fn check_chunks(drive: &mut Drive, src: &MemDevice, chunks: &[Completed]) {
+    for c in chunks {
+        let req = ReadRequest {
+            file: c.file,
+            first_block: Some(c.first_block),
+            expected_len: Some(c.command.length),
+            expected_digest: Some(c.digest),
+            range: None,
+        };
+        let mut sink = VecSink::default();
+        let r = read_segment(drive, &req, &mut sink, &CopyControl::new()).expect("read chunk");
+        assert_eq!(r.digest, Some(c.digest));
+        let mut want = vec![0u8; c.command.length as usize];
+        src.read_at(c.command.source_offset, &mut want).expect("source");
+        assert!(sink.0 == want, "chunk {} differs from the source", c.command.id);
+    }
+}
+
+#[test]
+fn all_commands_complete_as_chunks_of_one_segment_file() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let size = 2 * 1024 * 1024 + 5000;
+    let src = source(size);
+    let mut drive = blank(dir.path(), "A00001L9", 64 << 20);
+    let cmds = plan_chunks(0, size as u64, CHUNK).expect("plan");
+    let ctl = CopyControl::new();
+    let r = execute(&mut drive, &src, &cmds, &DeviceOptions::default(), &ctl);
+    assert!(r.stop.is_none(), "{:?}", r.stop);
+    assert!(r.remaining.is_empty());
+    assert!(r.open);
+    assert_eq!(r.completed.len(), cmds.len());
+    assert_eq!(ctl.progress(), (size as u64, size as u64));
+    // Chunks are consecutive runs of blocks of one file.
+    let per = CHUNK / u64::from(BS);
+    for (i, c) in r.completed.iter().enumerate() {
+        assert_eq!((c.file, c.first_block, c.command), (0, i as u64 * per, cmds[i]));
+    }
+    close_segment(&mut drive, None).expect("close");
+    assert_eq!(drive.files().len(), 1);
+    assert_eq!(drive.files()[0].bytes, size as u64);
+    check_chunks(&mut drive, &src, &r.completed);
+    // A chunk's digest is of its own blocks: the wrong one is refused.
+    let c = &r.completed[1];
+    let wrong = ReadRequest { file: 0, first_block: Some(c.first_block), expected_len: Some(c.command.length), expected_digest: Some(r.completed[2].digest), range: None };
+    let err = read_segment(&mut drive, &wrong, &mut VecSink::default(), &CopyControl::new()).expect_err("wrong digest");
+    assert_eq!(err.code(), "E_CORRUPT");
+}
+
+#[test]
+fn a_failing_command_is_cut_off_and_the_rest_moves_to_another_device() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let size = 2 << 20;
+    let src = source(size);
+    let cmds = plan_chunks(0, size as u64, CHUNK).expect("plan");
+    // Device 0 fails 100 KiB into its fourth command.
+    let mut d0 = blank(dir.path(), "A00001L9", 64 << 20);
+    let fault = SourceFault { fail_after: Some(3 * CHUNK + 100 * 1024), hang_after: None };
+    let r0 = execute(&mut d0, &src, &cmds, &DeviceOptions { fault, timeout: None }, &CopyControl::new());
+    assert!(matches!(r0.stop, Some(Stop::Failed { command: 3, .. })), "{:?}", r0.stop);
+    assert_eq!(r0.stop.as_ref().map(|s| s.code()), Some("E_IO"));
+    assert_eq!(r0.completed.len(), 3);
+    assert_eq!(r0.remaining, cmds[3..].to_vec(), "the failed command comes first");
+    assert!(r0.open);
+    // The failed command's blocks are gone: the file holds exactly three chunks.
+    close_segment(&mut d0, None).expect("close");
+    assert_eq!(d0.files()[0].bytes, 3 * CHUNK);
+    check_chunks(&mut d0, &src, &r0.completed);
+
+    let mut d1 = blank(dir.path(), "B00001L9", 64 << 20);
+    let r1 = execute(&mut d1, &src, &r0.remaining, &DeviceOptions::default(), &CopyControl::new());
+    assert!(r1.stop.is_none());
+    close_segment(&mut d1, None).expect("close");
+    check_chunks(&mut d1, &src, &r1.completed);
+    let covered: u64 = r0.completed.iter().chain(&r1.completed).map(|c| c.command.length).sum();
+    assert_eq!(covered, size as u64);
+}
+
+#[test]
+fn a_hanging_command_times_out_and_is_reported_as_such() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let size = 2 << 20;
+    let src = source(size);
+    let cmds = plan_chunks(0, size as u64, CHUNK).expect("plan");
+    let mut d0 = blank(dir.path(), "A00001L9", 64 << 20);
+    let fault = SourceFault { fail_after: None, hang_after: Some(CHUNK + 1) };
+    let timeout = Duration::from_millis(300);
+    let started = Instant::now();
+    let r = execute(&mut d0, &src, &cmds, &DeviceOptions { fault, timeout: Some(timeout) }, &CopyControl::new());
+    let took = started.elapsed();
+    assert!(matches!(r.stop, Some(Stop::Timeout { command: 1, .. })), "{:?}", r.stop);
+    assert_eq!(r.stop.as_ref().map(|s| s.code()), Some("E_TIMEOUT"));
+    assert!(took >= timeout && took < timeout * 10, "took {took:?}");
+    assert_eq!(r.completed.len(), 1);
+    assert_eq!(r.remaining[0], cmds[1]);
+    close_segment(&mut d0, None).expect("close");
+    check_chunks(&mut d0, &src, &r.completed);
+}
+
+#[test]
+fn early_warning_splits_a_command_and_the_rest_goes_on_the_next_cartridge() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let size = 4 << 20;
+    let src = source(size);
+    let cmds = plan_chunks(0, size as u64, 1 << 20).expect("plan");
+    // Room for a bit over 2.5 MiB before early warning.
+    let mut d0 = blank(dir.path(), "A00001L9", (2 << 20) + (512 << 10) + 4 * u64::from(BS) + 64 * 1024);
+    let r0 = execute(&mut d0, &src, &cmds, &DeviceOptions::default(), &CopyControl::new());
+    assert!(matches!(r0.stop, Some(Stop::EarlyWarning)), "{:?}", r0.stop);
+    let last = r0.completed.last().expect("some completed");
+    let first_rest = r0.remaining[0];
+    assert_eq!(first_rest.id, last.command.id, "a split command keeps its id");
+    assert_eq!(first_rest.source_offset, last.command.source_offset + last.command.length);
+    close_segment(&mut d0, None).expect("close in the early-warning zone");
+    check_chunks(&mut d0, &src, &r0.completed);
+
+    let mut d1 = blank(dir.path(), "B00001L9", 64 << 20);
+    let r1 = execute(&mut d1, &src, &r0.remaining, &DeviceOptions::default(), &CopyControl::new());
+    assert!(r1.stop.is_none());
+    close_segment(&mut d1, None).expect("close");
+    check_chunks(&mut d1, &src, &r1.completed);
+    let covered: u64 = r0.completed.iter().chain(&r1.completed).map(|c| c.command.length).sum();
+    assert_eq!(covered, size as u64);
+}
+
+#[test]
+fn cancelling_stops_at_the_running_command() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let src = source(1 << 20);
+    let cmds: Vec<SegmentCommand> = plan_chunks(0, 1 << 20, CHUNK).expect("plan");
+    let mut d0 = blank(dir.path(), "A00001L9", 64 << 20);
+    let ctl = CopyControl::new();
+    // A hang with no timeout: only the cancel ends it.
+    let fault = SourceFault { fail_after: None, hang_after: Some(CHUNK + 10) };
+    let r = std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(100));
+            ctl.cancel();
+        });
+        execute(&mut d0, &src, &cmds, &DeviceOptions { fault, timeout: None }, &ctl)
+    });
+    assert!(matches!(r.stop, Some(Stop::Cancelled { command: 1 })), "{:?}", r.stop);
+    assert_eq!(r.completed.len(), 1);
+    assert_eq!(r.remaining.len(), cmds.len() - 1);
+}
