@@ -843,6 +843,7 @@ module.exports.NativeMirror = nativeBinding.NativeMirror
 module.exports.NativeOwnerLock = nativeBinding.NativeOwnerLock
 module.exports.NativeVolume = nativeBinding.NativeVolume
 module.exports.TapeJob = nativeBinding.TapeJob
+module.exports.XcopyJob = nativeBinding.XcopyJob
 module.exports.bitmapRunsMs = nativeBinding.bitmapRunsMs
 module.exports.bitmapSetNs = nativeBinding.bitmapSetNs
 module.exports.exchangeVolumeData = nativeBinding.exchangeVolumeData

@@ -248,6 +248,24 @@ export declare class TapeJob {
   cancel(): void
 }
 
+/** A copy device run on a loaded cartridge. */
+export declare class XcopyJob {
+  /**
+   * Prepares the execution of `commands`, in order, reading `source` and appending
+   * chunks to the segment file open on the cartridge (or a new one).
+   */
+  static execute(drive: NativeDrive, source: NativeVolume, commands: Array<XcopyCommand>, options?: XcopyOptions | undefined | null): XcopyJob
+  /**
+   * Runs the device off the JS thread; resolves with its report (a command's failure
+   * is reported in `stop`, not thrown). A job runs once.
+   */
+  run(signal?: AbortSignal | undefined | null): Promise<XcopyResult>
+  /** Bytes of completed commands so far; safe to poll while the job runs. */
+  progress(): CopyProgress
+  /** Stops the device at the running command, which is cut back off the cartridge. */
+  cancel(): void
+}
+
 /** Milliseconds to iterate the dirty runs of a `bits`-bit bitmap with `fraction` set. */
 export declare function bitmapRunsMs(bits: number, fraction: number): BitmapRunsTiming
 
@@ -405,6 +423,11 @@ export declare function randomBytes(seed: number, offset: number, length: number
 export interface RestoreOptions {
   /** Byte of the target where the segment (or range) lands (default 0). */
   targetOffset?: number
+  /**
+   * A chunk (EXTENDED COPY backups): the segment is `expectedLength` bytes from this
+   * block of the file, not the whole file.
+   */
+  firstBlock?: number
   /** Length the catalog records; E_CORRUPT if the file holds another. */
   expectedLength?: number
   /** Digest the catalog records (32 hex digits); E_CORRUPT if the bytes hash to another. */
@@ -538,4 +561,71 @@ export interface WriteCost {
    * processes on a shared machine).
    */
   medianNs: number
+}
+
+/** A completed command: where its chunk lies. */
+export interface XcopyChunk {
+  /** The command's number. */
+  id: number
+  /** First byte of the source. */
+  sourceOffset: number
+  /** Bytes copied (less than asked if early warning split the command). */
+  length: number
+  /** Tape file holding the chunk. */
+  file: number
+  /** The chunk's first block in the file. */
+  firstBlock: number
+  /** Blocks of the chunk. */
+  blocks: number
+  /** Digest of the chunk's blocks, 32 hex digits. */
+  digest: string
+}
+
+/**
+ * One segment command: copy `length` bytes of the source from `sourceOffset` to the
+ * cartridge at its current position.
+ */
+export interface XcopyCommand {
+  /** Number of the command within its job. */
+  id: number
+  /** First byte of the source volume. */
+  sourceOffset: number
+  /** Bytes to copy. */
+  length: number
+}
+
+/** How the copy device runs. */
+export interface XcopyOptions {
+  /** A command must complete within this many milliseconds (default: no limit). */
+  timeoutMs?: number
+  /** A fault of the stream acted out on the source, counted from this run's first byte. */
+  fault?: StreamFault
+}
+
+/** What a run of the copy device did. */
+export interface XcopyResult {
+  /** Commands completed, in order. */
+  completed: Array<XcopyChunk>
+  /** Why it stopped early; absent when every command completed. */
+  stop?: XcopyStop
+  /** Commands left, the one that stopped the device first. */
+  remaining: Array<XcopyCommand>
+  /** Whether a segment file is left open for `TapeJob.closeSegment`. */
+  open: boolean
+  /** Whether the cartridge is inside its early-warning zone. */
+  earlyWarning: boolean
+  /** Wall time in milliseconds. */
+  elapsedMs: number
+}
+
+/** Why the device stopped early. */
+export interface XcopyStop {
+  /** "early-warning", "timeout", "error" or "cancelled". */
+  reason: string
+  /** The command that stopped it (absent for early warning between commands). */
+  command?: number
+  /** A stable code: E_EOM, E_TIMEOUT, the error's own, E_CANCELLED. */
+  code: string
+  /** What happened, for the log. */
+  message: string
 }

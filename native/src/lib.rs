@@ -10,6 +10,7 @@ mod lock;
 mod mirror;
 mod tape;
 mod volume;
+mod xcopy;
 
 pub use bench::{bitmap_runs_ms, bitmap_set_ns, memcpy_bandwidth, BitmapRunsTiming};
 pub use bench::{mirror_write_path_ns, MirrorWritePath, WriteCost, WritePathTask};
@@ -22,3 +23,4 @@ pub use tape::{
     TapePosition, TapeRecovery, TapeSpace,
 };
 pub use volume::{exchange_volume_data, random_bytes, NativeVolume, VolumeInfo};
+pub use xcopy::{XcopyChunk, XcopyCommand, XcopyJob, XcopyOptions, XcopyResult, XcopyStop};

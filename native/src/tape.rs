@@ -139,7 +139,7 @@ pub struct TapeFileWritten {
 /// A drive with a cartridge file loaded. Methods throw E_BUSY while a job runs on it.
 #[napi]
 pub struct NativeDrive {
-    inner: Arc<Mutex<Option<Drive>>>,
+    pub(crate) inner: Arc<Mutex<Option<Drive>>>,
 }
 
 impl NativeDrive {
@@ -338,6 +338,9 @@ impl NativeDrive {
 pub struct RestoreOptions {
     /// Byte of the target where the segment (or range) lands (default 0).
     pub target_offset: Option<f64>,
+    /// A chunk (EXTENDED COPY backups): the segment is `expectedLength` bytes from this
+    /// block of the file, not the whole file.
+    pub first_block: Option<f64>,
     /// Length the catalog records; E_CORRUPT if the file holds another.
     pub expected_length: Option<f64>,
     /// Digest the catalog records (32 hex digits); E_CORRUPT if the bytes hash to another.
@@ -355,6 +358,17 @@ pub struct StreamFault {
     pub fail_after: Option<f64>,
     /// Reads block once this many bytes were read, until the job is cancelled.
     pub hang_after: Option<f64>,
+}
+
+/// The core's form of a stream fault (none when absent).
+pub(crate) fn source_fault(fault: Option<StreamFault>) -> napi::Result<SourceFault> {
+    Ok(match fault {
+        None => SourceFault::default(),
+        Some(f) => SourceFault {
+            fail_after: f.fail_after.map(|b| to_u64("failAfter", b)).transpose()?,
+            hang_after: f.hang_after.map(|b| to_u64("hangAfter", b)).transpose()?,
+        },
+    })
 }
 
 /// What a finished backup or restore did.
@@ -408,7 +422,7 @@ impl TapeJob {
     }
 
     fn restore_plan(file: u32, options: Option<RestoreOptions>, target: impl FnOnce(bool) -> Target) -> napi::Result<JobPlan> {
-        let o = options.unwrap_or(RestoreOptions { target_offset: None, expected_length: None, expected_digest: None, range: None, sync: None });
+        let o = options.unwrap_or(RestoreOptions { target_offset: None, first_block: None, expected_length: None, expected_digest: None, range: None, sync: None });
         let expected_digest = match o.expected_digest {
             None => None,
             Some(h) => Some(Digest::from_hex(&h).ok_or_else(|| coded("E_INVALID", format!("digest must be 32 hex digits, not {h}")))?),
@@ -417,7 +431,13 @@ impl TapeJob {
             None => None,
             Some(e) => Some((to_u64("range offset", e.offset)?, to_u64("range length", e.length)?)),
         };
-        let req = ReadRequest { file, expected_len: o.expected_length.map(|l| to_u64("expected length", l)).transpose()?, expected_digest, range };
+        let req = ReadRequest {
+            file,
+            first_block: o.first_block.map(|b| to_u64("first block", b)).transpose()?,
+            expected_len: o.expected_length.map(|l| to_u64("expected length", l)).transpose()?,
+            expected_digest,
+            range,
+        };
         Ok(JobPlan::Restore { req, target: target(o.sync.unwrap_or(true)), target_offset: to_u64("target offset", o.target_offset.unwrap_or(0.0))? })
     }
 }
@@ -440,14 +460,7 @@ impl TapeJob {
     /// `fault` acts out a failing stream (tests and `plexus fault inject`): reads fail
     /// after `failAfter` bytes of this job, or hang after `hangAfter` until cancelled.
     pub fn backup_data(drive: &NativeDrive, source: &NativeVolume, offset: f64, length: f64, fault: Option<StreamFault>) -> napi::Result<Self> {
-        let fault = match fault {
-            None => SourceFault::default(),
-            Some(f) => SourceFault {
-                fail_after: f.fail_after.map(|b| to_u64("failAfter", b)).transpose()?,
-                hang_after: f.hang_after.map(|b| to_u64("hangAfter", b)).transpose()?,
-            },
-        };
-        let plan = JobPlan::Backup { src: source.inner.clone(), offset: to_u64("offset", offset)?, length: to_u64("length", length)?, open: true, fault };
+        let plan = JobPlan::Backup { src: source.inner.clone(), offset: to_u64("offset", offset)?, length: to_u64("length", length)?, open: true, fault: source_fault(fault)? };
         Ok(TapeJob::new(drive, plan))
     }
 

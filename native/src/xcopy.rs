@@ -1,0 +1,205 @@
+//! The EXTENDED COPY copy device as a pollable, cancellable job: a list of segment
+//! commands executed on a loaded cartridge (crates/xcopy).
+
+use crate::copy::CopyProgress;
+use crate::error::{coded, to_u64};
+use crate::tape::{source_fault, NativeDrive, StreamFault};
+use crate::volume::NativeVolume;
+use napi::bindgen_prelude::{AbortSignal, AsyncTask};
+use napi::{Env, Task};
+use napi_derive::napi;
+use plexus_tape::{CopyControl, Drive};
+use plexus_volume::Volume;
+use plexus_xcopy::{DeviceOptions, SegmentCommand, Stop};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// One segment command: copy `length` bytes of the source from `sourceOffset` to the
+/// cartridge at its current position.
+#[napi(object)]
+#[derive(Clone, Copy)]
+pub struct XcopyCommand {
+    /// Number of the command within its job.
+    pub id: u32,
+    /// First byte of the source volume.
+    pub source_offset: f64,
+    /// Bytes to copy.
+    pub length: f64,
+}
+
+/// A completed command: where its chunk lies.
+#[napi(object)]
+pub struct XcopyChunk {
+    /// The command's number.
+    pub id: u32,
+    /// First byte of the source.
+    pub source_offset: f64,
+    /// Bytes copied (less than asked if early warning split the command).
+    pub length: f64,
+    /// Tape file holding the chunk.
+    pub file: u32,
+    /// The chunk's first block in the file.
+    pub first_block: f64,
+    /// Blocks of the chunk.
+    pub blocks: f64,
+    /// Digest of the chunk's blocks, 32 hex digits.
+    pub digest: String,
+}
+
+/// Why the device stopped early.
+#[napi(object)]
+pub struct XcopyStop {
+    /// "early-warning", "timeout", "error" or "cancelled".
+    pub reason: String,
+    /// The command that stopped it (absent for early warning between commands).
+    pub command: Option<u32>,
+    /// A stable code: E_EOM, E_TIMEOUT, the error's own, E_CANCELLED.
+    pub code: String,
+    /// What happened, for the log.
+    pub message: String,
+}
+
+/// What a run of the copy device did.
+#[napi(object)]
+pub struct XcopyResult {
+    /// Commands completed, in order.
+    pub completed: Vec<XcopyChunk>,
+    /// Why it stopped early; absent when every command completed.
+    pub stop: Option<XcopyStop>,
+    /// Commands left, the one that stopped the device first.
+    pub remaining: Vec<XcopyCommand>,
+    /// Whether a segment file is left open for `TapeJob.closeSegment`.
+    pub open: bool,
+    /// Whether the cartridge is inside its early-warning zone.
+    pub early_warning: bool,
+    /// Wall time in milliseconds.
+    pub elapsed_ms: f64,
+}
+
+/// How the copy device runs.
+#[napi(object)]
+pub struct XcopyOptions {
+    /// A command must complete within this many milliseconds (default: no limit).
+    pub timeout_ms: Option<f64>,
+    /// A fault of the stream acted out on the source, counted from this run's first byte.
+    pub fault: Option<StreamFault>,
+}
+
+/// A copy device run on a loaded cartridge.
+#[napi]
+pub struct XcopyJob {
+    drive: Arc<Mutex<Option<Drive>>>,
+    ctl: Arc<CopyControl>,
+    plan: Mutex<Option<Plan>>,
+}
+
+struct Plan {
+    src: Arc<Volume>,
+    commands: Vec<SegmentCommand>,
+    opts: DeviceOptions,
+}
+
+#[napi]
+impl XcopyJob {
+    /// Prepares the execution of `commands`, in order, reading `source` and appending
+    /// chunks to the segment file open on the cartridge (or a new one).
+    #[napi(factory)]
+    pub fn execute(drive: &NativeDrive, source: &NativeVolume, commands: Vec<XcopyCommand>, options: Option<XcopyOptions>) -> napi::Result<Self> {
+        let commands = commands
+            .iter()
+            .map(|c| Ok(SegmentCommand { id: c.id, source_offset: to_u64("sourceOffset", c.source_offset)?, length: to_u64("length", c.length)? }))
+            .collect::<napi::Result<Vec<_>>>()?;
+        let (timeout, fault) = match options {
+            None => (None, None),
+            Some(o) => (o.timeout_ms, o.fault),
+        };
+        let timeout = match timeout {
+            Some(ms) if !(ms.is_finite() && ms > 0.0) => return Err(coded("E_INVALID", format!("timeout must be a positive number of milliseconds, not {ms}"))),
+            Some(ms) => Some(Duration::from_secs_f64(ms / 1000.0)),
+            None => None,
+        };
+        let opts = DeviceOptions { timeout, fault: source_fault(fault)? };
+        Ok(XcopyJob { drive: drive.inner.clone(), ctl: Arc::new(CopyControl::new()), plan: Mutex::new(Some(Plan { src: source.inner.clone(), commands, opts })) })
+    }
+
+    /// Runs the device off the JS thread; resolves with its report (a command's failure
+    /// is reported in `stop`, not thrown). A job runs once.
+    #[napi(ts_return_type = "Promise<XcopyResult>")]
+    pub fn run(&self, signal: Option<AbortSignal>) -> napi::Result<AsyncTask<XcopyTask>> {
+        let plan = self
+            .plan
+            .lock()
+            .ok()
+            .and_then(|mut p| p.take())
+            .ok_or_else(|| coded("E_BUSY", "this copy device job has already been started"))?;
+        Ok(AsyncTask::with_optional_signal(XcopyTask { drive: self.drive.clone(), plan: Some(plan), ctl: self.ctl.clone() }, signal))
+    }
+
+    /// Bytes of completed commands so far; safe to poll while the job runs.
+    #[napi]
+    pub fn progress(&self) -> CopyProgress {
+        CopyProgress::from(self.ctl.as_ref())
+    }
+
+    /// Stops the device at the running command, which is cut back off the cartridge.
+    #[napi]
+    pub fn cancel(&self) {
+        self.ctl.cancel();
+    }
+}
+
+fn command_to_js(c: SegmentCommand) -> XcopyCommand {
+    XcopyCommand { id: c.id, source_offset: c.source_offset as f64, length: c.length as f64 }
+}
+
+/// A copy device run on the libuv pool; it holds the drive for its whole run.
+pub struct XcopyTask {
+    drive: Arc<Mutex<Option<Drive>>>,
+    plan: Option<Plan>,
+    ctl: Arc<CopyControl>,
+}
+
+impl Task for XcopyTask {
+    type Output = XcopyResult;
+    type JsValue = XcopyResult;
+
+    fn compute(&mut self) -> napi::Result<XcopyResult> {
+        let plan = self.plan.take().ok_or_else(|| coded("E_BUSY", "copy device job already ran"))?;
+        let mut guard = self.drive.lock().unwrap_or_else(|p| p.into_inner());
+        let drive = guard.as_mut().ok_or_else(|| coded("E_BUSY", "no cartridge is loaded in this drive"))?;
+        let r = plexus_xcopy::execute(drive, plan.src.as_ref(), &plan.commands, &plan.opts, &self.ctl);
+        let stop = r.stop.map(|s| {
+            let (reason, command) = match &s {
+                Stop::EarlyWarning => ("early-warning", None),
+                Stop::Timeout { command, .. } => ("timeout", Some(*command)),
+                Stop::Failed { command, .. } => ("error", Some(*command)),
+                Stop::Cancelled { command } => ("cancelled", Some(*command)),
+            };
+            XcopyStop { reason: reason.into(), command, code: s.code().into(), message: s.to_string() }
+        });
+        Ok(XcopyResult {
+            completed: r
+                .completed
+                .iter()
+                .map(|c| XcopyChunk {
+                    id: c.command.id,
+                    source_offset: c.command.source_offset as f64,
+                    length: c.command.length as f64,
+                    file: c.file,
+                    first_block: c.first_block as f64,
+                    blocks: c.blocks as f64,
+                    digest: c.digest.to_hex(),
+                })
+                .collect(),
+            stop,
+            remaining: r.remaining.into_iter().map(command_to_js).collect(),
+            open: r.open,
+            early_warning: r.early_warning,
+            elapsed_ms: r.elapsed.as_secs_f64() * 1000.0,
+        })
+    }
+
+    fn resolve(&mut self, _env: Env, r: XcopyResult) -> napi::Result<XcopyResult> {
+        Ok(r)
+    }
+}
