@@ -1,32 +1,56 @@
 /**
- * A backup job: a volume written to cartridges of a library, segment by segment. When
- * a cartridge reaches early warning the rest goes on the next free one, loaded in the
- * same drive: a job spans cartridges. Every segment is recorded in the catalog and, as
- * msgpack, on the cartridge right after its data.
+ * A backup job: a volume written to cartridges, spanning cartridges as they fill
+ * (src/backup/stream-writer.ts), in one of three modes (JP 2001-095789):
  *
- * Closing a full cartridge (syncing its segment, the filemarks, the catalog file) runs
- * in the background while the next one is written, as a real drive's immediate UNLOAD
- * lets the library mount the next tape while the last one rewinds: otherwise every
- * cartridge change would stall the job for the time the disk takes to drain the
- * segment. The cartridge stays locked, and its segment out of the catalog, until its
- * close has completed; segments are recorded in order.
+ * - `single`: one drive of one library, claimed (waiting for one if all are busy);
+ * - `parallel` (Fig. 7/8): the job secures two or more independent streams — server,
+ *   library, drive, cartridge and switch path each — and writes the same data down all
+ *   of them at once; it succeeds when one copy completes, and the catalog keeps each
+ *   copy that did;
+ * - `chunked` (Fig. 11/12): the streams' movers are copy devices; the volume is cut
+ *   into EXTENDED COPY segment commands, executed by stream 0's device until one fails
+ *   or times out, then the rest — starting with the failed command — by the next
+ *   stream's. Each stream's part is a location entry of the job, in order (Fig. 9).
+ *
+ * Every chunk is recorded in the catalog and, as msgpack, on its cartridge behind it.
+ * Whatever a job secured is released when it ends, however it ends.
  */
-import { Catalog, type NewSegment } from '../catalog/catalog.js';
+import { Catalog } from '../catalog/catalog.js';
 import { PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
 import { PairRecords } from '../mirror/record.js';
 import { isDuplexing } from '../mirror/states.js';
 import type { ProgressCallback } from '../progress.js';
-import { TapeDrive } from '../tape/drive.js';
-import { Library, type DriveClaim } from '../tape/library.js';
+import { logBackupManager } from '../resources/log.js';
+import { releaseAll, secureStreams, type SecuredStream } from '../resources/streams.js';
+import { Library } from '../tape/library.js';
 import { VolumeStore } from '../volumes/store.js';
-import { encodeIndex, INDEX_FORMAT } from './cartridge-index.js';
-import { inspect, register } from './libraries.js';
+import type { Volume } from '../volumes/volume.js';
+import type { CartridgeIndexEntry } from './cartridge-index.js';
+import { register } from './libraries.js';
+import { planCommands, StreamWriter, type StreamOutcome } from './stream-writer.js';
+
+/** How a job uses its streams. */
+export type BackupMode = 'single' | 'parallel' | 'chunked';
+export const BACKUP_MODES: readonly BackupMode[] = ['single', 'parallel', 'chunked'];
+
+/** The default EXTENDED COPY chunk: 10 MiB. */
+export const DEFAULT_CHUNK = 10 << 20;
+/** The default time a segment command may take before its device counts as hung. */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 30_000;
 
 /** Options of a backup run. */
 export interface BackupOptions {
-  /** Library to write to (default: the only one). */
+  /** single (default), parallel or chunked. */
+  mode?: BackupMode;
+  /** Library to write to (single: default the only one; other modes: only this one, default any). */
   library?: string;
+  /** Streams to secure (parallel and chunked; default 2). */
+  streams?: number;
+  /** Bytes per segment command (parallel and chunked; default 10 MiB). */
+  chunk?: number;
+  /** A segment command taking longer fails its stream (parallel and chunked; default 30 s). */
+  commandTimeoutMs?: number;
   /** Schedule entry that started the job. */
   scheduleId?: number;
   /** Give up waiting for a drive after this long (default: wait for ever). */
@@ -37,15 +61,39 @@ export interface BackupOptions {
   signal?: AbortSignal;
 }
 
+/** What one stream of a job did. */
+export interface StreamReport {
+  stream: number;
+  /** Server or copy device (single mode: none). */
+  mover: string | null;
+  library: string;
+  drive: string;
+  /** Switches of its path. */
+  path: string[];
+  cartridges: string[];
+  /** Bytes it wrote that the catalog records. */
+  bytes: number;
+  /** done; failed (with `error`); unused (chunked: the job finished before its turn). */
+  status: 'done' | 'failed' | 'unused';
+  error?: string;
+}
+
 /** What a backup did. */
 export interface BackupReport {
   job: number;
+  mode: BackupMode;
   target: string;
+  /** The library of the first stream. */
   library: string;
   bytes: number;
   segments: number;
   /** Cartridges written, in order. */
   cartridges: string[];
+  /** The copies of the data the catalog holds (parallel: one per stream that completed). */
+  copies: number[];
+  /** Location entries recorded (chunked: one per stream that wrote). */
+  locations: number;
+  streams: StreamReport[];
   /** Whether the job had to wait for a drive. */
   waitedForDrive: boolean;
   elapsedMs: number;
@@ -70,239 +118,230 @@ function dataTimeOf(home: Home, source: string): string {
   return pair?.splitAt ?? new Date().toISOString();
 }
 
-/** A cartridge loaded in the job's drive (or still closing after it left it). */
-interface Loaded {
-  tape: TapeDrive;
-  barcode: string;
-  /** Unloads it and frees its lock; once only. */
-  release: () => void;
+/** What every mode needs: the job, its volume, the catalog. */
+interface JobContext {
+  home: Home;
+  catalog: Catalog;
+  volume: Volume;
+  size: number;
+  id: number;
+  /** The job as cartridges describe it. */
+  info: CartridgeIndexEntry['job'];
+  opts: BackupOptions;
+  started: number;
 }
 
-/** A cartridge's last segment being closed on a native thread. */
-interface Closing {
-  /** Settles when the close does; the drive is busy until then. */
-  done: Promise<unknown>;
-  /** Settles once this close and every earlier one completed and their segments are recorded. */
-  recorded: Promise<void>;
-}
-
-/**
- * Closes that may run behind the drive. The disk, not the writer, sets the pace: a
- * close (mostly the sync of its segment) takes longer than writing the next segment
- * into the page cache, so with one close in flight the writer would wait and the disk
- * idle once it had drained. Two keep a cartridge's worth of data queued for the disk.
- */
-const MAX_CLOSING = 2;
-
-/**
- * Loads the next cartridge with room into the claimed drive: the catalog's filling or
- * scratch cartridges by slot, skipping any another job holds. Waits while every
- * cartridge with room is in use; E_NOSPC when none has room.
- */
-async function loadNext(catalog: Catalog, lib: Library, claim: DriveClaim, signal?: AbortSignal, log?: (l: string) => void): Promise<Loaded> {
-  let told = false;
-  for (let delay = 20; ; delay = Math.min(delay * 2, 250)) {
-    const candidates = catalog.media(lib.name).filter((m) => m.state === 'filling' || m.state === 'scratch');
-    // Fill partly used cartridges first, so scratch ones stay whole.
-    candidates.sort((a, b) => (a.state === b.state ? a.slot - b.slot : a.state === 'filling' ? -1 : 1));
-    if (candidates.length === 0) {
-      throw new PlexusError('E_NOSPC', `library ${lib.name} has no cartridge with free space left (${lib.config.slots} slots)`);
-    }
-    for (const m of candidates) {
-      if (!lib.present(m.barcode)) {
-        catalog.setMedia(m.barcode, 'missing', m.bytes);
-        continue;
-      }
-      const lock = lib.tryClaimCartridge(m.barcode);
-      if (!lock) continue;
-      let tape: TapeDrive;
-      try {
-        tape = TapeDrive.load(lib.cartridgeFile(m.barcode), false);
-        tape.spaceToEod();
-      } catch (e) {
-        lock.release();
-        throw e;
-      }
-      if (tape.space().inEarlyWarning) {
-        catalog.setMedia(m.barcode, 'full', tape.space().dataBytes);
-        tape.unload();
-        lock.release();
-        continue;
-      }
-      claim.setLoaded(m.barcode);
-      let released = false;
-      return {
-        tape,
-        barcode: m.barcode,
-        release: () => {
-          if (released) return;
-          released = true;
-          try {
-            tape.unload();
-          } finally {
-            // A cartridge that closed in the background has left the drive already.
-            if (claim.loaded === m.barcode) claim.setLoaded(null);
-            lock.release();
-          }
-        },
-      };
-    }
-    if (!told) (log?.(`waiting for a cartridge of library ${lib.name} (all with room are in use)`), (told = true));
-    await new Promise((r) => setTimeout(r, delay));
-    if (signal?.aborted) throw new PlexusError('E_CANCELLED', 'backup cancelled while waiting for a cartridge');
-  }
-}
-
-/** Backs up volume `source` of the home to a library. */
+/** Backs up volume `source` of the home to tape. */
 export async function runBackup(home: Home, source: string, opts: BackupOptions = {}): Promise<BackupReport> {
   const started = Date.now();
+  const mode = opts.mode ?? 'single';
+  if (!BACKUP_MODES.includes(mode)) throw new PlexusError('E_INVALID', `backup mode must be one of ${BACKUP_MODES.join(', ')}, not '${String(mode)}'`);
+  const chunk = opts.chunk ?? DEFAULT_CHUNK;
+  if (!Number.isSafeInteger(chunk) || chunk < 4096) throw new PlexusError('E_INVALID', `the chunk size must be at least 4 KiB, not ${String(chunk)}`);
+  const timeout = opts.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+  if (!(timeout > 0)) throw new PlexusError('E_INVALID', `the command timeout must be positive, not ${String(timeout)}`);
   const store = new VolumeStore(home);
   const volume = store.open(source, { readOnly: true });
   const size = volume.size;
   const dataTime = dataTimeOf(home, source);
-  const lib = chooseLibrary(home, opts.library);
+  const lib = mode === 'single' ? chooseLibrary(home, opts.library) : undefined;
   const catalog = Catalog.open(home);
   try {
-    register(catalog, lib);
-    const job = catalog.startJob({ target: source, targetSize: size, mode: 'single', dataTime, scheduleId: opts.scheduleId });
-    const jobRow = catalog.job(job);
-    const locationId = catalog.addLocation(job, { copy: 0, seq: 0, library: lib.name, stream: 0 });
-    const cartridges: string[] = [];
-    let waited = false;
-    let claim: DriveClaim | undefined;
-    let loaded: Loaded | undefined;
-    // Every cartridge this job has loaded and not yet released: the one in the drive
-    // and those closing behind it.
-    const held = new Set<Loaded>();
-    const closings: Closing[] = [];
-    let recordedAll: Promise<void> = Promise.resolve();
-    // A failed background close fails the job: it stops the write running meanwhile.
-    let closeFailure: unknown;
-    const stop = new AbortController();
-    const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
-    const failed = (e: unknown): void => {
-      closeFailure ??= e;
-      stop.abort();
-    };
-    let offset = 0;
-    let seq = 0;
-
-    /**
-     * Starts closing `cart`'s open segment; once it and the closes before it are done,
-     * records `segment` and the cartridge's fill, and unloads it when `unload`.
-     */
-    const startClose = (cart: Loaded, segment: NewSegment | undefined, full: boolean, unload: boolean): void => {
-      const index = segment
-        ? encodeIndex({
-            format: INDEX_FORMAT,
-            job: { id: job, target: source, targetSize: size, mode: 'single', startedAt: jobRow.startedAt, dataTime },
-            location: { copy: 0, seq: 0, library: lib.name, stream: 0 },
-            segment,
-          })
-        : null;
-      const done = cart.tape.closeSegment(index);
-      done.catch(failed);
-      // After an earlier close failed nothing more is recorded: rows stay contiguous.
-      const recorded = recordedAll.then(async () => {
-        const r = await done;
-        // The segment counts from here: its filemark and catalog file are synced. One
-        // commit for the row and the cartridge's fill keeps short the window in which a
-        // killed job leaves a closed segment the catalog does not know (it is skipped
-        // as full and `catalog rebuild` finds it).
-        const dataBytes = cart.tape.space().dataBytes;
-        catalog.transaction(() => {
-          if (segment) catalog.addSegment(job, locationId, segment);
-          catalog.setMedia(cart.barcode, full || r.earlyWarning ? 'full' : 'filling', dataBytes);
-        });
-        if (unload) {
-          held.delete(cart);
-          cart.release();
-        }
-      });
-      recorded.catch(failed);
-      recordedAll = recorded;
-      closings.push({ done, recorded });
-    };
-
-    try {
-      claim = await lib.claimDrive({
-        signal: opts.signal,
-        timeoutMs: opts.driveTimeoutMs,
-        onWait: () => {
-          waited = true;
-          opts.onLog?.(`job ${job}: every drive of library ${lib.name} is busy; waiting for one`);
-        },
-      });
-      while (offset < size) {
-        if (opts.signal?.aborted) throw new PlexusError('E_CANCELLED', `backup job ${job} cancelled`);
-        if (closeFailure) throw closeFailure;
-        if (!loaded) {
-          loaded = await loadNext(catalog, lib, claim, signal, opts.onLog);
-          held.add(loaded);
-          cartridges.push(loaded.barcode);
-          opts.onLog?.(`job ${job}: loaded ${loaded.barcode} in drive ${claim.drive}`);
-        }
-        const cart = loaded;
-        const base = offset;
-        const seg = await cart.tape.writeSegmentData(volume, offset, size - offset, {
-          signal,
-          onProgress: (e) => opts.onProgress?.({ ...e, done: base + e.done, total: size }),
-        });
-        const segment =
-          seg.bytes > 0
-            ? { seq, barcode: cart.barcode, fileNumber: seg.file, firstBlock: 0, sourceOffset: offset, length: seg.bytes, checksum: seg.digest, writtenAt: new Date().toISOString() }
-            : undefined;
-        if (closings.length >= MAX_CLOSING) await closings[closings.length - MAX_CLOSING]!.recorded;
-        const full = seg.earlyWarning || seg.endedByEarlyWarning;
-        startClose(cart, segment, full, full);
-        if (segment) {
-          offset += seg.bytes;
-          seq++;
-        }
-        if (full) {
-          opts.onLog?.(`job ${job}: ${cart.barcode} reached early warning; closing it while the next cartridge is written`);
-          loaded = undefined;
-        }
-      }
-      await recordedAll;
-      catalog.setLocationStatus(locationId, 'done');
-      catalog.finishJob(job, 'done');
-    } catch (e) {
-      // A write cancelled because a background close failed reports the close's error.
-      const first = closeFailure ?? e;
-      const err = first instanceof PlexusError ? first : new PlexusError('E_IO', (first as Error).message, { cause: first });
-      // A close still running holds its drive: let it finish (recording its segment if
-      // it and those before it succeed) before unloading anything.
-      await Promise.allSettled(closings.flatMap((c) => [c.done, c.recorded]));
-      catalog.setLocationStatus(locationId, 'failed');
-      catalog.finishJob(job, 'failed', `${err.code}: ${err.message}`);
-      // A cartridge keeps only what was closed by a filemark: drop a segment left open
-      // (unloading would close it), then record what each cartridge holds.
-      for (const cart of [...held]) {
-        try {
-          cart.tape.abandon();
-        } catch {
-          // Unloading below still releases it; loading will discard the open file.
-        }
-        try {
-          cart.release();
-          held.delete(cart);
-          catalog.putMedia(inspect(lib, cart.barcode, lib.slotOf(cart.barcode)));
-        } catch {
-          // The original failure is what the user needs to see.
-        }
-      }
-      loaded = undefined;
-      throw new PlexusError(err.code, `backup job ${job} of ${source} failed: ${err.message}`, { cause: err });
-    } finally {
-      try {
-        for (const cart of held) cart.release();
-      } finally {
-        claim?.release();
-      }
-    }
-    return { job, target: source, library: lib.name, bytes: offset, segments: seq, cartridges, waitedForDrive: waited, elapsedMs: Date.now() - started, dataTime };
+    for (const l of lib ? [lib] : Library.list(home)) register(catalog, l);
+    const id = catalog.startJob({ target: source, targetSize: size, mode, dataTime, scheduleId: opts.scheduleId });
+    const row = catalog.job(id);
+    const ctx: JobContext = { home, catalog, volume, size, id, info: { id, target: source, targetSize: size, mode, startedAt: row.startedAt, dataTime }, opts, started };
+    if (lib) return await runSingle(ctx, lib);
+    return await runStreams(ctx, mode === 'parallel' ? 'parallel' : 'chunked');
   } finally {
     catalog.close();
   }
+}
+
+/** Ends a job as failed and throws the error, naming the job. */
+function fail(ctx: JobContext, e: unknown): never {
+  const err = e instanceof PlexusError ? e : new PlexusError('E_IO', (e as Error).message, { cause: e });
+  ctx.catalog.finishJob(ctx.id, 'failed', `${err.code}: ${err.message}`);
+  throw new PlexusError(err.code, `backup job ${ctx.id} of ${ctx.info.target} failed: ${err.message}`, { cause: err });
+}
+
+function report(ctx: JobContext, mode: BackupMode, streams: StreamReport[], outcomes: StreamOutcome[], waited: boolean): BackupReport {
+  const locations = ctx.catalog.locations(ctx.id);
+  return {
+    job: ctx.id,
+    mode,
+    target: ctx.info.target,
+    library: streams[0]?.library ?? '',
+    bytes: ctx.catalog.job(ctx.id).bytes,
+    segments: outcomes.reduce((a, o) => a + o.segments, 0),
+    cartridges: outcomes.flatMap((o) => o.cartridges),
+    copies: [...new Set(locations.map((l) => l.copy))],
+    locations: locations.length,
+    streams,
+    waitedForDrive: waited,
+    elapsedMs: Date.now() - ctx.started,
+    dataTime: ctx.info.dataTime,
+  };
+}
+
+/** One stream on one claimed drive of `lib`, as the tape issue built it. */
+async function runSingle(ctx: JobContext, lib: Library): Promise<BackupReport> {
+  const { catalog, opts, id } = ctx;
+  const location = { copy: 0, seq: 0, library: lib.name, stream: 0 };
+  const locationId = catalog.addLocation(id, location);
+  let waited = false;
+  let claim;
+  try {
+    claim = await lib.claimDrive({
+      signal: opts.signal,
+      timeoutMs: opts.driveTimeoutMs,
+      onWait: () => {
+        waited = true;
+        opts.onLog?.(`job ${id}: every drive of library ${lib.name} is busy; waiting for one`);
+      },
+    });
+  } catch (e) {
+    catalog.setLocationStatus(locationId, 'failed');
+    fail(ctx, e);
+  }
+  let outcome: StreamOutcome;
+  try {
+    const writer = new StreamWriter({
+      catalog,
+      volume: ctx.volume,
+      lib,
+      claim,
+      job: ctx.info,
+      location: { id: locationId, ...location },
+      countBytes: true,
+      onProgress: (done) => opts.onProgress?.({ operation: 'backup', done, total: ctx.size }),
+      onLog: (l) => opts.onLog?.(`job ${id}: ${l}`),
+      signal: opts.signal,
+    });
+    // One command for the whole volume: early warning cuts it into one chunk per cartridge.
+    outcome = await writer.run(ctx.size > 0 ? [{ id: 0, sourceOffset: 0, length: ctx.size }] : []);
+  } finally {
+    claim.release();
+  }
+  catalog.setLocationStatus(locationId, outcome.error ? 'failed' : 'done');
+  if (outcome.error) fail(ctx, outcome.error);
+  catalog.finishJob(id, 'done');
+  const stream: StreamReport = { stream: 0, mover: null, library: lib.name, drive: `${lib.name}/drive${claim.drive}`, path: [], cartridges: outcome.cartridges, bytes: outcome.bytes, status: 'done' };
+  return report(ctx, 'single', [stream], [outcome], waited);
+}
+
+/** The stream's part of a report. */
+function streamReport(s: SecuredStream, o: StreamOutcome | undefined): StreamReport {
+  return {
+    stream: s.stream,
+    mover: s.mover.name,
+    library: s.library.name,
+    drive: s.driveName,
+    path: [...s.path],
+    cartridges: o?.cartridges ?? [],
+    bytes: o?.bytes ?? 0,
+    status: !o ? 'unused' : o.error ? 'failed' : 'done',
+    ...(o?.error ? { error: `${o.error.code}: ${o.error.message}` } : {}),
+  };
+}
+
+/** Parallel and chunked modes: secure the streams, run them, release them. */
+async function runStreams(ctx: JobContext, mode: 'parallel' | 'chunked'): Promise<BackupReport> {
+  const { catalog, opts, id, home } = ctx;
+  const log = (line: string): void => {
+    logBackupManager(home, `job ${id}: ${line}`);
+    opts.onLog?.(`job ${id}: ${line}`);
+  };
+  let streams: SecuredStream[];
+  try {
+    streams = await secureStreams(home, { jobId: id, count: opts.streams ?? 2, mover: mode === 'parallel' ? 'server' : 'copy-device', library: opts.library });
+  } catch (e) {
+    fail(ctx, e);
+  }
+  const commands = planCommands(0, ctx.size, opts.chunk ?? DEFAULT_CHUNK);
+  const outcomes = new Map<number, StreamOutcome>();
+  const progress = new Map<number, number>();
+  const total = mode === 'parallel' ? ctx.size * streams.length : ctx.size;
+  const tell = (stream: number, done: number): void => {
+    progress.set(stream, done);
+    opts.onProgress?.({ operation: 'backup', done: [...progress.values()].reduce((a, b) => a + b, 0), total });
+  };
+  const writer = (s: SecuredStream, location: { id: number } & CartridgeIndexEntry['location']): StreamWriter => {
+    const check = s.check();
+    if (check.fault.targets.length > 0) log(`stream ${s.stream}: faults on ${check.fault.targets.join(', ')}`);
+    return new StreamWriter({
+      catalog,
+      volume: ctx.volume,
+      lib: s.library,
+      claim: s.drive,
+      first: s.cartridge,
+      job: ctx.info,
+      location,
+      countBytes: mode === 'chunked',
+      timeoutMs: opts.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
+      fault: check.fault,
+      onProgress: (done) => tell(s.stream, (mode === 'chunked' ? ctx.size - remainingBytes : 0) + done),
+      onLog: (l) => opts.onLog?.(`job ${id}: stream ${s.stream}: ${l}`),
+      signal: opts.signal,
+    });
+  };
+  let remainingBytes = ctx.size;
+  try {
+    if (mode === 'parallel') {
+      // Every stream writes the whole volume at once, each on its own native threads.
+      const runs = streams.map(async (s) => {
+        const loc = { copy: s.stream, seq: 0, library: s.library.name, stream: s.stream };
+        const locId = catalog.addLocation(id, loc);
+        const o = await writer(s, { id: locId, ...loc }).run(commands);
+        outcomes.set(s.stream, o);
+        if (o.error) {
+          // Only completed copies stay in the catalog; the failure goes to the log.
+          catalog.dropLocation(locId);
+          log(`stream ${s.stream} (${s.mover.name}, ${s.driveName}) failed after ${o.bytes} bytes: ${o.error.code}: ${o.error.message}`);
+        } else {
+          catalog.setLocationStatus(locId, 'done');
+          log(`stream ${s.stream} (${s.mover.name}, ${s.driveName}) completed copy ${s.stream}`);
+        }
+      });
+      await Promise.all(runs);
+      const ok = streams.filter((s) => !outcomes.get(s.stream)?.error);
+      if (ok.length === 0) fail(ctx, allFailed(streams, outcomes));
+      catalog.setJobBytes(id, ctx.size);
+    } else {
+      let queue = commands;
+      let seq = 0;
+      for (const s of streams) {
+        if (queue.length === 0) break;
+        const loc = { copy: 0, seq, library: s.library.name, stream: s.stream };
+        const locId = catalog.addLocation(id, loc);
+        remainingBytes = queue.reduce((a, c) => a + c.length, 0);
+        const o = await writer(s, { id: locId, ...loc }).run(queue);
+        outcomes.set(s.stream, o);
+        if (o.segments === 0) catalog.dropLocation(locId);
+        else (catalog.setLocationStatus(locId, 'done'), seq++);
+        queue = o.remaining;
+        if (!o.error) break;
+        const next = streams[s.stream + 1];
+        log(
+          `stream ${s.stream} (copy device ${s.mover.name}) stopped at command ${queue[0]?.id ?? '-'}: ${o.error.code}: ${o.error.message}; ` +
+            (next ? `moving ${queue.length} commands from byte ${queue[0]?.sourceOffset ?? 0} to stream ${next.stream} (copy device ${next.mover.name})` : 'no stream left'),
+        );
+      }
+      if (queue.length > 0) fail(ctx, allFailed(streams, outcomes));
+    }
+    catalog.finishJob(id, 'done');
+    log(`done: ${mode}, ${catalog.locations(id).length} location entries`);
+    const reports = streams.map((s) => streamReport(s, outcomes.get(s.stream)));
+    return report(ctx, mode, reports, [...outcomes.values()], false);
+  } finally {
+    releaseAll(streams);
+  }
+}
+
+/** The error of a job none of whose streams got the data through. */
+function allFailed(streams: readonly SecuredStream[], outcomes: ReadonlyMap<number, StreamOutcome>): PlexusError {
+  const errs = streams.map((s) => [s, outcomes.get(s.stream)?.error] as const).filter(([, e]) => e);
+  const first = errs[0]?.[1];
+  const text = errs.map(([s, e]) => `stream ${s.stream} (${s.mover.name}): ${e!.code}: ${e!.message}`).join('; ');
+  return new PlexusError(first?.code ?? 'E_IO', `every stream failed: ${text}`);
 }

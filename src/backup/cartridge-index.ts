@@ -2,6 +2,8 @@
  * The catalog rows a cartridge carries about itself: after each segment's data file
  * comes a small file holding one msgpack map that describes the job, the location entry
  * and the segment, so `catalog rebuild` can recreate the catalog from cartridges alone.
+ * A segment file holding several chunks (EXTENDED COPY, parallel streams) is followed
+ * by an array of such maps, one per chunk, in order.
  */
 import { Packr } from 'msgpackr';
 import { PlexusError } from '../errors.js';
@@ -21,19 +23,26 @@ export interface CartridgeIndexEntry {
 // Plain maps with no shared-structure records: a reader years from now needs only msgpack.
 const packr = new Packr({ useRecords: false, variableMapSize: true });
 
-/** Encodes an entry for writing after its segment. */
-export function encodeIndex(e: CartridgeIndexEntry): Buffer {
-  return packr.pack(e);
+/** Encodes the entries of a segment file's chunks (one: a plain map) for writing after it. */
+export function encodeIndex(e: CartridgeIndexEntry | readonly CartridgeIndexEntry[]): Buffer {
+  return packr.pack(Array.isArray(e) && e.length === 1 ? e[0] : e);
 }
 
-/** Decodes an entry read from a cartridge; E_CORRUPT naming where it came from if malformed. */
-export function decodeIndex(bytes: Buffer, where: string): CartridgeIndexEntry {
-  let e: CartridgeIndexEntry;
+/** Decodes the entries read from a cartridge; E_CORRUPT naming where they came from if malformed. */
+export function decodeIndex(bytes: Buffer, where: string): CartridgeIndexEntry[] {
+  let v: unknown;
   try {
-    e = packr.unpack(bytes) as CartridgeIndexEntry;
+    v = packr.unpack(bytes);
   } catch (err) {
     throw new PlexusError('E_CORRUPT', `the catalog file at ${where} is not msgpack: ${(err as Error).message}`, { cause: err });
   }
+  const all = Array.isArray(v) ? (v as CartridgeIndexEntry[]) : [v as CartridgeIndexEntry];
+  if (all.length === 0) throw new PlexusError('E_CORRUPT', `the catalog file at ${where} describes no segment`);
+  for (const e of all) check(e, where);
+  return all;
+}
+
+function check(e: CartridgeIndexEntry, where: string): void {
   const ok =
     e !== null &&
     typeof e === 'object' &&
@@ -45,5 +54,4 @@ export function decodeIndex(bytes: Buffer, where: string): CartridgeIndexEntry {
     typeof e.segment.sourceOffset === 'number' &&
     typeof e.segment.length === 'number';
   if (!ok) throw new PlexusError('E_CORRUPT', `the catalog file at ${where} does not describe a segment (format ${String((e as { format?: unknown })?.format)})`);
-  return e;
 }

@@ -43,14 +43,16 @@ export async function rebuildCatalog(home: Home, opts: { library?: string; onLog
             if (f.content !== 'catalog') continue;
             const where = `cartridge ${c.barcode}, file ${f.file}`;
             try {
-              const e = decodeIndex(tape.readFile(f.file), where);
-              const data = files.find((x) => x.file === e.segment.fileNumber);
-              // The rows only count if the segment they describe is whole on this cartridge.
-              if (e.segment.barcode !== c.barcode || !data || data.content !== 'segment' || data.bytes !== e.segment.length) {
+              const es = decodeIndex(tape.readFile(f.file), where);
+              const file = es[0]!.segment.fileNumber;
+              const data = files.find((x) => x.file === file);
+              // The rows only count if the chunks they describe fill a segment file of this cartridge.
+              const whole = es.every((e) => e.segment.barcode === c.barcode && e.segment.fileNumber === file) && es.reduce((a, e) => a + e.segment.length, 0) === data?.bytes;
+              if (!data || data.content !== 'segment' || !whole) {
                 problems.push(`${where}: describes a segment this cartridge does not hold`);
                 continue;
               }
-              entries.push(e);
+              entries.push(...es);
             } catch (err) {
               problems.push(`${where}: ${(err as Error).message}`);
             }

@@ -254,12 +254,22 @@ export class Catalog {
     return this.db.prepare(`SELECT id, job_id AS jobId, copy, seq, library, stream, status FROM locations WHERE job_id = ? ORDER BY copy, seq`).all(jobId) as LocationRow[];
   }
 
-  /** Records a segment written and adds its bytes to the job. */
-  addSegment(jobId: number, locationId: number, s: NewSegment): void {
+  /** Records a segment written and, when `count` (one copy of a job counts), adds its bytes to the job. */
+  addSegment(jobId: number, locationId: number, s: NewSegment, count = true): void {
     this.transaction(() => {
       this.putSegment(locationId, s);
-      this.db.prepare(`UPDATE jobs SET bytes = bytes + ? WHERE id = ?`).run(s.length, jobId);
+      if (count) this.db.prepare(`UPDATE jobs SET bytes = bytes + ? WHERE id = ?`).run(s.length, jobId);
     });
+  }
+
+  /** Sets the bytes a job backed up (a parallel job: those of a copy that completed). */
+  setJobBytes(id: number, bytes: number): void {
+    this.db.prepare(`UPDATE jobs SET bytes = ? WHERE id = ?`).run(bytes, id);
+  }
+
+  /** Deletes a location entry and its segments (a parallel copy that failed). */
+  dropLocation(id: number): void {
+    this.db.prepare(`DELETE FROM locations WHERE id = ?`).run(id);
   }
 
   /** Inserts a segment row only (catalog rebuild sets the job's bytes itself). */

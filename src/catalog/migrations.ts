@@ -143,4 +143,23 @@ export const MIGRATIONS: readonly Migration[] = [
         ('fc1', 'storage'), ('fc1', 'server1'), ('fc1', 'xcopy1');
     `,
   },
+  {
+    version: 3,
+    description: 'faults: a hang may wait for a number of bytes first',
+    // SQLite cannot change a CHECK in place: the table is copied into its new shape.
+    sql: `
+      CREATE TABLE faults_v3 (
+        id           INTEGER PRIMARY KEY,
+        target       TEXT NOT NULL REFERENCES resources(name) ON DELETE CASCADE,
+        kind         TEXT NOT NULL CHECK (kind IN ('fail-after', 'hang', 'unavailable')),
+        after_bytes  INTEGER CHECK (CASE kind WHEN 'fail-after' THEN after_bytes IS NOT NULL WHEN 'unavailable' THEN after_bytes IS NULL ELSE 1 END
+                                    AND (after_bytes IS NULL OR after_bytes >= 0)),
+        created_at   TEXT NOT NULL,
+        UNIQUE (target, kind)
+      );
+      INSERT INTO faults_v3 (id, target, kind, after_bytes, created_at) SELECT id, target, kind, after_bytes, created_at FROM faults;
+      DROP TABLE faults;
+      ALTER TABLE faults_v3 RENAME TO faults;
+    `,
+  },
 ];

@@ -15,8 +15,9 @@ import { logBackupManager } from './log.js';
 
 export type FaultKind = 'fail-after' | 'hang' | 'unavailable';
 
-/** What to inject: fail after a number of bytes, hang, or go unavailable. */
-export type FaultSpec = { afterBytes: number } | { hang: true } | { unavailable: true };
+/** What to inject: fail after a number of bytes, hang (at once, or once `afterBytes`
+ * went through), or go unavailable. */
+export type FaultSpec = { afterBytes: number } | { hang: true; afterBytes?: number } | { unavailable: true };
 
 /** One row of the `faults` table. */
 export interface FaultRow {
@@ -33,6 +34,8 @@ export interface EffectiveFault {
   /** The smallest `fail-after` among the components, or null. */
   failAfterBytes: number | null;
   hang: boolean;
+  /** With `hang`: bytes that pass before the first hang (0: at once). */
+  hangAfterBytes: number | null;
   unavailable: boolean;
   /** The components with any fault, by name. */
   targets: string[];
@@ -41,23 +44,24 @@ export interface EffectiveFault {
 /** The kind and byte count a spec stands for; E_INVALID unless exactly one is given. */
 export function parseFaultSpec(spec: FaultSpec): { kind: FaultKind; afterBytes: number | null } {
   const s = spec as Partial<{ afterBytes: number; hang: boolean; unavailable: boolean }>;
-  const given = [s.afterBytes !== undefined, s.hang === true, s.unavailable === true].filter(Boolean).length;
-  if (given !== 1) throw new PlexusError('E_INVALID', 'a fault is exactly one of: fail after N bytes, hang, unavailable');
-  if (s.afterBytes !== undefined) {
-    if (!Number.isSafeInteger(s.afterBytes) || s.afterBytes < 0) {
-      throw new PlexusError('E_INVALID', `fail-after bytes must be a whole number of bytes, not ${String(s.afterBytes)}`);
-    }
-    return { kind: 'fail-after', afterBytes: s.afterBytes };
+  const given = [s.afterBytes !== undefined && s.hang !== true, s.hang === true, s.unavailable === true].filter(Boolean).length;
+  if (given !== 1) throw new PlexusError('E_INVALID', 'a fault is exactly one of: fail after N bytes, hang (after N bytes), unavailable');
+  if (s.afterBytes !== undefined && (!Number.isSafeInteger(s.afterBytes) || s.afterBytes < 0)) {
+    throw new PlexusError('E_INVALID', `fault byte counts must be whole numbers of bytes, not ${String(s.afterBytes)}`);
   }
-  return { kind: s.hang ? 'hang' : 'unavailable', afterBytes: null };
+  if (s.hang) return { kind: 'hang', afterBytes: s.afterBytes ?? null };
+  if (s.afterBytes !== undefined) return { kind: 'fail-after', afterBytes: s.afterBytes };
+  return { kind: 'unavailable', afterBytes: null };
 }
 
 /** Combines fault rows: the smallest fail-after, any hang, any unavailable. */
 export function effectiveFault(rows: readonly FaultRow[]): EffectiveFault {
   const after = rows.filter((r) => r.kind === 'fail-after').map((r) => r.afterBytes!);
+  const hangs = rows.filter((r) => r.kind === 'hang').map((r) => r.afterBytes ?? 0);
   return {
     failAfterBytes: after.length ? Math.min(...after) : null,
-    hang: rows.some((r) => r.kind === 'hang'),
+    hang: hangs.length > 0,
+    hangAfterBytes: hangs.length ? Math.min(...hangs) : null,
     unavailable: rows.some((r) => r.kind === 'unavailable'),
     targets: [...new Set(rows.map((r) => r.target))].sort(),
   };

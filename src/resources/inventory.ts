@@ -441,5 +441,5 @@ export function holderText(r: Pick<ResourceRow, 'jobId' | 'stream' | 'pid'>): st
 
 /** "fail-after 1048576", "hang", "unavailable". */
 export function describeFault(f: FaultRow): string {
-  return f.kind === 'fail-after' ? `fail-after ${f.afterBytes}` : f.kind;
+  return f.afterBytes === null ? f.kind : `${f.kind} ${f.afterBytes}`;
 }

@@ -11,6 +11,42 @@ import type { Volume } from '../volumes/volume.js';
 type NativeDrive = InstanceType<typeof native.NativeDrive>;
 type TapeJob = InstanceType<typeof native.TapeJob>;
 
+/** One EXTENDED COPY segment command: `length` bytes of the source from `sourceOffset`. */
+export interface SegmentCommand {
+  id: number;
+  sourceOffset: number;
+  length: number;
+}
+
+/** A completed command: its chunk is blocks `firstBlock..+blocks` of tape file `file`. */
+export interface ChunkWritten extends SegmentCommand {
+  file: number;
+  firstBlock: number;
+  blocks: number;
+  /** Digest of the chunk's blocks, 32 hex digits: the catalog's checksum. */
+  digest: string;
+}
+
+/** Why a copy device stopped early. */
+export interface DeviceStop {
+  reason: 'early-warning' | 'timeout' | 'error' | 'cancelled';
+  /** The command that stopped it. */
+  command?: number;
+  code: string;
+  message: string;
+}
+
+/** What a copy device run did. */
+export interface CommandsRun {
+  completed: ChunkWritten[];
+  stop?: DeviceStop;
+  /** Commands not done, the one that stopped the device first. */
+  remaining: SegmentCommand[];
+  /** A segment file is left open: close it with `closeSegment`. */
+  open: boolean;
+  earlyWarning: boolean;
+}
+
 /** A tape file as the cartridge lists it. */
 export interface TapeFileInfo {
   file: number;
@@ -140,6 +176,34 @@ export class TapeDrive {
   }
 
   /**
+   * Executes segment commands on this cartridge, as a copy device does (crates/xcopy):
+   * each command's chunk is appended to one open segment file, left open for
+   * `closeSegment`. A command's error, or its not completing within `timeoutMs`, stops
+   * the run and is reported in `stop` (with the commands left); it is not thrown.
+   */
+  async executeCommands(
+    volume: Volume,
+    commands: readonly SegmentCommand[],
+    opts: TransferOptions & { timeoutMs?: number; fault?: StreamFault } = {},
+  ): Promise<CommandsRun> {
+    const job = callNative(() => native.XcopyJob.execute(this.inner, volume.handle, [...commands], { timeoutMs: opts.timeoutMs, fault: opts.fault }));
+    const abort = (): void => job.cancel();
+    opts.signal?.addEventListener('abort', abort, { once: true });
+    try {
+      const r = await withPolledProgress('backup', awaitNative(job.run()), () => job.progress(), opts.onProgress);
+      return {
+        completed: r.completed,
+        stop: r.stop ? { ...r.stop, reason: r.stop.reason as DeviceStop['reason'] } : undefined,
+        remaining: r.remaining,
+        open: r.open,
+        earlyWarning: r.earlyWarning,
+      };
+    } finally {
+      opts.signal?.removeEventListener('abort', abort);
+    }
+  }
+
+  /**
    * Closes the segment `writeSegmentData` left open, on a native thread: syncs it,
    * writes its filemark, then `catalog` (if given) as a catalog file with its own
    * filemark, synced. The drive is busy (E_BUSY) until the promise settles, so the
@@ -170,17 +234,19 @@ export class TapeDrive {
 
   /**
    * Reads segment `file` into the file at `path` from byte `targetOffset`, verifying
-   * every block's CRC and, when the whole segment is read, its length and digest.
+   * every block's CRC and, when the whole segment is read, its length and digest. With
+   * `firstBlock` the segment is a chunk: `expectedLength` bytes from that block.
    */
   async readSegment(
     file: number,
     path: string,
     targetOffset: number,
-    opts: TransferOptions & { expectedLength?: number; expectedDigest?: string; range?: { offset: number; length: number } } = {},
+    opts: TransferOptions & { firstBlock?: number; expectedLength?: number; expectedDigest?: string; range?: { offset: number; length: number } } = {},
   ): Promise<{ bytes: number }> {
     const job = callNative(() =>
       native.TapeJob.restoreToFile(this.inner, file, path, {
         targetOffset,
+        firstBlock: opts.firstBlock,
         expectedLength: opts.expectedLength,
         expectedDigest: opts.expectedDigest,
         range: opts.range,

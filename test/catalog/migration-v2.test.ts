@@ -23,7 +23,7 @@ describe('catalog migration 2 (backup manager)', () => {
 
     const catalog = Catalog.openFile(file);
     try {
-      expect(schemaVersion(catalog.db)).toBe(2);
+      expect(schemaVersion(catalog.db)).toBe(MIGRATIONS.at(-1)!.version);
       expect(catalog.jobs().map((j) => [j.id, j.target, j.status])).toEqual([[1, 'db', 'done']]);
       expect(catalog.media().map((m) => [m.barcode, m.state, m.bytes])).toEqual([['LIB001L9', 'filling', 4096]]);
       const rows = catalog.db.prepare(`SELECT name, kind, state FROM resources ORDER BY kind, name`).all();
@@ -43,17 +43,20 @@ describe('catalog migration 2 (backup manager)', () => {
       bad(`INSERT INTO resources (name, kind, state) VALUES ('t', 'server', 'in-use')`);
       bad(`INSERT INTO faults (target, kind, created_at) VALUES ('nope', 'hang', 'now')`);
       bad(`INSERT INTO faults (target, kind, created_at) VALUES ('fc0', 'fail-after', 'now')`);
+      bad(`INSERT INTO faults (target, kind, after_bytes, created_at) VALUES ('fc0', 'unavailable', 5, 'now')`);
       bad(`INSERT INTO links (switch, endpoint) VALUES ('nope', 'storage')`);
+      // Version 3: a hang may wait for a byte count.
+      catalog.db.exec(`INSERT INTO faults (target, kind, after_bytes, created_at) VALUES ('fc1', 'hang', 4096, 'now')`);
       // Removing a switch takes its links and faults with it.
       catalog.db.exec(`INSERT INTO faults (target, kind, created_at) VALUES ('fc0', 'hang', 'now'); DELETE FROM resources WHERE name = 'fc0'`);
       expect(catalog.db.prepare(`SELECT count(*) FROM links WHERE switch = 'fc0'`).pluck().get()).toBe(0);
-      expect(catalog.db.prepare(`SELECT count(*) FROM faults`).pluck().get()).toBe(0);
+      expect(catalog.db.prepare(`SELECT count(*) FROM faults WHERE target = 'fc0'`).pluck().get()).toBe(0);
     } finally {
       catalog.close();
     }
     // Reopening applies nothing twice.
     const again = Catalog.openFile(file);
-    expect(schemaVersion(again.db)).toBe(2);
+    expect(schemaVersion(again.db)).toBe(MIGRATIONS.at(-1)!.version);
     again.close();
   });
 });

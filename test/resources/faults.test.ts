@@ -34,9 +34,12 @@ describe('fault registry', () => {
     injectFault(h.home, 'lib/drive0', { afterBytes: 8 << 20 });
     injectFault(h.home, 'server0', { afterBytes: 2 << 20 });
     injectFault(h.home, 'fc0', { hang: true });
-    expect(faultsFor(h.home, ['server0', 'lib/drive0', 'fc0', 'unknown'])).toEqual({ failAfterBytes: 2 << 20, hang: true, unavailable: false, targets: ['fc0', 'lib/drive0', 'server0'] });
-    expect(faultsFor(h.home, ['server1', 'fc1'])).toEqual({ failAfterBytes: null, hang: false, unavailable: false, targets: [] });
-    expect(effectiveFault([])).toEqual({ failAfterBytes: null, hang: false, unavailable: false, targets: [] });
+    expect(faultsFor(h.home, ['server0', 'lib/drive0', 'fc0', 'unknown'])).toEqual({ failAfterBytes: 2 << 20, hang: true, hangAfterBytes: 0, unavailable: false, targets: ['fc0', 'lib/drive0', 'server0'] });
+    injectFault(h.home, 'xcopy1', { hang: true, afterBytes: 3 << 20 });
+    expect(faultsFor(h.home, ['xcopy1'])).toMatchObject({ hang: true, hangAfterBytes: 3 << 20, failAfterBytes: null });
+    expect(faultsFor(h.home, ['xcopy1', 'fc0'])).toMatchObject({ hang: true, hangAfterBytes: 0 });
+    expect(faultsFor(h.home, ['server1', 'fc1'])).toEqual({ failAfterBytes: null, hang: false, hangAfterBytes: null, unavailable: false, targets: [] });
+    expect(effectiveFault([])).toEqual({ failAfterBytes: null, hang: false, hangAfterBytes: null, unavailable: false, targets: [] });
   });
 
   it('an unavailable fault makes secureStreams skip the resource; a stream sees faults on check', async () => {
@@ -47,7 +50,7 @@ describe('fault registry', () => {
     injectFault(h.home, 'lib/drive0', { afterBytes: 1000 });
     injectFault(h.home, one!.driveName, { afterBytes: 5000 });
     injectFault(h.home, 'fc1', { hang: true });
-    expect(one!.check().fault).toEqual({ failAfterBytes: 5000, hang: true, unavailable: false, targets: ['fc1', one!.driveName] });
+    expect(one!.check().fault).toEqual({ failAfterBytes: 5000, hang: true, hangAfterBytes: 0, unavailable: false, targets: ['fc1', one!.driveName] });
     injectFault(h.home, one!.cartridge.barcode, { unavailable: true });
     expect(one!.check()).toMatchObject({ unavailable: [one!.cartridge.barcode], lost: [], fault: { unavailable: true } });
     one!.release();

@@ -55,7 +55,7 @@ describe('securing streams', () => {
       // Two of each (mover, drive, cartridge, switch); the copy devices, the library itself and the third cartridge stay available.
       expect(notAvailable(h.home)).toHaveLength(8);
       expect(Library.open(h.home, 'lib').drives().map((d) => d.busy)).toEqual([true, true]);
-      expect(streams[0]!.check()).toEqual({ unavailable: [], lost: [], fault: { failAfterBytes: null, hang: false, unavailable: false, targets: [] } });
+      expect(streams[0]!.check()).toEqual({ unavailable: [], lost: [], fault: { failAfterBytes: null, hang: false, hangAfterBytes: null, unavailable: false, targets: [] } });
     } finally {
       releaseAll(streams);
     }

@@ -64,6 +64,10 @@ impl CopyControl {
         self.total.store(total, Ordering::Relaxed);
         self.done.store(0, Ordering::Relaxed);
     }
+    /// Sets the bytes done (a transfer that reports the progress of another one it runs).
+    pub fn set_done(&self, done: u64) {
+        self.done.store(done, Ordering::Relaxed);
+    }
     /// Counts `n` more bytes done; returns the bytes done so far.
     pub fn add(&self, n: u64) -> u64 {
         self.done.fetch_add(n, Ordering::Relaxed) + n

@@ -117,10 +117,11 @@ pub fn execute(drive: &mut Drive, src: &dyn BlockDevice, commands: &[SegmentComm
             fail_after: opts.fault.fail_after.map(|n| n.saturating_sub(delivered)),
             hang_after: opts.fault.hang_after.map(|n| n.saturating_sub(delivered)),
         };
-        let (result, timed_out) = run_one(drive, src, cmd, fault, opts.timeout, ctl);
+        let (result, timed_out) = run_one(drive, src, cmd, fault, opts.timeout, ctl, delivered);
         let r = match result {
             Ok(r) => r,
             Err(error) => {
+                ctl.set_done(delivered);
                 stop = Some(if let Some(after) = timed_out {
                     Stop::Timeout { command: cmd.id, after }
                 } else if ctl.is_cancelled() {
@@ -132,7 +133,7 @@ pub fn execute(drive: &mut Drive, src: &dyn BlockDevice, commands: &[SegmentComm
             }
         };
         delivered += r.bytes;
-        ctl.add(r.bytes);
+        ctl.set_done(delivered);
         completed.push(Completed {
             command: SegmentCommand { length: r.bytes, ..cmd },
             file: r.file,
@@ -172,13 +173,14 @@ fn run_one(
     fault: SourceFault,
     timeout: Option<Duration>,
     outer: &CopyControl,
+    base: u64,
 ) -> (plexus_tape::Result<plexus_tape::SegmentReport>, Option<Duration>) {
     let cmd_ctl = CopyControl::new();
     let finished = (Mutex::new(false), Condvar::new());
     let timed_out = Mutex::new(None);
     let started = Instant::now();
     let result = std::thread::scope(|s| {
-        s.spawn(|| watch(&finished, &cmd_ctl, outer, started, timeout, &timed_out));
+        s.spawn(|| watch(&finished, &cmd_ctl, outer, base, started, timeout, &timed_out));
         let r = if fault.is_set() {
             let faulty = FaultySource::new(src, fault, &cmd_ctl);
             append_segment_data(drive, &faulty, cmd.source_offset, cmd.length, &cmd_ctl)
@@ -194,12 +196,13 @@ fn run_one(
     (result, t)
 }
 
-/// Cancels the command when the run is cancelled or the timeout passes; returns when
-/// the command has finished.
+/// Cancels the command when the run is cancelled or the timeout passes, and shows its
+/// progress in the run's (from `base`); returns when the command has finished.
 fn watch(
     finished: &(Mutex<bool>, Condvar),
     cmd_ctl: &CopyControl,
     outer: &CopyControl,
+    base: u64,
     started: Instant,
     timeout: Option<Duration>,
     timed_out: &Mutex<Option<Duration>>,
@@ -209,6 +212,7 @@ fn watch(
     let (lock, cv) = finished;
     let mut done = lock.lock().unwrap_or_else(|p| p.into_inner());
     while !*done {
+        outer.set_done(base + cmd_ctl.progress().0);
         if outer.is_cancelled() {
             cmd_ctl.cancel();
         }
