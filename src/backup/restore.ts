@@ -149,6 +149,7 @@ export async function restoreJob(home: Home, jobId: number, to: string, opts: Re
       const whole = a === 0 && b === s.length;
       const base = done;
       const r = await current.tape.readSegment(s.fileNumber, partial, s.sourceOffset + a - from, {
+        firstBlock: s.firstBlock,
         expectedLength: s.length,
         expectedDigest: s.checksum,
         range: whole ? undefined : { offset: a, length: b - a },
