@@ -145,6 +145,14 @@ export async function runBackup(home: Home, source: string, opts: BackupOptions 
   const size = volume.size;
   const dataTime = dataTimeOf(home, source);
   const lib = mode === 'single' ? chooseLibrary(home, opts.library) : undefined;
+  if (!lib) {
+    // Chunks follow one another in a segment file: each must end on a block boundary.
+    for (const l of opts.library !== undefined ? [Library.open(home, opts.library)] : Library.list(home)) {
+      if (chunk % l.config.blockSize !== 0) {
+        throw new PlexusError('E_INVALID', `the chunk size (${chunk} bytes) must be a multiple of the block size of library ${l.name} (${l.config.blockSize} bytes)`);
+      }
+    }
+  }
   const catalog = Catalog.open(home);
   try {
     for (const l of lib ? [lib] : Library.list(home)) register(catalog, l);

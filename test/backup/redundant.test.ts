@@ -213,6 +213,7 @@ describe('chunked mode (EXTENDED COPY)', () => {
     library('lib', 2);
     await volume('db', MiB);
     await expect(runBackup(h.home, 'db', { mode: 'chunked', chunk: 100 })).rejects.toMatchObject({ code: 'E_INVALID' });
+    await expect(runBackup(h.home, 'db', { mode: 'parallel', chunk: 100 * KiB })).rejects.toThrow(/multiple of the block size of library lib \(65536 bytes\)/);
     await expect(runBackup(h.home, 'db', { mode: 'nope' as never })).rejects.toMatchObject({ code: 'E_INVALID' });
     await expect(runBackup(h.home, 'db', { mode: 'chunked', commandTimeoutMs: 0 })).rejects.toMatchObject({ code: 'E_INVALID' });
   });

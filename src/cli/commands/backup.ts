@@ -1,6 +1,6 @@
 /** `plexus backup run|schedule`, `plexus catalog jobs|show|rebuild`, `plexus restore`. */
 import { Command } from 'commander';
-import { runBackup } from '../../backup/backup.js';
+import { BACKUP_MODES, runBackup, type BackupMode } from '../../backup/backup.js';
 import { rebuildCatalog } from '../../backup/rebuild.js';
 import { restoreJob } from '../../backup/restore.js';
 import { addSchedule, listSchedule, runDue } from '../../backup/schedule.js';
@@ -21,31 +21,54 @@ export function backupCommand(): Command {
 
   cmd
     .command('run <source>')
-    .description('back a volume up to cartridges of a library (spanning cartridges as they fill)')
-    .option('--library <name>', 'library to write to (default: the only one)')
-    .option('--mode <mode>', 'single (one stream)', 'single')
-    .option('--drive-timeout <seconds>', 'give up waiting for a free drive after this long (default: wait)')
+    .description('back a volume up to tape: one stream, or redundant streams (parallel copies, chunked EXTENDED COPY with failover)')
+    .option('--mode <mode>', `single (one drive), parallel (the same data down every stream) or chunked (EXTENDED COPY segment commands, moved to the next copy device on error or timeout)`, 'single')
+    .option('--library <name>', 'library to write to (single: default the only one; other modes: only this one, default any)')
+    .option('--streams <n>', 'streams to secure in parallel and chunked modes', '2')
+    .option('--chunk <bytes>', 'bytes per segment command, e.g. 10M (a multiple of the cartridges\' block size)', '10M')
+    .option('--timeout <seconds>', 'a segment command taking longer fails its stream', '30')
+    .option('--drive-timeout <seconds>', 'single mode: give up waiting for a free drive after this long (default: wait)')
     .option('--json', 'print the report as JSON')
-    .action(async (source: string, o: { library?: string; mode: string; driveTimeout?: string; json?: boolean }, c: Command) => {
-      if (o.mode !== 'single') throw new PlexusError('E_INVALID', `backup mode '${o.mode}' is not available yet (single is)`);
-      const bar = progressBar(`backup ${source}`, Boolean(process.stderr.isTTY) && !o.json);
-      try {
-        const timeout = intOpt(o.driveTimeout, 'drive timeout', 0, 31_536_000);
-        const r = await runBackup(homeOf(c), source, {
-          library: o.library,
-          driveTimeoutMs: timeout === undefined ? undefined : timeout * 1000,
-          onProgress: bar.callback,
-          onLog: log(Boolean(o.json)),
-        });
-        bar.stop();
-        if (o.json) return printJson(r);
-        process.stdout.write(
-          `job ${r.job}: backed up ${source} (${formatBytes(r.bytes)}) to ${r.cartridges.join(', ')} in ${(r.elapsedMs / 1000).toFixed(2)} s (${formatRate(r.bytes / Math.max(r.elapsedMs / 1000, 1e-9))})\n`,
-        );
-      } finally {
-        bar.stop();
-      }
-    });
+    .action(
+      async (
+        source: string,
+        o: { library?: string; mode: string; streams: string; chunk: string; timeout: string; driveTimeout?: string; json?: boolean },
+        c: Command,
+      ) => {
+        if (!BACKUP_MODES.includes(o.mode as BackupMode)) throw new PlexusError('E_INVALID', `--mode must be one of ${BACKUP_MODES.join(', ')}, not '${o.mode}'`);
+        const driveTimeout = intOpt(o.driveTimeout, 'drive timeout', 0, 31_536_000);
+        const timeout = Number(o.timeout);
+        if (!(timeout > 0) || !Number.isFinite(timeout)) throw new PlexusError('E_INVALID', `--timeout must be a positive number of seconds, not '${o.timeout}'`);
+        const streams = intOpt(o.streams, 'stream count', 1, 16);
+        const chunk = sizeOpt(o.chunk, 'chunk size');
+        const bar = progressBar(`backup ${source}`, Boolean(process.stderr.isTTY) && !o.json);
+        try {
+          const r = await runBackup(homeOf(c), source, {
+            mode: o.mode as BackupMode,
+            library: o.library,
+            streams,
+            chunk,
+            commandTimeoutMs: timeout * 1000,
+            driveTimeoutMs: driveTimeout === undefined ? undefined : driveTimeout * 1000,
+            onProgress: bar.callback,
+            onLog: log(Boolean(o.json)),
+          });
+          bar.stop();
+          if (o.json) return printJson(r);
+          process.stdout.write(
+            `job ${r.job}: backed up ${source} (${formatBytes(r.bytes)}, ${r.mode}) to ${r.cartridges.join(', ')} in ${(r.elapsedMs / 1000).toFixed(2)} s (${formatRate(r.bytes / Math.max(r.elapsedMs / 1000, 1e-9))})\n`,
+          );
+          if (r.mode !== 'single') {
+            printTable(
+              ['STREAM', 'MOVER', 'DRIVE', 'PATH', 'BYTES', 'STATUS', 'CARTRIDGES'],
+              r.streams.map((s) => [String(s.stream), s.mover ?? '-', s.drive, s.path.join(' '), formatBytes(s.bytes), s.error ? `${s.status}: ${s.error}` : s.status, s.cartridges.join(' ') || '-']),
+            );
+          }
+        } finally {
+          bar.stop();
+        }
+      },
+    );
 
   const schedule = cmd.command('schedule').description('the backup processing table: number, date/time, target');
   schedule
