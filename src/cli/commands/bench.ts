@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { benchBackup } from '../../bench/backup.js';
+import { benchChunked } from '../../bench/chunked.js';
 import { benchCopy } from '../../bench/copy.js';
 import { saveResult } from '../../bench/measure.js';
 import { benchResync, DEFAULT_FRACTIONS, DEFAULT_GRANULARITIES, type ResyncBenchResult, type WriteCost } from '../../bench/resync.js';
@@ -142,6 +143,44 @@ export function benchCommand(): Command {
             'GiB/s',
             r.timings.map((t) => ({ label: t.name, value: t.rate / 2 ** 30 })),
           ),
+        );
+      }
+      if (o.json) return printJson({ ...r, resultFile: file });
+      printTable(
+        ['CONTENDER', 'BEST', 'MEDIAN', 'RATE'],
+        r.timings.map((t) => [t.name, `${t.bestSeconds.toFixed(3)} s`, `${t.medianSeconds.toFixed(3)} s`, formatRate(t.rate)]),
+      );
+      process.stdout.write('\n');
+      printTable(
+        ['TARGET', 'GOAL', 'MEASURED', 'MET'],
+        Object.entries(r.targets).map(([k, v]) => [k, v.target, v.measured.toFixed(3), v.met ? 'yes' : 'NO']),
+      );
+      process.stdout.write(`\nresult: ${file}\n`);
+    });
+  bench
+    .command('chunked')
+    .description('redundant streams: chunked EXTENDED COPY vs single-stream backup, switch-over cost, parallel copies')
+    .option('--size <size>', 'volume size', '1G')
+    .option('--rounds <n>', 'rounds per contender (best and median reported)', '3')
+    .option('--chunk <bytes>', 'bytes per segment command', '10M')
+    .option('--json', 'print the result as JSON')
+    .option('--plot <file.svg>', 'write a bar chart of the throughputs')
+    .option('--results <dir>', 'where to store the JSON result', DEFAULT_RESULTS)
+    .action(async (o: { size: string; rounds: string; chunk: string; json?: boolean; plot?: string; results: string }, c: Command) => {
+      const report = benchReporter('chunked', Boolean(o.json));
+      const r = await benchChunked(homeOf(c), {
+        size: parseSize(o.size, 'size'),
+        rounds: intOpt(o.rounds, 'rounds', 1, 100),
+        chunk: parseSize(o.chunk, 'chunk'),
+        log: report.log,
+        onProgress: report.onProgress,
+      });
+      report.stop();
+      const file = saveResult(o.results, r);
+      if (o.plot) {
+        fs.writeFileSync(
+          o.plot,
+          barChart(`Backup of ${formatBytes(r.sizeBytes)} by mode (best of ${r.rounds}), GiB/s`, 'GiB/s', r.timings.map((t) => ({ label: t.name, value: t.rate / 2 ** 30 }))),
         );
       }
       if (o.json) return printJson({ ...r, resultFile: file });

@@ -1,0 +1,145 @@
+/**
+ * `plexus bench chunked`: the redundant-stream modes against the single-stream backup
+ * of the tape issue, in one run, on the same disk and volume:
+ *
+ * - chunked (EXTENDED COPY, 10 MiB commands by default) vs single: the cost of cutting
+ *   the volume into commands;
+ * - chunked with copy device 0 failing half-way vs fault-free chunked: the switch-over
+ *   must carry on from the failed command, not start again;
+ * - parallel with two streams on two drives vs single: both copies written at once.
+ *
+ * Every job syncs what it writes (each cartridge's close). The fault run's restore is
+ * verified against the source once.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { DEFAULT_CHUNK, runBackup, type BackupOptions } from '../backup/backup.js';
+import { createLibrary } from '../backup/libraries.js';
+import { restoreJob } from '../backup/restore.js';
+import { Catalog } from '../catalog/catalog.js';
+import { PlexusError } from '../errors.js';
+import { Home } from '../home/home.js';
+import type { ProgressCallback } from '../progress.js';
+import { clearFaults, injectFault } from '../resources/faults.js';
+import { sha256File } from '../util/hash.js';
+import { VolumeStore } from '../volumes/store.js';
+import { describeMachine, type MachineInfo } from './machine.js';
+import { now, since, summarize, type Timing } from './measure.js';
+
+/** Options of the chunked benchmark. */
+export interface ChunkedBenchOptions {
+  size: number;
+  rounds?: number;
+  /** Bytes per segment command (default 10 MiB). */
+  chunk?: number;
+  log?: (line: string) => void;
+  onProgress?: ProgressCallback;
+}
+
+/** Everything the chunked benchmark measured. */
+export interface ChunkedBenchResult {
+  benchmark: 'chunked';
+  date: string;
+  machine: MachineInfo;
+  sizeBytes: number;
+  chunkBytes: number;
+  rounds: number;
+  timings: Timing[];
+  /** chunked time / single time. */
+  chunkingOverhead: number;
+  /** chunked with device 0 failing half-way / chunked fault-free. */
+  failoverRatio: number;
+  /** parallel (2 streams, 2 drives) / single. */
+  parallelRatio: number;
+  targets: Record<string, { target: string; measured: number; met: boolean }>;
+}
+
+/** Runs the chunked benchmark in a scratch home inside `home` and returns the figures. */
+export async function benchChunked(home: Home, opts: ChunkedBenchOptions): Promise<ChunkedBenchResult> {
+  const log = opts.log ?? (() => {});
+  const rounds = opts.rounds ?? 3;
+  const size = opts.size;
+  const chunk = opts.chunk ?? DEFAULT_CHUNK;
+  // A home of its own, so the benchmark's libraries, jobs and faults never mix with the user's.
+  const dir = fs.mkdtempSync(path.join(home.dir, 'bench-chunked-'));
+  try {
+    const h = Home.open(dir);
+    const store = new VolumeStore(h);
+    log(`preparing a ${size}-byte volume of seeded random data`);
+    const src = store.create('src', { size });
+    await src.fill(0, size, { seed: 17 });
+    const srcSum = await src.checksum();
+    // One cartridge per stream holds the whole volume: cartridge changes are the tape benchmark's subject.
+    const cart = Math.ceil((size * 1.05) / (1 << 20) + 1) << 20;
+    const t = { single: [] as number[], chunked: [] as number[], failover: [] as number[], parallel: [] as number[] };
+
+    let n = 0;
+    /** Runs one job on a fresh library of two drives, timed; its cartridges are dropped after. */
+    const job = async (opt: BackupOptions, into: number[]): Promise<number> => {
+      const lib = `l${n++}`;
+      const catalog = Catalog.open(h);
+      try {
+        createLibrary(h, catalog, lib, { slots: 3, drives: 2, cartridgeSize: cart, prefix: `C${n}` });
+      } finally {
+        catalog.close();
+      }
+      const start = now();
+      const r = await runBackup(h, 'src', { ...opt, library: lib, chunk, onProgress: opts.onProgress });
+      into.push(since(start));
+      return r.job;
+    };
+    const drop = (): void => {
+      for (const l of fs.readdirSync(path.join(dir, 'libraries'))) fs.rmSync(path.join(dir, 'libraries', l, 'cartridges'), { recursive: true, force: true });
+    };
+
+    for (let i = 0; i < rounds; i++) {
+      log(`round ${i + 1}/${rounds}`);
+      await job({ mode: 'single' }, t.single);
+      drop();
+      await job({ mode: 'chunked' }, t.chunked);
+      drop();
+      injectFault(h, 'xcopy0', { afterBytes: Math.floor(size / 2) });
+      const failed = await job({ mode: 'chunked' }, t.failover);
+      clearFaults(h);
+      if (i === 0) {
+        const to = path.join(dir, 'restored');
+        await restoreJob(h, failed, to, { onProgress: opts.onProgress });
+        if (sha256File(to) !== srcSum) throw new PlexusError('E_CORRUPT', 'the restore of the switched-over job does not match its source');
+        fs.rmSync(to);
+      }
+      drop();
+      await job({ mode: 'parallel', streams: 2 }, t.parallel);
+      drop();
+    }
+
+    const timings = [
+      summarize('single stream (tape issue)', t.single, size),
+      summarize(`chunked, ${chunk >> 20} MiB commands`, t.chunked, size),
+      summarize('chunked, device 0 fails half-way', t.failover, size),
+      summarize('parallel, 2 streams on 2 drives', t.parallel, size),
+    ];
+    const best = (k: number): number => timings[k]!.bestSeconds;
+    const chunkingOverhead = best(1) / best(0);
+    const failoverRatio = best(2) / best(1);
+    const parallelRatio = best(3) / best(0);
+    return {
+      benchmark: 'chunked',
+      date: new Date().toISOString(),
+      machine: describeMachine(),
+      sizeBytes: size,
+      chunkBytes: chunk,
+      rounds,
+      timings,
+      chunkingOverhead,
+      failoverRatio,
+      parallelRatio,
+      targets: {
+        'chunking overhead (chunked / single)': { target: '<= 1.05', measured: chunkingOverhead, met: chunkingOverhead <= 1.05 },
+        'switch-over (device 0 failing half-way / fault-free)': { target: '<= 1.3', measured: failoverRatio, met: failoverRatio <= 1.3 },
+        'parallel, 2 streams (wall / one stream)': { target: '<= 1.3', measured: parallelRatio, met: parallelRatio <= 1.3 },
+      },
+    };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
