@@ -7,6 +7,11 @@
  * - chunked with copy device 0 failing half-way vs fault-free chunked: the switch-over
  *   must carry on from the failed command, not start again;
  * - parallel with two streams on two drives vs single: both copies written at once.
+ *   Real streams end in independent tape drives; here every cartridge is a file, and
+ *   on one disk two copies take twice the disk's time whatever the engine does. So the
+ *   target is measured with the cartridges of both jobs in memory (tmpfs, the
+ *   independent-drives case: what is left is the engine's own concurrency on the
+ *   machine's cores), and the same-disk figure is reported beside it.
  *
  * Every job syncs what it writes (each cartridge's close). The fault run's restore is
  * verified against the source once.
@@ -32,6 +37,8 @@ export interface ChunkedBenchOptions {
   rounds?: number;
   /** Bytes per segment command (default 10 MiB). */
   chunk?: number;
+  /** A tmpfs directory for the memory-backed cartridges (default /dev/shm; none: not measured). */
+  memoryDir?: string | null;
   log?: (line: string) => void;
   onProgress?: ProgressCallback;
 }
@@ -49,8 +56,10 @@ export interface ChunkedBenchResult {
   chunkingOverhead: number;
   /** chunked with device 0 failing half-way / chunked fault-free. */
   failoverRatio: number;
-  /** parallel (2 streams, 2 drives) / single. */
-  parallelRatio: number;
+  /** parallel (2 streams, 2 drives) / single, cartridges in memory (independent drives). */
+  parallelRatio: number | null;
+  /** The same with every cartridge on the one disk (bound by that disk's bandwidth). */
+  parallelSameDiskRatio: number;
   targets: Record<string, { target: string; measured: number; met: boolean }>;
 }
 
@@ -62,6 +71,7 @@ export async function benchChunked(home: Home, opts: ChunkedBenchOptions): Promi
   const chunk = opts.chunk ?? DEFAULT_CHUNK;
   // A home of its own, so the benchmark's libraries, jobs and faults never mix with the user's.
   const dir = fs.mkdtempSync(path.join(home.dir, 'bench-chunked-'));
+  const memDirs: string[] = [];
   try {
     const h = Home.open(dir);
     const store = new VolumeStore(h);
@@ -71,12 +81,20 @@ export async function benchChunked(home: Home, opts: ChunkedBenchOptions): Promi
     const srcSum = await src.checksum();
     // One cartridge per stream holds the whole volume: cartridge changes are the tape benchmark's subject.
     const cart = Math.ceil((size * 1.05) / (1 << 20) + 1) << 20;
-    const t = { single: [] as number[], chunked: [] as number[], failover: [] as number[], parallel: [] as number[] };
+    const t = { single: [] as number[], chunked: [] as number[], failover: [] as number[], parallel: [] as number[], memSingle: [] as number[], memParallel: [] as number[] };
+    const memRoot = opts.memoryDir === undefined ? (fs.existsSync('/dev/shm') ? '/dev/shm' : null) : opts.memoryDir;
 
     let n = 0;
     /** Runs one job on a fresh library of two drives, timed; its cartridges are dropped after. */
-    const job = async (opt: BackupOptions, into: number[]): Promise<number> => {
+    const job = async (opt: BackupOptions, into: number[], inMemory = false): Promise<number> => {
       const lib = `l${n++}`;
+      if (inMemory && memRoot) {
+        // The library's cartridges directory lives in tmpfs.
+        const mem = fs.mkdtempSync(path.join(memRoot, 'plexus-bench-'));
+        memDirs.push(mem);
+        fs.mkdirSync(path.join(dir, 'libraries', lib), { recursive: true });
+        fs.symlinkSync(mem, path.join(dir, 'libraries', lib, 'cartridges'));
+      }
       const catalog = Catalog.open(h);
       try {
         createLibrary(h, catalog, lib, { slots: 3, drives: 2, cartridgeSize: cart, prefix: `C${n}` });
@@ -90,6 +108,7 @@ export async function benchChunked(home: Home, opts: ChunkedBenchOptions): Promi
     };
     const drop = (): void => {
       for (const l of fs.readdirSync(path.join(dir, 'libraries'))) fs.rmSync(path.join(dir, 'libraries', l, 'cartridges'), { recursive: true, force: true });
+      for (const m of memDirs.splice(0)) fs.rmSync(m, { recursive: true, force: true });
     };
 
     for (let i = 0; i < rounds; i++) {
@@ -110,18 +129,28 @@ export async function benchChunked(home: Home, opts: ChunkedBenchOptions): Promi
       drop();
       await job({ mode: 'parallel', streams: 2 }, t.parallel);
       drop();
+      if (memRoot) {
+        await job({ mode: 'single' }, t.memSingle, true);
+        drop();
+        await job({ mode: 'parallel', streams: 2 }, t.memParallel, true);
+        drop();
+      }
     }
 
     const timings = [
       summarize('single stream (tape issue)', t.single, size),
       summarize(`chunked, ${chunk >> 20} MiB commands`, t.chunked, size),
       summarize('chunked, device 0 fails half-way', t.failover, size),
-      summarize('parallel, 2 streams on 2 drives', t.parallel, size),
+      summarize('parallel, 2 streams, same disk', t.parallel, size),
+      ...(memRoot
+        ? [summarize('single stream, cartridges in memory', t.memSingle, size), summarize('parallel, 2 streams, cartridges in memory', t.memParallel, size)]
+        : []),
     ];
     const best = (k: number): number => timings[k]!.bestSeconds;
     const chunkingOverhead = best(1) / best(0);
     const failoverRatio = best(2) / best(1);
-    const parallelRatio = best(3) / best(0);
+    const parallelSameDiskRatio = best(3) / best(0);
+    const parallelRatio = memRoot ? best(5) / best(4) : null;
     return {
       benchmark: 'chunked',
       date: new Date().toISOString(),
@@ -133,13 +162,18 @@ export async function benchChunked(home: Home, opts: ChunkedBenchOptions): Promi
       chunkingOverhead,
       failoverRatio,
       parallelRatio,
+      parallelSameDiskRatio,
       targets: {
         'chunking overhead (chunked / single)': { target: '<= 1.05', measured: chunkingOverhead, met: chunkingOverhead <= 1.05 },
         'switch-over (device 0 failing half-way / fault-free)': { target: '<= 1.3', measured: failoverRatio, met: failoverRatio <= 1.3 },
-        'parallel, 2 streams (wall / one stream)': { target: '<= 1.3', measured: parallelRatio, met: parallelRatio <= 1.3 },
+        ...(parallelRatio === null
+          ? {}
+          : { 'parallel, 2 streams on independent drives (wall / one stream)': { target: '<= 1.3', measured: parallelRatio, met: parallelRatio <= 1.3 } }),
       },
     };
   } finally {
+    for (const m of memDirs) fs.rmSync(m, { recursive: true, force: true });
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
+
