@@ -598,8 +598,10 @@ export interface XcopyCommand {
 export interface XcopyOptions {
   /** A command must complete within this many milliseconds (default: no limit). */
   timeoutMs?: number
-  /** A fault of the stream acted out on the source, counted from this run's first byte. */
+  /** A fault of the stream acted out on the source. */
   fault?: StreamFault
+  /** Bytes the stream moved before this run (the fault's byte counts are the stream's). */
+  faultBase?: number
 }
 
 /** What a run of the copy device did. */

@@ -81,8 +81,10 @@ pub struct XcopyResult {
 pub struct XcopyOptions {
     /// A command must complete within this many milliseconds (default: no limit).
     pub timeout_ms: Option<f64>,
-    /// A fault of the stream acted out on the source, counted from this run's first byte.
+    /// A fault of the stream acted out on the source.
     pub fault: Option<StreamFault>,
+    /// Bytes the stream moved before this run (the fault's byte counts are the stream's).
+    pub fault_base: Option<f64>,
 }
 
 /// A copy device run on a loaded cartridge.
@@ -109,16 +111,16 @@ impl XcopyJob {
             .iter()
             .map(|c| Ok(SegmentCommand { id: c.id, source_offset: to_u64("sourceOffset", c.source_offset)?, length: to_u64("length", c.length)? }))
             .collect::<napi::Result<Vec<_>>>()?;
-        let (timeout, fault) = match options {
-            None => (None, None),
-            Some(o) => (o.timeout_ms, o.fault),
+        let (timeout, fault, base) = match options {
+            None => (None, None, None),
+            Some(o) => (o.timeout_ms, o.fault, o.fault_base),
         };
         let timeout = match timeout {
             Some(ms) if !(ms.is_finite() && ms > 0.0) => return Err(coded("E_INVALID", format!("timeout must be a positive number of milliseconds, not {ms}"))),
             Some(ms) => Some(Duration::from_secs_f64(ms / 1000.0)),
             None => None,
         };
-        let opts = DeviceOptions { timeout, fault: source_fault(fault)? };
+        let opts = DeviceOptions { timeout, fault: source_fault(fault)?, fault_base: to_u64("faultBase", base.unwrap_or(0.0))? };
         Ok(XcopyJob { drive: drive.inner.clone(), ctl: Arc::new(CopyControl::new()), plan: Mutex::new(Some(Plan { src: source.inner.clone(), commands, opts })) })
     }
 

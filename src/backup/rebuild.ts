@@ -91,7 +91,7 @@ export async function rebuildCatalog(home: Home, opts: { library?: string; onLog
           dataTime: j.dataTime,
           status: complete ? 'done' : 'incomplete',
           pid: null,
-          bytes: es.reduce((a, e) => a + e.segment.length, 0),
+          bytes: copyBytes(es),
           error: complete ? null : 'rebuilt from cartridges: not every byte of the source was found',
           scheduleId: null,
         };
@@ -109,6 +109,13 @@ export async function rebuildCatalog(home: Home, opts: { library?: string; onLog
   } finally {
     catalog.close();
   }
+}
+
+/** The bytes of the job's fullest copy (parallel jobs write several). */
+function copyBytes(es: CartridgeIndexEntry[]): number {
+  const per = new Map<number, number>();
+  for (const e of es) per.set(e.location.copy, (per.get(e.location.copy) ?? 0) + e.segment.length);
+  return Math.max(0, ...per.values());
 }
 
 /** Whether some copy of the job has segments covering the whole source. */

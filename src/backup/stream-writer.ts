@@ -140,7 +140,8 @@ export class StreamWriter {
         const base = this.delivered;
         const r = await cart.tape.executeCommands(this.s.volume, queue, {
           timeoutMs: this.s.timeoutMs,
-          fault: this.faultFrom(base),
+          fault: this.fault(),
+          faultBase: base,
           signal: this.signal,
           onProgress: (e) => this.s.onProgress?.(base + e.done),
         });
@@ -177,14 +178,11 @@ export class StreamWriter {
     return this.recorded.reduce((a, c) => a + c.length, 0);
   }
 
-  /** The stream's fault as seen by a run starting after `base` bytes of it. */
-  private faultFrom(base: number): StreamFault | undefined {
+  /** The stream's fault, its byte counts over the whole stream. */
+  private fault(): StreamFault | undefined {
     const f = this.s.fault;
     if (!f || (f.failAfterBytes === null && !f.hang)) return undefined;
-    return {
-      failAfter: f.failAfterBytes === null ? undefined : Math.max(0, f.failAfterBytes - base),
-      hangAfter: f.hang ? Math.max(0, (f.hangAfterBytes ?? 0) - base) : undefined,
-    };
+    return { failAfter: f.failAfterBytes ?? undefined, hangAfter: f.hang ? (f.hangAfterBytes ?? 0) : undefined };
   }
 
   /** Loads the stream's own cartridge first, then the next with room. */

@@ -2,7 +2,9 @@
  * The demo: the main job of Plexus end to end on real files, each step verified. A
  * database volume is mirrored, split for a consistent backup (with access control on
  * the split image), backed up to a tape library across cartridges, restored and
- * compared, and the mirror resynchronised by dirty bitmap.
+ * compared, backed up again over two redundant streams with a copy device failing
+ * half-way (chunked EXTENDED COPY switching to the other device), and the mirror
+ * resynchronised by dirty bitmap.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -11,6 +13,8 @@ import { createLibrary, removeLibrary } from '../backup/libraries.js';
 import { restoreJob } from '../backup/restore.js';
 import { Catalog } from '../catalog/catalog.js';
 import { PlexusError } from '../errors.js';
+import { clearFaults, injectFault } from '../resources/faults.js';
+import { Inventory } from '../resources/inventory.js';
 import type { Home } from '../home/home.js';
 import { Mirrors } from '../mirror/mirrors.js';
 import type { ProgressCallback } from '../progress.js';
@@ -32,6 +36,8 @@ export interface DemoSummary {
   verified: number;
   job: number;
   cartridges: string[];
+  /** The chunked job that switched copy devices (null if the home has no two copy devices). */
+  chunkedJob: number | null;
   initialCopyBytes: number;
   resyncBytes: number;
 }
@@ -120,7 +126,7 @@ export async function runDemo(home: Home, opts: DemoOptions = {}): Promise<DemoS
   log(`4. back the split image up to library ${DEMO.library} (cartridges of ${formatBytes(cartridgeSize)})`);
   const catalog = Catalog.open(home);
   try {
-    createLibrary(home, catalog, DEMO.library, { slots: 6, drives: 1, cartridgeSize, blockSize: TAPE_BLOCK });
+    createLibrary(home, catalog, DEMO.library, { slots: 8, drives: 2, cartridgeSize, blockSize: TAPE_BLOCK });
   } finally {
     catalog.close();
   }
@@ -136,7 +142,39 @@ export async function runDemo(home: Home, opts: DemoOptions = {}): Promise<DemoS
   await restoreJob(home, job.job, restored, { onProgress: opts.onProgress });
   check(sha256File(restored) === image, 'the restored file is byte-identical to the split image');
 
-  log(`6. resync the pair: only the regions written since the split are copied`);
+  const devices = (() => {
+    const inv = Inventory.open(home);
+    try {
+      return inv.list().filter((r) => r.kind === 'copy-device' && r.state === 'available').map((r) => r.name);
+    } finally {
+      inv.close();
+    }
+  })();
+  let chunkedJob: number | null = null;
+  if (devices.length >= 2) {
+    const failing = devices[0]!;
+    log(`6. back it up again in chunked mode over two streams; copy device ${failing} breaks down half-way`);
+    opts.onStage?.('chunked backup');
+    injectFault(home, failing, { afterBytes: Math.floor(size / 2) });
+    let chunked;
+    try {
+      chunked = await runBackup(home, DEMO.mirror, { mode: 'chunked', library: DEMO.library, chunk: 4 * TAPE_BLOCK, onProgress: opts.onProgress });
+    } finally {
+      clearFaults(home, failing);
+    }
+    chunkedJob = chunked.job;
+    const [s0, s1] = chunked.streams;
+    log(`   job ${chunked.job}: stream 0 (${s0!.mover}) stopped after ${formatBytes(s0!.bytes)} (${s0!.error?.split(':')[0] ?? 'no error'}); stream 1 (${s1!.mover}) wrote the rest`);
+    check(s0!.status === 'failed' && s1!.status === 'done' && chunked.locations === 2, `the job switched from ${s0!.mover} to ${s1!.mover} and holds 2 location entries`);
+    check(s0!.bytes > 0 && s0!.bytes + s1!.bytes === size, `nothing was written twice: ${formatBytes(s0!.bytes)} + ${formatBytes(s1!.bytes)}`);
+    fs.rmSync(restored);
+    await restoreJob(home, chunked.job, restored, { onProgress: opts.onProgress });
+    check(sha256File(restored) === image, 'restored across both streams, it is byte-identical to the split image');
+  } else {
+    log('6. (skipped: the chunked backup needs two available copy devices; see plexus resources list)');
+  }
+
+  log(`7. resync the pair: only the regions written since the split are copied`);
   opts.onStage?.('resync');
   const [resync] = await mirrors.resync({ primary: DEMO.db }, { onProgress: opts.onProgress });
   const dirtyRegions = new Set(writes.flatMap((w) => {
@@ -147,5 +185,5 @@ export async function runDemo(home: Home, opts: DemoOptions = {}): Promise<DemoS
   check(resync!.bytesCopied === dirtyRegions.size * GRANULARITY, `copied ${formatBytes(resync!.bytesCopied)} of ${formatBytes(size)}: exactly the ${dirtyRegions.size} dirty regions`);
   check((await db.checksum()) === (await store.open(DEMO.mirror).checksum()), `${DEMO.mirror} matches ${DEMO.db} again, back in PAIR`);
 
-  return { verified, job: job.job, cartridges: job.cartridges, initialCopyBytes: size, resyncBytes: resync!.bytesCopied };
+  return { verified, job: job.job, cartridges: job.cartridges, chunkedJob, initialCopyBytes: size, resyncBytes: resync!.bytesCopied };
 }

@@ -184,9 +184,11 @@ export class TapeDrive {
   async executeCommands(
     volume: Volume,
     commands: readonly SegmentCommand[],
-    opts: TransferOptions & { timeoutMs?: number; fault?: StreamFault } = {},
+    opts: TransferOptions & { timeoutMs?: number; fault?: StreamFault; faultBase?: number } = {},
   ): Promise<CommandsRun> {
-    const job = callNative(() => native.XcopyJob.execute(this.inner, volume.handle, [...commands], { timeoutMs: opts.timeoutMs, fault: opts.fault }));
+    const job = callNative(() =>
+      native.XcopyJob.execute(this.inner, volume.handle, [...commands], { timeoutMs: opts.timeoutMs, fault: opts.fault, faultBase: opts.faultBase }),
+    );
     const abort = (): void => job.cancel();
     opts.signal?.addEventListener('abort', abort, { once: true });
     try {

@@ -66,7 +66,7 @@ describe('parallel mode', () => {
       [0, 'server0', 'a', 'failed'],
       [1, 'server1', 'b', 'done'],
     ]);
-    expect(r.streams[0]!.error).toMatch(/^E_IO: .*failed after/);
+    expect(r.streams[0]!.error).toMatch(new RegExp(`^E_IO: segment command 5 failed: .*failed after ${5 * MiB} bytes`));
     expect(r.copies).toEqual([1]);
     expect(r.bytes).toBe(12 * MiB);
     withCatalog((c) => {
@@ -91,6 +91,12 @@ describe('parallel mode', () => {
     // The two copies are on different cartridges of the same library.
     expect(new Set(r.cartridges).size).toBe(2);
     expect((await restoredSum(r.job)).sum).toBe(sum);
+    // A rebuilt catalog finds both copies; the job's bytes are one copy's.
+    expect((await rebuildCatalog(h.home)).problems).toEqual([]);
+    withCatalog((c) => {
+      expect(c.job(r.job)).toMatchObject({ status: 'done', bytes: 6 * MiB, mode: 'parallel' });
+      expect(c.locations(r.job).map((l) => l.copy)).toEqual([0, 1]);
+    });
     // Without copy 0's rows the restore reads copy 1.
     const first = withCatalog((c) => c.segments(r.job).find((s) => s.copy === 0)!.barcode);
     withCatalog((c) => c.db.prepare(`DELETE FROM segments WHERE barcode = ?`).run(first));

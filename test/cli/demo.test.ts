@@ -17,7 +17,7 @@ describe('plexus demo', () => {
     const r = await plexusAsync(s.home, 'demo', '--size', '8M');
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toBe('');
-    expect(r.stdout).toMatch(/demo complete: 10 checks verified in /);
+    expect(r.stdout).toMatch(/demo complete: 13 checks verified in /);
     expect(r.stdout).toContain(s.home);
     expect(r.stdout).not.toMatch(/fail/i);
 
@@ -27,12 +27,16 @@ describe('plexus demo', () => {
     const pairs = JSON.parse(ok(s.home, 'pair', 'display', '--json').stdout) as PairInfo[];
     expect(pairs.map((p) => [p.primary, p.secondary, p.state])).toEqual([['demo-db', 'demo-mirror', 'PAIR']]);
     expect(checksum(s.home, 'demo-db')).toBe(checksum(s.home, 'demo-mirror'));
-    const jobs = JSON.parse(ok(s.home, 'catalog', 'jobs', '--json').stdout) as Array<{ id: number; target: string; status: string }>;
-    expect(jobs).toEqual([expect.objectContaining({ target: 'demo-mirror', status: 'done' })]);
+    const jobs = JSON.parse(ok(s.home, 'catalog', 'jobs', '--json').stdout) as Array<{ id: number; target: string; status: string; mode: string }>;
+    // The backup across cartridges and the chunked backup over two streams, newest first.
+    expect(jobs).toEqual([
+      expect.objectContaining({ target: 'demo-mirror', status: 'done', mode: 'chunked' }),
+      expect.objectContaining({ target: 'demo-mirror', status: 'done', mode: 'single' }),
+    ]);
     const again = path.join(s.dir, 'again.img');
-    ok(s.home, 'restore', String(jobs[0]!.id), '--to', again);
+    ok(s.home, 'restore', String(jobs[1]!.id), '--to', again);
     expect(sha256(fs.readFileSync(again))).toBe(sha256(fs.readFileSync(path.join(s.home, 'demo-restored.img'))));
-    const shown = JSON.parse(ok(s.home, 'catalog', 'show', String(jobs[0]!.id), '--json').stdout) as { segments: Array<{ barcode: string }> };
+    const shown = JSON.parse(ok(s.home, 'catalog', 'show', String(jobs[1]!.id), '--json').stdout) as { segments: Array<{ barcode: string }> };
     expect(new Set(shown.segments.map((x) => x.barcode)).size).toBeGreaterThan(1);
   });
 
@@ -50,7 +54,9 @@ describe('plexus demo', () => {
     expect(checksum(s.home, 'demo-db')).toBe(firstSum);
     expect(checksum(s.home, 'mine')).toBe(sum);
     const jobs = JSON.parse(ok(s.home, 'catalog', 'jobs', '--json').stdout) as Array<{ target: string }>;
-    expect(jobs).toHaveLength(1);
+    expect(jobs).toHaveLength(2);
+    // The demo's fault on the copy device does not outlive it.
+    expect(ok(s.home, 'fault', 'list').stdout).toBe('no faults\n');
     expect(JSON.parse(ok(s.home, 'library', 'list', '--json').stdout)).toHaveLength(1);
   });
 

@@ -35,7 +35,13 @@ pub struct FaultySource<'a> {
 impl<'a> FaultySource<'a> {
     /// Wraps `inner`; a hang ends when `ctl` is cancelled.
     pub fn new(inner: &'a dyn BlockDevice, fault: SourceFault, ctl: &'a CopyControl) -> Self {
-        FaultySource { inner, fault, ctl, delivered: AtomicU64::new(0) }
+        Self::starting_at(inner, fault, ctl, 0)
+    }
+
+    /// Like `new`, for a stream that already moved `delivered` bytes (its fault's byte
+    /// counts are the stream's, not this transfer's).
+    pub fn starting_at(inner: &'a dyn BlockDevice, fault: SourceFault, ctl: &'a CopyControl, delivered: u64) -> Self {
+        FaultySource { inner, fault, ctl, delivered: AtomicU64::new(delivered) }
     }
 
     fn injected(&self, what: String) -> VolumeError {

@@ -23,9 +23,10 @@ use std::time::{Duration, Instant};
 pub struct DeviceOptions {
     /// A command must complete within this time; None waits for ever.
     pub timeout: Option<Duration>,
-    /// A fault of this stream (its mover, switch or drive), acted out on the source
-    /// from the first byte of this run.
+    /// A fault of this stream (its mover, switch or drive), acted out on the source.
     pub fault: SourceFault,
+    /// Bytes the stream moved before this run: the fault's byte counts are the stream's.
+    pub fault_base: u64,
 }
 
 /// A command (or the part of it that fit on the cartridge) that completed.
@@ -113,11 +114,7 @@ pub fn execute(drive: &mut Drive, src: &dyn BlockDevice, commands: &[SegmentComm
             stop = Some(Stop::EarlyWarning);
             break;
         }
-        let fault = SourceFault {
-            fail_after: opts.fault.fail_after.map(|n| n.saturating_sub(delivered)),
-            hang_after: opts.fault.hang_after.map(|n| n.saturating_sub(delivered)),
-        };
-        let (result, timed_out) = run_one(drive, src, cmd, fault, opts.timeout, ctl, delivered);
+        let (result, timed_out) = run_one(drive, src, cmd, opts.fault, opts.fault_base + delivered, opts.timeout, ctl, delivered);
         let r = match result {
             Ok(r) => r,
             Err(error) => {
@@ -164,13 +161,15 @@ fn finish(drive: &Drive, completed: Vec<Completed>, stop: Option<Stop>, remainin
     }
 }
 
-/// Runs one command under the watchdog; the second value is Some(timeout) if the
-/// watchdog cancelled it.
+/// Runs one command under the watchdog (the stream's fault counted from `fault_at`
+/// bytes); the second value is Some(timeout) if the watchdog cancelled it.
+#[allow(clippy::too_many_arguments)]
 fn run_one(
     drive: &mut Drive,
     src: &dyn BlockDevice,
     cmd: SegmentCommand,
     fault: SourceFault,
+    fault_at: u64,
     timeout: Option<Duration>,
     outer: &CopyControl,
     base: u64,
@@ -182,7 +181,7 @@ fn run_one(
     let result = std::thread::scope(|s| {
         s.spawn(|| watch(&finished, &cmd_ctl, outer, base, started, timeout, &timed_out));
         let r = if fault.is_set() {
-            let faulty = FaultySource::new(src, fault, &cmd_ctl);
+            let faulty = FaultySource::starting_at(src, fault, &cmd_ctl, fault_at);
             append_segment_data(drive, &faulty, cmd.source_offset, cmd.length, &cmd_ctl)
         } else {
             append_segment_data(drive, src, cmd.source_offset, cmd.length, &cmd_ctl)

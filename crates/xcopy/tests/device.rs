@@ -81,9 +81,11 @@ fn a_failing_command_is_cut_off_and_the_rest_moves_to_another_device() {
     // Device 0 fails 100 KiB into its fourth command.
     let mut d0 = blank(dir.path(), "A00001L9", 64 << 20);
     let fault = SourceFault { fail_after: Some(3 * CHUNK + 100 * 1024), hang_after: None };
-    let r0 = execute(&mut d0, &src, &cmds, &DeviceOptions { fault, timeout: None }, &CopyControl::new());
+    let r0 = execute(&mut d0, &src, &cmds, &DeviceOptions { fault, timeout: None, fault_base: 0 }, &CopyControl::new());
     assert!(matches!(r0.stop, Some(Stop::Failed { command: 3, .. })), "{:?}", r0.stop);
     assert_eq!(r0.stop.as_ref().map(|s| s.code()), Some("E_IO"));
+    // The message gives the stream's byte count, not the failing command's.
+    assert!(r0.stop.as_ref().is_some_and(|s| s.to_string().contains(&format!("failed after {} bytes", 3 * CHUNK + 100 * 1024))), "{:?}", r0.stop);
     assert_eq!(r0.completed.len(), 3);
     assert_eq!(r0.remaining, cmds[3..].to_vec(), "the failed command comes first");
     assert!(r0.open);
@@ -111,7 +113,7 @@ fn a_hanging_command_times_out_and_is_reported_as_such() {
     let fault = SourceFault { fail_after: None, hang_after: Some(CHUNK + 1) };
     let timeout = Duration::from_millis(300);
     let started = Instant::now();
-    let r = execute(&mut d0, &src, &cmds, &DeviceOptions { fault, timeout: Some(timeout) }, &CopyControl::new());
+    let r = execute(&mut d0, &src, &cmds, &DeviceOptions { fault, timeout: Some(timeout), fault_base: 0 }, &CopyControl::new());
     let took = started.elapsed();
     assert!(matches!(r.stop, Some(Stop::Timeout { command: 1, .. })), "{:?}", r.stop);
     assert_eq!(r.stop.as_ref().map(|s| s.code()), Some("E_TIMEOUT"));
@@ -162,7 +164,7 @@ fn cancelling_stops_at_the_running_command() {
             std::thread::sleep(Duration::from_millis(100));
             ctl.cancel();
         });
-        execute(&mut d0, &src, &cmds, &DeviceOptions { fault, timeout: None }, &ctl)
+        execute(&mut d0, &src, &cmds, &DeviceOptions { fault, timeout: None, fault_base: 0 }, &ctl)
     });
     assert!(matches!(r.stop, Some(Stop::Cancelled { command: 1 })), "{:?}", r.stop);
     assert_eq!(r.completed.len(), 1);
