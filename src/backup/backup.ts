@@ -155,7 +155,7 @@ export async function runBackup(home: Home, source: string, opts: BackupOptions 
   }
   const catalog = Catalog.open(home);
   try {
-    for (const l of lib ? [lib] : Library.list(home)) register(catalog, l);
+    for (const l of lib ? [lib] : opts.library !== undefined ? [Library.open(home, opts.library)] : Library.list(home)) register(catalog, l);
     const id = catalog.startJob({ target: source, targetSize: size, mode, dataTime, scheduleId: opts.scheduleId });
     const row = catalog.job(id);
     const ctx: JobContext = { home, catalog, volume, size, id, info: { id, target: source, targetSize: size, mode, startedAt: row.startedAt, dataTime }, opts, started };

@@ -309,7 +309,7 @@ export class StreamWriter {
       // finds them).
       const dataBytes = cart.tape.space().dataBytes;
       catalog.transaction(() => {
-        rows.forEach((row, i) => catalog.addSegment(job.id, location.id, { ...row, seq: firstSeq + i }, this.s.countBytes));
+        catalog.addSegments(job.id, location.id, rows.map((row, i) => ({ ...row, seq: firstSeq + i })), this.s.countBytes);
         catalog.setMedia(cart.barcode, full || r?.earlyWarning || cart.tape.space().inEarlyWarning ? 'full' : 'filling', dataBytes);
       });
       this.recorded.push(...cart.chunks);

@@ -37,6 +37,17 @@ export function summarize(name: string, secs: number[], size: number): Timing {
   return { name, bestSeconds: best, medianSeconds: sorted[Math.floor(sorted.length / 2)]!, rate: size / best };
 }
 
+/**
+ * The median of the per-round ratios `a[i] / b[i]`: contenders measured back to back in
+ * each round are compared round by round, so a disturbance that slows one round (a
+ * noisy disk, a neighbour's burst) cancels out instead of deciding the ratio of bests.
+ */
+export function pairedRatio(a: readonly number[], b: readonly number[]): number {
+  const r = a.map((x, i) => x / b[i]!).sort((p, q) => p - q);
+  const mid = Math.floor(r.length / 2);
+  return r.length % 2 ? r[mid]! : (r[mid - 1]! + r[mid]!) / 2;
+}
+
 /** Writes a result as JSON under `dir`, named by benchmark and date; returns the path. */
 export function saveResult(dir: string, result: { benchmark: string; date: string }): string {
   fs.mkdirSync(dir, { recursive: true });

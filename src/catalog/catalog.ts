@@ -262,6 +262,17 @@ export class Catalog {
     });
   }
 
+  /** Records the segments of one cartridge file at once (one statement, one transaction). */
+  addSegments(jobId: number, locationId: number, rows: readonly NewSegment[], count = true): void {
+    const insert = this.db.prepare(
+      `INSERT INTO segments (location_id, seq, barcode, file_number, first_block, source_offset, length, checksum, written_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.transaction(() => {
+      for (const s of rows) insert.run(locationId, s.seq, s.barcode, s.fileNumber, s.firstBlock, s.sourceOffset, s.length, s.checksum, s.writtenAt);
+      if (count) this.db.prepare(`UPDATE jobs SET bytes = bytes + ? WHERE id = ?`).run(rows.reduce((a, s) => a + s.length, 0), jobId);
+    });
+  }
+
   /** Sets the bytes a job backed up (a parallel job: those of a copy that completed). */
   setJobBytes(id: number, bytes: number): void {
     this.db.prepare(`UPDATE jobs SET bytes = ? WHERE id = ?`).run(bytes, id);

@@ -15,7 +15,7 @@ use crate::command::SegmentCommand;
 use plexus_copy::CopyControl;
 use plexus_tape::{append_segment_data, Digest, Drive, EndedBy, FaultySource, SourceFault, TapeError};
 use plexus_volume::BlockDevice;
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// How the device runs.
@@ -104,6 +104,26 @@ pub struct XcopyReport {
 pub fn execute(drive: &mut Drive, src: &dyn BlockDevice, commands: &[SegmentCommand], opts: &DeviceOptions, ctl: &CopyControl) -> XcopyReport {
     let started = Instant::now();
     ctl.start(commands.iter().map(|c| c.length).sum());
+    let watch = Watch { state: Mutex::new(WatchState::default()), cv: Condvar::new() };
+    // One watchdog for the whole run: a thread per command would cost more than the
+    // command's bookkeeping does.
+    std::thread::scope(|s| {
+        s.spawn(|| watch.run(ctl, opts.timeout));
+        let report = run_commands(drive, src, commands, opts, ctl, &watch, started);
+        watch.update(|st| st.finished = true);
+        report
+    })
+}
+
+fn run_commands(
+    drive: &mut Drive,
+    src: &dyn BlockDevice,
+    commands: &[SegmentCommand],
+    opts: &DeviceOptions,
+    ctl: &CopyControl,
+    watch: &Watch,
+    started: Instant,
+) -> XcopyReport {
     let mut completed = Vec::new();
     let mut delivered = 0u64;
     let mut stop = None;
@@ -114,7 +134,20 @@ pub fn execute(drive: &mut Drive, src: &dyn BlockDevice, commands: &[SegmentComm
             stop = Some(Stop::EarlyWarning);
             break;
         }
-        let (result, timed_out) = run_one(drive, src, cmd, opts.fault, opts.fault_base + delivered, opts.timeout, ctl, delivered);
+        // Each command gets a fresh control of its own, which the watchdog cancels.
+        let cmd_ctl = Arc::new(CopyControl::new());
+        watch.update(|st| *st = WatchState { current: Some((Instant::now(), cmd_ctl.clone())), base: delivered, timed_out: None, finished: false });
+        let fault_at = opts.fault_base + delivered;
+        let result = if opts.fault.is_set() {
+            let faulty = FaultySource::starting_at(src, opts.fault, &cmd_ctl, fault_at);
+            append_segment_data(drive, &faulty, cmd.source_offset, cmd.length, &cmd_ctl)
+        } else {
+            append_segment_data(drive, src, cmd.source_offset, cmd.length, &cmd_ctl)
+        };
+        let timed_out = watch.update(|st| {
+            st.current = None;
+            st.timed_out
+        });
         let r = match result {
             Ok(r) => r,
             Err(error) => {
@@ -161,67 +194,61 @@ fn finish(drive: &Drive, completed: Vec<Completed>, stop: Option<Stop>, remainin
     }
 }
 
-/// Runs one command under the watchdog (the stream's fault counted from `fault_at`
-/// bytes); the second value is Some(timeout) if the watchdog cancelled it.
-#[allow(clippy::too_many_arguments)]
-fn run_one(
-    drive: &mut Drive,
-    src: &dyn BlockDevice,
-    cmd: SegmentCommand,
-    fault: SourceFault,
-    fault_at: u64,
-    timeout: Option<Duration>,
-    outer: &CopyControl,
+/// What the watchdog sees of the run.
+#[derive(Default)]
+struct WatchState {
+    /// The running command: when it started, and its control.
+    current: Option<(Instant, Arc<CopyControl>)>,
+    /// Bytes of the run's completed commands.
     base: u64,
-) -> (plexus_tape::Result<plexus_tape::SegmentReport>, Option<Duration>) {
-    let cmd_ctl = CopyControl::new();
-    let finished = (Mutex::new(false), Condvar::new());
-    let timed_out = Mutex::new(None);
-    let started = Instant::now();
-    let result = std::thread::scope(|s| {
-        s.spawn(|| watch(&finished, &cmd_ctl, outer, base, started, timeout, &timed_out));
-        let r = if fault.is_set() {
-            let faulty = FaultySource::starting_at(src, fault, &cmd_ctl, fault_at);
-            append_segment_data(drive, &faulty, cmd.source_offset, cmd.length, &cmd_ctl)
-        } else {
-            append_segment_data(drive, src, cmd.source_offset, cmd.length, &cmd_ctl)
-        };
-        let (lock, cv) = &finished;
-        *lock.lock().unwrap_or_else(|p| p.into_inner()) = true;
-        cv.notify_all();
-        r
-    });
-    let t = *timed_out.lock().unwrap_or_else(|p| p.into_inner());
-    (result, t)
+    /// Set when the watchdog cancelled the running command for its timeout.
+    timed_out: Option<Duration>,
+    finished: bool,
 }
 
-/// Cancels the command when the run is cancelled or the timeout passes, and shows its
-/// progress in the run's (from `base`); returns when the command has finished.
-fn watch(
-    finished: &(Mutex<bool>, Condvar),
-    cmd_ctl: &CopyControl,
-    outer: &CopyControl,
-    base: u64,
-    started: Instant,
-    timeout: Option<Duration>,
-    timed_out: &Mutex<Option<Duration>>,
-) {
-    // Cancellation is polled: a short wait keeps it prompt without a busy loop.
-    const TICK: Duration = Duration::from_millis(10);
-    let (lock, cv) = finished;
-    let mut done = lock.lock().unwrap_or_else(|p| p.into_inner());
-    while !*done {
-        outer.set_done(base + cmd_ctl.progress().0);
-        if outer.is_cancelled() {
-            cmd_ctl.cancel();
-        }
-        if let Some(t) = timeout.filter(|t| started.elapsed() >= *t) {
-            if !cmd_ctl.is_cancelled() {
-                *timed_out.lock().unwrap_or_else(|p| p.into_inner()) = Some(t);
-                cmd_ctl.cancel();
+/// The run's watchdog: cancels the running command when the run is cancelled or the
+/// command's timeout passes, and shows its progress in the run's control.
+struct Watch {
+    state: Mutex<WatchState>,
+    cv: Condvar,
+}
+
+impl Watch {
+    /// Changes the state under its lock and wakes the watchdog.
+    fn update<R>(&self, f: impl FnOnce(&mut WatchState) -> R) -> R {
+        let r = f(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()));
+        self.cv.notify_all();
+        r
+    }
+
+    fn run(&self, outer: &CopyControl, timeout: Option<Duration>) {
+        // Cancellation and progress are polled: a short wait keeps them prompt.
+        const TICK: Duration = Duration::from_millis(10);
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        while !st.finished {
+            let mut wait = TICK;
+            let base = st.base;
+            let mut expired = None;
+            if let Some((since, cmd)) = &st.current {
+                outer.set_done(base + cmd.progress().0);
+                if outer.is_cancelled() {
+                    cmd.cancel();
+                }
+                if let Some(t) = timeout {
+                    if since.elapsed() >= t {
+                        if !cmd.is_cancelled() {
+                            cmd.cancel();
+                            expired = Some(t);
+                        }
+                    } else {
+                        wait = t.saturating_sub(since.elapsed()).clamp(Duration::from_millis(1), TICK);
+                    }
+                }
             }
+            if expired.is_some() {
+                st.timed_out = expired;
+            }
+            st = self.cv.wait_timeout(st, wait).unwrap_or_else(|p| p.into_inner()).0;
         }
-        let wait = timeout.map_or(TICK, |t| t.saturating_sub(started.elapsed()).clamp(Duration::from_millis(1), TICK));
-        done = cv.wait_timeout(done, wait).unwrap_or_else(|p| p.into_inner()).0;
     }
 }
