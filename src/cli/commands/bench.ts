@@ -193,7 +193,11 @@ export function benchCommand(): Command {
         ['TARGET', 'GOAL', 'MEASURED', 'MET'],
         Object.entries(r.targets).map(([k, v]) => [k, v.target, v.measured.toFixed(3), v.met ? 'yes' : 'NO']),
       );
-      process.stdout.write(`\nresult: ${file}\n`);
+      process.stdout.write(
+        `\nnot targets: parallel with every cartridge on the one disk / one stream ${r.parallelSameDiskRatio.toFixed(3)}` +
+          (r.chunkingOverheadInMemory === null ? '' : `; chunked / single, cartridges in memory ${r.chunkingOverheadInMemory.toFixed(3)}`) +
+          `\nratios are medians of the per-round ratios\nresult: ${file}\n`,
+      );
     });
   return bench;
 }
