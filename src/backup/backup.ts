@@ -36,8 +36,11 @@ export const BACKUP_MODES: readonly BackupMode[] = ['single', 'parallel', 'chunk
 
 /** The default EXTENDED COPY chunk: 10 MiB. */
 export const DEFAULT_CHUNK = 10 << 20;
-/** The default time a segment command may take before its device counts as hung. */
-export const DEFAULT_COMMAND_TIMEOUT_MS = 30_000;
+/** The time a segment command may take before its device counts as hung, by default:
+ * 10 s, or a second per MiB of larger chunks (a healthy device moves 10 MiB in milliseconds). */
+export function defaultCommandTimeoutMs(chunk: number): number {
+  return Math.max(10_000, Math.ceil(chunk / (1 << 20)) * 1000);
+}
 
 /** Options of a backup run. */
 export interface BackupOptions {
@@ -49,7 +52,7 @@ export interface BackupOptions {
   streams?: number;
   /** Bytes per segment command (parallel and chunked; default 10 MiB). */
   chunk?: number;
-  /** A segment command taking longer fails its stream (parallel and chunked; default 30 s). */
+  /** A segment command taking longer fails its stream (parallel and chunked; default 10 s, or 1 s per MiB of larger chunks). */
   commandTimeoutMs?: number;
   /** Schedule entry that started the job. */
   scheduleId?: number;
@@ -138,7 +141,7 @@ export async function runBackup(home: Home, source: string, opts: BackupOptions 
   if (!BACKUP_MODES.includes(mode)) throw new PlexusError('E_INVALID', `backup mode must be one of ${BACKUP_MODES.join(', ')}, not '${String(mode)}'`);
   const chunk = opts.chunk ?? DEFAULT_CHUNK;
   if (!Number.isSafeInteger(chunk) || chunk < 4096) throw new PlexusError('E_INVALID', `the chunk size must be at least 4 KiB, not ${String(chunk)}`);
-  const timeout = opts.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+  const timeout = opts.commandTimeoutMs ?? defaultCommandTimeoutMs(chunk);
   if (!(timeout > 0)) throw new PlexusError('E_INVALID', `the command timeout must be positive, not ${String(timeout)}`);
   const store = new VolumeStore(home);
   const volume = store.open(source, { readOnly: true });
@@ -286,7 +289,7 @@ async function runStreams(ctx: JobContext, mode: 'parallel' | 'chunked'): Promis
       job: ctx.info,
       location,
       countBytes: mode === 'chunked',
-      timeoutMs: opts.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
+      timeoutMs: opts.commandTimeoutMs ?? defaultCommandTimeoutMs(opts.chunk ?? DEFAULT_CHUNK),
       fault: check.fault,
       onProgress: (done) => tell(s.stream, (mode === 'chunked' ? ctx.size - remainingBytes : 0) + done),
       onLog: (l) => opts.onLog?.(`job ${id}: stream ${s.stream}: ${l}`),

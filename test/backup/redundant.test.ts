@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runBackup } from '../../src/backup/backup.js';
+import { defaultCommandTimeoutMs, runBackup } from '../../src/backup/backup.js';
 import { createLibrary } from '../../src/backup/libraries.js';
 import { rebuildCatalog } from '../../src/backup/rebuild.js';
 import { restoreJob } from '../../src/backup/restore.js';
@@ -213,6 +213,10 @@ describe('chunked mode (EXTENDED COPY)', () => {
       expect(c.segments(job.id).map((s) => s.sourceOffset)).toEqual([0, MiB, 2 * MiB]);
     });
     expect(notAvailable(h.home)).toEqual([]);
+  });
+
+  it('gives a command 10 s by default, a second per MiB of larger chunks', () => {
+    expect([MiB, 10 * MiB, 64 * MiB, 1024 * MiB].map(defaultCommandTimeoutMs)).toEqual([10_000, 10_000, 64_000, 1_024_000]);
   });
 
   it('validates its options', async () => {

@@ -26,19 +26,21 @@ export function backupCommand(): Command {
     .option('--library <name>', 'library to write to (single: default the only one; other modes: only this one, default any)')
     .option('--streams <n>', 'streams to secure in parallel and chunked modes', '2')
     .option('--chunk <bytes>', 'bytes per segment command, e.g. 10M (a multiple of the cartridges\' block size)', '10M')
-    .option('--timeout <seconds>', 'a segment command taking longer fails its stream', '30')
+    .option('--timeout <seconds>', 'a segment command taking longer fails its stream: a hung device (default 10, or 1 per MiB of larger chunks)')
     .option('--drive-timeout <seconds>', 'single mode: give up waiting for a free drive after this long (default: wait)')
     .option('--json', 'print the report as JSON')
     .action(
       async (
         source: string,
-        o: { library?: string; mode: string; streams: string; chunk: string; timeout: string; driveTimeout?: string; json?: boolean },
+        o: { library?: string; mode: string; streams: string; chunk: string; timeout?: string; driveTimeout?: string; json?: boolean },
         c: Command,
       ) => {
         if (!BACKUP_MODES.includes(o.mode as BackupMode)) throw new PlexusError('E_INVALID', `--mode must be one of ${BACKUP_MODES.join(', ')}, not '${o.mode}'`);
         const driveTimeout = intOpt(o.driveTimeout, 'drive timeout', 0, 31_536_000);
-        const timeout = Number(o.timeout);
-        if (!(timeout > 0) || !Number.isFinite(timeout)) throw new PlexusError('E_INVALID', `--timeout must be a positive number of seconds, not '${o.timeout}'`);
+        const timeout = o.timeout === undefined ? undefined : Number(o.timeout);
+        if (timeout !== undefined && (!(timeout > 0) || !Number.isFinite(timeout))) {
+          throw new PlexusError('E_INVALID', `--timeout must be a positive number of seconds, not '${o.timeout}'`);
+        }
         const streams = intOpt(o.streams, 'stream count', 1, 16);
         const chunk = sizeOpt(o.chunk, 'chunk size');
         const bar = progressBar(`backup ${source}`, Boolean(process.stderr.isTTY) && !o.json);
@@ -48,7 +50,7 @@ export function backupCommand(): Command {
             library: o.library,
             streams,
             chunk,
-            commandTimeoutMs: timeout * 1000,
+            commandTimeoutMs: timeout === undefined ? undefined : timeout * 1000,
             driveTimeoutMs: driveTimeout === undefined ? undefined : driveTimeout * 1000,
             onProgress: bar.callback,
             onLog: log(Boolean(o.json)),
