@@ -332,6 +332,8 @@ async function runStreams(ctx: JobContext, mode: 'parallel' | 'chunked'): Promis
         else (catalog.setLocationStatus(locId, 'done'), seq++);
         queue = o.remaining;
         if (!o.error) break;
+        // A cancelled job stops; only a failing stream hands its commands on.
+        if (opts.signal?.aborted) fail(ctx, o.error);
         const next = streams[s.stream + 1];
         log(
           `stream ${s.stream} (copy device ${s.mover.name}) stopped at command ${queue[0]?.id ?? '-'}: ${o.error.code}: ${o.error.message}; ` +

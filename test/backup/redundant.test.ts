@@ -215,6 +215,24 @@ describe('chunked mode (EXTENDED COPY)', () => {
     expect(notAvailable(h.home)).toEqual([]);
   });
 
+  it('a cancelled job stops instead of moving to the next device, and releases everything', async () => {
+    library('lib', 2);
+    await volume('db', 8 * MiB);
+    injectFault(h.home, 'xcopy0', { hang: true, afterBytes: 2 * MiB });
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 300);
+    const err = await runBackup(h.home, 'db', { mode: 'chunked', chunk: MiB, commandTimeoutMs: 60_000, signal: ac.signal }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'E_CANCELLED' });
+    withCatalog((c) => {
+      const job = c.jobs()[0]!;
+      expect(job.status).toBe('failed');
+      // What completed before the cancel is kept, and nothing went to stream 1.
+      expect(c.locations(job.id).map((l) => l.stream)).toEqual([0]);
+      expect(c.segments(job.id).map((s) => s.sourceOffset)).toEqual([0, MiB]);
+    });
+    expect(notAvailable(h.home)).toEqual([]);
+  });
+
   it('gives a command 10 s by default, a second per MiB of larger chunks', () => {
     expect([MiB, 10 * MiB, 64 * MiB, 1024 * MiB].map(defaultCommandTimeoutMs)).toEqual([10_000, 10_000, 64_000, 1_024_000]);
   });

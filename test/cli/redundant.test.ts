@@ -72,6 +72,31 @@ describe('plexus backup run --mode parallel|chunked', () => {
     expect(inUse()).toEqual([]);
   });
 
+  it('Ctrl-C (SIGINT) cancels a chunked job: E_CANCELLED, nothing moved to the next device, everything released', async () => {
+    setup();
+    ok(s.home, 'fault', 'inject', 'xcopy0', '--hang', '--after', '2M');
+    const child = spawn(process.execPath, [CLI, '--home', s.home, 'backup', 'run', 'db', '--mode', 'chunked', '--chunk', '1M', '--timeout', '600'], {
+      env: { ...process.env, PLEXUS_HOME: '' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise<number | null>((r) => child.once('exit', r));
+    const deadline = Date.now() + 20_000;
+    while (!inUse().includes('xcopy0')) {
+      if (Date.now() > deadline) throw new Error('the backup never secured its streams');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    child.kill('SIGINT');
+    expect(await exited).toBe(1);
+    expect(stderr).toMatch(/\(E_CANCELLED\)\n$/);
+    expect(stderr).not.toMatch(/moving \d+ commands/);
+    expect(inUse()).toEqual([]);
+    const jobs = JSON.parse(ok(s.home, 'catalog', 'jobs', '--json').stdout) as Array<{ status: string }>;
+    expect(jobs).toEqual([expect.objectContaining({ status: 'failed' })]);
+  });
+
   it('a chunked job killed mid-way: its reservations are released on the next start, the job is incomplete, a new backup restores byte-identical', async () => {
     setup();
     const sum = checksum(s.home, 'db');

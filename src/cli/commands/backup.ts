@@ -44,8 +44,13 @@ export function backupCommand(): Command {
         const streams = intOpt(o.streams, 'stream count', 1, 16);
         const chunk = sizeOpt(o.chunk, 'chunk size');
         const bar = progressBar(`backup ${source}`, Boolean(process.stderr.isTTY) && !o.json);
+        // Ctrl-C cancels the job: its streams are released and what was closed is kept.
+        const abort = new AbortController();
+        const onSigint = (): void => abort.abort();
+        process.once('SIGINT', onSigint);
         try {
           const r = await runBackup(homeOf(c), source, {
+            signal: abort.signal,
             mode: o.mode as BackupMode,
             library: o.library,
             streams,
@@ -68,6 +73,7 @@ export function backupCommand(): Command {
           }
         } finally {
           bar.stop();
+          process.off('SIGINT', onSigint);
         }
       },
     );
