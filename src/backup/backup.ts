@@ -29,11 +29,14 @@ import type { Volume } from '../volumes/volume.js';
 import type { CartridgeIndexEntry } from './cartridge-index.js';
 import { register } from './libraries.js';
 import { planCommands, StreamWriter, type StreamOutcome } from './stream-writer.js';
+import type { SegmentCommand } from '../tape/drive.js';
 
 /** How a job uses its streams. */
 export type BackupMode = 'single' | 'parallel' | 'chunked';
 export const BACKUP_MODES: readonly BackupMode[] = ['single', 'parallel', 'chunked'];
 
+/** The smallest chunk: its catalog entry must stay small beside it (see runBackup). */
+export const MIN_CHUNK = 64 << 10;
 /** The default EXTENDED COPY chunk: 10 MiB. */
 export const DEFAULT_CHUNK = 10 << 20;
 /** The time a segment command may take before its device counts as hung, by default:
@@ -140,7 +143,9 @@ export async function runBackup(home: Home, source: string, opts: BackupOptions 
   const mode = opts.mode ?? 'single';
   if (!BACKUP_MODES.includes(mode)) throw new PlexusError('E_INVALID', `backup mode must be one of ${BACKUP_MODES.join(', ')}, not '${String(mode)}'`);
   const chunk = opts.chunk ?? DEFAULT_CHUNK;
-  if (!Number.isSafeInteger(chunk) || chunk < 4096) throw new PlexusError('E_INVALID', `the chunk size must be at least 4 KiB, not ${String(chunk)}`);
+  // A cartridge's catalog file lists its chunks (about 350 bytes each) inside the
+  // early-warning zone (at least 1% of the cartridge): 64 KiB chunks keep it under half that.
+  if (!Number.isSafeInteger(chunk) || chunk < MIN_CHUNK) throw new PlexusError('E_INVALID', `the chunk size must be at least 64 KiB, not ${String(chunk)}`);
   const timeout = opts.commandTimeoutMs ?? defaultCommandTimeoutMs(chunk);
   if (!(timeout > 0)) throw new PlexusError('E_INVALID', `the command timeout must be positive, not ${String(timeout)}`);
   const store = new VolumeStore(home);
@@ -184,7 +189,8 @@ function report(ctx: JobContext, mode: BackupMode, streams: StreamReport[], outc
     target: ctx.info.target,
     library: streams[0]?.library ?? '',
     bytes: ctx.catalog.job(ctx.id).bytes,
-    segments: outcomes.reduce((a, o) => a + o.segments, 0),
+    // Rows the catalog keeps (a failed parallel copy's are dropped).
+    segments: ctx.catalog.segments(ctx.id).length,
     cartridges: outcomes.flatMap((o) => o.cartridges),
     copies: [...new Set(locations.map((l) => l.copy))],
     locations: locations.length,
@@ -273,79 +279,92 @@ async function runStreams(ctx: JobContext, mode: 'parallel' | 'chunked'): Promis
   const outcomes = new Map<number, StreamOutcome>();
   const progress = new Map<number, number>();
   const total = mode === 'parallel' ? ctx.size * streams.length : ctx.size;
+  // Parallel streams each write the whole volume; chunked ones write one after another.
   const tell = (stream: number, done: number): void => {
-    progress.set(stream, done);
+    progress.set(mode === 'parallel' ? stream : 0, done);
     opts.onProgress?.({ operation: 'backup', done: [...progress.values()].reduce((a, b) => a + b, 0), total });
   };
-  const writer = (s: SecuredStream, location: { id: number } & CartridgeIndexEntry['location']): StreamWriter => {
-    const check = s.check();
-    if (check.fault.targets.length > 0) log(`stream ${s.stream}: faults on ${check.fault.targets.join(', ')}`);
-    return new StreamWriter({
-      catalog,
-      volume: ctx.volume,
-      lib: s.library,
-      claim: s.drive,
-      first: s.cartridge,
-      job: ctx.info,
-      location,
-      countBytes: mode === 'chunked',
-      timeoutMs: opts.commandTimeoutMs ?? defaultCommandTimeoutMs(opts.chunk ?? DEFAULT_CHUNK),
-      fault: check.fault,
-      onProgress: (done) => tell(s.stream, (mode === 'chunked' ? ctx.size - remainingBytes : 0) + done),
-      onLog: (l) => opts.onLog?.(`job ${id}: stream ${s.stream}: ${l}`),
-      signal: opts.signal,
-    });
+
+  /** Runs `queue` down stream `s` into a new location entry; never throws: a failure is the outcome's error. */
+  const runStream = async (s: SecuredStream, location: CartridgeIndexEntry['location'], queue: SegmentCommand[], before: number): Promise<{ outcome: StreamOutcome; locId: number }> => {
+    const locId = catalog.addLocation(id, location);
+    let outcome: StreamOutcome;
+    try {
+      const check = s.check();
+      if (check.fault.targets.length > 0) log(`stream ${s.stream}: faults on ${check.fault.targets.join(', ')}`);
+      const gone = [...check.unavailable, ...check.lost];
+      if (gone.length > 0) throw new PlexusError('E_RESOURCES', `stream ${s.stream} cannot run: ${gone.join(', ')} ${gone.length === 1 ? 'is' : 'are'} no longer available to it`);
+      const writer = new StreamWriter({
+        catalog,
+        volume: ctx.volume,
+        lib: s.library,
+        claim: s.drive,
+        first: s.cartridge,
+        job: ctx.info,
+        location: { id: locId, ...location },
+        countBytes: mode === 'chunked',
+        timeoutMs: opts.commandTimeoutMs ?? defaultCommandTimeoutMs(opts.chunk ?? DEFAULT_CHUNK),
+        fault: check.fault,
+        onProgress: (done) => tell(s.stream, before + done),
+        onLog: (l) => opts.onLog?.(`job ${id}: stream ${s.stream}: ${l}`),
+        signal: opts.signal,
+      });
+      outcome = await writer.run(queue);
+    } catch (e) {
+      const error = e instanceof PlexusError ? e : new PlexusError('E_IO', (e as Error).message, { cause: e });
+      outcome = { error, bytes: 0, segments: 0, cartridges: [], remaining: [...queue] };
+    }
+    outcomes.set(s.stream, outcome);
+    return { outcome, locId };
   };
-  let remainingBytes = ctx.size;
+
   try {
     if (mode === 'parallel') {
-      // Every stream writes the whole volume at once, each on its own native threads.
-      const runs = streams.map(async (s) => {
-        const loc = { copy: s.stream, seq: 0, library: s.library.name, stream: s.stream };
-        const locId = catalog.addLocation(id, loc);
-        const o = await writer(s, { id: locId, ...loc }).run(commands);
-        outcomes.set(s.stream, o);
-        if (o.error) {
-          // Only completed copies stay in the catalog; the failure goes to the log.
-          catalog.dropLocation(locId);
-          log(`stream ${s.stream} (${s.mover.name}, ${s.driveName}) failed after ${o.bytes} bytes: ${o.error.code}: ${o.error.message}`);
-        } else {
-          catalog.setLocationStatus(locId, 'done');
-          log(`stream ${s.stream} (${s.mover.name}, ${s.driveName}) completed copy ${s.stream}`);
-        }
-      });
-      await Promise.all(runs);
-      const ok = streams.filter((s) => !outcomes.get(s.stream)?.error);
-      if (ok.length === 0) fail(ctx, allFailed(streams, outcomes));
+      // Every stream writes the whole volume at once, each on its own native threads;
+      // all of them have ended (and unloaded) before anything is released.
+      await Promise.allSettled(
+        streams.map(async (s) => {
+          const { outcome: o, locId } = await runStream(s, { copy: s.stream, seq: 0, library: s.library.name, stream: s.stream }, commands, 0);
+          if (o.error) {
+            // Only completed copies stay in the catalog; the failure goes to the log.
+            catalog.dropLocation(locId);
+            log(`stream ${s.stream} (${s.mover.name}, ${s.driveName}) failed after ${o.bytes} bytes: ${o.error.code}: ${o.error.message}`);
+          } else {
+            catalog.setLocationStatus(locId, 'done');
+            log(`stream ${s.stream} (${s.mover.name}, ${s.driveName}) completed copy ${s.stream}`);
+          }
+        }),
+      );
+      if (opts.signal?.aborted) throw new PlexusError('E_CANCELLED', `backup job ${id} cancelled`);
+      if (!streams.some((s) => outcomes.get(s.stream) && !outcomes.get(s.stream)!.error)) throw allFailed(streams, outcomes);
       catalog.setJobBytes(id, ctx.size);
     } else {
       let queue = commands;
       let seq = 0;
       for (const s of streams) {
         if (queue.length === 0) break;
-        const loc = { copy: 0, seq, library: s.library.name, stream: s.stream };
-        const locId = catalog.addLocation(id, loc);
-        remainingBytes = queue.reduce((a, c) => a + c.length, 0);
-        const o = await writer(s, { id: locId, ...loc }).run(queue);
-        outcomes.set(s.stream, o);
+        const before = ctx.size - queue.reduce((a, c) => a + c.length, 0);
+        const { outcome: o, locId } = await runStream(s, { copy: 0, seq, library: s.library.name, stream: s.stream }, queue, before);
         if (o.segments === 0) catalog.dropLocation(locId);
         else (catalog.setLocationStatus(locId, 'done'), seq++);
         queue = o.remaining;
         if (!o.error) break;
         // A cancelled job stops; only a failing stream hands its commands on.
-        if (opts.signal?.aborted) fail(ctx, o.error);
+        if (opts.signal?.aborted) throw o.error;
         const next = streams[s.stream + 1];
         log(
           `stream ${s.stream} (copy device ${s.mover.name}) stopped at command ${queue[0]?.id ?? '-'}: ${o.error.code}: ${o.error.message}; ` +
             (next ? `moving ${queue.length} commands from byte ${queue[0]?.sourceOffset ?? 0} to stream ${next.stream} (copy device ${next.mover.name})` : 'no stream left'),
         );
       }
-      if (queue.length > 0) fail(ctx, allFailed(streams, outcomes));
+      if (queue.length > 0) throw allFailed(streams, outcomes);
     }
     catalog.finishJob(id, 'done');
     log(`done: ${mode}, ${catalog.locations(id).length} location entries`);
     const reports = streams.map((s) => streamReport(s, outcomes.get(s.stream)));
     return report(ctx, mode, reports, [...outcomes.values()], false);
+  } catch (e) {
+    fail(ctx, e);
   } finally {
     releaseAll(streams);
   }

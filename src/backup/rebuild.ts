@@ -98,9 +98,11 @@ export async function rebuildCatalog(home: Home, opts: { library?: string; onLog
         catalog.restoreJob(row);
         const sorted = [...es].sort((a, b) => a.location.copy - b.location.copy || a.location.seq - b.location.seq || a.segment.seq - b.segment.seq);
         for (const e of sorted) {
+          // A copy is done if it covers the source (a parallel stream that failed left a partial one).
+          const whole = copiesComplete(es.filter((x) => x.location.copy === e.location.copy), j.targetSize);
           const loc =
             catalog.findLocation(id, e.location.copy, e.location.seq)?.id ??
-            catalog.addLocation(id, { ...e.location, status: complete ? 'done' : 'failed' });
+            catalog.addLocation(id, { ...e.location, status: whole ? 'done' : 'failed' });
           catalog.putSegment(loc, e.segment);
         }
       }

@@ -121,7 +121,9 @@ export class StreamWriter {
   private readonly cartridges: string[] = [];
   private firstUsed = false;
   private delivered = 0;
+  /** Catalog rows recorded, and the number the next row to close gets. */
   private rows = 0;
+  private nextSeq = 0;
 
   constructor(private readonly s: StreamSetup) {
     this.signal = s.signal ? AbortSignal.any([s.signal, this.stop.signal]) : this.stop.signal;
@@ -166,8 +168,9 @@ export class StreamWriter {
       }
       await this.recordedAll;
     } catch (e) {
-      // A write cancelled because a background close failed reports the close's error.
-      error = asPlexus(this.closeFailure ?? e);
+      // The first failure is the one to report: a command's stop, else a failed
+      // background close (which cancelled the write running meanwhile), else this one.
+      error ??= asPlexus(this.closeFailure ?? e);
       await this.cleanUp();
     }
     this.s.onProgress?.(this.recordedBytes());
@@ -276,6 +279,10 @@ export class StreamWriter {
    */
   private async startClose(cart: Loaded, full: boolean | undefined): Promise<void> {
     if (this.closings.length >= MAX_CLOSING) await this.closings[this.closings.length - MAX_CLOSING]!.recorded.catch(() => undefined);
+    // After a failed close nothing more is recorded, so nothing more is closed either:
+    // the clean-up drops this cartridge's open file rather than leave chunks on tape
+    // that the catalog will never describe (and that another stream writes again).
+    if (this.closeFailure) return;
     const { catalog, job, location } = this.s;
     const writtenAt = new Date().toISOString();
     const rows: NewSegment[] = cart.chunks.map((c) => ({
@@ -296,8 +303,8 @@ export class StreamWriter {
       encodeIndex(
         rows.map((segment, i) => ({ format: INDEX_FORMAT, job, location: { copy: location.copy, seq: location.seq, library: location.library, stream: location.stream }, segment: { ...segment, seq: first + i } })),
       );
-    const firstSeq = this.rows;
-    this.rows += rows.length;
+    const firstSeq = this.nextSeq;
+    this.nextSeq += rows.length;
     const done: Promise<{ earlyWarning: boolean } | null> = rows.length > 0 ? cart.tape.closeSegment(index(firstSeq)) : Promise.resolve(null);
     done.catch(failed);
     // After an earlier close failed nothing more is recorded: rows stay contiguous.
@@ -313,6 +320,7 @@ export class StreamWriter {
         catalog.setMedia(cart.barcode, full || r?.earlyWarning || cart.tape.space().inEarlyWarning ? 'full' : 'filling', dataBytes);
       });
       this.recorded.push(...cart.chunks);
+      this.rows += rows.length;
       this.held.delete(cart);
       cart.release();
     });

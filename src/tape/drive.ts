@@ -104,6 +104,7 @@ export interface TransferOptions {
 async function run(job: TapeJob, what: string, opts: TransferOptions) {
   const abort = (): void => job.cancel();
   opts.signal?.addEventListener('abort', abort, { once: true });
+  if (opts.signal?.aborted) job.cancel();
   try {
     return await withPolledProgress(what, awaitNative(job.run()), () => job.progress(), opts.onProgress);
   } finally {
@@ -191,6 +192,7 @@ export class TapeDrive {
     );
     const abort = (): void => job.cancel();
     opts.signal?.addEventListener('abort', abort, { once: true });
+    if (opts.signal?.aborted) job.cancel();
     try {
       const r = await withPolledProgress('backup', awaitNative(job.run()), () => job.progress(), opts.onProgress);
       return {

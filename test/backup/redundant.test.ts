@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { defaultCommandTimeoutMs, runBackup } from '../../src/backup/backup.js';
 import { createLibrary } from '../../src/backup/libraries.js';
 import { rebuildCatalog } from '../../src/backup/rebuild.js';
@@ -14,6 +14,8 @@ import { VolumeStore } from '../../src/index.js';
 import { injectFault } from '../../src/resources/faults.js';
 import { backupManagerLogFile } from '../../src/resources/log.js';
 import { sha256File } from '../../src/util/hash.js';
+import { PlexusError } from '../../src/errors.js';
+import { TapeDrive } from '../../src/tape/drive.js';
 import { notAvailable, useHome } from '../resources/helpers.js';
 
 const KiB = 1024;
@@ -76,10 +78,17 @@ describe('parallel mode', () => {
       expect(new Set(c.segments(r.job).map((s) => s.copy))).toEqual(new Set([1]));
     });
     expect(managerLog()).toMatch(new RegExp(`job ${r.job}: stream 0 \\(server0, a/drive0\\) failed after \\d+ bytes: E_IO`));
+    // The report counts the rows the catalog keeps: copy 1's twelve.
+    expect(r.segments).toBe(12);
     const back = await restoredSum(r.job);
     expect(back.sum).toBe(sum);
     expect(back.copy).toBe(1);
     expect(notAvailable(h.home)).toEqual([]);
+    // Stream 0's closed chunks are described on its cartridge: a rebuilt catalog lists
+    // them as a failed (partial) copy beside the whole one, and restores from the whole one.
+    expect((await rebuildCatalog(h.home)).problems).toEqual([]);
+    withCatalog((c) => expect(c.locations(r.job).map((l) => [l.copy, l.status])).toEqual([[0, 'failed'], [1, 'done']]));
+    expect(await restoredSum(r.job)).toMatchObject({ sum, copy: 1 });
   });
 
   it('keeps both copies when both streams complete; each restores on its own', async () => {
@@ -139,7 +148,11 @@ describe('chunked mode (EXTENDED COPY)', () => {
     const sum = await volume('db', 12 * MiB);
     injectFault(h.home, 'xcopy0', { hang: true, afterBytes: 4 * MiB + 100 * KiB });
     const started = Date.now();
-    const r = await runBackup(h.home, 'db', { mode: 'chunked', chunk: MiB, commandTimeoutMs: 400 });
+    const seen: Array<{ done: number; total: number }> = [];
+    const r = await runBackup(h.home, 'db', { mode: 'chunked', chunk: MiB, commandTimeoutMs: 400, onProgress: (e) => seen.push(e) });
+    // Progress counts each byte once, across the switch-over.
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen.every((e) => e.done <= e.total && e.total === 12 * MiB)).toBe(true);
     expect(Date.now() - started).toBeGreaterThanOrEqual(400);
     expect(r.streams.map((s) => [s.mover, s.status])).toEqual([
       ['xcopy0', 'failed'],
@@ -199,6 +212,40 @@ describe('chunked mode (EXTENDED COPY)', () => {
     expect((await restoredSum(r.job)).sum).toBe(sum);
   });
 
+  it('a failed background close hands the unrecorded chunks over once: no chunk is on tape twice', async () => {
+    library('lib', 2, 8, 4 * MiB);
+    const sum = await volume('db', 12 * MiB);
+    const real = TapeDrive.prototype.closeSegment;
+    let closes = 0;
+    const spy = vi.spyOn(TapeDrive.prototype, 'closeSegment').mockImplementation(async function (this: TapeDrive, index: Buffer | null) {
+      // Stream 0's second cartridge fails its close (as a failed fsync does).
+      if (++closes === 2) {
+        this.abandon();
+        throw new PlexusError('E_IO', `injected: fsync of ${this.barcode} failed`);
+      }
+      return real.call(this, index);
+    });
+    let r;
+    try {
+      r = await runBackup(h.home, 'db', { mode: 'chunked', chunk: MiB });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(r.streams.map((x) => x.status)).toEqual(['failed', 'done']);
+    expect(r.streams[0]!.error).toMatch(/injected: fsync of/);
+    const rows = withCatalog((c) => c.segments(r.job));
+    expect(rows.reduce((a, x) => a + x.length, 0)).toBe(12 * MiB);
+    expect(r.segments).toBe(rows.length);
+    expect((await restoredSum(r.job)).sum).toBe(sum);
+    // The cartridges describe exactly what the catalog does: nothing closed behind the failure.
+    expect((await rebuildCatalog(h.home)).problems).toEqual([]);
+    withCatalog((c) => {
+      const again = c.segments(r.job);
+      expect(again.reduce((a, x) => a + x.length, 0)).toBe(12 * MiB);
+      expect(c.job(r.job).bytes).toBe(12 * MiB);
+    });
+  });
+
   it('fails when the last device fails too, keeping what was written; everything is released', async () => {
     library('lib', 2);
     await volume('db', 6 * MiB);
@@ -241,6 +288,7 @@ describe('chunked mode (EXTENDED COPY)', () => {
     library('lib', 2);
     await volume('db', MiB);
     await expect(runBackup(h.home, 'db', { mode: 'chunked', chunk: 100 })).rejects.toMatchObject({ code: 'E_INVALID' });
+    await expect(runBackup(h.home, 'db', { mode: 'chunked', chunk: 32 * KiB })).rejects.toThrow(/at least 64 KiB/);
     await expect(runBackup(h.home, 'db', { mode: 'parallel', chunk: 100 * KiB })).rejects.toThrow(/multiple of the block size of library lib \(65536 bytes\)/);
     await expect(runBackup(h.home, 'db', { mode: 'nope' as never })).rejects.toMatchObject({ code: 'E_INVALID' });
     await expect(runBackup(h.home, 'db', { mode: 'chunked', commandTimeoutMs: 0 })).rejects.toMatchObject({ code: 'E_INVALID' });

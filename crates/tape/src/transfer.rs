@@ -144,12 +144,11 @@ pub fn append_segment_data(drive: &mut Drive, src: &dyn BlockDevice, offset: u64
 /// back to `resume` (the open file as it was), or the whole file when there is none.
 fn append_blocks(drive: &mut Drive, src: &dyn BlockDevice, offset: u64, len: u64, ctl: &CopyControl, resume: Option<Pending>) -> Result<SegmentReport> {
     let started = Instant::now();
+    // A chunk that cannot be cut back off the file takes the whole file with it: the
+    // open file must hold exactly the completed chunks, or nothing.
     let undo = |drive: &mut Drive, e: TapeError| match &resume {
-        Some(p) => {
-            let _ = drive.cut_back(p);
-            e
-        }
-        None => abandon(drive, e),
+        Some(p) if drive.cut_back(p).is_ok() => e,
+        _ => abandon(drive, e),
     };
     let first_block = resume.as_ref().map_or(0, |p| p.blocks);
     let planned = match plan(drive, len) {

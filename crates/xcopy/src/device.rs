@@ -109,9 +109,10 @@ pub fn execute(drive: &mut Drive, src: &dyn BlockDevice, commands: &[SegmentComm
     // command's bookkeeping does.
     std::thread::scope(|s| {
         s.spawn(|| watch.run(ctl, opts.timeout));
-        let report = run_commands(drive, src, commands, opts, ctl, &watch, started);
-        watch.update(|st| st.finished = true);
-        report
+        // Ends the watchdog however the run ends (a panic included), or the scope would
+        // wait for it for ever.
+        let _stop = StopWatch(&watch);
+        run_commands(drive, src, commands, opts, ctl, &watch, started)
     })
 }
 
@@ -191,6 +192,15 @@ fn finish(drive: &Drive, completed: Vec<Completed>, stop: Option<Stop>, remainin
         open: drive.open_file().is_some_and(|p| p.block > 0),
         early_warning: drive.space().in_early_warning,
         elapsed: started.elapsed(),
+    }
+}
+
+/// Tells the watchdog the run is over when dropped.
+struct StopWatch<'a>(&'a Watch);
+
+impl Drop for StopWatch<'_> {
+    fn drop(&mut self) {
+        self.0.update(|st| st.finished = true);
     }
 }
 
