@@ -849,4 +849,5 @@ module.exports.bitmapSetNs = nativeBinding.bitmapSetNs
 module.exports.exchangeVolumeData = nativeBinding.exchangeVolumeData
 module.exports.memcpyBandwidth = nativeBinding.memcpyBandwidth
 module.exports.mirrorWritePathNs = nativeBinding.mirrorWritePathNs
+module.exports.planSegmentCommands = nativeBinding.planSegmentCommands
 module.exports.randomBytes = nativeBinding.randomBytes

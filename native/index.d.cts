@@ -209,21 +209,7 @@ export declare class NativeVolume {
 /** One segment transfer between a volume (or a file) and a loaded cartridge. */
 export declare class TapeJob {
   /**
-   * Prepares a backup of `length` bytes of `source` from `offset` as one segment (a
-   * new tape file at the drive's position); it stops early at early warning.
-   */
-  static backup(drive: NativeDrive, source: NativeVolume, offset: number, length: number): TapeJob
-  /**
-   * Like `backup`, but writes only the segment's data and leaves the file open: no
-   * sync, no filemark. The segment counts only once a `closeSegment` job on the same
-   * drive has run; until then a crash, or dropping the drive, discards it. `unload`
-   * closes it without a catalog file, `abandon` drops it.
-   * `fault` acts out a failing stream (tests and `plexus fault inject`): reads fail
-   * after `failAfter` bytes of this job, or hang after `hangAfter` until cancelled.
-   */
-  static backupData(drive: NativeDrive, source: NativeVolume, offset: number, length: number, fault?: StreamFault | undefined | null): TapeJob
-  /**
-   * Prepares the close of the segment a `backupData` job left open: sync its data,
+   * Prepares the close of the segment a copy device run (`XcopyJob`) left open: sync its data,
    * write its filemark and `catalog` (if given) as a catalog file behind it, then the
    * catalog's filemark and EOD, synced (docs/tape-format.md, Durability). Meant to run
    * in the background while another drive writes the next cartridge; the result's
@@ -416,6 +402,12 @@ export interface MirrorWritePath {
  */
 export declare function mirrorWritePathNs(dir: string, size: number, writes: number, seed: number, granularity?: number | undefined | null, newRegionWrites?: number | undefined | null): Promise<MirrorWritePath>
 
+/**
+ * Cuts `length` bytes of a source from `offset` into segment commands of `chunk`
+ * bytes, numbered from 0 (the last may be shorter). E_INVALID for a zero chunk.
+ */
+export declare function planSegmentCommands(offset: number, length: number, chunk: number): Array<XcopyCommand>
+
 /** The seeded pseudo-random bytes `volume write --random` writes at `offset`. */
 export declare function randomBytes(seed: number, offset: number, length: number): Buffer
 
@@ -482,16 +474,14 @@ export interface TapeJobResult {
   blocks: number
   /** Bytes moved. */
   bytes: number
-  /** The file CRC recorded in the segment's filemark (backups). */
+  /** The file CRC recorded in the segment's filemark (segment closes). */
   crc?: number
   /**
    * The segment digest for the catalog, 32 hex digits (XXH3-128 of the block list,
    * see docs/tape-format.md); absent for a partial range.
    */
   digest?: string
-  /** Backups: "complete", or "early-warning" when the cartridge filled first. */
-  endedBy?: string
-  /** Backups: whether the cartridge is now inside its early-warning zone. */
+  /** Segment closes: whether the cartridge is now inside its early-warning zone. */
   earlyWarning: boolean
   /** Wall time in milliseconds, syncs included. */
   elapsedMs: number
@@ -614,8 +604,6 @@ export interface XcopyResult {
   remaining: Array<XcopyCommand>
   /** Whether a segment file is left open for `TapeJob.closeSegment`. */
   open: boolean
-  /** Whether the cartridge is inside its early-warning zone. */
-  earlyWarning: boolean
   /** Wall time in milliseconds. */
   elapsedMs: number
 }

@@ -54,6 +54,11 @@ const ERRNO_CODES: Record<string, string> = {
   EDQUOT: 'E_NOSPC',
 };
 
+/** Any failure as a PlexusError: itself if it is one, else E_IO with it as the cause. */
+export function asPlexusError(e: unknown): PlexusError {
+  return e instanceof PlexusError ? e : new PlexusError('E_IO', (e as Error).message, { cause: e });
+}
+
 /** Turns a Node.js system error (errno code) into a PlexusError; others pass through. */
 export function fromSystem(e: unknown): unknown {
   if (e instanceof PlexusError || !(e instanceof Error)) return e;

@@ -1,5 +1,6 @@
 //! Block copy as a pollable, cancellable job.
 
+use crate::job::take_plan;
 use crate::error::{coded, to_js, to_u64};
 use crate::volume::NativeVolume;
 use napi::bindgen_prelude::{AbortSignal, AsyncTask};
@@ -108,12 +109,7 @@ impl CopyJob {
     /// Runs the copy off the JS thread; resolves with the report. A job runs once.
     #[napi(ts_return_type = "Promise<CopyResult>")]
     pub fn run(&self, signal: Option<AbortSignal>) -> napi::Result<AsyncTask<CopyTask>> {
-        let plan = self
-            .plan
-            .lock()
-            .ok()
-            .and_then(|mut p| p.take())
-            .ok_or_else(|| coded("E_BUSY", "this copy job has already been started"))?;
+        let plan = take_plan(&self.plan, "copy job")?;
         Ok(AsyncTask::with_optional_signal(CopyTask { plan: Some(plan), ctl: self.ctl.clone() }, signal))
     }
 

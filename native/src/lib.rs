@@ -6,6 +6,7 @@ mod bench;
 mod bitmap;
 mod copy;
 mod error;
+mod job;
 mod lock;
 mod mirror;
 mod tape;
@@ -23,4 +24,4 @@ pub use tape::{
     TapePosition, TapeRecovery, TapeSpace,
 };
 pub use volume::{exchange_volume_data, random_bytes, NativeVolume, VolumeInfo};
-pub use xcopy::{XcopyChunk, XcopyCommand, XcopyJob, XcopyOptions, XcopyResult, XcopyStop};
+pub use xcopy::{plan_segment_commands, XcopyChunk, XcopyCommand, XcopyJob, XcopyOptions, XcopyResult, XcopyStop};

@@ -3,12 +3,13 @@
 
 use crate::copy::{CopyProgress, Extent};
 use crate::error::{coded, to_js, to_u64, Coded};
+use crate::job::{on_loaded_drive, take_plan};
 use crate::volume::NativeVolume;
 use napi::bindgen_prelude::{AbortSignal, AsyncTask, Buffer};
 use napi::{Env, Task};
 use napi_derive::napi;
 use plexus_tape::{
-    Content, DeviceSink, FaultySource, SourceFault, Digest, Drive, EndedBy, FileSink, FormatOptions, NullSink, Position, ReadRequest, TapeError,
+    Content, DeviceSink, Digest, Drive, FileSink, FormatOptions, NullSink, Position, ReadRequest, TapeError,
     CopyControl, DEFAULT_BLOCK_SIZE,
 };
 use plexus_volume::{Access, Volume};
@@ -351,26 +352,6 @@ pub struct RestoreOptions {
     pub sync: Option<bool>,
 }
 
-/// A fault acted out on a backup's source (the stream's mover, switch or drive failing).
-#[napi(object)]
-pub struct StreamFault {
-    /// Reads fail once this many bytes of the job were read.
-    pub fail_after: Option<f64>,
-    /// Reads block once this many bytes were read, until the job is cancelled.
-    pub hang_after: Option<f64>,
-}
-
-/// The core's form of a stream fault (none when absent).
-pub(crate) fn source_fault(fault: Option<StreamFault>) -> napi::Result<SourceFault> {
-    Ok(match fault {
-        None => SourceFault::default(),
-        Some(f) => SourceFault {
-            fail_after: f.fail_after.map(|b| to_u64("failAfter", b)).transpose()?,
-            hang_after: f.hang_after.map(|b| to_u64("hangAfter", b)).transpose()?,
-        },
-    })
-}
-
 /// What a finished backup or restore did.
 #[napi(object)]
 pub struct TapeJobResult {
@@ -380,14 +361,12 @@ pub struct TapeJobResult {
     pub blocks: f64,
     /// Bytes moved.
     pub bytes: f64,
-    /// The file CRC recorded in the segment's filemark (backups).
+    /// The file CRC recorded in the segment's filemark (segment closes).
     pub crc: Option<u32>,
     /// The segment digest for the catalog, 32 hex digits (XXH3-128 of the block list,
     /// see docs/tape-format.md); absent for a partial range.
     pub digest: Option<String>,
-    /// Backups: "complete", or "early-warning" when the cartridge filled first.
-    pub ended_by: Option<String>,
-    /// Backups: whether the cartridge is now inside its early-warning zone.
+    /// Segment closes: whether the cartridge is now inside its early-warning zone.
     pub early_warning: bool,
     /// Wall time in milliseconds, syncs included.
     pub elapsed_ms: f64,
@@ -402,8 +381,6 @@ enum Target {
 }
 
 enum JobPlan {
-    /// `open`: write the data only, leaving the segment for a `Close` job.
-    Backup { src: Arc<Volume>, offset: u64, length: u64, open: bool, fault: SourceFault },
     Close { catalog: Option<Vec<u8>> },
     Restore { req: ReadRequest, target: Target, target_offset: u64 },
 }
@@ -444,27 +421,7 @@ impl TapeJob {
 
 #[napi]
 impl TapeJob {
-    /// Prepares a backup of `length` bytes of `source` from `offset` as one segment (a
-    /// new tape file at the drive's position); it stops early at early warning.
-    #[napi(factory)]
-    pub fn backup(drive: &NativeDrive, source: &NativeVolume, offset: f64, length: f64) -> napi::Result<Self> {
-        let plan = JobPlan::Backup { src: source.inner.clone(), offset: to_u64("offset", offset)?, length: to_u64("length", length)?, open: false, fault: SourceFault::default() };
-        Ok(TapeJob::new(drive, plan))
-    }
-
-    /// Like `backup`, but writes only the segment's data and leaves the file open: no
-    /// sync, no filemark. The segment counts only once a `closeSegment` job on the same
-    /// drive has run; until then a crash, or dropping the drive, discards it. `unload`
-    /// closes it without a catalog file, `abandon` drops it.
-    #[napi(factory)]
-    /// `fault` acts out a failing stream (tests and `plexus fault inject`): reads fail
-    /// after `failAfter` bytes of this job, or hang after `hangAfter` until cancelled.
-    pub fn backup_data(drive: &NativeDrive, source: &NativeVolume, offset: f64, length: f64, fault: Option<StreamFault>) -> napi::Result<Self> {
-        let plan = JobPlan::Backup { src: source.inner.clone(), offset: to_u64("offset", offset)?, length: to_u64("length", length)?, open: true, fault: source_fault(fault)? };
-        Ok(TapeJob::new(drive, plan))
-    }
-
-    /// Prepares the close of the segment a `backupData` job left open: sync its data,
+    /// Prepares the close of the segment a copy device run (`XcopyJob`) left open: sync its data,
     /// write its filemark and `catalog` (if given) as a catalog file behind it, then the
     /// catalog's filemark and EOD, synced (docs/tape-format.md, Durability). Meant to run
     /// in the background while another drive writes the next cartridge; the result's
@@ -497,12 +454,7 @@ impl TapeJob {
     /// Runs the transfer off the JS thread; resolves with the report. A job runs once.
     #[napi(ts_return_type = "Promise<TapeJobResult>")]
     pub fn run(&self, signal: Option<AbortSignal>) -> napi::Result<AsyncTask<TapeTask>> {
-        let plan = self
-            .plan
-            .lock()
-            .ok()
-            .and_then(|mut p| p.take())
-            .ok_or_else(|| coded("E_BUSY", "this tape job has already been started"))?;
+        let plan = take_plan(&self.plan, "tape job")?;
         let task = TapeTask { drive: self.drive.clone(), plan: Some(plan), ctl: self.ctl.clone() };
         Ok(AsyncTask::with_optional_signal(task, signal))
     }
@@ -534,30 +486,7 @@ impl Task for TapeTask {
 
     fn compute(&mut self) -> napi::Result<TapeJobResult> {
         let plan = self.plan.take().ok_or_else(|| coded("E_BUSY", "tape job already ran"))?;
-        let mut guard = self.drive.lock().unwrap_or_else(|p| p.into_inner());
-        let drive = guard.as_mut().ok_or_else(|| coded("E_BUSY", "no cartridge is loaded in this drive"))?;
-        match plan {
-            JobPlan::Backup { src, offset, length, open, fault } => {
-                let write = if open { plexus_tape::write_segment_data } else { plexus_tape::write_segment };
-                let r = if fault.is_set() {
-                    let faulty = FaultySource::new(src.as_ref(), fault, &self.ctl);
-                    write(drive, &faulty, offset, length, &self.ctl)
-                } else {
-                    write(drive, src.as_ref(), offset, length, &self.ctl)
-                }
-                .map_err(to_js)?;
-                Ok(TapeJobResult {
-                    file: r.file,
-                    blocks: r.blocks as f64,
-                    bytes: r.bytes as f64,
-                    crc: Some(r.crc),
-                    digest: Some(r.digest.to_hex()),
-                    ended_by: Some(if r.ended_by == EndedBy::Complete { "complete" } else { "early-warning" }.into()),
-                    early_warning: r.early_warning,
-                    elapsed_ms: r.elapsed.as_secs_f64() * 1000.0,
-                    catalog_file: None,
-                })
-            }
+        on_loaded_drive(&self.drive, |drive| match plan {
             JobPlan::Close { catalog } => {
                 let r = plexus_tape::close_segment(drive, catalog.as_deref()).map_err(to_js)?;
                 let s = r.segment;
@@ -567,7 +496,6 @@ impl Task for TapeTask {
                     bytes: s.bytes as f64,
                     crc: Some(s.crc),
                     digest: None,
-                    ended_by: None,
                     early_warning: r.catalog.as_ref().map_or(s.early_warning, |c| c.early_warning),
                     elapsed_ms: r.elapsed.as_secs_f64() * 1000.0,
                     catalog_file: r.catalog.map(|c| c.file),
@@ -589,13 +517,12 @@ impl Task for TapeTask {
                     bytes: r.bytes as f64,
                     crc: None,
                     digest: r.digest.map(|d| d.to_hex()),
-                    ended_by: None,
                     early_warning: false,
                     elapsed_ms: r.elapsed.as_secs_f64() * 1000.0,
                     catalog_file: None,
                 })
             }
-        }
+        })
     }
 
     fn resolve(&mut self, _env: Env, r: TapeJobResult) -> napi::Result<TapeJobResult> {

@@ -2,13 +2,14 @@
 //! commands executed on a loaded cartridge (crates/xcopy).
 
 use crate::copy::CopyProgress;
-use crate::error::{coded, to_u64};
-use crate::tape::{source_fault, NativeDrive, StreamFault};
+use crate::error::{coded, to_js, to_u64};
+use crate::job::{on_loaded_drive, take_plan};
+use crate::tape::NativeDrive;
 use crate::volume::NativeVolume;
 use napi::bindgen_prelude::{AbortSignal, AsyncTask};
 use napi::{Env, Task};
 use napi_derive::napi;
-use plexus_tape::{CopyControl, Drive};
+use plexus_tape::{CopyControl, Drive, SourceFault};
 use plexus_volume::Volume;
 use plexus_xcopy::{DeviceOptions, SegmentCommand, Stop};
 use std::sync::{Arc, Mutex};
@@ -70,10 +71,28 @@ pub struct XcopyResult {
     pub remaining: Vec<XcopyCommand>,
     /// Whether a segment file is left open for `TapeJob.closeSegment`.
     pub open: bool,
-    /// Whether the cartridge is inside its early-warning zone.
-    pub early_warning: bool,
     /// Wall time in milliseconds.
     pub elapsed_ms: f64,
+}
+
+/// A fault acted out on a backup's source (the stream's mover, switch or drive failing).
+#[napi(object)]
+pub struct StreamFault {
+    /// Reads fail once this many bytes of the job were read.
+    pub fail_after: Option<f64>,
+    /// Reads block once this many bytes were read, until the job is cancelled.
+    pub hang_after: Option<f64>,
+}
+
+/// The core's form of a stream fault (none when absent).
+pub(crate) fn source_fault(fault: Option<StreamFault>) -> napi::Result<SourceFault> {
+    Ok(match fault {
+        None => SourceFault::default(),
+        Some(f) => SourceFault {
+            fail_after: f.fail_after.map(|b| to_u64("failAfter", b)).transpose()?,
+            hang_after: f.hang_after.map(|b| to_u64("hangAfter", b)).transpose()?,
+        },
+    })
 }
 
 /// How the copy device runs.
@@ -128,12 +147,7 @@ impl XcopyJob {
     /// is reported in `stop`, not thrown). A job runs once.
     #[napi(ts_return_type = "Promise<XcopyResult>")]
     pub fn run(&self, signal: Option<AbortSignal>) -> napi::Result<AsyncTask<XcopyTask>> {
-        let plan = self
-            .plan
-            .lock()
-            .ok()
-            .and_then(|mut p| p.take())
-            .ok_or_else(|| coded("E_BUSY", "this copy device job has already been started"))?;
+        let plan = take_plan(&self.plan, "copy device job")?;
         Ok(AsyncTask::with_optional_signal(XcopyTask { drive: self.drive.clone(), plan: Some(plan), ctl: self.ctl.clone() }, signal))
     }
 
@@ -148,6 +162,14 @@ impl XcopyJob {
     pub fn cancel(&self) {
         self.ctl.cancel();
     }
+}
+
+/// Cuts `length` bytes of a source from `offset` into segment commands of `chunk`
+/// bytes, numbered from 0 (the last may be shorter). E_INVALID for a zero chunk.
+#[napi]
+pub fn plan_segment_commands(offset: f64, length: f64, chunk: f64) -> napi::Result<Vec<XcopyCommand>> {
+    let cmds = plexus_xcopy::plan_chunks(to_u64("offset", offset)?, to_u64("length", length)?, to_u64("chunk", chunk)?).map_err(to_js)?;
+    Ok(cmds.into_iter().map(command_to_js).collect())
 }
 
 fn command_to_js(c: SegmentCommand) -> XcopyCommand {
@@ -167,9 +189,7 @@ impl Task for XcopyTask {
 
     fn compute(&mut self) -> napi::Result<XcopyResult> {
         let plan = self.plan.take().ok_or_else(|| coded("E_BUSY", "copy device job already ran"))?;
-        let mut guard = self.drive.lock().unwrap_or_else(|p| p.into_inner());
-        let drive = guard.as_mut().ok_or_else(|| coded("E_BUSY", "no cartridge is loaded in this drive"))?;
-        let r = plexus_xcopy::execute(drive, plan.src.as_ref(), &plan.commands, &plan.opts, &self.ctl);
+        let r = on_loaded_drive(&self.drive, |drive| Ok(plexus_xcopy::execute(drive, plan.src.as_ref(), &plan.commands, &plan.opts, &self.ctl)))?;
         let stop = r.stop.map(|s| {
             let (reason, command) = match &s {
                 Stop::EarlyWarning => ("early-warning", None),
@@ -196,7 +216,6 @@ impl Task for XcopyTask {
             stop,
             remaining: r.remaining.into_iter().map(command_to_js).collect(),
             open: r.open,
-            early_warning: r.early_warning,
             elapsed_ms: r.elapsed.as_secs_f64() * 1000.0,
         })
     }

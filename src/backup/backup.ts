@@ -16,20 +16,21 @@
  * Whatever a job secured is released when it ends, however it ends.
  */
 import { Catalog } from '../catalog/catalog.js';
-import { PlexusError } from '../errors.js';
+import { asPlexusError, PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
 import { PairRecords } from '../mirror/record.js';
 import { isDuplexing } from '../mirror/states.js';
 import type { ProgressCallback } from '../progress.js';
 import { logBackupManager } from '../resources/log.js';
+import { driveName } from '../resources/inventory.js';
 import { releaseAll, secureStreams, type SecuredStream } from '../resources/streams.js';
 import { Library } from '../tape/library.js';
 import { VolumeStore } from '../volumes/store.js';
 import type { Volume } from '../volumes/volume.js';
 import type { CartridgeIndexEntry } from './cartridge-index.js';
 import { register } from './libraries.js';
-import { planCommands, StreamWriter, type StreamOutcome } from './stream-writer.js';
-import type { SegmentCommand } from '../tape/drive.js';
+import { StreamWriter, type StreamOutcome } from './stream-writer.js';
+import { planSegmentCommands, type SegmentCommand } from '../tape/drive.js';
 
 /** How a job uses its streams. */
 export type BackupMode = 'single' | 'parallel' | 'chunked';
@@ -134,6 +135,9 @@ interface JobContext {
   /** The job as cartridges describe it. */
   info: CartridgeIndexEntry['job'];
   opts: BackupOptions;
+  /** Bytes per segment command, and the time one may take (checked). */
+  chunk: number;
+  timeoutMs: number;
   started: number;
 }
 
@@ -166,7 +170,7 @@ export async function runBackup(home: Home, source: string, opts: BackupOptions 
     for (const l of lib ? [lib] : opts.library !== undefined ? [Library.open(home, opts.library)] : Library.list(home)) register(catalog, l);
     const id = catalog.startJob({ target: source, targetSize: size, mode, dataTime, scheduleId: opts.scheduleId });
     const row = catalog.job(id);
-    const ctx: JobContext = { home, catalog, volume, size, id, info: { id, target: source, targetSize: size, mode, startedAt: row.startedAt, dataTime }, opts, started };
+    const ctx: JobContext = { home, catalog, volume, size, id, info: { id, target: source, targetSize: size, mode, startedAt: row.startedAt, dataTime }, opts, chunk, timeoutMs: timeout, started };
     if (lib) return await runSingle(ctx, lib);
     return await runStreams(ctx, mode === 'parallel' ? 'parallel' : 'chunked');
   } finally {
@@ -176,7 +180,7 @@ export async function runBackup(home: Home, source: string, opts: BackupOptions 
 
 /** Ends a job as failed and throws the error, naming the job. */
 function fail(ctx: JobContext, e: unknown): never {
-  const err = e instanceof PlexusError ? e : new PlexusError('E_IO', (e as Error).message, { cause: e });
+  const err = asPlexusError(e);
   ctx.catalog.finishJob(ctx.id, 'failed', `${err.code}: ${err.message}`);
   throw new PlexusError(err.code, `backup job ${ctx.id} of ${ctx.info.target} failed: ${err.message}`, { cause: err });
 }
@@ -243,7 +247,7 @@ async function runSingle(ctx: JobContext, lib: Library): Promise<BackupReport> {
   catalog.setLocationStatus(locationId, outcome.error ? 'failed' : 'done');
   if (outcome.error) fail(ctx, outcome.error);
   catalog.finishJob(id, 'done');
-  const stream: StreamReport = { stream: 0, mover: null, library: lib.name, drive: `${lib.name}/drive${claim.drive}`, path: [], cartridges: outcome.cartridges, bytes: outcome.bytes, status: 'done' };
+  const stream: StreamReport = { stream: 0, mover: null, library: lib.name, drive: driveName(lib.name, claim.drive), path: [], cartridges: outcome.cartridges, bytes: outcome.bytes, status: 'done' };
   return report(ctx, 'single', [stream], [outcome], waited);
 }
 
@@ -275,7 +279,7 @@ async function runStreams(ctx: JobContext, mode: 'parallel' | 'chunked'): Promis
   } catch (e) {
     fail(ctx, e);
   }
-  const commands = planCommands(0, ctx.size, opts.chunk ?? DEFAULT_CHUNK);
+  const commands = planSegmentCommands(0, ctx.size, ctx.chunk);
   const outcomes = new Map<number, StreamOutcome>();
   const progress = new Map<number, number>();
   const total = mode === 'parallel' ? ctx.size * streams.length : ctx.size;
@@ -303,7 +307,7 @@ async function runStreams(ctx: JobContext, mode: 'parallel' | 'chunked'): Promis
         job: ctx.info,
         location: { id: locId, ...location },
         countBytes: mode === 'chunked',
-        timeoutMs: opts.commandTimeoutMs ?? defaultCommandTimeoutMs(opts.chunk ?? DEFAULT_CHUNK),
+        timeoutMs: ctx.timeoutMs,
         fault: check.fault,
         onProgress: (done) => tell(s.stream, before + done),
         onLog: (l) => opts.onLog?.(`job ${id}: stream ${s.stream}: ${l}`),
@@ -311,8 +315,7 @@ async function runStreams(ctx: JobContext, mode: 'parallel' | 'chunked'): Promis
       });
       outcome = await writer.run(queue);
     } catch (e) {
-      const error = e instanceof PlexusError ? e : new PlexusError('E_IO', (e as Error).message, { cause: e });
-      outcome = { error, bytes: 0, segments: 0, cartridges: [], remaining: [...queue] };
+      outcome = { error: asPlexusError(e), bytes: 0, segments: 0, cartridges: [], remaining: [...queue] };
     }
     outcomes.set(s.stream, outcome);
     return { outcome, locId };
@@ -336,7 +339,7 @@ async function runStreams(ctx: JobContext, mode: 'parallel' | 'chunked'): Promis
         }),
       );
       if (opts.signal?.aborted) throw new PlexusError('E_CANCELLED', `backup job ${id} cancelled`);
-      if (!streams.some((s) => outcomes.get(s.stream) && !outcomes.get(s.stream)!.error)) throw allFailed(streams, outcomes);
+      if ([...outcomes.values()].every((o) => o.error)) throw allFailed(streams, outcomes);
       catalog.setJobBytes(id, ctx.size);
     } else {
       let queue = commands;

@@ -1,6 +1,6 @@
 /** The backup processing table (Fig. 2 of JP 2001-095789): number, date/time, target. */
 import { Catalog, type ScheduleRow } from '../catalog/catalog.js';
-import { PlexusError } from '../errors.js';
+import { asPlexusError, PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
 import { Library } from '../tape/library.js';
 import { VolumeStore } from '../volumes/store.js';
@@ -73,7 +73,7 @@ export async function runDue(home: Home, now = new Date(), opts: Omit<BackupOpti
       const report = await runBackup(home, d.target, { ...opts, library: d.library ?? undefined, scheduleId: d.id });
       outcome = { schedule: d.id, target: d.target, status: 'done', job: report.job, report };
     } catch (e) {
-      const err = e instanceof PlexusError ? e : new PlexusError('E_IO', (e as Error).message);
+      const err = asPlexusError(e);
       outcome = { schedule: d.id, target: d.target, status: 'failed', error: { code: err.code, message: err.message } };
     }
     const c = Catalog.open(home);

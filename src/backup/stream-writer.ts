@@ -13,7 +13,7 @@
  * until its close has completed; cartridges are recorded in order.
  */
 import { Catalog, type NewSegment } from '../catalog/catalog.js';
-import { PlexusError } from '../errors.js';
+import { asPlexusError, PlexusError } from '../errors.js';
 import type { EffectiveFault } from '../resources/faults.js';
 import type { CartridgeLock } from '../resources/streams.js';
 import { TapeDrive, type ChunkWritten, type SegmentCommand, type StreamFault } from '../tape/drive.js';
@@ -85,8 +85,6 @@ interface Closing {
   recorded: Promise<void>;
 }
 
-const asPlexus = (e: unknown): PlexusError => (e instanceof PlexusError ? e : new PlexusError('E_IO', (e as Error).message, { cause: e }));
-
 /** The commands, or rests of them, that the recorded chunks (in order) do not cover. */
 export function notCovered(commands: readonly SegmentCommand[], chunks: readonly ChunkWritten[]): SegmentCommand[] {
   const out: SegmentCommand[] = [];
@@ -97,14 +95,6 @@ export function notCovered(commands: readonly SegmentCommand[], chunks: readonly
     const end = cmd.sourceOffset + cmd.length;
     if (at < end) out.push({ id: cmd.id, sourceOffset: at, length: end - at });
   }
-  return out;
-}
-
-/** Cuts `length` bytes from `offset` into commands of `chunk` bytes, numbered from `firstId`. */
-export function planCommands(offset: number, length: number, chunk: number, firstId = 0): SegmentCommand[] {
-  if (!Number.isSafeInteger(chunk) || chunk <= 0) throw new PlexusError('E_INVALID', `the chunk size must be a positive number of bytes, not ${String(chunk)}`);
-  const out: SegmentCommand[] = [];
-  for (let at = 0, id = firstId; at < length; at += chunk, id++) out.push({ id, sourceOffset: offset + at, length: Math.min(chunk, length - at) });
   return out;
 }
 
@@ -158,7 +148,7 @@ export class StreamWriter {
           continue;
         }
         // A failed or hung command: what completed before it stays and is recorded.
-        error = this.closeFailure ? asPlexus(this.closeFailure) : new PlexusError(r.stop.code, r.stop.message);
+        error = this.closeFailure ? asPlexusError(this.closeFailure) : new PlexusError(r.stop.code, r.stop.message);
         break;
       }
       if (this.loaded) {
@@ -170,11 +160,12 @@ export class StreamWriter {
     } catch (e) {
       // The first failure is the one to report: a command's stop, else a failed
       // background close (which cancelled the write running meanwhile), else this one.
-      error ??= asPlexus(this.closeFailure ?? e);
+      error ??= asPlexusError(this.closeFailure ?? e);
       await this.cleanUp();
     }
-    this.s.onProgress?.(this.recordedBytes());
-    return { error, bytes: this.recordedBytes(), segments: this.rows, cartridges: this.cartridges, remaining: notCovered(commands, this.recorded) };
+    const bytes = this.recordedBytes();
+    this.s.onProgress?.(bytes);
+    return { error, bytes, segments: this.rows, cartridges: this.cartridges, remaining: notCovered(commands, this.recorded) };
   }
 
   private recordedBytes(): number {
@@ -214,8 +205,9 @@ export class StreamWriter {
       lock?.release();
       throw e;
     }
-    if (tape.space().inEarlyWarning) {
-      catalog.setMedia(barcode, 'full', tape.space().dataBytes);
+    const space = tape.space();
+    if (space.inEarlyWarning) {
+      catalog.setMedia(barcode, 'full', space.dataBytes);
       tape.unload();
       lock?.release();
       return undefined;
@@ -314,10 +306,10 @@ export class StreamWriter {
       // commit for the rows and the cartridge's fill keeps short the window in which a
       // killed job leaves closed chunks the catalog does not know (`catalog rebuild`
       // finds them).
-      const dataBytes = cart.tape.space().dataBytes;
+      const space = cart.tape.space();
       catalog.transaction(() => {
         catalog.addSegments(job.id, location.id, rows.map((row, i) => ({ ...row, seq: firstSeq + i })), this.s.countBytes);
-        catalog.setMedia(cart.barcode, full || r?.earlyWarning || cart.tape.space().inEarlyWarning ? 'full' : 'filling', dataBytes);
+        catalog.setMedia(cart.barcode, full || r?.earlyWarning || space.inEarlyWarning ? 'full' : 'filling', space.dataBytes);
       });
       this.recorded.push(...cart.chunks);
       this.rows += rows.length;

@@ -15,9 +15,8 @@ import { PlexusError } from '../errors.js';
 import { Home } from '../home/home.js';
 import type { ProgressCallback } from '../progress.js';
 import { sha256File } from '../util/hash.js';
-import { VolumeStore } from '../volumes/store.js';
 import { describeMachine, type MachineInfo } from './machine.js';
-import { now, runTool, since, summarize, type Timing } from './measure.js';
+import { benchHome, now, runTool, since, summarize, type Timing } from './measure.js';
 
 /** Options of the backup benchmark. */
 export interface BackupBenchOptions {
@@ -53,15 +52,8 @@ export async function benchBackup(home: Home, opts: BackupBenchOptions): Promise
   const rounds = opts.rounds ?? 3;
   const span = opts.spanCartridges ?? 8;
   const size = opts.size;
-  // A home of its own, so the benchmark's libraries and jobs never mix with the user's.
-  const dir = fs.mkdtempSync(path.join(home.dir, 'bench-backup-'));
+  const { dir, home: h, store, srcSum } = await benchHome(home, 'backup', size, 11, log);
   try {
-    const h = Home.open(dir);
-    const store = new VolumeStore(h);
-    log(`preparing a ${size}-byte volume of seeded random data`);
-    const src = store.create('src', { size });
-    await src.fill(0, size, { seed: 11 });
-    const srcSum = await src.checksum();
     const srcFile = store.file('src');
     const out = (n: string): string => path.join(dir, n);
     const oneCart = Math.ceil((size * 1.05) / (1 << 20)) << 20;

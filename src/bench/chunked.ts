@@ -29,9 +29,8 @@ import { Home } from '../home/home.js';
 import type { ProgressCallback } from '../progress.js';
 import { clearFaults, injectFault } from '../resources/faults.js';
 import { sha256File } from '../util/hash.js';
-import { VolumeStore } from '../volumes/store.js';
 import { describeMachine, type MachineInfo } from './machine.js';
-import { now, pairedRatio, since, summarize, type Timing } from './measure.js';
+import { benchHome, now, pairedRatio, since, summarize, type Timing } from './measure.js';
 
 /** Options of the chunked benchmark. */
 export interface ChunkedBenchOptions {
@@ -74,16 +73,9 @@ export async function benchChunked(home: Home, opts: ChunkedBenchOptions): Promi
   const rounds = opts.rounds ?? 3;
   const size = opts.size;
   const chunk = opts.chunk ?? DEFAULT_CHUNK;
-  // A home of its own, so the benchmark's libraries, jobs and faults never mix with the user's.
-  const dir = fs.mkdtempSync(path.join(home.dir, 'bench-chunked-'));
+  const { dir, home: h, srcSum } = await benchHome(home, 'chunked', size, 17, log);
   const memDirs: string[] = [];
   try {
-    const h = Home.open(dir);
-    const store = new VolumeStore(h);
-    log(`preparing a ${size}-byte volume of seeded random data`);
-    const src = store.create('src', { size });
-    await src.fill(0, size, { seed: 17 });
-    const srcSum = await src.checksum();
     // One cartridge per stream holds the whole volume: cartridge changes are the tape benchmark's subject.
     const cart = Math.ceil((size * 1.05) / (1 << 20) + 1) << 20;
     const t = { single: [] as number[], chunked: [] as number[], failover: [] as number[], parallel: [] as number[], memSingle: [] as number[], memChunked: [] as number[], memParallel: [] as number[] };

@@ -4,6 +4,8 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { PlexusError } from '../errors.js';
+import { Home } from '../home/home.js';
+import { VolumeStore } from '../volumes/store.js';
 
 /** One measured contender: best and median seconds over the rounds. */
 export interface Timing {
@@ -12,6 +14,8 @@ export interface Timing {
   medianSeconds: number;
   /** Bytes per second at the best time. */
   rate: number;
+  /** Every round's time, in order (paired ratios are computed from these). */
+  seconds: number[];
 }
 
 /** A point in time for `since`. */
@@ -34,7 +38,7 @@ export function runTool(cmd: string, args: string[], env?: NodeJS.ProcessEnv): n
 export function summarize(name: string, secs: number[], size: number): Timing {
   const sorted = [...secs].sort((a, b) => a - b);
   const best = sorted[0]!;
-  return { name, bestSeconds: best, medianSeconds: sorted[Math.floor(sorted.length / 2)]!, rate: size / best };
+  return { name, bestSeconds: best, medianSeconds: sorted[Math.floor(sorted.length / 2)]!, rate: size / best, seconds: [...secs] };
 }
 
 /**
@@ -46,6 +50,35 @@ export function pairedRatio(a: readonly number[], b: readonly number[]): number 
   const r = a.map((x, i) => x / b[i]!).sort((p, q) => p - q);
   const mid = Math.floor(r.length / 2);
   return r.length % 2 ? r[mid]! : (r[mid - 1]! + r[mid]!) / 2;
+}
+
+/** A benchmark's scratch home and its source volume. */
+export interface BenchHome {
+  /** Remove it when the benchmark ends. */
+  dir: string;
+  home: Home;
+  store: VolumeStore;
+  /** sha256 of the volume `src`. */
+  srcSum: string;
+}
+
+/**
+ * A home of its own inside `home` (so a benchmark's libraries, jobs and faults never mix
+ * with the user's), holding a volume `src` of `size` seeded random bytes.
+ */
+export async function benchHome(home: Home, name: string, size: number, seed: number, log: (line: string) => void): Promise<BenchHome> {
+  const dir = fs.mkdtempSync(path.join(home.dir, `bench-${name}-`));
+  try {
+    const h = Home.open(dir);
+    const store = new VolumeStore(h);
+    log(`preparing a ${size}-byte volume of seeded random data`);
+    const src = store.create('src', { size });
+    await src.fill(0, size, { seed });
+    return { dir, home: h, store, srcSum: await src.checksum() };
+  } catch (e) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
 }
 
 /** Writes a result as JSON under `dir`, named by benchmark and date; returns the path. */

@@ -3,6 +3,7 @@
  * JP 2001-095789, the backup data storage table), plus the libraries, their media and
  * the backup schedule (Fig. 2). One SQLite file in the storage home.
  */
+import type Database from 'better-sqlite3';
 import path from 'node:path';
 import { PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
@@ -114,6 +115,9 @@ export function processAlive(pid: number): boolean {
 
 /** The catalog of a storage home. */
 export class Catalog {
+  /** Prepared once: a backup inserts a row per chunk. */
+  private insertSegment: Database.Statement<unknown[]> | undefined;
+
   private constructor(
     readonly file: string,
     readonly db: Db,
@@ -254,21 +258,11 @@ export class Catalog {
     return this.db.prepare(`SELECT id, job_id AS jobId, copy, seq, library, stream, status FROM locations WHERE job_id = ? ORDER BY copy, seq`).all(jobId) as LocationRow[];
   }
 
-  /** Records a segment written and, when `count` (one copy of a job counts), adds its bytes to the job. */
-  addSegment(jobId: number, locationId: number, s: NewSegment, count = true): void {
-    this.transaction(() => {
-      this.putSegment(locationId, s);
-      if (count) this.db.prepare(`UPDATE jobs SET bytes = bytes + ? WHERE id = ?`).run(s.length, jobId);
-    });
-  }
-
-  /** Records the segments of one cartridge file at once (one statement, one transaction). */
+  /** Records the segments of one cartridge file at once (one transaction) and, when
+   * `count` (one copy of a job counts), adds their bytes to the job. */
   addSegments(jobId: number, locationId: number, rows: readonly NewSegment[], count = true): void {
-    const insert = this.db.prepare(
-      `INSERT INTO segments (location_id, seq, barcode, file_number, first_block, source_offset, length, checksum, written_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
     this.transaction(() => {
-      for (const s of rows) insert.run(locationId, s.seq, s.barcode, s.fileNumber, s.firstBlock, s.sourceOffset, s.length, s.checksum, s.writtenAt);
+      for (const s of rows) this.putSegment(locationId, s);
       if (count) this.db.prepare(`UPDATE jobs SET bytes = bytes + ? WHERE id = ?`).run(rows.reduce((a, s) => a + s.length, 0), jobId);
     });
   }
@@ -285,12 +279,10 @@ export class Catalog {
 
   /** Inserts a segment row only (catalog rebuild sets the job's bytes itself). */
   putSegment(locationId: number, s: NewSegment): void {
-    this.db
-      .prepare(
-        `INSERT INTO segments (location_id, seq, barcode, file_number, first_block, source_offset, length, checksum, written_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(locationId, s.seq, s.barcode, s.fileNumber, s.firstBlock, s.sourceOffset, s.length, s.checksum, s.writtenAt);
+    this.insertSegment ??= this.db.prepare(
+      `INSERT INTO segments (location_id, seq, barcode, file_number, first_block, source_offset, length, checksum, written_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.insertSegment.run(locationId, s.seq, s.barcode, s.fileNumber, s.firstBlock, s.sourceOffset, s.length, s.checksum, s.writtenAt);
   }
 
   /** A job, or E_NOENT. */

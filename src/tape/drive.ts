@@ -44,7 +44,6 @@ export interface CommandsRun {
   remaining: SegmentCommand[];
   /** A segment file is left open: close it with `closeSegment`. */
   open: boolean;
-  earlyWarning: boolean;
 }
 
 /** A tape file as the cartridge lists it. */
@@ -65,18 +64,6 @@ export interface TapeSpaceInfo {
   dataBytes: number;
 }
 
-/** What a segment write did. */
-export interface SegmentWritten {
-  file: number;
-  bytes: number;
-  /** The segment digest (XXH3-128 over its blocks' lengths and CRC32Cs, docs/tape-format.md), 32 hex digits: the catalog's checksum. */
-  digest: string;
-  /** Early warning cut the segment short: the rest goes on the next cartridge. */
-  endedByEarlyWarning: boolean;
-  /** The cartridge is now inside its early-warning zone. */
-  earlyWarning: boolean;
-}
-
 /** What closing a segment did. */
 export interface SegmentClosed {
   /** The segment's tape file, now closed by a synced filemark. */
@@ -88,7 +75,7 @@ export interface SegmentClosed {
 }
 
 /** A stream's fault acted out on the source (see `plexus fault inject`): reads fail after
- * `failAfter` bytes of this segment, or hang after `hangAfter` until the job is cancelled. */
+ * `failAfter` bytes of the stream, or hang after `hangAfter` until the command is cancelled. */
 export interface StreamFault {
   failAfter?: number;
   hangAfter?: number;
@@ -110,6 +97,11 @@ async function run(job: TapeJob, what: string, opts: TransferOptions) {
   } finally {
     opts.signal?.removeEventListener('abort', abort);
   }
+}
+
+/** Cuts `length` bytes of a source from `offset` into segment commands of `chunk` bytes (crates/xcopy). */
+export function planSegmentCommands(offset: number, length: number, chunk: number): SegmentCommand[] {
+  return callNative(() => native.planSegmentCommands(offset, length, chunk));
 }
 
 /** A loaded cartridge. */
@@ -159,23 +151,6 @@ export class TapeDrive {
     callNative(() => this.inner.spaceToEod());
   }
 
-  /** Writes `length` bytes of `volume` from `offset` as one tape file (cut short at early warning). */
-  async writeSegment(volume: Volume, offset: number, length: number, opts: TransferOptions = {}): Promise<SegmentWritten> {
-    const job = callNative(() => native.TapeJob.backup(this.inner, volume.handle, offset, length));
-    const r = await run(job, 'backup', opts);
-    return { file: r.file, bytes: r.bytes, digest: r.digest ?? '', endedByEarlyWarning: r.endedBy === 'early-warning', earlyWarning: r.earlyWarning };
-  }
-
-  /**
-   * Writes a segment's data like `writeSegment` but leaves it open: nothing synced, no
-   * filemark. It counts only after `closeSegment`; a crash before that discards it.
-   */
-  async writeSegmentData(volume: Volume, offset: number, length: number, opts: TransferOptions & { fault?: StreamFault } = {}): Promise<SegmentWritten> {
-    const job = callNative(() => native.TapeJob.backupData(this.inner, volume.handle, offset, length, opts.fault));
-    const r = await run(job, 'backup', opts);
-    return { file: r.file, bytes: r.bytes, digest: r.digest ?? '', endedByEarlyWarning: r.endedBy === 'early-warning', earlyWarning: r.earlyWarning };
-  }
-
   /**
    * Executes segment commands on this cartridge, as a copy device does (crates/xcopy):
    * each command's chunk is appended to one open segment file, left open for
@@ -200,7 +175,6 @@ export class TapeDrive {
         stop: r.stop ? { ...r.stop, reason: r.stop.reason as DeviceStop['reason'] } : undefined,
         remaining: r.remaining,
         open: r.open,
-        earlyWarning: r.earlyWarning,
       };
     } finally {
       opts.signal?.removeEventListener('abort', abort);
@@ -208,7 +182,7 @@ export class TapeDrive {
   }
 
   /**
-   * Closes the segment `writeSegmentData` left open, on a native thread: syncs it,
+   * Closes the segment `executeCommands` left open, on a native thread: syncs it,
    * writes its filemark, then `catalog` (if given) as a catalog file with its own
    * filemark, synced. The drive is busy (E_BUSY) until the promise settles, so the
    * cartridge is unloaded only after its close: the tape analogue of an immediate

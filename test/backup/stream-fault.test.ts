@@ -1,4 +1,4 @@
-/** Stream faults acted out on a segment's source, as the backup manager's failover will use them. */
+/** Stream faults acted out on a copy device's source, as the backup manager's failover uses them. */
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Home, VolumeStore } from '../../src/index.js';
@@ -25,14 +25,18 @@ afterEach(() => {
   scratch.cleanup();
 });
 
+const whole = [{ id: 0, sourceOffset: 0, length: 8 * MiB }];
+
 describe('stream faults', () => {
-  it('a stream failing after N bytes fails its segment with E_IO; the cartridge keeps nothing of it', async () => {
-    const err = await tape.writeSegmentData(store.open('src'), 0, 8 * MiB, { fault: { failAfter: 2 * MiB } }).catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: 'E_IO' });
-    expect((err as Error).message).toContain('failed after 2097152 bytes');
+  it('a stream failing after N bytes fails its command with E_IO; the cartridge keeps nothing of it', async () => {
+    const failed = await tape.executeCommands(store.open('src'), whole, { fault: { failAfter: 2 * MiB } });
+    expect(failed.stop).toMatchObject({ reason: 'error', command: 0, code: 'E_IO' });
+    expect(failed.stop!.message).toContain('failed after 2097152 bytes');
+    expect(failed).toMatchObject({ completed: [], remaining: whole, open: false });
     expect(tape.files()).toEqual([]);
-    const ok = await tape.writeSegmentData(store.open('src'), 0, 8 * MiB);
-    expect(ok.bytes).toBe(8 * MiB);
+    const ok = await tape.executeCommands(store.open('src'), whole);
+    expect(ok.stop).toBeUndefined();
+    expect(ok.completed.map((c) => c.length)).toEqual([8 * MiB]);
     await tape.closeSegment(null);
     expect(tape.files().map((f) => f.bytes)).toEqual([8 * MiB]);
   });
@@ -41,9 +45,9 @@ describe('stream faults', () => {
     const ac = new AbortController();
     const started = Date.now();
     setTimeout(() => ac.abort(), 200);
-    const err = await tape.writeSegmentData(store.open('src'), 0, 8 * MiB, { fault: { hangAfter: MiB }, signal: ac.signal }).catch((e: unknown) => e);
+    const r = await tape.executeCommands(store.open('src'), whole, { fault: { hangAfter: MiB }, signal: ac.signal });
     expect(Date.now() - started).toBeGreaterThanOrEqual(190);
-    expect(['E_CANCELLED', 'E_IO']).toContain((err as { code: string }).code);
+    expect(['E_CANCELLED', 'E_IO']).toContain(r.stop?.code);
     expect(tape.files()).toEqual([]);
   });
 });

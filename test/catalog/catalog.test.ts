@@ -32,7 +32,7 @@ describe('catalog database', () => {
     const job = catalog.startJob({ target: 'v', targetSize: 10 });
     const loc = catalog.addLocation(job, { copy: 0, seq: 0, library: 'lib', stream: 0 });
     expect(() =>
-      catalog.addSegment(job, loc, { seq: 0, barcode: 'NOPE00L9', fileNumber: 0, firstBlock: 0, sourceOffset: 0, length: 10, checksum: 'c', writtenAt: 'now' }),
+      catalog.addSegments(job, loc, [{ seq: 0, barcode: 'NOPE00L9', fileNumber: 0, firstBlock: 0, sourceOffset: 0, length: 10, checksum: 'c', writtenAt: 'now' }]),
     ).toThrow(/FOREIGN KEY/);
     expect(catalog.job(job).bytes).toBe(0);
   });
@@ -49,7 +49,7 @@ describe('catalog database', () => {
   it('can be queried with the sqlite3 shell schema it documents', () => {
     const job = catalog.startJob({ target: 'vol', targetSize: 100 });
     const loc = catalog.addLocation(job, { copy: 0, seq: 0, library: 'lib', stream: 0 });
-    catalog.addSegment(job, loc, { seq: 0, barcode: 'LIB001L9', fileNumber: 0, firstBlock: 1, sourceOffset: 0, length: 100, checksum: 'abc', writtenAt: 'now' });
+    catalog.addSegments(job, loc, [{ seq: 0, barcode: 'LIB001L9', fileNumber: 0, firstBlock: 1, sourceOffset: 0, length: 100, checksum: 'abc', writtenAt: 'now' }]);
     catalog.finishJob(job, 'done');
     const rows = catalog.db
       .prepare(`SELECT j.target, s.barcode, s.file_number, s.length FROM jobs j JOIN locations l ON l.job_id = j.id JOIN segments s ON s.location_id = l.id`)

@@ -17,7 +17,7 @@ describe('plexus bench chunked', () => {
       benchmark: string;
       sizeBytes: number;
       chunkBytes: number;
-      timings: Array<{ name: string; bestSeconds: number }>;
+      timings: Array<{ name: string; bestSeconds: number; seconds: number[] }>;
       targets: Record<string, { target: string; measured: number; met: boolean }>;
       chunkingOverhead: number;
       failoverRatio: number;
@@ -32,8 +32,12 @@ describe('plexus bench chunked', () => {
       'parallel, 2 streams, same disk',
     ]);
     for (const t of out.timings) expect(t.bestSeconds).toBeGreaterThan(0);
-    expect(out.chunkingOverhead).toBeGreaterThan(0);
-    expect(out.failoverRatio).toBeGreaterThan(0);
+    // Each ratio is the median of the per-round ratios (one round here: that round's ratio).
+    const ratio = (a: number, b: number): number => out.timings[a]!.seconds[0]! / out.timings[b]!.seconds[0]!;
+    expect(out.timings.every((t) => t.seconds.length === 1 && t.seconds[0] === t.bestSeconds)).toBe(true);
+    expect(out.chunkingOverhead).toBeCloseTo(ratio(1, 0), 9);
+    expect(out.failoverRatio).toBeCloseTo(ratio(2, 1), 9);
+    expect(out.parallelSameDiskRatio).toBeCloseTo(ratio(3, 0), 9);
     expect(Object.keys(out.targets)).toEqual(expect.arrayContaining(['chunking overhead (chunked / single)', 'switch-over (device 0 failing half-way / fault-free)']));
     expect(JSON.parse(fs.readFileSync(out.resultFile, 'utf8'))).toMatchObject({ benchmark: 'chunked' });
     expect(fs.readdirSync(path.join(s.home)).filter((f) => f.startsWith('bench-'))).toEqual([]);

@@ -120,15 +120,10 @@ pub fn write_segment_data(drive: &mut Drive, src: &dyn BlockDevice, offset: u64,
 /// at a full block: E_INVALID after a short last block.
 pub fn append_segment_data(drive: &mut Drive, src: &dyn BlockDevice, offset: u64, len: u64, ctl: &CopyControl) -> Result<SegmentReport> {
     check_range(src.label(), offset, len, src.size())?;
+    // A chunk after a short block is refused by `append_block` (only a file's last
+    // block may be short) and cut back like any failed chunk.
     let resume = match drive.pending() {
-        Some(p) if p.content == Content::Segment => {
-            if p.blocks > 0 && p.last_len != drive.label().block_size {
-                return Err(TapeError::Invalid {
-                    detail: format!("cartridge {}: file {} ends with a short block; a chunk cannot follow it", drive.barcode(), p.file),
-                });
-            }
-            Some(p.clone())
-        }
+        Some(p) if p.content == Content::Segment => Some(p.clone()),
         Some(_) => {
             return Err(TapeError::Busy { cartridge: drive.barcode().to_owned(), detail: "a file that is not a segment is being written".into() });
         }

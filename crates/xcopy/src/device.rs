@@ -92,8 +92,6 @@ pub struct XcopyReport {
     pub remaining: Vec<SegmentCommand>,
     /// Whether a segment file is left open on the cartridge for the caller to close.
     pub open: bool,
-    /// Whether the cartridge is inside its early-warning zone.
-    pub early_warning: bool,
     /// Wall time.
     pub elapsed: Duration,
 }
@@ -190,7 +188,6 @@ fn finish(drive: &Drive, completed: Vec<Completed>, stop: Option<Stop>, remainin
         stop,
         remaining,
         open: drive.open_file().is_some_and(|p| p.block > 0),
-        early_warning: drive.space().in_early_warning,
         elapsed: started.elapsed(),
     }
 }

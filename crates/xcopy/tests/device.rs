@@ -42,6 +42,17 @@ fn check_chunks(drive: &mut Drive, src: &MemDevice, chunks: &[Completed]) {
     }
 }
 
+/// Runs `commands` to the end on a fresh cartridge (another stream's device), closes it
+/// and checks every chunk against the source; returns the chunks.
+fn finish_on(dir: &std::path::Path, barcode: &str, src: &MemDevice, commands: &[SegmentCommand]) -> Vec<Completed> {
+    let mut drive = blank(dir, barcode, 64 << 20);
+    let r = execute(&mut drive, src, commands, &DeviceOptions::default(), &CopyControl::new());
+    assert!(r.stop.is_none(), "{:?}", r.stop);
+    close_segment(&mut drive, None).expect("close");
+    check_chunks(&mut drive, src, &r.completed);
+    r.completed
+}
+
 #[test]
 fn all_commands_complete_as_chunks_of_one_segment_file() {
     let dir = tempfile::tempdir().expect("tmp");
@@ -94,12 +105,8 @@ fn a_failing_command_is_cut_off_and_the_rest_moves_to_another_device() {
     assert_eq!(d0.files()[0].bytes, 3 * CHUNK);
     check_chunks(&mut d0, &src, &r0.completed);
 
-    let mut d1 = blank(dir.path(), "B00001L9", 64 << 20);
-    let r1 = execute(&mut d1, &src, &r0.remaining, &DeviceOptions::default(), &CopyControl::new());
-    assert!(r1.stop.is_none());
-    close_segment(&mut d1, None).expect("close");
-    check_chunks(&mut d1, &src, &r1.completed);
-    let covered: u64 = r0.completed.iter().chain(&r1.completed).map(|c| c.command.length).sum();
+    let rest = finish_on(dir.path(), "B00001L9", &src, &r0.remaining);
+    let covered: u64 = r0.completed.iter().chain(&rest).map(|c| c.command.length).sum();
     assert_eq!(covered, size as u64);
 }
 
@@ -110,7 +117,8 @@ fn a_hanging_command_times_out_and_is_reported_as_such() {
     let src = source(size);
     let cmds = plan_chunks(0, size as u64, CHUNK).expect("plan");
     let mut d0 = blank(dir.path(), "A00001L9", 64 << 20);
-    let fault = SourceFault { fail_after: None, hang_after: Some(CHUNK + 1) };
+    // Command 1 writes one block, then hangs on its second.
+    let fault = SourceFault { fail_after: None, hang_after: Some(CHUNK + 100 * 1024) };
     let timeout = Duration::from_millis(300);
     let started = Instant::now();
     let r = execute(&mut d0, &src, &cmds, &DeviceOptions { fault, timeout: Some(timeout), fault_base: 0 }, &CopyControl::new());
@@ -121,6 +129,8 @@ fn a_hanging_command_times_out_and_is_reported_as_such() {
     assert_eq!(r.completed.len(), 1);
     assert_eq!(r.remaining[0], cmds[1]);
     close_segment(&mut d0, None).expect("close");
+    // The block command 1 wrote before hanging was cut back off the file.
+    assert_eq!(d0.files()[0].bytes, CHUNK);
     check_chunks(&mut d0, &src, &r.completed);
 }
 
@@ -141,12 +151,8 @@ fn early_warning_splits_a_command_and_the_rest_goes_on_the_next_cartridge() {
     close_segment(&mut d0, None).expect("close in the early-warning zone");
     check_chunks(&mut d0, &src, &r0.completed);
 
-    let mut d1 = blank(dir.path(), "B00001L9", 64 << 20);
-    let r1 = execute(&mut d1, &src, &r0.remaining, &DeviceOptions::default(), &CopyControl::new());
-    assert!(r1.stop.is_none());
-    close_segment(&mut d1, None).expect("close");
-    check_chunks(&mut d1, &src, &r1.completed);
-    let covered: u64 = r0.completed.iter().chain(&r1.completed).map(|c| c.command.length).sum();
+    let rest = finish_on(dir.path(), "B00001L9", &src, &r0.remaining);
+    let covered: u64 = r0.completed.iter().chain(&rest).map(|c| c.command.length).sum();
     assert_eq!(covered, size as u64);
 }
 

@@ -6,7 +6,7 @@ import { Command } from 'commander';
 import { benchBackup } from '../../bench/backup.js';
 import { benchChunked } from '../../bench/chunked.js';
 import { benchCopy } from '../../bench/copy.js';
-import { saveResult } from '../../bench/measure.js';
+import { saveResult, type Timing } from '../../bench/measure.js';
 import { benchResync, DEFAULT_FRACTIONS, DEFAULT_GRANULARITIES, type ResyncBenchResult, type WriteCost } from '../../bench/resync.js';
 import { barChart, logLineChart, type Series } from '../../bench/svg.js';
 import { PlexusError } from '../../errors.js';
@@ -34,6 +34,34 @@ function benchReporter(name: string, quiet: boolean): { log: (line: string) => v
     onProgress: (e) => bar.callback(e),
     stop: () => bar.stop(),
   };
+}
+
+/** A benchmark result made of timed contenders and targets. */
+interface TimedBench {
+  benchmark: string;
+  date: string;
+  timings: Timing[];
+  targets: Record<string, { target: string; measured: number; met: boolean }>;
+}
+
+/**
+ * Stores a timed benchmark's result, plots its throughputs when asked, and prints it:
+ * JSON, or the contenders, the targets, `notes` and where the result went.
+ */
+function printTimedBench(o: { json?: boolean; plot?: string; results: string }, r: TimedBench, chartTitle: string, notes?: string): void {
+  const file = saveResult(o.results, r);
+  if (o.plot) fs.writeFileSync(o.plot, barChart(chartTitle, 'GiB/s', r.timings.map((t) => ({ label: t.name, value: t.rate / 2 ** 30 }))));
+  if (o.json) return printJson({ ...r, resultFile: file });
+  printTable(
+    ['CONTENDER', 'BEST', 'MEDIAN', 'RATE'],
+    r.timings.map((t) => [t.name, `${t.bestSeconds.toFixed(3)} s`, `${t.medianSeconds.toFixed(3)} s`, formatRate(t.rate)]),
+  );
+  process.stdout.write('\n');
+  printTable(
+    ['TARGET', 'GOAL', 'MEASURED', 'MET'],
+    Object.entries(r.targets).map(([k, v]) => [k, v.target, v.measured.toFixed(3), v.met ? 'yes' : 'NO']),
+  );
+  process.stdout.write(`${notes ? `\n${notes}` : ''}\nresult: ${file}\n`);
 }
 
 /** Registers the bench commands. */
@@ -134,28 +162,7 @@ export function benchCommand(): Command {
         onProgress: report.onProgress,
       });
       report.stop();
-      const file = saveResult(o.results, r);
-      if (o.plot) {
-        fs.writeFileSync(
-          o.plot,
-          barChart(
-            `Backup and restore of ${formatBytes(r.sizeBytes)} (best of ${r.rounds}), GiB/s`,
-            'GiB/s',
-            r.timings.map((t) => ({ label: t.name, value: t.rate / 2 ** 30 })),
-          ),
-        );
-      }
-      if (o.json) return printJson({ ...r, resultFile: file });
-      printTable(
-        ['CONTENDER', 'BEST', 'MEDIAN', 'RATE'],
-        r.timings.map((t) => [t.name, `${t.bestSeconds.toFixed(3)} s`, `${t.medianSeconds.toFixed(3)} s`, formatRate(t.rate)]),
-      );
-      process.stdout.write('\n');
-      printTable(
-        ['TARGET', 'GOAL', 'MEASURED', 'MET'],
-        Object.entries(r.targets).map(([k, v]) => [k, v.target, v.measured.toFixed(3), v.met ? 'yes' : 'NO']),
-      );
-      process.stdout.write(`\nresult: ${file}\n`);
+      printTimedBench(o, r, `Backup and restore of ${formatBytes(r.sizeBytes)} (best of ${r.rounds}), GiB/s`);
     });
   bench
     .command('chunked')
@@ -176,27 +183,13 @@ export function benchCommand(): Command {
         onProgress: report.onProgress,
       });
       report.stop();
-      const file = saveResult(o.results, r);
-      if (o.plot) {
-        fs.writeFileSync(
-          o.plot,
-          barChart(`Backup of ${formatBytes(r.sizeBytes)} by mode (best of ${r.rounds}), GiB/s`, 'GiB/s', r.timings.map((t) => ({ label: t.name, value: t.rate / 2 ** 30 }))),
-        );
-      }
-      if (o.json) return printJson({ ...r, resultFile: file });
-      printTable(
-        ['CONTENDER', 'BEST', 'MEDIAN', 'RATE'],
-        r.timings.map((t) => [t.name, `${t.bestSeconds.toFixed(3)} s`, `${t.medianSeconds.toFixed(3)} s`, formatRate(t.rate)]),
-      );
-      process.stdout.write('\n');
-      printTable(
-        ['TARGET', 'GOAL', 'MEASURED', 'MET'],
-        Object.entries(r.targets).map(([k, v]) => [k, v.target, v.measured.toFixed(3), v.met ? 'yes' : 'NO']),
-      );
-      process.stdout.write(
-        `\nnot targets: parallel with every cartridge on the one disk / one stream ${r.parallelSameDiskRatio.toFixed(3)}` +
+      printTimedBench(
+        o,
+        r,
+        `Backup of ${formatBytes(r.sizeBytes)} by mode (best of ${r.rounds}), GiB/s`,
+        `not targets: parallel with every cartridge on the one disk / one stream ${r.parallelSameDiskRatio.toFixed(3)}` +
           (r.chunkingOverheadInMemory === null ? '' : `; chunked / single, cartridges in memory ${r.chunkingOverheadInMemory.toFixed(3)}`) +
-          `\nratios are medians of the per-round ratios\nresult: ${file}\n`,
+          '\nratios are medians of the per-round ratios',
       );
     });
   return bench;
