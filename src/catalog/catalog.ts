@@ -7,7 +7,8 @@ import type Database from 'better-sqlite3';
 import path from 'node:path';
 import { PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
-import { CATALOG_FILE, openDatabase, type Db } from './database.js';
+import { CATALOG_FILE, openDatabase, type Db, type OpenDatabaseOptions } from './database.js';
+import { acquireLock, lockHeld, releaseLock, type HeldLock, type LockKind } from './liveness.js';
 
 /** Where a job stands. `incomplete`: its process died before it ended. */
 export type JobStatus = 'running' | 'done' | 'failed' | 'incomplete';
@@ -103,7 +104,33 @@ const SEGMENT_COLUMNS = `s.id, s.location_id AS locationId, l.copy, l.seq AS loc
 const MEDIA_COLUMNS = `barcode, library, slot, state, capacity, bytes, updated_at AS updatedAt`;
 const SCHEDULE_COLUMNS = `id, at, target, library, status, created_at AS createdAt, last_run_at AS lastRunAt, outcome`;
 
-/** Whether a process with this pid is alive on this machine. */
+/**
+ * The liveness locks this process holds, by catalog file, kind and number: a job's from
+ * startJob to finishJob, a claimed schedule entry's from claimDue to finishSchedule
+ * (or releaseClaim). Process-wide, so another Catalog handle of the same file may end them.
+ */
+const held = new Map<string, HeldLock>();
+const heldKey = (file: string, kind: LockKind, id: number): string => `${path.resolve(file)}\0${kind}\0${id}`;
+
+function take(file: string, kind: LockKind, id: number): void {
+  held.set(heldKey(file, kind, id), acquireLock(file, kind, id));
+}
+
+function drop(file: string, kind: LockKind, id: number): void {
+  const key = heldKey(file, kind, id);
+  const lock = held.get(key);
+  if (!lock) return;
+  held.delete(key);
+  releaseLock(file, kind, id, lock);
+}
+
+/** Codes of a settlement that cannot be written now (a read-only or busy catalog): it waits for a later open. */
+const UNWRITABLE = new Set(['E_ACCESS', 'E_BUSY', 'E_READONLY']);
+
+/**
+ * Whether a process with this pid is alive on this machine. Only a hint (pids are
+ * reused): the liveness of jobs and schedule entries is their kernel lock (liveness.ts).
+ */
 export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -123,15 +150,24 @@ export class Catalog {
     readonly db: Db,
   ) {}
 
-  /** Opens the home's catalog; jobs left `running` by a dead process become `incomplete`. */
-  static open(home: Home): Catalog {
-    return Catalog.openFile(path.join(home.dir, CATALOG_FILE));
+  /**
+   * Opens the home's catalog; jobs left `running` by a process that no longer holds their
+   * lock become `incomplete`, and schedule entries of a dead `run-due` are settled.
+   */
+  static open(home: Home, opts?: OpenDatabaseOptions): Catalog {
+    return Catalog.openFile(path.join(home.dir, CATALOG_FILE), opts);
   }
 
   /** Opens a catalog file directly. */
-  static openFile(file: string): Catalog {
-    const c = new Catalog(file, openDatabase(file));
-    c.settleDeadJobs();
+  static openFile(file: string, opts?: OpenDatabaseOptions): Catalog {
+    const c = new Catalog(file, openDatabase(file, opts));
+    try {
+      c.settleDeadJobs();
+      c.settleDeadSchedule();
+    } catch (e) {
+      c.close();
+      throw e;
+    }
     return c;
   }
 
@@ -209,13 +245,31 @@ export class Catalog {
 
   // ---- jobs, locations, segments ----
 
-  /** Starts a job owned by this process; returns its number. */
+  /**
+   * Starts a job owned by this process; returns its number. The job's lock is taken
+   * before its row commits, so no other process ever sees it `running` and unlocked.
+   */
   startJob(j: { target: string; targetSize: number; mode?: string; dataTime?: string; scheduleId?: number }): number {
     const now = new Date().toISOString();
-    const r = this.db
-      .prepare(`INSERT INTO jobs (target, target_size, mode, started_at, data_time, status, pid, schedule_id) VALUES (?, ?, ?, ?, ?, 'running', ?, ?)`)
-      .run(j.target, j.targetSize, j.mode ?? 'single', now, j.dataTime ?? now, process.pid, j.scheduleId ?? null);
-    return Number(r.lastInsertRowid);
+    let id: number | undefined;
+    try {
+      return this.transaction(() => {
+        const r = this.db
+          .prepare(`INSERT INTO jobs (target, target_size, mode, started_at, data_time, status, pid, schedule_id) VALUES (?, ?, ?, ?, ?, 'running', ?, ?)`)
+          .run(j.target, j.targetSize, j.mode ?? 'single', now, j.dataTime ?? now, process.pid, j.scheduleId ?? null);
+        id = Number(r.lastInsertRowid);
+        take(this.file, 'job', id);
+        return id;
+      });
+    } catch (e) {
+      if (id !== undefined) drop(this.file, 'job', id);
+      throw e;
+    }
+  }
+
+  /** Whether this process runs job `id` (holds its lock). */
+  runsJob(id: number): boolean {
+    return held.has(heldKey(this.file, 'job', id));
   }
 
   /** Inserts a job as found on cartridges (catalog rebuild), keeping its number. */
@@ -228,9 +282,10 @@ export class Catalog {
       .run(j);
   }
 
-  /** Ends a job. */
+  /** Ends a job, then releases its lock (in that order: a settler never sees it unlocked and running). */
   finishJob(id: number, status: Exclude<JobStatus, 'running'>, error?: string): void {
     this.db.prepare(`UPDATE jobs SET status = ?, ended_at = ?, error = ?, pid = NULL WHERE id = ?`).run(status, new Date().toISOString(), error ?? null, id);
+    drop(this.file, 'job', id);
   }
 
   /** Adds a location entry to a job. */
@@ -309,20 +364,63 @@ export class Catalog {
       .all(jobId) as SegmentRow[];
   }
 
-  /** Jobs left `running` by processes that are gone become `incomplete`; their open
-   * location entries fail. Called on every open, so a killed backup is settled by the next start. */
+  /**
+   * Jobs left `running` whose lock no process holds become `incomplete`; their open
+   * location entries fail. The recorded pid plays no part (it may have been reused).
+   * Called on every open, so a killed backup is settled by the next start. The check is
+   * repeated inside a write transaction: a job that ends meanwhile is never overwritten.
+   * A catalog that cannot be written now (read-only, busy) is settled by a later open.
+   */
   settleDeadJobs(): number[] {
-    const stale = (this.db.prepare(`SELECT id, pid FROM jobs WHERE status = 'running'`).all() as Array<{ id: number; pid: number | null }>).filter(
-      (j) => j.pid === null || !processAlive(j.pid),
-    );
-    if (stale.length === 0) return [];
-    this.transaction(() => {
-      for (const j of stale) {
-        this.db.prepare(`UPDATE jobs SET status = 'incomplete', pid = NULL, error = coalesce(error, 'the backup process died before the job ended') WHERE id = ?`).run(j.id);
-        this.db.prepare(`UPDATE locations SET status = 'failed' WHERE job_id = ? AND status = 'writing'`).run(j.id);
+    const stale = (): number[] =>
+      (this.db.prepare(`SELECT id FROM jobs WHERE status = 'running'`).all() as Array<{ id: number }>).map((j) => j.id).filter((id) => !lockHeld(this.file, 'job', id));
+    if (stale().length === 0) return [];
+    return this.settle(() => {
+      const ids = stale();
+      for (const id of ids) {
+        this.db
+          .prepare(`UPDATE jobs SET status = 'incomplete', pid = NULL, ended_at = coalesce(ended_at, ?), error = coalesce(error, 'the backup process died before the job ended') WHERE id = ? AND status = 'running'`)
+          .run(new Date().toISOString(), id);
+        this.db.prepare(`UPDATE locations SET status = 'failed' WHERE job_id = ? AND status = 'writing'`).run(id);
       }
+      return ids;
     });
-    return stale.map((j) => j.id);
+  }
+
+  /**
+   * Schedule entries left `running` whose lock no process holds (their `run-due` died):
+   * an entry whose backup job had started becomes `failed` (the job is settled
+   * `incomplete`; what it wrote stays restorable, and it is not run again by itself); one
+   * whose job had not started goes back to `pending`, due again for the next `run-due`.
+   */
+  settleDeadSchedule(): number[] {
+    const stale = (): number[] =>
+      (this.db.prepare(`SELECT id FROM schedule WHERE status = 'running'`).all() as Array<{ id: number }>).map((r) => r.id).filter((id) => !lockHeld(this.file, 'schedule', id));
+    if (stale().length === 0) return [];
+    return this.settle(() => {
+      const ids = stale();
+      for (const id of ids) {
+        const job = this.db.prepare(`SELECT id, status FROM jobs WHERE schedule_id = ? ORDER BY id DESC LIMIT 1`).get(id) as { id: number; status: string } | undefined;
+        if (job) {
+          this.db
+            .prepare(`UPDATE schedule SET status = 'failed', outcome = ? WHERE id = ? AND status = 'running'`)
+            .run(`the run-due process died during backup job ${job.id} (${job.status})`, id);
+        } else {
+          this.db.prepare(`UPDATE schedule SET status = 'pending', outcome = ? WHERE id = ? AND status = 'running'`).run('the run-due process died before starting it: due again', id);
+        }
+      }
+      return ids;
+    });
+  }
+
+  /** Runs a settlement in a write transaction, unless the catalog cannot be written now. */
+  private settle(fn: () => number[]): number[] {
+    try {
+      return this.transaction(fn);
+    } catch (e) {
+      if (e instanceof PlexusError && UNWRITABLE.has(e.code)) return [];
+      throw e;
+    }
   }
 
   // ---- schedule ----
@@ -340,19 +438,38 @@ export class Catalog {
 
   /**
    * Claims the pending entries due at `now` for this process: each moves to `running`
-   * in one transaction, so two `run-due` at once never start the same entry twice.
+   * in one transaction, so two `run-due` at once never start the same entry twice. This
+   * process holds each claimed entry's lock until finishSchedule (or releaseClaim); if it
+   * dies, the next open settles the entry (settleDeadSchedule).
    */
   claimDue(now: Date): ScheduleRow[] {
-    return this.transaction(() => {
-      const due = this.db.prepare(`SELECT ${SCHEDULE_COLUMNS} FROM schedule WHERE status = 'pending' AND at <= ? ORDER BY at, id`).all(now.toISOString()) as ScheduleRow[];
-      for (const d of due) this.db.prepare(`UPDATE schedule SET status = 'running', last_run_at = ? WHERE id = ?`).run(new Date().toISOString(), d.id);
-      return due;
-    });
+    const taken: number[] = [];
+    try {
+      return this.transaction(() => {
+        const due = this.db.prepare(`SELECT ${SCHEDULE_COLUMNS} FROM schedule WHERE status = 'pending' AND at <= ? ORDER BY at, id`).all(now.toISOString()) as ScheduleRow[];
+        const at = new Date().toISOString();
+        for (const d of due) {
+          take(this.file, 'schedule', d.id);
+          taken.push(d.id);
+          this.db.prepare(`UPDATE schedule SET status = 'running', last_run_at = ? WHERE id = ?`).run(at, d.id);
+        }
+        return due.map((d) => ({ ...d, status: 'running' as const, lastRunAt: at }));
+      });
+    } catch (e) {
+      for (const id of taken) drop(this.file, 'schedule', id);
+      throw e;
+    }
   }
 
-  /** Records the outcome of a scheduled run. */
+  /** Records the outcome of a scheduled run and releases its lock. */
   finishSchedule(id: number, status: 'done' | 'failed', outcome: string): void {
     this.db.prepare(`UPDATE schedule SET status = ?, outcome = ? WHERE id = ?`).run(status, outcome, id);
+    drop(this.file, 'schedule', id);
+  }
+
+  /** Gives up a claimed entry without an outcome: the next open puts it back to `pending` (or `failed`, if its job started). */
+  releaseClaim(id: number): void {
+    drop(this.file, 'schedule', id);
   }
 
   /** Deletes every job, location and segment (before a rebuild), keeping the schedule. */

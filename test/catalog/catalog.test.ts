@@ -58,17 +58,31 @@ describe('catalog database', () => {
     expect(catalog.job(job)).toMatchObject({ status: 'done', bytes: 100, pid: null });
   });
 
-  it('marks the jobs of a dead process incomplete on the next open', () => {
+  it('marks running jobs whose lock no process holds incomplete on the next open, whatever their pid', () => {
     const live = catalog.startJob({ target: 'a', targetSize: 1 });
-    const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
-    catalog.db.prepare(`UPDATE jobs SET pid = ? WHERE id = ?`).run(dead, live);
     const loc = catalog.addLocation(live, { copy: 0, seq: 0, library: 'lib', stream: 0 });
-    const mine = catalog.startJob({ target: 'b', targetSize: 1 });
-    catalog.close();
-    catalog = Catalog.openFile(file);
-    expect(catalog.job(live).status).toBe('incomplete');
-    expect(catalog.locations(live).map((l) => [l.id, l.status])).toEqual([[loc, 'failed']]);
-    expect(catalog.job(mine).status).toBe('running');
+    // A job row left by a process that is gone, whose pid now belongs to a live process
+    // (this one): its lock is free, so it is settled. The pid decides nothing.
+    const orphan = Number(
+      catalog.db
+        .prepare(`INSERT INTO jobs (target, target_size, started_at, data_time, status, pid) VALUES ('b', 1, 'then', 'then', 'running', ?)`)
+        .run(process.pid).lastInsertRowid,
+    );
+    const orphanLoc = catalog.addLocation(orphan, { copy: 0, seq: 0, library: 'lib', stream: 0 });
+    const other = Catalog.openFile(file);
+    try {
+      expect(other.job(orphan)).toMatchObject({ status: 'incomplete', pid: null, error: 'the backup process died before the job ended' });
+      expect(other.locations(orphan).map((l) => [l.id, l.status])).toEqual([[orphanLoc, 'failed']]);
+      // The job this process runs (it holds the lock) stays running, and its location writing.
+      expect(other.job(live).status).toBe('running');
+      expect(other.locations(live).map((l) => [l.id, l.status])).toEqual([[loc, 'writing']]);
+    } finally {
+      other.close();
+    }
+    catalog.finishJob(live, 'done');
+    const again = Catalog.openFile(file);
+    expect(again.job(live).status).toBe('done');
+    again.close();
   });
 
   it('claims due schedule entries once', () => {
@@ -81,5 +95,33 @@ describe('catalog database', () => {
       ['a', 'done'],
       ['b', 'pending'],
     ]);
+  });
+
+  it('settles schedule entries left running by a run-due that no longer holds them: due again, or failed if their job started', () => {
+    const mine = catalog.addSchedule('2020-01-01T00:00:00.000Z', 'a');
+    expect(catalog.claimDue(new Date()).map((s) => s.id)).toEqual([mine]);
+    const early = catalog.addSchedule('2020-01-01T00:00:01.000Z', 'b');
+    const late = catalog.addSchedule('2020-01-01T00:00:02.000Z', 'c');
+    // Rows a dead run-due left: running, no lock held (whatever the pid of its job says).
+    catalog.db.prepare(`UPDATE schedule SET status = 'running' WHERE id IN (?, ?)`).run(early, late);
+    const job = Number(
+      catalog.db
+        .prepare(`INSERT INTO jobs (target, target_size, started_at, data_time, status, pid, schedule_id) VALUES ('c', 1, 'then', 'then', 'running', ?, ?)`)
+        .run(process.pid, late).lastInsertRowid,
+    );
+    const other = Catalog.openFile(file);
+    try {
+      const rows = new Map(other.schedule().map((r) => [r.id, r]));
+      expect(rows.get(mine)?.status).toBe('running');
+      expect(rows.get(early)).toMatchObject({ status: 'pending', outcome: 'the run-due process died before starting it: due again' });
+      expect(rows.get(late)).toMatchObject({ status: 'failed', outcome: `the run-due process died during backup job ${job} (incomplete)` });
+      expect(other.job(job).status).toBe('incomplete');
+      // The entry put back is due again, and claimed once.
+      expect(other.claimDue(new Date()).map((s) => s.id)).toEqual([early]);
+      other.finishSchedule(early, 'done', 'job 9');
+    } finally {
+      other.close();
+    }
+    catalog.finishSchedule(mine, 'done', 'job 1');
   });
 });

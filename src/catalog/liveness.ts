@@ -1,0 +1,64 @@
+/**
+ * Who is alive: a job (or a claimed schedule entry) is `running` exactly while the
+ * process running it holds a kernel lock (flock) on its lock file, `HOME/locks/job-N.lock`
+ * (`schedule-N.lock`). The kernel drops the lock when that process dies, however it dies,
+ * so liveness never depends on a pid that may have been reused. docs/catalog.md.
+ */
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { callNative, fromSystem } from '../errors.js';
+
+type NativeModule = typeof import('../../native/index.cjs');
+/** A held kernel lock, released by `release()` or when the process exits. */
+export type HeldLock = InstanceType<NativeModule['NativeOwnerLock']>;
+
+let loaded: NativeModule | undefined;
+/** The addon, loaded on first use (opening a catalog for reading alone never needs it). */
+function nativeLocks(): NativeModule {
+  loaded ??= createRequire(import.meta.url)('../../native/index.cjs') as NativeModule;
+  return loaded;
+}
+
+/** What a lock stands for. */
+export type LockKind = 'job' | 'schedule';
+
+/** The directory of a catalog's liveness locks. */
+export function locksDir(catalogFile: string): string {
+  return path.join(path.dirname(catalogFile), 'locks');
+}
+
+/** The lock file of job or schedule entry `id`. */
+export function lockFile(catalogFile: string, kind: LockKind, id: number): string {
+  return path.join(locksDir(catalogFile), `${kind}-${id}.lock`);
+}
+
+/** Takes the lock of `kind` `id` for this process; E_BUSY if a live process holds it. */
+export function acquireLock(catalogFile: string, kind: LockKind, id: number): HeldLock {
+  const file = lockFile(catalogFile, kind, id);
+  try {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+  } catch (e) {
+    throw fromSystem(e, path.dirname(file));
+  }
+  return callNative(() => nativeLocks().NativeOwnerLock.acquire(file, `${kind === 'job' ? 'backup job' : 'schedule entry'} ${id}`));
+}
+
+/** Whether some live process holds the lock of `kind` `id`. */
+export function lockHeld(catalogFile: string, kind: LockKind, id: number): boolean {
+  const file = lockFile(catalogFile, kind, id);
+  if (!fs.existsSync(file)) return false;
+  return nativeLocks().NativeOwnerLock.isHeld(file);
+}
+
+/** Releases a lock this process holds and removes its file. */
+export function releaseLock(catalogFile: string, kind: LockKind, id: number, lock: HeldLock): void {
+  try {
+    fs.rmSync(lockFile(catalogFile, kind, id), { force: true });
+  } catch {
+    // The file is only a name for the lock; releasing it is what matters.
+  } finally {
+    lock.release();
+  }
+}
+
