@@ -166,14 +166,25 @@ export async function runBackup(home: Home, source: string, opts: BackupOptions 
     }
   }
   const catalog = Catalog.open(home);
+  let id: number | undefined;
   try {
     for (const l of lib ? [lib] : opts.library !== undefined ? [Library.open(home, opts.library)] : Library.list(home)) register(catalog, l);
-    const id = catalog.startJob({ target: source, targetSize: size, mode, dataTime, scheduleId: opts.scheduleId });
+    id = catalog.startJob({ target: source, targetSize: size, mode, dataTime, scheduleId: opts.scheduleId });
     const row = catalog.job(id);
     const ctx: JobContext = { home, catalog, volume, size, id, info: { id, target: source, targetSize: size, mode, startedAt: row.startedAt, dataTime }, opts, chunk, timeoutMs: timeout, started };
     if (lib) return await runSingle(ctx, lib);
     return await runStreams(ctx, mode === 'parallel' ? 'parallel' : 'chunked');
+  } catch (e) {
+    const err = asPlexusError(e);
+    // Every way out settles the job (a path that did not is a bug, recorded as one); the
+    // job's lock goes with it, so nothing is left running.
+    if (id !== undefined && catalog.runsJob(id)) {
+      catalog.finishJob(id, 'failed', `${err.code}: ${err.message}`);
+      throw new PlexusError(err.code, `backup job ${id} of ${source} failed: ${err.message}`, { cause: err });
+    }
+    throw err;
   } finally {
+    if (id !== undefined && catalog.runsJob(id)) catalog.finishJob(id, 'failed', 'E_INTERNAL: the job returned without settling');
     catalog.close();
   }
 }

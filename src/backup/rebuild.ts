@@ -2,8 +2,8 @@
  * Catalog rebuild: the jobs, location entries and segments are recreated from the
  * catalog files every cartridge carries after each of its segments.
  */
-import { Catalog, type JobRow } from '../catalog/catalog.js';
-import { PlexusError } from '../errors.js';
+import { Catalog } from '../catalog/catalog.js';
+import { asPlexusError, isBug, PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
 import { TapeDrive } from '../tape/drive.js';
 import { Library } from '../tape/library.js';
@@ -20,21 +20,63 @@ export interface RebuildReport {
   problems: string[];
 }
 
-/** Recreates the catalog's jobs from the cartridges of every library (or one). */
-export async function rebuildCatalog(home: Home, opts: { library?: string; onLog?: (line: string) => void } = {}): Promise<RebuildReport> {
-  const libs = opts.library ? [Library.open(home, opts.library)] : Library.list(home);
+/** Options of a rebuild. */
+export interface RebuildOptions {
+  /** Scan only this library: the catalog's rows of other libraries are kept as they are. */
+  library?: string;
+  onLog?: (line: string) => void;
+  /** Cancels the scan (E_CANCELLED); the catalog is then left unchanged. */
+  signal?: AbortSignal;
+}
+
+/** E_BUSY while a backup job runs: a rebuild would delete or replace its rows under it. */
+function refuseWhileRunning(catalog: Catalog): void {
+  const running = catalog.jobs({ status: 'running' });
+  if (running.length > 0) {
+    throw new PlexusError('E_BUSY', `backup job${running.length === 1 ? '' : 's'} ${running.map((j) => j.id).join(', ')} ${running.length === 1 ? 'is' : 'are'} running; rebuild the catalog when ${running.length === 1 ? 'it ends' : 'they end'}`);
+  }
+}
+
+function cancelled(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new PlexusError('E_CANCELLED', 'catalog rebuild cancelled: the catalog is unchanged');
+}
+
+/**
+ * Recreates the catalog's jobs from the cartridges of every library, or of one. A full
+ * rebuild replaces every job, location entry and segment with what the cartridges hold.
+ * A scoped rebuild (`library`) touches only what it scanned: it replaces the location
+ * entries and segments of that library, keeps every other library's rows (a job with
+ * parts on both keeps the parts it did not scan), adds the jobs only found there, and
+ * re-derives the status and bytes of the jobs it touched. The scan comes first, the
+ * catalog is written in one transaction at the end: a cancelled or failed rebuild leaves
+ * it as it was.
+ */
+export async function rebuildCatalog(home: Home, opts: RebuildOptions = {}): Promise<RebuildReport> {
+  const libs = opts.library !== undefined ? [Library.open(home, opts.library)] : Library.list(home);
   if (libs.length === 0) throw new PlexusError('E_NOENT', 'there is no tape library to rebuild the catalog from');
+  const first = Catalog.open(home);
+  try {
+    refuseWhileRunning(first);
+  } finally {
+    first.close();
+  }
   const entries: CartridgeIndexEntry[] = [];
   const problems: string[] = [];
   let cartridges = 0;
   for (const lib of libs) {
     for (const c of lib.config.cartridges) {
+      cancelled(opts.signal);
       if (!lib.present(c.barcode)) {
         problems.push(`${c.barcode}: missing from library ${lib.name}`);
         continue;
       }
-      const lock = await lib.claimCartridge(c.barcode);
+      // A cartridge a job has loaded is waited for; Ctrl-C ends the wait.
+      const lock = await lib.claimCartridge(c.barcode, opts.signal).catch((err: unknown) => {
+        cancelled(opts.signal);
+        throw err;
+      });
       try {
+        opts.onLog?.(`scanning ${c.barcode} (library ${lib.name})`);
         const tape = TapeDrive.load(lib.cartridgeFile(c.barcode), true);
         try {
           cartridges++;
@@ -52,8 +94,10 @@ export async function rebuildCatalog(home: Home, opts: { library?: string; onLog
                 problems.push(`${where}: describes a segment this cartridge does not hold`);
                 continue;
               }
-              entries.push(...es);
+              // A cartridge of library L only holds location entries of L.
+              entries.push(...es.map((e) => ({ ...e, location: { ...e.location, library: lib.name } })));
             } catch (err) {
+              if (isBug(err)) throw err;
               problems.push(`${where}: ${(err as Error).message}`);
             }
           }
@@ -61,6 +105,7 @@ export async function rebuildCatalog(home: Home, opts: { library?: string; onLog
           tape.unload();
         }
       } catch (err) {
+        if (isBug(err)) throw asPlexusError(err);
         problems.push(`${c.barcode}: ${(err as Error).message}`);
       } finally {
         lock.release();
@@ -68,10 +113,18 @@ export async function rebuildCatalog(home: Home, opts: { library?: string; onLog
     }
   }
 
+  cancelled(opts.signal);
   const catalog = Catalog.open(home);
   try {
+    let jobs = 0;
     catalog.transaction(() => {
-      catalog.clearJobs();
+      cancelled(opts.signal);
+      refuseWhileRunning(catalog);
+      if (opts.library === undefined) catalog.clearJobs();
+      const scanned = libs.map((l) => l.name);
+      // Scoped: the jobs this library's rows belonged to, before they are replaced.
+      const touched = new Set(opts.library === undefined ? [] : [...catalog.jobsWithLocationsOn(scanned), ...scanned.flatMap((l) => catalog.jobsOnLibrary(l))]);
+      if (opts.library !== undefined) catalog.dropLocationsOn(scanned);
       for (const lib of libs) {
         register(catalog, lib, false);
         for (const c of lib.config.cartridges) catalog.putMedia(inspect(lib, c.barcode, c.slot));
@@ -80,53 +133,83 @@ export async function rebuildCatalog(home: Home, opts: { library?: string; onLog
       for (const e of entries) byJob.set(e.job.id, [...(byJob.get(e.job.id) ?? []), e]);
       for (const [id, es] of [...byJob].sort((a, b) => a[0] - b[0])) {
         const j = es[0]!.job;
-        const complete = copiesComplete(es, j.targetSize);
-        const row: JobRow = {
-          id,
-          target: j.target,
-          targetSize: j.targetSize,
-          mode: j.mode,
-          startedAt: j.startedAt,
-          endedAt: es.map((e) => e.segment.writtenAt).sort().at(-1) ?? null,
-          dataTime: j.dataTime,
-          status: complete ? 'done' : 'incomplete',
-          pid: null,
-          bytes: copyBytes(es),
-          error: complete ? null : 'rebuilt from cartridges: not every byte of the source was found',
-          scheduleId: null,
-        };
-        catalog.restoreJob(row);
+        const existing = catalog.findJob(id);
+        if (existing && (existing.target !== j.target || existing.startedAt !== j.startedAt)) {
+          problems.push(`job ${id} on the cartridges (${j.target}, started ${j.startedAt}) is not the catalog's job ${id} (${existing.target}, started ${existing.startedAt}): its ${es.length} segments are left out`);
+          continue;
+        }
+        if (!existing) {
+          catalog.restoreJob({
+            id,
+            target: j.target,
+            targetSize: j.targetSize,
+            mode: j.mode,
+            startedAt: j.startedAt,
+            endedAt: es.map((e) => e.segment.writtenAt).sort().at(-1) ?? null,
+            dataTime: j.dataTime,
+            status: 'incomplete',
+            pid: null,
+            bytes: 0,
+            error: null,
+            scheduleId: null,
+          });
+        }
+        touched.add(id);
         const sorted = [...es].sort((a, b) => a.location.copy - b.location.copy || a.location.seq - b.location.seq || a.segment.seq - b.segment.seq);
         for (const e of sorted) {
-          // A copy is done if it covers the source (a parallel stream that failed left a partial one).
-          const whole = copiesComplete(es.filter((x) => x.location.copy === e.location.copy), j.targetSize);
-          const loc =
-            catalog.findLocation(id, e.location.copy, e.location.seq)?.id ??
-            catalog.addLocation(id, { ...e.location, status: whole ? 'done' : 'failed' });
+          const loc = catalog.findLocation(id, e.location.copy, e.location.seq)?.id ?? catalog.addLocation(id, { ...e.location, status: 'failed' });
           catalog.putSegment(loc, e.segment);
         }
       }
+      // Status, bytes and location states follow from every segment the catalog now holds.
+      for (const id of touched) {
+        const segs = catalog.segments(id);
+        const job = catalog.findJob(id);
+        if (!job) continue;
+        if (segs.length === 0 && job.status !== 'running') {
+          catalog.deleteJob(id);
+          continue;
+        }
+        jobs++;
+        const pieces = segs.map((s) => ({ copy: s.copy, sourceOffset: s.sourceOffset, length: s.length }));
+        for (const l of catalog.locations(id)) {
+          if (!scanned.includes(l.library)) continue;
+          catalog.setLocationStatus(l.id, coversAll(pieces.filter((p) => p.copy === l.copy), job.targetSize) ? 'done' : 'failed');
+        }
+        const complete = copiesComplete(pieces, job.targetSize);
+        const status = complete ? 'done' : job.status === 'failed' ? 'failed' : 'incomplete';
+        const error = complete ? null : job.status === 'failed' && job.error ? job.error : 'rebuilt from cartridges: not every byte of the source was found';
+        catalog.setRebuiltJob(id, { status, bytes: copyBytes(pieces), error });
+      }
     });
-    return { libraries: libs.map((l) => l.name), cartridges, jobs: new Set(entries.map((e) => e.job.id)).size, segments: entries.length, problems };
+    return { libraries: libs.map((l) => l.name), cartridges, jobs, segments: entries.length, problems };
   } finally {
     catalog.close();
   }
 }
 
+/** A segment's place in its job: which copy, and which bytes of the source. */
+interface Piece {
+  copy: number;
+  sourceOffset: number;
+  length: number;
+}
+
 /** The bytes of the job's fullest copy (parallel jobs write several). */
-function copyBytes(es: CartridgeIndexEntry[]): number {
+function copyBytes(pieces: readonly Piece[]): number {
   const per = new Map<number, number>();
-  for (const e of es) per.set(e.location.copy, (per.get(e.location.copy) ?? 0) + e.segment.length);
+  for (const p of pieces) per.set(p.copy, (per.get(p.copy) ?? 0) + p.length);
   return Math.max(0, ...per.values());
 }
 
+/** Whether the pieces (of one copy) cover the whole source. */
+function coversAll(pieces: readonly Piece[], size: number): boolean {
+  let at = 0;
+  for (const p of [...pieces].sort((a, b) => a.sourceOffset - b.sourceOffset)) if (p.sourceOffset <= at) at = Math.max(at, p.sourceOffset + p.length);
+  return at >= size;
+}
+
 /** Whether some copy of the job has segments covering the whole source. */
-function copiesComplete(es: CartridgeIndexEntry[], size: number): boolean {
-  for (const copy of new Set(es.map((e) => e.location.copy))) {
-    const segs = es.filter((e) => e.location.copy === copy).sort((a, b) => a.segment.sourceOffset - b.segment.sourceOffset);
-    let at = 0;
-    for (const e of segs) if (e.segment.sourceOffset <= at) at = Math.max(at, e.segment.sourceOffset + e.segment.length);
-    if (at >= size) return true;
-  }
-  return false;
+function copiesComplete(pieces: readonly Piece[], size: number): boolean {
+  return [...new Set(pieces.map((p) => p.copy))].some((copy) => coversAll(pieces.filter((p) => p.copy === copy), size));
 }

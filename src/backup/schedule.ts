@@ -60,13 +60,23 @@ export interface DueOutcome {
  */
 export async function runDue(home: Home, now = new Date(), opts: Omit<BackupOptions, 'library' | 'scheduleId'> = {}): Promise<DueOutcome[]> {
   const catalog = Catalog.open(home);
-  let due: ScheduleRow[];
+  const out: DueOutcome[] = [];
   try {
-    due = catalog.claimDue(now);
+    const due = catalog.claimDue(now);
+    try {
+      await runClaimed(home, catalog, due, opts, out);
+    } finally {
+      // Entries not run (an error escaped) are given up: the next open settles them.
+      for (const d of due) if (!out.some((o) => o.schedule === d.id)) catalog.releaseClaim(d.id);
+    }
   } finally {
     catalog.close();
   }
-  const out: DueOutcome[] = [];
+  return out;
+}
+
+/** Runs the claimed entries one after another, pushing each outcome as it is recorded. */
+async function runClaimed(home: Home, catalog: Catalog, due: ScheduleRow[], opts: Omit<BackupOptions, 'library' | 'scheduleId'>, out: DueOutcome[]): Promise<void> {
   for (const d of due) {
     let outcome: DueOutcome;
     try {
@@ -76,13 +86,7 @@ export async function runDue(home: Home, now = new Date(), opts: Omit<BackupOpti
       const err = asPlexusError(e);
       outcome = { schedule: d.id, target: d.target, status: 'failed', error: { code: err.code, message: err.message } };
     }
-    const c = Catalog.open(home);
-    try {
-      c.finishSchedule(d.id, outcome.status, outcome.status === 'done' ? `job ${outcome.job}` : `${outcome.error!.code}: ${outcome.error!.message}`);
-    } finally {
-      c.close();
-    }
+    catalog.finishSchedule(d.id, outcome.status, outcome.status === 'done' ? `job ${outcome.job}` : `${outcome.error!.code}: ${outcome.error!.message}`);
     out.push(outcome);
   }
-  return out;
 }

@@ -282,6 +282,34 @@ export class Catalog {
       .run(j);
   }
 
+  /** A job, or undefined. */
+  findJob(id: number): JobRow | undefined {
+    return this.db.prepare(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ?`).get(id) as JobRow | undefined;
+  }
+
+  /** Deletes a job and its location entries and segments (catalog rebuild). */
+  deleteJob(id: number): void {
+    this.db.prepare(`DELETE FROM jobs WHERE id = ?`).run(id);
+  }
+
+  /** Sets what a rebuild derived for a job from its segments. */
+  setRebuiltJob(id: number, j: { status: Exclude<JobStatus, 'running'>; bytes: number; error: string | null }): void {
+    this.db.prepare(`UPDATE jobs SET status = ?, bytes = ?, error = ? WHERE id = ? AND status != 'running'`).run(j.status, j.bytes, j.error, id);
+  }
+
+  /** Jobs with a location entry on one of `libraries`. */
+  jobsWithLocationsOn(libraries: readonly string[]): number[] {
+    const marks = libraries.map(() => '?').join(', ');
+    return (this.db.prepare(`SELECT DISTINCT job_id AS id FROM locations WHERE library IN (${marks}) ORDER BY 1`).all(...libraries) as Array<{ id: number }>).map((r) => r.id);
+  }
+
+  /** Deletes the location entries on `libraries` and their segments, and any other segment on their cartridges (a scoped rebuild). */
+  dropLocationsOn(libraries: readonly string[]): void {
+    const marks = libraries.map(() => '?').join(', ');
+    this.db.prepare(`DELETE FROM segments WHERE barcode IN (SELECT barcode FROM media WHERE library IN (${marks}))`).run(...libraries);
+    this.db.prepare(`DELETE FROM locations WHERE library IN (${marks})`).run(...libraries);
+  }
+
   /** Ends a job, then releases its lock (in that order: a settler never sees it unlocked and running). */
   finishJob(id: number, status: Exclude<JobStatus, 'running'>, error?: string): void {
     this.db.prepare(`UPDATE jobs SET status = ?, ended_at = ?, error = ?, pid = NULL WHERE id = ?`).run(status, new Date().toISOString(), error ?? null, id);
