@@ -71,12 +71,15 @@ export async function rebuildCatalog(home: Home, opts: RebuildOptions = {}): Pro
         continue;
       }
       // A cartridge a job has loaded is waited for; Ctrl-C ends the wait.
-      const lock = await lib.claimCartridge(c.barcode, opts.signal).catch((err: unknown) => {
-        cancelled(opts.signal);
-        throw err;
-      });
+      let lock = lib.tryClaimCartridge(c.barcode);
+      if (!lock) {
+        opts.onLog?.(`waiting for cartridge ${c.barcode} of library ${lib.name}: another job has it loaded`);
+        lock = await lib.claimCartridge(c.barcode, opts.signal).catch((err: unknown) => {
+          cancelled(opts.signal);
+          throw err;
+        });
+      }
       try {
-        opts.onLog?.(`scanning ${c.barcode} (library ${lib.name})`);
         const tape = TapeDrive.load(lib.cartridgeFile(c.barcode), true);
         try {
           cartridges++;

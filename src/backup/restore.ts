@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Catalog, type SegmentRow } from '../catalog/catalog.js';
-import { PlexusError } from '../errors.js';
+import { asPlexusError, fromSystem, PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
 import type { ProgressCallback } from '../progress.js';
 import { TapeDrive } from '../tape/drive.js';
@@ -57,6 +57,10 @@ function cover(segs: SegmentRow[], from: number, to: number): { segments: Segmen
   return at >= to ? { segments: out } : { segments: out, gap: at };
 }
 
+function cancelledRestore(jobId: number, dest: string, cause?: unknown): PlexusError {
+  return new PlexusError('E_CANCELLED', `restore of job ${jobId} cancelled: nothing was written to ${dest}`, { cause });
+}
+
 /** Restores job `jobId` (or a byte range of it) to the file `to`. */
 export async function restoreJob(home: Home, jobId: number, to: string, opts: RestoreOptions = {}): Promise<RestoreReport> {
   const started = Date.now();
@@ -99,8 +103,14 @@ export async function restoreJob(home: Home, jobId: number, to: string, opts: Re
   const dest = path.resolve(to);
   if (fs.existsSync(dest) && !opts.force) throw new PlexusError('E_EXISTS', `${dest} exists; restore with --force to replace it`);
   const partial = `${dest}.plexus-partial`;
-  fs.writeFileSync(partial, '');
-  fs.truncateSync(partial, length);
+  if (opts.signal?.aborted) throw cancelledRestore(jobId, dest);
+  try {
+    fs.writeFileSync(partial, '');
+    fs.truncateSync(partial, length);
+  } catch (e) {
+    fs.rmSync(partial, { force: true });
+    throw fromSystem(e, partial);
+  }
 
   const loaded: string[] = [];
   const claims = new Map<string, DriveClaim>();
@@ -108,7 +118,7 @@ export async function restoreJob(home: Home, jobId: number, to: string, opts: Re
   let done = 0;
   try {
     for (const s of plan) {
-      if (opts.signal?.aborted) throw new PlexusError('E_CANCELLED', `restore of job ${jobId} cancelled`);
+      if (opts.signal?.aborted) throw cancelledRestore(jobId, dest);
       if (current?.barcode !== s.barcode) {
         current?.release();
         current = undefined;
@@ -118,7 +128,12 @@ export async function restoreJob(home: Home, jobId: number, to: string, opts: Re
           claim = await lib.claimDrive({ signal: opts.signal, onWait: () => opts.onLog?.(`waiting for a drive of library ${lib.name}`) });
           claims.set(lib.name, claim);
         }
-        const lock = await lib.claimCartridge(s.barcode, opts.signal);
+        let lock = lib.tryClaimCartridge(s.barcode);
+        if (!lock) {
+          if (!lib.present(s.barcode)) throw new PlexusError('E_NOENT', `cartridge ${s.barcode} is missing from library ${lib.name} (${lib.cartridgeFile(s.barcode)})`);
+          opts.onLog?.(`waiting for cartridge ${s.barcode} of library ${lib.name}: another job has it loaded`);
+          lock = await lib.claimCartridge(s.barcode, opts.signal);
+        }
         let tape: TapeDrive;
         try {
           tape = TapeDrive.load(lib.cartridgeFile(s.barcode), true);
@@ -160,10 +175,13 @@ export async function restoreJob(home: Home, jobId: number, to: string, opts: Re
     }
     current?.release();
     current = undefined;
+    if (opts.signal?.aborted) throw cancelledRestore(jobId, dest);
     fs.renameSync(partial, dest);
   } catch (e) {
     fs.rmSync(partial, { force: true });
-    throw e;
+    // However the cancel arrived (between segments, in a read, in a wait), one message.
+    if (opts.signal?.aborted || (e instanceof PlexusError && e.code === 'E_CANCELLED')) throw cancelledRestore(jobId, dest, e);
+    throw asPlexusError(fromSystem(e, partial));
   } finally {
     current?.release();
     for (const c of claims.values()) c.release();

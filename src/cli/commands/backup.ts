@@ -7,6 +7,7 @@ import { addSchedule, listSchedule, runDue } from '../../backup/schedule.js';
 import { Catalog } from '../../catalog/catalog.js';
 import { PlexusError } from '../../errors.js';
 import { formatBytes, formatRate } from '../../util/size.js';
+import { cancellable } from '../cancel.js';
 import { homeOf, intOpt, sizeOpt } from '../context.js';
 import { printFields, printJson, printTable } from '../render/output.js';
 import { progressBar } from '../render/progress.js';
@@ -182,7 +183,7 @@ export function catalogCommand(): Command {
     .option('--library <name>', 'scan only this library')
     .option('--json', 'print the report as JSON')
     .action(async (o: { library?: string; json?: boolean }, c: Command) => {
-      const r = await rebuildCatalog(homeOf(c), { library: o.library });
+      const r = await cancellable((signal) => rebuildCatalog(homeOf(c), { library: o.library, signal, onLog: log(Boolean(o.json)) }));
       if (o.json) return printJson(r);
       process.stdout.write(`rebuilt the catalog from ${r.cartridges} cartridges of ${r.libraries.join(', ')}: ${r.jobs} jobs, ${r.segments} segments\n`);
       for (const p of r.problems) process.stderr.write(`warning: ${p}\n`);
@@ -204,13 +205,16 @@ export function restoreCommand(): Command {
       const id = intOpt(jobText, 'job number', 1)!;
       const bar = progressBar(`restore job ${id}`, Boolean(process.stderr.isTTY) && !o.json);
       try {
-        const r = await restoreJob(homeOf(c), id, o.to, {
-          offset: sizeOpt(o.offset, 'offset'),
-          length: sizeOpt(o.length, 'length'),
-          force: o.force,
-          onProgress: bar.callback,
-          onLog: log(Boolean(o.json)),
-        });
+        const r = await cancellable((signal) =>
+          restoreJob(homeOf(c), id, o.to, {
+            offset: sizeOpt(o.offset, 'offset'),
+            length: sizeOpt(o.length, 'length'),
+            force: o.force,
+            signal,
+            onProgress: bar.callback,
+            onLog: log(Boolean(o.json)),
+          }),
+        );
         bar.stop();
         if (o.json) return printJson(r);
         process.stdout.write(
