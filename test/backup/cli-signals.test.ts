@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Home } from '../../src/home/home.js';
@@ -13,6 +14,7 @@ import { Library } from '../../src/tape/library.js';
 import { CLI } from '../helpers/home.js';
 import { checksum, ok, sha256, useScratch } from '../cli/cli-helpers.js';
 
+const require = createRequire(import.meta.url);
 const s = useScratch();
 const children: ChildProcess[] = [];
 afterEach(() => {
@@ -107,5 +109,69 @@ describe('Ctrl-C', () => {
     const rb = JSON.parse(ok(s.home, 'catalog', 'rebuild', '--json').stdout) as { jobs: number; problems: string[] };
     expect(rb).toMatchObject({ jobs: 1, problems: [] });
     expect((jobs() as Array<{ status: string }>).map((j) => j.status)).toEqual(['done']);
+  });
+});
+
+describe('SIGKILL', () => {
+  /** A library with one drive, taken by this process so a job waits for it (its row is `running`). */
+  async function driveTaken(): Promise<{ release: () => void }> {
+    ok(s.home, 'library', 'create', 'lib', '--slots', '2', '--drives', '1', '--cartridge-size', '8M', '--block-size', '64K');
+    ok(s.home, 'volume', 'create', 'db', '--size', '1M');
+    return Library.open(Home.open(s.home), 'lib').claimDrive();
+  }
+  const jobs = (): Array<{ id: number; status: string; pid: number | null; error: string | null }> => JSON.parse(ok(s.home, 'catalog', 'jobs', '--json').stdout);
+  const schedule = (): Array<{ id: number; status: string; outcome: string | null }> => JSON.parse(ok(s.home, 'backup', 'schedule', 'list', '--json').stdout);
+  /** Gives the job's row a pid that is alive (this process), as if the dead one's pid had been reused. */
+  function reusePid(job: number): void {
+    const Database = require('better-sqlite3') as typeof import('better-sqlite3');
+    const db = new Database(path.join(s.home, 'catalog.db'));
+    db.prepare(`UPDATE jobs SET pid = ? WHERE id = ?`).run(process.pid, job);
+    db.close();
+  }
+
+  it('a killed backup is settled incomplete by the next open, even when its pid was reused', async () => {
+    const drive = await driveTaken();
+    try {
+      const p = start('backup', 'run', 'db');
+      await p.waitFor(/busy; waiting for one/);
+      // While it lives, another process sees it running.
+      expect(jobs().map((j) => j.status)).toEqual(['running']);
+      p.child.kill('SIGKILL');
+      expect((await p.exit).signal).toBe('SIGKILL');
+      reusePid(1);
+      expect(jobs()).toEqual([expect.objectContaining({ id: 1, status: 'incomplete', pid: null, error: 'the backup process died before the job ended' })]);
+    } finally {
+      drive.release();
+    }
+    // The drive and the catalog are free: the next backup runs.
+    ok(s.home, 'backup', 'run', 'db');
+    expect(jobs().map((j) => [j.id, j.status])).toEqual([
+      [2, 'done'],
+      [1, 'incomplete'],
+    ]);
+  });
+
+  it('a killed schedule run-due: its entry whose job started is failed, not left running; the rest are due again', async () => {
+    const drive = await driveTaken();
+    ok(s.home, 'volume', 'create', 'other', '--size', '1M');
+    ok(s.home, 'backup', 'schedule', 'add', 'db', '--at', '2020-01-01T00:00:00Z');
+    ok(s.home, 'backup', 'schedule', 'add', 'other', '--at', '2020-01-01T00:00:01Z');
+    try {
+      const p = start('backup', 'schedule', 'run-due');
+      await p.waitFor(/busy; waiting for one/);
+      expect(schedule().map((r) => r.status)).toEqual(['running', 'running']);
+      p.child.kill('SIGKILL');
+      expect((await p.exit).signal).toBe('SIGKILL');
+      reusePid(1);
+      expect(schedule()).toEqual([
+        expect.objectContaining({ id: 1, status: 'failed', outcome: 'the run-due process died during backup job 1 (incomplete)' }),
+        expect.objectContaining({ id: 2, status: 'pending', outcome: 'the run-due process died before starting it: due again' }),
+      ]);
+      expect(jobs().map((j) => [j.id, j.status])).toEqual([[1, 'incomplete']]);
+    } finally {
+      drive.release();
+    }
+    expect(ok(s.home, 'backup', 'schedule', 'run-due').stdout).toBe('backup 2 of other: done, job 2\n');
+    expect(schedule().map((r) => r.status)).toEqual(['failed', 'done']);
   });
 });
