@@ -16,7 +16,7 @@
  * Whatever a job secured is released when it ends, however it ends.
  */
 import { Catalog } from '../catalog/catalog.js';
-import { asPlexusError, PlexusError } from '../errors.js';
+import { asPlexusError, guarded, PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
 import { PairRecords } from '../mirror/record.js';
 import { isDuplexing } from '../mirror/states.js';
@@ -141,8 +141,12 @@ interface JobContext {
   started: number;
 }
 
-/** Backs up volume `source` of the home to tape. */
-export async function runBackup(home: Home, source: string, opts: BackupOptions = {}): Promise<BackupReport> {
+/** Backs up volume `source` of the home to tape. Every failure is a PlexusError. */
+export function runBackup(home: Home, source: string, opts: BackupOptions = {}): Promise<BackupReport> {
+  return guarded(() => backup(home, source, opts));
+}
+
+async function backup(home: Home, source: string, opts: BackupOptions): Promise<BackupReport> {
   const started = Date.now();
   const mode = opts.mode ?? 'single';
   if (!BACKUP_MODES.includes(mode)) throw new PlexusError('E_INVALID', `backup mode must be one of ${BACKUP_MODES.join(', ')}, not '${String(mode)}'`);

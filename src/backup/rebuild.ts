@@ -3,7 +3,7 @@
  * catalog files every cartridge carries after each of its segments.
  */
 import { Catalog } from '../catalog/catalog.js';
-import { asPlexusError, isBug, PlexusError } from '../errors.js';
+import { asPlexusError, guarded, isBug, PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
 import { TapeDrive } from '../tape/drive.js';
 import { Library } from '../tape/library.js';
@@ -51,7 +51,11 @@ function cancelled(signal: AbortSignal | undefined): void {
  * catalog is written in one transaction at the end: a cancelled or failed rebuild leaves
  * it as it was.
  */
-export async function rebuildCatalog(home: Home, opts: RebuildOptions = {}): Promise<RebuildReport> {
+export function rebuildCatalog(home: Home, opts: RebuildOptions = {}): Promise<RebuildReport> {
+  return guarded(() => rebuild(home, opts));
+}
+
+async function rebuild(home: Home, opts: RebuildOptions): Promise<RebuildReport> {
   const libs = opts.library !== undefined ? [Library.open(home, opts.library)] : Library.list(home);
   if (libs.length === 0) throw new PlexusError('E_NOENT', 'there is no tape library to rebuild the catalog from');
   const first = Catalog.open(home);

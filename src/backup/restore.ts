@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Catalog, type SegmentRow } from '../catalog/catalog.js';
-import { asPlexusError, fromSystem, PlexusError } from '../errors.js';
+import { asPlexusError, fromSystem, guarded, PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
 import type { ProgressCallback } from '../progress.js';
 import { TapeDrive } from '../tape/drive.js';
@@ -61,8 +61,12 @@ function cancelledRestore(jobId: number, dest: string, cause?: unknown): PlexusE
   return new PlexusError('E_CANCELLED', `restore of job ${jobId} cancelled: nothing was written to ${dest}`, { cause });
 }
 
-/** Restores job `jobId` (or a byte range of it) to the file `to`. */
-export async function restoreJob(home: Home, jobId: number, to: string, opts: RestoreOptions = {}): Promise<RestoreReport> {
+/** Restores job `jobId` (or a byte range of it) to the file `to`. Every failure is a PlexusError. */
+export function restoreJob(home: Home, jobId: number, to: string, opts: RestoreOptions = {}): Promise<RestoreReport> {
+  return guarded(() => restore(home, jobId, to, opts));
+}
+
+async function restore(home: Home, jobId: number, to: string, opts: RestoreOptions): Promise<RestoreReport> {
   const started = Date.now();
   const catalog = Catalog.open(home);
   let job, segs;

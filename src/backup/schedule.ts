@@ -1,6 +1,6 @@
 /** The backup processing table (Fig. 2 of JP 2001-095789): number, date/time, target. */
 import { Catalog, type ScheduleRow } from '../catalog/catalog.js';
-import { asPlexusError, PlexusError } from '../errors.js';
+import { asPlexusError, guarded, PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
 import { Library } from '../tape/library.js';
 import { VolumeStore } from '../volumes/store.js';
@@ -24,6 +24,10 @@ export function parseWhen(text: string, now = new Date()): string {
 
 /** Adds a scheduled backup of volume `target`; returns its number. */
 export function addSchedule(home: Home, target: string, at: string, library?: string): number {
+  return guarded(() => add(home, target, at, library));
+}
+
+function add(home: Home, target: string, at: string, library?: string): number {
   new VolumeStore(home).open(target, { readOnly: true });
   if (library !== undefined) Library.open(home, library);
   const catalog = Catalog.open(home);
@@ -36,6 +40,10 @@ export function addSchedule(home: Home, target: string, at: string, library?: st
 
 /** The schedule, by time. */
 export function listSchedule(home: Home): ScheduleRow[] {
+  return guarded(() => list(home));
+}
+
+function list(home: Home): ScheduleRow[] {
   const catalog = Catalog.open(home);
   try {
     return catalog.schedule();
@@ -58,7 +66,11 @@ export interface DueOutcome {
  * Runs every entry due at `now`, one after another, and records each outcome. Entries
  * are claimed in one transaction first, so two `run-due` at once never run one twice.
  */
-export async function runDue(home: Home, now = new Date(), opts: Omit<BackupOptions, 'library' | 'scheduleId'> = {}): Promise<DueOutcome[]> {
+export function runDue(home: Home, now = new Date(), opts: Omit<BackupOptions, 'library' | 'scheduleId'> = {}): Promise<DueOutcome[]> {
+  return guarded(() => runDueEntries(home, now, opts));
+}
+
+async function runDueEntries(home: Home, now: Date, opts: Omit<BackupOptions, 'library' | 'scheduleId'>): Promise<DueOutcome[]> {
   const catalog = Catalog.open(home);
   const out: DueOutcome[] = [];
   try {
