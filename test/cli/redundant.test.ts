@@ -89,7 +89,7 @@ describe('plexus backup run --mode parallel|chunked', () => {
     }
     await new Promise((r) => setTimeout(r, 300));
     child.kill('SIGINT');
-    expect(await exited).toBe(1);
+    expect(await exited).toBe(130);
     expect(stderr).toMatch(/\(E_CANCELLED\)\n$/);
     expect(stderr).not.toMatch(/moving \d+ commands/);
     expect(inUse()).toEqual([]);
