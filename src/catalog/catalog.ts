@@ -8,7 +8,7 @@ import path from 'node:path';
 import { PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
 import { CATALOG_FILE, openDatabase, type Db, type OpenDatabaseOptions } from './database.js';
-import { acquireLock, lockHeld, releaseLock, type HeldLock, type LockKind } from './liveness.js';
+import { acquireLock, lockHeld, releaseLock, removeStaleLock, type HeldLock, type LockKind } from './liveness.js';
 
 /** Where a job stands. `incomplete`: its process died before it ended. */
 export type JobStatus = 'running' | 'done' | 'failed' | 'incomplete';
@@ -410,6 +410,7 @@ export class Catalog {
           .prepare(`UPDATE jobs SET status = 'incomplete', pid = NULL, ended_at = coalesce(ended_at, ?), error = coalesce(error, 'the backup process died before the job ended') WHERE id = ? AND status = 'running'`)
           .run(new Date().toISOString(), id);
         this.db.prepare(`UPDATE locations SET status = 'failed' WHERE job_id = ? AND status = 'writing'`).run(id);
+        removeStaleLock(this.file, 'job', id);
       }
       return ids;
     });
@@ -436,6 +437,7 @@ export class Catalog {
         } else {
           this.db.prepare(`UPDATE schedule SET status = 'pending', outcome = ? WHERE id = ? AND status = 'running'`).run('the run-due process died before starting it: due again', id);
         }
+        removeStaleLock(this.file, 'schedule', id);
       }
       return ids;
     });

@@ -51,6 +51,19 @@ export function lockHeld(catalogFile: string, kind: LockKind, id: number): boole
   return nativeLocks().NativeOwnerLock.isHeld(file);
 }
 
+/**
+ * Removes the lock file of a settled job or entry (its holder died). Only inside the
+ * catalog's write transaction: nobody can take that lock meanwhile (locks are taken in
+ * the transaction that makes a row `running`).
+ */
+export function removeStaleLock(catalogFile: string, kind: LockKind, id: number): void {
+  try {
+    fs.rmSync(lockFile(catalogFile, kind, id), { force: true });
+  } catch {
+    // Left behind, it is only an unlocked file: the next holder reuses it.
+  }
+}
+
 /** Releases a lock this process holds and removes its file. */
 export function releaseLock(catalogFile: string, kind: LockKind, id: number, lock: HeldLock): void {
   try {

@@ -139,7 +139,10 @@ describe('SIGKILL', () => {
       p.child.kill('SIGKILL');
       expect((await p.exit).signal).toBe('SIGKILL');
       reusePid(1);
+      expect(fs.existsSync(path.join(s.home, 'locks', 'job-1.lock'))).toBe(true);
       expect(jobs()).toEqual([expect.objectContaining({ id: 1, status: 'incomplete', pid: null, error: 'the backup process died before the job ended' })]);
+      // The dead job's lock file goes with its settlement.
+      expect(fs.readdirSync(path.join(s.home, 'locks'))).toEqual([]);
     } finally {
       drive.release();
     }
