@@ -1,11 +1,11 @@
 /** The pairs of a storage home: create, split, resync, wait, delete (capability A). */
 import path from 'node:path';
-import { callNative, PlexusError } from '../errors.js';
+import { asPlexusError, callNative, PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
 import type { ProgressCallback } from '../progress.js';
 import { DirtyBitmap } from '../volumes/bitmap.js';
 import { VolumeStore } from '../volumes/store.js';
-import { runHook, type HookResult } from './hooks.js';
+import { describeHook, HookError, runHook, type HookResult } from './hooks.js';
 import { openVolumeIo, type IoOptions, type VolumeIo } from './io.js';
 import { afterOwnerDied, PlexSet, type MirrorCopyReport, type OpenPair } from './plexset.js';
 import { PairRecords, type PairRecord } from './record.js';
@@ -39,7 +39,9 @@ export interface CreatePairOptions {
 /** Options of `split`. */
 export interface SplitOptions {
   readOnly?: boolean;
-  /** Host identities allowed to access the split secondary (empty: everyone). */
+  /** Host identities allowed to access the secondary (empty: everyone). The list is
+   * the pair's and applies in every state (see docs/mirrors.md); omitted, the pair keeps
+   * the list it has. */
   allow?: string[];
   freeze?: string;
   thaw?: string;
@@ -262,7 +264,13 @@ export class Mirrors {
     }
   }
 
-  /** Splits the selected pairs at one write boundary, between optional freeze and thaw. */
+  /**
+   * Splits the selected pairs at one write boundary, between optional freeze and thaw.
+   * Every hook settles (exit, signal, spawn failure, timeout). A freeze that fails
+   * aborts the split and the thaw is not run (nothing was frozen by us); once the
+   * freeze succeeded, the thaw runs whatever happens next. Errors say what happened to
+   * the split and to each hook.
+   */
   async split(sel: PairSelector, opts: SplitOptions = {}): Promise<SplitReport> {
     const recs = this.select(sel);
     for (const r of recs) {
@@ -274,35 +282,69 @@ export class Mirrors {
     try {
       const timeout = opts.hookTimeoutMs ?? 60_000;
       const started = Date.now();
-      const freeze = opts.freeze ? await runHook('freeze', opts.freeze, timeout) : undefined;
-      const pairs = recs.map((r) => sets.get(r.primary)!.get(r.secondary));
-      callNative(() => PlexSet.splitAll(pairs.map((p) => p.mirror)));
-      const splitAt = new Date().toISOString();
-      for (const p of pairs) {
-        p.record.state = 'PSUS';
-        p.record.splitAt = splitAt;
-        p.record.readOnly = Boolean(opts.readOnly);
-        p.record.allow = opts.allow ?? [];
-        p.record.lastError = undefined;
+      let freeze: HookResult | undefined;
+      if (opts.freeze) {
+        try {
+          freeze = await runHook('freeze', opts.freeze, timeout);
+        } catch (e) {
+          const h = e as HookError;
+          throw new HookError(h.code, `${h.message}; the pairs were not split${opts.thaw ? ' and the thaw was not run (nothing was frozen)' : ''}`, h.hook, { cause: e });
+        }
       }
-      const save = (frozenMs?: number): void => {
+      const pairs = recs.map((r) => sets.get(r.primary)!.get(r.secondary));
+      let splitAt: string | undefined;
+      let failure: unknown;
+      try {
+        callNative(() => PlexSet.splitAll(pairs.map((p) => p.mirror)));
+        splitAt = new Date().toISOString();
         for (const p of pairs) {
-          p.record.frozenMs = frozenMs;
+          p.record.state = 'PSUS';
+          p.record.splitAt = splitAt;
+          p.record.readOnly = Boolean(opts.readOnly);
+          if (opts.allow !== undefined) p.record.allow = opts.allow;
+          p.record.lastError = undefined;
+          p.record.frozenMs = undefined;
           this.records.save(p.record);
         }
-      };
-      save();
+      } catch (e) {
+        failure = e;
+        // Not split after all: nothing was written since the engine split (this process
+        // holds the pairs), so putting them back into PAIR loses nothing.
+        for (const p of pairs) {
+          try {
+            if (p.mirror.mode !== 'duplex') callNative(() => p.mirror.setMode('duplex'));
+            if (p.record.state !== 'PAIR') {
+              p.record.state = 'PAIR';
+              p.record.splitAt = undefined;
+              this.records.save(p.record);
+            }
+          } catch {
+            // The record could not be put back either; the next split or resync sees it.
+          }
+        }
+      }
+      // The freeze succeeded (or there was none): the thaw runs whatever happened.
       let thaw: HookResult | undefined;
+      let thawError: HookError | undefined;
       if (opts.thaw) {
         try {
           thaw = await runHook('thaw', opts.thaw, timeout);
         } catch (e) {
-          throw new PlexusError((e as PlexusError).code, `the pairs were split, but ${(e as Error).message}`, { cause: e });
+          thawError = e as HookError;
         }
       }
-      const frozenMs = freeze || thaw ? Date.now() - started : undefined;
-      save(frozenMs);
-      return { pairs: pairs.map((p) => `${p.record.primary} → ${p.record.secondary}`), splitAt, freeze, thaw, frozenMs };
+      const frozenMs = freeze || thaw || thawError ? Date.now() - started : undefined;
+      if (failure !== undefined) {
+        const f = asPlexusError(failure);
+        const after = thawError ? `; ${thawError.message}` : thaw ? `; the thaw ran (${describeHook('thaw', thaw)})` : '';
+        throw new PlexusError(f.code, `the pairs were not split: ${f.message}${after}`, { cause: failure });
+      }
+      for (const p of pairs) {
+        p.record.frozenMs = frozenMs;
+        this.records.save(p.record);
+      }
+      if (thawError) throw new HookError(thawError.code, `the pairs were split, but ${thawError.message}`, thawError.hook, { cause: thawError });
+      return { pairs: pairs.map((p) => `${p.record.primary} → ${p.record.secondary}`), splitAt: splitAt!, freeze, thaw, frozenMs };
     } finally {
       for (const s of sets.values()) s.close();
     }

@@ -128,7 +128,8 @@ export function pairCommand(): Command {
       const timeout = intOpt(o.hookTimeout, 'hook timeout', 1, 86_400)! * 1000;
       const r = await mirrorsOf(c).split(sel, { readOnly: o.readOnly, allow: o.allow, freeze: o.freeze, thaw: o.thaw, hookTimeoutMs: timeout });
       if (o.json) return printJson(r);
-      process.stdout.write(`split ${r.pairs.join(', ')} at ${r.splitAt}${r.frozenMs !== undefined ? `; frozen for ${r.frozenMs} ms` : ''}\n`);
+      const hooks = [r.freeze && `freeze ${r.freeze.status} in ${r.freeze.ms} ms`, r.thaw && `thaw ${r.thaw.status} in ${r.thaw.ms} ms`].filter(Boolean).join(', ');
+      process.stdout.write(`split ${r.pairs.join(', ')} at ${r.splitAt}${hooks ? `; ${hooks}` : ''}${r.frozenMs !== undefined ? `; frozen for ${r.frozenMs} ms` : ''}\n`);
     });
 
   cmd
