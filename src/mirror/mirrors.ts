@@ -3,7 +3,7 @@ import path from 'node:path';
 import { asPlexusError, callNative, PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
 import type { ProgressCallback } from '../progress.js';
-import { DirtyBitmap } from '../volumes/bitmap.js';
+import { native } from '../native/binding.js';
 import { VolumeStore } from '../volumes/store.js';
 import { describeHook, HookError, runHook, type HookResult } from './hooks.js';
 import { openVolumeIo, type IoOptions, type VolumeIo } from './io.js';
@@ -96,6 +96,11 @@ export interface PairInfo {
 
 const DEFAULT_GRANULARITY = 64 * 1024;
 
+/** Dirty regions of a bitmap file, read without writing anything. */
+function readBitmapRuns(file: string): Array<{ offset: number; length: number }> {
+  return callNative(() => native.NativeBitmap.readRuns(file));
+}
+
 /** Mirrored pairs of one home. */
 export class Mirrors {
   readonly store: VolumeStore;
@@ -154,7 +159,10 @@ export class Mirrors {
   private dirtyBytes(r: PairRecord): number | null {
     try {
       const b = this.records.bitmaps(r.secondary);
-      const runs = [...DirtyBitmap.open(b.primaryDirty).runs(), ...DirtyBitmap.open(b.secondaryDirty).runs()].sort((x, y) => x.offset - y.offset);
+      // Read-only: another process may be taking the pair right now, and opening the
+      // bitmaps for real would cut a torn log tail, create a missing log or delete a
+      // leftover snapshot that the owner is entitled to find.
+      const runs = [...readBitmapRuns(b.primaryDirty), ...readBitmapRuns(b.secondaryDirty)].sort((x, y) => x.offset - y.offset);
       let total = 0;
       let end = -1;
       for (const run of runs) {

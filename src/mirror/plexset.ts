@@ -3,6 +3,8 @@
  * data path while it is open. One process at a time (a lock file the kernel releases
  * when the owner dies), so a crashed owner is recognised by the next one.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { awaitNative, callNative, PlexusError } from '../errors.js';
 import { native, type NativeMirror } from '../native/binding.js';
 import type { ProgressCallback } from '../progress.js';
@@ -180,9 +182,13 @@ export class PlexSet {
     native.NativeMirror.splitGroup(mirrors);
   }
 
-  /** Whether some live process has the pairs of `primary` open. */
+  /** Whether some live process has the pairs of `primary` open. Asked without taking
+   * the lock, even for an instant (which would make an owner starting at that moment
+   * fail with E_BUSY): the kernel's table of locks is read instead where there is one. */
   static isOpenElsewhere(records: PairRecords, primary: string): boolean {
-    return native.NativeOwnerLock.isHeld(records.lockFile(primary));
+    const file = path.join(records.dir, `${primary}.lock`);
+    const held = flockHeld(file);
+    return held ?? native.NativeOwnerLock.isHeld(records.lockFile(primary));
   }
 }
 
@@ -208,4 +214,31 @@ function suspendUntracked(records: PairRecords, recs: PairRecord[]): void {
     Object.assign(r, after);
     records.save(r);
   }
+}
+
+/**
+ * Whether a flock is held on `file`, from /proc/locks (Linux): lines such as
+ * `1: FLOCK  ADVISORY  WRITE 4242 fe:00:10010787 0 EOF` name the device (major:minor,
+ * hex) and inode of each locked file. Undefined when the table cannot be read.
+ */
+function flockHeld(file: string): boolean | undefined {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(file);
+  } catch {
+    return false;
+  }
+  let table: string;
+  try {
+    table = fs.readFileSync('/proc/locks', 'utf8');
+  } catch {
+    return undefined;
+  }
+  const major = Math.floor(st.dev / 256) & 0xfff;
+  const minor = (st.dev & 0xff) | (Math.floor(st.dev / 4096) & 0xfff00);
+  for (const line of table.split('\n')) {
+    const m = /^\d+:\s+FLOCK\s+\S+\s+\S+\s+\S+\s+([0-9a-f]+):([0-9a-f]+):(\d+)\s/.exec(line);
+    if (m && Number(m[3]) === st.ino && parseInt(m[1]!, 16) === major && parseInt(m[2]!, 16) === minor) return true;
+  }
+  return false;
 }
