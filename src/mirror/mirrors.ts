@@ -27,6 +27,9 @@ export interface CreatePairOptions {
   instant?: boolean;
   /** Persist each newly dirtied region before the write is acknowledged (default true). */
   writeIntent?: boolean;
+  /** Hosts allowed to access the secondary once split (empty: every host); the list
+   * applies in every state, from the initial copy on. */
+  allow?: string[];
   /** Only create the pair; the copy is left to a later `resync` (it resumes it). */
   deferCopy?: boolean;
   threads?: number;
@@ -211,7 +214,7 @@ export class Mirrors {
       fillPending: Boolean(opts.instant),
       needsFull: false,
       readOnly: false,
-      allow: [],
+      allow: opts.allow ?? [],
       operation: { kind: opts.instant ? 'fill' : 'copy', full: true, pid: process.pid, startedAt: now, done: 0, total: p.size },
       createdAt: now,
       updatedAt: now,
@@ -249,8 +252,8 @@ export class Mirrors {
         r.state = 'PAIR';
         r.fillPending = false;
         r.needsFull = false;
+        // The access list stays: it guards the secondary in every state.
         r.readOnly = false;
-        r.allow = [];
         r.splitAt = undefined;
         r.frozenMs = undefined;
       }

@@ -74,12 +74,13 @@ export function pairCommand(): Command {
     .option('--group <name>', 'consistency group')
     .option('--granularity <size>', 'bytes per dirty-bitmap bit', '64K')
     .option('--instant', 'split at once without a prior copy; the secondary fills in the background')
+    .option('--allow <host...>', 'hosts allowed to access the secondary once it is split (in every state no other host may)')
     .option('--no-write-intent', 'do not fsync a newly dirtied region before acknowledging its write (faster; a crash then needs a full resync)')
     .option('--threads <n>', 'copy threads (default: one per core)')
     .option('--max-rate <size>', 'copy pace per second, e.g. 100M (default: as fast as possible)')
     .option('--background', 'return at once and copy in a detached process')
     .option('--json', 'print the pair as JSON')
-    .action(async (primary: string, secondary: string, o: { group?: string; granularity: string; instant?: boolean; writeIntent: boolean; threads?: string; maxRate?: string; background?: boolean; json?: boolean }, c: Command) => {
+    .action(async (primary: string, secondary: string, o: { group?: string; allow?: string[]; granularity: string; instant?: boolean; writeIntent: boolean; threads?: string; maxRate?: string; background?: boolean; json?: boolean }, c: Command) => {
       const mirrors = mirrorsOf(c);
       const threads = intOpt(o.threads, 'threads', 1, 256);
       const bar = progressBar(o.instant ? `fill ${secondary}` : `copy ${primary} → ${secondary}`, Boolean(process.stderr.isTTY) && !o.json && !o.background);
@@ -88,6 +89,7 @@ export function pairCommand(): Command {
       try {
         info = await mirrors.create(primary, secondary, {
           group: o.group,
+          allow: o.allow,
           granularity: parseSize(o.granularity, 'granularity'),
           instant: o.instant,
           writeIntent: o.writeIntent,
@@ -118,7 +120,7 @@ export function pairCommand(): Command {
     .option('--group <name>', 'split every pair of a consistency group together')
     .option('--plex <secondary>', 'split only this plex of the primary')
     .option('--read-only', 'make the split secondary read-only')
-    .option('--allow <host...>', 'hosts allowed to access the split secondary')
+    .option('--allow <host...>', 'hosts allowed to access the secondary while split (kept until replaced; no other host may access it in any state)')
     .option('--freeze <cmd>', 'command run before the split (e.g. put a database in backup mode)')
     .option('--thaw <cmd>', 'command run after the split')
     .option('--hook-timeout <seconds>', 'timeout of each hook command', '60')
