@@ -40,6 +40,9 @@ export class PlexSet {
     readonly pairs: Map<string, OpenPair>,
     private readonly lock: OwnerLock,
     private readonly records: PairRecords,
+    /** Pairs whose secondary could not be opened: suspended, their bitmaps still
+     * recording the primary's writes for a differential resync once it is back. */
+    private readonly absent: Map<string, { record: PairRecord; mirror: NativeMirror }> = new Map(),
   ) {}
 
   /**
@@ -52,30 +55,55 @@ export class PlexSet {
     if (recs.length === 0) throw new PlexusError('E_NOENT', `volume ${primaryName} is not the primary of any pair`);
     const lock = callNative(() => native.NativeOwnerLock.acquire(records.lockFile(primaryName), `pairs of ${primaryName}`));
     try {
-      if (records.wasLeftOpen(primaryName)) suspendUntracked(records, recs);
+      const leftOpen = records.wasLeftOpen(primaryName);
+      if (leftOpen) suspendUntracked(records, recs);
       records.markOpen(primaryName, true);
       const primary = store.open(primaryName);
       const pairs = new Map<string, OpenPair>();
+      const absent = new Map<string, { record: PairRecord; mirror: NativeMirror }>();
       let first: NativeMirror | undefined;
       for (const record of recs) {
+        const b = records.bitmaps(record.secondary);
+        const paths = { primaryDirty: b.primaryDirty, secondaryDirty: b.secondaryDirty, filled: b.filled };
         let secondary: Volume;
         try {
           secondary = store.open(record.secondary);
         } catch (e) {
+          const why = (e as Error).message;
           record.state = 'PSUE';
-          record.needsFull = true;
-          record.lastError = `secondary unavailable: ${(e as Error).message}`;
+          record.lastError = `secondary unavailable: ${why}`;
+          // An instant split's image is lost once the primary is written without its
+          // copy on write; any other pair keeps recording, so its resync stays
+          // differential. Only bitmaps that cannot be opened force a full one.
+          let mirror: NativeMirror | undefined;
+          if (!record.fillPending) {
+            try {
+              mirror = callNative(() => native.NativeMirror.openAbsent(primary.handle, record.secondary, why, paths, record.writeIntent, first));
+            } catch {
+              mirror = undefined;
+            }
+          }
+          if (mirror) {
+            first ??= mirror;
+            absent.set(record.secondary, { record, mirror });
+          } else record.needsFull = true;
           records.save(record);
           continue;
         }
-        const b = records.bitmaps(record.secondary);
-        const paths = { primaryDirty: b.primaryDirty, secondaryDirty: b.secondaryDirty, filled: b.filled };
         const mode = engineMode(record.state, record.fillPending);
         const mirror = callNative(() => native.NativeMirror.open(primary.handle, secondary.handle, paths, mode, record.writeIntent, first));
         first ??= mirror;
+        if (leftOpen && record.state === 'PAIR' && !record.operation && callNative(() => mirror.dirtyBytes()) > 0) {
+          // Written while mirrored when the owner died: a region whose duplexed write was
+          // cut between the two copies may differ, and a split would clear that record.
+          record.state = 'PSUE';
+          record.lastError = `the owning process died during mirrored writes: ${callNative(() => mirror.dirtyBytes())} bytes may differ on the secondary; resync (differential) to repair`;
+          callNative(() => mirror.setMode('track'));
+          records.save(record);
+        }
         pairs.set(record.secondary, { record, secondary, mirror });
       }
-      return new PlexSet(primary, pairs, lock, records);
+      return new PlexSet(primary, pairs, lock, records, absent);
     } catch (e) {
       lock.release();
       throw e;
@@ -98,7 +126,11 @@ export class PlexSet {
   /** The open pair whose secondary is `secondary`. */
   get(secondary: string): OpenPair {
     const p = this.pairs.get(secondary);
-    if (!p) throw new PlexusError('E_NOENT', `no open pair ${this.primary.name} → ${secondary}`);
+    if (!p) {
+      const gone = this.absent.get(secondary);
+      if (gone) throw new PlexusError('E_NOENT', `pair ${this.primary.name} → ${secondary} is suspended: ${gone.record.lastError ?? 'its secondary is unavailable'}`);
+      throw new PlexusError('E_NOENT', `no open pair ${this.primary.name} → ${secondary}`);
+    }
     return p;
   }
 
@@ -106,12 +138,33 @@ export class PlexSet {
    * (closing would write its bitmaps again). */
   forget(secondary: string): void {
     this.pairs.delete(secondary);
+    this.absent.delete(secondary);
   }
 
-  /** Writes to the primary through every pair (duplexed, tracked or copy-on-write). */
+  /** Writes to the primary through every pair (duplexed, tracked or copy-on-write). A
+   * plex whose secondary refuses the write is suspended (PSUE) by the engine, which
+   * keeps the region recorded; the write still succeeds on the primary and the others. */
   writePrimary(offset: number, data: Buffer): void {
-    const mirrors = [...this.pairs.values()].map((p) => p.mirror);
-    callNative(() => native.NativeMirror.writePrimaryAll(mirrors, offset, data));
+    const mirrors = [...this.pairs.values(), ...this.absent.values()].map((p) => p.mirror);
+    try {
+      callNative(() => native.NativeMirror.writePrimaryAll(mirrors, offset, data));
+    } finally {
+      this.recordSuspensions();
+    }
+  }
+
+  /** Pairs the engine suspended since the last look, now recorded as PSUE. */
+  recordSuspensions(): string[] {
+    const out: string[] = [];
+    for (const p of this.pairs.values()) {
+      const failure = p.mirror.failure;
+      if (!failure || p.record.state === 'PSUE') continue;
+      p.record.state = 'PSUE';
+      p.record.lastError = failure;
+      this.records.save(p.record);
+      out.push(p.record.secondary);
+    }
+    return out;
   }
 
   /** Persists a record change. */
@@ -152,10 +205,12 @@ export class PlexSet {
     if (this.closed) return;
     this.closed = true;
     try {
+      this.recordSuspensions();
       for (const p of this.pairs.values()) {
         if (p.record.state === 'PAIR' && isDuplexing(p.record.state)) callNative(() => p.mirror.clearIntent());
         else callNative(() => p.mirror.flush());
       }
+      for (const p of this.absent.values()) callNative(() => p.mirror.flush());
       this.records.markOpen(this.primary.name, false);
     } finally {
       this.lock.release();
