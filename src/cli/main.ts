@@ -28,7 +28,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (e instanceof PlexusError) {
       process.stderr.write(`plexus: ${e.message} (${e.code})\n`);
-      return 1;
+      // Cancelled by Ctrl-C: the shell convention for SIGINT.
+      return e.code === 'E_CANCELLED' ? 130 : 1;
     }
     const err = e as NodeJS.ErrnoException;
     process.stderr.write(`plexus: ${err?.message ?? String(e)}${err?.code ? ` (${err.code})` : ''}\n`);

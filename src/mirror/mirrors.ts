@@ -263,14 +263,18 @@ export class Mirrors {
       return report;
     } catch (e) {
       const code = (e as PlexusError).code;
-      if (code !== 'E_CANCELLED') {
-        // A failed copy suspends the pair; what was copied stays recorded.
-        r.state = 'PSUE';
-        r.lastError = (e as Error).message;
-        r.operation = undefined;
-        callNative(() => pair.mirror.setMode(r.fillPending ? 'instant' : 'track'));
-        set.save(r);
+      if (code === 'E_CANCELLED') {
+        // Nothing to undo: the copy stopped between chunks, its progress is durable in
+        // the bitmaps and the record keeps the operation, so running it again resumes.
+        const verb = op.kind === 'fill' ? 'fill' : 'resync';
+        throw new PlexusError('E_CANCELLED', `${op.kind} of ${r.primary} → ${r.secondary} cancelled; what was copied is kept: run \`plexus pair ${verb} ${r.primary} --plex ${r.secondary}\` to resume`, { cause: e });
       }
+      // A failed copy suspends the pair; what was copied stays recorded.
+      r.state = 'PSUE';
+      r.lastError = (e as Error).message;
+      r.operation = undefined;
+      callNative(() => pair.mirror.setMode(r.fillPending ? 'instant' : 'track'));
+      set.save(r);
       throw e;
     }
   }

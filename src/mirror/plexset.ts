@@ -185,6 +185,15 @@ export class PlexSet {
         () => job.progress(),
         (e) => {
           onProgress?.(e);
+          const op = pair.record.operation;
+          if (op?.full && e.total > 0) {
+            // The copy has started, so the engine's "everything dirty" is durable in
+            // the bitmap: resuming must copy only what is left, not everything again.
+            op.full = false;
+            op.done = e.done;
+            op.total = e.total;
+            this.records.save(pair.record);
+          }
           const now = Date.now();
           if (pair.record.operation && now - lastSave > 500) {
             lastSave = now;

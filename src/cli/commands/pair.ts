@@ -47,6 +47,15 @@ async function detach(mirrors: Mirrors, args: string[], logName: string, primary
   return child.pid ?? -1;
 }
 
+/** Ctrl-C (SIGINT) cancels the running operation: the library stops between chunks and
+ * throws E_CANCELLED (exit 130). `done` removes the handler. */
+function cancelOnSigint(): { signal: AbortSignal; done: () => void } {
+  const abort = new AbortController();
+  const onSigint = (): void => abort.abort();
+  process.once('SIGINT', onSigint);
+  return { signal: abort.signal, done: () => process.off('SIGINT', onSigint) };
+}
+
 function describe(p: PairInfo): string[] {
   const op = p.operation;
   // An interrupted fill resumes with `pair fill`; a resync would end the instant split.
@@ -164,8 +173,9 @@ export function pairCommand(): Command {
         return;
       }
       const bar = progressBar(o.reverse ? 'restore' : 'resync', Boolean(process.stderr.isTTY) && !o.json);
+      const cancel = cancelOnSigint();
       try {
-        const results = await mirrors.resync(sel, { full: o.full, reverse: o.reverse, threads, maxRate, onProgress: bar.callback });
+        const results = await mirrors.resync(sel, { full: o.full, reverse: o.reverse, threads, maxRate, onProgress: bar.callback, signal: cancel.signal });
         bar.stop();
         if (o.json) return printJson(results);
         for (const r of results) {
@@ -174,6 +184,7 @@ export function pairCommand(): Command {
         }
       } finally {
         bar.stop();
+        cancel.done();
       }
     });
 
@@ -220,13 +231,15 @@ export function pairCommand(): Command {
     .option('--json', 'print the report as JSON')
     .action(async (primary: string | undefined, o: SelectOpts & { threads?: string; maxRate?: string; json?: boolean }, c: Command) => {
       const bar = progressBar('fill', Boolean(process.stderr.isTTY) && !o.json);
+      const cancel = cancelOnSigint();
       try {
-        const r = await mirrorsOf(c).fill(selector(primary, o), { threads: intOpt(o.threads, 'threads', 1, 256), maxRate: sizeOpt(o.maxRate, 'max rate'), onProgress: bar.callback });
+        const r = await mirrorsOf(c).fill(selector(primary, o), { threads: intOpt(o.threads, 'threads', 1, 256), maxRate: sizeOpt(o.maxRate, 'max rate'), onProgress: bar.callback, signal: cancel.signal });
         bar.stop();
         if (o.json) printJson(r);
         else process.stdout.write(`filled ${r.length} instant split${r.length === 1 ? '' : 's'} (${formatBytes(r.reduce((a, x) => a + x.bytesCopied, 0))})\n`);
       } finally {
         bar.stop();
+        cancel.done();
       }
     });
 
