@@ -136,8 +136,14 @@ export class Mirrors {
   private info(r: PairRecord): PairInfo {
     const busy = PlexSet.isOpenElsewhere(this.records, r.primary);
     const op = r.operation;
-    // What the next owner will find: a dead owner without write intent suspends the pair.
-    if (!busy && this.records.wasLeftOpen(r.primary)) r = afterOwnerDied(r);
+    // What the next owner will find: a dead owner without write intent suspends the pair;
+    // with write intent, a pair in PAIR written since its last clean close is suspended
+    // with those regions (see PlexSet.open).
+    const leftOpen = !busy && this.records.wasLeftOpen(r.primary);
+    if (leftOpen) r = afterOwnerDied(r);
+    if (leftOpen && r.state === 'PAIR' && !op && (this.dirtyBytes(r) ?? 0) > 0) {
+      r = { ...r, state: 'PSUE', lastError: 'the owning process died during mirrored writes: regions may differ on the secondary; resync (differential) to repair' };
+    }
     return {
       primary: r.primary,
       secondary: r.secondary,

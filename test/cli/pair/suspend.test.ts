@@ -49,6 +49,8 @@ describe('suspended pairs (PSUE)', () => {
     expect(k.signal, k.stderr).toBe('SIGKILL');
     fs.writeFileSync(volumeFiles(s.home, 's').img, before);
     expect(sum(s.home, 's')).not.toBe(sum(s.home, 'p'));
+    // display shows what the next owner will find, without writing anything.
+    expect(display(s.home, 'p')[0]).toMatchObject({ state: 'PSUE', dirtyBytes: G });
     // The next owner finds the region recorded: the pair cannot claim to be mirrored.
     put(s.home, 'p', 0, 16, 3);
     expect(display(s.home, 'p')[0]).toMatchObject({ state: 'PSUE', lastError: expect.stringContaining('died during mirrored writes') });
