@@ -153,6 +153,11 @@ export class PlexSet {
     }
   }
 
+  /** Pairs whose secondary could not be opened (suspended; their bitmaps still record). */
+  absentPairs(): Array<{ record: PairRecord; mirror: NativeMirror }> {
+    return [...this.absent.values()];
+  }
+
   /** Pairs the engine suspended since the last look, now recorded as PSUE. */
   recordSuspensions(): string[] {
     const out: string[] = [];
