@@ -287,8 +287,12 @@ function suspendUntracked(records: PairRecords, recs: PairRecord[]): void {
 
 /**
  * Whether a flock is held on `file`, from /proc/locks (Linux): lines such as
- * `1: FLOCK  ADVISORY  WRITE 4242 fe:00:10010787 0 EOF` name the device (major:minor,
- * hex) and inode of each locked file. Undefined when the table cannot be read.
+ * `1: FLOCK  ADVISORY  WRITE 4242 fe:00:10010787 0 EOF` name the inode of each locked
+ * file. Matched by inode only (on overlay file systems the device shown may differ
+ * from the one stat gives), and only while the lock file holds an owner's pid (an
+ * owner writes it after taking the lock and empties it on release), which keeps an
+ * unrelated lock on an equal inode elsewhere from counting. Undefined when the table
+ * cannot be read.
  */
 function flockHeld(file: string): boolean | undefined {
   let st: fs.Stats;
@@ -303,11 +307,10 @@ function flockHeld(file: string): boolean | undefined {
   } catch {
     return undefined;
   }
-  const major = Math.floor(st.dev / 256) & 0xfff;
-  const minor = (st.dev & 0xff) | (Math.floor(st.dev / 4096) & 0xfff00);
+  if (st.size === 0) return false;
   for (const line of table.split('\n')) {
-    const m = /^\d+:\s+FLOCK\s+\S+\s+\S+\s+\S+\s+([0-9a-f]+):([0-9a-f]+):(\d+)\s/.exec(line);
-    if (m && Number(m[3]) === st.ino && parseInt(m[1]!, 16) === major && parseInt(m[2]!, 16) === minor) return true;
+    const m = /^\d+:\s+FLOCK\s+\S+\s+\S+\s+\S+\s+[0-9a-f]+:[0-9a-f]+:(\d+)\s/.exec(line);
+    if (m && Number(m[1]) === st.ino) return true;
   }
   return false;
 }

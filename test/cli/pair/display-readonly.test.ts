@@ -1,10 +1,11 @@
 /** `plexus pair display` only reads: not one byte, size or mtime of the home changes. */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { CLI } from '../../helpers/home.js';
 import { ok, useScratch } from '../cli-helpers.js';
 import { display, G, volumes } from './pair-helpers.js';
 
@@ -56,5 +57,32 @@ describe('pair display is read-only', () => {
     expect(inventory(s.home)).toEqual(before);
     // And it still sees what the logs say: granules 3, 9 and 10.
     expect(shown[0]).toMatchObject({ state: 'PSUS', busy: false, dirtyBytes: 3 * G });
+  });
+
+  it.skipIf(spawnSync('strace', ['-V']).status !== 0)('asks whether the pair is busy without taking its lock (an owner starting then would get E_BUSY)', async () => {
+    await volumes(s.home, 8, 'p', 's');
+    ok(s.home, 'pair', 'create', 'p', 's');
+    const trace = path.join(s.dir, 'strace.txt');
+    const r = spawnSync('strace', ['-f', '-e', 'trace=flock', '-o', trace, process.execPath, CLI, '--home', s.home, 'pair', 'display', '--json'], { encoding: 'utf8', env: { ...process.env, PLEXUS_HOME: '' } });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)[0]).toMatchObject({ state: 'PAIR', busy: false });
+    expect(fs.readFileSync(trace, 'utf8').split('\n').filter((l) => l.includes('flock('))).toEqual([]);
+  });
+
+  it('still sees a live owner as busy', async () => {
+    await volumes(s.home, 8, 'p', 's');
+    ok(s.home, 'pair', 'create', 'p', 's');
+    const script = `
+      const { Home, Mirrors } = await import(${JSON.stringify(DIST)});
+      const io = await new Mirrors(Home.open(${JSON.stringify(s.home)})).openIo('p', { write: true });
+      process.stdout.write('open\\n');
+      setTimeout(() => io.close(), 60000);`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise((res) => child.stdout.once('data', res));
+      expect(display(s.home, 'p')[0]).toMatchObject({ busy: true });
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 });
