@@ -40,6 +40,11 @@ export declare class NativeBitmap {
   static create(path: string, size: number, granularity: number, durable: boolean): NativeBitmap
   /** Opens a bitmap, replaying its write-intent log (a torn tail is dropped). */
   static open(path: string, durable: boolean): NativeBitmap
+  /**
+   * Dirty regions of a bitmap file, read without writing anything (the log's torn
+   * tail is skipped, not cut): for observers while another process may own the bitmap.
+   */
+  static readRuns(path: string): Array<Extent>
   /** Bytes per bit. */
   get granularity(): number
   /** Size of the volume covered, in bytes. */
@@ -133,6 +138,14 @@ export declare class NativeMirror {
   static create(primary: NativeVolume, secondary: NativeVolume, paths: MirrorPaths, granularity: number, writeIntent: boolean, instant: boolean, share?: NativeMirror | undefined | null): NativeMirror
   /** Reopens a pair in a mode ("duplex", "track" or "instant"). */
   static open(primary: NativeVolume, secondary: NativeVolume, paths: MirrorPaths, mode: string, writeIntent: boolean, share?: NativeMirror | undefined | null): NativeMirror
+  /**
+   * Reopens a pair whose secondary cannot be opened, in "track" mode over a stand-in
+   * that refuses all I/O: the bitmaps keep recording the primary's writes, so the
+   * resync once the secondary is back is differential.
+   */
+  static openAbsent(primary: NativeVolume, secondary: string, why: string, paths: MirrorPaths, writeIntent: boolean, share?: NativeMirror | undefined | null): NativeMirror
+  /** Why a failed duplexed write suspended the pair (PSUE), or null. */
+  get failure(): string | null
   /** The engine mode: "duplex", "track" or "instant". */
   get mode(): string
   /** Sets the mode directly (after a restart, or on a failure to PSUE). */

@@ -29,6 +29,14 @@ impl NativeBitmap {
         Ok(NativeBitmap { inner: DurableBitmap::open(Path::new(&path), durable).map_err(to_js)? })
     }
 
+    /// Dirty regions of a bitmap file, read without writing anything (the log's torn
+    /// tail is skipped, not cut): for observers while another process may own the bitmap.
+    #[napi]
+    pub fn read_runs(path: String) -> napi::Result<Vec<Extent>> {
+        let b = DurableBitmap::read_only(Path::new(&path)).map_err(to_js)?;
+        Ok(b.runs().map(|r| Extent { offset: r.offset as f64, length: r.len as f64 }).collect())
+    }
+
     /// Bytes per bit.
     #[napi(getter)]
     pub fn granularity(&self) -> f64 {
@@ -81,7 +89,7 @@ impl NativeBitmap {
     /// ORs another bitmap of the same geometry into this one (E_SIZE otherwise).
     #[napi]
     pub fn merge_from(&self, other: &NativeBitmap) -> napi::Result<()> {
-        self.inner.bitmap().merge_from(other.inner.bitmap()).map_err(to_js)?;
+        self.inner.merge_from(&other.inner).map_err(to_js)?;
         self.inner.flush().map_err(to_js)
     }
 
@@ -103,3 +111,4 @@ impl NativeBitmap {
         self.inner.flush().map_err(to_js)
     }
 }
+

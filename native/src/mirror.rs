@@ -7,7 +7,7 @@ use napi::bindgen_prelude::{AsyncTask, Buffer};
 use napi::{Env, Task};
 use napi_derive::napi;
 use plexus_copy::{CopyControl, CopyOptions, CopyReport};
-use plexus_mirror::{split_group, write_primary_all, Direction, Mirror, MirrorFiles, Mode};
+use plexus_mirror::{split_group, write_primary_all, Absent, Direction, Mirror, MirrorFiles, Mode};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -103,6 +103,22 @@ impl NativeMirror {
         )
         .map_err(to_js)?;
         Ok(NativeMirror { inner: Arc::new(m) })
+    }
+
+    /// Reopens a pair whose secondary cannot be opened, in "track" mode over a stand-in
+    /// that refuses all I/O: the bitmaps keep recording the primary's writes, so the
+    /// resync once the secondary is back is differential.
+    #[napi(factory)]
+    pub fn open_absent(primary: &NativeVolume, secondary: String, why: String, paths: MirrorPaths, write_intent: bool, share: Option<&NativeMirror>) -> napi::Result<Self> {
+        let absent = Arc::new(Absent::new(&secondary, plexus_volume::BlockDevice::size(primary.inner.as_ref()), &why));
+        let m = Mirror::open_sharing(primary.inner.clone(), absent, &files(&paths), Mode::Track, write_intent, share.map(|s| s.inner.as_ref())).map_err(to_js)?;
+        Ok(NativeMirror { inner: Arc::new(m) })
+    }
+
+    /// Why a failed duplexed write suspended the pair (PSUE), or null.
+    #[napi(getter)]
+    pub fn failure(&self) -> Option<String> {
+        self.inner.failure()
     }
 
     /// The engine mode: "duplex", "track" or "instant".

@@ -9,12 +9,12 @@ import type { VolumeStore } from '../volumes/store.js';
 import type { Volume } from '../volumes/volume.js';
 import { PlexSet, type OpenPair } from './plexset.js';
 import type { PairRecord, PairRecords } from './record.js';
-import { isDuplexing, isSplit } from './states.js';
+import { isDuplexing } from './states.js';
 
 /** How a volume is opened for I/O. */
 export interface IoOptions {
   write?: boolean;
-  /** The host identity asking (checked against a split secondary's access list). */
+  /** The host identity asking (checked against a secondary's access list). */
   host?: string;
 }
 
@@ -28,18 +28,33 @@ export interface VolumeIo {
   close(): void;
 }
 
-/** Checks the access rules of a split secondary (E_READONLY, E_ACCESS) or refuses a
- * write to a secondary that is being mirrored (E_STATE). */
+/**
+ * The access rules of a secondary, in every state (docs/mirrors.md, "Access to a
+ * secondary"). The access list (`allow`, empty: every host) is the pair's, kept from
+ * one split to the next: a host not on it never reaches the secondary (E_ACCESS); a
+ * host on it reaches it only while the pair is split (JP 2002-041345, Fig. 6: the
+ * backup host gets the secondary once it is split and loses it before the resync), so
+ * in COPY, PAIR and COPY(RS) it is refused too (E_ACCESS). A mirrored secondary is
+ * never writable (E_STATE); a read-only split one refuses writes (E_READONLY).
+ */
 export function checkSecondaryAccess(r: PairRecord, opts: IoOptions): void {
-  if (isDuplexing(r.state) && opts.write) {
-    throw new PlexusError('E_STATE', `volume ${r.secondary} is the secondary of pair ${r.primary} → ${r.secondary} in ${r.state}; split the pair before writing to it`);
+  const host = opts.host ?? '';
+  const who = opts.host ?? '(unknown)';
+  const pair = `${r.primary} → ${r.secondary}`;
+  if (r.allow.length > 0 && !r.allow.includes(host)) {
+    throw new PlexusError('E_ACCESS', `host ${who} may not access volume ${r.secondary} (secondary of ${r.primary}, in ${r.state}; allowed: ${r.allow.join(', ')})`);
   }
-  if (!isSplit(r.state)) return;
-  if (r.allow.length > 0 && !r.allow.includes(opts.host ?? '')) {
-    throw new PlexusError('E_ACCESS', `host ${opts.host ?? '(unknown)'} may not access volume ${r.secondary} (split secondary of ${r.primary}; allowed: ${r.allow.join(', ')})`);
+  if (isDuplexing(r.state)) {
+    if (opts.write) {
+      throw new PlexusError('E_STATE', `volume ${r.secondary} is the secondary of pair ${pair} in ${r.state}; split the pair before writing to it`);
+    }
+    if (r.allow.length > 0) {
+      throw new PlexusError('E_ACCESS', `host ${who} may access volume ${r.secondary} only while pair ${pair} is split; it is in ${r.state}`);
+    }
+    return;
   }
   if (opts.write && r.readOnly) {
-    throw new PlexusError('E_READONLY', `volume ${r.secondary} is read-only (split secondary of ${r.primary}) for host ${opts.host ?? '(unknown)'}`);
+    throw new PlexusError('E_READONLY', `volume ${r.secondary} is read-only (split secondary of ${r.primary}) for host ${who}`);
   }
 }
 

@@ -1,11 +1,11 @@
 /** The pairs of a storage home: create, split, resync, wait, delete (capability A). */
 import path from 'node:path';
-import { callNative, PlexusError } from '../errors.js';
+import { asPlexusError, callNative, PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
 import type { ProgressCallback } from '../progress.js';
-import { DirtyBitmap } from '../volumes/bitmap.js';
+import { native } from '../native/binding.js';
 import { VolumeStore } from '../volumes/store.js';
-import { runHook, type HookResult } from './hooks.js';
+import { describeHook, HookError, runHook, type HookResult } from './hooks.js';
 import { openVolumeIo, type IoOptions, type VolumeIo } from './io.js';
 import { afterOwnerDied, PlexSet, type MirrorCopyReport, type OpenPair } from './plexset.js';
 import { PairRecords, type PairRecord } from './record.js';
@@ -27,6 +27,9 @@ export interface CreatePairOptions {
   instant?: boolean;
   /** Persist each newly dirtied region before the write is acknowledged (default true). */
   writeIntent?: boolean;
+  /** Hosts allowed to access the secondary once split (empty: every host); the list
+   * applies in every state, from the initial copy on. */
+  allow?: string[];
   /** Only create the pair; the copy is left to a later `resync` (it resumes it). */
   deferCopy?: boolean;
   threads?: number;
@@ -39,7 +42,9 @@ export interface CreatePairOptions {
 /** Options of `split`. */
 export interface SplitOptions {
   readOnly?: boolean;
-  /** Host identities allowed to access the split secondary (empty: everyone). */
+  /** Host identities allowed to access the secondary (empty: everyone). The list is
+   * the pair's and applies in every state (see docs/mirrors.md); omitted, the pair keeps
+   * the list it has. */
   allow?: string[];
   freeze?: string;
   thaw?: string;
@@ -94,6 +99,11 @@ export interface PairInfo {
 
 const DEFAULT_GRANULARITY = 64 * 1024;
 
+/** Dirty regions of a bitmap file, read without writing anything. */
+function readBitmapRuns(file: string): Array<{ offset: number; length: number }> {
+  return callNative(() => native.NativeBitmap.readRuns(file));
+}
+
 /** Mirrored pairs of one home. */
 export class Mirrors {
   readonly store: VolumeStore;
@@ -126,8 +136,14 @@ export class Mirrors {
   private info(r: PairRecord): PairInfo {
     const busy = PlexSet.isOpenElsewhere(this.records, r.primary);
     const op = r.operation;
-    // What the next owner will find: a dead owner without write intent suspends the pair.
-    if (!busy && this.records.wasLeftOpen(r.primary)) r = afterOwnerDied(r);
+    // What the next owner will find: a dead owner without write intent suspends the pair;
+    // with write intent, a pair in PAIR written since its last clean close is suspended
+    // with those regions (see PlexSet.open).
+    const leftOpen = !busy && this.records.wasLeftOpen(r.primary);
+    if (leftOpen) r = afterOwnerDied(r);
+    if (leftOpen && r.state === 'PAIR' && !op && (this.dirtyBytes(r) ?? 0) > 0) {
+      r = { ...r, state: 'PSUE', lastError: 'the owning process died during mirrored writes: regions may differ on the secondary; resync (differential) to repair' };
+    }
     return {
       primary: r.primary,
       secondary: r.secondary,
@@ -152,7 +168,10 @@ export class Mirrors {
   private dirtyBytes(r: PairRecord): number | null {
     try {
       const b = this.records.bitmaps(r.secondary);
-      const runs = [...DirtyBitmap.open(b.primaryDirty).runs(), ...DirtyBitmap.open(b.secondaryDirty).runs()].sort((x, y) => x.offset - y.offset);
+      // Read-only: another process may be taking the pair right now, and opening the
+      // bitmaps for real would cut a torn log tail, create a missing log or delete a
+      // leftover snapshot that the owner is entitled to find.
+      const runs = [...readBitmapRuns(b.primaryDirty), ...readBitmapRuns(b.secondaryDirty)].sort((x, y) => x.offset - y.offset);
       let total = 0;
       let end = -1;
       for (const run of runs) {
@@ -201,7 +220,7 @@ export class Mirrors {
       fillPending: Boolean(opts.instant),
       needsFull: false,
       readOnly: false,
-      allow: [],
+      allow: opts.allow ?? [],
       operation: { kind: opts.instant ? 'fill' : 'copy', full: true, pid: process.pid, startedAt: now, done: 0, total: p.size },
       createdAt: now,
       updatedAt: now,
@@ -239,8 +258,8 @@ export class Mirrors {
         r.state = 'PAIR';
         r.fillPending = false;
         r.needsFull = false;
+        // The access list stays: it guards the secondary in every state.
         r.readOnly = false;
-        r.allow = [];
         r.splitAt = undefined;
         r.frozenMs = undefined;
       }
@@ -250,19 +269,29 @@ export class Mirrors {
       return report;
     } catch (e) {
       const code = (e as PlexusError).code;
-      if (code !== 'E_CANCELLED') {
-        // A failed copy suspends the pair; what was copied stays recorded.
-        r.state = 'PSUE';
-        r.lastError = (e as Error).message;
-        r.operation = undefined;
-        callNative(() => pair.mirror.setMode(r.fillPending ? 'instant' : 'track'));
-        set.save(r);
+      if (code === 'E_CANCELLED') {
+        // Nothing to undo: the copy stopped between chunks, its progress is durable in
+        // the bitmaps and the record keeps the operation, so running it again resumes.
+        const verb = op.kind === 'fill' ? 'fill' : 'resync';
+        throw new PlexusError('E_CANCELLED', `${op.kind} of ${r.primary} → ${r.secondary} cancelled; what was copied is kept: run \`plexus pair ${verb} ${r.primary} --plex ${r.secondary}\` to resume`, { cause: e });
       }
+      // A failed copy suspends the pair; what was copied stays recorded.
+      r.state = 'PSUE';
+      r.lastError = (e as Error).message;
+      r.operation = undefined;
+      callNative(() => pair.mirror.setMode(r.fillPending ? 'instant' : 'track'));
+      set.save(r);
       throw e;
     }
   }
 
-  /** Splits the selected pairs at one write boundary, between optional freeze and thaw. */
+  /**
+   * Splits the selected pairs at one write boundary, between optional freeze and thaw.
+   * Every hook settles (exit, signal, spawn failure, timeout). A freeze that fails
+   * aborts the split and the thaw is not run (nothing was frozen by us); once the
+   * freeze succeeded, the thaw runs whatever happens next. Errors say what happened to
+   * the split and to each hook.
+   */
   async split(sel: PairSelector, opts: SplitOptions = {}): Promise<SplitReport> {
     const recs = this.select(sel);
     for (const r of recs) {
@@ -274,35 +303,69 @@ export class Mirrors {
     try {
       const timeout = opts.hookTimeoutMs ?? 60_000;
       const started = Date.now();
-      const freeze = opts.freeze ? await runHook('freeze', opts.freeze, timeout) : undefined;
-      const pairs = recs.map((r) => sets.get(r.primary)!.get(r.secondary));
-      callNative(() => PlexSet.splitAll(pairs.map((p) => p.mirror)));
-      const splitAt = new Date().toISOString();
-      for (const p of pairs) {
-        p.record.state = 'PSUS';
-        p.record.splitAt = splitAt;
-        p.record.readOnly = Boolean(opts.readOnly);
-        p.record.allow = opts.allow ?? [];
-        p.record.lastError = undefined;
+      let freeze: HookResult | undefined;
+      if (opts.freeze) {
+        try {
+          freeze = await runHook('freeze', opts.freeze, timeout);
+        } catch (e) {
+          const h = e as HookError;
+          throw new HookError(h.code, `${h.message}; the pairs were not split${opts.thaw ? ' and the thaw was not run (nothing was frozen)' : ''}`, h.hook, { cause: e });
+        }
       }
-      const save = (frozenMs?: number): void => {
+      const pairs = recs.map((r) => sets.get(r.primary)!.get(r.secondary));
+      let splitAt: string | undefined;
+      let failure: unknown;
+      try {
+        callNative(() => PlexSet.splitAll(pairs.map((p) => p.mirror)));
+        splitAt = new Date().toISOString();
         for (const p of pairs) {
-          p.record.frozenMs = frozenMs;
+          p.record.state = 'PSUS';
+          p.record.splitAt = splitAt;
+          p.record.readOnly = Boolean(opts.readOnly);
+          if (opts.allow !== undefined) p.record.allow = opts.allow;
+          p.record.lastError = undefined;
+          p.record.frozenMs = undefined;
           this.records.save(p.record);
         }
-      };
-      save();
+      } catch (e) {
+        failure = e;
+        // Not split after all: nothing was written since the engine split (this process
+        // holds the pairs), so putting them back into PAIR loses nothing.
+        for (const p of pairs) {
+          try {
+            if (p.mirror.mode !== 'duplex') callNative(() => p.mirror.setMode('duplex'));
+            if (p.record.state !== 'PAIR') {
+              p.record.state = 'PAIR';
+              p.record.splitAt = undefined;
+              this.records.save(p.record);
+            }
+          } catch {
+            // The record could not be put back either; the next split or resync sees it.
+          }
+        }
+      }
+      // The freeze succeeded (or there was none): the thaw runs whatever happened.
       let thaw: HookResult | undefined;
+      let thawError: HookError | undefined;
       if (opts.thaw) {
         try {
           thaw = await runHook('thaw', opts.thaw, timeout);
         } catch (e) {
-          throw new PlexusError((e as PlexusError).code, `the pairs were split, but ${(e as Error).message}`, { cause: e });
+          thawError = e as HookError;
         }
       }
-      const frozenMs = freeze || thaw ? Date.now() - started : undefined;
-      save(frozenMs);
-      return { pairs: pairs.map((p) => `${p.record.primary} → ${p.record.secondary}`), splitAt, freeze, thaw, frozenMs };
+      const frozenMs = freeze || thaw || thawError ? Date.now() - started : undefined;
+      if (failure !== undefined) {
+        const f = asPlexusError(failure);
+        const after = thawError ? `; ${thawError.message}` : thaw ? `; the thaw ran (${describeHook('thaw', thaw)})` : '';
+        throw new PlexusError(f.code, `the pairs were not split: ${f.message}${after}`, { cause: failure });
+      }
+      for (const p of pairs) {
+        p.record.frozenMs = frozenMs;
+        this.records.save(p.record);
+      }
+      if (thawError) throw new HookError(thawError.code, `the pairs were split, but ${thawError.message}`, thawError.hook, { cause: thawError });
+      return { pairs: pairs.map((p) => `${p.record.primary} → ${p.record.secondary}`), splitAt: splitAt!, freeze, thaw, frozenMs };
     } finally {
       for (const s of sets.values()) s.close();
     }

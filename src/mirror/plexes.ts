@@ -52,6 +52,9 @@ export function promote(mirrors: Mirrors, primary: string, plex: string): Promot
       p.record.operation = undefined;
       set.save(p.record);
     }
+    // A plex whose secondary is unavailable must learn the difference too, or its
+    // differential resync would miss it once the secondary is back.
+    for (const p of set.absentPairs()) for (const d of diff) callNative(() => p.mirror.markDirty(d.offset, d.length));
     callNative(() => native.exchangeVolumeData(mirrors.store.file(primary), mirrors.store.file(plex)));
     return { primary, plex, elapsedMs: Date.now() - started, differingBytes, suspended: others.map((p) => p.record.secondary) };
   } finally {

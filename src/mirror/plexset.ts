@@ -3,6 +3,8 @@
  * data path while it is open. One process at a time (a lock file the kernel releases
  * when the owner dies), so a crashed owner is recognised by the next one.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { awaitNative, callNative, PlexusError } from '../errors.js';
 import { native, type NativeMirror } from '../native/binding.js';
 import type { ProgressCallback } from '../progress.js';
@@ -38,6 +40,9 @@ export class PlexSet {
     readonly pairs: Map<string, OpenPair>,
     private readonly lock: OwnerLock,
     private readonly records: PairRecords,
+    /** Pairs whose secondary could not be opened: suspended, their bitmaps still
+     * recording the primary's writes for a differential resync once it is back. */
+    private readonly absent: Map<string, { record: PairRecord; mirror: NativeMirror }> = new Map(),
   ) {}
 
   /**
@@ -50,30 +55,55 @@ export class PlexSet {
     if (recs.length === 0) throw new PlexusError('E_NOENT', `volume ${primaryName} is not the primary of any pair`);
     const lock = callNative(() => native.NativeOwnerLock.acquire(records.lockFile(primaryName), `pairs of ${primaryName}`));
     try {
-      if (records.wasLeftOpen(primaryName)) suspendUntracked(records, recs);
+      const leftOpen = records.wasLeftOpen(primaryName);
+      if (leftOpen) suspendUntracked(records, recs);
       records.markOpen(primaryName, true);
       const primary = store.open(primaryName);
       const pairs = new Map<string, OpenPair>();
+      const absent = new Map<string, { record: PairRecord; mirror: NativeMirror }>();
       let first: NativeMirror | undefined;
       for (const record of recs) {
+        const b = records.bitmaps(record.secondary);
+        const paths = { primaryDirty: b.primaryDirty, secondaryDirty: b.secondaryDirty, filled: b.filled };
         let secondary: Volume;
         try {
           secondary = store.open(record.secondary);
         } catch (e) {
+          const why = (e as Error).message;
           record.state = 'PSUE';
-          record.needsFull = true;
-          record.lastError = `secondary unavailable: ${(e as Error).message}`;
+          record.lastError = `secondary unavailable: ${why}`;
+          // An instant split's image is lost once the primary is written without its
+          // copy on write; any other pair keeps recording, so its resync stays
+          // differential. Only bitmaps that cannot be opened force a full one.
+          let mirror: NativeMirror | undefined;
+          if (!record.fillPending) {
+            try {
+              mirror = callNative(() => native.NativeMirror.openAbsent(primary.handle, record.secondary, why, paths, record.writeIntent, first));
+            } catch {
+              mirror = undefined;
+            }
+          }
+          if (mirror) {
+            first ??= mirror;
+            absent.set(record.secondary, { record, mirror });
+          } else record.needsFull = true;
           records.save(record);
           continue;
         }
-        const b = records.bitmaps(record.secondary);
-        const paths = { primaryDirty: b.primaryDirty, secondaryDirty: b.secondaryDirty, filled: b.filled };
         const mode = engineMode(record.state, record.fillPending);
         const mirror = callNative(() => native.NativeMirror.open(primary.handle, secondary.handle, paths, mode, record.writeIntent, first));
         first ??= mirror;
+        if (leftOpen && record.state === 'PAIR' && !record.operation && callNative(() => mirror.dirtyBytes()) > 0) {
+          // Written while mirrored when the owner died: a region whose duplexed write was
+          // cut between the two copies may differ, and a split would clear that record.
+          record.state = 'PSUE';
+          record.lastError = `the owning process died during mirrored writes: ${callNative(() => mirror.dirtyBytes())} bytes may differ on the secondary; resync (differential) to repair`;
+          callNative(() => mirror.setMode('track'));
+          records.save(record);
+        }
         pairs.set(record.secondary, { record, secondary, mirror });
       }
-      return new PlexSet(primary, pairs, lock, records);
+      return new PlexSet(primary, pairs, lock, records, absent);
     } catch (e) {
       lock.release();
       throw e;
@@ -96,7 +126,11 @@ export class PlexSet {
   /** The open pair whose secondary is `secondary`. */
   get(secondary: string): OpenPair {
     const p = this.pairs.get(secondary);
-    if (!p) throw new PlexusError('E_NOENT', `no open pair ${this.primary.name} → ${secondary}`);
+    if (!p) {
+      const gone = this.absent.get(secondary);
+      if (gone) throw new PlexusError('E_NOENT', `pair ${this.primary.name} → ${secondary} is suspended: ${gone.record.lastError ?? 'its secondary is unavailable'}`);
+      throw new PlexusError('E_NOENT', `no open pair ${this.primary.name} → ${secondary}`);
+    }
     return p;
   }
 
@@ -104,12 +138,38 @@ export class PlexSet {
    * (closing would write its bitmaps again). */
   forget(secondary: string): void {
     this.pairs.delete(secondary);
+    this.absent.delete(secondary);
   }
 
-  /** Writes to the primary through every pair (duplexed, tracked or copy-on-write). */
+  /** Writes to the primary through every pair (duplexed, tracked or copy-on-write). A
+   * plex whose secondary refuses the write is suspended (PSUE) by the engine, which
+   * keeps the region recorded; the write still succeeds on the primary and the others. */
   writePrimary(offset: number, data: Buffer): void {
-    const mirrors = [...this.pairs.values()].map((p) => p.mirror);
-    callNative(() => native.NativeMirror.writePrimaryAll(mirrors, offset, data));
+    const mirrors = [...this.pairs.values(), ...this.absent.values()].map((p) => p.mirror);
+    try {
+      callNative(() => native.NativeMirror.writePrimaryAll(mirrors, offset, data));
+    } finally {
+      this.recordSuspensions();
+    }
+  }
+
+  /** Pairs whose secondary could not be opened (suspended; their bitmaps still record). */
+  absentPairs(): Array<{ record: PairRecord; mirror: NativeMirror }> {
+    return [...this.absent.values()];
+  }
+
+  /** Pairs the engine suspended since the last look, now recorded as PSUE. */
+  recordSuspensions(): string[] {
+    const out: string[] = [];
+    for (const p of this.pairs.values()) {
+      const failure = p.mirror.failure;
+      if (!failure || p.record.state === 'PSUE') continue;
+      p.record.state = 'PSUE';
+      p.record.lastError = failure;
+      this.records.save(p.record);
+      out.push(p.record.secondary);
+    }
+    return out;
   }
 
   /** Persists a record change. */
@@ -130,6 +190,15 @@ export class PlexSet {
         () => job.progress(),
         (e) => {
           onProgress?.(e);
+          const op = pair.record.operation;
+          if (op?.full && e.total > 0) {
+            // The copy has started, so the engine's "everything dirty" is durable in
+            // the bitmap: resuming must copy only what is left, not everything again.
+            op.full = false;
+            op.done = e.done;
+            op.total = e.total;
+            this.records.save(pair.record);
+          }
           const now = Date.now();
           if (pair.record.operation && now - lastSave > 500) {
             lastSave = now;
@@ -150,10 +219,12 @@ export class PlexSet {
     if (this.closed) return;
     this.closed = true;
     try {
+      this.recordSuspensions();
       for (const p of this.pairs.values()) {
         if (p.record.state === 'PAIR' && isDuplexing(p.record.state)) callNative(() => p.mirror.clearIntent());
         else callNative(() => p.mirror.flush());
       }
+      for (const p of this.absent.values()) callNative(() => p.mirror.flush());
       this.records.markOpen(this.primary.name, false);
     } finally {
       this.lock.release();
@@ -180,9 +251,13 @@ export class PlexSet {
     native.NativeMirror.splitGroup(mirrors);
   }
 
-  /** Whether some live process has the pairs of `primary` open. */
+  /** Whether some live process has the pairs of `primary` open. Asked without taking
+   * the lock, even for an instant (which would make an owner starting at that moment
+   * fail with E_BUSY): the kernel's table of locks is read instead where there is one. */
   static isOpenElsewhere(records: PairRecords, primary: string): boolean {
-    return native.NativeOwnerLock.isHeld(records.lockFile(primary));
+    const file = path.join(records.dir, `${primary}.lock`);
+    const held = flockHeld(file);
+    return held ?? native.NativeOwnerLock.isHeld(records.lockFile(primary));
   }
 }
 
@@ -208,4 +283,34 @@ function suspendUntracked(records: PairRecords, recs: PairRecord[]): void {
     Object.assign(r, after);
     records.save(r);
   }
+}
+
+/**
+ * Whether a flock is held on `file`, from /proc/locks (Linux): lines such as
+ * `1: FLOCK  ADVISORY  WRITE 4242 fe:00:10010787 0 EOF` name the inode of each locked
+ * file. Matched by inode only (on overlay file systems the device shown may differ
+ * from the one stat gives), and only while the lock file holds an owner's pid (an
+ * owner writes it after taking the lock and empties it on release), which keeps an
+ * unrelated lock on an equal inode elsewhere from counting. Undefined when the table
+ * cannot be read.
+ */
+function flockHeld(file: string): boolean | undefined {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(file);
+  } catch {
+    return false;
+  }
+  let table: string;
+  try {
+    table = fs.readFileSync('/proc/locks', 'utf8');
+  } catch {
+    return undefined;
+  }
+  if (st.size === 0) return false;
+  for (const line of table.split('\n')) {
+    const m = /^\d+:\s+FLOCK\s+\S+\s+\S+\s+\S+\s+[0-9a-f]+:[0-9a-f]+:(\d+)\s/.exec(line);
+    if (m && Number(m[1]) === st.ino) return true;
+  }
+  return false;
 }

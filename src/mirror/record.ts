@@ -64,8 +64,31 @@ export class PairRecords {
    * found by the next owner means the last one died without closing. */
   markOpen(primary: string, open: boolean): void {
     const marker = path.join(this.dir, `${primary}.open`);
-    if (open) fs.writeFileSync(marker, `${process.pid}\n`);
-    else fs.rmSync(marker, { force: true });
+    fs.mkdirSync(this.dir, { recursive: true });
+    if (open) {
+      // Durable before the first write it guards is acknowledged: a crash must find it.
+      const fd = fs.openSync(marker, 'w');
+      try {
+        fs.writeSync(fd, `${process.pid}\n`);
+        fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+    } else {
+      if (!fs.existsSync(marker)) return;
+      fs.rmSync(marker, { force: true });
+    }
+    this.syncDir();
+  }
+
+  /** fsyncs the records' directory, so a create, rename or removal in it is durable. */
+  private syncDir(): void {
+    const dfd = fs.openSync(this.dir, 'r');
+    try {
+      fs.fsyncSync(dfd);
+    } finally {
+      fs.closeSync(dfd);
+    }
   }
 
   /** Whether the last owner of `primary`'s pairs died with them open. */
@@ -127,12 +150,7 @@ export class PairRecords {
       fs.closeSync(fd);
     }
     fs.renameSync(tmp, file);
-    const dfd = fs.openSync(this.dir, 'r');
-    try {
-      fs.fsyncSync(dfd);
-    } finally {
-      fs.closeSync(dfd);
-    }
+    this.syncDir();
   }
 
   /** Deletes a pair's record and bitmaps. */

@@ -26,7 +26,10 @@ describe('plexus demo', () => {
     expect(listNames(s.home)).toEqual(['demo-db', 'demo-mirror']);
     const pairs = JSON.parse(ok(s.home, 'pair', 'display', '--json').stdout) as PairInfo[];
     expect(pairs.map((p) => [p.primary, p.secondary, p.state])).toEqual([['demo-db', 'demo-mirror', 'PAIR']]);
-    expect(checksum(s.home, 'demo-db')).toBe(checksum(s.home, 'demo-mirror'));
+    // The mirror keeps its access list (backup-host) while mirrored, when no host may
+    // read it: compare its data file.
+    expect(checksum(s.home, 'demo-db')).toBe(sha256(fs.readFileSync(path.join(s.home, 'volumes', 'demo-mirror.img'))));
+    expectFailure(plexus(s.home, '--host', 'backup-host', 'volume', 'checksum', 'demo-mirror'), 'E_ACCESS', 'only while');
     const jobs = JSON.parse(ok(s.home, 'catalog', 'jobs', '--json').stdout) as Array<{ id: number; target: string; status: string; mode: string }>;
     // The backup across cartridges and the chunked backup over two streams, newest first.
     expect(jobs).toEqual([

@@ -208,6 +208,20 @@ impl DirtyBitmap {
         newly
     }
 
+    /// ORs whole words in (a word count mismatch ORs the common prefix; bits
+    /// past `len_bits()` must be clear in `words`); returns how many bits were
+    /// newly set.
+    pub(crate) fn or_words(&self, words: &[u64], order: Ordering) -> u64 {
+        let mut newly = 0u64;
+        for (dst, &w) in self.words.iter().zip(words.iter()) {
+            if w != 0 {
+                let old = dst.fetch_or(w, order);
+                newly += u64::from((w & !old).count_ones());
+            }
+        }
+        newly
+    }
+
     /// True if every bit in `first..=last` is set.
     pub(crate) fn all_bits_set(&self, first: u64, last: u64) -> bool {
         self.for_each_word(first, last, |w, mask| {

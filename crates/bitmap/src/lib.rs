@@ -13,11 +13,13 @@ mod format;
 mod recovery;
 mod runs;
 mod sidecar;
+mod view;
 
 pub use bitmap::{DirtyBitmap, MAX_GRANULARITY, MIN_GRANULARITY};
 pub use error::{BitmapError, Result};
 pub use runs::{BitRuns, ByteRange, Runs};
 pub use sidecar::DurableBitmap;
+pub use view::BitmapView;
 
 /// Default granularity: 64 KiB per bit.
 pub const DEFAULT_GRANULARITY: u64 = 65536;

@@ -65,6 +65,34 @@ pub(crate) fn replay_log(
     let mut buf = Vec::new();
     file.read_to_end(&mut buf)
         .map_err(BitmapError::io(log_path, "read"))?;
+    let valid = apply_records(log_path, &buf, bitmap, generation)?;
+    if valid != buf.len() as u64 {
+        file.set_len(valid)
+            .and_then(|()| file.sync_all())
+            .map_err(BitmapError::io(log_path, "truncate torn tail"))?;
+    }
+    Ok((file, valid))
+}
+
+/// Applies the valid records of `log_path` to `bitmap` like [`replay_log`], but
+/// writes nothing: a missing log is empty and a torn tail is only skipped.
+pub(crate) fn peek_log(log_path: &Path, bitmap: &DirtyBitmap, generation: u64) -> Result<()> {
+    let mut buf = Vec::new();
+    match File::open(log_path) {
+        Ok(mut f) => {
+            f.read_to_end(&mut buf)
+                .map_err(BitmapError::io(log_path, "read"))?;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(BitmapError::io(log_path, "open")(e)),
+    }
+    apply_records(log_path, &buf, bitmap, generation)?;
+    Ok(())
+}
+
+/// ORs the records of the current (or a newer) generation in `buf` into
+/// `bitmap`, up to the first torn one; returns the length of the valid prefix.
+fn apply_records(log_path: &Path, buf: &[u8], bitmap: &DirtyBitmap, generation: u64) -> Result<u64> {
     let mut valid = 0u64;
     for chunk in buf.chunks(RECORD_LEN) {
         // Short or bad record = torn append; everything after it is ignored.
@@ -92,10 +120,5 @@ pub(crate) fn replay_log(
         }
         valid += RECORD_LEN as u64;
     }
-    if valid != buf.len() as u64 {
-        file.set_len(valid)
-            .and_then(|()| file.sync_all())
-            .map_err(BitmapError::io(log_path, "truncate torn tail"))?;
-    }
-    Ok((file, valid))
+    Ok(valid)
 }

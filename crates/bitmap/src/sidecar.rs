@@ -14,12 +14,13 @@ use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::bitmap::DirtyBitmap;
 use crate::error::{BitmapError, Result};
 use crate::format::{self, Record, RECORD_LEN};
-use crate::recovery::{read_snapshot, replay_log};
+use crate::recovery::{peek_log, read_snapshot, replay_log};
+use crate::view::BitmapView;
 
 /// Mutable log state; everything that must change together lives behind one
 /// mutex so appends, snapshots and truncation are serialised.
@@ -39,12 +40,14 @@ struct LogState {
 /// Invariant in durable mode: **a set bit is durable.** Bits are only set
 /// (under the log mutex) after the record covering them has been synced, so
 /// any thread that observes a bit set — including the lock-free fast path of
-/// [`mark_range`](Self::mark_range) — may rely on it surviving a crash. For
-/// this to hold, durable-mode callers must mark only through this type, not
-/// through [`bitmap()`](Self::bitmap) directly.
+/// [`mark_range`](Self::mark_range) — may rely on it surviving a crash. The
+/// type enforces it: [`bitmap()`](Self::bitmap) lends only a read view, and
+/// every way to set bits ([`mark_range`](Self::mark_range),
+/// [`merge_from`](Self::merge_from), [`merge_words`](Self::merge_words)) is
+/// durable first.
 #[derive(Debug)]
 pub struct DurableBitmap {
-    bitmap: Arc<DirtyBitmap>,
+    bitmap: DirtyBitmap,
     path: PathBuf,
     tmp_path: PathBuf,
     log_path: PathBuf,
@@ -177,7 +180,7 @@ impl DurableBitmap {
         let path = path.as_ref();
         match Self::open(path, durable) {
             Ok(db) => {
-                let bm = db.bitmap();
+                let bm = &db.bitmap;
                 if bm.size() != size || bm.granularity() != granularity {
                     return Err(BitmapError::Mismatch {
                         detail: format!(
@@ -206,7 +209,7 @@ impl DurableBitmap {
         state: LogState,
     ) -> Self {
         DurableBitmap {
-            bitmap: Arc::new(bitmap),
+            bitmap,
             path,
             tmp_path,
             log_path,
@@ -216,10 +219,26 @@ impl DurableBitmap {
         }
     }
 
-    /// The in-memory bitmap (for queries, `runs()`, `swap_out()`, ...). In
-    /// durable mode do not mark through it directly: that bypasses the log.
-    pub fn bitmap(&self) -> &Arc<DirtyBitmap> {
-        &self.bitmap
+    /// A read-only view of the bits in memory (queries, `runs()`, ...). Bits
+    /// are set only through this type, so that they are logged first.
+    pub fn bitmap(&self) -> BitmapView<'_> {
+        BitmapView::new(&self.bitmap)
+    }
+
+    /// Reads a sidecar without writing anything: the snapshot plus every valid
+    /// record of the log (a torn tail is ignored, not cut; a missing log is
+    /// empty; a leftover `PATH.tmp` stays). For observers such as `pair display`
+    /// while another process may own the bitmap. The result is a detached copy.
+    pub fn read_only(path: impl AsRef<Path>) -> Result<DirtyBitmap> {
+        let path = path.as_ref();
+        let (h, words) = read_snapshot(path)?;
+        let bitmap =
+            DirtyBitmap::from_words(h.size, h.granularity, &words).map_err(|e| match e {
+                BitmapError::Invalid { detail } => BitmapError::corrupt(path, detail),
+                other => other,
+            })?;
+        peek_log(&sibling(path, ".log"), &bitmap, h.generation)?;
+        Ok(bitmap)
     }
 
     /// Snapshot file path.
@@ -349,17 +368,99 @@ impl DurableBitmap {
         self.bitmap.swap_out()
     }
 
+    /// Marks the whole volume dirty (durably in durable mode).
+    pub fn mark_all(&self) -> Result<u64> {
+        self.mark_range(0, self.bitmap.size())
+    }
+
+    /// ORs another bitmap's bits into this one (durably in durable mode);
+    /// `E_SIZE` unless both have the same geometry.
+    pub fn merge_from(&self, other: &DurableBitmap) -> Result<u64> {
+        let (a, b) = (&self.bitmap, &other.bitmap);
+        if a.size() != b.size() || a.granularity() != b.granularity() {
+            return Err(BitmapError::Mismatch {
+                detail: format!(
+                    "cannot merge {} (size {} gran {}) into {} (size {} gran {})",
+                    other.path.display(),
+                    b.size(),
+                    b.granularity(),
+                    self.path.display(),
+                    a.size(),
+                    a.granularity()
+                ),
+            });
+        }
+        self.merge_words(&b.snapshot_words())
+    }
+
+    /// ORs `words` (one bit per granule, as [`BitmapView::snapshot_words`]
+    /// gives them; bits past `len_bits()` are ignored) into the bitmap and
+    /// returns how many bits were newly set. In durable mode the union is
+    /// written as a new snapshot *before* any new bit is visible in memory, so
+    /// "a set bit is durable" still holds. `E_SIZE` on a wrong word count.
+    pub fn merge_words(&self, words: &[u64]) -> Result<u64> {
+        let bm = &self.bitmap;
+        let current = bm.snapshot_words();
+        if words.len() != current.len() {
+            return Err(BitmapError::Mismatch {
+                detail: format!(
+                    "{} words given for {} ({} words)",
+                    words.len(),
+                    self.path.display(),
+                    current.len()
+                ),
+            });
+        }
+        let tail = bm.len_bits() % 64;
+        let mut merged = current.clone();
+        let last = merged.len().saturating_sub(1);
+        for (i, (m, w)) in merged.iter_mut().zip(words.iter()).enumerate() {
+            let w = if i == last && tail != 0 { w & (u64::MAX >> (64 - tail)) } else { *w };
+            *m |= w;
+        }
+        if merged == current {
+            return Ok(0);
+        }
+        if self.durable {
+            let mut st = self.lock();
+            self.check_poisoned()?;
+            // Bits marked since `current` was read stay set: OR them in again.
+            let now = bm.snapshot_words();
+            for (m, n) in merged.iter_mut().zip(now.iter()) {
+                *m |= n;
+            }
+            self.persist_locked(&mut st, &merged)?;
+        }
+        Ok(bm.or_words(&merged, Ordering::Release))
+    }
+
+    /// Clears the granules the byte range touches in memory only; the next
+    /// snapshot (`flush`) persists it. Clearing early never breaks the
+    /// invariant (a write to a cleared granule logs it again); until the
+    /// snapshot, a crash only brings the bits back. For a resync that clears
+    /// each chunk behind its copy and checkpoints now and then.
+    pub fn clear_range_in_memory(&self, offset: u64, len: u64) -> Result<()> {
+        // Under the lock so a snapshot in progress never sees a half-cleared range.
+        let _st = self.lock();
+        self.bitmap.clear_range(offset, len)
+    }
+
     fn flush_locked(&self, st: &mut LogState) -> Result<()> {
+        let words = self.bitmap.snapshot_words();
+        self.persist_locked(st, &words)
+    }
+
+    /// Writes `words` as the next snapshot and truncates the log.
+    fn persist_locked(&self, st: &mut LogState, words: &[u64]) -> Result<()> {
         self.check_poisoned()?;
         let next = st.generation + 1;
         let bm = &self.bitmap;
-        let words = bm.snapshot_words();
         let bytes = format::encode_snapshot(
             bm.granularity(),
             bm.size(),
             bm.len_bits(),
             next,
-            &words,
+            words,
         );
         // Failures up to and including rename leave the old snapshot and old
         // log intact and consistent, so they are plain errors.

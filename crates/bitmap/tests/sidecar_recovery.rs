@@ -388,11 +388,14 @@ fn durable_range_errors() {
 #[test]
 fn clearing_what_is_clear_on_disk_writes_no_snapshot() {
     let f = fx();
-    let d = DurableBitmap::create(&f.path, SIZE, G, true).expect("create");
-    // Nothing on disk: a clear only clears memory (no new generation, no syncs).
-    d.bitmap().mark_range(3 * G, G).expect("mark in memory only");
+    // Nothing on disk (a mark without write intent is in memory only): a clear only
+    // clears memory (no new generation, no syncs).
+    let d = DurableBitmap::create(&f.path, SIZE, G, false).expect("create");
+    d.mark_range(3 * G, G).expect("mark in memory only");
     d.clear().expect("clear");
     assert_eq!((d.generation(), d.bitmap().count()), (1, 0));
+    drop(d);
+    let d = DurableBitmap::open(&f.path, true).expect("open");
     // A durable mark is on disk: clearing must persist a snapshot.
     d.mark_range(5 * G, G).expect("mark");
     d.clear().expect("clear");
@@ -401,7 +404,7 @@ fn clearing_what_is_clear_on_disk_writes_no_snapshot() {
     let d = DurableBitmap::open(&f.path, true).expect("open");
     assert_eq!(d.bitmap().count(), 0);
     // A flushed snapshot with a bit set, then a clear: persisted too.
-    d.bitmap().mark_range(9 * G, G).expect("mark in memory");
+    d.mark_range(9 * G, G).expect("mark");
     d.flush().expect("flush");
     d.clear().expect("clear");
     drop(d);

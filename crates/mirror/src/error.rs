@@ -16,6 +16,8 @@ pub enum MirrorError {
     Copy(CopyError),
     /// The operation is not allowed in the pair's current mode.
     State { detail: String },
+    /// A duplexed write to the secondary failed: the pair is suspended (PSUE).
+    Suspended { detail: String },
 }
 
 /// Shorthand for results of this crate.
@@ -29,6 +31,7 @@ impl MirrorError {
             MirrorError::Bitmap(e) => e.code(),
             MirrorError::Copy(e) => e.code(),
             MirrorError::State { .. } => "E_STATE",
+            MirrorError::Suspended { .. } => "E_IO",
         }
     }
 }
@@ -39,7 +42,7 @@ impl fmt::Display for MirrorError {
             MirrorError::Volume(e) => write!(f, "{e}"),
             MirrorError::Bitmap(e) => write!(f, "{e}"),
             MirrorError::Copy(e) => write!(f, "{e}"),
-            MirrorError::State { detail } => write!(f, "{detail}"),
+            MirrorError::State { detail } | MirrorError::Suspended { detail } => write!(f, "{detail}"),
         }
     }
 }
@@ -50,7 +53,7 @@ impl std::error::Error for MirrorError {
             MirrorError::Volume(e) => Some(e),
             MirrorError::Bitmap(e) => Some(e),
             MirrorError::Copy(e) => Some(e),
-            MirrorError::State { .. } => None,
+            MirrorError::State { .. } | MirrorError::Suspended { .. } => None,
         }
     }
 }

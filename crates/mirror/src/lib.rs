@@ -11,5 +11,5 @@ pub mod mirror;
 pub mod ops;
 
 pub use error::{MirrorError, Result};
-pub use mirror::{write_primary_all, Mirror, MirrorFiles, Mode, Quiesced};
+pub use mirror::{write_primary_all, Absent, Mirror, MirrorFiles, Mode, Quiesced};
 pub use ops::{split_group, Direction};

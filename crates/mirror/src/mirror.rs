@@ -9,7 +9,7 @@ use crate::locks::RegionLocks;
 use plexus_bitmap::{ByteRange, DurableBitmap};
 use plexus_volume::BlockDevice;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// How writes are handled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +35,45 @@ pub struct MirrorFiles {
     pub filled: PathBuf,
 }
 
+/// The stand-in for a secondary that cannot be opened (its file is gone, its disk
+/// offline): every read and write fails, so the pair stays suspended, but the pair's
+/// bitmaps stay open and go on recording the primary's writes, and the resync once the
+/// secondary is back is differential.
+pub struct Absent {
+    label: String,
+    size: u64,
+    why: String,
+}
+
+impl Absent {
+    /// A missing secondary called `label`, of the primary's `size`, unavailable because of `why`.
+    pub fn new(label: &str, size: u64, why: &str) -> Self {
+        Absent { label: label.to_owned(), size, why: why.to_owned() }
+    }
+
+    fn refuse(&self, op: &'static str) -> plexus_volume::VolumeError {
+        plexus_volume::VolumeError::Io { path: self.label.clone().into(), op, source: std::io::Error::other(format!("secondary {} is unavailable: {}", self.label, self.why)) }
+    }
+}
+
+impl BlockDevice for Absent {
+    fn label(&self) -> &str {
+        &self.label
+    }
+    fn size(&self) -> u64 {
+        self.size
+    }
+    fn read_at(&self, _offset: u64, _buf: &mut [u8]) -> plexus_volume::Result<()> {
+        Err(self.refuse("read"))
+    }
+    fn write_at(&self, _offset: u64, _data: &[u8]) -> plexus_volume::Result<()> {
+        Err(self.refuse("write"))
+    }
+    fn flush(&self) -> plexus_volume::Result<()> {
+        Ok(())
+    }
+}
+
 /// A mirrored pair of equal-sized devices.
 pub struct Mirror {
     pub(crate) primary: Arc<dyn BlockDevice>,
@@ -46,6 +85,8 @@ pub struct Mirror {
     pub(crate) locks: Arc<RegionLocks>,
     pub(crate) granularity: u64,
     pub(crate) write_intent: bool,
+    /// Why the pair was suspended by a failed duplexed write (PSUE), if it was.
+    pub(crate) failure: Mutex<Option<String>>,
 }
 
 fn read_lock(m: &RwLock<Mode>) -> RwLockReadGuard<'_, Mode> {
@@ -101,7 +142,7 @@ impl Mirror {
         let filled = DurableBitmap::create(&files.filled, size, granularity, write_intent)?;
         if !instant {
             // Everything is still to be copied: the initial copy is a resync of all bits.
-            p_dirty.bitmap().mark_range(0, size)?;
+            p_dirty.mark_all()?;
             p_dirty.flush()?;
         }
         let mode = if instant { Mode::Instant } else { Mode::Duplex };
@@ -166,12 +207,45 @@ impl Mirror {
             locks,
             granularity,
             write_intent,
+            failure: Mutex::new(None),
         })
     }
 
     /// The current mode.
     pub fn mode(&self) -> Mode {
         *read_lock(&self.mode)
+    }
+
+    /// Why a failed duplexed write suspended the pair (it is then in `Track`, PSUE),
+    /// or `None`. Cleared by the next resync.
+    pub fn failure(&self) -> Option<String> {
+        self.failure.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub(crate) fn clear_failure(&self) {
+        *self.failure.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// Suspends the pair after its secondary refused a duplexed write that the primary
+    /// took: the region (already marked in the primary bitmap before the write) is
+    /// made durable even without write intent, so no split, close or crash can lose
+    /// the only record of the divergence. The caller switches the mode to `Track`.
+    fn suspend(&self, offset: u64, len: u64, e: &plexus_volume::VolumeError) -> Result<()> {
+        {
+            let mut f = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+            f.get_or_insert_with(|| format!("a duplexed write to secondary {} at offset {offset} length {len} failed: {e}", self.secondary.label()));
+        }
+        if !self.p_dirty.is_durable() {
+            self.p_dirty.flush()?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn refuse_if_suspended(&self) -> Result<()> {
+        match self.failure() {
+            Some(f) => Err(MirrorError::State { detail: format!("pair {} → {} is suspended (PSUE): {f}; resync it first", self.primary.label(), self.secondary.label()) }),
+            None => Ok(()),
+        }
     }
 
     /// Bytes per bitmap bit.
@@ -331,6 +405,7 @@ impl Mirror {
         if q.mode() != Mode::Duplex {
             return Err(MirrorError::State { detail: format!("pair {} is not duplexing", self.primary.label()) });
         }
+        self.refuse_if_suspended()?;
         self.primary.flush()?;
         self.secondary.flush()?;
         self.p_dirty.clear()?;
@@ -381,9 +456,26 @@ pub fn write_primary_all(mirrors: &[&Mirror], offset: u64, data: &[u8]) -> Resul
         m.p_dirty.mark_range(offset, len)?;
     }
     first.primary.write_at(offset, data)?;
+    // Every plex gets the write even when another refuses it (a three-way mirror
+    // keeps its good plex); a plex that refuses is suspended, not the write failed:
+    // the primary holds the data and the divergence is recorded durably.
+    let mut failed: Vec<&Mirror> = Vec::new();
     for (m, mode) in mirrors.iter().zip(modes.iter()) {
-        if **mode == Mode::Duplex {
-            m.secondary.write_at(offset, data)?;
+        if **mode == Mode::Duplex && m.failure().is_none() {
+            if let Err(e) = m.secondary.write_at(offset, data) {
+                m.suspend(offset, len, &e)?;
+                failed.push(m);
+            }
+        }
+    }
+    drop(_region);
+    drop(modes);
+    for m in failed {
+        // The failure is recorded first, so a split or clean close that gets the mode
+        // before this refuses rather than clearing the bits.
+        let mut q = m.quiesce();
+        if q.mode() == Mode::Duplex {
+            q.set_mode(Mode::Track);
         }
     }
     Ok(())
@@ -407,7 +499,7 @@ impl Mirror {
     /// Records, durably, that a region of the primary differs from the secondary
     /// (after the primary's data was replaced behind the pair, as by a promotion).
     pub fn mark_dirty(&self, offset: u64, len: u64) -> Result<()> {
-        self.p_dirty.bitmap().mark_range(offset, len)?;
+        self.p_dirty.mark_range(offset, len)?;
         Ok(self.p_dirty.flush()?)
     }
 }

@@ -35,6 +35,7 @@ impl Quiesced<'_> {
         if *self.mode != Mode::Duplex {
             return Err(MirrorError::State { detail: format!("pair {} is already split", m.primary.label()) });
         }
+        m.refuse_if_suspended()?;
         m.primary.flush()?;
         m.secondary.flush()?;
         // Bits set while duplexing only guarded against a crash between the two
@@ -64,6 +65,9 @@ pub fn split_group(mirrors: &[&Mirror]) -> Result<()> {
     }
     if let Some(q) = held.iter().find(|q| q.mode() != Mode::Duplex) {
         return Err(MirrorError::State { detail: format!("pair {} is already split", q.mirror.primary.label()) });
+    }
+    for q in held.iter() {
+        q.mirror.refuse_if_suspended()?;
     }
     for q in held.iter_mut() {
         q.split()?;
@@ -106,8 +110,7 @@ impl ChunkHook for ResyncHook<'_> {
             copy()?;
             self.mirror
                 .p_dirty
-                .bitmap()
-                .clear_range(chunk.offset, chunk.len)
+                .clear_range_in_memory(chunk.offset, chunk.len)
                 .map_err(|e| self.stash(e.into()))?;
         }
         if self.since.fetch_add(chunk.len, Ordering::Relaxed) + chunk.len >= CHECKPOINT_BYTES {
@@ -133,19 +136,17 @@ impl Mirror {
     pub fn resync(&self, direction: Direction, full: bool, opts: &CopyOptions, ctl: &CopyControl) -> Result<CopyReport> {
         {
             let mut q = self.quiesce();
-            let p = self.p_dirty.bitmap();
+            // A resync is the retry of a suspended pair: its record of the divergence
+            // is in the bitmaps, which the copy below works from.
+            self.clear_failure();
             if full {
-                p.mark_range(0, self.size())?;
+                self.p_dirty.mark_all()?;
             }
-            p.merge_from(self.s_dirty.bitmap())?;
+            self.p_dirty.merge_from(&self.s_dirty)?;
             if q.mode() == Mode::Instant {
                 // Regions never filled hold whatever the secondary had before the pair.
-                let f = self.filled.bitmap();
-                for bit in 0..f.len_bits() {
-                    if !f.test_bit(bit) {
-                        p.set_bit(bit);
-                    }
-                }
+                let unfilled: Vec<u64> = self.filled.bitmap().snapshot_words().iter().map(|w| !w).collect();
+                self.p_dirty.merge_words(&unfilled)?;
             }
             // The union is durable before the secondary's own record of it is cleared.
             self.p_dirty.flush()?;
@@ -166,6 +167,10 @@ impl Mirror {
         }
         let report = result?;
         saved?;
+        if let Some(f) = self.failure() {
+            // A duplexed write failed while the copy ran: the pair is suspended again.
+            return Err(MirrorError::Suspended { detail: format!("pair {} → {} was suspended (PSUE) during the resync: {f}", self.primary.label(), self.secondary.label()) });
+        }
         Ok(report)
     }
 

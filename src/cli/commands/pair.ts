@@ -47,6 +47,15 @@ async function detach(mirrors: Mirrors, args: string[], logName: string, primary
   return child.pid ?? -1;
 }
 
+/** Ctrl-C (SIGINT) cancels the running operation: the library stops between chunks and
+ * throws E_CANCELLED (exit 130). `done` removes the handler. */
+function cancelOnSigint(): { signal: AbortSignal; done: () => void } {
+  const abort = new AbortController();
+  const onSigint = (): void => abort.abort();
+  process.once('SIGINT', onSigint);
+  return { signal: abort.signal, done: () => process.off('SIGINT', onSigint) };
+}
+
 function describe(p: PairInfo): string[] {
   const op = p.operation;
   // An interrupted fill resumes with `pair fill`; a resync would end the instant split.
@@ -74,12 +83,13 @@ export function pairCommand(): Command {
     .option('--group <name>', 'consistency group')
     .option('--granularity <size>', 'bytes per dirty-bitmap bit', '64K')
     .option('--instant', 'split at once without a prior copy; the secondary fills in the background')
+    .option('--allow <host...>', 'hosts allowed to access the secondary once it is split (in every state no other host may)')
     .option('--no-write-intent', 'do not fsync a newly dirtied region before acknowledging its write (faster; a crash then needs a full resync)')
     .option('--threads <n>', 'copy threads (default: one per core)')
     .option('--max-rate <size>', 'copy pace per second, e.g. 100M (default: as fast as possible)')
     .option('--background', 'return at once and copy in a detached process')
     .option('--json', 'print the pair as JSON')
-    .action(async (primary: string, secondary: string, o: { group?: string; granularity: string; instant?: boolean; writeIntent: boolean; threads?: string; maxRate?: string; background?: boolean; json?: boolean }, c: Command) => {
+    .action(async (primary: string, secondary: string, o: { group?: string; allow?: string[]; granularity: string; instant?: boolean; writeIntent: boolean; threads?: string; maxRate?: string; background?: boolean; json?: boolean }, c: Command) => {
       const mirrors = mirrorsOf(c);
       const threads = intOpt(o.threads, 'threads', 1, 256);
       const bar = progressBar(o.instant ? `fill ${secondary}` : `copy ${primary} → ${secondary}`, Boolean(process.stderr.isTTY) && !o.json && !o.background);
@@ -88,6 +98,7 @@ export function pairCommand(): Command {
       try {
         info = await mirrors.create(primary, secondary, {
           group: o.group,
+          allow: o.allow,
           granularity: parseSize(o.granularity, 'granularity'),
           instant: o.instant,
           writeIntent: o.writeIntent,
@@ -118,7 +129,7 @@ export function pairCommand(): Command {
     .option('--group <name>', 'split every pair of a consistency group together')
     .option('--plex <secondary>', 'split only this plex of the primary')
     .option('--read-only', 'make the split secondary read-only')
-    .option('--allow <host...>', 'hosts allowed to access the split secondary')
+    .option('--allow <host...>', 'hosts allowed to access the secondary while split (kept until replaced; no other host may access it in any state)')
     .option('--freeze <cmd>', 'command run before the split (e.g. put a database in backup mode)')
     .option('--thaw <cmd>', 'command run after the split')
     .option('--hook-timeout <seconds>', 'timeout of each hook command', '60')
@@ -128,7 +139,8 @@ export function pairCommand(): Command {
       const timeout = intOpt(o.hookTimeout, 'hook timeout', 1, 86_400)! * 1000;
       const r = await mirrorsOf(c).split(sel, { readOnly: o.readOnly, allow: o.allow, freeze: o.freeze, thaw: o.thaw, hookTimeoutMs: timeout });
       if (o.json) return printJson(r);
-      process.stdout.write(`split ${r.pairs.join(', ')} at ${r.splitAt}${r.frozenMs !== undefined ? `; frozen for ${r.frozenMs} ms` : ''}\n`);
+      const hooks = [r.freeze && `freeze ${r.freeze.status} in ${r.freeze.ms} ms`, r.thaw && `thaw ${r.thaw.status} in ${r.thaw.ms} ms`].filter(Boolean).join(', ');
+      process.stdout.write(`split ${r.pairs.join(', ')} at ${r.splitAt}${hooks ? `; ${hooks}` : ''}${r.frozenMs !== undefined ? `; frozen for ${r.frozenMs} ms` : ''}\n`);
     });
 
   cmd
@@ -161,8 +173,9 @@ export function pairCommand(): Command {
         return;
       }
       const bar = progressBar(o.reverse ? 'restore' : 'resync', Boolean(process.stderr.isTTY) && !o.json);
+      const cancel = cancelOnSigint();
       try {
-        const results = await mirrors.resync(sel, { full: o.full, reverse: o.reverse, threads, maxRate, onProgress: bar.callback });
+        const results = await mirrors.resync(sel, { full: o.full, reverse: o.reverse, threads, maxRate, onProgress: bar.callback, signal: cancel.signal });
         bar.stop();
         if (o.json) return printJson(results);
         for (const r of results) {
@@ -171,6 +184,7 @@ export function pairCommand(): Command {
         }
       } finally {
         bar.stop();
+        cancel.done();
       }
     });
 
@@ -217,13 +231,15 @@ export function pairCommand(): Command {
     .option('--json', 'print the report as JSON')
     .action(async (primary: string | undefined, o: SelectOpts & { threads?: string; maxRate?: string; json?: boolean }, c: Command) => {
       const bar = progressBar('fill', Boolean(process.stderr.isTTY) && !o.json);
+      const cancel = cancelOnSigint();
       try {
-        const r = await mirrorsOf(c).fill(selector(primary, o), { threads: intOpt(o.threads, 'threads', 1, 256), maxRate: sizeOpt(o.maxRate, 'max rate'), onProgress: bar.callback });
+        const r = await mirrorsOf(c).fill(selector(primary, o), { threads: intOpt(o.threads, 'threads', 1, 256), maxRate: sizeOpt(o.maxRate, 'max rate'), onProgress: bar.callback, signal: cancel.signal });
         bar.stop();
         if (o.json) printJson(r);
         else process.stdout.write(`filled ${r.length} instant split${r.length === 1 ? '' : 's'} (${formatBytes(r.reduce((a, x) => a + x.bytesCopied, 0))})\n`);
       } finally {
         bar.stop();
+        cancel.done();
       }
     });
 

@@ -64,4 +64,38 @@ describe('secondary access', () => {
     expectFailure(plexus(s.home, '--host', 'web', 'volume', 'checksum', 's'), 'E_ACCESS', 'volume s', 'host web');
     expect(ok(s.home, '--host', 'backup1', 'volume', 'checksum', 's').stdout).toBe(`${sum(s.home, 'p')}\n`);
   });
+
+  it('the access list applies in every state: in PAIR no host reaches a listed secondary, the listed host only once it is split', async () => {
+    await volumes(s.home, 8, 'p', 's');
+    ok(s.home, 'pair', 'create', 'p', 's');
+    ok(s.home, 'pair', 'split', 'p', '--allow', 'hostA');
+    expect(ok(s.home, '--host', 'hostA', 'volume', 'checksum', 's').stdout).toBe(`${sum(s.home, 's')}\n`);
+    // The resync takes the backup host's access away; the list stays with the pair.
+    ok(s.home, 'pair', 'resync', 'p');
+    expect(display(s.home, 'p')[0]).toMatchObject({ state: 'PAIR', allow: ['hostA'], readOnly: false });
+    expectFailure(plexus(s.home, '--host', 'hostB', 'volume', 'checksum', 's'), 'E_ACCESS', 'volume s', 'hostB', 'PAIR');
+    expectFailure(plexus(s.home, '--host', 'hostB', 'volume', 'read', 's', '--length', '16'), 'E_ACCESS', 'volume s', 'hostB');
+    expectFailure(plexus(s.home, 'volume', 'checksum', 's'), 'E_ACCESS', 'volume s');
+    expectFailure(plexus(s.home, '--host', 'hostA', 'volume', 'checksum', 's'), 'E_ACCESS', 'host hostA', 'only while pair p → s is split', 'PAIR');
+    expectFailure(plexus(s.home, '--host', 'hostA', 'volume', 'write', 's', '--pattern', '1', '--length', '16'), 'E_STATE', 'volume s');
+    // The next split, without --allow, keeps the list: hostA again, hostB still not.
+    ok(s.home, 'pair', 'split', 'p');
+    expect(ok(s.home, '--host', 'hostA', 'volume', 'checksum', 's').stdout).toBe(`${sum(s.home, 's')}\n`);
+    expectFailure(plexus(s.home, '--host', 'hostB', 'volume', 'checksum', 's'), 'E_ACCESS', 'volume s', 'hostB', 'PSUS');
+    // --allow replaces it.
+    ok(s.home, 'pair', 'resync', 'p');
+    ok(s.home, 'pair', 'split', 'p', '--allow', 'hostB');
+    expect(ok(s.home, '--host', 'hostB', 'volume', 'checksum', 's').stdout).toBe(`${sum(s.home, 's')}\n`);
+    expectFailure(plexus(s.home, '--host', 'hostA', 'volume', 'checksum', 's'), 'E_ACCESS', 'hostA');
+  });
+
+  it('pair create --allow guards the secondary from the initial copy on', async () => {
+    await volumes(s.home, 8, 'p', 's');
+    ok(s.home, 'pair', 'create', 'p', 's', '--allow', 'backup1');
+    expect(display(s.home, 'p')[0]).toMatchObject({ state: 'PAIR', allow: ['backup1'] });
+    expectFailure(plexus(s.home, '--host', 'web', 'volume', 'checksum', 's'), 'E_ACCESS', 'host web');
+    expectFailure(plexus(s.home, '--host', 'backup1', 'volume', 'checksum', 's'), 'E_ACCESS', 'host backup1', 'only while');
+    ok(s.home, 'pair', 'split', 'p');
+    expect(ok(s.home, '--host', 'backup1', 'volume', 'checksum', 's').stdout).toBe(`${sum(s.home, 'p')}\n`);
+  });
 });

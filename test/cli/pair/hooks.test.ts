@@ -36,7 +36,9 @@ describe('split hooks', () => {
 
     ok(s.home, 'pair', 'resync', 'p');
     const plain = ok(s.home, 'pair', 'split', 'p', '--freeze', 'true', '--thaw', 'true');
-    expect(plain.stdout).toMatch(/^split p → s at \S+; frozen for \d+ ms\n$/);
+    expect(plain.stdout).toMatch(/^split p → s at \S+; freeze ok in \d+ ms, thaw ok in \d+ ms; frozen for \d+ ms\n$/);
+    expect(report.freeze).toMatchObject({ status: 'ok', exitCode: 0, signal: null });
+    expect(report.thaw).toMatchObject({ status: 'ok', exitCode: 0, signal: null });
   });
 
   it('a failing freeze command aborts the split (E_HOOK); the pair stays in PAIR', async () => {
@@ -68,5 +70,56 @@ describe('split hooks', () => {
     ok(s.home, 'pair', 'create', 'p', 's');
     expectFailure(plexus(s.home, 'pair', 'split', 'p', '--thaw', 'exit 3'), 'E_HOOK', 'the pairs were split', 'thaw');
     expect(display(s.home, 'p')[0]!.state).toBe('PSUS');
+  });
+
+  it('a freeze killed by a signal settles: E_HOOK naming the hook and the signal, no thaw, no marker left, still in PAIR', async () => {
+    await volumes(s.home, 8, 'p', 's');
+    ok(s.home, 'pair', 'create', 'p', 's');
+    const thawed = path.join(s.dir, 'thawed');
+    const r = plexus(s.home, 'pair', 'split', 'p', '--freeze', 'kill -9 $$', '--thaw', `touch ${q(thawed)}`);
+    expectFailure(r, 'E_HOOK', 'freeze command was killed by signal SIGKILL', 'kill -9', 'not split', 'thaw was not run');
+    expect(r.code).toBe(1);
+    expect(fs.existsSync(thawed)).toBe(false);
+    expect(fs.readdirSync(path.join(s.home, 'pairs')).filter((f) => f.endsWith('.open'))).toEqual([]);
+    expect(display(s.home, 'p')[0]).toMatchObject({ state: 'PAIR', splitAt: null });
+    ok(s.home, 'volume', 'write', 'p', '--pattern', '6', '--length', '4K');
+    expect(sum(s.home, 's')).toBe(sum(s.home, 'p'));
+  });
+
+  it('a thaw killed by a signal settles: E_HOOK after the split, and the marker is gone', async () => {
+    await volumes(s.home, 8, 'p', 's');
+    ok(s.home, 'pair', 'create', 'p', 's');
+    const r = plexus(s.home, 'pair', 'split', 'p', '--freeze', 'true', '--thaw', 'kill -TERM $$');
+    expectFailure(r, 'E_HOOK', 'the pairs were split', 'thaw command was killed by signal SIGTERM');
+    expect(fs.readdirSync(path.join(s.home, 'pairs')).filter((f) => f.endsWith('.open'))).toEqual([]);
+    expect(display(s.home, 'p')[0]!.state).toBe('PSUS');
+  });
+
+  it('once the freeze succeeded the thaw runs even when the split fails', async () => {
+    await volumes(s.home, 8, 'p', 's');
+    ok(s.home, 'pair', 'create', 'p', 's');
+    const thawed = path.join(s.dir, 'thawed');
+    // The freeze makes the pair record impossible to replace (a directory where its
+    // temporary file goes), so the split fails after the freeze succeeded.
+    const blocker = path.join(s.home, 'pairs', 's.pair.json.tmp');
+    const r = plexus(s.home, 'pair', 'split', 'p', '--freeze', `mkdir ${q(blocker)}`, '--thaw', `touch ${q(thawed)}`);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toContain('the pairs were not split');
+    expect(r.stderr).toContain('the thaw ran');
+    expect(fs.existsSync(thawed)).toBe(true);
+    fs.rmdirSync(blocker);
+    expect(fs.readdirSync(path.join(s.home, 'pairs')).filter((f) => f.endsWith('.open'))).toEqual([]);
+    expect(display(s.home, 'p')[0]).toMatchObject({ state: 'PAIR', splitAt: null });
+    // Still mirrored, and splittable.
+    ok(s.home, 'volume', 'write', 'p', '--pattern', '7', '--length', '4K');
+    expect(sum(s.home, 's')).toBe(sum(s.home, 'p'));
+    ok(s.home, 'pair', 'split', 'p');
+  });
+
+  it('a hook whose tool is missing fails with E_HOOK (exit 127)', async () => {
+    await volumes(s.home, 8, 'p', 's');
+    ok(s.home, 'pair', 'create', 'p', 's');
+    expectFailure(plexus(s.home, 'pair', 'split', 'p', '--freeze', 'exec /nonexistent/freeze-tool'), 'E_HOOK', 'freeze command failed with exit 127');
+    expect(display(s.home, 'p')[0]!.state).toBe('PAIR');
   });
 });
