@@ -2,6 +2,7 @@
  * Catalog rebuild: the jobs, location entries and segments are recreated from the
  * catalog files every cartridge carries after each of its segments.
  */
+import { weakest } from './consistency.js';
 import { Catalog, type JobRow } from '../catalog/catalog.js';
 import { PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
@@ -94,6 +95,8 @@ export async function rebuildCatalog(home: Home, opts: { library?: string; onLog
           bytes: copyBytes(es),
           error: complete ? null : 'rebuilt from cartridges: not every byte of the source was found',
           scheduleId: null,
+          // The weakest claim of its cartridges; 'unknown' from cartridges that do not say.
+          consistency: weakest(es.map((e) => e.job.consistency)),
         };
         catalog.restoreJob(row);
         const sorted = [...es].sort((a, b) => a.location.copy - b.location.copy || a.location.seq - b.location.seq || a.segment.seq - b.segment.seq);

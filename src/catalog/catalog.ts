@@ -27,6 +27,8 @@ export interface JobRow {
   bytes: number;
   error: string | null;
   scheduleId: number | null;
+  /** A consistent image, a crash-consistent copy of a live volume, or unknown (see src/backup/consistency.ts). */
+  consistency: 'consistent' | 'crash-consistent' | 'unknown';
 }
 
 /** One location entry of a job: a run of segments written by one stream to one library. */
@@ -96,7 +98,7 @@ export interface ScheduleRow {
 export type NewSegment = Omit<SegmentRow, 'id' | 'locationId' | 'copy' | 'locationSeq' | 'library'>;
 
 const JOB_COLUMNS = `id, target, target_size AS targetSize, mode, started_at AS startedAt, ended_at AS endedAt,
-  data_time AS dataTime, status, pid, bytes, error, schedule_id AS scheduleId`;
+  data_time AS dataTime, status, pid, bytes, error, schedule_id AS scheduleId, consistency`;
 const SEGMENT_COLUMNS = `s.id, s.location_id AS locationId, l.copy, l.seq AS locationSeq, l.library, s.seq, s.barcode,
   s.file_number AS fileNumber, s.first_block AS firstBlock, s.source_offset AS sourceOffset, s.length,
   s.checksum, s.written_at AS writtenAt`;
@@ -210,11 +212,11 @@ export class Catalog {
   // ---- jobs, locations, segments ----
 
   /** Starts a job owned by this process; returns its number. */
-  startJob(j: { target: string; targetSize: number; mode?: string; dataTime?: string; scheduleId?: number }): number {
+  startJob(j: { target: string; targetSize: number; mode?: string; dataTime?: string; scheduleId?: number; consistency?: JobRow['consistency'] }): number {
     const now = new Date().toISOString();
     const r = this.db
-      .prepare(`INSERT INTO jobs (target, target_size, mode, started_at, data_time, status, pid, schedule_id) VALUES (?, ?, ?, ?, ?, 'running', ?, ?)`)
-      .run(j.target, j.targetSize, j.mode ?? 'single', now, j.dataTime ?? now, process.pid, j.scheduleId ?? null);
+      .prepare(`INSERT INTO jobs (target, target_size, mode, started_at, data_time, status, pid, schedule_id, consistency) VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?)`)
+      .run(j.target, j.targetSize, j.mode ?? 'single', now, j.dataTime ?? now, process.pid, j.scheduleId ?? null, j.consistency ?? 'unknown');
     return Number(r.lastInsertRowid);
   }
 
@@ -222,10 +224,15 @@ export class Catalog {
   restoreJob(j: JobRow): void {
     this.db
       .prepare(
-        `INSERT INTO jobs (id, target, target_size, mode, started_at, ended_at, data_time, status, pid, bytes, error, schedule_id)
-         VALUES (@id, @target, @targetSize, @mode, @startedAt, @endedAt, @dataTime, @status, NULL, @bytes, @error, NULL)`,
+        `INSERT INTO jobs (id, target, target_size, mode, started_at, ended_at, data_time, status, pid, bytes, error, schedule_id, consistency)
+         VALUES (@id, @target, @targetSize, @mode, @startedAt, @endedAt, @dataTime, @status, NULL, @bytes, @error, NULL, @consistency)`,
       )
       .run(j);
+  }
+
+  /** Records what a job's data is, once known (see src/backup/consistency.ts). */
+  setJobConsistency(id: number, consistency: JobRow['consistency']): void {
+    this.db.prepare(`UPDATE jobs SET consistency = ? WHERE id = ?`).run(consistency, id);
   }
 
   /** Ends a job. */
