@@ -96,4 +96,15 @@ describe('a data file truncated under a reader', () => {
     const jobs = JSON.parse(ok(s.home, 'catalog', 'jobs', '--json').stdout) as Array<{ status: string }>;
     expect(jobs.map((j) => j.status)).toEqual(['failed']);
   });
+
+  it('pair resync fails with E_CORRUPT, not SIGBUS', async () => {
+    ok(s.home, 'volume', 'create', 'p', '--size', '256M', '--block-size', '64K');
+    ok(s.home, 'volume', 'create', 's', '--size', '256M', '--block-size', '64K');
+    ok(s.home, 'pair', 'create', 'p', 's');
+    ok(s.home, 'pair', 'split', 'p');
+    // Every region of the primary dirty: the resync copies all of it.
+    ok(s.home, 'volume', 'write', 'p', '--random', '256M', '--seed', '8');
+    const r = await runAndTruncate(volumeFiles(s.home, 'p').img, 1 << 20, 'pair', 'resync', 'p');
+    expectCleanFailure(r, 'p');
+  });
 });
