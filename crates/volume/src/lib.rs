@@ -1,7 +1,7 @@
 //! Volumes for Plexus: sparse files of fixed size with a persisted unique identity,
 //! read and written through the descriptor into owned buffers, behind the
 //! [`BlockDevice`] contract so tests can swap in memory and fault-injecting devices.
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 pub mod device;
 pub mod error;
