@@ -287,6 +287,8 @@ impl BackingFile<'_> {
                     Ok(0) => return Some(Err(failed("write (splice)", Errno::IO, off_out))),
                     Ok(m) => left -= m,
                     Err(Errno::INTR) => {}
+                    // The destination cannot be spliced into and nothing was written yet.
+                    Err(Errno::INVAL | Errno::OPNOTSUPP) if off_out == offset => return None,
                     Err(e) => {
                         let e = std::io::Error::from(e);
                         return Some(Err(VolumeError::io(&out.path, "write (splice)", e)));
