@@ -18,8 +18,6 @@
 import { Catalog } from '../catalog/catalog.js';
 import { asPlexusError, guarded, PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
-import { PairRecords } from '../mirror/record.js';
-import { isDuplexing } from '../mirror/states.js';
 import type { ProgressCallback } from '../progress.js';
 import { logBackupManager } from '../resources/log.js';
 import { driveName } from '../resources/inventory.js';
@@ -28,6 +26,7 @@ import { Library } from '../tape/library.js';
 import { VolumeStore } from '../volumes/store.js';
 import type { Volume } from '../volumes/volume.js';
 import type { CartridgeIndexEntry } from './cartridge-index.js';
+import { classifySource, settleConsistency, type SourceImage } from './consistency.js';
 import { register } from './libraries.js';
 import { StreamWriter, type StreamOutcome } from './stream-writer.js';
 import { planSegmentCommands, type SegmentCommand } from '../tape/drive.js';
@@ -105,6 +104,11 @@ export interface BackupReport {
   waitedForDrive: boolean;
   elapsedMs: number;
   dataTime: string;
+  /** A consistent image (a split secondary, a staged copy, unchanged while read) or a
+   * crash-consistent copy of a live volume (see src/backup/consistency.ts). */
+  consistency: 'consistent' | 'crash-consistent';
+  /** Why, in words. */
+  consistencyReason: string;
 }
 
 /** The library a command means: the one named, or the only one there is. */
@@ -114,15 +118,6 @@ export function chooseLibrary(home: Home, name?: string): Library {
   if (all.length === 1) return all[0]!;
   if (all.length === 0) throw new PlexusError('E_NOENT', 'there is no tape library: create one with `plexus library create NAME --slots N --drives N --cartridge-size SIZE`');
   throw new PlexusError('E_INVALID', `there are ${all.length} libraries (${all.map((l) => l.name).join(', ')}): choose one with --library`);
-}
-
-/** The time the data of `source` is as of: a split secondary's split time, else now. */
-function dataTimeOf(home: Home, source: string): string {
-  const pair = PairRecords.of(home).find(source);
-  if (pair && isDuplexing(pair.state)) {
-    throw new PlexusError('E_STATE', `volume ${source} is the secondary of a pair in ${pair.state}: split the pair first for a consistent image`);
-  }
-  return pair?.splitAt ?? new Date().toISOString();
 }
 
 /** What every mode needs: the job, its volume, the catalog. */
@@ -139,6 +134,8 @@ interface JobContext {
   chunk: number;
   timeoutMs: number;
   started: number;
+  /** What the source is, as the job started. */
+  image: SourceImage;
 }
 
 /** Backs up volume `source` of the home to tape. Every failure is a PlexusError. */
@@ -159,7 +156,8 @@ async function backup(home: Home, source: string, opts: BackupOptions): Promise<
   const store = new VolumeStore(home);
   const volume = store.open(source, { readOnly: true });
   const size = volume.size;
-  const dataTime = dataTimeOf(home, source);
+  const image = classifySource(home, source);
+  const dataTime = image.dataTime;
   const lib = mode === 'single' ? chooseLibrary(home, opts.library) : undefined;
   if (!lib) {
     // Chunks follow one another in a segment file: each must end on a block boundary.
@@ -173,9 +171,10 @@ async function backup(home: Home, source: string, opts: BackupOptions): Promise<
   let id: number | undefined;
   try {
     for (const l of lib ? [lib] : opts.library !== undefined ? [Library.open(home, opts.library)] : Library.list(home)) register(catalog, l);
-    id = catalog.startJob({ target: source, targetSize: size, mode, dataTime, scheduleId: opts.scheduleId });
+    id = catalog.startJob({ target: source, targetSize: size, mode, dataTime, scheduleId: opts.scheduleId, consistency: image.consistency });
     const row = catalog.job(id);
-    const ctx: JobContext = { home, catalog, volume, size, id, info: { id, target: source, targetSize: size, mode, startedAt: row.startedAt, dataTime }, opts, chunk, timeoutMs: timeout, started };
+    const info = { id, target: source, targetSize: size, mode, startedAt: row.startedAt, dataTime, consistency: image.consistency };
+    const ctx: JobContext = { home, catalog, volume, size, id, info, opts, chunk, timeoutMs: timeout, started, image };
     if (lib) return await runSingle(ctx, lib);
     return await runStreams(ctx, mode === 'parallel' ? 'parallel' : 'chunked');
   } catch (e) {
@@ -200,6 +199,14 @@ function fail(ctx: JobContext, e: unknown): never {
   throw new PlexusError(err.code, `backup job ${ctx.id} of ${ctx.info.target} failed: ${err.message}`, { cause: err });
 }
 
+/** Ends a job as done, with what its data turned out to be. */
+function finishDone(ctx: JobContext): void {
+  const settled = settleConsistency(ctx.home, ctx.info.target, ctx.image);
+  ctx.image = { ...ctx.image, ...settled };
+  ctx.catalog.setJobConsistency(ctx.id, settled.consistency);
+  ctx.catalog.finishJob(ctx.id, 'done');
+}
+
 function report(ctx: JobContext, mode: BackupMode, streams: StreamReport[], outcomes: StreamOutcome[], waited: boolean): BackupReport {
   const locations = ctx.catalog.locations(ctx.id);
   return {
@@ -217,6 +224,8 @@ function report(ctx: JobContext, mode: BackupMode, streams: StreamReport[], outc
     waitedForDrive: waited,
     elapsedMs: Date.now() - ctx.started,
     dataTime: ctx.info.dataTime,
+    consistency: ctx.image.consistency,
+    consistencyReason: ctx.image.reason,
   };
 }
 
@@ -261,7 +270,7 @@ async function runSingle(ctx: JobContext, lib: Library): Promise<BackupReport> {
   }
   catalog.setLocationStatus(locationId, outcome.error ? 'failed' : 'done');
   if (outcome.error) fail(ctx, outcome.error);
-  catalog.finishJob(id, 'done');
+  finishDone(ctx);
   const stream: StreamReport = { stream: 0, mover: null, library: lib.name, drive: driveName(lib.name, claim.drive), path: [], cartridges: outcome.cartridges, bytes: outcome.bytes, status: 'done' };
   return report(ctx, 'single', [stream], [outcome], waited);
 }
@@ -377,7 +386,7 @@ async function runStreams(ctx: JobContext, mode: 'parallel' | 'chunked'): Promis
       }
       if (queue.length > 0) throw allFailed(streams, outcomes);
     }
-    catalog.finishJob(id, 'done');
+    finishDone(ctx);
     log(`done: ${mode}, ${catalog.locations(id).length} location entries`);
     const reports = streams.map((s) => streamReport(s, outcomes.get(s.stream)));
     return report(ctx, mode, reports, [...outcomes.values()], false);

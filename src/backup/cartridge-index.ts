@@ -15,7 +15,10 @@ export const INDEX_FORMAT = 1;
 /** What a cartridge records about one segment it holds. */
 export interface CartridgeIndexEntry {
   format: typeof INDEX_FORMAT;
-  job: Pick<JobRow, 'id' | 'target' | 'targetSize' | 'mode' | 'startedAt' | 'dataTime'>;
+  /** `consistency`: what the job's data is as the job started (absent on cartridges
+   * written before it was recorded: rebuilt as 'unknown'). A frozen image whose file
+   * changed during the job is downgraded in the catalog only, when the job ends. */
+  job: Pick<JobRow, 'id' | 'target' | 'targetSize' | 'mode' | 'startedAt' | 'dataTime'> & { consistency?: JobRow['consistency'] };
   location: Pick<LocationRow, 'copy' | 'seq' | 'library' | 'stream'>;
   segment: NewSegment;
 }

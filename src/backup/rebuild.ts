@@ -2,6 +2,7 @@
  * Catalog rebuild: the jobs, location entries and segments are recreated from the
  * catalog files every cartridge carries after each of its segments.
  */
+import { weakest } from './consistency.js';
 import { Catalog } from '../catalog/catalog.js';
 import { asPlexusError, guarded, isBug, PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
@@ -159,6 +160,8 @@ async function rebuild(home: Home, opts: RebuildOptions): Promise<RebuildReport>
             bytes: 0,
             error: null,
             scheduleId: null,
+            // The weakest claim of its cartridges; 'unknown' from cartridges that do not say.
+            consistency: weakest(es.map((e) => e.job.consistency)),
           });
         }
         touched.add(id);

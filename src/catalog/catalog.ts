@@ -28,6 +28,8 @@ export interface JobRow {
   bytes: number;
   error: string | null;
   scheduleId: number | null;
+  /** A consistent image, a crash-consistent copy of a live volume, or unknown (see src/backup/consistency.ts). */
+  consistency: 'consistent' | 'crash-consistent' | 'unknown';
 }
 
 /** One location entry of a job: a run of segments written by one stream to one library. */
@@ -97,7 +99,7 @@ export interface ScheduleRow {
 export type NewSegment = Omit<SegmentRow, 'id' | 'locationId' | 'copy' | 'locationSeq' | 'library'>;
 
 const JOB_COLUMNS = `id, target, target_size AS targetSize, mode, started_at AS startedAt, ended_at AS endedAt,
-  data_time AS dataTime, status, pid, bytes, error, schedule_id AS scheduleId`;
+  data_time AS dataTime, status, pid, bytes, error, schedule_id AS scheduleId, consistency`;
 const SEGMENT_COLUMNS = `s.id, s.location_id AS locationId, l.copy, l.seq AS locationSeq, l.library, s.seq, s.barcode,
   s.file_number AS fileNumber, s.first_block AS firstBlock, s.source_offset AS sourceOffset, s.length,
   s.checksum, s.written_at AS writtenAt`;
@@ -249,14 +251,14 @@ export class Catalog {
    * Starts a job owned by this process; returns its number. The job's lock is taken
    * before its row commits, so no other process ever sees it `running` and unlocked.
    */
-  startJob(j: { target: string; targetSize: number; mode?: string; dataTime?: string; scheduleId?: number }): number {
+  startJob(j: { target: string; targetSize: number; mode?: string; dataTime?: string; scheduleId?: number; consistency?: JobRow['consistency'] }): number {
     const now = new Date().toISOString();
     let id: number | undefined;
     try {
       return this.transaction(() => {
         const r = this.db
-          .prepare(`INSERT INTO jobs (target, target_size, mode, started_at, data_time, status, pid, schedule_id) VALUES (?, ?, ?, ?, ?, 'running', ?, ?)`)
-          .run(j.target, j.targetSize, j.mode ?? 'single', now, j.dataTime ?? now, process.pid, j.scheduleId ?? null);
+          .prepare(`INSERT INTO jobs (target, target_size, mode, started_at, data_time, status, pid, schedule_id, consistency) VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?)`)
+          .run(j.target, j.targetSize, j.mode ?? 'single', now, j.dataTime ?? now, process.pid, j.scheduleId ?? null, j.consistency ?? 'unknown');
         id = Number(r.lastInsertRowid);
         take(this.file, 'job', id);
         return id;
@@ -276,8 +278,8 @@ export class Catalog {
   restoreJob(j: JobRow): void {
     this.db
       .prepare(
-        `INSERT INTO jobs (id, target, target_size, mode, started_at, ended_at, data_time, status, pid, bytes, error, schedule_id)
-         VALUES (@id, @target, @targetSize, @mode, @startedAt, @endedAt, @dataTime, @status, NULL, @bytes, @error, NULL)`,
+        `INSERT INTO jobs (id, target, target_size, mode, started_at, ended_at, data_time, status, pid, bytes, error, schedule_id, consistency)
+         VALUES (@id, @target, @targetSize, @mode, @startedAt, @endedAt, @dataTime, @status, NULL, @bytes, @error, NULL, @consistency)`,
       )
       .run(j);
   }
@@ -310,6 +312,12 @@ export class Catalog {
     this.db.prepare(`DELETE FROM locations WHERE library IN (${marks})`).run(...libraries);
   }
 
+  /** Records what a job's data is, once known (see src/backup/consistency.ts). */
+  setJobConsistency(id: number, consistency: JobRow['consistency']): void {
+    this.db.prepare(`UPDATE jobs SET consistency = ? WHERE id = ?`).run(consistency, id);
+  }
+
+  /** Ends a job. */
   /** Ends a job, then releases its lock (in that order: a settler never sees it unlocked and running). */
   finishJob(id: number, status: Exclude<JobStatus, 'running'>, error?: string): void {
     this.db.prepare(`UPDATE jobs SET status = ?, ended_at = ?, error = ?, pid = NULL WHERE id = ?`).run(status, new Date().toISOString(), error ?? null, id);

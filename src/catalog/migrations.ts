@@ -162,4 +162,13 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE faults_v3 RENAME TO faults;
     `,
   },
+  {
+    version: 4,
+    description: 'jobs: whether the data is a consistent image or a crash-consistent copy of a live volume',
+    // Jobs recorded before this was tracked are 'unknown' (treat as crash-consistent).
+    sql: `
+      ALTER TABLE jobs ADD COLUMN consistency TEXT NOT NULL DEFAULT 'unknown'
+        CHECK (consistency IN ('consistent', 'crash-consistent', 'unknown'));
+    `,
+  },
 ];

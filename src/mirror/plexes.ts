@@ -125,6 +125,8 @@ export async function stage(
   const info = src.info();
   const dst = mirrors.store.exists(to) ? mirrors.store.open(to) : mirrors.store.create(to, { size: info.size, blockSize: info.blockSize });
   const copy = await copyVolume(src, dst, { threads: opts.threads, onProgress: opts.onProgress });
+  // A frozen image as of the split: a backup of it is consistent while nothing writes it.
+  mirrors.store.markStaged(to, plex, split.splitAt);
   const resync = await mirrors.resync({ primary, plex }, { threads: opts.threads, onProgress: opts.onProgress });
   return { split, copy, resync, splitWindowMs: Date.now() - started, stagingVolume: to };
 }

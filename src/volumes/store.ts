@@ -14,6 +14,38 @@ export interface CreateVolumeOptions {
   blockSize?: number;
 }
 
+/** A staged copy: a volume written once from a frozen image (`pair stage`), recorded
+ * with the state of its data file at that moment, so a backup can tell whether anything
+ * wrote it since (see src/backup/consistency.ts). */
+export interface StagedImage {
+  /** The split plex it was copied from. */
+  from: string;
+  /** The time its data is as of: the split time. */
+  dataTime: string;
+  /** The data file's size, mtime and ctime (ns) once the copy was flushed. */
+  file: FileStamp;
+}
+
+/** What a write to a file changes: its size, mtime and ctime (ns, as decimal strings). */
+export interface FileStamp {
+  size: number;
+  mtimeNs: string;
+  ctimeNs: string;
+}
+
+/** The size, mtime and ctime of `file` now. Reading the ctime makes the kernel give the
+ * next write a fine-grained timestamp (multigrain timestamps), so a write right after
+ * still changes it. */
+export function fileStamp(file: string): FileStamp {
+  const st = fs.statSync(file, { bigint: true });
+  return { size: Number(st.size), mtimeNs: st.mtimeNs.toString(), ctimeNs: st.ctimeNs.toString() };
+}
+
+/** Whether two stamps describe the same, unwritten, file. */
+export function sameStamp(a: FileStamp, b: FileStamp): boolean {
+  return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;
+}
+
 /** Default block size of new volumes. */
 export const DEFAULT_BLOCK_SIZE = 4096;
 
@@ -29,6 +61,36 @@ export class VolumeStore {
   /** Path of the dirty-bitmap sidecar kept for `name` (its log is beside it, `.log`). */
   bitmapFile(name: string): string {
     return this.file(name).replace(/\.img$/, '.bitmap');
+  }
+
+  /** Path of the staged-image record of `name` (see {@link StagedImage}). */
+  stagedFile(name: string): string {
+    return this.file(name).replace(/\.img$/, '.staged.json');
+  }
+
+  /** Records that `name` now holds a copy of the frozen image of `from` as of `dataTime`
+   * (its data file as it is now); replaced atomically. */
+  markStaged(name: string, from: string, dataTime: string): void {
+    const rec: StagedImage = { from, dataTime, file: fileStamp(this.file(name)) };
+    const tmp = `${this.stagedFile(name)}.tmp`;
+    const fd = fs.openSync(tmp, 'w');
+    try {
+      fs.writeSync(fd, `${JSON.stringify(rec)}\n`);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, this.stagedFile(name));
+  }
+
+  /** The staged-image record of `name`, if it has one (a malformed one counts as none). */
+  staged(name: string): StagedImage | undefined {
+    try {
+      const r = JSON.parse(fs.readFileSync(this.stagedFile(name), 'utf8')) as StagedImage;
+      return typeof r.from === 'string' && typeof r.dataTime === 'string' && typeof r.file?.mtimeNs === 'string' ? r : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /** Whether a volume of that name exists. */
@@ -72,7 +134,7 @@ export class VolumeStore {
     if (!this.exists(name)) throw new PlexusError('E_NOENT', `no volume named ${name} in ${this.home.dir}`);
     callNative(() => native.NativeVolume.remove(this.file(name)));
     // A bitmap describes this volume only; leaving it would haunt a later volume of the same name.
-    for (const f of [this.bitmapFile(name), `${this.bitmapFile(name)}.log`]) fs.rmSync(f, { force: true });
+    for (const f of [this.bitmapFile(name), `${this.bitmapFile(name)}.log`, this.stagedFile(name)]) fs.rmSync(f, { force: true });
   }
 
   /** Finds a volume by its unique identifier rather than its name. */

@@ -204,13 +204,16 @@ fn pace(start: Instant, done: u64, rate: u64) {
     }
 }
 
-/// Copies one chunk, straight from the source's mapped bytes when it has them.
+/// Copies one chunk: in the kernel (`copy_file_range`) from volume file to volume file,
+/// else through `scratch` (a buffer of this worker's own: what is written is exactly
+/// what was read, whatever happens to the source meanwhile).
 fn copy_chunk(src: &dyn BlockDevice, dst: &dyn BlockDevice, c: ByteRange, scratch: &mut Vec<u8>) -> plexus_volume::Result<()> {
-    let len = c.len as usize;
-    if let Some(r) = src.with_bytes(c.offset, len, &mut |bytes| dst.write_at(c.offset, bytes)) {
-        return r;
+    if let (Some(from), Some(to)) = (src.backing_file(false), dst.backing_file(true)) {
+        if let Some(r) = from.copy_to(&to, c.offset, c.len) {
+            return r;
+        }
     }
-    scratch.resize(len, 0);
+    scratch.resize(c.len as usize, 0);
     src.read_at(c.offset, scratch)?;
     dst.write_at(c.offset, scratch)
 }

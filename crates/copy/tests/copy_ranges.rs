@@ -110,3 +110,20 @@ fn a_paced_copy_keeps_to_its_rate() {
     // 4 MiB at 16 MiB/s cannot finish in much under a quarter of a second.
     assert!(r.elapsed.as_secs_f64() >= 0.2, "took {:?}", r.elapsed);
 }
+
+#[test]
+fn a_volume_copy_writes_the_sources_holes_as_zeros_over_old_destination_data() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let size = 16u64 << 20;
+    let src = Volume::create(&d.path().join("src.img"), size, 4096).expect("src");
+    let dst = Volume::create(&d.path().join("dst.img"), size, 4096).expect("dst");
+    // The source: data, a hole, data (unaligned to the chunks); the destination: data everywhere.
+    fill(&src, 0, 3 << 20, Fill::Random(1)).expect("fill head");
+    fill(&src, (9 << 20) + 123, 1 << 20, Fill::Random(2)).expect("fill tail");
+    fill(&dst, 0, size, Fill::Pattern(0xEE)).expect("fill dst");
+    copy_all(&src, &dst, &CopyOptions::default(), &CopyControl::new()).expect("copy");
+    assert_eq!(src.checksum(0, size).expect("src sum"), dst.checksum(0, size).expect("dst sum"));
+    let mut hole = vec![1u8; 1 << 20];
+    dst.read_at(5 << 20, &mut hole).expect("read the copied hole");
+    assert!(hole.iter().all(|&b| b == 0), "a hole of the source reads as zeros in the copy");
+}

@@ -76,17 +76,4 @@ impl BlockDevice for FaultySource<'_> {
     fn flush(&self) -> Result<()> {
         self.inner.flush()
     }
-    /// Lends the source's bytes as the healthy stream would, while the fault is not
-    /// reached within them (so a faulty stream runs at full speed until its fault);
-    /// a range the fault falls in is read block by block through `read_at`, where it fires.
-    fn with_bytes(&self, offset: u64, len: usize, f: &mut dyn FnMut(&[u8]) -> Result<()>) -> Option<Result<()>> {
-        let after = self.delivered.load(Ordering::Relaxed) + len as u64;
-        let trips = |limit: Option<u64>| limit.is_some_and(|l| after > l);
-        if trips(self.fault.fail_after) || trips(self.fault.hang_after) {
-            return None;
-        }
-        let r = self.inner.with_bytes(offset, len, f)?;
-        self.delivered.fetch_add(len as u64, Ordering::Relaxed);
-        Some(r)
-    }
 }

@@ -56,8 +56,8 @@ impl Medium for FileMedium {
     }
 
     fn write_at(&self, offset: u64, bufs: &[&[u8]]) -> io::Result<()> {
-        // One pwritev per record puts the header and the payload (often straight from
-        // a volume's mapped pages) into the page cache with a single copy.
+        // One pwritev per record puts the header and the payload into the page cache
+        // with a single copy.
         let mut slices: Vec<IoSlice<'_>> = bufs.iter().filter(|b| !b.is_empty()).map(|b| IoSlice::new(b)).collect();
         let mut rest: &mut [IoSlice<'_>] = &mut slices;
         let mut at = offset;

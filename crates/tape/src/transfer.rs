@@ -1,10 +1,14 @@
 //! Bulk writes to a cartridge: a segment of a volume, or a small file (the catalog).
 //!
-//! A segment is one tape file. Two stages overlap: a producer thread computes each
-//! block's CRC-32C straight from the source's mapped pages, while the calling thread
-//! writes each block with one `pwritev` of its header and those same pages. The data
-//! is copied once, by the kernel, where `dd` copies it twice; checksumming runs on the
-//! second core.
+//! A segment is one tape file. Two stages overlap: a producer thread reads each block
+//! into a buffer of its own and computes its CRC-32C over that buffer, while the
+//! calling thread writes the block with one `pwritev` of its header and that same
+//! buffer; checksumming and reading run on the second core. The buffer is the block's
+//! only copy between the two: another program writing the source meanwhile changes
+//! neither the bytes stored nor their checksum, so a block's CRC and the segment
+//! digest always cover exactly the bytes on the cartridge. (Blocks used to be lent
+//! from a shared map of the source: a concurrent writer then changed the pages
+//! between the CRC and the write, and the backup could not be restored.)
 
 use crate::chain::{BlockChain, Digest};
 use crate::drive::{Drive, Pending, Position};
@@ -65,21 +69,6 @@ pub struct FileReport {
     pub crc: u32,
     /// Whether the cartridge is now inside its early-warning zone.
     pub early_warning: bool,
-}
-
-/// A block's payload: lent from the source's mapped pages, or read into a buffer.
-enum Payload<'a> {
-    Borrowed(&'a [u8]),
-    Owned(Vec<u8>),
-}
-
-impl Payload<'_> {
-    fn bytes(&self) -> &[u8] {
-        match self {
-            Payload::Borrowed(b) => b,
-            Payload::Owned(v) => v,
-        }
-    }
 }
 
 /// Writes `len` bytes of `src` from `offset` as a new tape file of content "segment"
@@ -151,22 +140,7 @@ fn append_blocks(drive: &mut Drive, src: &dyn BlockDevice, offset: u64, len: u64
         Err(e) => return Err(undo(drive, e)),
     };
     ctl.start(planned);
-    let pumped = match usize::try_from(planned) {
-        Ok(n) => {
-            let mut out = None;
-            let lent = src.with_bytes(offset, n, &mut |m| {
-                out = Some(pump(drive, src, offset, planned, Some(m), ctl));
-                Ok(())
-            });
-            match (lent, out) {
-                (Some(Err(e)), _) => Err(e.into()),
-                (Some(Ok(())), Some(r)) => r,
-                _ => pump(drive, src, offset, planned, None, ctl),
-            }
-        }
-        Err(_) => pump(drive, src, offset, planned, None, ctl),
-    };
-    let chain = match pumped {
+    let chain = match pump(drive, src, offset, planned, ctl) {
         Ok(c) => c,
         Err(e) => return Err(undo(drive, e)),
     };
@@ -301,29 +275,25 @@ fn abandon(drive: &mut Drive, e: TapeError) -> TapeError {
 }
 
 /// Moves `len` bytes of `src` from `offset` into the open file, block by block, with
-/// checksumming on a producer thread; returns the chain of the blocks it appended.
-fn pump(drive: &mut Drive, src: &dyn BlockDevice, offset: u64, len: u64, mapped: Option<&[u8]>, ctl: &CopyControl) -> Result<BlockChain> {
+/// reading and checksumming on a producer thread; returns the chain of the blocks it
+/// appended. Each block is read once into an owned buffer, checksummed, and written
+/// from that buffer (see the module notes).
+fn pump(drive: &mut Drive, src: &dyn BlockDevice, offset: u64, len: u64, ctl: &CopyControl) -> Result<BlockChain> {
     let bs = u64::from(drive.label().block_size);
     std::thread::scope(|s| {
-        let (tx, rx) = sync_channel::<Result<(Payload<'_>, u32)>>(PIPELINE_DEPTH);
+        let (tx, rx) = sync_channel::<Result<(Vec<u8>, u32)>>(PIPELINE_DEPTH);
         let (recycle, recycled) = channel::<Vec<u8>>();
         let producer = s.spawn(move || {
             let mut at = 0u64;
             while at < len && !ctl.is_cancelled() {
                 let n = bs.min(len - at);
-                let payload = match mapped.and_then(|m| m.get(at as usize..(at + n) as usize)) {
-                    Some(b) => Payload::Borrowed(b),
-                    None => {
-                        let mut v = recycled.try_recv().unwrap_or_default();
-                        v.resize(n as usize, 0);
-                        if let Err(e) = src.read_at(offset + at, &mut v) {
-                            let _ = tx.send(Err(e.into()));
-                            break;
-                        }
-                        Payload::Owned(v)
-                    }
-                };
-                let crc = crc32c::crc32c(payload.bytes());
+                let mut payload = recycled.try_recv().unwrap_or_default();
+                payload.resize(n as usize, 0);
+                if let Err(e) = src.read_at(offset + at, &mut payload) {
+                    let _ = tx.send(Err(e.into()));
+                    break;
+                }
+                let crc = crc32c::crc32c(&payload);
                 if tx.send(Ok((payload, crc))).is_err() {
                     break; // the writer stopped on an error
                 }
@@ -334,12 +304,10 @@ fn pump(drive: &mut Drive, src: &dyn BlockDevice, offset: u64, len: u64, mapped:
         let mut chain = BlockChain::new();
         for item in rx.iter() {
             let written = item.and_then(|(payload, crc)| {
-                drive.append_block(payload.bytes(), crc)?;
-                chain.add(payload.bytes().len() as u32, crc);
-                ctl.add(payload.bytes().len() as u64);
-                if let Payload::Owned(v) = payload {
-                    let _ = recycle.send(v);
-                }
+                drive.append_block(&payload, crc)?;
+                chain.add(payload.len() as u32, crc);
+                ctl.add(payload.len() as u64);
+                let _ = recycle.send(payload);
                 Ok(())
             });
             if let Err(e) = written {

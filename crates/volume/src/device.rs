@@ -2,6 +2,7 @@
 //! put in-memory and fault-injecting devices on the real copy path.
 
 use crate::error::{Result, VolumeError};
+use crate::volume::BackingFile;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 
@@ -18,9 +19,15 @@ pub trait BlockDevice: Send + Sync {
     fn write_at(&self, offset: u64, data: &[u8]) -> Result<()>;
     /// Makes every acknowledged write durable.
     fn flush(&self) -> Result<()>;
-    /// Lends the bytes `[offset, offset+len)` to `f` without copying them, when the
-    /// device can (a mapped volume can); `None` means "read them into a buffer instead".
-    fn with_bytes(&self, _offset: u64, _len: usize, _f: &mut dyn FnMut(&[u8]) -> Result<()>) -> Option<Result<()>> {
+    /// The plain file holding the device's bytes at the same offsets, for copies the
+    /// kernel does from file to file ([`BackingFile::copy_to`]); `write`: the caller
+    /// will write through it, so a read-only device answers `None`. `None` (memory,
+    /// fault-injecting wrappers) means "copy through a buffer with `read_at`/`write_at`".
+    ///
+    /// No device lends its bytes in memory: a reader always gets its own copy
+    /// (`read_at`), so what it checksums is what it writes, and no outside change to a
+    /// file (a truncation) can fault the process (see docs/design.md).
+    fn backing_file(&self, _write: bool) -> Option<BackingFile<'_>> {
         None
     }
 }

@@ -1,14 +1,13 @@
 //! Volumes for Plexus: sparse files of fixed size with a persisted unique identity,
-//! read through a memory map and written through the descriptor, behind the
+//! read and written through the descriptor into owned buffers, behind the
 //! [`BlockDevice`] contract so tests can swap in memory and fault-injecting devices.
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 pub mod device;
 pub mod error;
 pub mod fill;
 pub mod identity;
 pub mod lock;
-mod map;
 pub mod volume;
 
 pub use device::{check_range, BlockDevice, Fault, FaultyDevice, MemDevice};
@@ -16,4 +15,4 @@ pub use error::{Result, VolumeError};
 pub use fill::{fill, random_bytes, Fill};
 pub use identity::{identity_path, Identity, VolumeId};
 pub use lock::OwnerLock;
-pub use volume::{exchange_data, Access, Volume};
+pub use volume::{exchange_data, Access, BackingFile, Volume};

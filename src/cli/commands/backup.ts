@@ -64,7 +64,8 @@ export function backupCommand(): Command {
           bar.stop();
           if (o.json) return printJson(r);
           process.stdout.write(
-            `job ${r.job}: backed up ${source} (${formatBytes(r.bytes)}, ${r.mode}) to ${r.cartridges.join(', ')} in ${(r.elapsedMs / 1000).toFixed(2)} s (${formatRate(r.bytes / Math.max(r.elapsedMs / 1000, 1e-9))})\n`,
+            `job ${r.job}: backed up ${source} (${formatBytes(r.bytes)}, ${r.mode}) to ${r.cartridges.join(', ')} in ${(r.elapsedMs / 1000).toFixed(2)} s (${formatRate(r.bytes / Math.max(r.elapsedMs / 1000, 1e-9))})\n` +
+              `job ${r.job}: ${r.consistency === 'consistent' ? `a consistent image as of ${r.dataTime}` : 'a crash-consistent copy of a live volume'} (${r.consistencyReason})\n`,
           );
           if (r.mode !== 'single') {
             printTable(
@@ -139,8 +140,8 @@ export function catalogCommand(): Command {
         if (o.json) return printJson(jobs);
         if (jobs.length === 0) return void process.stdout.write('no backup jobs\n');
         printTable(
-          ['JOB', 'TARGET', 'STATUS', 'SIZE', 'DATA TIME', 'STARTED', 'ENDED'],
-          jobs.map((j) => [String(j.id), j.target, j.status, formatBytes(j.bytes), j.dataTime, j.startedAt, j.endedAt ?? '-']),
+          ['JOB', 'TARGET', 'STATUS', 'SIZE', 'CONSISTENCY', 'DATA TIME', 'STARTED', 'ENDED'],
+          jobs.map((j) => [String(j.id), j.target, j.status, formatBytes(j.bytes), j.consistency, j.dataTime, j.startedAt, j.endedAt ?? '-']),
         );
       } finally {
         catalog.close();
@@ -163,6 +164,7 @@ export function catalogCommand(): Command {
           ['target', `${job.target} (${formatBytes(job.targetSize)})`],
           ['status', job.status + (job.error ? ` (${job.error})` : '')],
           ['data time', job.dataTime],
+          ['consistency', job.consistency],
           ['started', job.startedAt],
           ['ended', job.endedAt ?? '-'],
           ['bytes', formatBytes(job.bytes)],

@@ -1,0 +1,85 @@
+/**
+ * What a backup job's data is: a consistent image, or a crash-consistent copy of a live
+ * volume. Plexus reads a source block by block while the job runs; only a source that
+ * nothing writes meanwhile yields a point-in-time image:
+ *
+ * - `consistent`: the source is a frozen image: the secondary of a pair split by the
+ *   user (PSUS: its data is the primary's as of the split), or a staged copy (`pair stage`)
+ *   that nothing wrote since it was staged; and its data file did not change while the
+ *   job read it (size, mtime and ctime compared before and after);
+ * - `crash-consistent`: anything that may be written during the backup (a primary, a
+ *   plain volume, a staged copy written since, or a frozen image whose file changed
+ *   during the job), and a secondary suspended by a failure (PSUE: it holds what the
+ *   duplexed writes left, not an image of one moment): each block is as it was when read, so the whole is what a crash
+ *   would have left; every block's checksum still covers exactly the bytes stored;
+ * - `unknown`: jobs recorded before this was tracked, or rebuilt from cartridges
+ *   written before it was (treat as crash-consistent).
+ *
+ * docs/backup-manager.md ("Consistency") describes it for operators.
+ */
+import { PlexusError } from '../errors.js';
+import type { Home } from '../home/home.js';
+import { PairRecords } from '../mirror/record.js';
+import { isDuplexing } from '../mirror/states.js';
+import { fileStamp, sameStamp, VolumeStore, type FileStamp } from '../volumes/store.js';
+
+/** What a job's data is (see the module notes). */
+export type Consistency = 'consistent' | 'crash-consistent' | 'unknown';
+export const CONSISTENCIES: readonly Consistency[] = ['consistent', 'crash-consistent', 'unknown'];
+
+/** What a source is, as the job starts. */
+export interface SourceImage {
+  consistency: 'consistent' | 'crash-consistent';
+  /** Why, in words, for the report and the catalog. */
+  reason: string;
+  /** The time the data is as of: the split time of a frozen image, else now. */
+  dataTime: string;
+  /** The source's data file as the job starts, to compare when it ends. */
+  stamp: FileStamp;
+}
+
+/** Classifies `source` before a backup reads it; E_STATE for a secondary still being mirrored. */
+export function classifySource(home: Home, source: string): SourceImage {
+  const store = new VolumeStore(home);
+  // Stamp first: a write after this is seen when the job ends.
+  const stamp = fileStamp(store.file(source));
+  const now = new Date().toISOString();
+  const records = PairRecords.of(home);
+  const pair = records.find(source);
+  if (pair && isDuplexing(pair.state)) {
+    throw new PlexusError('E_STATE', `volume ${source} is the secondary of a pair in ${pair.state}: split the pair first for a consistent image`);
+  }
+  if (pair?.state === 'PSUE') {
+    return { consistency: 'crash-consistent', reason: `secondary of ${pair.primary} suspended by a failure (PSUE): not an image of one moment`, dataTime: now, stamp };
+  }
+  if (pair?.state === 'PSUS' && pair.splitAt) {
+    return { consistency: 'consistent', reason: `split secondary of ${pair.primary} (${pair.state}${pair.readOnly ? ', read-only' : ''}), as of the split`, dataTime: pair.splitAt, stamp };
+  }
+  const staged = store.staged(source);
+  if (staged) {
+    if (sameStamp(staged.file, stamp)) return { consistency: 'consistent', reason: `staged copy of ${staged.from}, unchanged since it was staged`, dataTime: staged.dataTime, stamp };
+    return { consistency: 'crash-consistent', reason: `staged copy of ${staged.from}, but written since it was staged`, dataTime: now, stamp };
+  }
+  const primary = records.all().some((r) => r.primary === source);
+  return { consistency: 'crash-consistent', reason: primary ? 'live primary volume: may be written during the backup' : 'live volume: may be written during the backup', dataTime: now, stamp };
+}
+
+/** The job's consistency once it has read everything: a frozen image whose data file
+ * changed while the job read it is only crash-consistent. */
+export function settleConsistency(home: Home, source: string, image: SourceImage): { consistency: SourceImage['consistency']; reason: string } {
+  if (image.consistency !== 'consistent') return image;
+  let now: FileStamp | undefined;
+  try {
+    now = fileStamp(new VolumeStore(home).file(source));
+  } catch {
+    now = undefined;
+  }
+  if (now && sameStamp(now, image.stamp)) return image;
+  return { consistency: 'crash-consistent', reason: `${image.reason}, but its data file changed during the backup` };
+}
+
+/** Combines what several cartridges say about one job: the weakest claim wins. */
+export function weakest(values: ReadonlyArray<Consistency | undefined>): Consistency {
+  if (values.some((v) => v === undefined || v === 'unknown')) return 'unknown';
+  return values.some((v) => v === 'crash-consistent') ? 'crash-consistent' : 'consistent';
+}

@@ -1,0 +1,132 @@
+/**
+ * What a backup job's data is, as the report and the catalog say: a consistent image (a
+ * split secondary, a staged copy nothing wrote since) or a crash-consistent copy of a
+ * live volume (a plain volume, a primary, a staged copy written since, a frozen image
+ * whose data file changed while the job read it). Cartridges carry it for a rebuild.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { runBackup } from '../../src/backup/backup.js';
+import { settleConsistency, classifySource } from '../../src/backup/consistency.js';
+import { createLibrary } from '../../src/backup/libraries.js';
+import { rebuildCatalog } from '../../src/backup/rebuild.js';
+import { Catalog } from '../../src/catalog/catalog.js';
+import { MIGRATIONS } from '../../src/catalog/migrations.js';
+import { Home, VolumeStore } from '../../src/index.js';
+import { Mirrors } from '../../src/mirror/mirrors.js';
+import { stage } from '../../src/mirror/plexes.js';
+import { scratchDir } from '../helpers/home.js';
+
+const MiB = 1024 * 1024;
+
+let scratch: ReturnType<typeof scratchDir>;
+let home: Home;
+let store: VolumeStore;
+
+beforeEach(() => {
+  scratch = scratchDir();
+  home = Home.open(path.join(scratch.dir, 'home'));
+  store = new VolumeStore(home);
+  const catalog = Catalog.open(home);
+  try {
+    createLibrary(home, catalog, 'lib', { slots: 8, drives: 1, cartridgeSize: 16 * MiB, blockSize: 64 * 1024 });
+  } finally {
+    catalog.close();
+  }
+});
+afterEach(() => scratch.cleanup());
+
+async function volume(name: string, size = 2 * MiB): Promise<void> {
+  const v = store.create(name, { size });
+  await v.fill(0, size, { seed: 3 });
+}
+
+function catalogConsistency(job: number): string {
+  const c = Catalog.open(home);
+  try {
+    return c.job(job).consistency;
+  } finally {
+    c.close();
+  }
+}
+
+describe('backup consistency', () => {
+  it('a plain volume and a primary are crash-consistent copies of a live volume', async () => {
+    await volume('plain');
+    const r = await runBackup(home, 'plain');
+    expect(r.consistency).toBe('crash-consistent');
+    expect(r.consistencyReason).toMatch(/live volume/);
+    expect(catalogConsistency(r.job)).toBe('crash-consistent');
+
+    await volume('p');
+    store.create('s', { size: 2 * MiB });
+    const mirrors = new Mirrors(home);
+    await mirrors.create('p', 's');
+    await expect(runBackup(home, 's')).rejects.toMatchObject({ code: 'E_STATE' });
+    const rp = await runBackup(home, 'p');
+    expect([rp.consistency, rp.consistencyReason]).toEqual(['crash-consistent', expect.stringMatching(/primary/)]);
+  });
+
+  it('a split secondary is a consistent image as of the split; a staged copy too, until written', async () => {
+    await volume('p');
+    store.create('s', { size: 2 * MiB });
+    store.create('s2', { size: 2 * MiB });
+    const mirrors = new Mirrors(home);
+    await mirrors.create('p', 's');
+    const split = await mirrors.split({ primary: 'p', plex: 's' }, { readOnly: true });
+    const r = await runBackup(home, 's');
+    expect([r.consistency, r.dataTime]).toEqual(['consistent', split.splitAt]);
+    expect(catalogConsistency(r.job)).toBe('consistent');
+    await mirrors.resync({ primary: 'p', plex: 's' });
+
+    await mirrors.create('p', 's2');
+    await stage(mirrors, 'p', 's2', 'staged');
+    const st = await runBackup(home, 'staged');
+    expect([st.consistency, st.consistencyReason]).toEqual(['consistent', expect.stringMatching(/staged copy of s2/)]);
+    // Written after staging (by anything: here another program): no longer a frozen image.
+    const fd = fs.openSync(store.file('staged'), 'r+');
+    fs.writeSync(fd, Buffer.alloc(4096, 1), 0, 4096, 0);
+    fs.closeSync(fd);
+    const again = await runBackup(home, 'staged');
+    expect([again.consistency, again.consistencyReason]).toEqual(['crash-consistent', expect.stringMatching(/written since/)]);
+
+    // Jobs rebuilt from cartridges keep what they were.
+    for (const f of ['catalog.db', 'catalog.db-wal', 'catalog.db-shm']) fs.rmSync(path.join(home.dir, f), { force: true });
+    await rebuildCatalog(home);
+    const c = Catalog.open(home);
+    try {
+      expect([r.job, st.job, again.job].map((id) => c.job(id).consistency)).toEqual(['consistent', 'consistent', 'crash-consistent']);
+    } finally {
+      c.close();
+    }
+  });
+
+  it('a frozen image whose data file changes while the job reads it is downgraded', async () => {
+    await volume('p');
+    store.create('s', { size: 2 * MiB });
+    const mirrors = new Mirrors(home);
+    await mirrors.create('p', 's');
+    await mirrors.split({ primary: 'p', plex: 's' });
+    const image = classifySource(home, 's');
+    expect(image.consistency).toBe('consistent');
+    expect(settleConsistency(home, 's', image).consistency).toBe('consistent');
+    const fd = fs.openSync(store.file('s'), 'r+');
+    fs.writeSync(fd, Buffer.alloc(512, 7), 0, 512, 4096);
+    fs.closeSync(fd);
+    const settled = settleConsistency(home, 's', image);
+    expect(settled).toEqual({ consistency: 'crash-consistent', reason: expect.stringMatching(/changed during the backup/) });
+  });
+
+  it('migration 4 marks jobs recorded before it as unknown', async () => {
+    const Database = (await import('better-sqlite3')).default;
+    const file = path.join(scratch.dir, 'old.db');
+    const db = new Database(file);
+    for (const m of MIGRATIONS.filter((x) => x.version < 4)) db.exec(m.sql);
+    db.prepare(`INSERT INTO jobs (target, target_size, started_at, data_time, status) VALUES ('v', 1, 'then', 'then', 'done')`).run();
+    db.exec(MIGRATIONS.find((x) => x.version === 4)!.sql);
+    expect(db.prepare('SELECT consistency FROM jobs').get()).toEqual({ consistency: 'unknown' });
+    expect(() => db.prepare(`UPDATE jobs SET consistency = 'maybe'`).run()).toThrow();
+    db.close();
+  });
+});
