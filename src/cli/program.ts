@@ -1,15 +1,19 @@
-/** The commander program: global options and the command tree. */
+/**
+ * The commander program: global options and the command tree. The tree (./tree/*) is
+ * declared with commander alone; each action imports its run module (./commands/*) when
+ * it runs, so start-up loads neither the library, nor SQLite, nor the native addon.
+ */
 import { Command } from 'commander';
-import { backupCommand, catalogCommand, restoreCommand } from './commands/backup.js';
-import { benchCommand } from './commands/bench.js';
-import { copyCommand } from './commands/copy.js';
-import { demoCommand } from './commands/demo.js';
-import { faultCommand } from './commands/fault.js';
-import { initCommand } from './commands/init.js';
-import { libraryCommand, tapeCommand } from './commands/library.js';
-import { pairCommand } from './commands/pair.js';
-import { resourcesCommand } from './commands/resources.js';
-import { volumeCommand } from './commands/volume.js';
+import { backupCommand, catalogCommand, restoreCommand } from './tree/backup.js';
+import { benchCommand } from './tree/bench.js';
+import { copyCommand } from './tree/copy.js';
+import { demoCommand } from './tree/demo.js';
+import { faultCommand } from './tree/fault.js';
+import { initCommand } from './tree/init.js';
+import { libraryCommand, tapeCommand } from './tree/library.js';
+import { pairCommand } from './tree/pair.js';
+import { resourcesCommand } from './tree/resources.js';
+import { volumeCommand } from './tree/volume.js';
 
 /** Builds the `plexus` program. */
 export function buildProgram(): Command {
