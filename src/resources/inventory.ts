@@ -8,7 +8,7 @@
  * topology). Libraries, drives (`LIB/driveN`) and cartridges (barcodes) are read from
  * the home's library directories every time an inventory is opened.
  */
-import { register } from '../backup/libraries.js';
+import { register } from '../tape/media.js';
 import { Catalog, processAlive } from '../catalog/catalog.js';
 import { PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
