@@ -3,7 +3,7 @@
  * its run module (and through it the library, SQLite and the native addon) only when that
  * command runs. `plexus --version` and `--help` load nothing else.
  */
-import type { Command } from 'commander';
+import type { Command } from './commander.js';
 
 /**
  * A commander action that imports a run module and calls `pick(module)` with the

@@ -1,5 +1,5 @@
 /** The `plexus` entry point: run the program, turn any failure into one line and an exit code. */
-import { type Command, CommanderError } from 'commander';
+import { type Command, CommanderError } from './commander.js';
 import { fromSystem, PlexusError } from '../errors.js';
 import { buildProgram } from './program.js';
 
@@ -8,7 +8,7 @@ const EXIT_USAGE = 2;
 
 /** Runs the CLI with `argv` (as in process.argv) and returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  const program = await buildProgram(argv);
   // Subcommands do not inherit these settings when added with addCommand, so walk the tree.
   const configure = (c: Command): void => {
     c.exitOverride();

@@ -1,5 +1,5 @@
 /** Declares `plexus backup run|schedule`, `plexus catalog jobs|show|rebuild`, `plexus restore` (run by ../commands/backup.ts). */
-import { Command } from 'commander';
+import { Command } from '../commander.js';
 import { lazy } from '../lazy.js';
 
 const load = () => import('../commands/backup.js');

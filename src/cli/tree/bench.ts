@@ -1,7 +1,7 @@
 /** Declares `plexus bench copy|resync|backup|chunked|startup` (run by ../commands/bench.ts). */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Command } from 'commander';
+import { Command } from '../commander.js';
 import { DEFAULT_FRACTIONS, DEFAULT_GRANULARITIES } from '../../bench/defaults.js';
 import { lazy } from '../lazy.js';
 

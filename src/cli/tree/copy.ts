@@ -1,5 +1,5 @@
 /** Declares `plexus copy SRC DST` (run by ../commands/copy.ts). */
-import { Command } from 'commander';
+import { Command } from '../commander.js';
 import { lazy } from '../lazy.js';
 
 /** Registers the copy command. */

@@ -1,5 +1,5 @@
 /** Declares `plexus demo` (run by ../commands/demo.ts). */
-import { Command } from 'commander';
+import { Command } from '../commander.js';
 import { lazy } from '../lazy.js';
 
 /** Registers the demo command. */

@@ -1,5 +1,5 @@
 /** Declares `plexus fault inject|clear|list` (run by ../commands/fault.ts). */
-import { Command } from 'commander';
+import { Command } from '../commander.js';
 import { lazy } from '../lazy.js';
 
 const load = () => import('../commands/fault.js');

@@ -1,5 +1,5 @@
 /** Declares `plexus init` (run by ../commands/init.ts). */
-import { Command } from 'commander';
+import { Command } from '../commander.js';
 import { lazy } from '../lazy.js';
 
 /** Registers the init command. */

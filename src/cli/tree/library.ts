@@ -1,5 +1,5 @@
 /** Declares `plexus library create|list|show|rm` and `plexus tape list` (run by ../commands/library.ts). */
-import { Command } from 'commander';
+import { Command } from '../commander.js';
 import { lazy } from '../lazy.js';
 
 const load = () => import('../commands/library.js');

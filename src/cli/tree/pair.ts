@@ -1,5 +1,5 @@
 /** Declares `plexus pair create|split|resync|display|wait|fill|promote|rotate|stage|delete` (run by ../commands/pair.ts). */
-import { Command } from 'commander';
+import { Command } from '../commander.js';
 import { PAIR_STATES } from '../../mirror/states.js';
 import { lazy } from '../lazy.js';
 

@@ -1,5 +1,5 @@
 /** Declares `plexus resources list|set|add|rm` (run by ../commands/resources.ts). */
-import { Command } from 'commander';
+import { Command } from '../commander.js';
 import { DEFINED_KINDS, RESOURCE_KINDS } from '../../resources/kinds.js';
 import { lazy } from '../lazy.js';
 

@@ -1,5 +1,5 @@
 /** Declares `plexus volume create|list|show|rm|write|read|checksum` (run by ../commands/volume.ts). */
-import { Command } from 'commander';
+import { Command } from '../commander.js';
 import { lazy } from '../lazy.js';
 
 const load = () => import('../commands/volume.js');
