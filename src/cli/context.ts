@@ -2,7 +2,6 @@
 import os from 'node:os';
 import { PlexusError } from '../errors.js';
 import { Home } from '../home/home.js';
-import { Mirrors } from '../mirror/mirrors.js';
 import { VolumeStore } from '../volumes/store.js';
 import { parseSize } from '../util/size.js';
 
@@ -47,11 +46,6 @@ export function byteOpt(value: string): number {
   const n = /^0x[0-9a-f]{1,2}$/i.test(value) ? parseInt(value, 16) : /^\d{1,3}$/.test(value) ? Number(value) : NaN;
   if (!(n >= 0 && n <= 255)) throw new PlexusError('E_INVALID', `pattern must be a byte 0-255 or 0x00-0xff, got '${value}'`);
   return n;
-}
-
-/** The mirrored pairs of the command's home. */
-export function mirrorsOf(o: GlobalOptions): Mirrors {
-  return new Mirrors(homeOf(o));
 }
 
 /** The host identity this command acts as: --host, else $PLEXUS_HOST, else the hostname. */

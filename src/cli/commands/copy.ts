@@ -2,7 +2,8 @@
 import { checkCopyOptions } from '../../volumes/copy.js';
 import { copyToVolume } from '../../mirror/volume-ops.js';
 import { formatBytes, formatRate } from '../../util/size.js';
-import { intOpt, mirrorsOf, sizeOpt, type GlobalOptions } from '../context.js';
+import { intOpt, sizeOpt, type GlobalOptions } from '../context.js';
+import { mirrorsOf } from '../mirrors.js';
 import { printJson } from '../render/output.js';
 import { progressBar } from '../render/progress.js';
 

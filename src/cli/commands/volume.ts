@@ -1,12 +1,14 @@
-/** `plexus volume create|list|show|rm|write|read|checksum` (declared in ../tree/volume.ts). */
+/**
+ * `plexus volume create|list|show|rm|write|read|checksum` (declared in ../tree/volume.ts).
+ * The commands that go through the pairs (rm, write, read, checksum) import them when
+ * they run: `volume list` and `show` load only the volume store.
+ */
 import { PlexusError } from '../../errors.js';
 import { formatBytes, parseSize } from '../../util/size.js';
 import type { VolumeInfo } from '../../volumes/volume.js';
 import { readVolumeInPieces, readVolumeToFile, resolveRange, writeFileToVolume } from '../../volumes/files.js';
-import { fillIo } from '../../mirror/fill.js';
 import type { VolumeIo } from '../../mirror/io.js';
-import { removeVolume } from '../../mirror/volume-ops.js';
-import { byteOpt, hostOf, intOpt, mirrorsOf, sizeOpt, volumesOf, type GlobalOptions } from '../context.js';
+import { byteOpt, hostOf, intOpt, sizeOpt, volumesOf, type GlobalOptions } from '../context.js';
 import { printFields, printJson, printTable } from '../render/output.js';
 
 function infoFields(i: VolumeInfo): Array<[string, string | number]> {
@@ -52,7 +54,8 @@ export function runVolumeShow(name: string, o: GlobalOptions & { json?: boolean 
 }
 
 /** `volume rm`: refused while the volume is in a pair (the library's rule). */
-export function runVolumeRm(name: string, o: GlobalOptions): void {
+export async function runVolumeRm(name: string, o: GlobalOptions): Promise<void> {
+  const [{ removeVolume }, { mirrorsOf }] = await Promise.all([import('../../mirror/volume-ops.js'), import('../mirrors.js')]);
   removeVolume(mirrorsOf(o), name);
   process.stdout.write(`removed volume ${name}\n`);
 }
@@ -66,6 +69,7 @@ export async function runVolumeWrite(name: string, o: GlobalOptions & Record<str
   const length = o.pattern !== undefined ? parseSize(o.length!, 'length') : o.random !== undefined ? parseSize(o.random, 'length') : 0;
   const pattern = o.pattern !== undefined ? byteOpt(o.pattern) : undefined;
   const seed = o.random !== undefined ? intOpt(o.seed, 'seed')! : undefined;
+  const [{ fillIo }, { mirrorsOf }] = await Promise.all([import('../../mirror/fill.js'), import('../mirrors.js')]);
   const io = await mirrorsOf(o).openIo(name, { write: true, host: hostOf(o) });
   let written: number;
   try {
@@ -82,6 +86,7 @@ export async function runVolumeWrite(name: string, o: GlobalOptions & Record<str
 
 /** `volume read`: to a file or stdout. */
 export async function runVolumeRead(name: string, o: GlobalOptions & { offset?: string; length?: string; to?: string }): Promise<void> {
+  const { mirrorsOf } = await import('../mirrors.js');
   const v = await mirrorsOf(o).openIo(name, { host: hostOf(o) });
   try {
     const { offset, length } = rangeOf(v, o);
@@ -100,6 +105,7 @@ export async function runVolumeRead(name: string, o: GlobalOptions & { offset?: 
 
 /** `volume checksum`. */
 export async function runVolumeChecksum(name: string, o: GlobalOptions & { offset?: string; length?: string; json?: boolean }): Promise<void> {
+  const { mirrorsOf } = await import('../mirrors.js');
   const v = await mirrorsOf(o).openIo(name, { host: hostOf(o) });
   const { offset, length } = rangeOf(v, o);
   const digest = await v.checksum(offset, length).finally(() => v.close());
