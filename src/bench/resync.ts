@@ -21,8 +21,8 @@ import { copyVolume } from '../volumes/copy.js';
 import { describeMachine, type MachineInfo } from './machine.js';
 import { now, runTool, since } from './measure.js';
 
-export const DEFAULT_GRANULARITIES = [4096, 65536, 1 << 20];
-export const DEFAULT_FRACTIONS = [0.001, 0.01, 0.1, 1];
+import { DEFAULT_FRACTIONS, DEFAULT_GRANULARITIES } from './defaults.js';
+export { DEFAULT_FRACTIONS, DEFAULT_GRANULARITIES };
 /** The granularity and fraction the targets are stated for. */
 const TARGET_GRANULARITY = 65536;
 const TARGET_FRACTION = 0.01;

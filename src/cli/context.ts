@@ -1,27 +1,29 @@
-/** What every command needs: the home, option parsing helpers, the output mode. */
-import type { Command } from 'commander';
+/** What every command's run function needs: the home, option parsing helpers. */
+import os from 'node:os';
 import { PlexusError } from '../errors.js';
 import { Home } from '../home/home.js';
-import os from 'node:os';
-import { Mirrors } from '../mirror/mirrors.js';
 import { VolumeStore } from '../volumes/store.js';
 import { parseSize } from '../util/size.js';
 
-/** Global options every command inherits. */
+/** Global options every command inherits (its run function gets them with its own). */
 export interface GlobalOptions {
   home?: string;
   host?: string;
 }
 
-/** Opens the home named by --home / PLEXUS_HOME / ./.plexus. */
-export function homeOf(cmd: Command): Home {
-  const opts = cmd.optsWithGlobals<GlobalOptions>();
-  return Home.open(opts.home);
+/**
+ * Opens the home named by --home / PLEXUS_HOME / ./.plexus. A missing home is E_NOENT
+ * naming it (a mistyped --home must not look like an empty home); only the commands that
+ * create something (init, volume create, library create, resources add, demo, bench)
+ * pass `create` and make it on first use.
+ */
+export function homeOf(o: GlobalOptions, opts: { create?: boolean } = {}): Home {
+  return Home.open(o.home, { create: opts.create ?? false });
 }
 
 /** The volume store of the command's home. */
-export function volumesOf(cmd: Command): VolumeStore {
-  return new VolumeStore(homeOf(cmd));
+export function volumesOf(o: GlobalOptions, opts: { create?: boolean } = {}): VolumeStore {
+  return new VolumeStore(homeOf(o, opts));
 }
 
 /** Parses an optional size option. */
@@ -46,12 +48,7 @@ export function byteOpt(value: string): number {
   return n;
 }
 
-/** The mirrored pairs of the command's home. */
-export function mirrorsOf(cmd: Command): Mirrors {
-  return new Mirrors(homeOf(cmd));
-}
-
 /** The host identity this command acts as: --host, else $PLEXUS_HOST, else the hostname. */
-export function hostOf(cmd: Command): string {
-  return cmd.optsWithGlobals<GlobalOptions>().host || process.env.PLEXUS_HOST || os.hostname();
+export function hostOf(o: GlobalOptions): string {
+  return o.host || process.env.PLEXUS_HOST || os.hostname();
 }

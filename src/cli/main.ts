@@ -1,5 +1,5 @@
 /** The `plexus` entry point: run the program, turn any failure into one line and an exit code. */
-import { type Command, CommanderError } from 'commander';
+import { type Command, CommanderError } from './commander.js';
 import { asPlexusError } from '../errors.js';
 import { buildProgram } from './program.js';
 
@@ -33,7 +33,7 @@ export function reportFailure(caught: unknown, write: (s: string) => void = (s) 
 
 /** Runs the CLI with `argv` (as in process.argv) and returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  const program = await buildProgram(argv);
   // Subcommands do not inherit these settings when added with addCommand, so walk the tree.
   const configure = (c: Command): void => {
     c.exitOverride();

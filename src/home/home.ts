@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { PlexusError } from '../errors.js';
+import { writeFileDurably } from '../util/durable.js';
 
 const MARKER = 'plexus.json';
 const FORMAT = 1;
@@ -11,18 +12,30 @@ export function resolveHomeDir(dir?: string): string {
   return path.resolve(dir || process.env.PLEXUS_HOME || '.plexus');
 }
 
+/** How to open a home. */
+export interface OpenHomeOptions {
+  /**
+   * Create the home when it does not exist (default true). With false a missing home is
+   * E_NOENT naming it and suggesting `plexus init`: a mistyped --home must not look empty.
+   */
+  create?: boolean;
+}
+
 /** An opened storage home. */
 export class Home {
   private constructor(readonly dir: string) {}
 
-  /** Opens the home at `dir`, creating its layout if it does not exist yet. */
-  static open(dir?: string): Home {
+  /** Opens the home at `dir`, creating its layout if it does not exist yet (unless `create: false`). */
+  static open(dir?: string, opts: OpenHomeOptions = {}): Home {
     const root = resolveHomeDir(dir);
     const marker = path.join(root, MARKER);
     if (fs.existsSync(root) && !fs.statSync(root).isDirectory()) {
       throw new PlexusError('E_INVALID', `home ${root} exists and is not a directory`);
     }
     if (!fs.existsSync(marker)) {
+      if (opts.create === false) {
+        throw new PlexusError('E_NOENT', `no Plexus home at ${root} (create it with \`plexus init\`, or check --home / PLEXUS_HOME)`);
+      }
       Home.init(root);
     } else {
       let format: unknown;
@@ -38,16 +51,23 @@ export class Home {
     return new Home(root);
   }
 
-  /** Creates the home's layout; harmless if it exists. Returns whether it was new. */
+  /** Whether `dir` holds a home (its marker exists). */
+  static exists(dir?: string): boolean {
+    return fs.existsSync(path.join(resolveHomeDir(dir), MARKER));
+  }
+
+  /**
+   * Creates the home's layout; harmless if it exists. Returns whether it was new.
+   * The marker is written durably: a temporary file, fsynced, renamed over the marker,
+   * then the directory fsynced, so a crash leaves either no marker or a whole one.
+   */
   static init(dir?: string): boolean {
     const root = resolveHomeDir(dir);
     const marker = path.join(root, MARKER);
     if (fs.existsSync(marker)) return false;
     try {
       fs.mkdirSync(path.join(root, 'volumes'), { recursive: true });
-      const tmp = `${marker}.tmp`;
-      fs.writeFileSync(tmp, JSON.stringify({ format: FORMAT, created: new Date().toISOString() }, null, 2) + '\n');
-      fs.renameSync(tmp, marker);
+      writeFileDurably(marker, JSON.stringify({ format: FORMAT, created: new Date().toISOString() }, null, 2) + '\n');
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       throw new PlexusError(code === 'EACCES' ? 'E_ACCESS' : code === 'ENOSPC' ? 'E_NOSPC' : 'E_IO', `cannot create home ${root}: ${(e as Error).message}`, { cause: e });

@@ -1,10 +1,29 @@
-/** Loads the napi-rs addon built from native/ (see `npm run build:native`). */
+/**
+ * Loads the napi-rs addon built from native/ (see `npm run build:native`), on first use:
+ * a command that never touches a volume, a tape or a bitmap does not pay for loading it.
+ */
 import { createRequire } from 'node:module';
 
-const require = createRequire(import.meta.url);
+type Binding = typeof import('../../native/index.cjs');
 
-/** The generated binding; its types come from native/index.d.cts. */
-export const native = require('../../native/index.cjs') as typeof import('../../native/index.cjs');
+let loaded: Binding | undefined;
+
+/** The addon itself, loaded the first time it is asked for. */
+export function loadNative(): Binding {
+  if (loaded === undefined) loaded = createRequire(import.meta.url)('../../native/index.cjs') as Binding;
+  return loaded;
+}
+
+/** The generated binding; its types come from native/index.d.cts. Loads the addon on first property access. */
+export const native: Binding = new Proxy({} as Binding, {
+  get: (_target, key) => Reflect.get(loadNative(), key) as unknown,
+  has: (_target, key) => Reflect.has(loadNative(), key),
+  ownKeys: () => Reflect.ownKeys(loadNative()),
+  getOwnPropertyDescriptor: (_target, key) => {
+    const d = Reflect.getOwnPropertyDescriptor(loadNative(), key);
+    return d === undefined ? undefined : { ...d, configurable: true };
+  },
+});
 
 export type NativeVolume = import('../../native/index.cjs').NativeVolume;
 export type NativeBitmap = import('../../native/index.cjs').NativeBitmap;

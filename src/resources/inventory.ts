@@ -8,7 +8,7 @@
  * topology). Libraries, drives (`LIB/driveN`) and cartridges (barcodes) are read from
  * the home's library directories every time an inventory is opened.
  */
-import { register } from '../backup/libraries.js';
+import { register } from '../tape/media.js';
 import { Catalog, processAlive } from '../catalog/catalog.js';
 import { PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
@@ -18,12 +18,8 @@ import type { FaultKind, FaultRow } from './faults.js';
 import { logBackupManager } from './log.js';
 import { Fabric, STORAGE, type Link } from './topology.js';
 
-/** Every kind of resource, in listing order. */
-export const RESOURCE_KINDS = ['server', 'copy-device', 'switch', 'library', 'drive', 'cartridge'] as const;
-export type ResourceKind = (typeof RESOURCE_KINDS)[number];
-/** The kinds a user defines; the others come from the tape libraries. */
-export const DEFINED_KINDS = ['server', 'copy-device', 'switch'] as const;
-export type DefinedKind = (typeof DEFINED_KINDS)[number];
+import { DEFINED_KINDS, RESOURCE_KINDS, type DefinedKind, type ResourceKind } from './kinds.js';
+export { DEFINED_KINDS, RESOURCE_KINDS, type DefinedKind, type ResourceKind };
 /** What moves a stream's data: a backup server or a copy device (EXTENDED COPY). */
 export type MoverKind = 'server' | 'copy-device';
 export type ResourceState = 'available' | 'in-use' | 'unavailable';

@@ -92,6 +92,7 @@ describe('plexus backup / catalog / restore', () => {
   });
 
   it('bad input: unknown job, range past the end, unknown volume, no library', () => {
+    ok(s.home, 'init');
     expectFailure(plexus(s.home, 'backup', 'run', 'db'), 'E_NOENT', 'db');
     ok(s.home, 'volume', 'create', 'db', '--size', '1M');
     expectFailure(plexus(s.home, 'backup', 'run', 'db'), 'E_NOENT', 'library');

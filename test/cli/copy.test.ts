@@ -87,6 +87,7 @@ describe('plexus copy', () => {
   });
 
   it('fails with E_NOENT for a missing source and creates nothing', () => {
+    ok(s.home, 'init');
     expectFailure(plexus(s.home, 'copy', 'missing', 'b'), 'E_NOENT', 'missing');
     expect(listNames(s.home)).toEqual([]);
     expect(exists(volumeFiles(s.home, 'b').img)).toBe(false);

@@ -140,6 +140,7 @@ describe('invalid volume names', () => {
     ['checksum', ['volume', 'checksum', '.hidden']],
     ['read', ['volume', 'read', 'a/b']],
   ])('%s refuses an invalid name with E_INVALID', (_name, args) => {
+    ok(s.home, 'init');
     expectFailure(plexus(s.home, ...(args as string[])), 'E_INVALID', 'invalid volume name');
   });
 

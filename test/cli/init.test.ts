@@ -73,4 +73,40 @@ describe('plexus init', () => {
     expect(fs.existsSync(path.join(s.home, 'volumes', 'there.img.meta'))).toBe(true);
     expect(fs.readdirSync(path.join(envHome, 'volumes'))).toEqual([]);
   });
+
+  it.each([
+    ['volume list'],
+    ['volume show v'],
+    ['volume checksum v'],
+    ['volume rm v'],
+    ['copy a b'],
+    ['pair display'],
+    ['pair create a b'],
+    ['library list'],
+    ['tape list'],
+    ['catalog jobs'],
+    ['catalog rebuild'],
+    ['backup run v'],
+    ['backup schedule list'],
+    ['resources list'],
+    ['fault list'],
+  ])('%s refuses a home that does not exist (a mistyped --home), naming it, and creates nothing', (command) => {
+    const typo = path.join(s.dir, 'hoem');
+    const r = plexus(typo, ...command.split(' '));
+    expectFailure(r, 'E_NOENT', typo, 'plexus init');
+    expect(fs.existsSync(typo)).toBe(false);
+  });
+
+  it('creates the home on first use only for commands that create something: volume create, library create, resources add', () => {
+    for (const [i, args] of [
+      ['volume', 'create', 'v', '--size', '64K'],
+      ['library', 'create', 'lib', '--slots', '1', '--drives', '1', '--cartridge-size', '8M'],
+      ['resources', 'add', 'server', 'srv9'],
+    ].entries()) {
+      const home = path.join(s.dir, `fresh${i}`);
+      const r = plexus(home, ...args);
+      expect(r.code, r.stderr).toBe(0);
+      expect(fs.existsSync(path.join(home, 'plexus.json'))).toBe(true);
+    }
+  });
 });

@@ -48,6 +48,7 @@ describe('plexus resources', () => {
   });
 
   it('refuses bad input with one line and a stable code', () => {
+    ok(s.home, 'init');
     expectFailure(plexus(s.home, 'resources', 'set', 'nope', '--state', 'unavailable'), 'E_NOENT', 'nope');
     expectFailure(plexus(s.home, 'resources', 'set', 'server0', '--state', 'in-use'), 'E_INVALID', 'in use');
     expectFailure(plexus(s.home, 'resources', 'add', 'switch', 'fc0'), 'E_EXISTS', 'fc0');
@@ -63,6 +64,7 @@ describe('plexus resources', () => {
 
 describe('plexus fault', () => {
   it('injects, lists and clears faults', () => {
+    ok(s.home, 'init');
     expect(ok(s.home, 'fault', 'inject', 'xcopy1', '--after', '10M').stdout).toBe('injected fail-after 10485760 into xcopy1\n');
     ok(s.home, 'fault', 'inject', 'xcopy0', '--hang');
     ok(s.home, 'fault', 'inject', 'fc1', '--unavailable');

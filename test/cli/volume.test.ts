@@ -70,6 +70,7 @@ describe('plexus volume create', () => {
 
 describe('plexus volume list', () => {
   it('says there are no volumes in an empty home, and --json gives []', () => {
+    ok(s.home, 'init');
     expect(ok(s.home, 'volume', 'list').stdout).toBe('no volumes\n');
     expect(JSON.parse(ok(s.home, 'volume', 'list', '--json').stdout)).toEqual([]);
   });

@@ -1,22 +1,18 @@
-/** `plexus bench copy|resync`: benchmarks with tables, JSON results and SVG plots. */
+/** `plexus bench copy|resync|backup|chunked`: benchmarks with tables, JSON results and SVG plots (declared in ../tree/bench.ts). */
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Command } from 'commander';
 import { benchBackup } from '../../bench/backup.js';
 import { benchChunked } from '../../bench/chunked.js';
 import { benchCopy } from '../../bench/copy.js';
 import { saveResult, type Timing } from '../../bench/measure.js';
-import { benchResync, DEFAULT_FRACTIONS, DEFAULT_GRANULARITIES, type ResyncBenchResult, type WriteCost } from '../../bench/resync.js';
+import { benchResync, type ResyncBenchResult, type WriteCost } from '../../bench/resync.js';
 import { barChart, logLineChart, type Series } from '../../bench/svg.js';
 import { PlexusError } from '../../errors.js';
 import { formatBytes, formatRate, parseSize } from '../../util/size.js';
-import { homeOf, intOpt } from '../context.js';
+import { homeOf, intOpt, type GlobalOptions } from '../context.js';
 import { printJson, printTable } from '../render/output.js';
 import type { ProgressCallback } from '../../progress.js';
 import { progressBar } from '../render/progress.js';
-
-const DEFAULT_RESULTS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../bench/results');
 
 /**
  * Progress of a benchmark on stderr: a bar per stage, each log line ending the bar
@@ -64,136 +60,98 @@ function printTimedBench(o: { json?: boolean; plot?: string; results: string }, 
   process.stdout.write(`${notes ? `\n${notes}` : ''}\nresult: ${file}\n`);
 }
 
-/** Registers the bench commands. */
-export function benchCommand(): Command {
-  const bench = new Command('bench').description('measure Plexus against its peers');
-  bench
-    .command('copy')
-    .description('full volume copy vs dd, memcpy bandwidth, dirty-bitmap kernels')
-    .option('--size <size>', 'volume size', '1G')
-    .option('--rounds <n>', 'rounds per contender (best and median reported)', '3')
-    .option('--threads <n>', 'copy threads (default: one per core)')
-    .option('--json', 'print the result as JSON')
-    .option('--plot <file.svg>', 'write a bar chart of the throughputs')
-    .option('--results <dir>', 'where to store the JSON result', DEFAULT_RESULTS)
-    .action(async (o: { size: string; rounds: string; threads?: string; json?: boolean; plot?: string; results: string }, c: Command) => {
-      const report = benchReporter('copy', Boolean(o.json));
-      const r = await benchCopy(homeOf(c), {
-        size: parseSize(o.size, 'size'),
-        rounds: intOpt(o.rounds, 'rounds', 1, 100),
-        threads: intOpt(o.threads, 'threads', 1, 256),
-        log: report.log,
-        onProgress: report.onProgress,
-      });
-      report.stop();
-      const file = saveResult(o.results, r);
-      if (o.plot) {
-        fs.writeFileSync(
-          o.plot,
-          barChart(`Full copy of ${formatBytes(r.sizeBytes)} (best of ${r.rounds}), GiB/s`, 'GiB/s', [
-            ...r.timings.map((t) => ({ label: t.name, value: t.rate / 2 ** 30 })),
-            { label: 'memcpy (in memory)', value: r.memcpyRate / 2 ** 30 },
-          ]),
-        );
-      }
-      if (o.json) return printJson({ ...r, resultFile: file });
-      printTable(
-        ['CONTENDER', 'BEST', 'MEDIAN', 'RATE'],
-        r.timings.map((t) => [t.name, `${t.bestSeconds.toFixed(3)} s`, `${t.medianSeconds.toFixed(3)} s`, formatRate(t.rate)]),
-      );
-      process.stdout.write(`memcpy bandwidth: ${formatRate(r.memcpyRate)}\n\n`);
-      printTable(
-        ['TARGET', 'GOAL', 'MEASURED', 'MET'],
-        Object.entries(r.targets).map(([k, v]) => [k, v.target, v.measured.toFixed(3), v.met ? 'yes' : 'NO']),
-      );
-      process.stdout.write(`\nwhole-process ratio vs dd: ${r.ratioVsDdWholeProcess.toFixed(2)}\nresult: ${file}\n`);
-    });
-  bench
-    .command('resync')
-    .description('differential resync of 0.1%..100% dirty regions vs a full resync and rsync; the write path of split and mirrored primaries')
-    .option('--size <size>', 'volume size', '1G')
-    .option('--rounds <n>', 'repetitions of each case with fresh random regions (best and median reported)', '3')
-    .option('--granularities <list>', 'bytes per bitmap bit, comma-separated', DEFAULT_GRANULARITIES.map(formatGranularity).join(','))
-    .option('--fractions <list>', 'fractions of the regions dirtied, comma-separated (0.01 or 1%)', DEFAULT_FRACTIONS.join(','))
-    .option('--writes <n>', 'random 4 KiB writes per case of the write-path measurement (0 skips it)', '50000')
-    .option('--threads <n>', 'copy threads (default: one per core)')
-    .option('--seed <n>', 'seed of the data and of the regions dirtied', '7')
-    .option('--no-rsync', 'do not compare with rsync (needed when rsync is not installed)')
-    .option('--json', 'print the result as JSON')
-    .option('--plot <file.svg>', 'write a chart of resync time against the fraction dirtied')
-    .option('--results <dir>', 'where to store the JSON result', DEFAULT_RESULTS)
-    .action(async (o: ResyncOpts, c: Command) => {
-      const report = benchReporter('copy', Boolean(o.json));
-      const r = await benchResync(homeOf(c), {
-        size: parseSize(o.size, 'size'),
-        rounds: intOpt(o.rounds, 'rounds', 1, 100),
-        granularities: o.granularities.split(',').map((g) => parseSize(g, 'granularity')),
-        fractions: o.fractions.split(',').map(parseFraction),
-        writes: intOpt(o.writes, 'writes', 0, 100_000_000),
-        threads: intOpt(o.threads, 'threads', 1, 256),
-        seed: intOpt(o.seed, 'seed', 0, 2 ** 32 - 1),
-        rsync: o.rsync,
-        log: report.log,
-        onProgress: report.onProgress,
-      });
-      report.stop();
-      const file = saveResult(o.results, r);
-      if (o.plot) fs.writeFileSync(o.plot, resyncChart(r));
-      if (o.json) return printJson({ ...r, resultFile: file });
-      printResync(r);
-      process.stdout.write(`\nload average (1 min) at start / end: ${r.loadAverage.start.toFixed(2)} / ${r.loadAverage.end.toFixed(2)} on ${r.machine.cores} cores\nresult: ${file}\n`);
-    });
-  bench
-    .command('backup')
-    .description('backup and restore through a tape library vs dd and tar; spanning 1 vs 8 cartridges')
-    .option('--size <size>', 'volume size', '1G')
-    .option('--rounds <n>', 'rounds per contender (best and median reported)', '3')
-    .option('--cartridges <n>', 'cartridges the spanning job is spread over', '8')
-    .option('--json', 'print the result as JSON')
-    .option('--plot <file.svg>', 'write a bar chart of the throughputs')
-    .option('--results <dir>', 'where to store the JSON result', DEFAULT_RESULTS)
-    .action(async (o: { size: string; rounds: string; cartridges: string; json?: boolean; plot?: string; results: string }, c: Command) => {
-      const report = benchReporter('backup', Boolean(o.json));
-      const r = await benchBackup(homeOf(c), {
-        size: parseSize(o.size, 'size'),
-        rounds: intOpt(o.rounds, 'rounds', 1, 100),
-        spanCartridges: intOpt(o.cartridges, 'cartridges', 2, 64),
-        log: report.log,
-        onProgress: report.onProgress,
-      });
-      report.stop();
-      printTimedBench(o, r, `Backup and restore of ${formatBytes(r.sizeBytes)} (best of ${r.rounds}), GiB/s`);
-    });
-  bench
-    .command('chunked')
-    .description('redundant streams: chunked EXTENDED COPY vs single-stream backup, switch-over cost, parallel copies')
-    .option('--size <size>', 'volume size', '1G')
-    .option('--rounds <n>', 'rounds per contender (best and median reported)', '3')
-    .option('--chunk <bytes>', 'bytes per segment command', '10M')
-    .option('--json', 'print the result as JSON')
-    .option('--plot <file.svg>', 'write a bar chart of the throughputs')
-    .option('--results <dir>', 'where to store the JSON result', DEFAULT_RESULTS)
-    .action(async (o: { size: string; rounds: string; chunk: string; json?: boolean; plot?: string; results: string }, c: Command) => {
-      const report = benchReporter('chunked', Boolean(o.json));
-      const r = await benchChunked(homeOf(c), {
-        size: parseSize(o.size, 'size'),
-        rounds: intOpt(o.rounds, 'rounds', 1, 100),
-        chunk: parseSize(o.chunk, 'chunk'),
-        log: report.log,
-        onProgress: report.onProgress,
-      });
-      report.stop();
-      printTimedBench(
-        o,
-        r,
-        `Backup of ${formatBytes(r.sizeBytes)} by mode (best of ${r.rounds}), GiB/s`,
-        `not targets: parallel with every cartridge on the one disk / one stream ${r.parallelSameDiskRatio.toFixed(3)}` +
-          (r.chunkingOverheadInMemory === null ? '' : `; chunked / single, cartridges in memory ${r.chunkingOverheadInMemory.toFixed(3)}`) +
-          '\nratios are medians of the per-round ratios',
-      );
-    });
-  return bench;
+/** `bench copy`. */
+export async function runBenchCopy(o: GlobalOptions & { size: string; rounds: string; threads?: string; json?: boolean; plot?: string; results: string }): Promise<void> {
+  const report = benchReporter('copy', Boolean(o.json));
+  const r = await benchCopy(homeOf(o, { create: true }), {
+    size: parseSize(o.size, 'size'),
+    rounds: intOpt(o.rounds, 'rounds', 1, 100),
+    threads: intOpt(o.threads, 'threads', 1, 256),
+    log: report.log,
+    onProgress: report.onProgress,
+  });
+  report.stop();
+  const file = saveResult(o.results, r);
+  if (o.plot) {
+    fs.writeFileSync(
+      o.plot,
+      barChart(`Full copy of ${formatBytes(r.sizeBytes)} (best of ${r.rounds}), GiB/s`, 'GiB/s', [
+        ...r.timings.map((t) => ({ label: t.name, value: t.rate / 2 ** 30 })),
+        { label: 'memcpy (in memory)', value: r.memcpyRate / 2 ** 30 },
+      ]),
+    );
+  }
+  if (o.json) return printJson({ ...r, resultFile: file });
+  printTable(
+    ['CONTENDER', 'BEST', 'MEDIAN', 'RATE'],
+    r.timings.map((t) => [t.name, `${t.bestSeconds.toFixed(3)} s`, `${t.medianSeconds.toFixed(3)} s`, formatRate(t.rate)]),
+  );
+  process.stdout.write(`memcpy bandwidth: ${formatRate(r.memcpyRate)}\n\n`);
+  printTable(
+    ['TARGET', 'GOAL', 'MEASURED', 'MET'],
+    Object.entries(r.targets).map(([k, v]) => [k, v.target, v.measured.toFixed(3), v.met ? 'yes' : 'NO']),
+  );
+  process.stdout.write(`\nwhole-process ratio vs dd: ${r.ratioVsDdWholeProcess.toFixed(2)}\nresult: ${file}\n`);
 }
+
+/** `bench resync`. */
+export async function runBenchResync(o: GlobalOptions & ResyncOpts): Promise<void> {
+  const report = benchReporter('copy', Boolean(o.json));
+  const r = await benchResync(homeOf(o, { create: true }), {
+    size: parseSize(o.size, 'size'),
+    rounds: intOpt(o.rounds, 'rounds', 1, 100),
+    granularities: o.granularities.split(',').map((g) => parseSize(g, 'granularity')),
+    fractions: o.fractions.split(',').map(parseFraction),
+    writes: intOpt(o.writes, 'writes', 0, 100_000_000),
+    threads: intOpt(o.threads, 'threads', 1, 256),
+    seed: intOpt(o.seed, 'seed', 0, 2 ** 32 - 1),
+    rsync: o.rsync,
+    log: report.log,
+    onProgress: report.onProgress,
+  });
+  report.stop();
+  const file = saveResult(o.results, r);
+  if (o.plot) fs.writeFileSync(o.plot, resyncChart(r));
+  if (o.json) return printJson({ ...r, resultFile: file });
+  printResync(r);
+  process.stdout.write(`\nload average (1 min) at start / end: ${r.loadAverage.start.toFixed(2)} / ${r.loadAverage.end.toFixed(2)} on ${r.machine.cores} cores\nresult: ${file}\n`);
+}
+
+/** `bench backup`. */
+export async function runBenchBackup(o: GlobalOptions & { size: string; rounds: string; cartridges: string; json?: boolean; plot?: string; results: string }): Promise<void> {
+  const report = benchReporter('backup', Boolean(o.json));
+  const r = await benchBackup(homeOf(o, { create: true }), {
+    size: parseSize(o.size, 'size'),
+    rounds: intOpt(o.rounds, 'rounds', 1, 100),
+    spanCartridges: intOpt(o.cartridges, 'cartridges', 2, 64),
+    log: report.log,
+    onProgress: report.onProgress,
+  });
+  report.stop();
+  printTimedBench(o, r, `Backup and restore of ${formatBytes(r.sizeBytes)} (best of ${r.rounds}), GiB/s`);
+}
+
+/** `bench chunked`. */
+export async function runBenchChunked(o: GlobalOptions & { size: string; rounds: string; chunk: string; json?: boolean; plot?: string; results: string }): Promise<void> {
+  const report = benchReporter('chunked', Boolean(o.json));
+  const r = await benchChunked(homeOf(o, { create: true }), {
+    size: parseSize(o.size, 'size'),
+    rounds: intOpt(o.rounds, 'rounds', 1, 100),
+    chunk: parseSize(o.chunk, 'chunk'),
+    log: report.log,
+    onProgress: report.onProgress,
+  });
+  report.stop();
+  printTimedBench(
+    o,
+    r,
+    `Backup of ${formatBytes(r.sizeBytes)} by mode (best of ${r.rounds}), GiB/s`,
+    `not targets: parallel with every cartridge on the one disk / one stream ${r.parallelSameDiskRatio.toFixed(3)}` +
+      (r.chunkingOverheadInMemory === null ? '' : `; chunked / single, cartridges in memory ${r.chunkingOverheadInMemory.toFixed(3)}`) +
+      '\nratios are medians of the per-round ratios',
+  );
+}
+
 
 interface ResyncOpts {
   size: string;
@@ -209,7 +167,6 @@ interface ResyncOpts {
   results: string;
 }
 
-const formatGranularity = (g: number): string => (g >= 1 << 20 ? `${g / (1 << 20)}M` : `${g / 1024}K`);
 const percent = (f: number): string => `${Number((f * 100).toPrecision(3))}%`;
 const secs = (s: number): string => (s < 1 ? `${(s * 1000).toFixed(1)} ms` : `${s.toFixed(3)} s`);
 

@@ -1,32 +1,26 @@
-/** `plexus demo`: the main job end to end on the storage home. */
-import { Command } from 'commander';
+/** `plexus demo`: the main job end to end on the storage home (declared in ../tree/demo.ts). */
 import { runDemo } from '../../demo/demo.js';
-import { homeOf } from '../context.js';
+import { homeOf, type GlobalOptions } from '../context.js';
 import { progressBar } from '../render/progress.js';
 
-/** Registers the demo command. */
-export function demoCommand(): Command {
-  return new Command('demo')
-    .description('mirror a volume, split it, back the split image up to tape, restore it and resync, verifying every step')
-    .option('--size <size>', 'demo volume size', '128M')
-    .action(async (o: { size: string }, c: Command) => {
-      const home = homeOf(c);
-      let bar = progressBar('demo');
-      const summary = await runDemo(home, {
-        size: o.size,
-        log: (line) => {
-          bar.stop();
-          process.stdout.write(`${line}\n`);
-        },
-        onProgress: (e) => {
-          bar.callback(e);
-        },
-        onStage: (name) => {
-          bar.stop();
-          bar = progressBar(name);
-        },
-      });
+/** `demo`: creates the home when it is missing. */
+export async function runDemoCommand(o: GlobalOptions & { size: string }): Promise<void> {
+  const home = homeOf(o, { create: true });
+  let bar = progressBar('demo');
+  const summary = await runDemo(home, {
+    size: o.size,
+    log: (line) => {
       bar.stop();
-      process.stdout.write(`demo complete: ${summary.verified} checks verified in ${home.dir}\n`);
-    });
+      process.stdout.write(`${line}\n`);
+    },
+    onProgress: (e) => {
+      bar.callback(e);
+    },
+    onStage: (name) => {
+      bar.stop();
+      bar = progressBar(name);
+    },
+  });
+  bar.stop();
+  process.stdout.write(`demo complete: ${summary.verified} checks verified in ${home.dir}\n`);
 }

@@ -1,15 +1,15 @@
-/** `plexus volume create|list|show|rm|write|read|checksum`. */
-import fs from 'node:fs';
-import { Command } from 'commander';
+/**
+ * `plexus volume create|list|show|rm|write|read|checksum` (declared in ../tree/volume.ts).
+ * The commands that go through the pairs (rm, write, read, checksum) import them when
+ * they run: `volume list` and `show` load only the volume store.
+ */
 import { PlexusError } from '../../errors.js';
 import { formatBytes, parseSize } from '../../util/size.js';
-import type { Volume, VolumeInfo } from '../../volumes/volume.js';
-import { fillIo } from '../../mirror/fill.js';
+import type { VolumeInfo } from '../../volumes/volume.js';
+import { readVolumeInPieces, readVolumeToFile, resolveRange, writeFileToVolume } from '../../volumes/files.js';
 import type { VolumeIo } from '../../mirror/io.js';
-import { byteOpt, hostOf, intOpt, mirrorsOf, sizeOpt, volumesOf } from '../context.js';
+import { byteOpt, hostOf, intOpt, sizeOpt, volumesOf, type GlobalOptions } from '../context.js';
 import { printFields, printJson, printTable } from '../render/output.js';
-
-const PIECE = 4 << 20;
 
 function infoFields(i: VolumeInfo): Array<[string, string | number]> {
   return [
@@ -23,168 +23,92 @@ function infoFields(i: VolumeInfo): Array<[string, string | number]> {
 }
 
 /** Resolves --offset/--length against the volume, defaulting to "to the end". */
-function rangeOf(v: Volume | VolumeIo, o: { offset?: string; length?: string }): { offset: number; length: number } {
-  const size = v.size;
-  const offset = sizeOpt(o.offset, 'offset') ?? 0;
-  if (offset > size) throw new PlexusError('E_RANGE', `volume ${v.name}: offset ${offset} is past the end (size ${size})`);
-  const length = sizeOpt(o.length, 'length') ?? size - offset;
-  if (offset + length > size) {
-    throw new PlexusError('E_RANGE', `volume ${v.name}: range offset ${offset} length ${length} is past the end (size ${size})`);
-  }
-  return { offset, length };
+function rangeOf(v: VolumeIo, o: { offset?: string; length?: string }): { offset: number; length: number } {
+  return resolveRange(v, sizeOpt(o.offset, 'offset'), sizeOpt(o.length, 'length'));
 }
 
-/** Registers the volume commands. */
-export function volumeCommand(): Command {
-  const cmd = new Command('volume').description('create and inspect volumes');
-
-  cmd
-    .command('create <name>')
-    .description('create a sparse volume')
-    .requiredOption('--size <size>', 'size, e.g. 64M, 1G')
-    .option('--block-size <size>', 'block size, a power of two from 512 to 1M', '4K')
-    .option('--json', 'print the new volume as JSON')
-    .action((name: string, o: { size: string; blockSize: string; json?: boolean }, c: Command) => {
-      const v = volumesOf(c).create(name, { size: parseSize(o.size, 'size'), blockSize: parseSize(o.blockSize, 'block size') });
-      const i = v.info();
-      if (o.json) printJson(i);
-      else process.stdout.write(`created volume ${i.name}: ${formatBytes(i.size)}, block size ${i.blockSize}, id ${i.id}\n`);
-    });
-
-  cmd
-    .command('list')
-    .description('list volumes')
-    .option('--json', 'print JSON')
-    .action((o: { json?: boolean }, c: Command) => {
-      const list = volumesOf(c).list();
-      if (o.json) return printJson(list);
-      if (list.length === 0) return void process.stdout.write('no volumes\n');
-      printTable(
-        ['NAME', 'SIZE', 'BLOCK', 'ID', 'CREATED'],
-        list.map((i) => [i.name, formatBytes(i.size), String(i.blockSize), i.id, i.created]),
-      );
-    });
-
-  cmd
-    .command('show <name>')
-    .description('show a volume')
-    .option('--json', 'print JSON')
-    .action((name: string, o: { json?: boolean }, c: Command) => {
-      const i = volumesOf(c).open(name, { readOnly: true }).info();
-      if (o.json) printJson(i);
-      else printFields(infoFields(i));
-    });
-
-  cmd
-    .command('rm <name>')
-    .description('delete a volume')
-    .action((name: string, _o: unknown, c: Command) => {
-      const pair = mirrorsOf(c).records.all().find((r) => r.primary === name || r.secondary === name);
-      if (pair) throw new PlexusError('E_BUSY', `volume ${name} is in pair ${pair.primary} → ${pair.secondary}; delete the pair first`);
-      volumesOf(c).remove(name);
-      process.stdout.write(`removed volume ${name}\n`);
-    });
-
-  cmd
-    .command('write <name>')
-    .description('write a byte pattern, seeded random bytes or a file into a volume')
-    .option('--offset <size>', 'where to start', '0')
-    .option('--pattern <byte>', 'a byte value 0-255 (needs --length)')
-    .option('--length <size>', 'bytes of --pattern to write')
-    .option('--random <size>', 'write this many pseudo-random bytes')
-    .option('--seed <n>', 'seed for --random', '1')
-    .option('--from <file>', 'write the contents of a file')
-    .action(async (name: string, o: Record<string, string | undefined>, c: Command) => {
-      const sources = [o.pattern, o.random, o.from].filter((x) => x !== undefined).length;
-      if (sources !== 1) throw new PlexusError('E_INVALID', 'give exactly one of --pattern, --random or --from');
-      if (o.pattern !== undefined && o.length === undefined) throw new PlexusError('E_INVALID', '--pattern needs --length');
-      const offset = parseSize(o.offset ?? '0', 'offset');
-      const length = o.pattern !== undefined ? parseSize(o.length!, 'length') : o.random !== undefined ? parseSize(o.random, 'length') : 0;
-      const pattern = o.pattern !== undefined ? byteOpt(o.pattern) : undefined;
-      const seed = o.random !== undefined ? intOpt(o.seed, 'seed')! : undefined;
-      const io = await mirrorsOf(c).openIo(name, { write: true, host: hostOf(c) });
-      let written: number;
-      try {
-        if (o.from !== undefined) written = writeFile(io, offset, o.from);
-        else {
-          fillIo(io, offset, length, pattern !== undefined ? { pattern } : { seed: seed! });
-          written = length;
-        }
-      } finally {
-        io.close();
-      }
-      process.stdout.write(`wrote ${written} bytes to ${name} at offset ${offset}\n`);
-    });
-
-  cmd
-    .command('read <name>')
-    .description('read bytes from a volume to a file or stdout')
-    .option('--offset <size>', 'where to start')
-    .option('--length <size>', 'how many bytes (default: to the end)')
-    .option('--to <file>', 'write to this file instead of stdout')
-    .action(async (name: string, o: { offset?: string; length?: string; to?: string }, c: Command) => {
-      const v = await mirrorsOf(c).openIo(name, { host: hostOf(c) });
-      try {
-        const { offset, length } = rangeOf(v, o);
-        if (o.to !== undefined) {
-          const fd = fs.openSync(o.to, 'w');
-          try {
-            for (let at = 0; at < length; at += PIECE) fs.writeSync(fd, v.read(offset + at, Math.min(PIECE, length - at)));
-          } finally {
-            fs.closeSync(fd);
-          }
-          process.stderr.write(`read ${length} bytes from ${name} into ${o.to}\n`);
-        } else {
-          for (let at = 0; at < length; at += PIECE) {
-            const chunk = v.read(offset + at, Math.min(PIECE, length - at));
-            if (!process.stdout.write(chunk)) await new Promise((r) => process.stdout.once('drain', r));
-          }
-        }
-      } finally {
-        v.close();
-      }
-    });
-
-  cmd
-    .command('checksum <name>')
-    .description('print the SHA-256 of a volume or a range of it')
-    .option('--offset <size>', 'where to start')
-    .option('--length <size>', 'how many bytes (default: to the end)')
-    .option('--json', 'print JSON')
-    .action(async (name: string, o: { offset?: string; length?: string; json?: boolean }, c: Command) => {
-      const v = await mirrorsOf(c).openIo(name, { host: hostOf(c) });
-      const { offset, length } = rangeOf(v, o);
-      const digest = await v.checksum(offset, length).finally(() => v.close());
-      if (o.json) printJson({ volume: name, offset, length, algorithm: 'sha256', digest });
-      else process.stdout.write(`${digest}\n`);
-    });
-
-  return cmd;
+/** `volume create`: the one volume command that creates the home when it is missing. */
+export function runVolumeCreate(name: string, o: GlobalOptions & { size: string; blockSize: string; json?: boolean }): void {
+  const v = volumesOf(o, { create: true }).create(name, { size: parseSize(o.size, 'size'), blockSize: parseSize(o.blockSize, 'block size') });
+  const i = v.info();
+  if (o.json) printJson(i);
+  else process.stdout.write(`created volume ${i.name}: ${formatBytes(i.size)}, block size ${i.blockSize}, id ${i.id}\n`);
 }
 
-/** Copies a file into the volume in pieces; E_RANGE before writing if it does not fit. */
-function writeFile(v: VolumeIo, offset: number, file: string): number {
-  let size: number;
+/** `volume list`. */
+export function runVolumeList(o: GlobalOptions & { json?: boolean }): void {
+  const list = volumesOf(o).list();
+  if (o.json) return printJson(list);
+  if (list.length === 0) return void process.stdout.write('no volumes\n');
+  printTable(
+    ['NAME', 'SIZE', 'BLOCK', 'ID', 'CREATED'],
+    list.map((i) => [i.name, formatBytes(i.size), String(i.blockSize), i.id, i.created]),
+  );
+}
+
+/** `volume show`. */
+export function runVolumeShow(name: string, o: GlobalOptions & { json?: boolean }): void {
+  const i = volumesOf(o).open(name, { readOnly: true }).info();
+  if (o.json) printJson(i);
+  else printFields(infoFields(i));
+}
+
+/** `volume rm`: refused while the volume is in a pair (the library's rule). */
+export async function runVolumeRm(name: string, o: GlobalOptions): Promise<void> {
+  const [{ removeVolume }, { mirrorsOf }] = await Promise.all([import('../../mirror/volume-ops.js'), import('../mirrors.js')]);
+  removeVolume(mirrorsOf(o), name);
+  process.stdout.write(`removed volume ${name}\n`);
+}
+
+/** `volume write`: a pattern, seeded random bytes or a file. */
+export async function runVolumeWrite(name: string, o: GlobalOptions & Record<string, string | undefined>): Promise<void> {
+  const sources = [o.pattern, o.random, o.from].filter((x) => x !== undefined).length;
+  if (sources !== 1) throw new PlexusError('E_INVALID', 'give exactly one of --pattern, --random or --from');
+  if (o.pattern !== undefined && o.length === undefined) throw new PlexusError('E_INVALID', '--pattern needs --length');
+  const offset = parseSize(o.offset ?? '0', 'offset');
+  const length = o.pattern !== undefined ? parseSize(o.length!, 'length') : o.random !== undefined ? parseSize(o.random, 'length') : 0;
+  const pattern = o.pattern !== undefined ? byteOpt(o.pattern) : undefined;
+  const seed = o.random !== undefined ? intOpt(o.seed, 'seed')! : undefined;
+  const [{ fillIo }, { mirrorsOf }] = await Promise.all([import('../../mirror/fill.js'), import('../mirrors.js')]);
+  const io = await mirrorsOf(o).openIo(name, { write: true, host: hostOf(o) });
+  let written: number;
   try {
-    size = fs.statSync(file).size;
-  } catch (e) {
-    throw new PlexusError('E_NOENT', `cannot read ${file}: ${(e as Error).message}`, { cause: e });
-  }
-  if (offset + size > v.size) {
-    throw new PlexusError('E_RANGE', `volume ${v.name}: ${file} (${size} bytes) at offset ${offset} is past the end (size ${v.size})`);
-  }
-  const fd = fs.openSync(file, 'r');
-  try {
-    const buf = Buffer.alloc(PIECE);
-    let at = 0;
-    for (;;) {
-      const n = fs.readSync(fd, buf, 0, PIECE, at);
-      if (n === 0) break;
-      v.write(offset + at, buf.subarray(0, n));
-      at += n;
+    if (o.from !== undefined) written = writeFileToVolume(io, offset, o.from);
+    else {
+      fillIo(io, offset, length, pattern !== undefined ? { pattern } : { seed: seed! });
+      written = length;
     }
-    return at;
   } finally {
-    fs.closeSync(fd);
+    io.close();
   }
+  process.stdout.write(`wrote ${written} bytes to ${name} at offset ${offset}\n`);
+}
+
+/** `volume read`: to a file or stdout. */
+export async function runVolumeRead(name: string, o: GlobalOptions & { offset?: string; length?: string; to?: string }): Promise<void> {
+  const { mirrorsOf } = await import('../mirrors.js');
+  const v = await mirrorsOf(o).openIo(name, { host: hostOf(o) });
+  try {
+    const { offset, length } = rangeOf(v, o);
+    if (o.to !== undefined) {
+      readVolumeToFile(v, offset, length, o.to);
+      process.stderr.write(`read ${length} bytes from ${name} into ${o.to}\n`);
+    } else {
+      await readVolumeInPieces(v, offset, length, async (chunk) => {
+        if (!process.stdout.write(chunk)) await new Promise((r) => process.stdout.once('drain', r));
+      });
+    }
+  } finally {
+    v.close();
+  }
+}
+
+/** `volume checksum`. */
+export async function runVolumeChecksum(name: string, o: GlobalOptions & { offset?: string; length?: string; json?: boolean }): Promise<void> {
+  const { mirrorsOf } = await import('../mirrors.js');
+  const v = await mirrorsOf(o).openIo(name, { host: hostOf(o) });
+  const { offset, length } = rangeOf(v, o);
+  const digest = await v.checksum(offset, length).finally(() => v.close());
+  if (o.json) printJson({ volume: name, offset, length, algorithm: 'sha256', digest });
+  else process.stdout.write(`${digest}\n`);
 }

@@ -1,0 +1,79 @@
+/** Declares `plexus backup run|schedule`, `plexus catalog jobs|show|rebuild`, `plexus restore` (run by ../commands/backup.ts). */
+import { Command } from '../commander.js';
+import { lazy } from '../lazy.js';
+
+const load = () => import('../commands/backup.js');
+
+/** Registers `backup run` and `backup schedule`. */
+export function backupCommand(): Command {
+  const cmd = new Command('backup').description('back volumes up to tape libraries');
+
+  cmd
+    .command('run <source>')
+    .description('back a volume up to tape: one stream, or redundant streams (parallel copies, chunked EXTENDED COPY with failover)')
+    .option('--mode <mode>', `single (one drive), parallel (the same data down every stream) or chunked (EXTENDED COPY segment commands, moved to the next copy device on error or timeout)`, 'single')
+    .option('--library <name>', 'library to write to (single: default the only one; other modes: only this one, default any)')
+    .option('--streams <n>', 'streams to secure in parallel and chunked modes', '2')
+    .option('--chunk <bytes>', 'bytes per segment command, e.g. 10M (a multiple of the cartridges\' block size)', '10M')
+    .option('--timeout <seconds>', 'a segment command taking longer fails its stream: a hung device (default 10, or 1 per MiB of larger chunks)')
+    .option('--drive-timeout <seconds>', 'single mode: give up waiting for a free drive after this long (default: wait)')
+    .option('--json', 'print the report as JSON')
+    .action(lazy(load, (m) => m.runBackupRun));
+
+  const schedule = cmd.command('schedule').description('the backup processing table: number, date/time, target');
+  schedule
+    .command('add <source>')
+    .description('schedule a backup of a volume')
+    .requiredOption('--at <datetime>', 'when: ISO 8601 (2026-12-01T02:00), now, or +N[smhd]')
+    .option('--library <name>', 'library to write to')
+    .option('--json', 'print the entry as JSON')
+    .action(lazy(load, (m) => m.runScheduleAdd));
+  schedule
+    .command('list')
+    .description('list scheduled backups')
+    .option('--json', 'print JSON')
+    .action(lazy(load, (m) => m.runScheduleList));
+  schedule
+    .command('run-due')
+    .description('run every scheduled backup that is due, and record the outcomes')
+    .option('--json', 'print the outcomes as JSON')
+    .action(lazy(load, (m) => m.runScheduleRunDue));
+  return cmd;
+}
+
+/** Registers `catalog jobs|show|rebuild`. */
+export function catalogCommand(): Command {
+  const cmd = new Command('catalog').description('what was backed up and where it lies');
+  cmd
+    .command('jobs')
+    .description('list backup jobs, newest first')
+    .option('--target <volume>', 'only jobs of this volume')
+    .option('--status <status>', 'only jobs in this status (running, done, failed, incomplete)')
+    .option('--json', 'print JSON')
+    .action(lazy(load, (m) => m.runCatalogJobs));
+  cmd
+    .command('show <job>')
+    .description('show a job and the location of every segment')
+    .option('--json', 'print JSON')
+    .action(lazy(load, (m) => m.runCatalogShow));
+  cmd
+    .command('rebuild')
+    .description('recreate the catalog of jobs by scanning the cartridges')
+    .option('--library <name>', 'scan only this library')
+    .option('--json', 'print the report as JSON')
+    .action(lazy(load, (m) => m.runCatalogRebuild));
+  return cmd;
+}
+
+/** Registers `restore`. */
+export function restoreCommand(): Command {
+  return new Command('restore')
+    .description('restore a backup job (or a byte range of it) to a file, verifying every checksum')
+    .argument('<job>', 'job number (see plexus catalog jobs)')
+    .requiredOption('--to <file>', 'destination file')
+    .option('--offset <size>', 'first byte of the source to restore')
+    .option('--length <size>', 'bytes to restore')
+    .option('--force', 'replace an existing destination file')
+    .option('--json', 'print the report as JSON')
+    .action(lazy(load, (m) => m.runRestore));
+}

@@ -1,0 +1,69 @@
+/** Declares `plexus bench copy|resync|backup|chunked|startup` (run by ../commands/bench.ts). */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command } from '../commander.js';
+import { DEFAULT_FRACTIONS, DEFAULT_GRANULARITIES } from '../../bench/defaults.js';
+import { lazy } from '../lazy.js';
+
+const DEFAULT_RESULTS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../bench/results');
+const formatGranularity = (g: number): string => (g >= 1 << 20 ? `${g / (1 << 20)}M` : `${g / 1024}K`);
+
+const load = () => import('../commands/bench.js');
+
+/** Registers the bench commands. */
+export function benchCommand(): Command {
+  const bench = new Command('bench').description('measure Plexus against its peers');
+  bench
+    .command('copy')
+    .description('full volume copy vs dd, memcpy bandwidth, dirty-bitmap kernels')
+    .option('--size <size>', 'volume size', '1G')
+    .option('--rounds <n>', 'rounds per contender (best and median reported)', '3')
+    .option('--threads <n>', 'copy threads (default: one per core)')
+    .option('--json', 'print the result as JSON')
+    .option('--plot <file.svg>', 'write a bar chart of the throughputs')
+    .option('--results <dir>', 'where to store the JSON result', DEFAULT_RESULTS)
+    .action(lazy(load, (m) => m.runBenchCopy));
+  bench
+    .command('resync')
+    .description('differential resync of 0.1%..100% dirty regions vs a full resync and rsync; the write path of split and mirrored primaries')
+    .option('--size <size>', 'volume size', '1G')
+    .option('--rounds <n>', 'repetitions of each case with fresh random regions (best and median reported)', '3')
+    .option('--granularities <list>', 'bytes per bitmap bit, comma-separated', DEFAULT_GRANULARITIES.map(formatGranularity).join(','))
+    .option('--fractions <list>', 'fractions of the regions dirtied, comma-separated (0.01 or 1%)', DEFAULT_FRACTIONS.join(','))
+    .option('--writes <n>', 'random 4 KiB writes per case of the write-path measurement (0 skips it)', '50000')
+    .option('--threads <n>', 'copy threads (default: one per core)')
+    .option('--seed <n>', 'seed of the data and of the regions dirtied', '7')
+    .option('--no-rsync', 'do not compare with rsync (needed when rsync is not installed)')
+    .option('--json', 'print the result as JSON')
+    .option('--plot <file.svg>', 'write a chart of resync time against the fraction dirtied')
+    .option('--results <dir>', 'where to store the JSON result', DEFAULT_RESULTS)
+    .action(lazy(load, (m) => m.runBenchResync));
+  bench
+    .command('backup')
+    .description('backup and restore through a tape library vs dd and tar; spanning 1 vs 8 cartridges')
+    .option('--size <size>', 'volume size', '1G')
+    .option('--rounds <n>', 'rounds per contender (best and median reported)', '3')
+    .option('--cartridges <n>', 'cartridges the spanning job is spread over', '8')
+    .option('--json', 'print the result as JSON')
+    .option('--plot <file.svg>', 'write a bar chart of the throughputs')
+    .option('--results <dir>', 'where to store the JSON result', DEFAULT_RESULTS)
+    .action(lazy(load, (m) => m.runBenchBackup));
+  bench
+    .command('chunked')
+    .description('redundant streams: chunked EXTENDED COPY vs single-stream backup, switch-over cost, parallel copies')
+    .option('--size <size>', 'volume size', '1G')
+    .option('--rounds <n>', 'rounds per contender (best and median reported)', '3')
+    .option('--chunk <bytes>', 'bytes per segment command', '10M')
+    .option('--json', 'print the result as JSON')
+    .option('--plot <file.svg>', 'write a bar chart of the throughputs')
+    .option('--results <dir>', 'where to store the JSON result', DEFAULT_RESULTS)
+    .action(lazy(load, (m) => m.runBenchChunked));
+  bench
+    .command('startup')
+    .description('CLI start-up: plexus --version and plexus volume list vs node -e 0 (median of per-round paired ratios)')
+    .option('--rounds <n>', 'rounds (each runs every contender once, in turn)', '30')
+    .option('--json', 'print the result as JSON')
+    .option('--results <dir>', 'where to store the JSON result', DEFAULT_RESULTS)
+    .action(lazy(() => import('../commands/bench-startup.js'), (m) => m.runBenchStartup));
+  return bench;
+}

@@ -1,0 +1,41 @@
+/** Volume operations that must respect pairs: removing a volume, copying onto one. */
+import { PlexusError } from '../errors.js';
+import { checkCopyOptions, copyVolume, type CopyOptions, type CopyReport } from '../volumes/copy.js';
+import type { Mirrors } from './mirrors.js';
+import type { PairRecord } from './record.js';
+
+/** The pair `name` belongs to (as primary or secondary), if any. */
+export function pairOfVolume(mirrors: Mirrors, name: string): PairRecord | undefined {
+  return mirrors.records.all().find((r) => r.primary === name || r.secondary === name);
+}
+
+/** Deletes a volume; E_BUSY while it is in a pair (delete the pair first). */
+export function removeVolume(mirrors: Mirrors, name: string): void {
+  const pair = pairOfVolume(mirrors, name);
+  if (pair) throw new PlexusError('E_BUSY', `volume ${name} is in pair ${pair.primary} → ${pair.secondary}; delete the pair first`);
+  mirrors.store.remove(name);
+}
+
+/** What `copyToVolume` did: the copy's report and whether it created the destination. */
+export interface CopyToVolumeReport extends CopyReport {
+  created: boolean;
+}
+
+/**
+ * Copies volume `src` onto volume `dst`, creating `dst` with the source's geometry when it
+ * does not exist. E_BUSY for a copy onto itself or onto a paired volume (it would bypass
+ * the mirror); E_INVALID for bad copy options, before anything is touched.
+ */
+export async function copyToVolume(mirrors: Mirrors, src: string, dst: string, opts: CopyOptions = {}): Promise<CopyToVolumeReport> {
+  checkCopyOptions(opts);
+  if (src === dst) throw new PlexusError('E_BUSY', `cannot copy volume ${src} onto itself`);
+  const paired = pairOfVolume(mirrors, dst);
+  if (paired) throw new PlexusError('E_BUSY', `volume ${dst} is in pair ${paired.primary} → ${paired.secondary}; a copy onto it would bypass the mirror`);
+  const store = mirrors.store;
+  const s = store.open(src, { readOnly: true });
+  const si = s.info();
+  const created = !store.exists(dst);
+  const d = created ? store.create(dst, { size: si.size, blockSize: si.blockSize }) : store.open(dst);
+  const r = await copyVolume(s, d, opts);
+  return { ...r, created };
+}

@@ -1,0 +1,77 @@
+/** Moving bytes between plain files and volumes (or any volume-like reader/writer). */
+import fs from 'node:fs';
+import { PlexusError } from '../errors.js';
+
+/** Bytes moved per read or write. */
+const PIECE = 4 << 20;
+
+/** What these functions need of a volume: a `Volume`, a mirrored `VolumeIo`. */
+export interface ByteTarget {
+  readonly name: string;
+  readonly size: number;
+  read(offset: number, length: number): Buffer;
+  write(offset: number, data: Buffer): void;
+}
+
+/**
+ * Resolves an optional offset and length against a volume: the offset defaults to 0 and
+ * the length to "to the end"; E_RANGE if the range runs past the end.
+ */
+export function resolveRange(v: Pick<ByteTarget, 'name' | 'size'>, offset?: number, length?: number): { offset: number; length: number } {
+  const size = v.size;
+  const at = offset ?? 0;
+  if (at > size) throw new PlexusError('E_RANGE', `volume ${v.name}: offset ${at} is past the end (size ${size})`);
+  const len = length ?? size - at;
+  if (at + len > size) {
+    throw new PlexusError('E_RANGE', `volume ${v.name}: range offset ${at} length ${len} is past the end (size ${size})`);
+  }
+  return { offset: at, length: len };
+}
+
+/**
+ * Copies the contents of `file` into the volume at `offset`, in pieces; E_NOENT if the file
+ * cannot be read, E_RANGE before writing anything if it does not fit. Returns the bytes written.
+ */
+export function writeFileToVolume(v: ByteTarget, offset: number, file: string): number {
+  let size: number;
+  try {
+    size = fs.statSync(file).size;
+  } catch (e) {
+    throw new PlexusError('E_NOENT', `cannot read ${file}: ${(e as Error).message}`, { cause: e });
+  }
+  if (offset + size > v.size) {
+    throw new PlexusError('E_RANGE', `volume ${v.name}: ${file} (${size} bytes) at offset ${offset} is past the end (size ${v.size})`);
+  }
+  const fd = fs.openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(PIECE);
+    let at = 0;
+    for (;;) {
+      const n = fs.readSync(fd, buf, 0, PIECE, at);
+      if (n === 0) break;
+      v.write(offset + at, buf.subarray(0, n));
+      at += n;
+    }
+    return at;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Writes `length` bytes of the volume from `offset` into `file` (created or truncated). */
+export function readVolumeToFile(v: ByteTarget, offset: number, length: number, file: string): void {
+  const fd = fs.openSync(file, 'w');
+  try {
+    for (let at = 0; at < length; at += PIECE) fs.writeSync(fd, v.read(offset + at, Math.min(PIECE, length - at)));
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Reads `length` bytes of the volume from `offset` in pieces, handing each to `sink`
+ * (which may wait, e.g. for a stream to drain) before reading the next.
+ */
+export async function readVolumeInPieces(v: ByteTarget, offset: number, length: number, sink: (piece: Buffer) => void | Promise<void>): Promise<void> {
+  for (let at = 0; at < length; at += PIECE) await sink(v.read(offset + at, Math.min(PIECE, length - at)));
+}

@@ -1,0 +1,58 @@
+/** The storage home: opening a missing home, and the durability of its marker. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { scratchDir } from '../helpers/home.js';
+
+/** Every open, fsync and rename, in order, with the path each fd was opened on. */
+const calls: string[] = [];
+vi.mock('node:fs', async (importOriginal) => {
+  const real = await importOriginal<typeof import('node:fs')>();
+  const paths = new Map<number, string>();
+  const wrapped = {
+    ...real,
+    openSync: (p: fs.PathLike, ...rest: unknown[]) => {
+      const fd = (real.openSync as (...a: unknown[]) => number)(p, ...rest);
+      paths.set(fd, String(p));
+      return fd;
+    },
+    fsyncSync: (fd: number) => {
+      calls.push(`fsync ${paths.get(fd)}`);
+      return real.fsyncSync(fd);
+    },
+    renameSync: (a: fs.PathLike, b: fs.PathLike) => {
+      calls.push(`rename ${String(a)} ${String(b)}`);
+      return real.renameSync(a, b);
+    },
+  };
+  return { ...wrapped, default: wrapped };
+});
+
+const { Home } = await import('../../src/home/home.js');
+
+describe('Home', () => {
+  let scratch: ReturnType<typeof scratchDir>;
+  beforeEach(() => {
+    scratch = scratchDir('plexus-home-test-');
+    calls.length = 0;
+  });
+  afterEach(() => scratch.cleanup());
+
+  it('init writes the marker durably: fsync the temporary file, rename it, fsync the directory', () => {
+    const root = path.join(scratch.dir, 'h');
+    expect(Home.init(root)).toBe(true);
+    const marker = path.join(root, 'plexus.json');
+    expect(calls).toEqual([`fsync ${marker}.tmp`, `rename ${marker}.tmp ${marker}`, `fsync ${root}`]);
+    expect(JSON.parse(fs.readFileSync(marker, 'utf8')).format).toBe(1);
+    expect(fs.existsSync(`${marker}.tmp`)).toBe(false);
+  });
+
+  it('open with create: false refuses a missing home, naming it, and creates nothing', () => {
+    const root = path.join(scratch.dir, 'typo');
+    expect(() => Home.open(root, { create: false })).toThrowError(expect.objectContaining({ code: 'E_NOENT', message: expect.stringContaining(root) }));
+    expect(() => Home.open(root, { create: false })).toThrowError(/plexus init/);
+    expect(fs.existsSync(root)).toBe(false);
+    Home.init(root);
+    expect(Home.open(root, { create: false }).dir).toBe(root);
+  });
+});
