@@ -3,7 +3,7 @@
 
 use crate::copy::CopyProgress;
 use crate::error::{coded, to_js, to_u64};
-use crate::job::{on_loaded_drive, take_plan};
+use crate::job::take_plan;
 use crate::tape::NativeDrive;
 use crate::volume::NativeVolume;
 use napi::bindgen_prelude::{AbortSignal, AsyncTask};
@@ -71,6 +71,10 @@ pub struct XcopyResult {
     pub remaining: Vec<XcopyCommand>,
     /// Whether a segment file is left open for `TapeJob.closeSegment`.
     pub open: bool,
+    /// The stopping command never returned from its cancellation: the device's worker
+    /// was left behind holding the cartridge (which is no longer loaded in this drive),
+    /// nothing of this run is durable, and the device should be taken out of service.
+    pub stuck: bool,
     /// Wall time in milliseconds.
     pub elapsed_ms: f64,
 }
@@ -82,6 +86,9 @@ pub struct StreamFault {
     pub fail_after: Option<f64>,
     /// Reads block once this many bytes were read, until the job is cancelled.
     pub hang_after: Option<f64>,
+    /// Reads block in a system call once this many bytes were read, for good: no
+    /// cancellation reaches them (the run settles as `stuck`).
+    pub stuck_after: Option<f64>,
 }
 
 /// The core's form of a stream fault (none when absent).
@@ -91,6 +98,7 @@ pub(crate) fn source_fault(fault: Option<StreamFault>) -> napi::Result<SourceFau
         Some(f) => SourceFault {
             fail_after: f.fail_after.map(|b| to_u64("failAfter", b)).transpose()?,
             hang_after: f.hang_after.map(|b| to_u64("hangAfter", b)).transpose()?,
+            stuck_after: f.stuck_after.map(|b| to_u64("stuckAfter", b)).transpose()?,
         },
     })
 }
@@ -139,7 +147,7 @@ impl XcopyJob {
             Some(ms) => Some(Duration::from_secs_f64(ms / 1000.0)),
             None => None,
         };
-        let opts = DeviceOptions { timeout, fault: source_fault(fault)?, fault_base: to_u64("faultBase", base.unwrap_or(0.0))? };
+        let opts = DeviceOptions { timeout, fault: source_fault(fault)?, fault_base: to_u64("faultBase", base.unwrap_or(0.0))?, grace: None };
         Ok(XcopyJob { drive: drive.inner.clone(), ctl: Arc::new(CopyControl::new()), plan: Mutex::new(Some(Plan { src: source.inner.clone(), commands, opts })) })
     }
 
@@ -189,7 +197,15 @@ impl Task for XcopyTask {
 
     fn compute(&mut self) -> napi::Result<XcopyResult> {
         let plan = self.plan.take().ok_or_else(|| coded("E_BUSY", "copy device job already ran"))?;
-        let r = on_loaded_drive(&self.drive, |drive| Ok(plexus_xcopy::execute(drive, plan.src.as_ref(), &plan.commands, &plan.opts, &self.ctl)))?;
+        // The drive leaves its slot for the device's worker and comes back with it; the
+        // slot stays locked meanwhile (the drive is busy). A worker stuck in a system
+        // call keeps the drive, and the slot stays empty: nothing is loaded any more.
+        let mut slot = self.drive.lock().unwrap_or_else(|p| p.into_inner());
+        let drive = slot.take().ok_or_else(|| coded("E_BUSY", "no cartridge is loaded in this drive"))?;
+        let run = plexus_xcopy::execute_detached(drive, plan.src, plan.commands, plan.opts, self.ctl.clone());
+        *slot = run.drive;
+        drop(slot);
+        let r = run.report;
         let stop = r.stop.map(|s| {
             let (reason, command) = match &s {
                 Stop::EarlyWarning => ("early-warning", None),
@@ -216,6 +232,7 @@ impl Task for XcopyTask {
             stop,
             remaining: r.remaining.into_iter().map(command_to_js).collect(),
             open: r.open,
+            stuck: r.stuck,
             elapsed_ms: r.elapsed.as_secs_f64() * 1000.0,
         })
     }
