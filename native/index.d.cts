@@ -436,6 +436,11 @@ export interface StreamFault {
   failAfter?: number
   /** Reads block once this many bytes were read, until the job is cancelled. */
   hangAfter?: number
+  /**
+   * Reads block in a system call once this many bytes were read, for good: no
+   * cancellation reaches them (the run settles as `stuck`).
+   */
+  stuckAfter?: number
 }
 
 /** A file on a cartridge, closed by a filemark. */
@@ -604,6 +609,12 @@ export interface XcopyResult {
   remaining: Array<XcopyCommand>
   /** Whether a segment file is left open for `TapeJob.closeSegment`. */
   open: boolean
+  /**
+   * The stopping command never returned from its cancellation: the device's worker
+   * was left behind holding the cartridge (which is no longer loaded in this drive),
+   * nothing of this run is durable, and the device should be taken out of service.
+   */
+  stuck: boolean
   /** Wall time in milliseconds. */
   elapsedMs: number
 }

@@ -22,7 +22,7 @@ import { PairRecords } from '../mirror/record.js';
 import { isDuplexing } from '../mirror/states.js';
 import type { ProgressCallback } from '../progress.js';
 import { logBackupManager } from '../resources/log.js';
-import { driveName } from '../resources/inventory.js';
+import { driveName, markUnavailable } from '../resources/inventory.js';
 import { releaseAll, secureStreams, type SecuredStream } from '../resources/streams.js';
 import { Library } from '../tape/library.js';
 import { VolumeStore } from '../volumes/store.js';
@@ -316,6 +316,11 @@ async function runStreams(ctx: JobContext, mode: 'parallel' | 'chunked'): Promis
       outcome = await writer.run(queue);
     } catch (e) {
       outcome = { error: asPlexusError(e), bytes: 0, segments: 0, cartridges: [], remaining: [...queue] };
+    }
+    if (outcome.stuck) {
+      // A device that never came back from a command would hang the next job too.
+      const names = markUnavailable(home, [s.mover.name, s.driveName, outcome.stuck.cartridge], `job ${id} stream ${s.stream}: a segment command got stuck and was given up`);
+      log(`stream ${s.stream}: ${names.join(', ')} marked unavailable (stuck)`);
     }
     outcomes.set(s.stream, outcome);
     return { outcome, locId };

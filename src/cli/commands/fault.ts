@@ -12,16 +12,18 @@ export function faultCommand(): Command {
 
   cmd
     .command('inject <target>')
-    .description('inject a fault: --after N (fail), --hang [--after N], or --unavailable')
+    .description('inject a fault: --after N (fail), --hang [--after N], --stuck [--after N], or --unavailable')
     .option('--after <bytes>', 'fail (or with --hang: hang) after this many bytes pass through it, e.g. 10M')
     .option('--hang', 'stop responding (only the job\'s command timeout notices)')
+    .option('--stuck', 'hang in a system call that ignores cancellation: the job gives the device up at its timeout and marks it unavailable')
     .option('--unavailable', 'go unavailable (streams are not secured on it)')
     .option('--json', 'print the fault as JSON')
-    .action((target: string, o: { after?: string; hang?: boolean; unavailable?: boolean; json?: boolean }, c: Command) => {
-      const given = [o.after !== undefined && !o.hang, o.hang, o.unavailable].filter(Boolean).length;
-      if (given !== 1) throw new PlexusError('E_INVALID', 'give exactly one of --after BYTES, --hang [--after BYTES], --unavailable');
+    .action((target: string, o: { after?: string; hang?: boolean; stuck?: boolean; unavailable?: boolean; json?: boolean }, c: Command) => {
+      const given = [o.after !== undefined && !o.hang && !o.stuck, o.hang, o.stuck, o.unavailable].filter(Boolean).length;
+      if (given !== 1) throw new PlexusError('E_INVALID', 'give exactly one of --after BYTES, --hang [--after BYTES], --stuck [--after BYTES], --unavailable');
       const after = o.after === undefined ? undefined : sizeOpt(o.after, 'fault byte count')!;
-      const spec: FaultSpec = o.hang ? { hang: true, ...(after === undefined ? {} : { afterBytes: after }) } : after !== undefined ? { afterBytes: after } : { unavailable: true };
+      const bytes = after === undefined ? {} : { afterBytes: after };
+      const spec: FaultSpec = o.hang ? { hang: true, ...bytes } : o.stuck ? { stuck: true, ...bytes } : after !== undefined ? { afterBytes: after } : { unavailable: true };
       const f = injectFault(homeOf(c), target, spec);
       if (o.json) return printJson(f);
       process.stdout.write(`injected ${describeFault(f)} into ${f.target}\n`);
