@@ -403,6 +403,12 @@ export interface MirrorWritePath {
 export declare function mirrorWritePathNs(dir: string, size: number, writes: number, seed: number, granularity?: number | undefined | null, newRegionWrites?: number | undefined | null): Promise<MirrorWritePath>
 
 /**
+ * Panics on purpose, on the calling thread or (`inTask`) in an async task's compute:
+ * proves the boundary turns a panic into E_INTERNAL instead of aborting Node.
+ */
+export declare function panicProbe(inTask: boolean): Promise<void> | void
+
+/**
  * Cuts `length` bytes of a source from `offset` into segment commands of `chunk`
  * bytes, numbered from 0 (the last may be shorter). E_INVALID for a zero chunk.
  */

@@ -13,7 +13,6 @@ use plexus_tape::{CopyControl, Drive, SourceFault};
 use plexus_volume::Volume;
 use plexus_xcopy::{DeviceOptions, SegmentCommand, Stop};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 /// One segment command: copy `length` bytes of the source from `sourceOffset` to the
 /// cartridge at its current position.
@@ -132,7 +131,7 @@ struct Plan {
 impl XcopyJob {
     /// Prepares the execution of `commands`, in order, reading `source` and appending
     /// chunks to the segment file open on the cartridge (or a new one).
-    #[napi(factory)]
+    #[napi(factory, catch_unwind)]
     pub fn execute(drive: &NativeDrive, source: &NativeVolume, commands: Vec<XcopyCommand>, options: Option<XcopyOptions>) -> napi::Result<Self> {
         let commands = commands
             .iter()
@@ -142,31 +141,27 @@ impl XcopyJob {
             None => (None, None, None),
             Some(o) => (o.timeout_ms, o.fault, o.fault_base),
         };
-        let timeout = match timeout {
-            Some(ms) if !(ms.is_finite() && ms > 0.0) => return Err(coded("E_INVALID", format!("timeout must be a positive number of milliseconds, not {ms}"))),
-            Some(ms) => Some(Duration::from_secs_f64(ms / 1000.0)),
-            None => None,
-        };
+        let timeout = timeout.map(|ms| crate::args::millis("timeout", ms)).transpose()?;
         let opts = DeviceOptions { timeout, fault: source_fault(fault)?, fault_base: to_u64("faultBase", base.unwrap_or(0.0))?, grace: None };
         Ok(XcopyJob { drive: drive.inner.clone(), ctl: Arc::new(CopyControl::new()), plan: Mutex::new(Some(Plan { src: source.inner.clone(), commands, opts })) })
     }
 
     /// Runs the device off the JS thread; resolves with its report (a command's failure
     /// is reported in `stop`, not thrown). A job runs once.
-    #[napi(ts_return_type = "Promise<XcopyResult>")]
+    #[napi(ts_return_type = "Promise<XcopyResult>", catch_unwind)]
     pub fn run(&self, signal: Option<AbortSignal>) -> napi::Result<AsyncTask<XcopyTask>> {
         let plan = take_plan(&self.plan, "copy device job")?;
         Ok(AsyncTask::with_optional_signal(XcopyTask { drive: self.drive.clone(), plan: Some(plan), ctl: self.ctl.clone() }, signal))
     }
 
     /// Bytes of completed commands so far; safe to poll while the job runs.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn progress(&self) -> CopyProgress {
         CopyProgress::from(self.ctl.as_ref())
     }
 
     /// Stops the device at the running command, which is cut back off the cartridge.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn cancel(&self) {
         self.ctl.cancel();
     }
@@ -174,7 +169,7 @@ impl XcopyJob {
 
 /// Cuts `length` bytes of a source from `offset` into segment commands of `chunk`
 /// bytes, numbered from 0 (the last may be shorter). E_INVALID for a zero chunk.
-#[napi]
+#[napi(catch_unwind)]
 pub fn plan_segment_commands(offset: f64, length: f64, chunk: f64) -> napi::Result<Vec<XcopyCommand>> {
     let cmds = plexus_xcopy::plan_chunks(to_u64("offset", offset)?, to_u64("length", length)?, to_u64("chunk", chunk)?).map_err(to_js)?;
     Ok(cmds.into_iter().map(command_to_js).collect())
@@ -196,6 +191,7 @@ impl Task for XcopyTask {
     type JsValue = XcopyResult;
 
     fn compute(&mut self) -> napi::Result<XcopyResult> {
+        crate::error::guard(|| {
         let plan = self.plan.take().ok_or_else(|| coded("E_BUSY", "copy device job already ran"))?;
         // The drive leaves its slot for the device's worker and comes back with it; the
         // slot stays locked meanwhile (the drive is busy). A worker stuck in a system
@@ -234,6 +230,7 @@ impl Task for XcopyTask {
             open: r.open,
             stuck: r.stuck,
             elapsed_ms: r.elapsed.as_secs_f64() * 1000.0,
+        })
         })
     }
 

@@ -141,6 +141,9 @@ interface JobContext {
   started: number;
 }
 
+/** The longest command timeout, in milliseconds: 2^31 - 1 (24.8 days), as `setTimeout` and the native binding allow. */
+export const MAX_COMMAND_TIMEOUT_MS = 2_147_483_647;
+
 /** Backs up volume `source` of the home to tape. */
 export async function runBackup(home: Home, source: string, opts: BackupOptions = {}): Promise<BackupReport> {
   const started = Date.now();
@@ -151,7 +154,9 @@ export async function runBackup(home: Home, source: string, opts: BackupOptions 
   // early-warning zone (at least 1% of the cartridge): 64 KiB chunks keep it under half that.
   if (!Number.isSafeInteger(chunk) || chunk < MIN_CHUNK) throw new PlexusError('E_INVALID', `the chunk size must be at least 64 KiB, not ${String(chunk)}`);
   const timeout = opts.commandTimeoutMs ?? defaultCommandTimeoutMs(chunk);
-  if (!(timeout > 0)) throw new PlexusError('E_INVALID', `the command timeout must be positive, not ${String(timeout)}`);
+  if (!(timeout > 0 && timeout <= MAX_COMMAND_TIMEOUT_MS)) {
+    throw new PlexusError('E_INVALID', `the command timeout must be a positive number of milliseconds up to ${MAX_COMMAND_TIMEOUT_MS} (24.8 days), not ${String(timeout)}`);
+  }
   const store = new VolumeStore(home);
   const volume = store.open(source, { readOnly: true });
   const size = volume.size;
