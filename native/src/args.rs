@@ -20,8 +20,12 @@ pub const MAX_BUFFER: u64 = 1 << 30;
 /// The longest timeout: 2^31 - 1 ms (24.8 days), as `setTimeout` allows.
 pub const MAX_TIMEOUT_MS: f64 = 2_147_483_647.0;
 
-/// Bits of one dirty bitmap held in memory: 2^33 (1 GiB of words).
-pub const MAX_BITMAP_BITS: u64 = 1 << 33;
+/// Bits of one dirty bitmap held in memory: 2^31 (256 MiB of words; a 128 TiB volume
+/// at a 64 KiB granularity).
+pub const MAX_BITMAP_BITS: u64 = 1 << 31;
+
+/// Bits of a benchmark's bitmap: 2^27 (16 MiB).
+pub const MAX_BENCH_BITS: u64 = 1 << 27;
 
 /// Worker threads one job may ask for.
 pub const MAX_THREADS: u32 = 256;
@@ -80,10 +84,13 @@ pub fn threads(v: Option<u32>) -> napi::Result<usize> {
 /// (`size / granularity`, rounded up) are at most [`MAX_BITMAP_BITS`] (E_RANGE).
 pub fn bitmap_geometry(size: f64, granularity: f64) -> napi::Result<(u64, u64)> {
     let (size, granularity) = (to_u64("size", size)?, to_u64("granularity", granularity)?);
-    if granularity > 0 && size.div_ceil(granularity) > MAX_BITMAP_BITS {
+    if granularity == 0 {
+        return Err(coded("E_INVALID", "granularity must be at least one byte"));
+    }
+    if size.div_ceil(granularity) > MAX_BITMAP_BITS {
         return Err(coded(
             "E_RANGE",
-            format!("a volume of {size} bytes at a granularity of {granularity} bytes needs more than 2^33 bitmap bits; use a larger granularity"),
+            format!("a volume of {size} bytes at a granularity of {granularity} bytes needs more than 2^31 bitmap bits; use a larger granularity"),
         ));
     }
     Ok((size, granularity))

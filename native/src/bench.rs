@@ -15,14 +15,14 @@ pub fn memcpy_bandwidth(bytes: u32, rounds: u32) -> napi::Result<f64> {
 /// Nanoseconds per dirty-bitmap `set_bit`, averaged over `ops` calls on `bits` bits.
 #[napi(catch_unwind)]
 pub fn bitmap_set_ns(bits: f64, ops: f64) -> napi::Result<f64> {
-    let bits = crate::args::to_u64_max("bits", bits, crate::args::MAX_BITMAP_BITS)?;
-    plexus_bitmap::bench::set_bit_ns(bits, crate::args::to_u64_max("ops", ops, 1 << 32)?).map_err(to_js)
+    let bits = crate::args::to_u64_max("bits", bits, crate::args::MAX_BENCH_BITS)?;
+    plexus_bitmap::bench::set_bit_ns(bits, crate::args::to_u64_max("ops", ops, 1 << 26)?).map_err(to_js)
 }
 
 /// Milliseconds to iterate the dirty runs of a `bits`-bit bitmap with `fraction` set.
 #[napi(catch_unwind)]
 pub fn bitmap_runs_ms(bits: f64, fraction: f64) -> napi::Result<BitmapRunsTiming> {
-    let bits = crate::args::to_u64_max("bits", bits, crate::args::MAX_BITMAP_BITS)?;
+    let bits = crate::args::to_u64_max("bits", bits, crate::args::MAX_BENCH_BITS)?;
     let (ms, runs) = plexus_bitmap::bench::runs_ms(bits, crate::args::fraction("fraction", fraction)?, 5).map_err(to_js)?;
     Ok(BitmapRunsTiming { ms, runs: runs as f64 })
 }
@@ -53,10 +53,10 @@ pub fn mirror_write_path_ns(
 ) -> napi::Result<AsyncTask<WritePathTask>> {
     let opts = plexus_mirror::bench::WritePathOptions {
         size: crate::args::bitmap_geometry(size, granularity.unwrap_or(65536.0))?.0,
-        writes: crate::args::to_u64_max("writes", writes, 1 << 32)?,
+        writes: crate::args::to_u64_max("writes", writes, 1 << 20)?,
         seed: to_u64("seed", seed)?,
         granularity: to_u64("granularity", granularity.unwrap_or(65536.0))?,
-        new_region_writes: crate::args::to_u64_max("new region writes", new_region_writes.unwrap_or(256.0), 1 << 32)?,
+        new_region_writes: crate::args::to_u64_max("new region writes", new_region_writes.unwrap_or(256.0), 1 << 16)?,
     };
     Ok(AsyncTask::new(WritePathTask { dir: dir.into(), opts }))
 }

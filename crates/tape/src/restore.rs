@@ -99,11 +99,7 @@ impl Sink for FileSink {
         Ok(())
     }
     fn finish(&mut self) -> Result<()> {
-        let synced = match self.behind.take_error() {
-            Some(e) => Err(e),
-            None => self.file.sync_data(),
-        };
-        synced.map_err(|e| VolumeError::io(&self.path, "fsync", e).into())
+        self.behind.sync().map_err(|e| VolumeError::io(&self.path, "fsync", e).into())
     }
 }
 
