@@ -52,7 +52,7 @@ pub fn mirror_write_path_ns(
     new_region_writes: Option<f64>,
 ) -> napi::Result<AsyncTask<WritePathTask>> {
     let opts = plexus_mirror::bench::WritePathOptions {
-        size: crate::args::bitmap_geometry(size, granularity.unwrap_or(65536.0))?.0,
+        size: crate::args::to_u64_max("size", crate::args::bitmap_geometry(size, granularity.unwrap_or(65536.0))?.0 as f64, 1 << 34)?,
         writes: crate::args::to_u64_max("writes", writes, 1 << 20)?,
         seed: to_u64("seed", seed)?,
         granularity: to_u64("granularity", granularity.unwrap_or(65536.0))?,
