@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { plexus } from '../helpers/home.js';
-import { checksum, ok, sha256, useScratch } from './cli-helpers.js';
+import { checksum, expectFailure, ok, sha256, useScratch } from './cli-helpers.js';
 
 const s = useScratch();
 
@@ -51,4 +51,14 @@ describe('a copy device stuck in a system call', () => {
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/E_RESOURCES/);
   }, 60_000);
+
+  it('--timeout 1e300 is refused with one message (it used to abort Node with exit 134)', () => {
+    ok(s.home, 'library', 'create', 'lib', '--slots', '2', '--drives', '2', '--cartridge-size', '8M', '--block-size', '64K');
+    ok(s.home, 'volume', 'create', 'db', '--size', '1M');
+    for (const t of ['1e300', 'Infinity', 'NaN', '-1', '0', '3000000']) {
+      const r = plexus(s.home, 'backup', 'run', 'db', '--mode', 'chunked', '--timeout', t);
+      expectFailure(r, 'E_INVALID', '--timeout');
+    }
+  });
 });
+
