@@ -249,6 +249,7 @@ async function runSingle(ctx: JobContext, lib: Library): Promise<BackupReport> {
   } finally {
     claim.release();
   }
+  if (outcome.stuck) markUnavailable(ctx.home, [driveName(lib.name, claim.drive), outcome.stuck.cartridge], `job ${id}: a segment command got stuck and was given up`);
   catalog.setLocationStatus(locationId, outcome.error ? 'failed' : 'done');
   if (outcome.error) fail(ctx, outcome.error);
   catalog.finishJob(id, 'done');
