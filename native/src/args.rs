@@ -72,12 +72,16 @@ pub fn fraction(what: &str, v: f64) -> napi::Result<f64> {
     Ok(v)
 }
 
-/// A thread count (0: the default): at most [`MAX_THREADS`].
-pub fn threads(v: Option<u32>) -> napi::Result<usize> {
-    match v {
-        Some(n) if n > MAX_THREADS => Err(coded("E_RANGE", format!("threads must be at most {MAX_THREADS}, got {n}"))),
-        n => Ok(n.unwrap_or(0) as usize),
-    }
+/// A whole number from 0 to 2^32 - 1 (a file number, a command id, a block size).
+/// napi-rs would wrap a `u32` argument silently (NaN to 0, -1 to 2^32 - 1): such
+/// arguments are taken as numbers and checked here instead.
+pub fn to_u32(what: &str, v: f64) -> napi::Result<u32> {
+    Ok(to_u64_max(what, v, u64::from(u32::MAX))? as u32)
+}
+
+/// A thread count (0 or absent: the default): at most [`MAX_THREADS`].
+pub fn threads(v: Option<f64>) -> napi::Result<usize> {
+    Ok(v.map(|n| to_u64_max("threads", n, u64::from(MAX_THREADS))).transpose()?.unwrap_or(0) as usize)
 }
 
 /// A volume size and bitmap granularity whose bitmap fits in memory: the bits

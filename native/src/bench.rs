@@ -7,9 +7,9 @@ use napi_derive::napi;
 
 /// The machine's memcpy bandwidth in bytes per second (best of `rounds`).
 #[napi(catch_unwind)]
-pub fn memcpy_bandwidth(bytes: u32, rounds: u32) -> napi::Result<f64> {
-    let bytes = crate::args::buffer_len("bytes", f64::from(bytes))?;
-    Ok(plexus_copy::memcpy_bandwidth(bytes, crate::args::to_u64_max("rounds", f64::from(rounds), 1_000_000)? as u32))
+pub fn memcpy_bandwidth(bytes: f64, rounds: f64) -> napi::Result<f64> {
+    let bytes = crate::args::buffer_len("bytes", bytes)?;
+    Ok(plexus_copy::memcpy_bandwidth(bytes, crate::args::to_u64_max("rounds", rounds, 1_000_000)? as u32))
 }
 
 /// Nanoseconds per dirty-bitmap `set_bit`, averaged over `ops` calls on `bits` bits.

@@ -25,7 +25,7 @@ pub struct Extent {
 #[napi(object)]
 pub struct CopyJobOptions {
     /// Worker threads (default: one per core).
-    pub threads: Option<u32>,
+    pub threads: Option<f64>,
     /// Chunk size in bytes (default 4 MiB).
     pub chunk_size: Option<f64>,
     /// Only these ranges (default: the whole volume; sizes must then match).

@@ -210,7 +210,7 @@ impl NativeMirror {
 
     /// Prepares a resync ("forward" or "reverse"); run it with `run()`.
     #[napi(catch_unwind)]
-    pub fn resync_job(&self, direction: String, full: bool, threads: Option<u32>, max_rate: Option<f64>) -> napi::Result<MirrorJob> {
+    pub fn resync_job(&self, direction: String, full: bool, threads: Option<f64>, max_rate: Option<f64>) -> napi::Result<MirrorJob> {
         let dir = match direction.as_str() {
             "forward" => Direction::Forward,
             "reverse" => Direction::Reverse,
@@ -221,7 +221,7 @@ impl NativeMirror {
 
     /// Prepares the background fill of an instant split.
     #[napi(catch_unwind)]
-    pub fn fill_job(&self, threads: Option<u32>, max_rate: Option<f64>) -> napi::Result<MirrorJob> {
+    pub fn fill_job(&self, threads: Option<f64>, max_rate: Option<f64>) -> napi::Result<MirrorJob> {
         Ok(MirrorJob::new(self.inner.clone(), JobKind::Fill, crate::args::threads(threads)?, to_u64("max rate", max_rate.unwrap_or(0.0))?))
     }
 }

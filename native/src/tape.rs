@@ -30,7 +30,7 @@ pub struct CartridgeFormat {
     /// Largest length of the cartridge file in bytes.
     pub capacity: f64,
     /// Payload bytes per block, a power of two from 4 KiB to 16 MiB (default 1 MiB).
-    pub block_size: Option<u32>,
+    pub block_size: Option<f64>,
     /// Early-warning zone in bytes (default: 4 blocks or 1% of the capacity).
     pub early_warning: Option<f64>,
 }
@@ -170,7 +170,7 @@ impl NativeDrive {
         let opts = FormatOptions {
             barcode: options.barcode,
             capacity: to_u64("capacity", options.capacity)?,
-            block_size: options.block_size.unwrap_or(DEFAULT_BLOCK_SIZE),
+            block_size: options.block_size.map(|b| crate::args::to_u32("block size", b)).transpose()?.unwrap_or(DEFAULT_BLOCK_SIZE),
             early_warning: options.early_warning.map(|e| to_u64("early warning", e)).transpose()?,
         };
         let d = Drive::format(Path::new(&path), &opts).map_err(to_js)?;
@@ -264,8 +264,8 @@ impl NativeDrive {
 
     /// Moves to block `block` of file `file` (E_RANGE if not on the medium).
     #[napi(catch_unwind)]
-    pub fn locate(&self, file: u32, block: f64) -> napi::Result<()> {
-        let block = to_u64("block", block)?;
+    pub fn locate(&self, file: f64, block: f64) -> napi::Result<()> {
+        let (file, block) = (crate::args::to_u32("file", file)?, to_u64("block", block)?);
         self.with(|d| d.locate(Position { file, block }))
     }
 
@@ -319,7 +319,8 @@ impl NativeDrive {
 
     /// Reads a whole file into memory, every block and the file CRC verified.
     #[napi(catch_unwind)]
-    pub fn read_file(&self, file: u32) -> napi::Result<Buffer> {
+    pub fn read_file(&self, file: f64) -> napi::Result<Buffer> {
+        let file = crate::args::to_u32("file", file)?;
         self.with(|d| plexus_tape::read_file(d, file).map(Buffer::from))
     }
 
@@ -398,7 +399,8 @@ impl TapeJob {
         TapeJob { drive: drive.inner.clone(), ctl: Arc::new(CopyControl::new()), plan: Mutex::new(Some(plan)) }
     }
 
-    fn restore_plan(file: u32, options: Option<RestoreOptions>, target: impl FnOnce(bool) -> Target) -> napi::Result<JobPlan> {
+    fn restore_plan(file: f64, options: Option<RestoreOptions>, target: impl FnOnce(bool) -> Target) -> napi::Result<JobPlan> {
+        let file = crate::args::to_u32("file", file)?;
         let o = options.unwrap_or(RestoreOptions { target_offset: None, first_block: None, expected_length: None, expected_digest: None, range: None, sync: None });
         let expected_digest = match o.expected_digest {
             None => None,
@@ -434,20 +436,20 @@ impl TapeJob {
 
     /// Prepares a restore of tape file `file` into a volume.
     #[napi(factory, catch_unwind)]
-    pub fn restore(drive: &NativeDrive, file: u32, target: &NativeVolume, options: Option<RestoreOptions>) -> napi::Result<Self> {
+    pub fn restore(drive: &NativeDrive, file: f64, target: &NativeVolume, options: Option<RestoreOptions>) -> napi::Result<Self> {
         let vol = target.inner.clone();
         Ok(TapeJob::new(drive, TapeJob::restore_plan(file, options, |sync| Target::Volume(vol, sync))?))
     }
 
     /// Prepares a restore of tape file `file` into a plain file (created if missing).
     #[napi(factory, catch_unwind)]
-    pub fn restore_to_file(drive: &NativeDrive, file: u32, path: String, options: Option<RestoreOptions>) -> napi::Result<Self> {
+    pub fn restore_to_file(drive: &NativeDrive, file: f64, path: String, options: Option<RestoreOptions>) -> napi::Result<Self> {
         Ok(TapeJob::new(drive, TapeJob::restore_plan(file, options, |_| Target::File(PathBuf::from(path)))?))
     }
 
     /// Prepares a verification of tape file `file`: read and check, write nothing.
     #[napi(factory, catch_unwind)]
-    pub fn verify(drive: &NativeDrive, file: u32, options: Option<RestoreOptions>) -> napi::Result<Self> {
+    pub fn verify(drive: &NativeDrive, file: f64, options: Option<RestoreOptions>) -> napi::Result<Self> {
         Ok(TapeJob::new(drive, TapeJob::restore_plan(file, options, |_| Target::Verify)?))
     }
 

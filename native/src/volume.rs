@@ -128,7 +128,7 @@ impl Task for ChecksumTask {
 #[napi(object)]
 pub struct FillOptions {
     /// A byte value 0-255.
-    pub pattern: Option<u32>,
+    pub pattern: Option<f64>,
     /// A seed for reproducible pseudo-random data.
     pub seed: Option<f64>,
 }
@@ -139,7 +139,7 @@ impl NativeVolume {
     #[napi(ts_return_type = "Promise<void>", catch_unwind)]
     pub fn fill(&self, offset: f64, length: f64, what: FillOptions) -> napi::Result<AsyncTask<FillTask>> {
         let fill = match (what.pattern, what.seed) {
-            (Some(p), None) if p <= 255 => Fill::Pattern(p as u8),
+            (Some(p), None) => Fill::Pattern(crate::args::to_u64_max("pattern", p, 255)? as u8),
             (None, Some(s)) => Fill::Random(to_u64("seed", s)?),
             _ => return Err(crate::error::coded("E_INVALID", "fill needs exactly one of pattern (0-255) or seed")),
         };

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 #[derive(Clone, Copy)]
 pub struct XcopyCommand {
     /// Number of the command within its job.
-    pub id: u32,
+    pub id: f64,
     /// First byte of the source volume.
     pub source_offset: f64,
     /// Bytes to copy.
@@ -135,7 +135,7 @@ impl XcopyJob {
     pub fn execute(drive: &NativeDrive, source: &NativeVolume, commands: Vec<XcopyCommand>, options: Option<XcopyOptions>) -> napi::Result<Self> {
         let commands = commands
             .iter()
-            .map(|c| Ok(SegmentCommand { id: c.id, source_offset: to_u64("sourceOffset", c.source_offset)?, length: to_u64("length", c.length)? }))
+            .map(|c| Ok(SegmentCommand { id: crate::args::to_u32("id", c.id)?, source_offset: to_u64("sourceOffset", c.source_offset)?, length: to_u64("length", c.length)? }))
             .collect::<napi::Result<Vec<_>>>()?;
         let (timeout, fault, base) = match options {
             None => (None, None, None),
@@ -176,7 +176,7 @@ pub fn plan_segment_commands(offset: f64, length: f64, chunk: f64) -> napi::Resu
 }
 
 fn command_to_js(c: SegmentCommand) -> XcopyCommand {
-    XcopyCommand { id: c.id, source_offset: c.source_offset as f64, length: c.length as f64 }
+    XcopyCommand { id: f64::from(c.id), source_offset: c.source_offset as f64, length: c.length as f64 }
 }
 
 /// A copy device run on the libuv pool; it holds the drive for its whole run.

@@ -53,6 +53,11 @@ describe('numeric inputs of the native binding', () => {
     expect(of('randomBytes length', String(2 ** 40))).toMatchObject({ code: 'E_RANGE' });
     expect(of('NativeBitmap.create size', String(2 ** 53 - 1))).toMatchObject({ code: 'E_RANGE' });
     expect(of('planSegmentCommands chunk', '0.5')).toMatchObject({ code: 'E_INVALID' });
+    // Whole numbers napi-rs would have wrapped silently (NaN to 0, -1 to 2^32 - 1).
+    expect(of('drive.locate file', 'NaN')).toMatchObject({ code: 'E_INVALID', message: expect.stringContaining('file') });
+    expect(of('XcopyJob id', '-1')).toMatchObject({ code: 'E_INVALID' });
+    expect(of('CopyJob threads', String(2 ** 31))).toMatchObject({ code: 'E_RANGE' });
+    expect(of('volume.fill pattern', '0.5')).toMatchObject({ code: 'E_INVALID' });
   }, 300_000);
 
   it('a panic at the boundary is E_INTERNAL, on the calling thread and in a task, and the process lives on', async () => {
