@@ -26,6 +26,7 @@ export function fromNative(e: unknown): unknown {
   // napi-rs could not convert (InvalidArg, NumberExpected, ...) is bad input.
   const status = (e as { code?: unknown }).code;
   if (status === 'GenericFailure') return new PlexusError('E_INTERNAL', `internal error in the native core (a bug, please report it): ${e.message}`, { cause: e });
+  if (status === 'Cancelled') return new PlexusError('E_CANCELLED', 'cancelled', { cause: e });
   if (typeof status === 'string' && NAPI_STATUS.has(status)) return new PlexusError('E_INVALID', e.message, { cause: e });
   return e;
 }
