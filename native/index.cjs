@@ -849,5 +849,6 @@ module.exports.bitmapSetNs = nativeBinding.bitmapSetNs
 module.exports.exchangeVolumeData = nativeBinding.exchangeVolumeData
 module.exports.memcpyBandwidth = nativeBinding.memcpyBandwidth
 module.exports.mirrorWritePathNs = nativeBinding.mirrorWritePathNs
+module.exports.panicProbe = nativeBinding.panicProbe
 module.exports.planSegmentCommands = nativeBinding.planSegmentCommands
 module.exports.randomBytes = nativeBinding.randomBytes

@@ -416,6 +416,12 @@ export interface MirrorWritePath {
 export declare function mirrorWritePathNs(dir: string, size: number, writes: number, seed: number, granularity?: number | undefined | null, newRegionWrites?: number | undefined | null): Promise<MirrorWritePath>
 
 /**
+ * Panics on purpose, on the calling thread or (`inTask`) in an async task's compute:
+ * proves the boundary turns a panic into E_INTERNAL instead of aborting Node.
+ */
+export declare function panicProbe(inTask: boolean): Promise<void> | void
+
+/**
  * Cuts `length` bytes of a source from `offset` into segment commands of `chunk`
  * bytes, numbered from 0 (the last may be shorter). E_INVALID for a zero chunk.
  */
@@ -449,6 +455,11 @@ export interface StreamFault {
   failAfter?: number
   /** Reads block once this many bytes were read, until the job is cancelled. */
   hangAfter?: number
+  /**
+   * Reads block in a system call once this many bytes were read, for good: no
+   * cancellation reaches them (the run settles as `stuck`).
+   */
+  stuckAfter?: number
 }
 
 /** A file on a cartridge, closed by a filemark. */
@@ -617,6 +628,12 @@ export interface XcopyResult {
   remaining: Array<XcopyCommand>
   /** Whether a segment file is left open for `TapeJob.closeSegment`. */
   open: boolean
+  /**
+   * The stopping command never returned from its cancellation: the device's worker
+   * was left behind holding the cartridge (which is no longer loaded in this drive),
+   * nothing of this run is durable, and the device should be taken out of service.
+   */
+  stuck: boolean
   /** Wall time in milliseconds. */
   elapsedMs: number
 }

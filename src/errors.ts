@@ -20,9 +20,19 @@ const CODED = /^(E_[A-Z0-9_]+): ([\s\S]*)$/;
 export function fromNative(e: unknown): unknown {
   if (e instanceof PlexusError || !(e instanceof Error)) return e;
   const m = CODED.exec(e.message);
-  if (!m) return e;
-  return new PlexusError(m[1]!, m[2]!, { cause: e });
+  if (m) return new PlexusError(m[1]!, m[2]!, { cause: e });
+  // Uncoded errors of the binding itself: a panic caught at the boundary
+  // (`#[napi(catch_unwind)]`, status GenericFailure) is a bug, E_INTERNAL; an argument
+  // napi-rs could not convert (InvalidArg, NumberExpected, ...) is bad input.
+  const status = (e as { code?: unknown }).code;
+  if (status === 'GenericFailure') return new PlexusError('E_INTERNAL', `internal error in the native core (a bug, please report it): ${e.message}`, { cause: e });
+  if (status === 'Cancelled') return new PlexusError('E_CANCELLED', 'cancelled', { cause: e });
+  if (typeof status === 'string' && NAPI_STATUS.has(status)) return new PlexusError('E_INVALID', e.message, { cause: e });
+  return e;
 }
+
+/** napi-rs statuses of arguments it could not convert. */
+const NAPI_STATUS = new Set(['InvalidArg', 'ObjectExpected', 'StringExpected', 'FunctionExpected', 'NumberExpected', 'BooleanExpected', 'ArrayExpected', 'BigintExpected']);
 
 /** Runs a synchronous native call, translating its errors. */
 export function callNative<T>(fn: () => T): T {

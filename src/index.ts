@@ -4,7 +4,7 @@
  */
 export { PlexusError } from './errors.js';
 export { Home, resolveHomeDir, type OpenHomeOptions } from './home/home.js';
-export { writeFileDurably } from './util/durable.js';
+export { writeFileDurable } from './util/durable.js';
 export { parseSize, formatBytes, formatRate } from './util/size.js';
 export type { ProgressCallback, ProgressEvent } from './progress.js';
 

@@ -6,21 +6,24 @@ use napi::{Env, Task};
 use napi_derive::napi;
 
 /// The machine's memcpy bandwidth in bytes per second (best of `rounds`).
-#[napi]
-pub fn memcpy_bandwidth(bytes: u32, rounds: u32) -> f64 {
-    plexus_copy::memcpy_bandwidth(bytes as usize, rounds)
+#[napi(catch_unwind)]
+pub fn memcpy_bandwidth(bytes: f64, rounds: f64) -> napi::Result<f64> {
+    let bytes = crate::args::buffer_len("bytes", bytes)?;
+    Ok(plexus_copy::memcpy_bandwidth(bytes, crate::args::to_u64_max("rounds", rounds, 1_000_000)? as u32))
 }
 
 /// Nanoseconds per dirty-bitmap `set_bit`, averaged over `ops` calls on `bits` bits.
-#[napi]
+#[napi(catch_unwind)]
 pub fn bitmap_set_ns(bits: f64, ops: f64) -> napi::Result<f64> {
-    plexus_bitmap::bench::set_bit_ns(bits as u64, ops as u64).map_err(to_js)
+    let bits = crate::args::to_u64_max("bits", bits, crate::args::MAX_BENCH_BITS)?;
+    plexus_bitmap::bench::set_bit_ns(bits, crate::args::to_u64_max("ops", ops, 1 << 26)?).map_err(to_js)
 }
 
 /// Milliseconds to iterate the dirty runs of a `bits`-bit bitmap with `fraction` set.
-#[napi]
+#[napi(catch_unwind)]
 pub fn bitmap_runs_ms(bits: f64, fraction: f64) -> napi::Result<BitmapRunsTiming> {
-    let (ms, runs) = plexus_bitmap::bench::runs_ms(bits as u64, fraction, 5).map_err(to_js)?;
+    let bits = crate::args::to_u64_max("bits", bits, crate::args::MAX_BENCH_BITS)?;
+    let (ms, runs) = plexus_bitmap::bench::runs_ms(bits, crate::args::fraction("fraction", fraction)?, 5).map_err(to_js)?;
     Ok(BitmapRunsTiming { ms, runs: runs as f64 })
 }
 
@@ -39,7 +42,7 @@ pub struct BitmapRunsTiming {
 /// remove. `writes` is the number of steady writes per case; `granularity` the pairs'
 /// bytes per bitmap bit (default 64 KiB); `newRegionWrites` the writes per case that
 /// each dirty a region not yet marked (default 256; each one syncs).
-#[napi(ts_return_type = "Promise<MirrorWritePath>")]
+#[napi(ts_return_type = "Promise<MirrorWritePath>", catch_unwind)]
 pub fn mirror_write_path_ns(
     dir: String,
     size: f64,
@@ -49,11 +52,11 @@ pub fn mirror_write_path_ns(
     new_region_writes: Option<f64>,
 ) -> napi::Result<AsyncTask<WritePathTask>> {
     let opts = plexus_mirror::bench::WritePathOptions {
-        size: to_u64("size", size)?,
-        writes: to_u64("writes", writes)?,
+        size: crate::args::to_u64_max("size", crate::args::bitmap_geometry(size, granularity.unwrap_or(65536.0))?.0 as f64, 1 << 34)?,
+        writes: crate::args::to_u64_max("writes", writes, 1 << 20)?,
         seed: to_u64("seed", seed)?,
         granularity: to_u64("granularity", granularity.unwrap_or(65536.0))?,
-        new_region_writes: to_u64("new region writes", new_region_writes.unwrap_or(256.0))?,
+        new_region_writes: crate::args::to_u64_max("new region writes", new_region_writes.unwrap_or(256.0), 1 << 16)?,
     };
     Ok(AsyncTask::new(WritePathTask { dir: dir.into(), opts }))
 }
@@ -106,7 +109,7 @@ impl Task for WritePathTask {
     type JsValue = MirrorWritePath;
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
-        plexus_mirror::bench::write_path_ns(&self.dir, &self.opts).map_err(to_js)
+        crate::error::guard(|| plexus_mirror::bench::write_path_ns(&self.dir, &self.opts).map_err(to_js))
     }
 
     fn resolve(&mut self, _env: Env, t: Self::Output) -> napi::Result<MirrorWritePath> {

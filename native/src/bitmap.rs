@@ -16,15 +16,16 @@ pub struct NativeBitmap {
 impl NativeBitmap {
     /// Creates an empty bitmap for a volume of `size` bytes at `path` (replacing any).
     /// With `durable`, each newly dirtied region is fsynced before `markRange` returns.
-    #[napi(factory)]
+    #[napi(factory, catch_unwind)]
     pub fn create(path: String, size: f64, granularity: f64, durable: bool) -> napi::Result<Self> {
-        let inner = DurableBitmap::create(Path::new(&path), to_u64("size", size)?, to_u64("granularity", granularity)?, durable)
+        let (size, granularity) = crate::args::bitmap_geometry(size, granularity)?;
+        let inner = DurableBitmap::create(Path::new(&path), size, granularity, durable)
             .map_err(to_js)?;
         Ok(NativeBitmap { inner })
     }
 
     /// Opens a bitmap, replaying its write-intent log (a torn tail is dropped).
-    #[napi(factory)]
+    #[napi(factory, catch_unwind)]
     pub fn open(path: String, durable: bool) -> napi::Result<Self> {
         Ok(NativeBitmap { inner: DurableBitmap::open(Path::new(&path), durable).map_err(to_js)? })
     }
@@ -38,75 +39,75 @@ impl NativeBitmap {
     }
 
     /// Bytes per bit.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn granularity(&self) -> f64 {
         self.inner.bitmap().granularity() as f64
     }
 
     /// Size of the volume covered, in bytes.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn size(&self) -> f64 {
         self.inner.bitmap().size() as f64
     }
 
     /// Number of bits.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn bits(&self) -> f64 {
         self.inner.bitmap().len_bits() as f64
     }
 
     /// Marks every granule the byte range touches; returns how many were newly dirtied.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn mark_range(&self, offset: f64, length: f64) -> napi::Result<f64> {
         let n = self.inner.mark_range(to_u64("offset", offset)?, to_u64("length", length)?).map_err(to_js)?;
         Ok(n as f64)
     }
 
     /// Whether any granule of the range is dirty.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn is_dirty(&self, offset: f64, length: f64) -> napi::Result<bool> {
         Ok(self.inner.bitmap().is_range_dirty(to_u64("offset", offset)?, to_u64("length", length)?))
     }
 
     /// Number of dirty granules.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn count(&self) -> f64 {
         self.inner.bitmap().count() as f64
     }
 
     /// Bytes covered by dirty granules (the last granule counts only its real length).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn dirty_bytes(&self) -> f64 {
         self.inner.bitmap().dirty_bytes() as f64
     }
 
     /// Dirty regions, coalesced into byte ranges in ascending order.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn runs(&self) -> Vec<Extent> {
         self.inner.bitmap().runs().map(|r| Extent { offset: r.offset as f64, length: r.len as f64 }).collect()
     }
 
     /// ORs another bitmap of the same geometry into this one (E_SIZE otherwise).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn merge_from(&self, other: &NativeBitmap) -> napi::Result<()> {
         self.inner.merge_from(&other.inner).map_err(to_js)?;
         self.inner.flush().map_err(to_js)
     }
 
     /// Clears every bit, durably.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn clear(&self) -> napi::Result<()> {
         self.inner.clear().map_err(to_js)
     }
 
     /// Clears the granules a byte range touches, durably.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn clear_range(&self, offset: f64, length: f64) -> napi::Result<()> {
         self.inner.clear_range(to_u64("offset", offset)?, to_u64("length", length)?).map_err(to_js)
     }
 
     /// Writes a fresh snapshot and empties the write-intent log.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn flush(&self) -> napi::Result<()> {
         self.inner.flush().map_err(to_js)
     }

@@ -25,7 +25,7 @@ pub struct Extent {
 #[napi(object)]
 pub struct CopyJobOptions {
     /// Worker threads (default: one per core).
-    pub threads: Option<u32>,
+    pub threads: Option<f64>,
     /// Chunk size in bytes (default 4 MiB).
     pub chunk_size: Option<f64>,
     /// Only these ranges (default: the whole volume; sizes must then match).
@@ -82,15 +82,15 @@ pub struct CopyJob {
 #[napi]
 impl CopyJob {
     /// Prepares a copy; nothing moves until `run`.
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new(src: &NativeVolume, dst: &NativeVolume, options: Option<CopyJobOptions>) -> napi::Result<Self> {
         let o = options.unwrap_or(CopyJobOptions { threads: None, chunk_size: None, ranges: None, sync: None, max_rate: None });
         if src.inner.identity().id == dst.inner.identity().id {
             return Err(coded("E_BUSY", format!("cannot copy volume {} onto itself", src.inner.name())));
         }
-        let mut opts = CopyOptions { threads: o.threads.unwrap_or(0) as usize, ..CopyOptions::default() };
+        let mut opts = CopyOptions { threads: crate::args::threads(o.threads)?, ..CopyOptions::default() };
         if let Some(c) = o.chunk_size {
-            opts.chunk_size = to_u64("chunk size", c)?.max(4096);
+            opts.chunk_size = crate::args::to_u64_max("chunk size", c, crate::args::MAX_BUFFER)?.max(4096);
         }
         opts.sync = o.sync.unwrap_or(true);
         opts.max_rate = to_u64("max rate", o.max_rate.unwrap_or(0.0))?;
@@ -107,20 +107,20 @@ impl CopyJob {
     }
 
     /// Runs the copy off the JS thread; resolves with the report. A job runs once.
-    #[napi(ts_return_type = "Promise<CopyResult>")]
+    #[napi(ts_return_type = "Promise<CopyResult>", catch_unwind)]
     pub fn run(&self, signal: Option<AbortSignal>) -> napi::Result<AsyncTask<CopyTask>> {
         let plan = take_plan(&self.plan, "copy job")?;
         Ok(AsyncTask::with_optional_signal(CopyTask { plan: Some(plan), ctl: self.ctl.clone() }, signal))
     }
 
     /// Bytes done so far; safe to poll while the copy runs.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn progress(&self) -> CopyProgress {
         CopyProgress::from(self.ctl.as_ref())
     }
 
     /// Stops the copy after the chunks in flight; `run` then rejects with E_CANCELLED.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn cancel(&self) {
         self.ctl.cancel();
     }
@@ -137,12 +137,14 @@ impl Task for CopyTask {
     type JsValue = CopyResult;
 
     fn compute(&mut self) -> napi::Result<CopyReport> {
+        crate::error::guard(|| {
         let p = self.plan.take().ok_or_else(|| coded("E_BUSY", "copy already ran"))?;
         let r = match &p.ranges {
             None => plexus_copy::copy_all(p.src.as_ref(), p.dst.as_ref(), &p.opts, &self.ctl),
             Some(ranges) => plexus_copy::copy_ranges(p.src.as_ref(), p.dst.as_ref(), ranges, &p.opts, &self.ctl),
         };
         r.map_err(to_js)
+        })
     }
 
     fn resolve(&mut self, _env: Env, r: CopyReport) -> napi::Result<CopyResult> {

@@ -38,14 +38,19 @@ pub fn to_js<E: Coded>(e: E) -> Error {
     coded(e.stable_code(), &e)
 }
 
-/// Turns a JavaScript number into a byte offset or length, refusing negatives and
-/// fractions (E_INVALID) instead of wrapping them.
-pub fn to_u64(what: &str, v: f64) -> napi::Result<u64> {
-    if !(v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v <= 9_007_199_254_740_991.0) {
-        return Err(coded("E_INVALID", format!("{what} must be a non-negative integer, got {v}")));
-    }
-    Ok(v as u64)
+pub use crate::args::to_u64;
+
+/// Runs `f`, turning a panic (a bug: a broken invariant, never bad input, which
+/// `crate::args` refuses first) into E_INTERNAL instead of letting it unwind into
+/// Node, which aborts the process. Every `Task::compute` runs inside it; the sync
+/// functions have `#[napi(catch_unwind)]`, whose errors `src/errors.ts` maps to E_INTERNAL.
+pub fn guard<T>(f: impl FnOnce() -> napi::Result<T>) -> napi::Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        let what = payload.downcast_ref::<String>().map(String::as_str).or_else(|| payload.downcast_ref::<&str>().copied()).unwrap_or("a panic");
+        Err(coded("E_INTERNAL", format!("internal error in the native core (a bug, please report it): {what}")))
+    })
 }
+
 impl Coded for plexus_mirror::MirrorError {
     fn stable_code(&self) -> &'static str {
         self.code()

@@ -2,6 +2,7 @@
 //! decision lives in the crates under `crates/`.
 #![deny(clippy::all)]
 
+mod args;
 mod bench;
 mod bitmap;
 mod copy;
@@ -25,3 +26,29 @@ pub use tape::{
 };
 pub use volume::{exchange_volume_data, random_bytes, NativeVolume, VolumeInfo};
 pub use xcopy::{plan_segment_commands, XcopyChunk, XcopyCommand, XcopyJob, XcopyOptions, XcopyResult, XcopyStop};
+
+/// Panics on purpose, on the calling thread or (`inTask`) in an async task's compute:
+/// proves the boundary turns a panic into E_INTERNAL instead of aborting Node.
+#[napi_derive::napi(catch_unwind, ts_return_type = "Promise<void> | void")]
+pub fn panic_probe(in_task: bool) -> napi::Result<Option<napi::bindgen_prelude::AsyncTask<PanicTask>>> {
+    if !in_task {
+        panic!("panic probe");
+    }
+    Ok(Some(napi::bindgen_prelude::AsyncTask::new(PanicTask)))
+}
+
+/// The async half of [`panic_probe`].
+pub struct PanicTask;
+
+impl napi::Task for PanicTask {
+    type Output = ();
+    type JsValue = ();
+
+    fn compute(&mut self) -> napi::Result<()> {
+        error::guard(|| panic!("panic probe in a task"))
+    }
+
+    fn resolve(&mut self, _env: napi::Env, _: ()) -> napi::Result<()> {
+        Ok(())
+    }
+}

@@ -16,20 +16,20 @@ pub struct NativeOwnerLock {
 impl NativeOwnerLock {
     /// Takes the lock at `path` or throws E_BUSY naming the holder; `what` names the
     /// resource in the message.
-    #[napi(factory)]
+    #[napi(factory, catch_unwind)]
     pub fn acquire(path: String, what: String) -> napi::Result<Self> {
         let lock = OwnerLock::try_acquire(Path::new(&path), &what).map_err(to_js)?;
         Ok(NativeOwnerLock { inner: Mutex::new(Some(lock)) })
     }
 
     /// Whether a live process holds the lock at `path`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn is_held(path: String) -> bool {
         OwnerLock::is_held(Path::new(&path))
     }
 
     /// Releases the lock (idempotent).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn release(&self) {
         if let Ok(mut g) = self.inner.lock() {
             g.take();

@@ -60,7 +60,7 @@ impl NativeMirror {
     /// instant pair starts split with nothing copied.
     /// `share` is another open pair of the same primary (a further plex): the pairs
     /// then share region locks so `writePrimaryAll` orders writes alike on every plex.
-    #[napi(factory)]
+    #[napi(factory, catch_unwind)]
     pub fn create(
         primary: &NativeVolume,
         secondary: &NativeVolume,
@@ -74,7 +74,7 @@ impl NativeMirror {
             primary.inner.clone(),
             secondary.inner.clone(),
             &files(&paths),
-            to_u64("granularity", granularity)?,
+            crate::args::bitmap_geometry(plexus_volume::BlockDevice::size(primary.inner.as_ref()) as f64, granularity)?.1,
             write_intent,
             instant,
             share.map(|s| s.inner.as_ref()),
@@ -84,7 +84,7 @@ impl NativeMirror {
     }
 
     /// Reopens a pair in a mode ("duplex", "track" or "instant").
-    #[napi(factory)]
+    #[napi(factory, catch_unwind)]
     pub fn open(
         primary: &NativeVolume,
         secondary: &NativeVolume,
@@ -122,123 +122,123 @@ impl NativeMirror {
     }
 
     /// The engine mode: "duplex", "track" or "instant".
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn mode(&self) -> String {
         mode_name(self.inner.mode())
     }
 
     /// Sets the mode directly (after a restart, or on a failure to PSUE).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn set_mode(&self, mode: String) -> napi::Result<()> {
         self.inner.quiesce().set_mode(parse_mode(&mode)?);
         Ok(())
     }
 
     /// Splits the pair at a write boundary.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn split(&self) -> napi::Result<()> {
         self.inner.quiesce().split().map_err(to_js)
     }
 
     /// Splits several pairs together at one write boundary (a consistency group).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn split_group(mirrors: Vec<&NativeMirror>) -> napi::Result<()> {
         let refs: Vec<&Mirror> = mirrors.iter().map(|m| m.inner.as_ref()).collect();
         split_group(&refs).map_err(to_js)
     }
 
     /// Writes to the primary (duplexed, tracked or copy-on-write, by mode).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn write_primary(&self, offset: f64, data: Buffer) -> napi::Result<()> {
         self.inner.write_primary(to_u64("offset", offset)?, &data).map_err(to_js)
     }
 
     /// Writes to a primary through all of its pairs at once (every plex of a mirror).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn write_primary_all(mirrors: Vec<&NativeMirror>, offset: f64, data: Buffer) -> napi::Result<()> {
         let refs: Vec<&Mirror> = mirrors.iter().map(|m| m.inner.as_ref()).collect();
         write_primary_all(&refs, to_u64("offset", offset)?, &data).map_err(to_js)
     }
 
     /// Writes to the secondary (only while split).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn write_secondary(&self, offset: f64, data: Buffer) -> napi::Result<()> {
         self.inner.write_secondary(to_u64("offset", offset)?, &data).map_err(to_js)
     }
 
     /// Reads the primary.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn read_primary(&self, offset: f64, length: f64) -> napi::Result<Buffer> {
-        let mut b = vec![0u8; to_u64("length", length)? as usize];
+        let mut b = vec![0u8; crate::args::buffer_len("length", length)?];
         self.inner.read_primary(to_u64("offset", offset)?, &mut b).map_err(to_js)?;
         Ok(b.into())
     }
 
     /// Reads the secondary as hosts see it.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn read_secondary(&self, offset: f64, length: f64) -> napi::Result<Buffer> {
-        let mut b = vec![0u8; to_u64("length", length)? as usize];
+        let mut b = vec![0u8; crate::args::buffer_len("length", length)?];
         self.inner.read_secondary(to_u64("offset", offset)?, &mut b).map_err(to_js)?;
         Ok(b.into())
     }
 
     /// SHA-256 of the secondary as hosts see it, off the JS thread.
-    #[napi(ts_return_type = "Promise<string>")]
+    #[napi(ts_return_type = "Promise<string>", catch_unwind)]
     pub fn checksum_secondary(&self, offset: f64, length: f64) -> napi::Result<AsyncTask<SecondaryChecksum>> {
         Ok(AsyncTask::new(SecondaryChecksum { mirror: self.inner.clone(), offset: to_u64("offset", offset)?, length: to_u64("length", length)? }))
     }
 
     /// Bytes dirty on either side.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn dirty_bytes(&self) -> f64 {
         self.inner.dirty_bytes() as f64
     }
 
     /// Bytes of an instant split not yet filled.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn unfilled_bytes(&self) -> f64 {
         self.inner.unfilled_bytes() as f64
     }
 
     /// Regions where primary and secondary may differ (union of both sides' bits).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn dirty_runs(&self) -> Vec<crate::copy::Extent> {
         self.inner.dirty_runs().iter().map(|r| crate::copy::Extent { offset: r.offset as f64, length: r.len as f64 }).collect()
     }
 
     /// Durably marks a region of the primary as differing from the secondary.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn mark_dirty(&self, offset: f64, length: f64) -> napi::Result<()> {
         self.inner.mark_dirty(to_u64("offset", offset)?, to_u64("length", length)?).map_err(to_js)
     }
 
     /// Clears stale write-intent bits of a PAIR at a clean close.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn clear_intent(&self) -> napi::Result<()> {
         self.inner.clear_intent().map_err(to_js)
     }
 
     /// Persists bitmaps and flushes both volumes.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn flush(&self) -> napi::Result<()> {
         self.inner.flush().map_err(to_js)
     }
 
     /// Prepares a resync ("forward" or "reverse"); run it with `run()`.
-    #[napi]
-    pub fn resync_job(&self, direction: String, full: bool, threads: Option<u32>, max_rate: Option<f64>) -> napi::Result<MirrorJob> {
+    #[napi(catch_unwind)]
+    pub fn resync_job(&self, direction: String, full: bool, threads: Option<f64>, max_rate: Option<f64>) -> napi::Result<MirrorJob> {
         let dir = match direction.as_str() {
             "forward" => Direction::Forward,
             "reverse" => Direction::Reverse,
             other => return Err(coded("E_INVALID", format!("unknown direction {other}"))),
         };
-        Ok(MirrorJob::new(self.inner.clone(), JobKind::Resync(dir, full), threads, to_u64("max rate", max_rate.unwrap_or(0.0))?))
+        Ok(MirrorJob::new(self.inner.clone(), JobKind::Resync(dir, full), crate::args::threads(threads)?, to_u64("max rate", max_rate.unwrap_or(0.0))?))
     }
 
     /// Prepares the background fill of an instant split.
-    #[napi]
-    pub fn fill_job(&self, threads: Option<u32>, max_rate: Option<f64>) -> napi::Result<MirrorJob> {
-        Ok(MirrorJob::new(self.inner.clone(), JobKind::Fill, threads, to_u64("max rate", max_rate.unwrap_or(0.0))?))
+    #[napi(catch_unwind)]
+    pub fn fill_job(&self, threads: Option<f64>, max_rate: Option<f64>) -> napi::Result<MirrorJob> {
+        Ok(MirrorJob::new(self.inner.clone(), JobKind::Fill, crate::args::threads(threads)?, to_u64("max rate", max_rate.unwrap_or(0.0))?))
     }
 }
 
@@ -260,15 +260,15 @@ pub struct MirrorJob {
 }
 
 impl MirrorJob {
-    fn new(mirror: Arc<Mirror>, kind: JobKind, threads: Option<u32>, max_rate: u64) -> Self {
-        MirrorJob { mirror, kind, threads: threads.unwrap_or(0) as usize, max_rate, ctl: Arc::new(CopyControl::new()), started: Mutex::new(false) }
+    fn new(mirror: Arc<Mirror>, kind: JobKind, threads: usize, max_rate: u64) -> Self {
+        MirrorJob { mirror, kind, threads, max_rate, ctl: Arc::new(CopyControl::new()), started: Mutex::new(false) }
     }
 }
 
 #[napi]
 impl MirrorJob {
     /// Runs the job off the JS thread. A job runs once.
-    #[napi(ts_return_type = "Promise<CopyResult>")]
+    #[napi(ts_return_type = "Promise<CopyResult>", catch_unwind)]
     pub fn run(&self) -> napi::Result<AsyncTask<MirrorTask>> {
         let mut started = self.started.lock().map_err(|_| coded("E_BUSY", "job lock poisoned"))?;
         if *started {
@@ -279,13 +279,13 @@ impl MirrorJob {
     }
 
     /// Bytes done and bytes in all.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn progress(&self) -> CopyProgress {
         CopyProgress::from(self.ctl.as_ref())
     }
 
     /// Stops after the chunks in flight; progress so far is kept durably.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn cancel(&self) {
         self.ctl.cancel();
     }
@@ -305,12 +305,14 @@ impl Task for MirrorTask {
     type JsValue = CopyResult;
 
     fn compute(&mut self) -> napi::Result<CopyReport> {
+        crate::error::guard(|| {
         let opts = CopyOptions { threads: self.threads, max_rate: self.max_rate, ..CopyOptions::default() };
         match self.kind {
             JobKind::Resync(dir, full) => self.mirror.resync(dir, full, &opts, &self.ctl),
             JobKind::Fill => self.mirror.fill(&opts, &self.ctl),
         }
         .map_err(to_js)
+        })
     }
 
     fn resolve(&mut self, _env: Env, r: CopyReport) -> napi::Result<CopyResult> {
@@ -330,7 +332,7 @@ impl Task for SecondaryChecksum {
     type JsValue = String;
 
     fn compute(&mut self) -> napi::Result<String> {
-        self.mirror.checksum_secondary(self.offset, self.length).map_err(to_js)
+        crate::error::guard(|| self.mirror.checksum_secondary(self.offset, self.length).map_err(to_js))
     }
 
     fn resolve(&mut self, _env: Env, s: String) -> napi::Result<String> {

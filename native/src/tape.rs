@@ -30,7 +30,7 @@ pub struct CartridgeFormat {
     /// Largest length of the cartridge file in bytes.
     pub capacity: f64,
     /// Payload bytes per block, a power of two from 4 KiB to 16 MiB (default 1 MiB).
-    pub block_size: Option<u32>,
+    pub block_size: Option<f64>,
     /// Early-warning zone in bytes (default: 4 blocks or 1% of the capacity).
     pub early_warning: Option<f64>,
 }
@@ -165,12 +165,12 @@ impl NativeDrive {
 #[napi]
 impl NativeDrive {
     /// Formats a new blank cartridge file and loads it (E_EXISTS if the file exists).
-    #[napi(factory)]
+    #[napi(factory, catch_unwind)]
     pub fn format(path: String, options: CartridgeFormat) -> napi::Result<Self> {
         let opts = FormatOptions {
             barcode: options.barcode,
             capacity: to_u64("capacity", options.capacity)?,
-            block_size: options.block_size.unwrap_or(DEFAULT_BLOCK_SIZE),
+            block_size: options.block_size.map(|b| crate::args::to_u32("block size", b)).transpose()?.unwrap_or(DEFAULT_BLOCK_SIZE),
             early_warning: options.early_warning.map(|e| to_u64("early warning", e)).transpose()?,
         };
         let d = Drive::format(Path::new(&path), &opts).map_err(to_js)?;
@@ -179,7 +179,7 @@ impl NativeDrive {
 
     /// Loads an existing cartridge: checks the label, scans the headers, discards a torn
     /// tail. E_BUSY if another drive has it loaded.
-    #[napi(factory)]
+    #[napi(factory, catch_unwind)]
     pub fn open(path: String, read_only: Option<bool>) -> napi::Result<Self> {
         let access = if read_only.unwrap_or(false) { Access::ReadOnly } else { Access::ReadWrite };
         let d = Drive::open(Path::new(&path), access).map_err(to_js)?;
@@ -187,7 +187,7 @@ impl NativeDrive {
     }
 
     /// The label and how the cartridge is loaded.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn label(&self) -> napi::Result<CartridgeLabel> {
         self.with(|d| {
             let l = d.label();
@@ -205,13 +205,13 @@ impl NativeDrive {
     }
 
     /// The current position.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn position(&self) -> napi::Result<TapePosition> {
         self.with(|d| Ok(pos_to_js(d.position())))
     }
 
     /// How full the cartridge is.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn space(&self) -> napi::Result<TapeSpace> {
         self.with(|d| {
             let s = d.space();
@@ -225,7 +225,7 @@ impl NativeDrive {
     }
 
     /// The files closed by a filemark, in order.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn files(&self) -> napi::Result<Vec<TapeFile>> {
         self.with(|d| {
             Ok(d.files()
@@ -242,7 +242,7 @@ impl NativeDrive {
     }
 
     /// What loading found: a discarded tail, damaged headers.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn recovery(&self) -> napi::Result<TapeRecovery> {
         self.with(|d| {
             let r = d.recovery();
@@ -257,27 +257,27 @@ impl NativeDrive {
     }
 
     /// Moves to the start of file 0 (a file being written is closed with a filemark).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn rewind(&self) -> napi::Result<()> {
         self.with(|d| d.rewind())
     }
 
     /// Moves to block `block` of file `file` (E_RANGE if not on the medium).
-    #[napi]
-    pub fn locate(&self, file: u32, block: f64) -> napi::Result<()> {
-        let block = to_u64("block", block)?;
+    #[napi(catch_unwind)]
+    pub fn locate(&self, file: f64, block: f64) -> napi::Result<()> {
+        let (file, block) = (crate::args::to_u32("file", file)?, to_u64("block", block)?);
         self.with(|d| d.locate(Position { file, block }))
     }
 
     /// Moves to the end of data, where the next file goes; returns that position.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn space_to_eod(&self) -> napi::Result<TapePosition> {
         self.with(|d| d.space_to_eod().map(pos_to_js))
     }
 
     /// Writes one block (1 byte to the block size) at the position, truncating what
     /// follows; E_EOM past the end of medium. Not synced until the next filemark.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn write_block(&self, data: Buffer) -> napi::Result<BlockWritten> {
         self.with(|d| {
             let s = d.write_block(&data)?;
@@ -287,27 +287,27 @@ impl NativeDrive {
 
     /// Writes a filemark (closing the file being written) and EOD, synced; returns the
     /// new position.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn write_filemark(&self) -> napi::Result<TapePosition> {
         self.with(|d| d.write_filemark().map(pos_to_js))
     }
 
     /// Drops the file being written, cutting the cartridge back to the last filemark.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn abandon(&self) -> napi::Result<()> {
         self.with(|d| d.abandon())
     }
 
     /// Reads the block at the position, CRC-checked (E_CORRUPT naming barcode, file and
     /// block); null at a filemark (moving past it); E_EOD at the end of data.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn read_block(&self) -> napi::Result<Option<Buffer>> {
         self.with(|d| Ok(d.read_block()?.map(Buffer::from)))
     }
 
     /// Writes `data` as a new file of `content` ("raw", "segment" or "catalog") at the
     /// position, then a synced filemark. Meant for small files (the catalog rows).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn write_file(&self, data: Buffer, content: String) -> napi::Result<TapeFileWritten> {
         let content = Content::from_name(&content)
             .ok_or_else(|| coded("E_INVALID", format!("content must be raw, segment or catalog, not {content}")))?;
@@ -318,14 +318,15 @@ impl NativeDrive {
     }
 
     /// Reads a whole file into memory, every block and the file CRC verified.
-    #[napi]
-    pub fn read_file(&self, file: u32) -> napi::Result<Buffer> {
+    #[napi(catch_unwind)]
+    pub fn read_file(&self, file: f64) -> napi::Result<Buffer> {
+        let file = crate::args::to_u32("file", file)?;
         self.with(|d| plexus_tape::read_file(d, file).map(Buffer::from))
     }
 
     /// Unloads the cartridge (closing a file being written with a filemark) and
     /// releases it; later calls fail E_BUSY.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn unload(&self) -> napi::Result<()> {
         match self.guard()?.take() {
             Some(d) => d.unload().map_err(to_js),
@@ -398,7 +399,8 @@ impl TapeJob {
         TapeJob { drive: drive.inner.clone(), ctl: Arc::new(CopyControl::new()), plan: Mutex::new(Some(plan)) }
     }
 
-    fn restore_plan(file: u32, options: Option<RestoreOptions>, target: impl FnOnce(bool) -> Target) -> napi::Result<JobPlan> {
+    fn restore_plan(file: f64, options: Option<RestoreOptions>, target: impl FnOnce(bool) -> Target) -> napi::Result<JobPlan> {
+        let file = crate::args::to_u32("file", file)?;
         let o = options.unwrap_or(RestoreOptions { target_offset: None, first_block: None, expected_length: None, expected_digest: None, range: None, sync: None });
         let expected_digest = match o.expected_digest {
             None => None,
@@ -427,32 +429,32 @@ impl TapeJob {
     /// in the background while another drive writes the next cartridge; the result's
     /// `earlyWarning` is as of the end; `cancel` does not stop it. E_INVALID if no
     /// segment is open.
-    #[napi(factory)]
+    #[napi(factory, catch_unwind)]
     pub fn close_segment(drive: &NativeDrive, catalog: Option<Buffer>) -> napi::Result<Self> {
         Ok(TapeJob::new(drive, JobPlan::Close { catalog: catalog.map(|b| b.to_vec()) }))
     }
 
     /// Prepares a restore of tape file `file` into a volume.
-    #[napi(factory)]
-    pub fn restore(drive: &NativeDrive, file: u32, target: &NativeVolume, options: Option<RestoreOptions>) -> napi::Result<Self> {
+    #[napi(factory, catch_unwind)]
+    pub fn restore(drive: &NativeDrive, file: f64, target: &NativeVolume, options: Option<RestoreOptions>) -> napi::Result<Self> {
         let vol = target.inner.clone();
         Ok(TapeJob::new(drive, TapeJob::restore_plan(file, options, |sync| Target::Volume(vol, sync))?))
     }
 
     /// Prepares a restore of tape file `file` into a plain file (created if missing).
-    #[napi(factory)]
-    pub fn restore_to_file(drive: &NativeDrive, file: u32, path: String, options: Option<RestoreOptions>) -> napi::Result<Self> {
+    #[napi(factory, catch_unwind)]
+    pub fn restore_to_file(drive: &NativeDrive, file: f64, path: String, options: Option<RestoreOptions>) -> napi::Result<Self> {
         Ok(TapeJob::new(drive, TapeJob::restore_plan(file, options, |_| Target::File(PathBuf::from(path)))?))
     }
 
     /// Prepares a verification of tape file `file`: read and check, write nothing.
-    #[napi(factory)]
-    pub fn verify(drive: &NativeDrive, file: u32, options: Option<RestoreOptions>) -> napi::Result<Self> {
+    #[napi(factory, catch_unwind)]
+    pub fn verify(drive: &NativeDrive, file: f64, options: Option<RestoreOptions>) -> napi::Result<Self> {
         Ok(TapeJob::new(drive, TapeJob::restore_plan(file, options, |_| Target::Verify)?))
     }
 
     /// Runs the transfer off the JS thread; resolves with the report. A job runs once.
-    #[napi(ts_return_type = "Promise<TapeJobResult>")]
+    #[napi(ts_return_type = "Promise<TapeJobResult>", catch_unwind)]
     pub fn run(&self, signal: Option<AbortSignal>) -> napi::Result<AsyncTask<TapeTask>> {
         let plan = take_plan(&self.plan, "tape job")?;
         let task = TapeTask { drive: self.drive.clone(), plan: Some(plan), ctl: self.ctl.clone() };
@@ -460,14 +462,14 @@ impl TapeJob {
     }
 
     /// Bytes done so far; safe to poll while the job runs.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn progress(&self) -> CopyProgress {
         CopyProgress::from(self.ctl.as_ref())
     }
 
     /// Stops the job after the blocks in flight; `run` then rejects with E_CANCELLED
     /// (a backup's partial segment is removed from the cartridge).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn cancel(&self) {
         self.ctl.cancel();
     }
@@ -485,6 +487,7 @@ impl Task for TapeTask {
     type JsValue = TapeJobResult;
 
     fn compute(&mut self) -> napi::Result<TapeJobResult> {
+        crate::error::guard(|| {
         let plan = self.plan.take().ok_or_else(|| coded("E_BUSY", "tape job already ran"))?;
         on_loaded_drive(&self.drive, |drive| match plan {
             JobPlan::Close { catalog } => {
@@ -522,6 +525,7 @@ impl Task for TapeTask {
                     catalog_file: None,
                 })
             }
+        })
         })
     }
 

@@ -34,7 +34,7 @@ pub struct NativeVolume {
 #[napi]
 impl NativeVolume {
     /// Creates a sparse volume of `size` bytes and opens it read-write.
-    #[napi(factory)]
+    #[napi(factory, catch_unwind)]
     pub fn create(path: String, size: f64, block_size: f64) -> napi::Result<Self> {
         let v = Volume::create(Path::new(&path), to_u64("size", size)?, to_u64("block size", block_size)?)
             .map_err(to_js)?;
@@ -42,7 +42,7 @@ impl NativeVolume {
     }
 
     /// Opens an existing volume.
-    #[napi(factory)]
+    #[napi(factory, catch_unwind)]
     pub fn open(path: String, read_only: Option<bool>) -> napi::Result<Self> {
         let access = if read_only.unwrap_or(false) { Access::ReadOnly } else { Access::ReadWrite };
         let v = Volume::open(Path::new(&path), access).map_err(to_js)?;
@@ -50,13 +50,13 @@ impl NativeVolume {
     }
 
     /// Deletes a volume's data and identity files.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn remove(path: String) -> napi::Result<()> {
         Volume::remove(Path::new(&path)).map_err(to_js)
     }
 
     /// Identity and geometry.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn info(&self) -> VolumeInfo {
         let id = self.inner.identity();
         VolumeInfo {
@@ -70,9 +70,9 @@ impl NativeVolume {
     }
 
     /// Reads `length` bytes at `offset`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn read(&self, offset: f64, length: f64) -> napi::Result<Buffer> {
-        let len = to_u64("length", length)?;
+        let len = crate::args::buffer_len("length", length)? as u64;
         let off = to_u64("offset", offset)?;
         plexus_volume::check_range(self.inner.name(), off, len, self.inner.size()).map_err(to_js)?;
         let mut buf = vec![0u8; len as usize];
@@ -81,19 +81,19 @@ impl NativeVolume {
     }
 
     /// Writes `data` at `offset`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn write(&self, offset: f64, data: Buffer) -> napi::Result<()> {
         self.inner.write_at(to_u64("offset", offset)?, &data).map_err(to_js)
     }
 
     /// Makes every acknowledged write durable (fsync).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn flush(&self) -> napi::Result<()> {
         self.inner.flush().map_err(to_js)
     }
 
     /// SHA-256 of a byte range (default: the whole volume), computed off the JS thread.
-    #[napi(ts_return_type = "Promise<string>")]
+    #[napi(ts_return_type = "Promise<string>", catch_unwind)]
     pub fn checksum(&self, offset: Option<f64>, length: Option<f64>) -> napi::Result<AsyncTask<ChecksumTask>> {
         let off = to_u64("offset", offset.unwrap_or(0.0))?;
         let len = match length {
@@ -116,7 +116,7 @@ impl Task for ChecksumTask {
     type JsValue = String;
 
     fn compute(&mut self) -> napi::Result<String> {
-        self.volume.checksum(self.offset, self.length).map_err(to_js)
+        crate::error::guard(|| self.volume.checksum(self.offset, self.length).map_err(to_js))
     }
 
     fn resolve(&mut self, _env: Env, output: String) -> napi::Result<String> {
@@ -128,7 +128,7 @@ impl Task for ChecksumTask {
 #[napi(object)]
 pub struct FillOptions {
     /// A byte value 0-255.
-    pub pattern: Option<u32>,
+    pub pattern: Option<f64>,
     /// A seed for reproducible pseudo-random data.
     pub seed: Option<f64>,
 }
@@ -136,10 +136,10 @@ pub struct FillOptions {
 #[napi]
 impl NativeVolume {
     /// Fills a range with a pattern or seeded random bytes, off the JS thread.
-    #[napi(ts_return_type = "Promise<void>")]
+    #[napi(ts_return_type = "Promise<void>", catch_unwind)]
     pub fn fill(&self, offset: f64, length: f64, what: FillOptions) -> napi::Result<AsyncTask<FillTask>> {
         let fill = match (what.pattern, what.seed) {
-            (Some(p), None) if p <= 255 => Fill::Pattern(p as u8),
+            (Some(p), None) => Fill::Pattern(crate::args::to_u64_max("pattern", p, 255)? as u8),
             (None, Some(s)) => Fill::Random(to_u64("seed", s)?),
             _ => return Err(crate::error::coded("E_INVALID", "fill needs exactly one of pattern (0-255) or seed")),
         };
@@ -165,7 +165,7 @@ impl Task for FillTask {
     type JsValue = ();
 
     fn compute(&mut self) -> napi::Result<()> {
-        plexus_volume::fill(self.volume.as_ref(), self.offset, self.length, self.fill).map_err(to_js)
+        crate::error::guard(|| plexus_volume::fill(self.volume.as_ref(), self.offset, self.length, self.fill).map_err(to_js))
     }
 
     fn resolve(&mut self, _env: Env, _output: ()) -> napi::Result<()> {
@@ -174,15 +174,15 @@ impl Task for FillTask {
 }
 
 /// The seeded pseudo-random bytes `volume write --random` writes at `offset`.
-#[napi]
+#[napi(catch_unwind)]
 pub fn random_bytes(seed: f64, offset: f64, length: f64) -> napi::Result<Buffer> {
-    let mut b = vec![0u8; to_u64("length", length)? as usize];
+    let mut b = vec![0u8; crate::args::buffer_len("length", length)?];
     plexus_volume::random_bytes(to_u64("seed", seed)?, to_u64("offset", offset)?, &mut b);
     Ok(b.into())
 }
 
 /// Swaps the data files of two equal-sized volumes atomically, without copying.
-#[napi]
+#[napi(catch_unwind)]
 pub fn exchange_volume_data(a: String, b: String) -> napi::Result<()> {
     plexus_volume::exchange_data(Path::new(&a), Path::new(&b)).map_err(to_js)
 }

@@ -3,7 +3,7 @@
 
 use crate::copy::CopyProgress;
 use crate::error::{coded, to_js, to_u64};
-use crate::job::{on_loaded_drive, take_plan};
+use crate::job::take_plan;
 use crate::tape::NativeDrive;
 use crate::volume::NativeVolume;
 use napi::bindgen_prelude::{AbortSignal, AsyncTask};
@@ -13,7 +13,6 @@ use plexus_tape::{CopyControl, Drive, SourceFault};
 use plexus_volume::Volume;
 use plexus_xcopy::{DeviceOptions, SegmentCommand, Stop};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 /// One segment command: copy `length` bytes of the source from `sourceOffset` to the
 /// cartridge at its current position.
@@ -21,7 +20,7 @@ use std::time::Duration;
 #[derive(Clone, Copy)]
 pub struct XcopyCommand {
     /// Number of the command within its job.
-    pub id: u32,
+    pub id: f64,
     /// First byte of the source volume.
     pub source_offset: f64,
     /// Bytes to copy.
@@ -71,6 +70,10 @@ pub struct XcopyResult {
     pub remaining: Vec<XcopyCommand>,
     /// Whether a segment file is left open for `TapeJob.closeSegment`.
     pub open: bool,
+    /// The stopping command never returned from its cancellation: the device's worker
+    /// was left behind holding the cartridge (which is no longer loaded in this drive),
+    /// nothing of this run is durable, and the device should be taken out of service.
+    pub stuck: bool,
     /// Wall time in milliseconds.
     pub elapsed_ms: f64,
 }
@@ -82,6 +85,9 @@ pub struct StreamFault {
     pub fail_after: Option<f64>,
     /// Reads block once this many bytes were read, until the job is cancelled.
     pub hang_after: Option<f64>,
+    /// Reads block in a system call once this many bytes were read, for good: no
+    /// cancellation reaches them (the run settles as `stuck`).
+    pub stuck_after: Option<f64>,
 }
 
 /// The core's form of a stream fault (none when absent).
@@ -91,6 +97,7 @@ pub(crate) fn source_fault(fault: Option<StreamFault>) -> napi::Result<SourceFau
         Some(f) => SourceFault {
             fail_after: f.fail_after.map(|b| to_u64("failAfter", b)).transpose()?,
             hang_after: f.hang_after.map(|b| to_u64("hangAfter", b)).transpose()?,
+            stuck_after: f.stuck_after.map(|b| to_u64("stuckAfter", b)).transpose()?,
         },
     })
 }
@@ -124,41 +131,37 @@ struct Plan {
 impl XcopyJob {
     /// Prepares the execution of `commands`, in order, reading `source` and appending
     /// chunks to the segment file open on the cartridge (or a new one).
-    #[napi(factory)]
+    #[napi(factory, catch_unwind)]
     pub fn execute(drive: &NativeDrive, source: &NativeVolume, commands: Vec<XcopyCommand>, options: Option<XcopyOptions>) -> napi::Result<Self> {
         let commands = commands
             .iter()
-            .map(|c| Ok(SegmentCommand { id: c.id, source_offset: to_u64("sourceOffset", c.source_offset)?, length: to_u64("length", c.length)? }))
+            .map(|c| Ok(SegmentCommand { id: crate::args::to_u32("id", c.id)?, source_offset: to_u64("sourceOffset", c.source_offset)?, length: to_u64("length", c.length)? }))
             .collect::<napi::Result<Vec<_>>>()?;
         let (timeout, fault, base) = match options {
             None => (None, None, None),
             Some(o) => (o.timeout_ms, o.fault, o.fault_base),
         };
-        let timeout = match timeout {
-            Some(ms) if !(ms.is_finite() && ms > 0.0) => return Err(coded("E_INVALID", format!("timeout must be a positive number of milliseconds, not {ms}"))),
-            Some(ms) => Some(Duration::from_secs_f64(ms / 1000.0)),
-            None => None,
-        };
-        let opts = DeviceOptions { timeout, fault: source_fault(fault)?, fault_base: to_u64("faultBase", base.unwrap_or(0.0))? };
+        let timeout = timeout.map(|ms| crate::args::millis("timeout", ms)).transpose()?;
+        let opts = DeviceOptions { timeout, fault: source_fault(fault)?, fault_base: to_u64("faultBase", base.unwrap_or(0.0))?, grace: None };
         Ok(XcopyJob { drive: drive.inner.clone(), ctl: Arc::new(CopyControl::new()), plan: Mutex::new(Some(Plan { src: source.inner.clone(), commands, opts })) })
     }
 
     /// Runs the device off the JS thread; resolves with its report (a command's failure
     /// is reported in `stop`, not thrown). A job runs once.
-    #[napi(ts_return_type = "Promise<XcopyResult>")]
+    #[napi(ts_return_type = "Promise<XcopyResult>", catch_unwind)]
     pub fn run(&self, signal: Option<AbortSignal>) -> napi::Result<AsyncTask<XcopyTask>> {
         let plan = take_plan(&self.plan, "copy device job")?;
         Ok(AsyncTask::with_optional_signal(XcopyTask { drive: self.drive.clone(), plan: Some(plan), ctl: self.ctl.clone() }, signal))
     }
 
     /// Bytes of completed commands so far; safe to poll while the job runs.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn progress(&self) -> CopyProgress {
         CopyProgress::from(self.ctl.as_ref())
     }
 
     /// Stops the device at the running command, which is cut back off the cartridge.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn cancel(&self) {
         self.ctl.cancel();
     }
@@ -166,14 +169,14 @@ impl XcopyJob {
 
 /// Cuts `length` bytes of a source from `offset` into segment commands of `chunk`
 /// bytes, numbered from 0 (the last may be shorter). E_INVALID for a zero chunk.
-#[napi]
+#[napi(catch_unwind)]
 pub fn plan_segment_commands(offset: f64, length: f64, chunk: f64) -> napi::Result<Vec<XcopyCommand>> {
     let cmds = plexus_xcopy::plan_chunks(to_u64("offset", offset)?, to_u64("length", length)?, to_u64("chunk", chunk)?).map_err(to_js)?;
     Ok(cmds.into_iter().map(command_to_js).collect())
 }
 
 fn command_to_js(c: SegmentCommand) -> XcopyCommand {
-    XcopyCommand { id: c.id, source_offset: c.source_offset as f64, length: c.length as f64 }
+    XcopyCommand { id: f64::from(c.id), source_offset: c.source_offset as f64, length: c.length as f64 }
 }
 
 /// A copy device run on the libuv pool; it holds the drive for its whole run.
@@ -188,8 +191,17 @@ impl Task for XcopyTask {
     type JsValue = XcopyResult;
 
     fn compute(&mut self) -> napi::Result<XcopyResult> {
+        crate::error::guard(|| {
         let plan = self.plan.take().ok_or_else(|| coded("E_BUSY", "copy device job already ran"))?;
-        let r = on_loaded_drive(&self.drive, |drive| Ok(plexus_xcopy::execute(drive, plan.src.as_ref(), &plan.commands, &plan.opts, &self.ctl)))?;
+        // The drive leaves its slot for the device's worker and comes back with it; the
+        // slot stays locked meanwhile (the drive is busy). A worker stuck in a system
+        // call keeps the drive, and the slot stays empty: nothing is loaded any more.
+        let mut slot = self.drive.lock().unwrap_or_else(|p| p.into_inner());
+        let drive = slot.take().ok_or_else(|| coded("E_BUSY", "no cartridge is loaded in this drive"))?;
+        let run = plexus_xcopy::execute_detached(drive, plan.src, plan.commands, plan.opts, self.ctl.clone());
+        *slot = run.drive;
+        drop(slot);
+        let r = run.report;
         let stop = r.stop.map(|s| {
             let (reason, command) = match &s {
                 Stop::EarlyWarning => ("early-warning", None),
@@ -216,7 +228,9 @@ impl Task for XcopyTask {
             stop,
             remaining: r.remaining.into_iter().map(command_to_js).collect(),
             open: r.open,
+            stuck: r.stuck,
             elapsed_ms: r.elapsed.as_secs_f64() * 1000.0,
+        })
         })
     }
 

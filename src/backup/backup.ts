@@ -20,7 +20,7 @@ import { asPlexusError, guarded, PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
 import type { ProgressCallback } from '../progress.js';
 import { logBackupManager } from '../resources/log.js';
-import { driveName } from '../resources/inventory.js';
+import { driveName, markUnavailable } from '../resources/inventory.js';
 import { releaseAll, secureStreams, type SecuredStream } from '../resources/streams.js';
 import { Library } from '../tape/library.js';
 import { VolumeStore } from '../volumes/store.js';
@@ -138,6 +138,9 @@ interface JobContext {
   image: SourceImage;
 }
 
+/** The longest command timeout, in milliseconds: 2^31 - 1 (24.8 days), as `setTimeout` and the native binding allow. */
+export const MAX_COMMAND_TIMEOUT_MS = 2_147_483_647;
+
 /** Backs up volume `source` of the home to tape. Every failure is a PlexusError. */
 export function runBackup(home: Home, source: string, opts: BackupOptions = {}): Promise<BackupReport> {
   return guarded(() => backup(home, source, opts));
@@ -152,7 +155,9 @@ async function backup(home: Home, source: string, opts: BackupOptions): Promise<
   // early-warning zone (at least 1% of the cartridge): 64 KiB chunks keep it under half that.
   if (!Number.isSafeInteger(chunk) || chunk < MIN_CHUNK) throw new PlexusError('E_INVALID', `the chunk size must be at least 64 KiB, not ${String(chunk)}`);
   const timeout = opts.commandTimeoutMs ?? defaultCommandTimeoutMs(chunk);
-  if (!(timeout > 0)) throw new PlexusError('E_INVALID', `the command timeout must be positive, not ${String(timeout)}`);
+  if (!(timeout > 0 && timeout <= MAX_COMMAND_TIMEOUT_MS)) {
+    throw new PlexusError('E_INVALID', `the command timeout must be a positive number of milliseconds up to ${MAX_COMMAND_TIMEOUT_MS} (24.8 days), not ${String(timeout)}`);
+  }
   const store = new VolumeStore(home);
   const volume = store.open(source, { readOnly: true });
   const size = volume.size;
@@ -268,6 +273,7 @@ async function runSingle(ctx: JobContext, lib: Library): Promise<BackupReport> {
   } finally {
     claim.release();
   }
+  if (outcome.stuck) markUnavailable(ctx.home, [driveName(lib.name, claim.drive), outcome.stuck.cartridge], `job ${id}: a segment command got stuck and was given up`);
   catalog.setLocationStatus(locationId, outcome.error ? 'failed' : 'done');
   if (outcome.error) fail(ctx, outcome.error);
   finishDone(ctx);
@@ -340,6 +346,11 @@ async function runStreams(ctx: JobContext, mode: 'parallel' | 'chunked'): Promis
       outcome = await writer.run(queue);
     } catch (e) {
       outcome = { error: asPlexusError(e), bytes: 0, segments: 0, cartridges: [], remaining: [...queue] };
+    }
+    if (outcome.stuck) {
+      // A device that never came back from a command would hang the next job too.
+      const names = markUnavailable(home, [s.mover.name, s.driveName, outcome.stuck.cartridge], `job ${id} stream ${s.stream}: a segment command got stuck and was given up`);
+      log(`stream ${s.stream}: ${names.join(', ')} marked unavailable (stuck)`);
     }
     outcomes.set(s.stream, outcome);
     return { outcome, locId };

@@ -66,6 +66,12 @@ export interface StreamOutcome {
   cartridges: string[];
   /** Commands (or their rests) not recorded: what another stream must still write. */
   remaining: SegmentCommand[];
+  /**
+   * The copy device got stuck in a command (a system call no cancellation reached):
+   * its native worker was left behind with this cartridge, whose chunks of that run
+   * are lost (they are among `remaining`). The device and drive must leave service.
+   */
+  stuck?: { cartridge: string };
 }
 
 /** A cartridge loaded in the stream's drive (or still closing after it left it). */
@@ -110,6 +116,7 @@ export class StreamWriter {
   private readonly recorded: ChunkWritten[] = [];
   private readonly cartridges: string[] = [];
   private firstUsed = false;
+  private stuck: { cartridge: string } | undefined;
   private delivered = 0;
   /** Catalog rows recorded, and the number the next row to close gets. */
   private rows = 0;
@@ -137,6 +144,17 @@ export class StreamWriter {
           signal: this.signal,
           onProgress: (e) => this.s.onProgress?.(base + e.done),
         });
+        if (r.stuck) {
+          // The worker still holds this cartridge (its descriptor, hence its flock):
+          // nothing of it can be closed or recorded, and it is not unloaded here. Its
+          // lock is kept for the life of the process; the chunks go to another stream.
+          this.loaded = undefined;
+          this.held.delete(cart);
+          if (this.s.claim.loaded === cart.barcode) this.s.claim.setLoaded(null);
+          this.stuck = { cartridge: cart.barcode };
+          error = new PlexusError(r.stop?.code ?? 'E_TIMEOUT', `${r.stop?.message ?? 'a segment command hung'}; it did not return when cancelled (stuck in a system call): the device was given up with cartridge ${cart.barcode}`);
+          break;
+        }
         cart.chunks.push(...r.completed);
         this.delivered += r.completed.reduce((a, c) => a + c.length, 0);
         queue = r.remaining;
@@ -165,7 +183,7 @@ export class StreamWriter {
     }
     const bytes = this.recordedBytes();
     this.s.onProgress?.(bytes);
-    return { error, bytes, segments: this.rows, cartridges: this.cartridges, remaining: notCovered(commands, this.recorded) };
+    return { error, bytes, segments: this.rows, cartridges: this.cartridges, remaining: notCovered(commands, this.recorded), ...(this.stuck ? { stuck: this.stuck } : {}) };
   }
 
   private recordedBytes(): number {
@@ -175,8 +193,8 @@ export class StreamWriter {
   /** The stream's fault, its byte counts over the whole stream. */
   private fault(): StreamFault | undefined {
     const f = this.s.fault;
-    if (!f || (f.failAfterBytes === null && !f.hang)) return undefined;
-    return { failAfter: f.failAfterBytes ?? undefined, hangAfter: f.hang ? (f.hangAfterBytes ?? 0) : undefined };
+    if (!f || (f.failAfterBytes === null && !f.hang && f.stuckAfterBytes === undefined)) return undefined;
+    return { failAfter: f.failAfterBytes ?? undefined, hangAfter: f.hang ? (f.hangAfterBytes ?? 0) : undefined, stuckAfter: f.stuckAfterBytes };
   }
 
   /** Loads the stream's own cartridge first, then the next with room. */

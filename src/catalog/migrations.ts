@@ -171,4 +171,22 @@ export const MIGRATIONS: readonly Migration[] = [
         CHECK (consistency IN ('consistent', 'crash-consistent', 'unknown'));
     `,
   },
+  {
+    version: 5,
+    description: 'faults: a stream may get stuck in a system call (a hang no cancellation reaches)',
+    sql: `
+      CREATE TABLE faults_v5 (
+        id           INTEGER PRIMARY KEY,
+        target       TEXT NOT NULL REFERENCES resources(name) ON DELETE CASCADE,
+        kind         TEXT NOT NULL CHECK (kind IN ('fail-after', 'hang', 'stuck', 'unavailable')),
+        after_bytes  INTEGER CHECK (CASE kind WHEN 'fail-after' THEN after_bytes IS NOT NULL WHEN 'unavailable' THEN after_bytes IS NULL ELSE 1 END
+                                    AND (after_bytes IS NULL OR after_bytes >= 0)),
+        created_at   TEXT NOT NULL,
+        UNIQUE (target, kind)
+      );
+      INSERT INTO faults_v5 (id, target, kind, after_bytes, created_at) SELECT id, target, kind, after_bytes, created_at FROM faults;
+      DROP TABLE faults;
+      ALTER TABLE faults_v5 RENAME TO faults;
+    `,
+  },
 ];

@@ -13,11 +13,12 @@ import type { Home } from '../home/home.js';
 import { Inventory } from './inventory.js';
 import { logBackupManager } from './log.js';
 
-export type FaultKind = 'fail-after' | 'hang' | 'unavailable';
+export type FaultKind = 'fail-after' | 'hang' | 'stuck' | 'unavailable';
 
 /** What to inject: fail after a number of bytes, hang (at once, or once `afterBytes`
- * went through), or go unavailable. */
-export type FaultSpec = { afterBytes: number } | { hang: true; afterBytes?: number } | { unavailable: true };
+ * went through), get stuck (a hang in a system call that ignores cancellation: the
+ * job gives the device up at its timeout and marks it unavailable), or go unavailable. */
+export type FaultSpec = { afterBytes: number } | { hang: true; afterBytes?: number } | { stuck: true; afterBytes?: number } | { unavailable: true };
 
 /** One row of the `faults` table. */
 export interface FaultRow {
@@ -36,6 +37,8 @@ export interface EffectiveFault {
   hang: boolean;
   /** With `hang`: bytes that pass before the first hang (0: at once). */
   hangAfterBytes: number | null;
+  /** Bytes that pass before the stream gets stuck for good (absent: it does not). */
+  stuckAfterBytes?: number;
   unavailable: boolean;
   /** The components with any fault, by name. */
   targets: string[];
@@ -43,13 +46,14 @@ export interface EffectiveFault {
 
 /** The kind and byte count a spec stands for; E_INVALID unless exactly one is given. */
 export function parseFaultSpec(spec: FaultSpec): { kind: FaultKind; afterBytes: number | null } {
-  const s = spec as Partial<{ afterBytes: number; hang: boolean; unavailable: boolean }>;
-  const given = [s.afterBytes !== undefined && s.hang !== true, s.hang === true, s.unavailable === true].filter(Boolean).length;
-  if (given !== 1) throw new PlexusError('E_INVALID', 'a fault is exactly one of: fail after N bytes, hang (after N bytes), unavailable');
+  const s = spec as Partial<{ afterBytes: number; hang: boolean; stuck: boolean; unavailable: boolean }>;
+  const given = [s.afterBytes !== undefined && s.hang !== true && s.stuck !== true, s.hang === true, s.stuck === true, s.unavailable === true].filter(Boolean).length;
+  if (given !== 1) throw new PlexusError('E_INVALID', 'a fault is exactly one of: fail after N bytes, hang (after N bytes), stuck (after N bytes), unavailable');
   if (s.afterBytes !== undefined && (!Number.isSafeInteger(s.afterBytes) || s.afterBytes < 0)) {
     throw new PlexusError('E_INVALID', `fault byte counts must be whole numbers of bytes, not ${String(s.afterBytes)}`);
   }
   if (s.hang) return { kind: 'hang', afterBytes: s.afterBytes ?? null };
+  if (s.stuck) return { kind: 'stuck', afterBytes: s.afterBytes ?? null };
   if (s.afterBytes !== undefined) return { kind: 'fail-after', afterBytes: s.afterBytes };
   return { kind: 'unavailable', afterBytes: null };
 }
@@ -58,7 +62,9 @@ export function parseFaultSpec(spec: FaultSpec): { kind: FaultKind; afterBytes: 
 export function effectiveFault(rows: readonly FaultRow[]): EffectiveFault {
   const after = rows.filter((r) => r.kind === 'fail-after').map((r) => r.afterBytes!);
   const hangs = rows.filter((r) => r.kind === 'hang').map((r) => r.afterBytes ?? 0);
+  const stucks = rows.filter((r) => r.kind === 'stuck').map((r) => r.afterBytes ?? 0);
   return {
+    ...(stucks.length ? { stuckAfterBytes: Math.min(...stucks) } : {}),
     failAfterBytes: after.length ? Math.min(...after) : null,
     hang: hangs.length > 0,
     hangAfterBytes: hangs.length ? Math.min(...hangs) : null,

@@ -430,6 +430,25 @@ function driveLocked(libs: Map<string, Library>, name: string): boolean {
   return lib.drives()[n]?.busy ?? false;
 }
 
+/**
+ * Takes resources a job found stuck (a copy device whose command never returned from a
+ * system call, its drive, the cartridge its worker still holds) out of service, so no
+ * later job secures them: they stay `unavailable` until an operator marks them
+ * available (`plexus resources set NAME --state available`). Names unknown to the
+ * inventory are skipped; returns those marked.
+ */
+export function markUnavailable(home: Home, names: readonly string[], why: string): string[] {
+  const inv = Inventory.open(home, { sync: false });
+  try {
+    const marked = names.filter((n) => inv.row(n) !== undefined);
+    for (const n of marked) inv.setState(n, 'unavailable');
+    if (marked.length > 0) logBackupManager(home, `${marked.join(', ')} marked unavailable: ${why}`);
+    return marked;
+  } finally {
+    inv.close();
+  }
+}
+
 /** "job 3 stream 0 (process 1234)". */
 export function holderText(r: Pick<ResourceRow, 'jobId' | 'stream' | 'pid'>): string {
   return `job ${r.jobId} stream ${r.stream} (process ${r.pid})`;

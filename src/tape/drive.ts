@@ -44,6 +44,12 @@ export interface CommandsRun {
   remaining: SegmentCommand[];
   /** A segment file is left open: close it with `closeSegment`. */
   open: boolean;
+  /**
+   * The stopping command never returned from its cancellation (blocked in a system
+   * call): the native worker was left behind holding the cartridge, which is no longer
+   * loaded here; nothing of this run is durable. Take the device out of service.
+   */
+  stuck: boolean;
 }
 
 /** A tape file as the cartridge lists it. */
@@ -75,10 +81,12 @@ export interface SegmentClosed {
 }
 
 /** A stream's fault acted out on the source (see `plexus fault inject`): reads fail after
- * `failAfter` bytes of the stream, or hang after `hangAfter` until the command is cancelled. */
+ * `failAfter` bytes of the stream, hang after `hangAfter` until the command is cancelled,
+ * or block in a system call after `stuckAfter` for good (the run settles as `stuck`). */
 export interface StreamFault {
   failAfter?: number;
   hangAfter?: number;
+  stuckAfter?: number;
 }
 
 /** Options of a transfer. */
@@ -175,6 +183,7 @@ export class TapeDrive {
         stop: r.stop ? { ...r.stop, reason: r.stop.reason as DeviceStop['reason'] } : undefined,
         remaining: r.remaining,
         open: r.open,
+        stuck: r.stuck,
       };
     } finally {
       opts.signal?.removeEventListener('abort', abort);

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { callNative, PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
 import { native } from '../native/binding.js';
+import { syncDir, writeFileDurable } from '../util/durable.js';
 import { checkVolumeName } from '../volumes/names.js';
 
 type OwnerLock = InstanceType<typeof native.NativeOwnerLock>;
@@ -78,7 +79,9 @@ export class DriveClaim {
   }
 
   private record(): void {
-    fs.writeFileSync(this.stateFile, JSON.stringify({ loaded: this.current, pid: process.pid }) + '\n');
+    // Replaced whole (temp file, fsync, rename): `library show` and the inventory read it
+    // while the drive's holder rewrites it, and never see it torn.
+    writeFileDurable(this.stateFile, JSON.stringify({ loaded: this.current, pid: process.pid }) + '\n');
   }
 }
 
@@ -152,9 +155,13 @@ export class Library {
     fs.mkdirSync(path.join(dir, 'drives'), { recursive: true });
     const lib = new Library(dir, config);
     for (const c of cartridges) format(lib.cartridgeFile(c.barcode), c.barcode, opts.cartridgeSize, blockSize);
-    const tmp = path.join(dir, 'library.json.tmp');
-    fs.writeFileSync(tmp, JSON.stringify(config, null, 2) + '\n');
-    fs.renameSync(tmp, path.join(dir, 'library.json'));
+    // The library exists once library.json does: written last, durably (temp file,
+    // fsync, rename, fsync of its directory), with the directories above it synced so
+    // the library's own entry survives a crash too. Its cartridges were synced by format.
+    syncDir(path.join(dir, 'cartridges'));
+    syncDir(path.join(dir, 'drives'));
+    writeFileDurable(path.join(dir, 'library.json'), JSON.stringify(config, null, 2) + '\n');
+    syncDir(Library.root(home));
     return lib;
   }
 

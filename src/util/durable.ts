@@ -1,26 +1,39 @@
-/** Durable small-file writes: a crash leaves the old content or the new, whole. */
+/**
+ * Durable replacement of small files: write a temporary file beside the target, fsync
+ * it, rename it over the target, fsync the directory. A reader, a killed writer or a
+ * power loss sees the old contents or the new, never a torn or empty file.
+ */
 import fs from 'node:fs';
 import path from 'node:path';
+import { fromSystem } from '../errors.js';
 
-/**
- * Replaces `file` with `text` so that a crash leaves the old content or the new, whole:
- * writes `file.tmp`, fsyncs it, renames it over `file` and fsyncs the directory.
- */
-export function writeFileDurably(file: string, text: string): void {
-  const tmp = `${file}.tmp`;
-  const fd = fs.openSync(tmp, 'w', 0o644);
+/** Fsyncs a directory, making the entries created or renamed in it durable. */
+export function syncDir(dir: string): void {
+  const fd = fs.openSync(dir, 'r');
   try {
-    const data = Buffer.from(text, 'utf8');
-    for (let at = 0; at < data.length; ) at += fs.writeSync(fd, data, at, data.length - at);
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
   }
-  fs.renameSync(tmp, file);
-  const dirFd = fs.openSync(path.dirname(file), 'r');
+}
+
+/** Replaces `file` with `data` atomically and durably (see above). */
+export function writeFileDurable(file: string, data: string | Uint8Array): void {
+  const dir = path.dirname(file);
+  // Unique per writer, so two processes replacing one file never share a temporary.
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Math.random().toString(16).slice(2)}.tmp`);
   try {
-    fs.fsyncSync(dirFd);
-  } finally {
-    fs.closeSync(dirFd);
+    const fd = fs.openSync(tmp, 'wx');
+    try {
+      fs.writeFileSync(fd, data);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+    syncDir(dir);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw fromSystem(e);
   }
 }

@@ -1,6 +1,7 @@
 //! Faults of a backup stream acted out on its source: a copy device, switch or drive
 //! that fails after N bytes, or hangs until the job is cancelled (only a timeout
-//! catches a hang). The backup manager computes one effective fault per stream from its
+//! catches a hang), or gets stuck in a system call that no cancellation reaches (a hung
+//! device: only the copy device's detached worker survives it). The backup manager computes one effective fault per stream from its
 //! components and hands it to the segment transfer through this wrapper.
 
 use plexus_copy::CopyControl;
@@ -15,12 +16,15 @@ pub struct SourceFault {
     pub fail_after: Option<u64>,
     /// Reads block once this many bytes were delivered, until the transfer is cancelled.
     pub hang_after: Option<u64>,
+    /// Reads block in a real system call once this many bytes were delivered, ignoring
+    /// cancellation: a `read` of a pipe nobody writes, for the rest of the process.
+    pub stuck_after: Option<u64>,
 }
 
 impl SourceFault {
     /// Whether any fault is set.
     pub fn is_set(&self) -> bool {
-        self.fail_after.is_some() || self.hang_after.is_some()
+        self.fail_after.is_some() || self.hang_after.is_some() || self.stuck_after.is_some()
     }
 }
 
@@ -59,6 +63,10 @@ impl BlockDevice for FaultySource<'_> {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         let before = self.delivered.fetch_add(buf.len() as u64, Ordering::Relaxed);
         let after = before + buf.len() as u64;
+        if self.fault.stuck_after.is_some_and(|l| after > l) {
+            block_in_syscall();
+            return Err(self.injected("the stream was stuck in a system call".into()));
+        }
         if let Some(limit) = self.fault.hang_after.filter(|l| after > *l) {
             while !self.ctl.is_cancelled() {
                 std::thread::sleep(Duration::from_millis(5));
@@ -75,5 +83,21 @@ impl BlockDevice for FaultySource<'_> {
     }
     fn flush(&self) -> Result<()> {
         self.inner.flush()
+    }
+}
+
+/// Blocks the calling thread in `read(2)` on a pipe whose write end it keeps open and
+/// never writes: no flag, signal handler or timeout of ours ends it.
+fn block_in_syscall() {
+    use std::io::Read;
+    match std::io::pipe() {
+        Ok((mut reader, writer)) => {
+            let _ = reader.read(&mut [0u8; 1]);
+            drop(writer);
+        }
+        // No pipe to block on: block the thread for good all the same (park is a futex wait).
+        Err(_) => loop {
+            std::thread::park();
+        },
     }
 }

@@ -80,10 +80,7 @@ impl Medium for FileMedium {
     }
 
     fn sync(&self) -> io::Result<()> {
-        if let Some(e) = self.behind.take_error() {
-            return Err(e);
-        }
-        self.file.sync_data()
+        self.behind.sync()
     }
 
     fn write_behind(&self) {
@@ -96,17 +93,50 @@ impl Medium for FileMedium {
 /// it at the filemark. (`sync_file_range` would do without a thread but needs `unsafe`;
 /// `fadvise(DONTNEED)` starts writeback too, but also evicts part of the file from the
 /// page cache.) The thread starts at the first kick and is joined on drop.
+///
+/// Linux reports a writeback error once per open file description, to whichever
+/// `fsync` comes first, and both syncs use the same descriptor. Had the background and
+/// the foreground sync run at once, the foreground one could return success while the
+/// background one took the error and stored it only after the foreground had looked:
+/// a filemark would then count as durable over lost data. So [`WriteBehind::sync`] is
+/// the one owner of the result: the two never overlap (one lock), and the foreground
+/// sync reports its own error or any a background sync stored before it, after its own
+/// `fdatasync` returned. The drive then refuses further writes (it is poisoned).
 pub(crate) struct WriteBehind {
-    file: Arc<File>,
+    file: Arc<dyn SyncData>,
     flusher: Mutex<Option<(SyncSender<()>, JoinHandle<()>)>>,
     /// An error a background sync hit, for the next foreground sync to report: the
     /// kernel reports a writeback error to a descriptor once, and the thread took it.
     failed: Arc<Mutex<Option<io::Error>>>,
+    /// Held by every sync, background or foreground, while it runs.
+    syncing: Arc<Mutex<()>>,
+}
+
+/// What a sync of a [`WriteBehind`] calls: `File::sync_data`, or a test's stand-in.
+pub(crate) trait SyncData: Send + Sync + 'static {
+    fn sync_data(&self) -> io::Result<()>;
+}
+
+impl SyncData for File {
+    fn sync_data(&self) -> io::Result<()> {
+        File::sync_data(self)
+    }
 }
 
 impl WriteBehind {
-    pub(crate) fn new(file: Arc<File>) -> Self {
-        WriteBehind { file, flusher: Mutex::new(None), failed: Arc::new(Mutex::new(None)) }
+    pub(crate) fn new(file: Arc<impl SyncData>) -> Self {
+        WriteBehind { file, flusher: Mutex::new(None), failed: Arc::new(Mutex::new(None)), syncing: Arc::new(Mutex::new(())) }
+    }
+
+    /// The foreground sync: waits for a background sync that runs, syncs, and fails if
+    /// it or any background sync since the last foreground one failed.
+    pub(crate) fn sync(&self) -> io::Result<()> {
+        let _one = self.syncing.lock().unwrap_or_else(|p| p.into_inner());
+        let r = self.file.sync_data();
+        match self.take_error() {
+            Some(e) => Err(e),
+            None => r,
+        }
     }
 
     /// Asks for a background sync; kicks during a running sync collapse into one more.
@@ -114,9 +144,10 @@ impl WriteBehind {
         let Ok(mut slot) = self.flusher.lock() else { return };
         if slot.is_none() {
             let (kick, kicked) = sync_channel::<()>(1);
-            let (file, failed) = (self.file.clone(), self.failed.clone());
+            let (file, failed, syncing) = (self.file.clone(), self.failed.clone(), self.syncing.clone());
             let spawned = std::thread::Builder::new().name("plexus-flush".into()).spawn(move || {
                 while kicked.recv().is_ok() {
+                    let _one = syncing.lock().unwrap_or_else(|p| p.into_inner());
                     if let Err(e) = file.sync_data() {
                         if let Ok(mut f) = failed.lock() {
                             f.get_or_insert(e);
@@ -212,5 +243,52 @@ impl<M: Medium> Medium for FaultyMedium<M> {
             return Err(io::Error::from_raw_os_error(libc::EIO));
         }
         self.inner.sync()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{SyncData, WriteBehind};
+    use std::io;
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    /// A descriptor as the kernel treats it: one writeback error pending, reported to
+    /// the first sync that asks (slowly: the disk is writing), success to all later ones.
+    #[derive(Default)]
+    struct OneError {
+        calls: AtomicU32,
+        started: AtomicBool,
+    }
+
+    impl SyncData for OneError {
+        fn sync_data(&self) -> io::Result<()> {
+            if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                self.started.store(true, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(200));
+                return Err(io::Error::from_raw_os_error(libc::EIO));
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_writeback_error_taken_by_the_background_sync_reaches_the_foreground_one() {
+        let file = Arc::new(OneError::default());
+        let behind = WriteBehind::new(file.clone());
+        behind.kick();
+        let t = Instant::now();
+        while !file.started.load(Ordering::SeqCst) {
+            assert!(t.elapsed() < Duration::from_secs(10), "the background sync never ran");
+            std::thread::yield_now();
+        }
+        // The background sync holds the error; the foreground sync, called while it
+        // runs, must report it (it used to see success from its own fdatasync).
+        let r = behind.sync();
+        assert_eq!(r.err().and_then(|e| e.raw_os_error()), Some(libc::EIO));
+        assert_eq!(file.calls.load(Ordering::SeqCst), 2);
+        // Reported once: the next sync has nothing left to report.
+        assert!(behind.sync().is_ok());
     }
 }

@@ -99,11 +99,7 @@ impl Sink for FileSink {
         Ok(())
     }
     fn finish(&mut self) -> Result<()> {
-        let synced = match self.behind.take_error() {
-            Some(e) => Err(e),
-            None => self.file.sync_data(),
-        };
-        synced.map_err(|e| VolumeError::io(&self.path, "fsync", e).into())
+        self.behind.sync().map_err(|e| VolumeError::io(&self.path, "fsync", e).into())
     }
 }
 
@@ -286,8 +282,17 @@ pub fn read_segment(drive: &mut Drive, req: &ReadRequest, sink: &mut dyn Sink, c
 }
 
 /// Reads a whole tape file into memory (a catalog blob), verifying every block and the
+/// The most [`read_file`] reads into memory: 256 MiB.
+pub const MAX_READ_FILE: u64 = 256 << 20;
+
 /// file CRC.
 pub fn read_file(drive: &mut Drive, file: u32) -> Result<Vec<u8>> {
+    // Into memory: only small files (catalog files are a few blocks), refused before
+    // anything is allocated.
+    if let Some(f) = drive.files().iter().find(|f| f.file == file).filter(|f| f.bytes > MAX_READ_FILE) {
+        let (cartridge, bytes) = (drive.label().barcode.clone(), f.bytes);
+        return Err(TapeError::Range { cartridge, detail: format!("file {file} holds {bytes} bytes; at most {MAX_READ_FILE} are read into memory") });
+    }
     let mut sink = VecSink::default();
     read_segment(drive, &ReadRequest { file, ..ReadRequest::default() }, &mut sink, &CopyControl::new())?;
     Ok(sink.0)

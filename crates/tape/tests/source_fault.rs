@@ -23,7 +23,7 @@ fn a_stream_failing_after_n_bytes_fails_the_segment_and_leaves_the_cartridge_as_
     let src = source(4 << 20);
     let mut drive = blank(dir.path());
     let ctl = CopyControl::new();
-    let faulty = FaultySource::new(&src, SourceFault { fail_after: Some(1 << 20), hang_after: None }, &ctl);
+    let faulty = FaultySource::new(&src, SourceFault { fail_after: Some(1 << 20), hang_after: None, ..Default::default() }, &ctl);
     let err = write_segment(&mut drive, &faulty, 0, 4 << 20, &ctl).expect_err("must fail");
     assert_eq!(err.code(), "E_IO");
     assert!(err.to_string().contains("failed after 1048576 bytes"), "{err}");
@@ -48,7 +48,7 @@ fn a_hanging_stream_blocks_until_cancelled() {
         })
     };
     let started = Instant::now();
-    let faulty = FaultySource::new(&src, SourceFault { fail_after: None, hang_after: Some(512 * 1024) }, &ctl);
+    let faulty = FaultySource::new(&src, SourceFault { fail_after: None, hang_after: Some(512 * 1024), ..Default::default() }, &ctl);
     let err = write_segment(&mut drive, &faulty, 0, 4 << 20, &ctl).expect_err("must not complete");
     canceller.join().expect("join");
     // It really waited for the cancel (a timeout is the only way out of a hang).

@@ -26,14 +26,17 @@ impl SegmentCommand {
     }
 }
 
+/// The most commands one plan holds (their list is allocated at once): 2^24.
+pub const MAX_COMMANDS: u64 = 1 << 24;
+
 /// Cuts `length` bytes from `offset` into commands of `chunk` bytes (the last may be
-/// shorter), numbered from 0. E_INVALID for a zero chunk or more than 2^32 commands.
+/// shorter), numbered from 0. E_INVALID for a zero chunk or more than [`MAX_COMMANDS`] commands.
 pub fn plan_chunks(offset: u64, length: u64, chunk: u64) -> Result<Vec<SegmentCommand>, TapeError> {
     if chunk == 0 {
         return Err(TapeError::Invalid { detail: "the chunk size must be at least one byte".into() });
     }
     let count = length.div_ceil(chunk);
-    if count > u64::from(u32::MAX) {
+    if count > MAX_COMMANDS {
         return Err(TapeError::Invalid { detail: format!("{length} bytes in chunks of {chunk} make {count} commands; use larger chunks") });
     }
     Ok((0..count)

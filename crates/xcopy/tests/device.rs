@@ -4,7 +4,7 @@
 
 use plexus_tape::{close_segment, read_segment, CopyControl, Drive, FormatOptions, ReadRequest, SourceFault, VecSink};
 use plexus_volume::{fill, BlockDevice, Fill, MemDevice};
-use plexus_xcopy::{execute, plan_chunks, Completed, DeviceOptions, SegmentCommand, Stop};
+use plexus_xcopy::{execute, execute_detached, plan_chunks, Completed, DeviceOptions, SegmentCommand, Stop};
 use std::time::{Duration, Instant};
 
 const BS: u32 = 64 * 1024;
@@ -91,8 +91,8 @@ fn a_failing_command_is_cut_off_and_the_rest_moves_to_another_device() {
     let cmds = plan_chunks(0, size as u64, CHUNK).expect("plan");
     // Device 0 fails 100 KiB into its fourth command.
     let mut d0 = blank(dir.path(), "A00001L9", 64 << 20);
-    let fault = SourceFault { fail_after: Some(3 * CHUNK + 100 * 1024), hang_after: None };
-    let r0 = execute(&mut d0, &src, &cmds, &DeviceOptions { fault, timeout: None, fault_base: 0 }, &CopyControl::new());
+    let fault = SourceFault { fail_after: Some(3 * CHUNK + 100 * 1024), hang_after: None, ..Default::default() };
+    let r0 = execute(&mut d0, &src, &cmds, &DeviceOptions { fault, timeout: None, fault_base: 0, grace: None }, &CopyControl::new());
     assert!(matches!(r0.stop, Some(Stop::Failed { command: 3, .. })), "{:?}", r0.stop);
     assert_eq!(r0.stop.as_ref().map(|s| s.code()), Some("E_IO"));
     // The message gives the stream's byte count, not the failing command's.
@@ -118,10 +118,10 @@ fn a_hanging_command_times_out_and_is_reported_as_such() {
     let cmds = plan_chunks(0, size as u64, CHUNK).expect("plan");
     let mut d0 = blank(dir.path(), "A00001L9", 64 << 20);
     // Command 1 writes one block, then hangs on its second.
-    let fault = SourceFault { fail_after: None, hang_after: Some(CHUNK + 100 * 1024) };
+    let fault = SourceFault { fail_after: None, hang_after: Some(CHUNK + 100 * 1024), ..Default::default() };
     let timeout = Duration::from_millis(300);
     let started = Instant::now();
-    let r = execute(&mut d0, &src, &cmds, &DeviceOptions { fault, timeout: Some(timeout), fault_base: 0 }, &CopyControl::new());
+    let r = execute(&mut d0, &src, &cmds, &DeviceOptions { fault, timeout: Some(timeout), fault_base: 0, grace: None }, &CopyControl::new());
     let took = started.elapsed();
     assert!(matches!(r.stop, Some(Stop::Timeout { command: 1, .. })), "{:?}", r.stop);
     assert_eq!(r.stop.as_ref().map(|s| s.code()), Some("E_TIMEOUT"));
@@ -164,15 +164,88 @@ fn cancelling_stops_at_the_running_command() {
     let mut d0 = blank(dir.path(), "A00001L9", 64 << 20);
     let ctl = CopyControl::new();
     // A hang with no timeout: only the cancel ends it.
-    let fault = SourceFault { fail_after: None, hang_after: Some(CHUNK + 10) };
+    let fault = SourceFault { fail_after: None, hang_after: Some(CHUNK + 10), ..Default::default() };
     let r = std::thread::scope(|s| {
         s.spawn(|| {
             std::thread::sleep(Duration::from_millis(100));
             ctl.cancel();
         });
-        execute(&mut d0, &src, &cmds, &DeviceOptions { fault, timeout: None, fault_base: 0 }, &ctl)
+        execute(&mut d0, &src, &cmds, &DeviceOptions { fault, timeout: None, fault_base: 0, grace: None }, &ctl)
     });
     assert!(matches!(r.stop, Some(Stop::Cancelled { command: 1 })), "{:?}", r.stop);
     assert_eq!(r.completed.len(), 1);
     assert_eq!(r.remaining.len(), cmds.len() - 1);
+}
+
+/// A source whose reads past `after` bytes block in `read(2)` on a pipe until the test
+/// writes to it: a hang no cancellation reaches, that the test can end.
+struct StuckSource {
+    inner: MemDevice,
+    after: u64,
+    pipe: std::sync::Mutex<std::io::PipeReader>,
+}
+
+impl BlockDevice for StuckSource {
+    fn label(&self) -> &str {
+        self.inner.label()
+    }
+    fn size(&self) -> u64 {
+        self.inner.size()
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> plexus_volume::Result<()> {
+        if offset + buf.len() as u64 > self.after {
+            use std::io::Read;
+            let _ = self.pipe.lock().map(|mut p| p.read(&mut [0u8; 1]));
+        }
+        self.inner.read_at(offset, buf)
+    }
+    fn write_at(&self, offset: u64, data: &[u8]) -> plexus_volume::Result<()> {
+        self.inner.write_at(offset, data)
+    }
+    fn flush(&self) -> plexus_volume::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_command_stuck_in_a_system_call_settles_at_its_timeout_and_its_worker_is_left_behind() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("tmp");
+    let size = 2 << 20;
+    let cmds = plan_chunks(0, size as u64, CHUNK).expect("plan");
+    let (reader, mut writer) = std::io::pipe().expect("pipe");
+    // Command 2 blocks in the middle: commands 0 and 1 went into the open segment file.
+    let src = std::sync::Arc::new(StuckSource { inner: source(size), after: 2 * CHUNK + 100 * 1024, pipe: std::sync::Mutex::new(reader) });
+    let path = dir.path().join("A00001L9.tape");
+    let d0 = blank(dir.path(), "A00001L9", 64 << 20);
+    let timeout = Duration::from_millis(200);
+    let grace = Duration::from_millis(100);
+    let opts = DeviceOptions { timeout: Some(timeout), grace: Some(grace), ..Default::default() };
+    let ctl = std::sync::Arc::new(CopyControl::new());
+    let started = Instant::now();
+    let run = execute_detached(d0, src.clone(), cmds.clone(), opts, ctl);
+    let took = started.elapsed();
+    // The run settles although the read never returned.
+    assert!(took >= timeout + grace && took < timeout + grace + Duration::from_secs(2), "took {took:?}");
+    assert!(run.report.stuck);
+    assert!(matches!(run.report.stop, Some(Stop::Timeout { command: 2, .. })), "{:?}", run.report.stop);
+    assert!(run.drive.is_none(), "the stuck worker keeps the drive");
+    // Nothing of the run is durable: every command is left for another device.
+    assert!(run.report.completed.is_empty());
+    assert_eq!(run.report.remaining, cmds);
+    // The worker still holds the cartridge: no other drive can load it.
+    assert_eq!(Drive::open(&path, plexus_volume::Access::ReadWrite).err().map(|e| e.code()), Some("E_BUSY"));
+    // Its system call returns at last: it writes nothing more and lets the cartridge go,
+    // whose unterminated segment file the next load discards.
+    writer.write_all(b"x").expect("unblock");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let d = loop {
+        match Drive::open(&path, plexus_volume::Access::ReadWrite) {
+            Ok(d) => break d,
+            Err(e) if e.code() == "E_BUSY" && Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => panic!("the cartridge was not released: {e}"),
+        }
+    };
+    assert!(d.files().is_empty(), "the abandoned run left no closed file");
+    assert_eq!(d.recovery().discarded_blocks, 2 * CHUNK / u64::from(BS), "commands 0 and 1, unterminated");
 }

@@ -1,5 +1,5 @@
 /** `plexus backup run|schedule`, `plexus catalog jobs|show|rebuild`, `plexus restore` (declared in ../tree/backup.ts). */
-import { BACKUP_MODES, runBackup, type BackupMode } from '../../backup/backup.js';
+import { BACKUP_MODES, MAX_COMMAND_TIMEOUT_MS, runBackup, type BackupMode } from '../../backup/backup.js';
 import { rebuildCatalog } from '../../backup/rebuild.js';
 import { restoreJob } from '../../backup/restore.js';
 import { addSchedule, listSchedule, runDue } from '../../backup/schedule.js';
@@ -20,8 +20,8 @@ export async function runBackupRun(source: string, o: GlobalOptions & { library?
   if (!BACKUP_MODES.includes(o.mode as BackupMode)) throw new PlexusError('E_INVALID', `--mode must be one of ${BACKUP_MODES.join(', ')}, not '${o.mode}'`);
   const driveTimeout = intOpt(o.driveTimeout, 'drive timeout', 0, 31_536_000);
   const timeout = o.timeout === undefined ? undefined : Number(o.timeout);
-  if (timeout !== undefined && (!(timeout > 0) || !Number.isFinite(timeout))) {
-    throw new PlexusError('E_INVALID', `--timeout must be a positive number of seconds, not '${o.timeout}'`);
+  if (timeout !== undefined && (!(timeout > 0) || !(timeout * 1000 <= MAX_COMMAND_TIMEOUT_MS))) {
+    throw new PlexusError('E_INVALID', `--timeout must be a positive number of seconds up to ${MAX_COMMAND_TIMEOUT_MS / 1000}, not '${o.timeout}'`);
   }
   const streams = intOpt(o.streams, 'stream count', 1, 16);
   const chunk = sizeOpt(o.chunk, 'chunk size');

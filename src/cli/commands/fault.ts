@@ -6,11 +6,12 @@ import { homeOf, sizeOpt, type GlobalOptions } from '../context.js';
 import { printJson, printTable } from '../render/output.js';
 
 /** `fault inject`. */
-export function runFaultInject(target: string, o: GlobalOptions & { after?: string; hang?: boolean; unavailable?: boolean; json?: boolean }): void {
-  const given = [o.after !== undefined && !o.hang, o.hang, o.unavailable].filter(Boolean).length;
-  if (given !== 1) throw new PlexusError('E_INVALID', 'give exactly one of --after BYTES, --hang [--after BYTES], --unavailable');
+export function runFaultInject(target: string, o: GlobalOptions & { after?: string; hang?: boolean; stuck?: boolean; unavailable?: boolean; json?: boolean }): void {
+  const given = [o.after !== undefined && !o.hang && !o.stuck, o.hang, o.stuck, o.unavailable].filter(Boolean).length;
+  if (given !== 1) throw new PlexusError('E_INVALID', 'give exactly one of --after BYTES, --hang [--after BYTES], --stuck [--after BYTES], --unavailable');
   const after = o.after === undefined ? undefined : sizeOpt(o.after, 'fault byte count')!;
-  const spec: FaultSpec = o.hang ? { hang: true, ...(after === undefined ? {} : { afterBytes: after }) } : after !== undefined ? { afterBytes: after } : { unavailable: true };
+  const bytes = after === undefined ? {} : { afterBytes: after };
+  const spec: FaultSpec = o.hang ? { hang: true, ...bytes } : o.stuck ? { stuck: true, ...bytes } : after !== undefined ? { afterBytes: after } : { unavailable: true };
   const f = injectFault(homeOf(o), target, spec);
   if (o.json) return printJson(f);
   process.stdout.write(`injected ${describeFault(f)} into ${f.target}\n`);
