@@ -42,9 +42,14 @@ describe('Home', () => {
     const root = path.join(scratch.dir, 'h');
     expect(Home.init(root)).toBe(true);
     const marker = path.join(root, 'plexus.json');
-    expect(calls).toEqual([`fsync ${marker}.tmp`, `rename ${marker}.tmp ${marker}`, `fsync ${root}`]);
+    // The temporary file is unique per writer (.plexus.json.PID.RANDOM.tmp) beside the marker.
+    expect(calls).toHaveLength(3);
+    const tmp = /^fsync (.+)$/.exec(calls[0]!)?.[1] ?? '';
+    expect(path.dirname(tmp)).toBe(root);
+    expect(path.basename(tmp)).toMatch(/^\.plexus\.json\.\d+\.[0-9a-f]+\.tmp$/);
+    expect(calls.slice(1)).toEqual([`rename ${tmp} ${marker}`, `fsync ${root}`]);
     expect(JSON.parse(fs.readFileSync(marker, 'utf8')).format).toBe(1);
-    expect(fs.existsSync(`${marker}.tmp`)).toBe(false);
+    expect(fs.readdirSync(root).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
 
   it('open with create: false refuses a missing home, naming it, and creates nothing', () => {
