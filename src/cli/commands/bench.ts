@@ -3,10 +3,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
-import { benchBackup } from '../../bench/backup.js';
+import { benchBackup, cacheDescription } from '../../bench/backup.js';
 import { benchChunked } from '../../bench/chunked.js';
 import { benchCopy } from '../../bench/copy.js';
-import { saveResult, type Timing } from '../../bench/measure.js';
+import { type CachePolicy, saveResult, type Timing } from '../../bench/measure.js';
 import { benchResync, DEFAULT_FRACTIONS, DEFAULT_GRANULARITIES, type ResyncBenchResult, type WriteCost } from '../../bench/resync.js';
 import { barChart, logLineChart, type Series } from '../../bench/svg.js';
 import { PlexusError } from '../../errors.js';
@@ -147,22 +147,36 @@ export function benchCommand(): Command {
     .command('backup')
     .description('backup and restore through a tape library vs dd and tar; spanning 1 vs 8 cartridges')
     .option('--size <size>', 'volume size', '1G')
-    .option('--rounds <n>', 'rounds per contender (best and median reported)', '3')
+    .option('--rounds <n>', 'rounds; each ratio is the median of the per-round ratios', '5')
     .option('--cartridges <n>', 'cartridges the spanning job is spread over', '8')
+    .option('--cache <mode>', 'start of every contender: drop (page cache, root), fadvise (the files), none (sync only), auto', 'auto')
     .option('--json', 'print the result as JSON')
     .option('--plot <file.svg>', 'write a bar chart of the throughputs')
     .option('--results <dir>', 'where to store the JSON result', DEFAULT_RESULTS)
-    .action(async (o: { size: string; rounds: string; cartridges: string; json?: boolean; plot?: string; results: string }, c: Command) => {
+    .action(async (o: { size: string; rounds: string; cartridges: string; cache: string; json?: boolean; plot?: string; results: string }, c: Command) => {
+      if (!['auto', 'drop', 'fadvise', 'none'].includes(o.cache)) throw new PlexusError('E_INVALID', `--cache '${o.cache}' must be auto, drop, fadvise or none`);
       const report = benchReporter('backup', Boolean(o.json));
       const r = await benchBackup(homeOf(c), {
         size: parseSize(o.size, 'size'),
         rounds: intOpt(o.rounds, 'rounds', 1, 100),
         spanCartridges: intOpt(o.cartridges, 'cartridges', 2, 64),
+        cache: o.cache as CachePolicy,
         log: report.log,
         onProgress: report.onProgress,
       });
       report.stop();
-      printTimedBench(o, r, `Backup and restore of ${formatBytes(r.sizeBytes)} (best of ${r.rounds}), GiB/s`);
+      const rounds = (xs: number[]): string => xs.map((x) => x.toFixed(3)).join(' ');
+      printTimedBench(
+        o,
+        r,
+        `Backup and restore of ${formatBytes(r.sizeBytes)} (best of ${r.rounds}), GiB/s`,
+        `ratios are medians of the per-round ratios; per round:\n` +
+          `  backup vs dd        ${rounds(r.roundRatios.backupVsDd)}\n` +
+          `  restore vs dd       ${rounds(r.roundRatios.restoreVsDd)}\n` +
+          `  spanning overhead   ${rounds(r.roundRatios.spanningOverhead)}\n` +
+          `every contender started from: ${cacheDescription(r.cache)}\n` +
+          `load average (1 min) at start / end: ${r.loadAverage.start.toFixed(2)} / ${r.loadAverage.end.toFixed(2)} on ${r.machine.cores} cores`,
+      );
     });
   bench
     .command('chunked')
