@@ -143,6 +143,6 @@ export async function benchHome(home: Home, name: string, size: number, seed: nu
 export function saveResult(dir: string, result: { benchmark: string; date: string }): string {
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `${result.benchmark}-${result.date.replace(/[:.]/g, '-')}.json`);
-  fs.writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
+  fs.writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
   return file;
 }

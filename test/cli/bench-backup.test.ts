@@ -52,7 +52,7 @@ describe('plexus bench backup', () => {
     for (const [k, r] of Object.entries(expected)) {
       const got = out.roundRatios[k as keyof typeof expected];
       expect(got).toHaveLength(2);
-      got.forEach((x, i) => expect(x).toBeCloseTo(r[i]!, 9));
+      for (const [i, x] of got.entries()) expect(x).toBeCloseTo(r[i]!, 9);
       expect(out[k as keyof typeof expected]).toBeCloseTo(median2(r), 9);
     }
     expect(out.targets['spanning overhead (4 cartridges / 1)']!.measured).toBe(out.spanningOverhead);

@@ -51,7 +51,10 @@ interface TimedBench {
 function printTimedBench(o: { json?: boolean; plot?: string; results: string }, r: TimedBench, chartTitle: string, notes?: string): void {
   const file = saveResult(o.results, r);
   if (o.plot) fs.writeFileSync(o.plot, barChart(chartTitle, 'GiB/s', r.timings.map((t) => ({ label: t.name, value: t.rate / 2 ** 30 }))));
-  if (o.json) return printJson({ ...r, resultFile: file });
+  if (o.json) {
+    printJson({ ...r, resultFile: file });
+    return;
+  }
   printTable(
     ['CONTENDER', 'BEST', 'MEDIAN', 'RATE'],
     r.timings.map((t) => [t.name, `${t.bestSeconds.toFixed(3)} s`, `${t.medianSeconds.toFixed(3)} s`, formatRate(t.rate)]),
