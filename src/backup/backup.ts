@@ -211,7 +211,7 @@ async function runSingle(ctx: JobContext, lib: Library): Promise<BackupReport> {
   const location = { copy: 0, seq: 0, library: lib.name, stream: 0 };
   const locationId = catalog.addLocation(id, location);
   let waited = false;
-  let claim;
+  let claim: Awaited<ReturnType<Library['claimDrive']>>;
   try {
     claim = await lib.claimDrive({
       signal: opts.signal,
