@@ -1,5 +1,4 @@
 /** The pairs of a storage home: create, split, resync, wait, delete (capability A). */
-import path from 'node:path';
 import { callNative, PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
 import type { ProgressCallback } from '../progress.js';
