@@ -6,8 +6,8 @@
  * `sync FILE`. Checksums stay on (block CRC32C, segment XXH3-128).
  *
  * Trusted figures: every contender starts alike (`settle`: sync, then the page cache
- * dropped, or the benchmark's files dropped from it), so none pays for another's writeback
- * or reads what another left cached; the contenders run back to back in every round (the
+ * dropped, or the benchmark's files dropped from it, then the source volume read back
+ * in), so none pays for another's writeback or reads what another left cached; the contenders run back to back in every round (the
  * two backups in alternating order), and each ratio is the median of the per-round ratios
  * (`pairedRatio`), not a ratio of bests. The load average is stored with the result.
  */
@@ -78,7 +78,7 @@ export async function benchBackup(home: Home, opts: BackupBenchOptions): Promise
     const loadStart = loadAverage();
     /** Times `f` from the same start as every other contender. */
     const timed = async (into: number[], f: () => unknown): Promise<void> => {
-      settle(cache, [dir]);
+      settle(cache, [dir], [srcFile]);
       const start = now();
       await f();
       into.push(since(start));
@@ -175,7 +175,7 @@ export async function benchBackup(home: Home, opts: BackupBenchOptions): Promise
 
 /** What `mode` gave every contender, in words (printed with the result). */
 export function cacheDescription(mode: CacheMode): string {
-  if (mode === 'drop') return 'sync, then the page cache dropped (/proc/sys/vm/drop_caches)';
-  if (mode === 'fadvise') return "sync, then the benchmark's files dropped from the page cache (posix_fadvise DONTNEED)";
-  return 'sync only (page cache kept)';
+  if (mode === 'drop') return 'sync, then the page cache dropped (/proc/sys/vm/drop_caches), then the source volume read into it';
+  if (mode === 'fadvise') return "sync, then the benchmark's files dropped from the page cache (posix_fadvise DONTNEED), then the source volume read into it";
+  return 'sync, then the source volume read into the page cache (nothing dropped)';
 }

@@ -68,7 +68,7 @@ describe('plexus bench backup', () => {
     const r = await plexusAsync(s.home, 'bench', 'backup', '--size', '8M', '--rounds', '1', '--cartridges', '2', '--cache', 'none', '--results', res);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/spanning overhead +\d+\.\d{3}\n/);
-    expect(r.stdout).toContain('every contender started from: sync only (page cache kept)');
+    expect(r.stdout).toContain('every contender started from: sync, then the source volume read into the page cache (nothing dropped)');
     expect(r.stdout).toMatch(/load average \(1 min\) at start \/ end: \d+\.\d\d \/ \d+\.\d\d/);
     const bad = await plexusAsync(s.home, 'bench', 'backup', '--cache', 'sometimes');
     expect(bad.code).not.toBe(0);
