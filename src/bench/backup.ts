@@ -7,9 +7,10 @@
  *
  * Trusted figures: every contender starts alike (`settle`: sync, then the page cache
  * dropped, or the benchmark's files dropped from it, then the source volume read back
- * in), so none pays for another's writeback or reads what another left cached; the contenders run back to back in every round (the
- * two backups in alternating order), and each ratio is the median of the per-round ratios
- * (`pairedRatio`), not a ratio of bests. The load average is stored with the result.
+ * in), so none pays for another's writeback or reads what another left cached; the
+ * contenders run back to back in every round (the two backups in alternating order),
+ * and each ratio is the median of the per-round ratios (`pairedRatio`), not a ratio of
+ * bests. The load average is stored with the result. See docs/bench-backup.md.
  */
 import fs from 'node:fs';
 import path from 'node:path';
