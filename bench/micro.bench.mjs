@@ -20,7 +20,10 @@ try {
   const bitmap = DirtyBitmap.create(path.join(dir, 'micro.bitmap'), size, { granularity: 64 << 10 });
   const page = Buffer.alloc(4096, 0x42);
   let at = 0;
-  const next = () => (at = (at + 1_234_567) % (size - 4096)) & ~4095;
+  const next = () => {
+    at = (at + 1_234_567) % (size - 4096);
+    return at & ~4095;
+  };
 
   const bench = new Bench({ time: 1000 });
   bench

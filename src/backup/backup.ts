@@ -240,7 +240,7 @@ async function runSingle(ctx: JobContext, lib: Library): Promise<BackupReport> {
   const location = { copy: 0, seq: 0, library: lib.name, stream: 0 };
   const locationId = catalog.addLocation(id, location);
   let waited = false;
-  let claim;
+  let claim: Awaited<ReturnType<Library['claimDrive']>>;
   try {
     claim = await lib.claimDrive({
       signal: opts.signal,
@@ -384,7 +384,10 @@ async function runStreams(ctx: JobContext, mode: 'parallel' | 'chunked'): Promis
         const before = ctx.size - queue.reduce((a, c) => a + c.length, 0);
         const { outcome: o, locId } = await runStream(s, { copy: 0, seq, library: s.library.name, stream: s.stream }, queue, before);
         if (o.segments === 0) catalog.dropLocation(locId);
-        else (catalog.setLocationStatus(locId, 'done'), seq++);
+        else {
+          catalog.setLocationStatus(locId, 'done');
+          seq++;
+        }
         queue = o.remaining;
         if (!o.error) break;
         // A cancelled job stops; only a failing stream hands its commands on.

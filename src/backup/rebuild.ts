@@ -98,7 +98,7 @@ async function rebuild(home: Home, opts: RebuildOptions): Promise<RebuildReport>
               const data = files.find((x) => x.file === file);
               // The rows only count if the chunks they describe fill a segment file of this cartridge.
               const whole = es.every((e) => e.segment.barcode === c.barcode && e.segment.fileNumber === file) && es.reduce((a, e) => a + e.segment.length, 0) === data?.bytes;
-              if (!data || data.content !== 'segment' || !whole) {
+              if (data?.content !== 'segment' || !whole) {
                 problems.push(`${where}: describes a segment this cartridge does not hold`);
                 continue;
               }

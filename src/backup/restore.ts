@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { Catalog, type SegmentRow } from '../catalog/catalog.js';
+import { Catalog, type JobRow, type SegmentRow } from '../catalog/catalog.js';
 import { asPlexusError, fromSystem, guarded, PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
 import type { ProgressCallback } from '../progress.js';
@@ -69,7 +69,8 @@ export function restoreJob(home: Home, jobId: number, to: string, opts: RestoreO
 async function restore(home: Home, jobId: number, to: string, opts: RestoreOptions): Promise<RestoreReport> {
   const started = Date.now();
   const catalog = Catalog.open(home);
-  let job, segs;
+  let job: JobRow;
+  let segs: SegmentRow[];
   try {
     job = catalog.job(jobId);
     segs = catalog.segments(jobId);

@@ -25,7 +25,7 @@ import { createLibrary, removeLibrary } from '../backup/libraries.js';
 import { restoreJob } from '../backup/restore.js';
 import { Catalog } from '../catalog/catalog.js';
 import { PlexusError } from '../errors.js';
-import { Home } from '../home/home.js';
+import type { Home } from '../home/home.js';
 import type { ProgressCallback } from '../progress.js';
 import { clearFaults, injectFault } from '../resources/faults.js';
 import { sha256File } from '../util/hash.js';

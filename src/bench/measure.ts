@@ -2,6 +2,7 @@
  * best/median summaries and the JSON result file. */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { PlexusError } from '../errors.js';
 import { Home } from '../home/home.js';
@@ -47,10 +48,72 @@ export function summarize(name: string, secs: number[], size: number): Timing {
  * noisy disk, a neighbour's burst) cancels out instead of deciding the ratio of bests.
  */
 export function pairedRatio(a: readonly number[], b: readonly number[]): number {
-  const r = a.map((x, i) => x / b[i]!).sort((p, q) => p - q);
+  const r = roundRatios(a, b).sort((p, q) => p - q);
   const mid = Math.floor(r.length / 2);
   return r.length % 2 ? r[mid]! : (r[mid - 1]! + r[mid]!) / 2;
 }
+
+/** The per-round ratios `a[i] / b[i]` that `pairedRatio` takes the median of, in round order. */
+export const roundRatios = (a: readonly number[], b: readonly number[]): number[] => a.map((x, i) => x / b[i]!);
+
+/**
+ * How each contender is given the same start. `drop`: everything dirty is synced and the
+ * whole page cache dropped (`/proc/sys/vm/drop_caches`, root only); `fadvise`: synced, then
+ * the files of the benchmark are dropped from the cache one by one (posix_fadvise
+ * DONTNEED, through `dd iflag=nocache count=0`); `none`: synced only.
+ */
+export type CacheMode = 'drop' | 'fadvise' | 'none';
+
+/** Wanted cache handling: a mode, or `auto` (drop where the machine allows it, else fadvise). */
+export type CachePolicy = CacheMode | 'auto';
+
+const DROP_CACHES = '/proc/sys/vm/drop_caches';
+
+/** The mode `policy` gets on this machine: `auto` tries dropping the cache once (the same
+ * write `settle` makes) and falls back to fadvise where that is refused. */
+export function resolveCacheMode(policy: CachePolicy): CacheMode {
+  if (policy !== 'auto') return policy;
+  try {
+    fs.writeFileSync(DROP_CACHES, '3');
+    return 'drop';
+  } catch {
+    return 'fadvise';
+  }
+}
+
+/** Regular files under `dir`, recursively (symlinked directories followed, as a cartridge
+ * directory in memory is). */
+function filesUnder(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    const st = e.isSymbolicLink() ? fs.statSync(p, { throwIfNoEntry: false }) : e;
+    if (!st) continue;
+    if (st.isDirectory()) out.push(...filesUnder(p));
+    else if (st.isFile()) out.push(p);
+  }
+  return out;
+}
+
+/**
+ * Gives the next contender the start every other one had: nothing of an earlier
+ * contender left to write back (sync), and nothing it read or wrote still cached (per
+ * `mode`, for the files under `dirs`), so no contender pays for another's writeback or
+ * profits from another's reads. Then the files in `warm` are read into the cache: a
+ * volume's pages stay cached while an open Volume maps them (neither drop_caches nor
+ * fadvise evicts mapped pages, and a Volume is unmapped when it is collected), so a
+ * source left to chance would be cached for one contender and read from disk by the
+ * next; read in, it is the same for all. Not timed.
+ */
+export function settle(mode: CacheMode, dirs: readonly string[], warm: readonly string[] = []): void {
+  runTool('sync', []);
+  if (mode === 'drop') fs.writeFileSync(DROP_CACHES, '3');
+  else if (mode === 'fadvise') for (const d of dirs) for (const f of filesUnder(d)) runTool('dd', [`if=${f}`, 'iflag=nocache', 'count=0', 'status=none']);
+  for (const f of warm) runTool('dd', [`if=${f}`, 'of=/dev/null', 'bs=4M', 'status=none']);
+}
+
+/** The 1-minute load average, to be stored with a result (a busy machine shows there). */
+export const loadAverage = (): number => os.loadavg()[0]!;
 
 /** A benchmark's scratch home and its source volume. */
 export interface BenchHome {
@@ -85,6 +148,6 @@ export async function benchHome(home: Home, name: string, size: number, seed: nu
 export function saveResult(dir: string, result: { benchmark: string; date: string }): string {
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `${result.benchmark}-${result.date.replace(/[:.]/g, '-')}.json`);
-  fs.writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
+  fs.writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
   return file;
 }

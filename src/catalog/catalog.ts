@@ -387,8 +387,14 @@ export class Catalog {
   jobs(filter: { target?: string; status?: JobStatus } = {}): JobRow[] {
     const where: string[] = [];
     const args: unknown[] = [];
-    if (filter.target) (where.push('target = ?'), args.push(filter.target));
-    if (filter.status) (where.push('status = ?'), args.push(filter.status));
+    if (filter.target) {
+      where.push('target = ?');
+      args.push(filter.target);
+    }
+    if (filter.status) {
+      where.push('status = ?');
+      args.push(filter.status);
+    }
     const sql = `SELECT ${JOB_COLUMNS} FROM jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC`;
     return this.db.prepare(sql).all(...args) as JobRow[];
   }

@@ -156,7 +156,7 @@ export async function runDemo(home: Home, opts: DemoOptions = {}): Promise<DemoS
     log(`6. back it up again in chunked mode over two streams; copy device ${failing} breaks down half-way`);
     opts.onStage?.('chunked backup');
     injectFault(home, failing, { afterBytes: Math.floor(size / 2) });
-    let chunked;
+    let chunked: Awaited<ReturnType<typeof runBackup>>;
     try {
       chunked = await runBackup(home, DEMO.mirror, { mode: 'chunked', library: DEMO.library, chunk: 4 * TAPE_BLOCK, onProgress: opts.onProgress });
     } finally {

@@ -29,7 +29,7 @@ export interface PromoteReport {
 export function promote(mirrors: Mirrors, primary: string, plex: string): PromoteReport {
   const started = Date.now();
   const [target] = mirrors.select({ primary, plex });
-  if (!target || target.state !== 'PSUS' || target.fillPending) {
+  if (target?.state !== 'PSUS' || target.fillPending) {
     throw new PlexusError('E_STATE', `plex ${plex} of ${primary} must be a split (PSUS), fully filled backup plex to be promoted`);
   }
   const filling = mirrors.records.ofPrimary(primary).find((r) => r.secondary !== plex && r.fillPending);

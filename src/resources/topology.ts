@@ -26,7 +26,10 @@ export class Fabric {
       add(this.bySwitch, l.switch, l.endpoint);
       add(this.byEndpoint, l.endpoint, l.switch);
       // An inter-switch link is one cable: it works both ways.
-      if (switches.has(l.endpoint)) (add(this.bySwitch, l.endpoint, l.switch), add(this.byEndpoint, l.switch, l.endpoint));
+      if (switches.has(l.endpoint)) {
+        add(this.bySwitch, l.endpoint, l.switch);
+        add(this.byEndpoint, l.switch, l.endpoint);
+      }
     }
   }
 
@@ -105,7 +108,7 @@ export class Fabric {
 }
 
 function add(m: Map<string, Set<string>>, k: string, v: string): void {
-  let s = m.get(k);
-  if (!s) m.set(k, (s = new Set()));
+  const s = m.get(k) ?? new Set<string>();
+  m.set(k, s);
   s.add(v);
 }

@@ -90,7 +90,11 @@ function pause(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(new PlexusError('E_CANCELLED', 'cancelled while waiting for a drive'));
     const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => (clearTimeout(t), reject(new PlexusError('E_CANCELLED', 'cancelled while waiting for a drive'))), { once: true });
+    const abort = (): void => {
+      clearTimeout(t);
+      reject(new PlexusError('E_CANCELLED', 'cancelled while waiting for a drive'));
+    };
+    signal?.addEventListener('abort', abort, { once: true });
   });
 }
 
@@ -264,7 +268,10 @@ export class Library {
         if (lock) return this.claim(d, lock);
       }
       if (Date.now() >= deadline) throw new PlexusError('E_TIMEOUT', `no drive of library ${this.name} became free in time`);
-      if (!told) (opts.onWait?.(), (told = true));
+      if (!told) {
+        opts.onWait?.();
+        told = true;
+      }
       await pause(delay, opts.signal);
     }
   }

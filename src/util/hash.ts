@@ -8,7 +8,11 @@ export function sha256File(file: string): string {
   const fd = fs.openSync(file, 'r');
   const buf = Buffer.alloc(4 << 20);
   try {
-    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
+    for (;;) {
+      const n = fs.readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      h.update(buf.subarray(0, n));
+    }
   } finally {
     fs.closeSync(fd);
   }

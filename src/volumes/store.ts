@@ -1,7 +1,7 @@
 /** The volumes of a storage home: create, find, list and remove them by name. */
 import fs from 'node:fs';
 import { callNative, PlexusError } from '../errors.js';
-import { Home } from '../home/home.js';
+import type { Home } from '../home/home.js';
 import { native } from '../native/binding.js';
 import { checkVolumeName, volumeFile } from './names.js';
 import { Volume, type VolumeInfo } from './volume.js';

@@ -225,7 +225,7 @@ describe('chunked mode (EXTENDED COPY)', () => {
       }
       return real.call(this, index);
     });
-    let r;
+    let r: Awaited<ReturnType<typeof runBackup>>;
     try {
       r = await runBackup(h.home, 'db', { mode: 'chunked', chunk: MiB });
     } finally {

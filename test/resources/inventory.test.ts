@@ -25,7 +25,10 @@ describe('inventory', () => {
 
     // A library created later is linked to the switches that link every library known
     // before it; a switch cabled to some libraries only is left alone.
-    withInventory(h.home, (inv) => (inv.add('switch', 'fcall', { connects: ['storage', 'lib'] }), inv.add('switch', 'fcsome', { connects: ['storage'] })));
+    withInventory(h.home, (inv) => {
+      inv.add('switch', 'fcall', { connects: ['storage', 'lib'] });
+      inv.add('switch', 'fcsome', { connects: ['storage'] });
+    });
     library(h.home, 'second', 1);
     const linked = (l: string): string[] => withInventory(h.home, (inv) => inv.links().filter((k) => k.endpoint === l).map((k) => k.switch));
     expect(linked('second')).toEqual(['fc0', 'fc1', 'fcall']);

@@ -1,10 +1,10 @@
 /** `plexus bench copy|resync|backup|chunked`: benchmarks with tables, JSON results and SVG plots (declared in ../tree/bench.ts). */
 import fs from 'node:fs';
 import path from 'node:path';
-import { benchBackup } from '../../bench/backup.js';
+import { benchBackup, cacheDescription } from '../../bench/backup.js';
 import { benchChunked } from '../../bench/chunked.js';
 import { benchCopy } from '../../bench/copy.js';
-import { saveResult, type Timing } from '../../bench/measure.js';
+import { type CachePolicy, saveResult, type Timing } from '../../bench/measure.js';
 import { benchResync, type ResyncBenchResult, type WriteCost } from '../../bench/resync.js';
 import { barChart, logLineChart, type Series } from '../../bench/svg.js';
 import { PlexusError } from '../../errors.js';
@@ -47,7 +47,10 @@ interface TimedBench {
 function printTimedBench(o: { json?: boolean; plot?: string; results: string }, r: TimedBench, chartTitle: string, notes?: string): void {
   const file = saveResult(o.results, r);
   if (o.plot) fs.writeFileSync(o.plot, barChart(chartTitle, 'GiB/s', r.timings.map((t) => ({ label: t.name, value: t.rate / 2 ** 30 }))));
-  if (o.json) return printJson({ ...r, resultFile: file });
+  if (o.json) {
+    printJson({ ...r, resultFile: file });
+    return;
+  }
   printTable(
     ['CONTENDER', 'BEST', 'MEDIAN', 'RATE'],
     r.timings.map((t) => [t.name, `${t.bestSeconds.toFixed(3)} s`, `${t.medianSeconds.toFixed(3)} s`, formatRate(t.rate)]),
@@ -118,17 +121,30 @@ export async function runBenchResync(o: GlobalOptions & ResyncOpts): Promise<voi
 }
 
 /** `bench backup`. */
-export async function runBenchBackup(o: GlobalOptions & { size: string; rounds: string; cartridges: string; json?: boolean; plot?: string; results: string }): Promise<void> {
+export async function runBenchBackup(o: GlobalOptions & { size: string; rounds: string; cartridges: string; cache: string; json?: boolean; plot?: string; results: string }): Promise<void> {
+  if (!['auto', 'drop', 'fadvise', 'none'].includes(o.cache)) throw new PlexusError('E_INVALID', `--cache '${o.cache}' must be auto, drop, fadvise or none`);
   const report = benchReporter('backup', Boolean(o.json));
   const r = await benchBackup(homeOf(o, { create: true }), {
     size: parseSize(o.size, 'size'),
     rounds: intOpt(o.rounds, 'rounds', 1, 100),
     spanCartridges: intOpt(o.cartridges, 'cartridges', 2, 64),
+    cache: o.cache as CachePolicy,
     log: report.log,
     onProgress: report.onProgress,
   });
   report.stop();
-  printTimedBench(o, r, `Backup and restore of ${formatBytes(r.sizeBytes)} (best of ${r.rounds}), GiB/s`);
+  const rounds = (xs: number[]): string => xs.map((x) => x.toFixed(3)).join(' ');
+  printTimedBench(
+    o,
+    r,
+    `Backup and restore of ${formatBytes(r.sizeBytes)} (best of ${r.rounds}), GiB/s`,
+    `ratios are medians of the per-round ratios; per round:\n` +
+      `  backup vs dd        ${rounds(r.roundRatios.backupVsDd)}\n` +
+      `  restore vs dd       ${rounds(r.roundRatios.restoreVsDd)}\n` +
+      `  spanning overhead   ${rounds(r.roundRatios.spanningOverhead)}\n` +
+      `every contender started from: ${cacheDescription(r.cache)}\n` +
+      `load average (1 min) at start / end: ${r.loadAverage.start.toFixed(2)} / ${r.loadAverage.end.toFixed(2)} on ${r.machine.cores} cores`,
+  );
 }
 
 /** `bench chunked`. */
