@@ -5,8 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Bench } from 'tinybench';
-import { copyVolume, DirtyBitmap, Home, VolumeStore } from '../dist/index.js';
 import { describeMachine } from '../dist/bench/machine.js';
+import { copyVolume, DirtyBitmap, Home, VolumeStore } from '../dist/index.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plexus-micro-'));
 try {
@@ -47,7 +47,7 @@ try {
   fs.mkdirSync(out, { recursive: true });
   const date = new Date().toISOString();
   const file = path.join(out, `micro-${date.replace(/[:.]/g, '-')}.json`);
-  fs.writeFileSync(file, JSON.stringify({ benchmark: 'micro', date, machine: describeMachine(), rows }, null, 2) + '\n');
+  fs.writeFileSync(file, `${JSON.stringify({ benchmark: 'micro', date, machine: describeMachine(), rows }, null, 2)}\n`);
   console.log(`result: ${file}`);
 } finally {
   fs.rmSync(dir, { recursive: true, force: true });

@@ -129,7 +129,7 @@ export function fromSqlite(e: unknown, what?: string): unknown {
   if (!isSqliteError(e)) return e;
   const code = sqliteCode(e.code);
   const where = what ? `${what}: ` : '';
-  const hint = code === 'E_BUSY' ? ' (another process holds the catalog\'s write lock)' : '';
+  const hint = code === 'E_BUSY' ? " (another process holds the catalog's write lock)" : '';
   return new PlexusError(code, `${where}${e.message}${hint} [${e.code}]`, { cause: e });
 }
 

@@ -19,8 +19,7 @@ impl NativeBitmap {
     #[napi(factory, catch_unwind)]
     pub fn create(path: String, size: f64, granularity: f64, durable: bool) -> napi::Result<Self> {
         let (size, granularity) = crate::args::bitmap_geometry(size, granularity)?;
-        let inner = DurableBitmap::create(Path::new(&path), size, granularity, durable)
-            .map_err(to_js)?;
+        let inner = DurableBitmap::create(Path::new(&path), size, granularity, durable).map_err(to_js)?;
         Ok(NativeBitmap { inner })
     }
 
@@ -112,4 +111,3 @@ impl NativeBitmap {
         self.inner.flush().map_err(to_js)
     }
 }
-

@@ -1,7 +1,7 @@
 //! Block copy as a pollable, cancellable job.
 
-use crate::job::take_plan;
 use crate::error::{coded, to_js, to_u64};
+use crate::job::take_plan;
 use crate::volume::NativeVolume;
 use napi::bindgen_prelude::{AbortSignal, AsyncTask};
 use napi::{Env, Task};
@@ -138,12 +138,12 @@ impl Task for CopyTask {
 
     fn compute(&mut self) -> napi::Result<CopyReport> {
         crate::error::guard(|| {
-        let p = self.plan.take().ok_or_else(|| coded("E_BUSY", "copy already ran"))?;
-        let r = match &p.ranges {
-            None => plexus_copy::copy_all(p.src.as_ref(), p.dst.as_ref(), &p.opts, &self.ctl),
-            Some(ranges) => plexus_copy::copy_ranges(p.src.as_ref(), p.dst.as_ref(), ranges, &p.opts, &self.ctl),
-        };
-        r.map_err(to_js)
+            let p = self.plan.take().ok_or_else(|| coded("E_BUSY", "copy already ran"))?;
+            let r = match &p.ranges {
+                None => plexus_copy::copy_all(p.src.as_ref(), p.dst.as_ref(), &p.opts, &self.ctl),
+                Some(ranges) => plexus_copy::copy_ranges(p.src.as_ref(), p.dst.as_ref(), ranges, &p.opts, &self.ctl),
+            };
+            r.map_err(to_js)
         })
     }
 

@@ -46,7 +46,8 @@ pub use crate::args::to_u64;
 /// functions have `#[napi(catch_unwind)]`, whose errors `src/errors.ts` maps to E_INTERNAL.
 pub fn guard<T>(f: impl FnOnce() -> napi::Result<T>) -> napi::Result<T> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|payload| {
-        let what = payload.downcast_ref::<String>().map(String::as_str).or_else(|| payload.downcast_ref::<&str>().copied()).unwrap_or("a panic");
+        let what =
+            payload.downcast_ref::<String>().map(String::as_str).or_else(|| payload.downcast_ref::<&str>().copied()).unwrap_or("a panic");
         Err(coded("E_INTERNAL", format!("internal error in the native core (a bug, please report it): {what}")))
     })
 }

@@ -109,9 +109,18 @@ impl NativeMirror {
     /// that refuses all I/O: the bitmaps keep recording the primary's writes, so the
     /// resync once the secondary is back is differential.
     #[napi(factory)]
-    pub fn open_absent(primary: &NativeVolume, secondary: String, why: String, paths: MirrorPaths, write_intent: bool, share: Option<&NativeMirror>) -> napi::Result<Self> {
+    pub fn open_absent(
+        primary: &NativeVolume,
+        secondary: String,
+        why: String,
+        paths: MirrorPaths,
+        write_intent: bool,
+        share: Option<&NativeMirror>,
+    ) -> napi::Result<Self> {
         let absent = Arc::new(Absent::new(&secondary, plexus_volume::BlockDevice::size(primary.inner.as_ref()), &why));
-        let m = Mirror::open_sharing(primary.inner.clone(), absent, &files(&paths), Mode::Track, write_intent, share.map(|s| s.inner.as_ref())).map_err(to_js)?;
+        let m =
+            Mirror::open_sharing(primary.inner.clone(), absent, &files(&paths), Mode::Track, write_intent, share.map(|s| s.inner.as_ref()))
+                .map_err(to_js)?;
         Ok(NativeMirror { inner: Arc::new(m) })
     }
 
@@ -185,7 +194,11 @@ impl NativeMirror {
     /// SHA-256 of the secondary as hosts see it, off the JS thread.
     #[napi(ts_return_type = "Promise<string>", catch_unwind)]
     pub fn checksum_secondary(&self, offset: f64, length: f64) -> napi::Result<AsyncTask<SecondaryChecksum>> {
-        Ok(AsyncTask::new(SecondaryChecksum { mirror: self.inner.clone(), offset: to_u64("offset", offset)?, length: to_u64("length", length)? }))
+        Ok(AsyncTask::new(SecondaryChecksum {
+            mirror: self.inner.clone(),
+            offset: to_u64("offset", offset)?,
+            length: to_u64("length", length)?,
+        }))
     }
 
     /// Bytes dirty on either side.
@@ -232,7 +245,12 @@ impl NativeMirror {
             "reverse" => Direction::Reverse,
             other => return Err(coded("E_INVALID", format!("unknown direction {other}"))),
         };
-        Ok(MirrorJob::new(self.inner.clone(), JobKind::Resync(dir, full), crate::args::threads(threads)?, to_u64("max rate", max_rate.unwrap_or(0.0))?))
+        Ok(MirrorJob::new(
+            self.inner.clone(),
+            JobKind::Resync(dir, full),
+            crate::args::threads(threads)?,
+            to_u64("max rate", max_rate.unwrap_or(0.0))?,
+        ))
     }
 
     /// Prepares the background fill of an instant split.
@@ -275,7 +293,13 @@ impl MirrorJob {
             return Err(coded("E_BUSY", "this job has already been started"));
         }
         *started = true;
-        Ok(AsyncTask::new(MirrorTask { mirror: self.mirror.clone(), kind: self.kind, threads: self.threads, max_rate: self.max_rate, ctl: self.ctl.clone() }))
+        Ok(AsyncTask::new(MirrorTask {
+            mirror: self.mirror.clone(),
+            kind: self.kind,
+            threads: self.threads,
+            max_rate: self.max_rate,
+            ctl: self.ctl.clone(),
+        }))
     }
 
     /// Bytes done and bytes in all.
@@ -306,12 +330,12 @@ impl Task for MirrorTask {
 
     fn compute(&mut self) -> napi::Result<CopyReport> {
         crate::error::guard(|| {
-        let opts = CopyOptions { threads: self.threads, max_rate: self.max_rate, ..CopyOptions::default() };
-        match self.kind {
-            JobKind::Resync(dir, full) => self.mirror.resync(dir, full, &opts, &self.ctl),
-            JobKind::Fill => self.mirror.fill(&opts, &self.ctl),
-        }
-        .map_err(to_js)
+            let opts = CopyOptions { threads: self.threads, max_rate: self.max_rate, ..CopyOptions::default() };
+            match self.kind {
+                JobKind::Resync(dir, full) => self.mirror.resync(dir, full, &opts, &self.ctl),
+                JobKind::Fill => self.mirror.fill(&opts, &self.ctl),
+            }
+            .map_err(to_js)
         })
     }
 

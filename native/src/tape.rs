@@ -9,8 +9,8 @@ use napi::bindgen_prelude::{AbortSignal, AsyncTask, Buffer};
 use napi::{Env, Task};
 use napi_derive::napi;
 use plexus_tape::{
-    Content, DeviceSink, Digest, Drive, FileSink, FormatOptions, NullSink, Position, ReadRequest, TapeError,
-    CopyControl, DEFAULT_BLOCK_SIZE,
+    Content, CopyControl, DeviceSink, Digest, Drive, FileSink, FormatOptions, NullSink, Position, ReadRequest, TapeError,
+    DEFAULT_BLOCK_SIZE,
 };
 use plexus_volume::{Access, Volume};
 use std::path::{Path, PathBuf};
@@ -401,7 +401,14 @@ impl TapeJob {
 
     fn restore_plan(file: f64, options: Option<RestoreOptions>, target: impl FnOnce(bool) -> Target) -> napi::Result<JobPlan> {
         let file = crate::args::to_u32("file", file)?;
-        let o = options.unwrap_or(RestoreOptions { target_offset: None, first_block: None, expected_length: None, expected_digest: None, range: None, sync: None });
+        let o = options.unwrap_or(RestoreOptions {
+            target_offset: None,
+            first_block: None,
+            expected_length: None,
+            expected_digest: None,
+            range: None,
+            sync: None,
+        });
         let expected_digest = match o.expected_digest {
             None => None,
             Some(h) => Some(Digest::from_hex(&h).ok_or_else(|| coded("E_INVALID", format!("digest must be 32 hex digits, not {h}")))?),
@@ -417,7 +424,11 @@ impl TapeJob {
             expected_digest,
             range,
         };
-        Ok(JobPlan::Restore { req, target: target(o.sync.unwrap_or(true)), target_offset: to_u64("target offset", o.target_offset.unwrap_or(0.0))? })
+        Ok(JobPlan::Restore {
+            req,
+            target: target(o.sync.unwrap_or(true)),
+            target_offset: to_u64("target offset", o.target_offset.unwrap_or(0.0))?,
+        })
     }
 }
 
@@ -488,44 +499,44 @@ impl Task for TapeTask {
 
     fn compute(&mut self) -> napi::Result<TapeJobResult> {
         crate::error::guard(|| {
-        let plan = self.plan.take().ok_or_else(|| coded("E_BUSY", "tape job already ran"))?;
-        on_loaded_drive(&self.drive, |drive| match plan {
-            JobPlan::Close { catalog } => {
-                let r = plexus_tape::close_segment(drive, catalog.as_deref()).map_err(to_js)?;
-                let s = r.segment;
-                Ok(TapeJobResult {
-                    file: s.file,
-                    blocks: s.blocks as f64,
-                    bytes: s.bytes as f64,
-                    crc: Some(s.crc),
-                    digest: None,
-                    early_warning: r.catalog.as_ref().map_or(s.early_warning, |c| c.early_warning),
-                    elapsed_ms: r.elapsed.as_secs_f64() * 1000.0,
-                    catalog_file: r.catalog.map(|c| c.file),
-                })
-            }
-            JobPlan::Restore { req, target, target_offset } => {
-                let r = match target {
-                    Target::Volume(v, sync) => {
-                        plexus_tape::read_segment(drive, &req, &mut DeviceSink::new(v.as_ref(), target_offset, sync), &self.ctl)
-                    }
-                    Target::File(p) => FileSink::open(&p, target_offset)
-                        .and_then(|mut sink| plexus_tape::read_segment(drive, &req, &mut sink, &self.ctl)),
-                    Target::Verify => plexus_tape::read_segment(drive, &req, &mut NullSink, &self.ctl),
+            let plan = self.plan.take().ok_or_else(|| coded("E_BUSY", "tape job already ran"))?;
+            on_loaded_drive(&self.drive, |drive| match plan {
+                JobPlan::Close { catalog } => {
+                    let r = plexus_tape::close_segment(drive, catalog.as_deref()).map_err(to_js)?;
+                    let s = r.segment;
+                    Ok(TapeJobResult {
+                        file: s.file,
+                        blocks: s.blocks as f64,
+                        bytes: s.bytes as f64,
+                        crc: Some(s.crc),
+                        digest: None,
+                        early_warning: r.catalog.as_ref().map_or(s.early_warning, |c| c.early_warning),
+                        elapsed_ms: r.elapsed.as_secs_f64() * 1000.0,
+                        catalog_file: r.catalog.map(|c| c.file),
+                    })
                 }
-                .map_err(to_js)?;
-                Ok(TapeJobResult {
-                    file: r.file,
-                    blocks: r.blocks as f64,
-                    bytes: r.bytes as f64,
-                    crc: None,
-                    digest: r.digest.map(|d| d.to_hex()),
-                    early_warning: false,
-                    elapsed_ms: r.elapsed.as_secs_f64() * 1000.0,
-                    catalog_file: None,
-                })
-            }
-        })
+                JobPlan::Restore { req, target, target_offset } => {
+                    let r = match target {
+                        Target::Volume(v, sync) => {
+                            plexus_tape::read_segment(drive, &req, &mut DeviceSink::new(v.as_ref(), target_offset, sync), &self.ctl)
+                        }
+                        Target::File(p) => FileSink::open(&p, target_offset)
+                            .and_then(|mut sink| plexus_tape::read_segment(drive, &req, &mut sink, &self.ctl)),
+                        Target::Verify => plexus_tape::read_segment(drive, &req, &mut NullSink, &self.ctl),
+                    }
+                    .map_err(to_js)?;
+                    Ok(TapeJobResult {
+                        file: r.file,
+                        blocks: r.blocks as f64,
+                        bytes: r.bytes as f64,
+                        crc: None,
+                        digest: r.digest.map(|d| d.to_hex()),
+                        early_warning: false,
+                        elapsed_ms: r.elapsed.as_secs_f64() * 1000.0,
+                        catalog_file: None,
+                    })
+                }
+            })
         })
     }
 

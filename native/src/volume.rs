@@ -36,8 +36,7 @@ impl NativeVolume {
     /// Creates a sparse volume of `size` bytes and opens it read-write.
     #[napi(factory, catch_unwind)]
     pub fn create(path: String, size: f64, block_size: f64) -> napi::Result<Self> {
-        let v = Volume::create(Path::new(&path), to_u64("size", size)?, to_u64("block size", block_size)?)
-            .map_err(to_js)?;
+        let v = Volume::create(Path::new(&path), to_u64("size", size)?, to_u64("block size", block_size)?).map_err(to_js)?;
         Ok(NativeVolume { inner: Arc::new(v) })
     }
 

@@ -132,18 +132,34 @@ impl XcopyJob {
     /// Prepares the execution of `commands`, in order, reading `source` and appending
     /// chunks to the segment file open on the cartridge (or a new one).
     #[napi(factory, catch_unwind)]
-    pub fn execute(drive: &NativeDrive, source: &NativeVolume, commands: Vec<XcopyCommand>, options: Option<XcopyOptions>) -> napi::Result<Self> {
+    pub fn execute(
+        drive: &NativeDrive,
+        source: &NativeVolume,
+        commands: Vec<XcopyCommand>,
+        options: Option<XcopyOptions>,
+    ) -> napi::Result<Self> {
         let commands = commands
             .iter()
-            .map(|c| Ok(SegmentCommand { id: crate::args::to_u32("id", c.id)?, source_offset: to_u64("sourceOffset", c.source_offset)?, length: to_u64("length", c.length)? }))
+            .map(|c| {
+                Ok(SegmentCommand {
+                    id: crate::args::to_u32("id", c.id)?,
+                    source_offset: to_u64("sourceOffset", c.source_offset)?,
+                    length: to_u64("length", c.length)?,
+                })
+            })
             .collect::<napi::Result<Vec<_>>>()?;
         let (timeout, fault, base) = match options {
             None => (None, None, None),
             Some(o) => (o.timeout_ms, o.fault, o.fault_base),
         };
         let timeout = timeout.map(|ms| crate::args::millis("timeout", ms)).transpose()?;
-        let opts = DeviceOptions { timeout, fault: source_fault(fault)?, fault_base: to_u64("faultBase", base.unwrap_or(0.0))?, grace: None };
-        Ok(XcopyJob { drive: drive.inner.clone(), ctl: Arc::new(CopyControl::new()), plan: Mutex::new(Some(Plan { src: source.inner.clone(), commands, opts })) })
+        let opts =
+            DeviceOptions { timeout, fault: source_fault(fault)?, fault_base: to_u64("faultBase", base.unwrap_or(0.0))?, grace: None };
+        Ok(XcopyJob {
+            drive: drive.inner.clone(),
+            ctl: Arc::new(CopyControl::new()),
+            plan: Mutex::new(Some(Plan { src: source.inner.clone(), commands, opts })),
+        })
     }
 
     /// Runs the device off the JS thread; resolves with its report (a command's failure
@@ -192,45 +208,45 @@ impl Task for XcopyTask {
 
     fn compute(&mut self) -> napi::Result<XcopyResult> {
         crate::error::guard(|| {
-        let plan = self.plan.take().ok_or_else(|| coded("E_BUSY", "copy device job already ran"))?;
-        // The drive leaves its slot for the device's worker and comes back with it; the
-        // slot stays locked meanwhile (the drive is busy). A worker stuck in a system
-        // call keeps the drive, and the slot stays empty: nothing is loaded any more.
-        let mut slot = self.drive.lock().unwrap_or_else(|p| p.into_inner());
-        let drive = slot.take().ok_or_else(|| coded("E_BUSY", "no cartridge is loaded in this drive"))?;
-        let run = plexus_xcopy::execute_detached(drive, plan.src, plan.commands, plan.opts, self.ctl.clone());
-        *slot = run.drive;
-        drop(slot);
-        let r = run.report;
-        let stop = r.stop.map(|s| {
-            let (reason, command) = match &s {
-                Stop::EarlyWarning => ("early-warning", None),
-                Stop::Timeout { command, .. } => ("timeout", Some(*command)),
-                Stop::Failed { command, .. } => ("error", Some(*command)),
-                Stop::Cancelled { command } => ("cancelled", Some(*command)),
-            };
-            XcopyStop { reason: reason.into(), command, code: s.code().into(), message: s.to_string() }
-        });
-        Ok(XcopyResult {
-            completed: r
-                .completed
-                .iter()
-                .map(|c| XcopyChunk {
-                    id: c.command.id,
-                    source_offset: c.command.source_offset as f64,
-                    length: c.command.length as f64,
-                    file: c.file,
-                    first_block: c.first_block as f64,
-                    blocks: c.blocks as f64,
-                    digest: c.digest.to_hex(),
-                })
-                .collect(),
-            stop,
-            remaining: r.remaining.into_iter().map(command_to_js).collect(),
-            open: r.open,
-            stuck: r.stuck,
-            elapsed_ms: r.elapsed.as_secs_f64() * 1000.0,
-        })
+            let plan = self.plan.take().ok_or_else(|| coded("E_BUSY", "copy device job already ran"))?;
+            // The drive leaves its slot for the device's worker and comes back with it; the
+            // slot stays locked meanwhile (the drive is busy). A worker stuck in a system
+            // call keeps the drive, and the slot stays empty: nothing is loaded any more.
+            let mut slot = self.drive.lock().unwrap_or_else(|p| p.into_inner());
+            let drive = slot.take().ok_or_else(|| coded("E_BUSY", "no cartridge is loaded in this drive"))?;
+            let run = plexus_xcopy::execute_detached(drive, plan.src, plan.commands, plan.opts, self.ctl.clone());
+            *slot = run.drive;
+            drop(slot);
+            let r = run.report;
+            let stop = r.stop.map(|s| {
+                let (reason, command) = match &s {
+                    Stop::EarlyWarning => ("early-warning", None),
+                    Stop::Timeout { command, .. } => ("timeout", Some(*command)),
+                    Stop::Failed { command, .. } => ("error", Some(*command)),
+                    Stop::Cancelled { command } => ("cancelled", Some(*command)),
+                };
+                XcopyStop { reason: reason.into(), command, code: s.code().into(), message: s.to_string() }
+            });
+            Ok(XcopyResult {
+                completed: r
+                    .completed
+                    .iter()
+                    .map(|c| XcopyChunk {
+                        id: c.command.id,
+                        source_offset: c.command.source_offset as f64,
+                        length: c.command.length as f64,
+                        file: c.file,
+                        first_block: c.first_block as f64,
+                        blocks: c.blocks as f64,
+                        digest: c.digest.to_hex(),
+                    })
+                    .collect(),
+                stop,
+                remaining: r.remaining.into_iter().map(command_to_js).collect(),
+                open: r.open,
+                stuck: r.stuck,
+                elapsed_ms: r.elapsed.as_secs_f64() * 1000.0,
+            })
         })
     }
 

@@ -19,17 +19,17 @@ import { Catalog } from '../catalog/catalog.js';
 import { asPlexusError, guarded, PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
 import type { ProgressCallback } from '../progress.js';
-import { logBackupManager } from '../resources/log.js';
 import { driveName, markUnavailable } from '../resources/inventory.js';
-import { releaseAll, secureStreams, type SecuredStream } from '../resources/streams.js';
+import { logBackupManager } from '../resources/log.js';
+import { releaseAll, type SecuredStream, secureStreams } from '../resources/streams.js';
+import { planSegmentCommands, type SegmentCommand } from '../tape/drive.js';
 import { Library } from '../tape/library.js';
 import { VolumeStore } from '../volumes/store.js';
 import type { Volume } from '../volumes/volume.js';
 import type { CartridgeIndexEntry } from './cartridge-index.js';
-import { classifySource, settleConsistency, type SourceImage } from './consistency.js';
+import { classifySource, type SourceImage, settleConsistency } from './consistency.js';
 import { register } from './libraries.js';
-import { StreamWriter, type StreamOutcome } from './stream-writer.js';
-import { planSegmentCommands, type SegmentCommand } from '../tape/drive.js';
+import { type StreamOutcome, StreamWriter } from './stream-writer.js';
 
 /** How a job uses its streams. */
 export type BackupMode = 'single' | 'parallel' | 'chunked';

@@ -6,8 +6,8 @@
  * by an array of such maps, one per chunk, in order.
  */
 import { Packr } from 'msgpackr';
-import { PlexusError } from '../errors.js';
 import type { JobRow, LocationRow, NewSegment } from '../catalog/catalog.js';
+import { PlexusError } from '../errors.js';
 
 /** Version of the map; bumped when a field changes meaning. */
 export const INDEX_FORMAT = 1;

@@ -21,7 +21,7 @@ import { PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
 import { PairRecords } from '../mirror/record.js';
 import { isDuplexing } from '../mirror/states.js';
-import { fileStamp, sameStamp, VolumeStore, type FileStamp } from '../volumes/store.js';
+import { type FileStamp, fileStamp, sameStamp, VolumeStore } from '../volumes/store.js';
 
 /** What a job's data is (see the module notes). */
 export type Consistency = 'consistent' | 'crash-consistent' | 'unknown';

@@ -3,8 +3,8 @@ import fs from 'node:fs';
 import type { Catalog } from '../catalog/catalog.js';
 import { PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
-import { Library, type CreateLibraryOptions } from '../tape/library.js';
 import { TapeDrive } from '../tape/drive.js';
+import { type CreateLibraryOptions, Library } from '../tape/library.js';
 import { register } from '../tape/media.js';
 
 // Registering a library's cartridges is the tape layer's (the inventory needs it too).

@@ -2,13 +2,14 @@
  * Catalog rebuild: the jobs, location entries and segments are recreated from the
  * catalog files every cartridge carries after each of its segments.
  */
-import { weakest } from './consistency.js';
+
 import { Catalog } from '../catalog/catalog.js';
 import { asPlexusError, guarded, isBug, PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
 import { TapeDrive } from '../tape/drive.js';
 import { Library } from '../tape/library.js';
-import { decodeIndex, type CartridgeIndexEntry } from './cartridge-index.js';
+import { type CartridgeIndexEntry, decodeIndex } from './cartridge-index.js';
+import { weakest } from './consistency.js';
 import { inspect, register } from './libraries.js';
 
 /** What a rebuild found. */
@@ -34,7 +35,10 @@ export interface RebuildOptions {
 function refuseWhileRunning(catalog: Catalog): void {
   const running = catalog.jobs({ status: 'running' });
   if (running.length > 0) {
-    throw new PlexusError('E_BUSY', `backup job${running.length === 1 ? '' : 's'} ${running.map((j) => j.id).join(', ')} ${running.length === 1 ? 'is' : 'are'} running; rebuild the catalog when ${running.length === 1 ? 'it ends' : 'they end'}`);
+    throw new PlexusError(
+      'E_BUSY',
+      `backup job${running.length === 1 ? '' : 's'} ${running.map((j) => j.id).join(', ')} ${running.length === 1 ? 'is' : 'are'} running; rebuild the catalog when ${running.length === 1 ? 'it ends' : 'they end'}`,
+    );
   }
 }
 
@@ -143,7 +147,9 @@ async function rebuild(home: Home, opts: RebuildOptions): Promise<RebuildReport>
         const j = es[0]!.job;
         const existing = catalog.findJob(id);
         if (existing && (existing.target !== j.target || existing.startedAt !== j.startedAt)) {
-          problems.push(`job ${id} on the cartridges (${j.target}, started ${j.startedAt}) is not the catalog's job ${id} (${existing.target}, started ${existing.startedAt}): its ${es.length} segments are left out`);
+          problems.push(
+            `job ${id} on the cartridges (${j.target}, started ${j.startedAt}) is not the catalog's job ${id} (${existing.target}, started ${existing.startedAt}): its ${es.length} segments are left out`,
+          );
           continue;
         }
         if (!existing) {
@@ -153,7 +159,11 @@ async function rebuild(home: Home, opts: RebuildOptions): Promise<RebuildReport>
             targetSize: j.targetSize,
             mode: j.mode,
             startedAt: j.startedAt,
-            endedAt: es.map((e) => e.segment.writtenAt).sort().at(-1) ?? null,
+            endedAt:
+              es
+                .map((e) => e.segment.writtenAt)
+                .sort()
+                .at(-1) ?? null,
             dataTime: j.dataTime,
             status: 'incomplete',
             pid: null,
@@ -184,7 +194,15 @@ async function rebuild(home: Home, opts: RebuildOptions): Promise<RebuildReport>
         const pieces = segs.map((s) => ({ copy: s.copy, sourceOffset: s.sourceOffset, length: s.length }));
         for (const l of catalog.locations(id)) {
           if (!scanned.includes(l.library)) continue;
-          catalog.setLocationStatus(l.id, coversAll(pieces.filter((p) => p.copy === l.copy), job.targetSize) ? 'done' : 'failed');
+          catalog.setLocationStatus(
+            l.id,
+            coversAll(
+              pieces.filter((p) => p.copy === l.copy),
+              job.targetSize,
+            )
+              ? 'done'
+              : 'failed',
+          );
         }
         const complete = copiesComplete(pieces, job.targetSize);
         const status = complete ? 'done' : job.status === 'failed' ? 'failed' : 'incomplete';
@@ -221,5 +239,10 @@ function coversAll(pieces: readonly Piece[], size: number): boolean {
 
 /** Whether some copy of the job has segments covering the whole source. */
 function copiesComplete(pieces: readonly Piece[], size: number): boolean {
-  return [...new Set(pieces.map((p) => p.copy))].some((copy) => coversAll(pieces.filter((p) => p.copy === copy), size));
+  return [...new Set(pieces.map((p) => p.copy))].some((copy) =>
+    coversAll(
+      pieces.filter((p) => p.copy === copy),
+      size,
+    ),
+  );
 }

@@ -10,7 +10,7 @@ import { asPlexusError, fromSystem, guarded, PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
 import type { ProgressCallback } from '../progress.js';
 import { TapeDrive } from '../tape/drive.js';
-import { Library, type DriveClaim } from '../tape/library.js';
+import { type DriveClaim, Library } from '../tape/library.js';
 
 /** Options of a restore. */
 export interface RestoreOptions {

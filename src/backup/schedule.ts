@@ -4,7 +4,7 @@ import { asPlexusError, guarded, PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
 import { Library } from '../tape/library.js';
 import { VolumeStore } from '../volumes/store.js';
-import { runBackup, type BackupOptions, type BackupReport } from './backup.js';
+import { type BackupOptions, type BackupReport, runBackup } from './backup.js';
 
 /** Parses a user's date/time (ISO 8601, or `now`, or `+N[smhd]` from now) into ISO UTC. */
 export function parseWhen(text: string, now = new Date()): string {

@@ -12,14 +12,14 @@
  * last one rewinds. The cartridge stays locked, and its chunks out of the catalog,
  * until its close has completed; cartridges are recorded in order.
  */
-import { Catalog, type NewSegment } from '../catalog/catalog.js';
+import type { Catalog, NewSegment } from '../catalog/catalog.js';
 import { asPlexusError, PlexusError } from '../errors.js';
 import type { EffectiveFault } from '../resources/faults.js';
 import type { CartridgeLock } from '../resources/streams.js';
-import { TapeDrive, type ChunkWritten, type SegmentCommand, type StreamFault } from '../tape/drive.js';
+import { type ChunkWritten, type SegmentCommand, type StreamFault, TapeDrive } from '../tape/drive.js';
 import type { DriveClaim, Library } from '../tape/library.js';
 import type { Volume } from '../volumes/volume.js';
-import { encodeIndex, INDEX_FORMAT, type CartridgeIndexEntry } from './cartridge-index.js';
+import { type CartridgeIndexEntry, encodeIndex, INDEX_FORMAT } from './cartridge-index.js';
 import { inspect } from './libraries.js';
 
 /**
@@ -152,7 +152,10 @@ export class StreamWriter {
           this.held.delete(cart);
           if (this.s.claim.loaded === cart.barcode) this.s.claim.setLoaded(null);
           this.stuck = { cartridge: cart.barcode };
-          error = new PlexusError(r.stop?.code ?? 'E_TIMEOUT', `${r.stop?.message ?? 'a segment command hung'}; it did not return when cancelled (stuck in a system call): the device was given up with cartridge ${cart.barcode}`);
+          error = new PlexusError(
+            r.stop?.code ?? 'E_TIMEOUT',
+            `${r.stop?.message ?? 'a segment command hung'}; it did not return when cancelled (stuck in a system call): the device was given up with cartridge ${cart.barcode}`,
+          );
           break;
         }
         cart.chunks.push(...r.completed);
@@ -275,7 +278,10 @@ export class StreamWriter {
         const cart = this.mount(m.barcode, lock);
         if (cart) return cart;
       }
-      if (!told) (this.s.onLog?.(`waiting for a cartridge of library ${lib.name} (all with room are in use)`), (told = true));
+      if (!told) {
+        this.s.onLog?.(`waiting for a cartridge of library ${lib.name} (all with room are in use)`);
+        told = true;
+      }
       await new Promise((r) => setTimeout(r, delay));
       if (this.signal.aborted) throw new PlexusError('E_CANCELLED', 'backup cancelled while waiting for a cartridge');
     }
@@ -311,7 +317,12 @@ export class StreamWriter {
     };
     const index = (first: number): Buffer =>
       encodeIndex(
-        rows.map((segment, i) => ({ format: INDEX_FORMAT, job, location: { copy: location.copy, seq: location.seq, library: location.library, stream: location.stream }, segment: { ...segment, seq: first + i } })),
+        rows.map((segment, i) => ({
+          format: INDEX_FORMAT,
+          job,
+          location: { copy: location.copy, seq: location.seq, library: location.library, stream: location.stream },
+          segment: { ...segment, seq: first + i },
+        })),
       );
     const firstSeq = this.nextSeq;
     this.nextSeq += rows.length;
@@ -326,7 +337,12 @@ export class StreamWriter {
       // finds them).
       const space = cart.tape.space();
       catalog.transaction(() => {
-        catalog.addSegments(job.id, location.id, rows.map((row, i) => ({ ...row, seq: firstSeq + i })), this.s.countBytes);
+        catalog.addSegments(
+          job.id,
+          location.id,
+          rows.map((row, i) => ({ ...row, seq: firstSeq + i })),
+          this.s.countBytes,
+        );
         catalog.setMedia(cart.barcode, full || r?.earlyWarning || space.inEarlyWarning ? 'full' : 'filling', space.dataBytes);
       });
       this.recorded.push(...cart.chunks);

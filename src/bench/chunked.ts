@@ -20,7 +20,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { DEFAULT_CHUNK, runBackup, type BackupOptions } from '../backup/backup.js';
+import { type BackupOptions, DEFAULT_CHUNK, runBackup } from '../backup/backup.js';
 import { createLibrary, removeLibrary } from '../backup/libraries.js';
 import { restoreJob } from '../backup/restore.js';
 import { Catalog } from '../catalog/catalog.js';
@@ -78,7 +78,15 @@ export async function benchChunked(home: Home, opts: ChunkedBenchOptions): Promi
   try {
     // One cartridge per stream holds the whole volume: cartridge changes are the tape benchmark's subject.
     const cart = Math.ceil((size * 1.05) / (1 << 20) + 1) << 20;
-    const t = { single: [] as number[], chunked: [] as number[], failover: [] as number[], parallel: [] as number[], memSingle: [] as number[], memChunked: [] as number[], memParallel: [] as number[] };
+    const t = {
+      single: [] as number[],
+      chunked: [] as number[],
+      failover: [] as number[],
+      parallel: [] as number[],
+      memSingle: [] as number[],
+      memChunked: [] as number[],
+      memParallel: [] as number[],
+    };
     const memRoot = opts.memoryDir === undefined ? (fs.existsSync('/dev/shm') ? '/dev/shm' : null) : opts.memoryDir;
 
     let n = 0;
@@ -177,9 +185,7 @@ export async function benchChunked(home: Home, opts: ChunkedBenchOptions): Promi
         'chunking overhead (chunked / single)': { target: '<= 1.05', measured: chunkingOverhead, met: chunkingOverhead <= 1.05 },
 
         'switch-over (device 0 failing half-way / fault-free)': { target: '<= 1.3', measured: failoverRatio, met: failoverRatio <= 1.3 },
-        ...(parallelRatio === null
-          ? {}
-          : { 'parallel, 2 streams on independent drives (wall / one stream)': { target: '<= 1.3', measured: parallelRatio, met: parallelRatio <= 1.3 } }),
+        ...(parallelRatio === null ? {} : { 'parallel, 2 streams on independent drives (wall / one stream)': { target: '<= 1.3', measured: parallelRatio, met: parallelRatio <= 1.3 } }),
       },
     };
   } finally {
@@ -187,4 +193,3 @@ export async function benchChunked(home: Home, opts: ChunkedBenchOptions): Promi
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
-

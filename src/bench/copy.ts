@@ -118,4 +118,3 @@ export async function benchCopy(home: Home, opts: CopyBenchOptions): Promise<Cop
     for (const n of names) if (store.exists(n)) store.remove(n);
   }
 }
-

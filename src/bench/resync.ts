@@ -18,11 +18,12 @@ import { native } from '../native/binding.js';
 import type { ProgressCallback } from '../progress.js';
 import { formatBytes } from '../util/size.js';
 import { copyVolume } from '../volumes/copy.js';
+import { DEFAULT_FRACTIONS, DEFAULT_GRANULARITIES } from './defaults.js';
 import { describeMachine, type MachineInfo } from './machine.js';
 import { now, runTool, since } from './measure.js';
 
-import { DEFAULT_FRACTIONS, DEFAULT_GRANULARITIES } from './defaults.js';
 export { DEFAULT_FRACTIONS, DEFAULT_GRANULARITIES };
+
 /** The granularity and fraction the targets are stated for. */
 const TARGET_GRANULARITY = 65536;
 const TARGET_FRACTION = 0.01;
@@ -183,11 +184,9 @@ const pct = (f: number): string => `${Number((f * 100).toPrecision(3))}%`;
 export function requireRsync(): void {
   const r = spawnSync('rsync', ['--version'], { stdio: 'ignore' });
   if (r.error || r.status !== 0) {
-    throw new PlexusError(
-      'E_NOTOOL',
-      'rsync is not installed: bench resync compares against it (install it, e.g. with `node scripts/ensure-tools.mjs` as root, or pass --no-rsync)',
-      { cause: r.error },
-    );
+    throw new PlexusError('E_NOTOOL', 'rsync is not installed: bench resync compares against it (install it, e.g. with `node scripts/ensure-tools.mjs` as root, or pass --no-rsync)', {
+      cause: r.error,
+    });
   }
 }
 

@@ -60,11 +60,7 @@ const tick = (v: number, format?: (v: number) => string): string => (format ? fo
  * right and one marker per point: for quantities that span decades, such as the time
  * of a resync of 0.1% to 100% of a volume.
  */
-export function logLineChart(
-  title: string,
-  axes: { x: string; y: string; xTick?: (v: number) => string; yTick?: (v: number) => string },
-  series: Series[],
-): string {
+export function logLineChart(title: string, axes: { x: string; y: string; xTick?: (v: number) => string; yTick?: (v: number) => string }, series: Series[]): string {
   const width = 860;
   const height = 480;
   const plot = { left: 80, top: 50, right: width - 230, bottom: height - 60 };

@@ -3,12 +3,13 @@
  * JP 2001-095789, the backup data storage table), plus the libraries, their media and
  * the backup schedule (Fig. 2). One SQLite file in the storage home.
  */
-import type Database from 'better-sqlite3';
+
 import path from 'node:path';
+import type Database from 'better-sqlite3';
 import { PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
-import { CATALOG_FILE, openDatabase, type Db, type OpenDatabaseOptions } from './database.js';
-import { acquireLock, lockHeld, releaseLock, removeStaleLock, type HeldLock, type LockKind } from './liveness.js';
+import { CATALOG_FILE, type Db, type OpenDatabaseOptions, openDatabase } from './database.js';
+import { acquireLock, type HeldLock, type LockKind, lockHeld, releaseLock, removeStaleLock } from './liveness.js';
 
 /** Where a job stands. `incomplete`: its process died before it ended. */
 export type JobStatus = 'running' | 'done' | 'failed' | 'incomplete';
@@ -326,17 +327,13 @@ export class Catalog {
 
   /** Adds a location entry to a job. */
   addLocation(jobId: number, l: { copy: number; seq: number; library: string; stream: number; status?: LocationRow['status'] }): number {
-    const r = this.db
-      .prepare(`INSERT INTO locations (job_id, copy, seq, library, stream, status) VALUES (?, ?, ?, ?, ?, ?)`)
-      .run(jobId, l.copy, l.seq, l.library, l.stream, l.status ?? 'writing');
+    const r = this.db.prepare(`INSERT INTO locations (job_id, copy, seq, library, stream, status) VALUES (?, ?, ?, ?, ?, ?)`).run(jobId, l.copy, l.seq, l.library, l.stream, l.status ?? 'writing');
     return Number(r.lastInsertRowid);
   }
 
   /** Finds a location entry of a job (catalog rebuild), or undefined. */
   findLocation(jobId: number, copy: number, seq: number): LocationRow | undefined {
-    return this.db.prepare(`SELECT id, job_id AS jobId, copy, seq, library, stream, status FROM locations WHERE job_id = ? AND copy = ? AND seq = ?`).get(jobId, copy, seq) as
-      | LocationRow
-      | undefined;
+    return this.db.prepare(`SELECT id, job_id AS jobId, copy, seq, library, stream, status FROM locations WHERE job_id = ? AND copy = ? AND seq = ?`).get(jobId, copy, seq) as LocationRow | undefined;
   }
 
   /** Sets a location entry's status. */
@@ -354,7 +351,11 @@ export class Catalog {
   addSegments(jobId: number, locationId: number, rows: readonly NewSegment[], count = true): void {
     this.transaction(() => {
       for (const s of rows) this.putSegment(locationId, s);
-      if (count) this.db.prepare(`UPDATE jobs SET bytes = bytes + ? WHERE id = ?`).run(rows.reduce((a, s) => a + s.length, 0), jobId);
+      if (count)
+        this.db.prepare(`UPDATE jobs SET bytes = bytes + ? WHERE id = ?`).run(
+          rows.reduce((a, s) => a + s.length, 0),
+          jobId,
+        );
     });
   }
 
@@ -401,9 +402,7 @@ export class Catalog {
 
   /** Segments of a job, by copy, location order and segment order. */
   segments(jobId: number): SegmentRow[] {
-    return this.db
-      .prepare(`SELECT ${SEGMENT_COLUMNS} FROM segments s JOIN locations l ON l.id = s.location_id WHERE l.job_id = ? ORDER BY l.copy, l.seq, s.seq`)
-      .all(jobId) as SegmentRow[];
+    return this.db.prepare(`SELECT ${SEGMENT_COLUMNS} FROM segments s JOIN locations l ON l.id = s.location_id WHERE l.job_id = ? ORDER BY l.copy, l.seq, s.seq`).all(jobId) as SegmentRow[];
   }
 
   /**
@@ -414,14 +413,15 @@ export class Catalog {
    * A catalog that cannot be written now (read-only, busy) is settled by a later open.
    */
   settleDeadJobs(): number[] {
-    const stale = (): number[] =>
-      (this.db.prepare(`SELECT id FROM jobs WHERE status = 'running'`).all() as Array<{ id: number }>).map((j) => j.id).filter((id) => !lockHeld(this.file, 'job', id));
+    const stale = (): number[] => (this.db.prepare(`SELECT id FROM jobs WHERE status = 'running'`).all() as Array<{ id: number }>).map((j) => j.id).filter((id) => !lockHeld(this.file, 'job', id));
     if (stale().length === 0) return [];
     return this.settle(() => {
       const ids = stale();
       for (const id of ids) {
         this.db
-          .prepare(`UPDATE jobs SET status = 'incomplete', pid = NULL, ended_at = coalesce(ended_at, ?), error = coalesce(error, 'the backup process died before the job ended') WHERE id = ? AND status = 'running'`)
+          .prepare(
+            `UPDATE jobs SET status = 'incomplete', pid = NULL, ended_at = coalesce(ended_at, ?), error = coalesce(error, 'the backup process died before the job ended') WHERE id = ? AND status = 'running'`,
+          )
           .run(new Date().toISOString(), id);
         this.db.prepare(`UPDATE locations SET status = 'failed' WHERE job_id = ? AND status = 'writing'`).run(id);
         removeStaleLock(this.file, 'job', id);
@@ -445,9 +445,7 @@ export class Catalog {
       for (const id of ids) {
         const job = this.db.prepare(`SELECT id, status FROM jobs WHERE schedule_id = ? ORDER BY id DESC LIMIT 1`).get(id) as { id: number; status: string } | undefined;
         if (job) {
-          this.db
-            .prepare(`UPDATE schedule SET status = 'failed', outcome = ? WHERE id = ? AND status = 'running'`)
-            .run(`the run-due process died during backup job ${job.id} (${job.status})`, id);
+          this.db.prepare(`UPDATE schedule SET status = 'failed', outcome = ? WHERE id = ? AND status = 'running'`).run(`the run-due process died during backup job ${job.id} (${job.status})`, id);
         } else {
           this.db.prepare(`UPDATE schedule SET status = 'pending', outcome = ? WHERE id = ? AND status = 'running'`).run('the run-due process died before starting it: due again', id);
         }

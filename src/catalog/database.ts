@@ -110,19 +110,20 @@ function mapErrors<T extends object>(target: T, what: string): T {
     }
     return w;
   };
-  const wrapIterator = (it: Iterator<unknown>): Iterator<unknown> => ({
-    next: (...a: []) => {
-      try {
-        return it.next(...a);
-      } catch (e) {
-        throw fromSqlite(e, what);
-      }
-    },
-    return: (v?: unknown) => it.return?.(v) ?? { done: true, value: v },
-    [Symbol.iterator]() {
-      return this;
-    },
-  } as Iterator<unknown>);
+  const wrapIterator = (it: Iterator<unknown>): Iterator<unknown> =>
+    ({
+      next: (...a: []) => {
+        try {
+          return it.next(...a);
+        } catch (e) {
+          throw fromSqlite(e, what);
+        }
+      },
+      return: (v?: unknown) => it.return?.(v) ?? { done: true, value: v },
+      [Symbol.iterator]() {
+        return this;
+      },
+    }) as Iterator<unknown>;
   const proxy: T = new Proxy(target, {
     get(t, key) {
       const v = Reflect.get(t, key, t) as unknown;

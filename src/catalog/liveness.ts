@@ -74,4 +74,3 @@ export function releaseLock(catalogFile: string, kind: LockKind, id: number, loc
     lock.release();
   }
 }
-

@@ -2,8 +2,8 @@
 import os from 'node:os';
 import { PlexusError } from '../errors.js';
 import { Home } from '../home/home.js';
-import { VolumeStore } from '../volumes/store.js';
 import { parseSize } from '../util/size.js';
+import { VolumeStore } from '../volumes/store.js';
 
 /** Global options every command inherits (its run function gets them with its own). */
 export interface GlobalOptions {

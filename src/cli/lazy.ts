@@ -9,7 +9,7 @@ import type { Command } from './commander.js';
  * A commander action that imports a run module and calls `pick(module)` with the
  * command's positional arguments and its options merged with the global ones.
  */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: run functions take their own argument types; commander hands over unknowns
 export function lazy<M>(load: () => Promise<M>, pick: (m: M) => (...args: any[]) => unknown): (...args: unknown[]) => Promise<void> {
   return async (...args: unknown[]) => {
     const cmd = args[args.length - 1] as Command;

@@ -1,6 +1,7 @@
 /** The `plexus` entry point: run the program, turn any failure into one line and an exit code. */
-import { type Command, CommanderError } from './commander.js';
+
 import { asPlexusError } from '../errors.js';
+import { type Command, CommanderError } from './commander.js';
 import { buildProgram } from './program.js';
 
 /** Exit status for bad usage (unknown option, missing argument). */

@@ -13,11 +13,11 @@ import { createLibrary, removeLibrary } from '../backup/libraries.js';
 import { restoreJob } from '../backup/restore.js';
 import { Catalog } from '../catalog/catalog.js';
 import { PlexusError } from '../errors.js';
-import { clearFaults, injectFault } from '../resources/faults.js';
-import { Inventory } from '../resources/inventory.js';
 import type { Home } from '../home/home.js';
 import { Mirrors } from '../mirror/mirrors.js';
 import type { ProgressCallback } from '../progress.js';
+import { clearFaults, injectFault } from '../resources/faults.js';
+import { Inventory } from '../resources/inventory.js';
 import { Library } from '../tape/library.js';
 import { sha256File } from '../util/hash.js';
 import { formatBytes, formatRate, parseSize } from '../util/size.js';
@@ -145,7 +145,10 @@ export async function runDemo(home: Home, opts: DemoOptions = {}): Promise<DemoS
   const devices = (() => {
     const inv = Inventory.open(home);
     try {
-      return inv.list().filter((r) => r.kind === 'copy-device' && r.state === 'available').map((r) => r.name);
+      return inv
+        .list()
+        .filter((r) => r.kind === 'copy-device' && r.state === 'available')
+        .map((r) => r.name);
     } finally {
       inv.close();
     }
@@ -177,11 +180,13 @@ export async function runDemo(home: Home, opts: DemoOptions = {}): Promise<DemoS
   log(`7. resync the pair: only the regions written since the split are copied`);
   opts.onStage?.('resync');
   const [resync] = await mirrors.resync({ primary: DEMO.db }, { onProgress: opts.onProgress });
-  const dirtyRegions = new Set(writes.flatMap((w) => {
-    const out: number[] = [];
-    for (let g = Math.floor(w.offset / GRANULARITY); g * GRANULARITY < w.offset + w.length; g++) out.push(g);
-    return out;
-  }));
+  const dirtyRegions = new Set(
+    writes.flatMap((w) => {
+      const out: number[] = [];
+      for (let g = Math.floor(w.offset / GRANULARITY); g * GRANULARITY < w.offset + w.length; g++) out.push(g);
+      return out;
+    }),
+  );
   check(resync!.bytesCopied === dirtyRegions.size * GRANULARITY, `copied ${formatBytes(resync!.bytesCopied)} of ${formatBytes(size)}: exactly the ${dirtyRegions.size} dirty regions`);
   check((await db.checksum()) === (await store.open(DEMO.mirror).checksum()), `${DEMO.mirror} matches ${DEMO.db} again, back in PAIR`);
 

@@ -67,7 +67,7 @@ export class Home {
     if (fs.existsSync(marker)) return false;
     try {
       fs.mkdirSync(path.join(root, 'volumes'), { recursive: true });
-      writeFileDurable(marker, JSON.stringify({ format: FORMAT, created: new Date().toISOString() }, null, 2) + '\n');
+      writeFileDurable(marker, `${JSON.stringify({ format: FORMAT, created: new Date().toISOString() }, null, 2)}\n`);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       throw new PlexusError(code === 'EACCES' ? 'E_ACCESS' : code === 'ENOSPC' ? 'E_NOSPC' : 'E_IO', `cannot create home ${root}: ${(e as Error).message}`, { cause: e });

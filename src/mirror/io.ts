@@ -7,7 +7,7 @@
 import { awaitNative, callNative, PlexusError } from '../errors.js';
 import type { VolumeStore } from '../volumes/store.js';
 import type { Volume } from '../volumes/volume.js';
-import { PlexSet, type OpenPair } from './plexset.js';
+import { type OpenPair, PlexSet } from './plexset.js';
 import type { PairRecord, PairRecords } from './record.js';
 import { isDuplexing } from './states.js';
 

@@ -1,14 +1,12 @@
-/** The pairs of a storage home: create, split, resync, wait, delete (capability A). */
-import path from 'node:path';
 import { asPlexusError, callNative, PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
-import type { ProgressCallback } from '../progress.js';
 import { native } from '../native/binding.js';
+import type { ProgressCallback } from '../progress.js';
 import { VolumeStore } from '../volumes/store.js';
-import { describeHook, HookError, runHook, type HookResult } from './hooks.js';
-import { openVolumeIo, type IoOptions, type VolumeIo } from './io.js';
-import { afterOwnerDied, PlexSet, type MirrorCopyReport, type OpenPair } from './plexset.js';
-import { PairRecords, type PairRecord } from './record.js';
+import { describeHook, HookError, type HookResult, runHook } from './hooks.js';
+import { type IoOptions, openVolumeIo, type VolumeIo } from './io.js';
+import { afterOwnerDied, type MirrorCopyReport, type OpenPair, PlexSet } from './plexset.js';
+import { type PairRecord, PairRecords } from './record.js';
 import { isDuplexing, isSplit, type PairState } from './states.js';
 
 /** Which pairs an operation applies to: all plexes of a primary, one plex, or a group. */
@@ -151,9 +149,7 @@ export class Mirrors {
       state: r.state,
       granularity: r.granularity,
       dirtyBytes: busy ? (op ? Math.max(op.total - op.done, 0) : null) : this.dirtyBytes(r),
-      operation: op
-        ? { kind: op.kind, done: op.done, total: op.total, percent: op.total > 0 ? Math.floor((op.done / op.total) * 100) : 0, interrupted: !busy }
-        : null,
+      operation: op ? { kind: op.kind, done: op.done, total: op.total, percent: op.total > 0 ? Math.floor((op.done / op.total) * 100) : 0, interrupted: !busy } : null,
       busy,
       fillPending: r.fillPending,
       readOnly: r.readOnly,
@@ -273,7 +269,11 @@ export class Mirrors {
         // Nothing to undo: the copy stopped between chunks, its progress is durable in
         // the bitmaps and the record keeps the operation, so running it again resumes.
         const verb = op.kind === 'fill' ? 'fill' : 'resync';
-        throw new PlexusError('E_CANCELLED', `${op.kind} of ${r.primary} → ${r.secondary} cancelled; what was copied is kept: run \`plexus pair ${verb} ${r.primary} --plex ${r.secondary}\` to resume`, { cause: e });
+        throw new PlexusError(
+          'E_CANCELLED',
+          `${op.kind} of ${r.primary} → ${r.secondary} cancelled; what was copied is kept: run \`plexus pair ${verb} ${r.primary} --plex ${r.secondary}\` to resume`,
+          { cause: e },
+        );
       }
       // A failed copy suspends the pair; what was copied stays recorded.
       r.state = 'PSUE';

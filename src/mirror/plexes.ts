@@ -6,7 +6,7 @@
 import { callNative, PlexusError } from '../errors.js';
 import { native } from '../native/binding.js';
 import type { ProgressCallback } from '../progress.js';
-import { copyVolume, type CopyReport } from '../volumes/copy.js';
+import { type CopyReport, copyVolume } from '../volumes/copy.js';
 import type { Mirrors, ResyncResult, SplitOptions, SplitReport } from './mirrors.js';
 
 /** What a promotion did. */
@@ -75,12 +75,7 @@ export interface RotateReport {
  * split) rejoins the mirror by a differential resync first, so redundancy never drops,
  * then the one that was mirrored is split off as the newest backup generation.
  */
-export async function rotate(
-  mirrors: Mirrors,
-  primary: string,
-  plexes: string[],
-  opts: SplitOptions & { onProgress?: ProgressCallback } = {},
-): Promise<RotateReport> {
+export async function rotate(mirrors: Mirrors, primary: string, plexes: string[], opts: SplitOptions & { onProgress?: ProgressCallback } = {}): Promise<RotateReport> {
   if (plexes.length < 2) throw new PlexusError('E_INVALID', 'rotation needs at least two plexes');
   const recs = plexes.map((p) => mirrors.select({ primary, plex: p })[0]!);
   const live = recs.filter((r) => r.state === 'PAIR');
@@ -109,13 +104,7 @@ export interface StageReport {
  * missing), and resynchronises the pair at once; backups then read the third volume
  * while the pair is mirrored again, which keeps the split window short.
  */
-export async function stage(
-  mirrors: Mirrors,
-  primary: string,
-  plex: string,
-  to: string,
-  opts: SplitOptions & { onProgress?: ProgressCallback; threads?: number } = {},
-): Promise<StageReport> {
+export async function stage(mirrors: Mirrors, primary: string, plex: string, to: string, opts: SplitOptions & { onProgress?: ProgressCallback; threads?: number } = {}): Promise<StageReport> {
   if (mirrors.records.all().some((r) => r.primary === to || r.secondary === to)) {
     throw new PlexusError('E_BUSY', `staging volume ${to} is in a pair`);
   }

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { awaitNative, callNative, PlexusError } from '../errors.js';
-import { native, type NativeMirror } from '../native/binding.js';
+import { type NativeMirror, native } from '../native/binding.js';
 import type { ProgressCallback } from '../progress.js';
 import { withPolledProgress } from '../progress.js';
 import type { VolumeStore } from '../volumes/store.js';
@@ -115,7 +115,15 @@ export class PlexSet {
     const b = this.records.bitmaps(record.secondary);
     const share = this.pairs.values().next().value?.mirror;
     const mirror = callNative(() =>
-      native.NativeMirror.create(this.primary.handle, secondary.handle, { primaryDirty: b.primaryDirty, secondaryDirty: b.secondaryDirty, filled: b.filled }, record.granularity, record.writeIntent, instant, share),
+      native.NativeMirror.create(
+        this.primary.handle,
+        secondary.handle,
+        { primaryDirty: b.primaryDirty, secondaryDirty: b.secondaryDirty, filled: b.filled },
+        record.granularity,
+        record.writeIntent,
+        instant,
+        share,
+      ),
     );
     const open = { record, secondary, mirror };
     this.pairs.set(record.secondary, open);

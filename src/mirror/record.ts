@@ -144,7 +144,7 @@ export class PairRecords {
     const tmp = `${file}.tmp`;
     const fd = fs.openSync(tmp, 'w');
     try {
-      fs.writeSync(fd, JSON.stringify(r, null, 2) + '\n');
+      fs.writeSync(fd, `${JSON.stringify(r, null, 2)}\n`);
       fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);

@@ -1,6 +1,6 @@
 /** Volume operations that must respect pairs: removing a volume, copying onto one. */
 import { PlexusError } from '../errors.js';
-import { checkCopyOptions, copyVolume, type CopyOptions, type CopyReport } from '../volumes/copy.js';
+import { type CopyOptions, type CopyReport, checkCopyOptions, copyVolume } from '../volumes/copy.js';
 import type { Mirrors } from './mirrors.js';
 import type { PairRecord } from './record.js';
 

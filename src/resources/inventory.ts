@@ -8,18 +8,19 @@
  * topology). Libraries, drives (`LIB/driveN`) and cartridges (barcodes) are read from
  * the home's library directories every time an inventory is opened.
  */
-import { register } from '../tape/media.js';
+
 import { Catalog, processAlive } from '../catalog/catalog.js';
 import { PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
 import { Library } from '../tape/library.js';
+import { register } from '../tape/media.js';
 import { checkVolumeName } from '../volumes/names.js';
 import type { FaultKind, FaultRow } from './faults.js';
+import { DEFINED_KINDS, type DefinedKind, RESOURCE_KINDS, type ResourceKind } from './kinds.js';
 import { logBackupManager } from './log.js';
-import { Fabric, STORAGE, type Link } from './topology.js';
+import { Fabric, type Link, STORAGE } from './topology.js';
 
-import { DEFINED_KINDS, RESOURCE_KINDS, type DefinedKind, type ResourceKind } from './kinds.js';
-export { DEFINED_KINDS, RESOURCE_KINDS, type DefinedKind, type ResourceKind };
+export { DEFINED_KINDS, type DefinedKind, RESOURCE_KINDS, type ResourceKind };
 /** What moves a stream's data: a backup server or a copy device (EXTENDED COPY). */
 export type MoverKind = 'server' | 'copy-device';
 export type ResourceState = 'available' | 'in-use' | 'unavailable';
@@ -63,8 +64,7 @@ export function driveName(library: string, drive: number): string {
   return `${library}/drive${drive}`;
 }
 
-const byListing = (a: ResourceRow, b: ResourceRow): number =>
-  RESOURCE_KINDS.indexOf(a.kind) - RESOURCE_KINDS.indexOf(b.kind) || a.name.localeCompare(b.name, 'en', { numeric: true });
+const byListing = (a: ResourceRow, b: ResourceRow): number => RESOURCE_KINDS.indexOf(a.kind) - RESOURCE_KINDS.indexOf(b.kind) || a.name.localeCompare(b.name, 'en', { numeric: true });
 
 /** The inventory of a home, over an open catalog. */
 export class Inventory {
@@ -129,7 +129,11 @@ export class Inventory {
 
   /** The switch fabric as it is configured now. */
   fabric(): Fabric {
-    const switches = new Set(this.rows().filter((r) => r.kind === 'switch').map((r) => r.name));
+    const switches = new Set(
+      this.rows()
+        .filter((r) => r.kind === 'switch')
+        .map((r) => r.name),
+    );
     return new Fabric(this.links(), switches);
   }
 
@@ -208,7 +212,10 @@ export class Inventory {
         if (e !== STORAGE && !target) throw new PlexusError('E_NOENT', `${name} cannot connect to ${e}: no such resource`);
         const allowed = kind === 'switch' ? ['server', 'copy-device', 'library', 'switch'] : ['switch'];
         if (target ? !allowed.includes(target.kind) : kind !== 'switch') {
-          throw new PlexusError('E_INVALID', `a ${kind} cannot connect to ${e} (${target?.kind ?? 'the storage'}): ${kind === 'switch' ? 'a switch connects storage, servers, copy devices, libraries and switches' : 'it connects to switches'}`);
+          throw new PlexusError(
+            'E_INVALID',
+            `a ${kind} cannot connect to ${e} (${target?.kind ?? 'the storage'}): ${kind === 'switch' ? 'a switch connects storage, servers, copy devices, libraries and switches' : 'it connects to switches'}`,
+          );
         }
       }
       this.db.prepare(`INSERT INTO resources (name, kind, detail) VALUES (?, ?, ?)`).run(name, kind, opts.detail ?? null);
@@ -274,9 +281,7 @@ export class Inventory {
    */
   reserve(items: ReadonlyArray<{ name: string; kind: ResourceKind }>, holder: Holder): void {
     const now = new Date().toISOString();
-    const stmt = this.db.prepare(
-      `UPDATE resources SET state = 'in-use', job_id = ?, stream = ?, pid = ?, reserved_at = ? WHERE name = ? AND kind = ? AND state = 'available'`,
-    );
+    const stmt = this.db.prepare(`UPDATE resources SET state = 'in-use', job_id = ?, stream = ?, pid = ?, reserved_at = ? WHERE name = ? AND kind = ? AND state = 'available'`);
     for (const it of items) {
       if (stmt.run(holder.jobId, holder.stream, holder.pid, now, it.name, it.kind).changes !== 1) {
         throw new PlexusError('E_STATE', `${it.kind} ${it.name} is not available any more`);
@@ -332,7 +337,10 @@ export class Inventory {
         ),
       );
       freed += n;
-      logBackupManager(this.home, `job ${h.jobId}: released ${n} resource${n === 1 ? '' : 's'} of stream ${h.stream} left by process ${h.pid} (${dead ? 'gone' : 'its drive is no longer locked'}): ${rows.map((r) => r.name).join(', ')}`);
+      logBackupManager(
+        this.home,
+        `job ${h.jobId}: released ${n} resource${n === 1 ? '' : 's'} of stream ${h.stream} left by process ${h.pid} (${dead ? 'gone' : 'its drive is no longer locked'}): ${rows.map((r) => r.name).join(', ')}`,
+      );
     }
     return freed;
   }
@@ -393,7 +401,9 @@ export class Inventory {
         this.db.prepare(`DELETE FROM resources WHERE name = ?`).run(r.name);
       }
       const knownBefore = synced.filter((r) => r.kind === 'library' && !gone.includes(r)).map((r) => r.name);
-      const switches = this.rows().filter((r) => r.kind === 'switch').map((r) => r.name);
+      const switches = this.rows()
+        .filter((r) => r.kind === 'switch')
+        .map((r) => r.name);
       const links = this.links();
       const takesNew = switches.filter((s) => knownBefore.every((l) => links.some((k) => k.switch === s && k.endpoint === l)));
       for (const [name, w] of fresh) {

@@ -14,9 +14,9 @@
  */
 import { PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
-import { Library, type DriveClaim } from '../tape/library.js';
-import { effectiveFault, type EffectiveFault } from './faults.js';
-import { driveName, holderText, Inventory, type Holder, type MoverKind, type ResourceKind, type ResourceRow } from './inventory.js';
+import { type DriveClaim, Library } from '../tape/library.js';
+import { type EffectiveFault, effectiveFault } from './faults.js';
+import { driveName, type Holder, holderText, Inventory, type MoverKind, type ResourceKind, type ResourceRow } from './inventory.js';
 import { logBackupManager } from './log.js';
 import type { Fabric } from './topology.js';
 
@@ -97,7 +97,12 @@ const plural = (n: number, w: string): string => `${n} ${w}${n === 1 ? '' : 's'}
 function snapshot(inv: Inventory): Snapshot {
   return {
     rows: new Map(inv.rows().map((r) => [r.name, r])),
-    down: new Set(inv.faults().filter((f) => f.kind === 'unavailable').map((f) => f.target)),
+    down: new Set(
+      inv
+        .faults()
+        .filter((f) => f.kind === 'unavailable')
+        .map((f) => f.target),
+    ),
     fabric: inv.fabric(),
   };
 }
@@ -352,7 +357,13 @@ export function releaseAll(streams: readonly SecuredStream[]): void {
       freeLocks(group.map((s) => ({ claim: s.drive, lock: s.cartridge.lock })));
       const jobs = [...new Set(group.map((s) => s.jobId))];
       for (const j of jobs) {
-        logBackupManager(home, `job ${j}: released stream${group.length === 1 ? '' : 's'} ${group.filter((s) => s.jobId === j).map((s) => s.stream).join(', ')}`);
+        logBackupManager(
+          home,
+          `job ${j}: released stream${group.length === 1 ? '' : 's'} ${group
+            .filter((s) => s.jobId === j)
+            .map((s) => s.stream)
+            .join(', ')}`,
+        );
       }
     }
   }
@@ -397,17 +408,18 @@ export async function secureStreams(home: Home, opts: SecureOptions): Promise<Se
       if (r.plans.length === count) {
         r.plans.forEach((p, i) => {
           const t = slots[i]!;
-          inv.reserve(
-            [{ name: p.mover, kind }, { name: t.drive, kind: 'drive' }, { name: t.barcode, kind: 'cartridge' }, ...p.path.map((name) => ({ name, kind: 'switch' as const }))],
-            { jobId, stream: i, pid },
-          );
+          inv.reserve([{ name: p.mover, kind }, { name: t.drive, kind: 'drive' }, { name: t.barcode, kind: 'cartridge' }, ...p.path.map((name) => ({ name, kind: 'switch' as const }))], {
+            jobId,
+            stream: i,
+            pid,
+          });
         });
       }
       return r;
     });
     if (plans.length < count) {
       const message = `secured ${plans.length} of ${plural(count, 'stream')}: ${plans.length < slots.length ? reason : shortage}`;
-      logBackupManager(home, `job ${jobId}: cannot secure ${plural(count, LABEL[kind] + ' stream')}: ${message}; released everything taken`);
+      logBackupManager(home, `job ${jobId}: cannot secure ${plural(count, `${LABEL[kind]} stream`)}: ${message}; released everything taken`);
       throw new PlexusError('E_RESOURCES', message);
     }
     const streams = plans.map((p, i) => {

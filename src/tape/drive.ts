@@ -165,14 +165,8 @@ export class TapeDrive {
    * `closeSegment`. A command's error, or its not completing within `timeoutMs`, stops
    * the run and is reported in `stop` (with the commands left); it is not thrown.
    */
-  async executeCommands(
-    volume: Volume,
-    commands: readonly SegmentCommand[],
-    opts: TransferOptions & { timeoutMs?: number; fault?: StreamFault; faultBase?: number } = {},
-  ): Promise<CommandsRun> {
-    const job = callNative(() =>
-      native.XcopyJob.execute(this.inner, volume.handle, [...commands], { timeoutMs: opts.timeoutMs, fault: opts.fault, faultBase: opts.faultBase }),
-    );
+  async executeCommands(volume: Volume, commands: readonly SegmentCommand[], opts: TransferOptions & { timeoutMs?: number; fault?: StreamFault; faultBase?: number } = {}): Promise<CommandsRun> {
+    const job = callNative(() => native.XcopyJob.execute(this.inner, volume.handle, [...commands], { timeoutMs: opts.timeoutMs, fault: opts.fault, faultBase: opts.faultBase }));
     const abort = (): void => job.cancel();
     opts.signal?.addEventListener('abort', abort, { once: true });
     if (opts.signal?.aborted) job.cancel();

@@ -81,7 +81,7 @@ export class DriveClaim {
   private record(): void {
     // Replaced whole (temp file, fsync, rename): `library show` and the inventory read it
     // while the drive's holder rewrites it, and never see it torn.
-    writeFileDurable(this.stateFile, JSON.stringify({ loaded: this.current, pid: process.pid }) + '\n');
+    writeFileDurable(this.stateFile, `${JSON.stringify({ loaded: this.current, pid: process.pid })}\n`);
   }
 }
 
@@ -138,7 +138,13 @@ export class Library {
     const dir = path.join(Library.root(home), name);
     if (fs.existsSync(path.join(dir, 'library.json'))) throw new PlexusError('E_EXISTS', `library ${name} already exists`);
     const taken = new Set(Library.list(home).flatMap((l) => l.config.cartridges.map((c) => c.barcode)));
-    const prefix = (opts.prefix ?? name.replace(/[^A-Za-z0-9]/g, '').slice(0, 3).padEnd(3, 'X')).toUpperCase();
+    const prefix = (
+      opts.prefix ??
+      name
+        .replace(/[^A-Za-z0-9]/g, '')
+        .slice(0, 3)
+        .padEnd(3, 'X')
+    ).toUpperCase();
     if (!/^[A-Z0-9]{1,4}$/.test(prefix)) throw new PlexusError('E_INVALID', `barcode prefix ${prefix} must be 1 to 4 letters or digits`);
     const cartridges: LibraryConfig['cartridges'] = [];
     for (let n = 1; cartridges.length < opts.slots; n++) {
@@ -164,7 +170,7 @@ export class Library {
     // the library's own entry survives a crash too. Its cartridges were synced by format.
     syncDir(path.join(dir, 'cartridges'));
     syncDir(path.join(dir, 'drives'));
-    writeFileDurable(path.join(dir, 'library.json'), JSON.stringify(config, null, 2) + '\n');
+    writeFileDurable(path.join(dir, 'library.json'), `${JSON.stringify(config, null, 2)}\n`);
     syncDir(Library.root(home));
     return lib;
   }

@@ -1,6 +1,6 @@
 /** Dirty bitmaps over the native core, persisted in a sidecar with write-intent logging. */
 import { callNative, PlexusError } from '../errors.js';
-import { native, type Extent, type NativeBitmap } from '../native/binding.js';
+import { type Extent, type NativeBitmap, native } from '../native/binding.js';
 
 /** Default bytes per bit. */
 export const DEFAULT_GRANULARITY = 64 * 1024;

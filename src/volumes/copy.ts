@@ -1,7 +1,7 @@
 /** Block copy between volumes: whole or by ranges, threaded, with progress and abort. */
 import { awaitNative, callNative, PlexusError } from '../errors.js';
-import { native, type Extent } from '../native/binding.js';
-import { withPolledProgress, type ProgressCallback } from '../progress.js';
+import { type Extent, native } from '../native/binding.js';
+import { type ProgressCallback, withPolledProgress } from '../progress.js';
 import type { Volume } from './volume.js';
 
 /** Options of a copy. */

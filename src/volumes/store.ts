@@ -110,7 +110,10 @@ export class VolumeStore {
   open(name: string, opts: { readOnly?: boolean } = {}): Volume {
     checkVolumeName(name);
     if (!this.exists(name)) throw new PlexusError('E_NOENT', `no volume named ${name} in ${this.home.dir}`);
-    return new Volume(name, callNative(() => native.NativeVolume.open(this.file(name), opts.readOnly ?? false)));
+    return new Volume(
+      name,
+      callNative(() => native.NativeVolume.open(this.file(name), opts.readOnly ?? false)),
+    );
   }
 
   /** Names of all volumes, sorted. */

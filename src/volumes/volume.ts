@@ -1,6 +1,6 @@
 /** An open volume: typed reads, writes, fills and checksums over the native core. */
 import { awaitNative, callNative, PlexusError } from '../errors.js';
-import { native, type NativeVolume } from '../native/binding.js';
+import { type NativeVolume, native } from '../native/binding.js';
 
 /** Identity and geometry of a volume, as listings show it. */
 export interface VolumeInfo {
@@ -15,7 +15,10 @@ export interface VolumeInfo {
 /** A volume file opened through the native core. */
 export class Volume {
   /** @internal */
-  constructor(readonly name: string, readonly handle: NativeVolume) {}
+  constructor(
+    readonly name: string,
+    readonly handle: NativeVolume,
+  ) {}
 
   /** Identity and geometry. */
   info(): VolumeInfo {
@@ -67,5 +70,8 @@ export class Volume {
 
 /** Opens a volume file directly by path (no home needed). */
 export function openVolumeFile(file: string, name: string, readOnly = false): Volume {
-  return new Volume(name, callNative(() => native.NativeVolume.open(file, readOnly)));
+  return new Volume(
+    name,
+    callNative(() => native.NativeVolume.open(file, readOnly)),
+  );
 }

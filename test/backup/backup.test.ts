@@ -182,7 +182,11 @@ describe('backup and restore across cartridges', () => {
       await restoreJob(home, r.job, out(`v${i}`));
       expect(sha256File(out(`v${i}`))).toBe(sums[i]);
     }
-    expect(Library.open(home, 'lib').drives().every((d) => !d.busy)).toBe(true);
+    expect(
+      Library.open(home, 'lib')
+        .drives()
+        .every((d) => !d.busy),
+    ).toBe(true);
   });
 
   it('fails clearly when the library has no room left, marking the job failed and freeing the drive', async () => {
@@ -193,6 +197,10 @@ describe('backup and restore across cartridges', () => {
     const catalog = Catalog.open(home);
     expect(catalog.jobs()[0]).toMatchObject({ status: 'failed' });
     catalog.close();
-    expect(Library.open(home, 'lib').drives().every((d) => !d.busy)).toBe(true);
+    expect(
+      Library.open(home, 'lib')
+        .drives()
+        .every((d) => !d.busy),
+    ).toBe(true);
   });
 });

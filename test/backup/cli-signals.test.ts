@@ -4,15 +4,15 @@
  * half-written); a SIGKILLed `backup run` or `schedule run-due` is settled by the next
  * process that opens the catalog. The CLI runs from dist/: `npm run build:ts` first.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Home } from '../../src/home/home.js';
 import { Library } from '../../src/tape/library.js';
-import { CLI } from '../helpers/home.js';
 import { checksum, ok, sha256, useScratch } from '../cli/cli-helpers.js';
+import { CLI } from '../helpers/home.js';
 
 const require = createRequire(import.meta.url);
 const s = useScratch();

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runBackup } from '../../src/backup/backup.js';
-import { settleConsistency, classifySource } from '../../src/backup/consistency.js';
+import { classifySource, settleConsistency } from '../../src/backup/consistency.js';
 import { createLibrary } from '../../src/backup/libraries.js';
 import { rebuildCatalog } from '../../src/backup/rebuild.js';
 import { Catalog } from '../../src/catalog/catalog.js';

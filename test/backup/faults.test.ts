@@ -57,7 +57,11 @@ describe('backup faults', () => {
     expect(job.error).toMatch(/E_NOSPC/);
     const media = c.media('lib');
     c.close();
-    expect(Library.open(home, 'lib').drives().every((d) => !d.busy)).toBe(true);
+    expect(
+      Library.open(home, 'lib')
+        .drives()
+        .every((d) => !d.busy),
+    ).toBe(true);
     // The cartridge holds nothing half-written: a smaller backup fits and restores.
     expect(media.every((m) => m.bytes === 0)).toBe(true);
     const small = store.create('small', { size: 2 * MiB });
@@ -96,7 +100,11 @@ describe('backup faults', () => {
     const segs = c.segments(killed.id);
     c.close();
     expect(segs.length).toBeGreaterThan(0);
-    expect(Library.open(home, 'lib').drives().every((d) => !d.busy)).toBe(true);
+    expect(
+      Library.open(home, 'lib')
+        .drives()
+        .every((d) => !d.busy),
+    ).toBe(true);
     // What the killed job recorded is restorable, byte for byte.
     const covered = segs.reduce((a, s) => a + s.length, 0);
     const part = await restoreJob(home, killed.id, path.join(scratch.dir, 'part'), { offset: 0, length: covered });

@@ -1,4 +1,6 @@
 /** A job's liveness is its kernel lock, not its pid: a job left `running` under a reused pid is settled and restorable. */
+
+import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runBackup } from '../../src/backup/backup.js';
@@ -9,7 +11,6 @@ import { lockFile } from '../../src/catalog/liveness.js';
 import { VolumeStore } from '../../src/index.js';
 import { sha256File } from '../../src/util/hash.js';
 import { useHome } from '../resources/helpers.js';
-import fs from 'node:fs';
 
 const MiB = 1 << 20;
 const h = useHome();

@@ -71,7 +71,13 @@ describe('catalog rebuild of one library', () => {
       both: [...new Set(c.locations(both.job).map((l) => l.library))],
       copies: c.locations(copies.job).map((l) => [l.copy, l.library]),
     }));
-    expect(shape).toEqual({ both: ['a', 'b'], copies: [[0, 'a'], [1, 'b']] });
+    expect(shape).toEqual({
+      both: ['a', 'b'],
+      copies: [
+        [0, 'a'],
+        [1, 'b'],
+      ],
+    });
     const before = snapshot();
 
     const ra = await rebuildCatalog(h.home, { library: 'a' });

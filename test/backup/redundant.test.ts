@@ -10,12 +10,12 @@ import { createLibrary } from '../../src/backup/libraries.js';
 import { rebuildCatalog } from '../../src/backup/rebuild.js';
 import { restoreJob } from '../../src/backup/restore.js';
 import { Catalog } from '../../src/catalog/catalog.js';
+import { PlexusError } from '../../src/errors.js';
 import { VolumeStore } from '../../src/index.js';
 import { injectFault } from '../../src/resources/faults.js';
 import { backupManagerLogFile } from '../../src/resources/log.js';
-import { sha256File } from '../../src/util/hash.js';
-import { PlexusError } from '../../src/errors.js';
 import { TapeDrive } from '../../src/tape/drive.js';
+import { sha256File } from '../../src/util/hash.js';
 import { notAvailable, useHome } from '../resources/helpers.js';
 
 const KiB = 1024;
@@ -87,7 +87,12 @@ describe('parallel mode', () => {
     // Stream 0's closed chunks are described on its cartridge: a rebuilt catalog lists
     // them as a failed (partial) copy beside the whole one, and restores from the whole one.
     expect((await rebuildCatalog(h.home)).problems).toEqual([]);
-    withCatalog((c) => expect(c.locations(r.job).map((l) => [l.copy, l.status])).toEqual([[0, 'failed'], [1, 'done']]));
+    withCatalog((c) =>
+      expect(c.locations(r.job).map((l) => [l.copy, l.status])).toEqual([
+        [0, 'failed'],
+        [1, 'done'],
+      ]),
+    );
     expect(await restoredSum(r.job)).toMatchObject({ sum, copy: 1 });
   });
 
@@ -175,7 +180,9 @@ describe('chunked mode (EXTENDED COPY)', () => {
       // Chunks of a cartridge share its segment file, one after another.
       expect(segs.filter((s) => s.locationSeq === 1).map((s) => s.firstBlock)).toEqual(Array.from({ length: 8 }, (_, i) => i * 16));
     });
-    expect(managerLog()).toMatch(new RegExp(`job ${r.job}: stream 0 \\(copy device xcopy0\\) stopped at command 4: E_TIMEOUT: .*moving 8 commands from byte ${4 * MiB} to stream 1 \\(copy device xcopy1\\)`));
+    expect(managerLog()).toMatch(
+      new RegExp(`job ${r.job}: stream 0 \\(copy device xcopy0\\) stopped at command 4: E_TIMEOUT: .*moving 8 commands from byte ${4 * MiB} to stream 1 \\(copy device xcopy1\\)`),
+    );
     const back = await restoredSum(r.job);
     expect(back.sum).toBe(sum);
     // The restore walked both location entries: a cartridge of each library.

@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -31,9 +30,7 @@ describe('catalog database', () => {
     // A segment on a cartridge the catalog does not know violates a foreign key.
     const job = catalog.startJob({ target: 'v', targetSize: 10 });
     const loc = catalog.addLocation(job, { copy: 0, seq: 0, library: 'lib', stream: 0 });
-    expect(() =>
-      catalog.addSegments(job, loc, [{ seq: 0, barcode: 'NOPE00L9', fileNumber: 0, firstBlock: 0, sourceOffset: 0, length: 10, checksum: 'c', writtenAt: 'now' }]),
-    ).toThrow(/FOREIGN KEY/);
+    expect(() => catalog.addSegments(job, loc, [{ seq: 0, barcode: 'NOPE00L9', fileNumber: 0, firstBlock: 0, sourceOffset: 0, length: 10, checksum: 'c', writtenAt: 'now' }])).toThrow(/FOREIGN KEY/);
     expect(catalog.job(job).bytes).toBe(0);
   });
 
@@ -51,9 +48,7 @@ describe('catalog database', () => {
     const loc = catalog.addLocation(job, { copy: 0, seq: 0, library: 'lib', stream: 0 });
     catalog.addSegments(job, loc, [{ seq: 0, barcode: 'LIB001L9', fileNumber: 0, firstBlock: 1, sourceOffset: 0, length: 100, checksum: 'abc', writtenAt: 'now' }]);
     catalog.finishJob(job, 'done');
-    const rows = catalog.db
-      .prepare(`SELECT j.target, s.barcode, s.file_number, s.length FROM jobs j JOIN locations l ON l.job_id = j.id JOIN segments s ON s.location_id = l.id`)
-      .all();
+    const rows = catalog.db.prepare(`SELECT j.target, s.barcode, s.file_number, s.length FROM jobs j JOIN locations l ON l.job_id = j.id JOIN segments s ON s.location_id = l.id`).all();
     expect(rows).toEqual([{ target: 'vol', barcode: 'LIB001L9', file_number: 0, length: 100 }]);
     expect(catalog.job(job)).toMatchObject({ status: 'done', bytes: 100, pid: null });
   });
@@ -64,9 +59,7 @@ describe('catalog database', () => {
     // A job row left by a process that is gone, whose pid now belongs to a live process
     // (this one): its lock is free, so it is settled. The pid decides nothing.
     const orphan = Number(
-      catalog.db
-        .prepare(`INSERT INTO jobs (target, target_size, started_at, data_time, status, pid) VALUES ('b', 1, 'then', 'then', 'running', ?)`)
-        .run(process.pid).lastInsertRowid,
+      catalog.db.prepare(`INSERT INTO jobs (target, target_size, started_at, data_time, status, pid) VALUES ('b', 1, 'then', 'then', 'running', ?)`).run(process.pid).lastInsertRowid,
     );
     const orphanLoc = catalog.addLocation(orphan, { copy: 0, seq: 0, library: 'lib', stream: 0 });
     const other = Catalog.openFile(file);
@@ -105,9 +98,8 @@ describe('catalog database', () => {
     // Rows a dead run-due left: running, no lock held (whatever the pid of its job says).
     catalog.db.prepare(`UPDATE schedule SET status = 'running' WHERE id IN (?, ?)`).run(early, late);
     const job = Number(
-      catalog.db
-        .prepare(`INSERT INTO jobs (target, target_size, started_at, data_time, status, pid, schedule_id) VALUES ('c', 1, 'then', 'then', 'running', ?, ?)`)
-        .run(process.pid, late).lastInsertRowid,
+      catalog.db.prepare(`INSERT INTO jobs (target, target_size, started_at, data_time, status, pid, schedule_id) VALUES ('c', 1, 'then', 'then', 'running', ?, ?)`).run(process.pid, late)
+        .lastInsertRowid,
     );
     const other = Catalog.openFile(file);
     try {

@@ -1,6 +1,7 @@
 /** No SqliteError or raw fs error crosses the library; bugs stay bugs (E_INTERNAL), never E_IO. */
-import crypto from 'node:crypto';
+
 import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -89,9 +90,9 @@ describe('catalog errors', () => {
       const job = c.startJob({ target: 'v', targetSize: 1 });
       const loc = c.addLocation(job, { copy: 0, seq: 0, library: 'lib', stream: 0 });
       expect(() => c.addLocation(job, { copy: 0, seq: 0, library: 'lib', stream: 0 })).toThrow(coded('E_EXISTS', 'UNIQUE'));
-      expect(() =>
-        c.addSegments(job, loc, [{ seq: 0, barcode: 'NOPE00L9', fileNumber: 0, firstBlock: 0, sourceOffset: 0, length: 1, checksum: 'c', writtenAt: 'now' }]),
-      ).toThrow(coded('E_STATE', 'FOREIGN KEY'));
+      expect(() => c.addSegments(job, loc, [{ seq: 0, barcode: 'NOPE00L9', fileNumber: 0, firstBlock: 0, sourceOffset: 0, length: 1, checksum: 'c', writtenAt: 'now' }])).toThrow(
+        coded('E_STATE', 'FOREIGN KEY'),
+      );
       c.finishJob(job, 'failed', 'test');
     } finally {
       c.close();
@@ -187,7 +188,6 @@ describe('bugs stay bugs', () => {
       else process.env.PLEXUS_DEBUG = saved;
     }
   });
-
 });
 
 describe('a home the process may not write', () => {
@@ -211,7 +211,10 @@ describe('a home the process may not write', () => {
     };
     chmodTree(home, (dir) => (dir ? 0o555 : 0o444));
     try {
-      for (const args of [['catalog', 'jobs'], ['backup', 'schedule', 'add', 'v', '--at', 'now']]) {
+      for (const args of [
+        ['catalog', 'jobs'],
+        ['backup', 'schedule', 'add', 'v', '--at', 'now'],
+      ]) {
         const r = run(...args);
         expect(r.status, r.stderr).toBe(1);
         expect(r.stderr).toMatch(new RegExp(`^plexus: catalog ${home.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/catalog.db: .*readonly.* \\(E_ACCESS\\)\n$`));

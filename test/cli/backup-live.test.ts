@@ -6,7 +6,7 @@
  * restore died with `payload checksum mismatch`. The report and the catalog say the
  * job is a crash-consistent copy of a live volume, not a consistent image.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -54,11 +54,10 @@ describe('backup of a volume written while it runs', () => {
     ok(s.home, 'volume', 'create', 'db', '--size', '128M');
     ok(s.home, 'volume', 'write', 'db', '--random', '128M', '--seed', '9');
     const writer = liveWriter(volumeFiles(s.home, 'db').img, size);
-    let run;
+    const run: Awaited<ReturnType<typeof plexusAsync>>[] = [];
     try {
       await started(writer);
       // Three jobs, so the race has every chance to show on the old code.
-      run = [];
       for (let i = 0; i < 3; i++) run.push(await plexusAsync(s.home, 'backup', 'run', 'db', '--json'));
     } finally {
       await stopped(writer);

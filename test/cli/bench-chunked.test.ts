@@ -25,12 +25,7 @@ describe('plexus bench chunked', () => {
       resultFile: string;
     };
     expect(out).toMatchObject({ benchmark: 'chunked', sizeBytes: 32 * MiB, chunkBytes: 2 * MiB });
-    expect(out.timings.slice(0, 4).map((t) => t.name)).toEqual([
-      'single stream (tape issue)',
-      'chunked, 2 MiB commands',
-      'chunked, device 0 fails half-way',
-      'parallel, 2 streams, same disk',
-    ]);
+    expect(out.timings.slice(0, 4).map((t) => t.name)).toEqual(['single stream (tape issue)', 'chunked, 2 MiB commands', 'chunked, device 0 fails half-way', 'parallel, 2 streams, same disk']);
     for (const t of out.timings) expect(t.bestSeconds).toBeGreaterThan(0);
     // Each ratio is the median of the per-round ratios (one round here: that round's ratio).
     const ratio = (a: number, b: number): number => out.timings[a]!.seconds[0]! / out.timings[b]!.seconds[0]!;

@@ -40,8 +40,24 @@ describe('plexus bench resync', () => {
     const res = path.join(s.dir, 'res');
     const svg = path.join(s.dir, 'r.svg');
     const r = await plexusAsync(
-      s.home, 'bench', 'resync', '--size', '16M', '--rounds', '1', '--granularities', '4K,64K', '--fractions', '1%,0.1',
-      '--writes', '500', '--json', '--results', res, '--plot', svg,
+      s.home,
+      'bench',
+      'resync',
+      '--size',
+      '16M',
+      '--rounds',
+      '1',
+      '--granularities',
+      '4K,64K',
+      '--fractions',
+      '1%,0.1',
+      '--writes',
+      '500',
+      '--json',
+      '--results',
+      res,
+      '--plot',
+      svg,
     );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toBe('');

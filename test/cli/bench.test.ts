@@ -69,11 +69,7 @@ describe('plexus bench copy', () => {
   });
 
   it('refuses a bad --rounds with E_INVALID', () => {
-    expectFailure(
-      plexus(s.home, 'bench', 'copy', '--size', '1M', '--rounds', '0', '--results', path.join(s.dir, 'res')),
-      'E_INVALID',
-      'rounds',
-    );
+    expectFailure(plexus(s.home, 'bench', 'copy', '--size', '1M', '--rounds', '0', '--results', path.join(s.dir, 'res')), 'E_INVALID', 'rounds');
     expect(fs.existsSync(path.join(s.dir, 'res'))).toBe(false);
   });
 });

@@ -4,7 +4,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, expect } from 'vitest';
-import { CLI, plexus, scratchDir, type CliResult } from '../helpers/home.js';
+import { CLI, type CliResult, plexus, scratchDir } from '../helpers/home.js';
 
 export const KiB = 1024;
 export const MiB = 1024 * 1024;

@@ -1,5 +1,5 @@
-import path from 'node:path';
 import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { plexus, plexusAsync } from '../helpers/home.js';
 import { checksum, expectFailure, listNames, ok, sha256, useScratch } from './cli-helpers.js';
@@ -32,10 +32,7 @@ describe('plexus demo', () => {
     expectFailure(plexus(s.home, '--host', 'backup-host', 'volume', 'checksum', 'demo-mirror'), 'E_ACCESS', 'only while');
     const jobs = JSON.parse(ok(s.home, 'catalog', 'jobs', '--json').stdout) as Array<{ id: number; target: string; status: string; mode: string }>;
     // The backup across cartridges and the chunked backup over two streams, newest first.
-    expect(jobs).toEqual([
-      expect.objectContaining({ target: 'demo-mirror', status: 'done', mode: 'chunked' }),
-      expect.objectContaining({ target: 'demo-mirror', status: 'done', mode: 'single' }),
-    ]);
+    expect(jobs).toEqual([expect.objectContaining({ target: 'demo-mirror', status: 'done', mode: 'chunked' }), expect.objectContaining({ target: 'demo-mirror', status: 'done', mode: 'single' })]);
     const again = path.join(s.dir, 'again.img');
     ok(s.home, 'restore', String(jobs[1]!.id), '--to', again);
     expect(sha256(fs.readFileSync(again))).toBe(sha256(fs.readFileSync(path.join(s.home, 'demo-restored.img'))));

@@ -302,4 +302,3 @@ describe('copy option checks come before any volume is created', () => {
     expect(listNames(s.home)).toEqual(['a']);
   });
 });
-

@@ -1,7 +1,7 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { CLI, plexus } from '../helpers/home.js';
 import { expectFailure, useScratch } from './cli-helpers.js';
 
@@ -54,8 +54,7 @@ describe('plexus init', () => {
   });
 
   it('uses $PLEXUS_HOME when --home is not given, else ./.plexus in the working directory', () => {
-    const run = (env: Record<string, string>, ...args: string[]) =>
-      spawnSync(process.execPath, [CLI, ...args], { cwd: s.dir, encoding: 'utf8', env: { ...process.env, PLEXUS_HOME: '', ...env } });
+    const run = (env: Record<string, string>, ...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { cwd: s.dir, encoding: 'utf8', env: { ...process.env, PLEXUS_HOME: '', ...env } });
 
     const envHome = path.join(s.dir, 'env-home');
     const a = run({ PLEXUS_HOME: envHome }, 'init');

@@ -26,8 +26,7 @@ function setup(size = '8M'): void {
   ok(s.home, 'volume', 'write', 'db', '--random', size, '--seed', '7');
 }
 
-const inUse = (): string[] =>
-  (JSON.parse(ok(s.home, 'resources', 'list', '--json').stdout) as Listed).resources.filter((r) => r.state !== 'available').map((r) => r.name);
+const inUse = (): string[] => (JSON.parse(ok(s.home, 'resources', 'list', '--json').stdout) as Listed).resources.filter((r) => r.state !== 'available').map((r) => r.name);
 
 describe('plexus backup run --mode parallel|chunked', () => {
   it('chunked: a hung copy device times out, the job finishes on the other, and restores byte-identical', () => {

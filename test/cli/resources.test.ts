@@ -1,5 +1,5 @@
-import Database from 'better-sqlite3';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { plexus } from '../helpers/home.js';
 import { expectFailure, ok, useScratch } from './cli-helpers.js';

@@ -61,4 +61,3 @@ describe('a copy device stuck in a system call', () => {
     }
   });
 });
-

@@ -103,4 +103,3 @@ describe('crash safety: kill -9 of a real process, then resume', () => {
     });
   }
 });
-

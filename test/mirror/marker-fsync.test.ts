@@ -25,12 +25,19 @@ describe.skipIf(!strace)('the owner marker', () => {
     store.create('s', { size: 1 << 20 });
     await new Mirrors(home).create('p', 's');
     const trace = path.join(scratch.dir, 'strace.txt');
-    const r = spawnSync('strace', ['-f', '-e', 'trace=openat,fsync,close,unlink', '-o', trace, process.execPath, CLI, '--home', scratch.dir, 'volume', 'write', 'p', '--pattern', '1', '--length', '4K'], {
-      encoding: 'utf8',
-      env: { ...process.env, PLEXUS_HOME: '' },
-    });
+    const r = spawnSync(
+      'strace',
+      ['-f', '-e', 'trace=openat,fsync,close,unlink', '-o', trace, process.execPath, CLI, '--home', scratch.dir, 'volume', 'write', 'p', '--pattern', '1', '--length', '4K'],
+      {
+        encoding: 'utf8',
+        env: { ...process.env, PLEXUS_HOME: '' },
+      },
+    );
     expect(r.status, r.stderr).toBe(0);
-    const calls = fs.readFileSync(trace, 'utf8').split('\n').map((l) => l.replace(/^\d+\s+/, ''));
+    const calls = fs
+      .readFileSync(trace, 'utf8')
+      .split('\n')
+      .map((l) => l.replace(/^\d+\s+/, ''));
     const open = calls.findIndex((l) => /^openat\(.*\/pairs\/p\.open", O_WRONLY\|O_CREAT/.test(l));
     expect(open).toBeGreaterThanOrEqual(0);
     const fd = /= (\d+)$/.exec(calls[open]!)![1];

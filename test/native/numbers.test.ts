@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { PlexusError, callNative, awaitNative } from '../../src/errors.js';
+import { awaitNative, callNative, PlexusError } from '../../src/errors.js';
 import { native } from '../../src/native/binding.js';
 
 const SCRIPT = path.join(__dirname, '..', 'fixtures', 'native-fuzz.cjs');
@@ -27,7 +27,10 @@ function runChild(mode?: string): { status: number | null; signal: NodeJS.Signal
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plexus-fuzz-'));
   try {
     const r = spawnSync(process.execPath, [SCRIPT, dir, ...(mode ? [mode] : [])], { encoding: 'utf8', maxBuffer: 64 << 20, timeout: 240_000 });
-    const outcomes = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Outcome);
+    const outcomes = r.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Outcome);
     return { status: r.status, signal: r.signal, outcomes, stderr: r.stderr };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -34,7 +34,13 @@ describe('fault registry', () => {
     injectFault(h.home, 'lib/drive0', { afterBytes: 8 << 20 });
     injectFault(h.home, 'server0', { afterBytes: 2 << 20 });
     injectFault(h.home, 'fc0', { hang: true });
-    expect(faultsFor(h.home, ['server0', 'lib/drive0', 'fc0', 'unknown'])).toEqual({ failAfterBytes: 2 << 20, hang: true, hangAfterBytes: 0, unavailable: false, targets: ['fc0', 'lib/drive0', 'server0'] });
+    expect(faultsFor(h.home, ['server0', 'lib/drive0', 'fc0', 'unknown'])).toEqual({
+      failAfterBytes: 2 << 20,
+      hang: true,
+      hangAfterBytes: 0,
+      unavailable: false,
+      targets: ['fc0', 'lib/drive0', 'server0'],
+    });
     injectFault(h.home, 'xcopy1', { hang: true, afterBytes: 3 << 20 });
     expect(faultsFor(h.home, ['xcopy1'])).toMatchObject({ hang: true, hangAfterBytes: 3 << 20, failAfterBytes: null });
     expect(faultsFor(h.home, ['xcopy1', 'fc0'])).toMatchObject({ hang: true, hangAfterBytes: 0 });
@@ -56,7 +62,10 @@ describe('fault registry', () => {
     one!.release();
 
     const e = await secureStreams(h.home, { jobId: 2, count: 2, mover: 'copy-device' }).catch((x: unknown) => x);
-    expect(e).toMatchObject({ code: 'E_RESOURCES', message: expect.stringMatching(/^secured 1 of 2 streams: no available copy device \(2 copy devices: xcopy0 unavailable \(fault\), xcopy1 taken by stream 0\)$/) });
+    expect(e).toMatchObject({
+      code: 'E_RESOURCES',
+      message: expect.stringMatching(/^secured 1 of 2 streams: no available copy device \(2 copy devices: xcopy0 unavailable \(fault\), xcopy1 taken by stream 0\)$/),
+    });
     clearFaults(h.home);
     releaseAll(await secureStreams(h.home, { jobId: 3, count: 2, mover: 'copy-device' }));
   });

@@ -30,7 +30,13 @@ describe('inventory', () => {
       inv.add('switch', 'fcsome', { connects: ['storage'] });
     });
     library(h.home, 'second', 1);
-    const linked = (l: string): string[] => withInventory(h.home, (inv) => inv.links().filter((k) => k.endpoint === l).map((k) => k.switch));
+    const linked = (l: string): string[] =>
+      withInventory(h.home, (inv) =>
+        inv
+          .links()
+          .filter((k) => k.endpoint === l)
+          .map((k) => k.switch),
+      );
     expect(linked('second')).toEqual(['fc0', 'fc1', 'fcall']);
 
     // A removed library's rows and links go with it.

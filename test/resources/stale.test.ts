@@ -39,7 +39,11 @@ describe('stale reservations', () => {
     expect(withInventory(h.home, (inv) => inv.releasedStale)).toBe(0);
     const all = resources(h.home);
     for (const n of held) expect(all.get(n)).toMatchObject({ state: 'in-use', jobId: 42, pid: child.pid });
-    expect(Library.open(h.home, 'lib').drives().map((d) => d.busy)).toEqual([true, true]);
+    expect(
+      Library.open(h.home, 'lib')
+        .drives()
+        .map((d) => d.busy),
+    ).toEqual([true, true]);
 
     child.kill('SIGKILL');
     await exited;
@@ -52,14 +56,26 @@ describe('stale reservations', () => {
       inv.close();
     }
     expect(notAvailable(h.home)).toEqual([]);
-    expect(Library.open(h.home, 'lib').drives().map((d) => d.busy)).toEqual([false, false]);
+    expect(
+      Library.open(h.home, 'lib')
+        .drives()
+        .map((d) => d.busy),
+    ).toEqual([false, false]);
     expect(fs.readFileSync(path.join(h.home.dir, 'logs', 'backup-manager.log'), 'utf8')).toMatch(new RegExp(`job 42: released 4 resources of stream 1 left by process ${child.pid} \\(gone\\)`));
   });
 
   it('a reserved drive whose lock is free is stale even if the pid lives (a recycled pid)', () => {
     library(h.home, 'lib', 1);
     withInventory(h.home, (inv) =>
-      inv.catalog.transaction(() => inv.reserve([{ name: 'server0', kind: 'server' }, { name: 'lib/drive0', kind: 'drive' }], { jobId: 9, stream: 0, pid: process.pid })),
+      inv.catalog.transaction(() =>
+        inv.reserve(
+          [
+            { name: 'server0', kind: 'server' },
+            { name: 'lib/drive0', kind: 'drive' },
+          ],
+          { jobId: 9, stream: 0, pid: process.pid },
+        ),
+      ),
     );
     // The reservation names this (live) process, but nobody holds the drive's lock.
     expect(withInventory(h.home, (inv) => inv.releasedStale)).toBe(2);

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PlexusError } from '../../src/errors.js';
 import { injectFault } from '../../src/resources/faults.js';
-import { releaseAll, secureStreams, type SecuredStream } from '../../src/resources/streams.js';
+import { releaseAll, type SecuredStream, secureStreams } from '../../src/resources/streams.js';
 import { Library } from '../../src/tape/library.js';
 import { library, notAvailable, resources, useHome, withInventory } from './helpers.js';
 
@@ -54,7 +54,11 @@ describe('securing streams', () => {
       }
       // Two of each (mover, drive, cartridge, switch); the copy devices, the library itself and the third cartridge stay available.
       expect(notAvailable(h.home)).toHaveLength(8);
-      expect(Library.open(h.home, 'lib').drives().map((d) => d.busy)).toEqual([true, true]);
+      expect(
+        Library.open(h.home, 'lib')
+          .drives()
+          .map((d) => d.busy),
+      ).toEqual([true, true]);
       expect(streams[0]!.check()).toEqual({ unavailable: [], lost: [], fault: { failAfterBytes: null, hang: false, hangAfterBytes: null, unavailable: false, targets: [] } });
     } finally {
       releaseAll(streams);
@@ -111,9 +115,7 @@ describe('securing streams', () => {
 
     const e = await failure(secureStreams(h.home, { jobId: 2, count: 2 }));
     expect(e.code).toBe('E_RESOURCES');
-    expect(e.message).toBe(
-      'secured 1 of 2 streams: no path of available switches from storage through server0 to library lib (switches: fc0 unavailable, fc1 taken by stream 0) for stream 1',
-    );
+    expect(e.message).toBe('secured 1 of 2 streams: no path of available switches from storage through server0 to library lib (switches: fc0 unavailable, fc1 taken by stream 0) for stream 1');
     expect(notAvailable(h.home)).toEqual(['fc0:unavailable']);
     expectAllFreeLocks('lib');
 
@@ -170,5 +172,9 @@ describe('securing streams', () => {
 });
 
 function expectAllFreeLocks(name: string): void {
-  expect(Library.open(h.home, name).drives().filter((d) => d.busy)).toEqual([]);
+  expect(
+    Library.open(h.home, name)
+      .drives()
+      .filter((d) => d.busy),
+  ).toEqual([]);
 }

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createLibrary } from '../../src/backup/libraries.js';
 import { Catalog } from '../../src/catalog/catalog.js';
-import { Library } from '../../src/tape/library.js';
+import type { Library } from '../../src/tape/library.js';
 import { useHome } from '../resources/helpers.js';
 
 const h = useHome();

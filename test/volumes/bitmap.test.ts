@@ -43,9 +43,7 @@ describe('DirtyBitmap', () => {
       { offset: 8192, length: 4096 },
     ]);
     expect(() => a.merge(c)).toThrow(expect.objectContaining({ code: 'E_SIZE' }));
-    expect(() => DirtyBitmap.create(path.join(scratch.dir, 'd'), 1 << 20, { granularity: 3000 })).toThrow(
-      expect.objectContaining({ code: 'E_INVALID' }),
-    );
+    expect(() => DirtyBitmap.create(path.join(scratch.dir, 'd'), 1 << 20, { granularity: 3000 })).toThrow(expect.objectContaining({ code: 'E_INVALID' }));
   });
 
   it('survives a reopen, and a torn tail of its write-intent log loses only the torn record', () => {

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { copyVolume, Home, VolumeStore, type ProgressEvent } from '../../src/index.js';
+import { copyVolume, Home, type ProgressEvent, VolumeStore } from '../../src/index.js';
 import { scratchDir } from '../helpers/home.js';
 
 let scratch: ReturnType<typeof scratchDir>;
@@ -33,7 +33,12 @@ describe('copyVolume', () => {
     const src = store.create('src', { size: 1 << 20 });
     const dst = store.create('dst', { size: 1 << 20 });
     await src.fill(0, 1 << 20, { pattern: 0xee });
-    const r = await copyVolume(src, dst, { ranges: [{ offset: 100, length: 50 }, { offset: 70_000, length: 4096 }] });
+    const r = await copyVolume(src, dst, {
+      ranges: [
+        { offset: 100, length: 50 },
+        { offset: 70_000, length: 4096 },
+      ],
+    });
     expect(r.bytesCopied).toBe(50 + 4096);
     expect(dst.read(99, 52)).toEqual(Buffer.concat([Buffer.from([0]), Buffer.alloc(50, 0xee), Buffer.from([0])]));
     expect(dst.read(70_000, 4096).every((b) => b === 0xee)).toBe(true);

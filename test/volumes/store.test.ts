@@ -1,6 +1,6 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DirtyBitmap, Home, PlexusError, VolumeStore } from '../../src/index.js';
 import { scratchDir } from '../helpers/home.js';

@@ -39,13 +39,7 @@ impl DirtyBitmap {
     pub fn new(size: u64, granularity: u64) -> Result<Self> {
         let (shift, nbits, nwords) = Self::geometry(size, granularity)?;
         let words = (0..nwords).map(|_| AtomicU64::new(0)).collect();
-        Ok(DirtyBitmap {
-            granularity,
-            shift,
-            size,
-            nbits,
-            words,
-        })
+        Ok(DirtyBitmap { granularity, shift, size, nbits, words })
     }
 
     /// Rebuilds a bitmap from words produced by [`snapshot_words`](Self::snapshot_words).
@@ -53,53 +47,33 @@ impl DirtyBitmap {
     pub fn from_words(size: u64, granularity: u64, words: &[u64]) -> Result<Self> {
         let (shift, nbits, nwords) = Self::geometry(size, granularity)?;
         if words.len() != nwords {
-            return Err(BitmapError::Invalid {
-                detail: format!(
-                    "expected {nwords} words for {nbits} bits, got {}",
-                    words.len()
-                ),
-            });
+            return Err(BitmapError::Invalid { detail: format!("expected {nwords} words for {nbits} bits, got {}", words.len()) });
         }
         // Bits past nbits must stay zero: count() and runs() rely on it.
         let tail_bits = nbits % 64;
         if tail_bits != 0 {
             let last = words.last().copied().unwrap_or(0);
             if last & !span_mask(0, tail_bits - 1) != 0 {
-                return Err(BitmapError::Invalid {
-                    detail: format!("bits set past the last granule (bit {nbits} and up)"),
-                });
+                return Err(BitmapError::Invalid { detail: format!("bits set past the last granule (bit {nbits} and up)") });
             }
         }
         let words = words.iter().map(|&w| AtomicU64::new(w)).collect();
-        Ok(DirtyBitmap {
-            granularity,
-            shift,
-            size,
-            nbits,
-            words,
-        })
+        Ok(DirtyBitmap { granularity, shift, size, nbits, words })
     }
 
     /// Validates geometry; returns (shift, nbits, nwords).
     fn geometry(size: u64, granularity: u64) -> Result<(u32, u64, usize)> {
-        if !granularity.is_power_of_two()
-            || !(MIN_GRANULARITY..=MAX_GRANULARITY).contains(&granularity)
-        {
+        if !granularity.is_power_of_two() || !(MIN_GRANULARITY..=MAX_GRANULARITY).contains(&granularity) {
             return Err(BitmapError::Invalid {
-                detail: format!(
-                    "granularity {granularity} must be a power of two in {MIN_GRANULARITY}..={MAX_GRANULARITY}"
-                ),
+                detail: format!("granularity {granularity} must be a power of two in {MIN_GRANULARITY}..={MAX_GRANULARITY}"),
             });
         }
         if size == 0 {
-            return Err(BitmapError::Invalid {
-                detail: "volume size must be > 0".into(),
-            });
+            return Err(BitmapError::Invalid { detail: "volume size must be > 0".into() });
         }
         let nbits = size.div_ceil(granularity);
-        let nwords = usize::try_from(nbits.div_ceil(64)).map_err(|_| BitmapError::Invalid {
-            detail: format!("{nbits} bits do not fit in memory on this platform"),
-        })?;
+        let nwords = usize::try_from(nbits.div_ceil(64))
+            .map_err(|_| BitmapError::Invalid { detail: format!("{nbits} bits do not fit in memory on this platform") })?;
         Ok((granularity.trailing_zeros(), nbits, nwords))
     }
 
@@ -122,24 +96,20 @@ impl DirtyBitmap {
         if bit >= self.nbits {
             return None;
         }
-        usize::try_from(bit / 64)
-            .ok()
-            .and_then(|i| self.words.get(i))
+        usize::try_from(bit / 64).ok().and_then(|i| self.words.get(i))
     }
 
     /// Sets one bit with a single `fetch_or`; returns true if it was newly set.
     /// Out-of-range bits are ignored (returns false).
     pub fn set_bit(&self, bit: u64) -> bool {
         let mask = 1u64 << (bit % 64);
-        self.word(bit)
-            .is_some_and(|w| w.fetch_or(mask, Ordering::Relaxed) & mask == 0)
+        self.word(bit).is_some_and(|w| w.fetch_or(mask, Ordering::Relaxed) & mask == 0)
     }
 
     /// True if `bit` is set (false for out-of-range bits).
     pub fn test_bit(&self, bit: u64) -> bool {
         let mask = 1u64 << (bit % 64);
-        self.word(bit)
-            .is_some_and(|w| w.load(Ordering::Acquire) & mask != 0)
+        self.word(bit).is_some_and(|w| w.load(Ordering::Acquire) & mask != 0)
     }
 
     /// Clears one bit (no-op when out of range).
@@ -152,15 +122,9 @@ impl DirtyBitmap {
     /// Granule span `first..=last` touched by the byte range, `None` for an
     /// empty range, `E_RANGE` if the range does not fit in the volume.
     pub(crate) fn bit_span(&self, offset: u64, len: u64) -> Result<Option<(u64, u64)>> {
-        let end = offset
-            .checked_add(len)
-            .filter(|&e| e <= self.size)
-            .ok_or_else(|| BitmapError::Range {
-                detail: format!(
-                    "byte range offset {offset} len {len} exceeds volume size {}",
-                    self.size
-                ),
-            })?;
+        let end = offset.checked_add(len).filter(|&e| e <= self.size).ok_or_else(|| BitmapError::Range {
+            detail: format!("byte range offset {offset} len {len} exceeds volume size {}", self.size),
+        })?;
         if len == 0 {
             return Ok(None);
         }
@@ -176,12 +140,7 @@ impl DirtyBitmap {
 
     /// Calls `f(word, mask)` for every word overlapping bits `first..=last`.
     /// Stops early (returning false) when `f` returns false.
-    fn for_each_word(
-        &self,
-        first: u64,
-        last: u64,
-        mut f: impl FnMut(&AtomicU64, u64) -> bool,
-    ) -> bool {
+    fn for_each_word(&self, first: u64, last: u64, mut f: impl FnMut(&AtomicU64, u64) -> bool) -> bool {
         let (fw, lw) = (first / 64, last / 64);
         for wi in fw..=lw {
             let lo = if wi == fw { first % 64 } else { 0 };
@@ -224,9 +183,7 @@ impl DirtyBitmap {
 
     /// True if every bit in `first..=last` is set.
     pub(crate) fn all_bits_set(&self, first: u64, last: u64) -> bool {
-        self.for_each_word(first, last, |w, mask| {
-            w.load(Ordering::Acquire) & mask == mask
-        })
+        self.for_each_word(first, last, |w, mask| w.load(Ordering::Acquire) & mask == mask)
     }
 
     /// Marks every granule touched by bytes `[offset, offset+len)` dirty and
@@ -262,10 +219,7 @@ impl DirtyBitmap {
 
     /// Number of dirty granules.
     pub fn count(&self) -> u64 {
-        self.words
-            .iter()
-            .map(|w| u64::from(w.load(Ordering::Relaxed).count_ones()))
-            .sum()
+        self.words.iter().map(|w| u64::from(w.load(Ordering::Relaxed).count_ones())).sum()
     }
 
     /// Dirty bytes: `count * granularity`, except a dirty partial last granule
@@ -324,10 +278,7 @@ impl DirtyBitmap {
 
     /// Copies the words out (for persistence); `len_bits().div_ceil(64)` words.
     pub fn snapshot_words(&self) -> Vec<u64> {
-        self.words
-            .iter()
-            .map(|w| w.load(Ordering::Acquire))
-            .collect()
+        self.words.iter().map(|w| w.load(Ordering::Acquire)).collect()
     }
 
     /// Atomically swaps every word to zero and returns the old words. Each
@@ -335,10 +286,7 @@ impl DirtyBitmap {
     /// returned set or in the bitmap — never lost. Used to hand a resync the
     /// dirty set while new writes keep marking.
     pub fn swap_out(&self) -> Vec<u64> {
-        self.words
-            .iter()
-            .map(|w| w.swap(0, Ordering::AcqRel))
-            .collect()
+        self.words.iter().map(|w| w.swap(0, Ordering::AcqRel)).collect()
     }
 
     /// Coalesced dirty runs as byte ranges, merged across word boundaries;

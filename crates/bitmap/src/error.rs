@@ -84,10 +84,7 @@ impl BitmapError {
 
     /// Shorthand for a `Corrupt` error.
     pub(crate) fn corrupt(path: &Path, detail: impl Into<String>) -> BitmapError {
-        BitmapError::Corrupt {
-            path: path.to_path_buf(),
-            detail: detail.into(),
-        }
+        BitmapError::Corrupt { path: path.to_path_buf(), detail: detail.into() }
     }
 }
 
@@ -103,11 +100,9 @@ impl fmt::Display for BitmapError {
             BitmapError::Invalid { detail } => write!(f, "invalid argument: {detail}"),
             BitmapError::Range { detail } => write!(f, "out of range: {detail}"),
             BitmapError::Mismatch { detail } => write!(f, "geometry mismatch: {detail}"),
-            BitmapError::Poisoned { path } => write!(
-                f,
-                "{} is poisoned by an earlier failed write/fsync; no further durable writes",
-                path.display()
-            ),
+            BitmapError::Poisoned { path } => {
+                write!(f, "{} is poisoned by an earlier failed write/fsync; no further durable writes", path.display())
+            }
         }
     }
 }

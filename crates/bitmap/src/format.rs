@@ -56,13 +56,7 @@ pub(crate) fn words_crc(words: &[u64]) -> u32 {
 
 /// Encodes a full snapshot file (header + words) into one buffer so it can be
 /// written with a single `write_all`.
-pub(crate) fn encode_snapshot(
-    granularity: u64,
-    size: u64,
-    nbits: u64,
-    generation: u64,
-    words: &[u64],
-) -> Vec<u8> {
+pub(crate) fn encode_snapshot(granularity: u64, size: u64, nbits: u64, generation: u64, words: &[u64]) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_LEN + words.len() * 8);
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
@@ -92,30 +86,19 @@ pub(crate) fn decode_header(path: &Path, buf: &[u8; HEADER_LEN]) -> Result<(Head
     if stored != actual {
         return Err(BitmapError::corrupt(
             path,
-            format!(
-                "header crc mismatch at offset 52: stored {stored:#010x}, computed {actual:#010x}"
-            ),
+            format!("header crc mismatch at offset 52: stored {stored:#010x}, computed {actual:#010x}"),
         ));
     }
     let version = get_u32(buf, 8);
     if version != VERSION {
-        return Err(BitmapError::corrupt(
-            path,
-            format!("unsupported version {version} at offset 8"),
-        ));
+        return Err(BitmapError::corrupt(path, format!("unsupported version {version} at offset 8")));
     }
     let flags = get_u32(buf, 12);
     if flags != 0 {
-        return Err(BitmapError::corrupt(
-            path,
-            format!("unknown flags {flags:#x} at offset 12"),
-        ));
+        return Err(BitmapError::corrupt(path, format!("unknown flags {flags:#x} at offset 12")));
     }
     if buf.get(56..).is_some_and(|p| p.iter().any(|&b| b != 0)) {
-        return Err(BitmapError::corrupt(
-            path,
-            "non-zero header padding at offsets 56..64",
-        ));
+        return Err(BitmapError::corrupt(path, "non-zero header padding at offsets 56..64"));
     }
     let h = Header {
         granularity: get_u64(buf, 16),
@@ -125,21 +108,12 @@ pub(crate) fn decode_header(path: &Path, buf: &[u8; HEADER_LEN]) -> Result<(Head
         words_crc: get_u32(buf, 48),
     };
     if !h.granularity.is_power_of_two() {
-        return Err(BitmapError::corrupt(
-            path,
-            format!(
-                "granularity {} at offset 16 is not a power of two",
-                h.granularity
-            ),
-        ));
+        return Err(BitmapError::corrupt(path, format!("granularity {} at offset 16 is not a power of two", h.granularity)));
     }
     if h.size == 0 || h.nbits != h.size.div_ceil(h.granularity) {
         return Err(BitmapError::corrupt(
             path,
-            format!(
-                "nbits {} at offset 32 inconsistent with size {} / granularity {}",
-                h.nbits, h.size, h.granularity
-            ),
+            format!("nbits {} at offset 32 inconsistent with size {} / granularity {}", h.nbits, h.size, h.granularity),
         ));
     }
     // nbits <= 2^55 (size <= 2^64, granularity >= 2^9 is checked later), so
@@ -160,11 +134,7 @@ pub(crate) fn decode_words(path: &Path, h: &Header, body: &[u8]) -> Result<Vec<u
     if crc != h.words_crc {
         return Err(BitmapError::corrupt(
             path,
-            format!(
-                "words crc mismatch (offsets 64..{}): stored {:#010x}, computed {crc:#010x}",
-                64 + body.len(),
-                h.words_crc
-            ),
+            format!("words crc mismatch (offsets 64..{}): stored {:#010x}, computed {crc:#010x}", 64 + body.len(), h.words_crc),
         ));
     }
     Ok(words)
@@ -183,10 +153,7 @@ impl Record {
     pub(crate) fn encode(&self) -> [u8; RECORD_LEN] {
         let mut b = [0u8; RECORD_LEN];
         // zip stops after the three u64 fields (bytes 0..24).
-        for (dst, v) in b
-            .chunks_exact_mut(8)
-            .zip([self.generation, self.first_bit, self.nbits])
-        {
+        for (dst, v) in b.chunks_exact_mut(8).zip([self.generation, self.first_bit, self.nbits]) {
             dst.copy_from_slice(&v.to_le_bytes());
         }
         let crc = b.get(..24).map_or(0, crc32fast::hash);
@@ -208,10 +175,6 @@ impl Record {
         if crc != get_u32(b, 24) {
             return None;
         }
-        Some(Record {
-            generation: get_u64(b, 0),
-            first_bit: get_u64(b, 8),
-            nbits: get_u64(b, 16),
-        })
+        Some(Record { generation: get_u64(b, 0), first_bit: get_u64(b, 8), nbits: get_u64(b, 16) })
     }
 }

@@ -18,31 +18,20 @@ pub(crate) fn read_snapshot(path: &Path) -> Result<(format::Header, Vec<u64>)> {
     let mut f = File::open(path).map_err(BitmapError::io(path, "open"))?;
     let file_len = f.metadata().map_err(BitmapError::io(path, "stat"))?.len();
     if file_len < HEADER_LEN as u64 {
-        return Err(BitmapError::corrupt(
-            path,
-            format!("short file: {file_len} bytes < 64-byte header"),
-        ));
+        return Err(BitmapError::corrupt(path, format!("short file: {file_len} bytes < 64-byte header")));
     }
     let mut hdr = [0u8; HEADER_LEN];
-    f.read_exact(&mut hdr)
-        .map_err(BitmapError::io(path, "read"))?;
+    f.read_exact(&mut hdr).map_err(BitmapError::io(path, "read"))?;
     let (h, want_len) = format::decode_header(path, &hdr)?;
     if file_len != want_len {
-        return Err(BitmapError::corrupt(
-            path,
-            format!(
-                "file is {file_len} bytes, header (nbits {}) implies {want_len}",
-                h.nbits
-            ),
-        ));
+        return Err(BitmapError::corrupt(path, format!("file is {file_len} bytes, header (nbits {}) implies {want_len}", h.nbits)));
     }
     // Bounded by the real file length checked above, so no huge allocation
     // can come from a corrupt header.
-    let body_len = usize::try_from(want_len - HEADER_LEN as u64)
-        .map_err(|_| BitmapError::corrupt(path, "word area too large for this platform"))?;
+    let body_len =
+        usize::try_from(want_len - HEADER_LEN as u64).map_err(|_| BitmapError::corrupt(path, "word area too large for this platform"))?;
     let mut body = vec![0u8; body_len];
-    f.read_exact(&mut body)
-        .map_err(BitmapError::io(path, "read"))?;
+    f.read_exact(&mut body).map_err(BitmapError::io(path, "read"))?;
     let words = format::decode_words(path, &h, &body)?;
     Ok((h, words))
 }
@@ -50,26 +39,14 @@ pub(crate) fn read_snapshot(path: &Path) -> Result<(format::Header, Vec<u64>)> {
 /// Opens (creating if missing) the log, ORs every valid record of the current
 /// or a newer generation into `bitmap`, and truncates a torn tail. Returns the
 /// file and the valid length.
-pub(crate) fn replay_log(
-    log_path: &Path,
-    bitmap: &DirtyBitmap,
-    generation: u64,
-) -> Result<(File, u64)> {
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(log_path)
-        .map_err(BitmapError::io(log_path, "open"))?;
+pub(crate) fn replay_log(log_path: &Path, bitmap: &DirtyBitmap, generation: u64) -> Result<(File, u64)> {
+    let mut file =
+        OpenOptions::new().read(true).write(true).create(true).truncate(false).open(log_path).map_err(BitmapError::io(log_path, "open"))?;
     let mut buf = Vec::new();
-    file.read_to_end(&mut buf)
-        .map_err(BitmapError::io(log_path, "read"))?;
+    file.read_to_end(&mut buf).map_err(BitmapError::io(log_path, "read"))?;
     let valid = apply_records(log_path, &buf, bitmap, generation)?;
     if valid != buf.len() as u64 {
-        file.set_len(valid)
-            .and_then(|()| file.sync_all())
-            .map_err(BitmapError::io(log_path, "truncate torn tail"))?;
+        file.set_len(valid).and_then(|()| file.sync_all()).map_err(BitmapError::io(log_path, "truncate torn tail"))?;
     }
     Ok((file, valid))
 }
@@ -80,8 +57,7 @@ pub(crate) fn peek_log(log_path: &Path, bitmap: &DirtyBitmap, generation: u64) -
     let mut buf = Vec::new();
     match File::open(log_path) {
         Ok(mut f) => {
-            f.read_to_end(&mut buf)
-                .map_err(BitmapError::io(log_path, "read"))?;
+            f.read_to_end(&mut buf).map_err(BitmapError::io(log_path, "read"))?;
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(BitmapError::io(log_path, "open")(e)),
@@ -101,19 +77,11 @@ fn apply_records(log_path: &Path, buf: &[u8], bitmap: &DirtyBitmap, generation: 
         };
         // Older generation: already folded into (or cleared by) the snapshot.
         if rec.generation >= generation {
-            let end = rec
-                .first_bit
-                .checked_add(rec.nbits)
-                .filter(|&e| rec.nbits > 0 && e <= bitmap.len_bits());
+            let end = rec.first_bit.checked_add(rec.nbits).filter(|&e| rec.nbits > 0 && e <= bitmap.len_bits());
             let Some(end) = end else {
                 return Err(BitmapError::corrupt(
                     log_path,
-                    format!(
-                        "record at offset {valid} covers bits {}+{} outside 0..{}",
-                        rec.first_bit,
-                        rec.nbits,
-                        bitmap.len_bits()
-                    ),
+                    format!("record at offset {valid} covers bits {}+{} outside 0..{}", rec.first_bit, rec.nbits, bitmap.len_bits()),
                 ));
             };
             bitmap.set_bits(rec.first_bit, end - 1, Ordering::Relaxed);

@@ -100,12 +100,7 @@ pub struct Runs<'a> {
 
 impl<'a> Runs<'a> {
     pub(crate) fn new(bm: &'a DirtyBitmap, shift: u32) -> Self {
-        Runs {
-            bits: bm.bit_runs(),
-            shift,
-            size: bm.size(),
-            nbits: bm.len_bits(),
-        }
+        Runs { bits: bm.bit_runs(), shift, size: bm.size(), nbits: bm.len_bits() }
     }
 }
 
@@ -119,14 +114,7 @@ impl Iterator for Runs<'_> {
         // A run that includes the last granule ends at `size` (clipping a
         // partial last granule); otherwise end_bit < nbits, so
         // end_bit << shift < size and cannot overflow.
-        let end = if end_bit >= self.nbits {
-            self.size
-        } else {
-            end_bit << self.shift
-        };
-        Some(ByteRange {
-            offset,
-            len: end - offset,
-        })
+        let end = if end_bit >= self.nbits { self.size } else { end_bit << self.shift };
+        Some(ByteRange { offset, len: end - offset })
     }
 }

@@ -69,20 +69,16 @@ fn sync_dir(path: &Path) -> Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(BitmapError::io(dir, "fsync dir"))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(BitmapError::io(dir, "fsync dir"))
 }
 
 /// Writes `bytes` to `tmp` and fsyncs it. On failure the tmp file is removed
 /// (best effort); the real snapshot is never touched here.
 fn write_tmp(tmp: &Path, bytes: &[u8]) -> Result<()> {
-    let res = File::create(tmp)
-        .map_err(BitmapError::io(tmp, "create"))
-        .and_then(|mut f| {
-            f.write_all(bytes).map_err(BitmapError::io(tmp, "write"))?;
-            f.sync_all().map_err(BitmapError::io(tmp, "fsync"))
-        });
+    let res = File::create(tmp).map_err(BitmapError::io(tmp, "create")).and_then(|mut f| {
+        f.write_all(bytes).map_err(BitmapError::io(tmp, "write"))?;
+        f.sync_all().map_err(BitmapError::io(tmp, "fsync"))
+    });
     if res.is_err() {
         let _ = fs::remove_file(tmp);
     }
@@ -93,12 +89,7 @@ impl DurableBitmap {
     /// Creates (or overwrites) an empty sidecar at `path`: an empty log
     /// `PATH.log` and a generation-1 snapshot. The log is truncated first so
     /// records of a previous bitmap at this path can never apply to the new one.
-    pub fn create(
-        path: impl AsRef<Path>,
-        size: u64,
-        granularity: u64,
-        durable: bool,
-    ) -> Result<Self> {
+    pub fn create(path: impl AsRef<Path>, size: u64, granularity: u64, durable: bool) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         let bitmap = DirtyBitmap::new(size, granularity)?;
         let log_path = sibling(&path, ".log");
@@ -109,33 +100,14 @@ impl DurableBitmap {
             .truncate(true)
             .open(&log_path)
             .map_err(BitmapError::io(&log_path, "create"))?;
-        file.sync_all()
-            .map_err(BitmapError::io(&log_path, "fsync"))?;
+        file.sync_all().map_err(BitmapError::io(&log_path, "fsync"))?;
         let tmp_path = sibling(&path, ".tmp");
-        let bytes = format::encode_snapshot(
-            granularity,
-            size,
-            bitmap.len_bits(),
-            1,
-            &bitmap.snapshot_words(),
-        );
+        let bytes = format::encode_snapshot(granularity, size, bitmap.len_bits(), 1, &bitmap.snapshot_words());
         write_tmp(&tmp_path, &bytes)?;
         fs::rename(&tmp_path, &path).map_err(BitmapError::io(&path, "rename"))?;
         // One directory fsync makes both the log's and the snapshot's entries durable.
         sync_dir(&path)?;
-        Ok(Self::assemble(
-            bitmap,
-            path,
-            tmp_path,
-            log_path,
-            durable,
-            LogState {
-                file,
-                len: 0,
-                generation: 1,
-                disk_clear: true,
-            },
-        ))
+        Ok(Self::assemble(bitmap, path, tmp_path, log_path, durable, LogState { file, len: 0, generation: 1, disk_clear: true }))
     }
 
     /// Opens an existing sidecar: loads and validates the snapshot (`E_NOENT`
@@ -144,11 +116,10 @@ impl DurableBitmap {
     pub fn open(path: impl AsRef<Path>, durable: bool) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         let (h, words) = read_snapshot(&path)?;
-        let bitmap =
-            DirtyBitmap::from_words(h.size, h.granularity, &words).map_err(|e| match e {
-                BitmapError::Invalid { detail } => BitmapError::corrupt(&path, detail),
-                other => other,
-            })?;
+        let bitmap = DirtyBitmap::from_words(h.size, h.granularity, &words).map_err(|e| match e {
+            BitmapError::Invalid { detail } => BitmapError::corrupt(&path, detail),
+            other => other,
+        })?;
         let tmp_path = sibling(&path, ".tmp");
         // A leftover tmp is a torn snapshot write that never got renamed; it
         // carries nothing we need.
@@ -158,25 +129,13 @@ impl DurableBitmap {
         // The log may have just been created; make its directory entry durable.
         sync_dir(&path)?;
         // Just loaded, the bits in memory are exactly those on disk.
-        let state = LogState {
-            file,
-            len,
-            generation: h.generation,
-            disk_clear: bitmap.count() == 0,
-        };
-        Ok(Self::assemble(
-            bitmap, path, tmp_path, log_path, durable, state,
-        ))
+        let state = LogState { file, len, generation: h.generation, disk_clear: bitmap.count() == 0 };
+        Ok(Self::assemble(bitmap, path, tmp_path, log_path, durable, state))
     }
 
     /// Opens the sidecar if it exists, else creates it. If it exists with a
     /// different size or granularity, fails with `E_SIZE`.
-    pub fn open_or_create(
-        path: impl AsRef<Path>,
-        size: u64,
-        granularity: u64,
-        durable: bool,
-    ) -> Result<Self> {
+    pub fn open_or_create(path: impl AsRef<Path>, size: u64, granularity: u64, durable: bool) -> Result<Self> {
         let path = path.as_ref();
         match Self::open(path, durable) {
             Ok(db) => {
@@ -193,30 +152,13 @@ impl DurableBitmap {
                 }
                 Ok(db)
             }
-            Err(e) if e.code() == "E_NOENT" && !path.exists() => {
-                Self::create(path, size, granularity, durable)
-            }
+            Err(e) if e.code() == "E_NOENT" && !path.exists() => Self::create(path, size, granularity, durable),
             Err(e) => Err(e),
         }
     }
 
-    fn assemble(
-        bitmap: DirtyBitmap,
-        path: PathBuf,
-        tmp_path: PathBuf,
-        log_path: PathBuf,
-        durable: bool,
-        state: LogState,
-    ) -> Self {
-        DurableBitmap {
-            bitmap,
-            path,
-            tmp_path,
-            log_path,
-            durable,
-            poisoned: AtomicBool::new(false),
-            log: Mutex::new(state),
-        }
+    fn assemble(bitmap: DirtyBitmap, path: PathBuf, tmp_path: PathBuf, log_path: PathBuf, durable: bool, state: LogState) -> Self {
+        DurableBitmap { bitmap, path, tmp_path, log_path, durable, poisoned: AtomicBool::new(false), log: Mutex::new(state) }
     }
 
     /// A read-only view of the bits in memory (queries, `runs()`, ...). Bits
@@ -232,11 +174,10 @@ impl DurableBitmap {
     pub fn read_only(path: impl AsRef<Path>) -> Result<DirtyBitmap> {
         let path = path.as_ref();
         let (h, words) = read_snapshot(path)?;
-        let bitmap =
-            DirtyBitmap::from_words(h.size, h.granularity, &words).map_err(|e| match e {
-                BitmapError::Invalid { detail } => BitmapError::corrupt(path, detail),
-                other => other,
-            })?;
+        let bitmap = DirtyBitmap::from_words(h.size, h.granularity, &words).map_err(|e| match e {
+            BitmapError::Invalid { detail } => BitmapError::corrupt(path, detail),
+            other => other,
+        })?;
         peek_log(&sibling(path, ".log"), &bitmap, h.generation)?;
         Ok(bitmap)
     }
@@ -274,9 +215,7 @@ impl DurableBitmap {
 
     fn check_poisoned(&self) -> Result<()> {
         if self.is_poisoned() {
-            return Err(BitmapError::Poisoned {
-                path: self.path.clone(),
-            });
+            return Err(BitmapError::Poisoned { path: self.path.clone() });
         }
         Ok(())
     }
@@ -302,27 +241,15 @@ impl DurableBitmap {
         if self.bitmap.all_bits_set(first, last) {
             return Ok(0);
         }
-        let rec = Record {
-            generation: st.generation,
-            first_bit: first,
-            nbits: last - first + 1,
-        }
-        .encode();
+        let rec = Record { generation: st.generation, first_bit: first, nbits: last - first + 1 }.encode();
         // Set before the append: even a failed one may have left a record on disk.
         st.disk_clear = false;
-        let res = st
-            .file
-            .write_all_at(&rec, st.len)
-            .and_then(|()| st.file.sync_data());
+        let res = st.file.write_all_at(&rec, st.len).and_then(|()| st.file.sync_data());
         if let Err(source) = res {
             // fjall/PostgreSQL lesson: after a failed fsync the page cache may
             // have dropped the dirty pages, and a retry can falsely succeed.
             self.poisoned.store(true, Ordering::Release);
-            return Err(BitmapError::Io {
-                path: self.log_path.clone(),
-                op: "append",
-                source,
-            });
+            return Err(BitmapError::Io { path: self.log_path.clone(), op: "append", source });
         }
         st.len += RECORD_LEN as u64;
         // Only now, with the record durable, publish the bits (Release pairs
@@ -403,12 +330,7 @@ impl DurableBitmap {
         let current = bm.snapshot_words();
         if words.len() != current.len() {
             return Err(BitmapError::Mismatch {
-                detail: format!(
-                    "{} words given for {} ({} words)",
-                    words.len(),
-                    self.path.display(),
-                    current.len()
-                ),
+                detail: format!("{} words given for {} ({} words)", words.len(), self.path.display(), current.len()),
             });
         }
         let tail = bm.len_bits() % 64;
@@ -455,13 +377,7 @@ impl DurableBitmap {
         self.check_poisoned()?;
         let next = st.generation + 1;
         let bm = &self.bitmap;
-        let bytes = format::encode_snapshot(
-            bm.granularity(),
-            bm.size(),
-            bm.len_bits(),
-            next,
-            words,
-        );
+        let bytes = format::encode_snapshot(bm.granularity(), bm.size(), bm.len_bits(), next, words);
         // Failures up to and including rename leave the old snapshot and old
         // log intact and consistent, so they are plain errors.
         write_tmp(&self.tmp_path, &bytes)?;
@@ -474,10 +390,7 @@ impl DurableBitmap {
             if st.len == 0 {
                 return Ok(());
             }
-            st.file
-                .set_len(0)
-                .and_then(|()| st.file.sync_all())
-                .map_err(BitmapError::io(&self.log_path, "truncate"))
+            st.file.set_len(0).and_then(|()| st.file.sync_all()).map_err(BitmapError::io(&self.log_path, "truncate"))
         });
         if res.is_err() {
             self.poisoned.store(true, Ordering::Release);

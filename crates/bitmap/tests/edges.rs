@@ -72,13 +72,7 @@ fn ranges_spanning_word_boundary() {
     assert!(b.test_bit(60) && b.test_bit(63) && b.test_bit(64) && b.test_bit(69));
     assert!(!b.test_bit(70));
     let runs: Vec<_> = b.runs().collect();
-    assert_eq!(
-        runs,
-        vec![ByteRange {
-            offset: 60 * G,
-            len: 10 * G
-        }]
-    );
+    assert_eq!(runs, vec![ByteRange { offset: 60 * G, len: 10 * G }]);
     // Many whole words at once.
     let b = bm(1000 * G);
     assert_eq!(b.mark_range(3 * G, 900 * G).expect("ok"), 900);
@@ -95,13 +89,7 @@ fn first_and_last_bit_with_partial_last_granule() {
     assert_eq!(b.count(), 1);
     assert_eq!(b.dirty_bytes(), 100);
     let runs: Vec<_> = b.runs().collect();
-    assert_eq!(
-        runs,
-        vec![ByteRange {
-            offset: 10 * G,
-            len: 100
-        }]
-    );
+    assert_eq!(runs, vec![ByteRange { offset: 10 * G, len: 100 }]);
 
     b.mark_range(0, 1).expect("first byte");
     assert_eq!(b.dirty_bytes(), G + 100);
@@ -109,13 +97,7 @@ fn first_and_last_bit_with_partial_last_granule() {
     assert_eq!(b.count(), 11);
     assert_eq!(b.dirty_bytes(), size);
     let runs: Vec<_> = b.runs().collect();
-    assert_eq!(
-        runs,
-        vec![ByteRange {
-            offset: 0,
-            len: size
-        }]
-    );
+    assert_eq!(runs, vec![ByteRange { offset: 0, len: size }]);
 }
 
 #[test]
@@ -157,10 +139,7 @@ fn range_queries() {
     assert!(!b.all_range_dirty(10 * G, 6 * G));
     assert!(!b.all_range_dirty(9 * G + 4095, 2));
     assert!(b.all_range_dirty(50 * G, 0));
-    assert!(
-        !b.all_range_dirty(100 * G, 1),
-        "past the end is never 'all dirty'"
-    );
+    assert!(!b.all_range_dirty(100 * G, 1), "past the end is never 'all dirty'");
 }
 
 #[test]
@@ -202,14 +181,8 @@ fn words_roundtrip_and_swap_out() {
     assert_eq!(w, vec![1 << 63, 0b11, 0b10]);
     let c = DirtyBitmap::from_words(130 * G, G, &w).expect("roundtrip");
     assert_eq!(c.snapshot_words(), w);
-    assert_eq!(
-        code(DirtyBitmap::from_words(130 * G, G, &w[..2])),
-        "E_INVALID"
-    );
-    assert_eq!(
-        code(DirtyBitmap::from_words(130 * G, G, &[0, 0, 0b100])),
-        "E_INVALID"
-    );
+    assert_eq!(code(DirtyBitmap::from_words(130 * G, G, &w[..2])), "E_INVALID");
+    assert_eq!(code(DirtyBitmap::from_words(130 * G, G, &[0, 0, 0b100])), "E_INVALID");
 
     let taken = b.swap_out();
     assert_eq!(taken, w);
@@ -220,29 +193,17 @@ fn words_roundtrip_and_swap_out() {
 fn error_codes_and_display() {
     use std::io;
     use std::path::PathBuf;
-    let io_err = |source| BitmapError::Io {
-        path: PathBuf::from("/x/vol.bitmap"),
-        op: "open",
-        source,
-    };
-    assert_eq!(
-        io_err(io::Error::from(io::ErrorKind::NotFound)).code(),
-        "E_NOENT"
-    );
+    let io_err = |source| BitmapError::Io { path: PathBuf::from("/x/vol.bitmap"), op: "open", source };
+    assert_eq!(io_err(io::Error::from(io::ErrorKind::NotFound)).code(), "E_NOENT");
     assert_eq!(io_err(io::Error::from_raw_os_error(28)).code(), "E_NOSPC");
     let e = io_err(io::Error::other("boom"));
     assert_eq!(e.code(), "E_IO");
     assert!(std::error::Error::source(&e).is_some());
     assert!(e.to_string().contains("/x/vol.bitmap"));
-    let p = BitmapError::Poisoned {
-        path: PathBuf::from("/y"),
-    };
+    let p = BitmapError::Poisoned { path: PathBuf::from("/y") };
     assert_eq!(p.code(), "E_IO");
     assert!(p.to_string().contains("/y"));
-    let c = BitmapError::Corrupt {
-        path: PathBuf::from("/z"),
-        detail: "bad".into(),
-    };
+    let c = BitmapError::Corrupt { path: PathBuf::from("/z"), detail: "bad".into() };
     assert_eq!(c.code(), "E_CORRUPT");
     assert!(c.to_string().contains("/z"));
 }

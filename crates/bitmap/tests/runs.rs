@@ -51,25 +51,9 @@ fn runs_coalesce_across_words() {
     let runs: Vec<_> = b.runs().collect();
     assert_eq!(
         runs,
-        vec![
-            ByteRange {
-                offset: 60 * G,
-                len: 74 * G
-            },
-            ByteRange {
-                offset: 200 * G,
-                len: G
-            },
-            ByteRange {
-                offset: 202 * G,
-                len: G
-            },
-        ]
+        vec![ByteRange { offset: 60 * G, len: 74 * G }, ByteRange { offset: 200 * G, len: G }, ByteRange { offset: 202 * G, len: G },]
     );
-    assert_eq!(
-        b.bit_runs().collect::<Vec<_>>(),
-        vec![(60, 74), (200, 1), (202, 1)]
-    );
+    assert_eq!(b.bit_runs().collect::<Vec<_>>(), vec![(60, 74), (200, 1), (202, 1)]);
     assert_eq!(runs.iter().map(|r| r.len).sum::<u64>(), b.dirty_bytes());
 }
 
@@ -79,13 +63,7 @@ fn full_bitmap_is_one_clipped_run() {
     let b = DirtyBitmap::new(size, G).expect("ok");
     b.mark_range(0, size).expect("ok");
     let runs: Vec<_> = b.runs().collect();
-    assert_eq!(
-        runs,
-        vec![ByteRange {
-            offset: 0,
-            len: size
-        }]
-    );
+    assert_eq!(runs, vec![ByteRange { offset: 0, len: size }]);
     assert_eq!(runs.first().map(ByteRange::end), Some(size));
 }
 
@@ -125,8 +103,6 @@ fn random_patterns_match_naive() {
         let total: u64 = bytes.iter().map(|r| r.len).sum();
         assert_eq!(total, b.dirty_bytes(), "round {round}");
         assert!(bytes.iter().all(|r| r.len > 0 && r.end() <= size));
-        assert!(bytes
-            .windows(2)
-            .all(|w| w.first().map(ByteRange::end) < w.get(1).map(|r| r.offset)));
+        assert!(bytes.windows(2).all(|w| w.first().map(ByteRange::end) < w.get(1).map(|r| r.offset)));
     }
 }

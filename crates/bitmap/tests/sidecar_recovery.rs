@@ -92,11 +92,7 @@ fn non_durable_mode_persists_only_on_flush() {
     let d = DurableBitmap::create(&f.path, SIZE, G, false).expect("create");
     assert!(!d.is_durable());
     d.mark_range(0, G).expect("mark");
-    assert_eq!(
-        file_len(&log_of(&f.path)),
-        0,
-        "no log records in non-durable mode"
-    );
+    assert_eq!(file_len(&log_of(&f.path)), 0, "no log records in non-durable mode");
     drop(d);
     let d = DurableBitmap::open(&f.path, false).expect("open");
     assert_eq!(d.bitmap().count(), 0, "unflushed marks are lost by design");
@@ -119,10 +115,7 @@ fn torn_tail_garbage_is_truncated() {
     let f = fx();
     three_records(&f);
     let log = log_of(&f.path);
-    let mut fh = OpenOptions::new()
-        .append(true)
-        .open(&log)
-        .expect("open log");
+    let mut fh = OpenOptions::new().append(true).open(&log).expect("open log");
     fh.write_all(&[0xAB; 10]).expect("garbage");
     drop(fh);
     assert_eq!(file_len(&log), 3 * 32 + 10);
@@ -158,11 +151,7 @@ fn bad_crc_record_stops_replay() {
     bytes[32 + 9] ^= 0x01; // first_bit of record 2
     fs::write(&log, &bytes).expect("write");
     let d = DurableBitmap::open(&f.path, true).expect("open");
-    assert_eq!(
-        dirty_bits(&d),
-        vec![(1, 1)],
-        "replay stops at the first bad record"
-    );
+    assert_eq!(dirty_bits(&d), vec![(1, 1)], "replay stops at the first bad record");
     assert_eq!(file_len(&log), 32);
 }
 
@@ -212,11 +201,7 @@ fn every_corrupted_snapshot_byte_is_e_corrupt() {
     // Every truncation and an extension.
     for n in 0..good.len() {
         fs::write(&f.path, &good[..n]).expect("write");
-        assert_eq!(
-            code(DurableBitmap::open(&f.path, true)),
-            "E_CORRUPT",
-            "len {n}"
-        );
+        assert_eq!(code(DurableBitmap::open(&f.path, true)), "E_CORRUPT", "len {n}");
     }
     let mut longer = good.clone();
     longer.extend_from_slice(&[0; 8]);
@@ -225,13 +210,7 @@ fn every_corrupted_snapshot_byte_is_e_corrupt() {
     assert_eq!(e.code(), "E_CORRUPT");
     assert!(e.to_string().contains("vol.bitmap"), "{e}");
     fs::write(&f.path, &good).expect("restore");
-    assert_eq!(
-        DurableBitmap::open(&f.path, true)
-            .expect("good again")
-            .bitmap()
-            .count(),
-        70
-    );
+    assert_eq!(DurableBitmap::open(&f.path, true).expect("good again").bitmap().count(), 70);
 }
 
 #[test]
@@ -281,11 +260,7 @@ fn crash_after_rename_before_log_truncate() {
     drop(d);
     fs::write(log_of(&f.path), &old_log).expect("simulate untruncated log");
     let d = DurableBitmap::open(&f.path, true).expect("open");
-    assert_eq!(
-        dirty_bits(&d),
-        vec![(9, 1)],
-        "nothing lost, nothing resurrected"
-    );
+    assert_eq!(dirty_bits(&d), vec![(9, 1)], "nothing lost, nothing resurrected");
     // The stale records stay in the log but new ones (gen 2) still apply.
     d.mark_range(30 * G, 1).expect("C");
     drop(d);
@@ -322,14 +297,8 @@ fn open_or_create_checks_geometry() {
     let d = DurableBitmap::open_or_create(&f.path, SIZE, G, true).expect("open");
     assert_eq!(d.bitmap().count(), 1);
     drop(d);
-    assert_eq!(
-        code(DurableBitmap::open_or_create(&f.path, SIZE + G, G, true)),
-        "E_SIZE"
-    );
-    assert_eq!(
-        code(DurableBitmap::open_or_create(&f.path, SIZE, 2 * G, true)),
-        "E_SIZE"
-    );
+    assert_eq!(code(DurableBitmap::open_or_create(&f.path, SIZE + G, G, true)), "E_SIZE");
+    assert_eq!(code(DurableBitmap::open_or_create(&f.path, SIZE, 2 * G, true)), "E_SIZE");
 }
 
 #[test]
@@ -342,11 +311,7 @@ fn create_over_existing_resets() {
     assert_eq!(d.bitmap().count(), 0);
     drop(d);
     let d = DurableBitmap::open(&f.path, true).expect("open");
-    assert_eq!(
-        d.bitmap().count(),
-        0,
-        "old log records do not leak into the new bitmap"
-    );
+    assert_eq!(d.bitmap().count(), 0, "old log records do not leak into the new bitmap");
 }
 
 #[test]
@@ -379,10 +344,7 @@ fn durable_range_errors() {
     assert_eq!(code(d.clear_range(SIZE, 1)), "E_RANGE");
     assert_eq!(d.mark_range(SIZE, 0).expect("empty"), 0);
     assert_eq!(file_len(&log_of(&f.path)), 0);
-    assert_eq!(
-        code(DurableBitmap::create(&f.path, SIZE, 3000, true)),
-        "E_INVALID"
-    );
+    assert_eq!(code(DurableBitmap::create(&f.path, SIZE, 3000, true)), "E_INVALID");
 }
 
 #[test]

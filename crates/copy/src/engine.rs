@@ -107,13 +107,7 @@ pub struct CopyReport {
 pub fn copy_all(src: &dyn BlockDevice, dst: &dyn BlockDevice, opts: &CopyOptions, ctl: &CopyControl) -> Result<CopyReport, CopyError> {
     if src.size() != dst.size() {
         return Err(CopyError::Size {
-            detail: format!(
-                "size mismatch: {} is {} bytes but {} is {} bytes",
-                src.label(),
-                src.size(),
-                dst.label(),
-                dst.size()
-            ),
+            detail: format!("size mismatch: {} is {} bytes but {} is {} bytes", src.label(), src.size(), dst.label(), dst.size()),
         });
     }
     copy_ranges(src, dst, &[ByteRange { offset: 0, len: src.size() }], opts, ctl)

@@ -48,8 +48,14 @@ fn ranges_past_either_end_are_refused_before_copying() {
     let src = MemDevice::new("src", 1000);
     let dst = MemDevice::new("dst", 500);
     fill(&src, 0, 1000, Fill::Pattern(1)).expect("fill");
-    let e = copy_ranges(&src, &dst, &[ByteRange { offset: 0, len: 10 }, ByteRange { offset: 400, len: 200 }], &opts(1, 64), &CopyControl::new())
-        .expect_err("past end of dst");
+    let e = copy_ranges(
+        &src,
+        &dst,
+        &[ByteRange { offset: 0, len: 10 }, ByteRange { offset: 400, len: 200 }],
+        &opts(1, 64),
+        &CopyControl::new(),
+    )
+    .expect_err("past end of dst");
     assert_eq!(e.code(), "E_RANGE");
     assert!(e.to_string().contains("dst"));
     assert!(dst.contents().iter().all(|&b| b == 0), "nothing was written");

@@ -21,10 +21,7 @@ pub struct RegionGuard<'a> {
 impl RegionLocks {
     /// Locks for granules of `granularity` bytes (a power of two).
     pub fn new(granularity: u64) -> Self {
-        RegionLocks {
-            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
-            shift: granularity.max(1).trailing_zeros(),
-        }
+        RegionLocks { stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(), shift: granularity.max(1).trailing_zeros() }
     }
 
     /// Locks every granule that `[offset, offset + len)` touches.

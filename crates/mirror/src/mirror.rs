@@ -52,7 +52,11 @@ impl Absent {
     }
 
     fn refuse(&self, op: &'static str) -> plexus_volume::VolumeError {
-        plexus_volume::VolumeError::Io { path: self.label.clone().into(), op, source: std::io::Error::other(format!("secondary {} is unavailable: {}", self.label, self.why)) }
+        plexus_volume::VolumeError::Io {
+            path: self.label.clone().into(),
+            op,
+            source: std::io::Error::other(format!("secondary {} is unavailable: {}", self.label, self.why)),
+        }
     }
 }
 
@@ -150,7 +154,13 @@ impl Mirror {
     }
 
     /// Reopens a pair in `mode` from its bitmaps.
-    pub fn open(primary: Arc<dyn BlockDevice>, secondary: Arc<dyn BlockDevice>, files: &MirrorFiles, mode: Mode, write_intent: bool) -> Result<Mirror> {
+    pub fn open(
+        primary: Arc<dyn BlockDevice>,
+        secondary: Arc<dyn BlockDevice>,
+        files: &MirrorFiles,
+        mode: Mode,
+        write_intent: bool,
+    ) -> Result<Mirror> {
         Self::open_sharing(primary, secondary, files, mode, write_intent, None)
     }
 
@@ -233,7 +243,9 @@ impl Mirror {
     fn suspend(&self, offset: u64, len: u64, e: &plexus_volume::VolumeError) -> Result<()> {
         {
             let mut f = self.failure.lock().unwrap_or_else(|p| p.into_inner());
-            f.get_or_insert_with(|| format!("a duplexed write to secondary {} at offset {offset} length {len} failed: {e}", self.secondary.label()));
+            f.get_or_insert_with(|| {
+                format!("a duplexed write to secondary {} at offset {offset} length {len} failed: {e}", self.secondary.label())
+            });
         }
         if !self.p_dirty.is_durable() {
             self.p_dirty.flush()?;
@@ -243,7 +255,9 @@ impl Mirror {
 
     pub(crate) fn refuse_if_suspended(&self) -> Result<()> {
         match self.failure() {
-            Some(f) => Err(MirrorError::State { detail: format!("pair {} → {} is suspended (PSUE): {f}; resync it first", self.primary.label(), self.secondary.label()) }),
+            Some(f) => Err(MirrorError::State {
+                detail: format!("pair {} → {} is suspended (PSUE): {f}; resync it first", self.primary.label(), self.secondary.label()),
+            }),
             None => Ok(()),
         }
     }

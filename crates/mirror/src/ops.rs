@@ -108,10 +108,7 @@ impl ChunkHook for ResyncHook<'_> {
             let _ckpt = self.checkpoint.read().unwrap_or_else(|p| p.into_inner());
             let _region = self.mirror.locks.lock(chunk.offset, chunk.len);
             copy()?;
-            self.mirror
-                .p_dirty
-                .clear_range_in_memory(chunk.offset, chunk.len)
-                .map_err(|e| self.stash(e.into()))?;
+            self.mirror.p_dirty.clear_range_in_memory(chunk.offset, chunk.len).map_err(|e| self.stash(e.into()))?;
         }
         if self.since.fetch_add(chunk.len, Ordering::Relaxed) + chunk.len >= CHECKPOINT_BYTES {
             self.since.store(0, Ordering::Relaxed);
@@ -169,7 +166,9 @@ impl Mirror {
         saved?;
         if let Some(f) = self.failure() {
             // A duplexed write failed while the copy ran: the pair is suspended again.
-            return Err(MirrorError::Suspended { detail: format!("pair {} → {} was suspended (PSUE) during the resync: {f}", self.primary.label(), self.secondary.label()) });
+            return Err(MirrorError::Suspended {
+                detail: format!("pair {} → {} was suspended (PSUE) during the resync: {f}", self.primary.label(), self.secondary.label()),
+            });
         }
         Ok(report)
     }

@@ -7,11 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub fn files(dir: &Path) -> MirrorFiles {
-    MirrorFiles {
-        primary_dirty: dir.join("p.bitmap"),
-        secondary_dirty: dir.join("s.bitmap"),
-        filled: dir.join("filled.bitmap"),
-    }
+    MirrorFiles { primary_dirty: dir.join("p.bitmap"), secondary_dirty: dir.join("s.bitmap"), filled: dir.join("filled.bitmap") }
 }
 
 pub fn volumes(dir: &Path, size: u64) -> (Arc<Volume>, Arc<Volume>) {

@@ -8,7 +8,10 @@ use plexus_volume::{fill, BlockDevice, Fill};
 
 const G: u64 = 64 << 10;
 
-fn paired(d: &std::path::Path, size: u64) -> (std::sync::Arc<plexus_volume::Volume>, std::sync::Arc<plexus_volume::Volume>, plexus_mirror::Mirror) {
+fn paired(
+    d: &std::path::Path,
+    size: u64,
+) -> (std::sync::Arc<plexus_volume::Volume>, std::sync::Arc<plexus_volume::Volume>, plexus_mirror::Mirror) {
     let (p, s) = volumes(d, size);
     fill(p.as_ref(), 0, size, Fill::Random(3)).expect("fill");
     let m = mirror(d, &p, &s, G, false);

@@ -4,7 +4,7 @@
 //! `cargo run --release -p plexus-tape --example throughput -- [SIZE_MIB] [ROUNDS]`
 
 use plexus_tape::{
-    read_segment, write_file, write_segment, Content, DeviceSink, Drive, EndedBy, FileSink, FormatOptions, ReadRequest, CopyControl,
+    read_segment, write_file, write_segment, Content, CopyControl, DeviceSink, Drive, EndedBy, FileSink, FormatOptions, ReadRequest,
 };
 use plexus_volume::{fill, Fill, Volume};
 use std::path::Path;
@@ -129,7 +129,10 @@ fn main() -> Res<()> {
         let (t, n) = backup(d, &src, size, "EIGHT")?;
         bk8.keep(t, cpu() - c0);
         cartridges8 = n;
-        eprintln!("round {round}: dd {:.3}s backup {:.3}s restore {:.3}s dd-restore {:.3}s 8-cart {:.3}s", dd_w.0, bk.0, rs.0, dd_r.0, bk8.0);
+        eprintln!(
+            "round {round}: dd {:.3}s backup {:.3}s restore {:.3}s dd-restore {:.3}s 8-cart {:.3}s",
+            dd_w.0, bk.0, rs.0, dd_r.0, bk8.0
+        );
     }
     let line = |what: &str, b: Best| println!("{what:<40} {:>6.3} s {:>6.2} GiB/s  cpu {:>5.2} s", b.0, gib / b.0, b.1);
     println!("size {mib} MiB, best of {rounds} (wall), dd and Plexus fsync at the end");

@@ -167,12 +167,7 @@ impl Drive {
         if !ok {
             return Err(TapeError::Range {
                 cartridge: self.label.barcode.clone(),
-                detail: format!(
-                    "no position file {} block {} (the medium holds {} files)",
-                    pos.file,
-                    pos.block,
-                    self.files.len()
-                ),
+                detail: format!("no position file {} block {} (the medium holds {} files)", pos.file, pos.block, self.files.len()),
             });
         }
         self.pos = pos;
@@ -198,9 +193,7 @@ impl Drive {
     /// truncates everything after the position. Not synced: see `write_filemark`.
     pub fn write_block(&mut self, data: &[u8]) -> Result<WriteStatus> {
         if data.is_empty() || data.len() > self.label.block_size as usize {
-            return Err(TapeError::Invalid {
-                detail: format!("a block carries 1 to {} bytes, not {}", self.label.block_size, data.len()),
-            });
+            return Err(TapeError::Invalid { detail: format!("a block carries 1 to {} bytes, not {}", self.label.block_size, data.len()) });
         }
         self.begin_write(Content::Raw, true)?;
         self.append_block(data, crc32c::crc32c(data))
@@ -340,11 +333,7 @@ impl Drive {
         let (head, payload) = buf.split_at(HEADER_LEN as usize);
         let h = Header::decode(head).ok_or_else(|| self.corrupt(file, block, "record header fails its checksum"))?;
         if h.kind != Kind::Data || h.file != file || h.block != block || u64::from(h.len) != len {
-            return Err(self.corrupt(
-                file,
-                block,
-                format!("record header describes file {} block {} of {} bytes", h.file, h.block, h.len),
-            ));
+            return Err(self.corrupt(file, block, format!("record header describes file {} block {} of {} bytes", h.file, h.block, h.len)));
         }
         if crc32c::crc32c(payload) != h.crc {
             return Err(self.corrupt(file, block, "payload checksum mismatch"));
@@ -387,9 +376,16 @@ impl Drive {
                 last_len: 0,
                 next: self.end,
             },
-            Some(f) if pos.block == 0 => {
-                Pending { file: pos.file, content, start: f.start, blocks: 0, bytes: 0, chain: BlockChain::new(), last_len: 0, next: f.start }
-            }
+            Some(f) if pos.block == 0 => Pending {
+                file: pos.file,
+                content,
+                start: f.start,
+                blocks: 0,
+                bytes: 0,
+                chain: BlockChain::new(),
+                last_len: 0,
+                next: f.start,
+            },
             Some(f) => {
                 if !mid_file {
                     return Err(TapeError::Range {
@@ -506,10 +502,7 @@ impl Drive {
             return Err(self.corrupt(
                 d.file,
                 d.block,
-                format!(
-                    "unreadable record header at offset {} with recorded data after it; appending would destroy that data",
-                    d.offset
-                ),
+                format!("unreadable record header at offset {} with recorded data after it; appending would destroy that data", d.offset),
             ));
         }
         Ok(())

@@ -84,10 +84,9 @@ impl fmt::Display for TapeError {
                 }
                 write!(f, " is corrupt: {detail}")
             }
-            TapeError::EndOfMedium { cartridge, needed, available } => write!(
-                f,
-                "cartridge {cartridge}: end of medium ({needed} bytes needed, {available} left before the end)"
-            ),
+            TapeError::EndOfMedium { cartridge, needed, available } => {
+                write!(f, "cartridge {cartridge}: end of medium ({needed} bytes needed, {available} left before the end)")
+            }
             TapeError::EndOfData { cartridge, file } => {
                 write!(f, "cartridge {cartridge}: end of data reached at file {file}")
             }
@@ -96,10 +95,9 @@ impl fmt::Display for TapeError {
             TapeError::ReadOnly { cartridge } => write!(f, "cartridge {cartridge} is loaded read-only"),
             TapeError::Busy { cartridge, detail } => write!(f, "cartridge {cartridge} is busy: {detail}"),
             TapeError::Cancelled { bytes } => write!(f, "transfer cancelled after {bytes} bytes"),
-            TapeError::Poisoned { cartridge } => write!(
-                f,
-                "cartridge {cartridge}: an earlier sync failed, so no further writes are accepted; reload the cartridge"
-            ),
+            TapeError::Poisoned { cartridge } => {
+                write!(f, "cartridge {cartridge}: an earlier sync failed, so no further writes are accepted; reload the cartridge")
+            }
         }
     }
 }

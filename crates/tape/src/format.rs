@@ -184,9 +184,7 @@ pub fn default_early_warning(capacity: u64, block_size: u32) -> u64 {
 pub fn check_geometry(capacity: u64, block_size: u32, early_warning: u64) -> Result<()> {
     let invalid = |detail: String| Err(TapeError::Invalid { detail });
     if !block_size.is_power_of_two() || !(MIN_BLOCK_SIZE..=MAX_BLOCK_SIZE).contains(&block_size) {
-        return invalid(format!(
-            "block size {block_size} must be a power of two from {MIN_BLOCK_SIZE} to {MAX_BLOCK_SIZE}"
-        ));
+        return invalid(format!("block size {block_size} must be a power of two from {MIN_BLOCK_SIZE} to {MAX_BLOCK_SIZE}"));
     }
     let min_ew = min_early_warning(block_size);
     if early_warning < min_ew {

@@ -21,8 +21,10 @@ pub use error::{Result, TapeError};
 pub use fault::{FaultySource, SourceFault};
 pub use format::{Content, Label, DEFAULT_BLOCK_SIZE, HEADER_LEN, LABEL_LEN, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE};
 pub use medium::{FaultyMedium, FileMedium, Medium, MediumFault};
-pub use restore::{read_file, read_segment, DeviceSink, FileSink, NullSink, ReadReport, ReadRequest, Sink, VecSink};
-pub use scan::{Damage, FileInfo, Recovery};
-pub use transfer::{append_segment_data, close_segment, write_file, write_segment, write_segment_data, ClosedSegment, EndedBy, FileReport, SegmentReport};
 /// Progress counters and the cancel flag of a transfer (the copy engine's, shared).
 pub use plexus_copy::CopyControl;
+pub use restore::{read_file, read_segment, DeviceSink, FileSink, NullSink, ReadReport, ReadRequest, Sink, VecSink};
+pub use scan::{Damage, FileInfo, Recovery};
+pub use transfer::{
+    append_segment_data, close_segment, write_file, write_segment, write_segment_data, ClosedSegment, EndedBy, FileReport, SegmentReport,
+};

@@ -4,12 +4,12 @@
 //! Two stages overlap: the calling thread reads and verifies blocks while a writer
 //! thread writes the previous ones to the sink.
 
+use crate::chain::{BlockChain, Digest};
+use crate::drive::WRITE_BEHIND;
 use crate::drive::{Drive, Position};
 use crate::error::{Result, TapeError};
-use crate::drive::WRITE_BEHIND;
 use crate::format::HEADER_LEN;
 use crate::medium::WriteBehind;
-use crate::chain::{BlockChain, Digest};
 use crate::transfer::PIPELINE_DEPTH;
 use plexus_copy::CopyControl;
 use plexus_volume::{check_range, BlockDevice, VolumeError};
@@ -77,12 +77,7 @@ pub struct FileSink {
 impl FileSink {
     /// Opens (creating if needed, never truncating) `path` and writes from byte `base`.
     pub fn open(path: &Path, base: u64) -> Result<Self> {
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(|e| VolumeError::io(path, "open", e))?;
+        let file = OpenOptions::new().write(true).create(true).truncate(false).open(path).map_err(|e| VolumeError::io(path, "open", e))?;
         let file = Arc::new(file);
         Ok(FileSink { behind: WriteBehind::new(file.clone()), file, path: path.to_owned(), base, unkicked: 0 })
     }
@@ -249,12 +244,7 @@ pub fn read_segment(drive: &mut Drive, req: &ReadRequest, sink: &mut dyn Sink, c
             if whole {
                 // Move past the filemark, and check the file CRC it records.
                 if drive.read_block_into(&mut Vec::new())?.is_some() || chain.crc() != info.crc {
-                    return Err(TapeError::corrupt_at(
-                        drive.barcode(),
-                        req.file,
-                        None,
-                        "the file's checksum does not match its filemark",
-                    ));
+                    return Err(TapeError::corrupt_at(drive.barcode(), req.file, None, "the file's checksum does not match its filemark"));
                 }
             }
             Ok((blocks, chain.digest()))
@@ -291,7 +281,10 @@ pub fn read_file(drive: &mut Drive, file: u32) -> Result<Vec<u8>> {
     // anything is allocated.
     if let Some(f) = drive.files().iter().find(|f| f.file == file).filter(|f| f.bytes > MAX_READ_FILE) {
         let (cartridge, bytes) = (drive.label().barcode.clone(), f.bytes);
-        return Err(TapeError::Range { cartridge, detail: format!("file {file} holds {bytes} bytes; at most {MAX_READ_FILE} are read into memory") });
+        return Err(TapeError::Range {
+            cartridge,
+            detail: format!("file {file} holds {bytes} bytes; at most {MAX_READ_FILE} are read into memory"),
+        });
     }
     let mut sink = VecSink::default();
     read_segment(drive, &ReadRequest { file, ..ReadRequest::default() }, &mut sink, &CopyControl::new())?;

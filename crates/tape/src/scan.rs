@@ -105,12 +105,8 @@ impl Acc {
             return false;
         }
         match h.kind {
-            Kind::Data => {
-                h.block == self.blocks && h.len <= block_size && self.open_for_data(block_size) && self.content_ok(h.content)
-            }
-            Kind::Filemark => {
-                h.block == self.blocks && self.content_ok(h.content) && self.crc.is_none_or(|c| c == h.crc)
-            }
+            Kind::Data => h.block == self.blocks && h.len <= block_size && self.open_for_data(block_size) && self.content_ok(h.content),
+            Kind::Filemark => h.block == self.blocks && self.content_ok(h.content) && self.crc.is_none_or(|c| c == h.crc),
             Kind::EndOfData => self.blocks == 0,
         }
     }
@@ -195,10 +191,8 @@ fn step_over(m: &dyn crate::Medium, off: u64, len: u64, cur: &Acc, bs: u32) -> i
     }
     let next = off + HEADER_LEN + u64::from(bs);
     let Some(h) = read_header(m, next, len)? else { return Ok(None) };
-    let continues = h.file == cur.file
-        && h.block == cur.blocks + 1
-        && cur.content_ok(h.content)
-        && matches!(h.kind, Kind::Data | Kind::Filemark);
+    let continues =
+        h.file == cur.file && h.block == cur.blocks + 1 && cur.content_ok(h.content) && matches!(h.kind, Kind::Data | Kind::Filemark);
     Ok(continues.then_some(next))
 }
 

@@ -114,7 +114,10 @@ pub fn append_segment_data(drive: &mut Drive, src: &dyn BlockDevice, offset: u64
     let resume = match drive.pending() {
         Some(p) if p.content == Content::Segment => Some(p.clone()),
         Some(_) => {
-            return Err(TapeError::Busy { cartridge: drive.barcode().to_owned(), detail: "a file that is not a segment is being written".into() });
+            return Err(TapeError::Busy {
+                cartridge: drive.barcode().to_owned(),
+                detail: "a file that is not a segment is being written".into(),
+            });
         }
         None => {
             drive.begin_write(Content::Segment, false)?;
@@ -126,7 +129,14 @@ pub fn append_segment_data(drive: &mut Drive, src: &dyn BlockDevice, offset: u64
 
 /// Writes the blocks of a segment or chunk into the open file; on failure undoes them:
 /// back to `resume` (the open file as it was), or the whole file when there is none.
-fn append_blocks(drive: &mut Drive, src: &dyn BlockDevice, offset: u64, len: u64, ctl: &CopyControl, resume: Option<Pending>) -> Result<SegmentReport> {
+fn append_blocks(
+    drive: &mut Drive,
+    src: &dyn BlockDevice,
+    offset: u64,
+    len: u64,
+    ctl: &CopyControl,
+    resume: Option<Pending>,
+) -> Result<SegmentReport> {
     let started = Instant::now();
     // A chunk that cannot be cut back off the file takes the whole file with it: the
     // open file must hold exactly the completed chunks, or nothing.
@@ -237,7 +247,13 @@ fn append_file(drive: &mut Drive, data: &[u8]) -> Result<FileReport> {
     if let Err(e) = drive.write_filemark() {
         return Err(abandon(drive, e));
     }
-    Ok(FileReport { file: p.file, blocks: p.blocks, bytes: p.bytes, crc: p.chain.crc(), early_warning: early_warning || drive.space().in_early_warning })
+    Ok(FileReport {
+        file: p.file,
+        blocks: p.blocks,
+        bytes: p.bytes,
+        crc: p.chain.crc(),
+        early_warning: early_warning || drive.space().in_early_warning,
+    })
 }
 
 /// Starts a new file at the current position; E_BUSY if one is being written.

@@ -4,8 +4,8 @@
 //! modelled at every sync, with the writes since it reaching the disk in any order.
 
 use plexus_tape::{
-    close_segment, read_file, read_segment, write_file, write_segment, write_segment_data, Content, Drive, EndedBy,
-    FaultyMedium, FileMedium, FormatOptions, Medium, MediumFault, NullSink, ReadRequest, SegmentReport, CopyControl,
+    close_segment, read_file, read_segment, write_file, write_segment, write_segment_data, Content, CopyControl, Drive, EndedBy,
+    FaultyMedium, FileMedium, FormatOptions, Medium, MediumFault, NullSink, ReadRequest, SegmentReport,
 };
 use plexus_volume::{fill, Access, Fill, MemDevice};
 use std::fs::OpenOptions;
@@ -216,7 +216,13 @@ fn check_image(img: Vec<u8>, path: &Path, first: &SegmentReport, second: &Segmen
     assert!((2..=4).contains(&files.len()), "{files:?}");
     for (i, seg) in [(0usize, first), (2, second)] {
         if files.len() > i {
-            let req = ReadRequest { file: i as u32, expected_len: Some(seg.bytes), expected_digest: Some(seg.digest), range: None, first_block: None };
+            let req = ReadRequest {
+                file: i as u32,
+                expected_len: Some(seg.bytes),
+                expected_digest: Some(seg.digest),
+                range: None,
+                first_block: None,
+            };
             read_segment(&mut drive, &req, &mut NullSink, &CopyControl::new()).expect("a closed segment reads back whole");
         }
     }

@@ -2,8 +2,8 @@
 //! partial restores, a full disk, a failed sync, a failing source, cancellation.
 
 use plexus_tape::{
-    read_segment, write_file, write_segment, Content, DeviceSink, Digest, Drive, EndedBy, FaultyMedium, FileMedium, FileSink,
-    FormatOptions, MediumFault, NullSink, ReadRequest, CopyControl, VecSink,
+    read_segment, write_file, write_segment, Content, CopyControl, DeviceSink, Digest, Drive, EndedBy, FaultyMedium, FileMedium, FileSink,
+    FormatOptions, MediumFault, NullSink, ReadRequest, VecSink,
 };
 use plexus_volume::{fill, Access, BlockDevice, Fault, FaultyDevice, Fill, MemDevice, Volume};
 use std::fs::OpenOptions;

@@ -1,6 +1,6 @@
 //! A stream's fault acted out on its source: fail after N bytes, or hang until cancelled.
 
-use plexus_tape::{write_segment, Drive, FaultySource, FormatOptions, SourceFault, CopyControl};
+use plexus_tape::{write_segment, CopyControl, Drive, FaultySource, FormatOptions, SourceFault};
 use plexus_volume::{fill, Fill, MemDevice};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -117,11 +117,7 @@ impl<D: BlockDevice> FaultyDevice<D> {
     }
 
     fn injected(&self, op: &'static str) -> VolumeError {
-        VolumeError::Io {
-            path: self.inner.label().into(),
-            op,
-            source: std::io::Error::other("injected fault"),
-        }
+        VolumeError::Io { path: self.inner.label().into(), op, source: std::io::Error::other("injected fault") }
     }
 }
 

@@ -76,10 +76,9 @@ impl fmt::Display for VolumeError {
             }
             VolumeError::NotFound { path } => write!(f, "no such file: {}", path.display()),
             VolumeError::Exists { path } => write!(f, "already exists: {}", path.display()),
-            VolumeError::Range { volume, offset, len, size } => write!(
-                f,
-                "volume {volume}: range offset {offset} length {len} is past the end (size {size})"
-            ),
+            VolumeError::Range { volume, offset, len, size } => {
+                write!(f, "volume {volume}: range offset {offset} length {len} is past the end (size {size})")
+            }
             VolumeError::Size { detail } => write!(f, "{detail}"),
             VolumeError::Invalid { detail } => write!(f, "{detail}"),
             VolumeError::ReadOnly { volume } => write!(f, "volume {volume} is read-only"),

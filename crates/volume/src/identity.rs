@@ -26,9 +26,7 @@ impl VolumeId {
     /// A fresh random identifier with the NAA "6" (registered extended) nibble.
     pub fn generate() -> Result<Self> {
         let mut bytes = [0u8; 16];
-        File::open("/dev/urandom")
-            .and_then(|mut f| f.read_exact(&mut bytes))
-            .map_err(|e| VolumeError::io("/dev/urandom", "read", e))?;
+        File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).map_err(|e| VolumeError::io("/dev/urandom", "read", e))?;
         bytes[0] = 0x60 | (bytes[0] & 0x0f);
         Ok(VolumeId(bytes))
     }
@@ -61,12 +59,9 @@ pub fn identity_path(data: &Path) -> PathBuf {
 
 /// Checks a block size: a power of two between 512 B and 1 MiB.
 pub fn validate_block_size(block_size: u64) -> Result<u32> {
-    let ok = block_size.is_power_of_two()
-        && (u64::from(MIN_BLOCK_SIZE)..=u64::from(MAX_BLOCK_SIZE)).contains(&block_size);
+    let ok = block_size.is_power_of_two() && (u64::from(MIN_BLOCK_SIZE)..=u64::from(MAX_BLOCK_SIZE)).contains(&block_size);
     if !ok {
-        return Err(VolumeError::Invalid {
-            detail: format!("block size {block_size} must be a power of two from 512 to 1048576"),
-        });
+        return Err(VolumeError::Invalid { detail: format!("block size {block_size} must be a power of two from 512 to 1048576") });
     }
     Ok(block_size as u32)
 }
@@ -74,10 +69,7 @@ pub fn validate_block_size(block_size: u64) -> Result<u32> {
 impl Identity {
     /// A new identity for a volume of `size` bytes.
     pub fn new(size: u64, block_size: u32) -> Result<Self> {
-        let created_ns = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
+        let created_ns = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
         Ok(Identity { id: VolumeId::generate()?, size, block_size, created_ns })
     }
 
@@ -137,12 +129,8 @@ impl Identity {
         let mut tmp = path.clone().into_os_string();
         tmp.push(".tmp");
         let tmp = PathBuf::from(tmp);
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .map_err(|e| VolumeError::io(&tmp, "create", e))?;
+        let mut f =
+            OpenOptions::new().write(true).create(true).truncate(true).open(&tmp).map_err(|e| VolumeError::io(&tmp, "create", e))?;
         f.write_all(&self.encode()).map_err(|e| VolumeError::io(&tmp, "write", e))?;
         f.sync_all().map_err(|e| VolumeError::io(&tmp, "fsync", e))?;
         fs::rename(&tmp, &path).map_err(|e| VolumeError::io(&path, "rename", e))?;
@@ -156,7 +144,5 @@ pub fn sync_parent(path: &Path) -> Result<()> {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| VolumeError::io(dir, "fsync directory", e))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| VolumeError::io(dir, "fsync directory", e))
 }

@@ -10,9 +10,9 @@
 //! checksum computed over the buffer covers exactly the bytes later written from it.
 
 use crate::device::{check_range, BlockDevice};
-use rustix::io::Errno;
 use crate::error::{Result, VolumeError};
 use crate::identity::{identity_path, sync_parent, validate_block_size, Identity};
+use rustix::io::Errno;
 use sha2::{Digest, Sha256};
 use std::fs::{self, File, OpenOptions};
 use std::io::ErrorKind;
@@ -47,22 +47,15 @@ impl Volume {
             return Err(VolumeError::Invalid { detail: "volume size must be greater than zero".into() });
         }
         if !size.is_multiple_of(u64::from(block_size)) {
-            return Err(VolumeError::Size {
-                detail: format!("volume size {size} is not a multiple of the block size {block_size}"),
-            });
+            return Err(VolumeError::Size { detail: format!("volume size {size} is not a multiple of the block size {block_size}") });
         }
         if identity_path(path).exists() {
             return Err(VolumeError::Exists { path: identity_path(path) });
         }
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(path)
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::AlreadyExists => VolumeError::Exists { path: path.to_owned() },
-                _ => VolumeError::io(path, "create", e),
-            })?;
+        let file = OpenOptions::new().read(true).write(true).create_new(true).open(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => VolumeError::Exists { path: path.to_owned() },
+            _ => VolumeError::io(path, "create", e),
+        })?;
         let made = (|| {
             file.set_len(size).map_err(|e| VolumeError::io(path, "set length", e))?;
             file.sync_all().map_err(|e| VolumeError::io(path, "fsync", e))?;
@@ -82,11 +75,8 @@ impl Volume {
     /// length disagrees with its identity.
     pub fn open(path: &Path, access: Access) -> Result<Volume> {
         let identity = Identity::load(path)?;
-        let file = OpenOptions::new()
-            .read(true)
-            .write(access == Access::ReadWrite)
-            .open(path)
-            .map_err(|e| VolumeError::io(path, "open", e))?;
+        let file =
+            OpenOptions::new().read(true).write(access == Access::ReadWrite).open(path).map_err(|e| VolumeError::io(path, "open", e))?;
         let len = file.metadata().map_err(|e| VolumeError::io(path, "stat", e))?.len();
         if len != identity.size {
             return Err(VolumeError::Corrupt {
@@ -210,9 +200,7 @@ impl BlockDevice for Volume {
             return Err(VolumeError::ReadOnly { volume: self.name.clone() });
         }
         check_range(&self.name, offset, data.len() as u64, self.size())?;
-        self.file
-            .write_all_at(data, offset)
-            .map_err(|e| VolumeError::io(&self.path, "write", e))
+        self.file.write_all_at(data, offset).map_err(|e| VolumeError::io(&self.path, "write", e))
     }
 
     fn flush(&self) -> Result<()> {
@@ -266,7 +254,10 @@ impl BackingFile<'_> {
         let failed = |op: &'static str, e: Errno, at: u64| VolumeError::Io {
             path: src.path.clone(),
             op,
-            source: std::io::Error::new(std::io::Error::from(e).kind(), format!("volume {} to volume {} at offset {at}: {e}", src.name, out.name)),
+            source: std::io::Error::new(
+                std::io::Error::from(e).kind(),
+                format!("volume {} to volume {} at offset {at}: {e}", src.name, out.name),
+            ),
         };
         let mut at = offset;
         while at < end {

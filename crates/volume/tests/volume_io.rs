@@ -146,9 +146,6 @@ fn checksum_is_sha256_of_the_bytes() {
     let d = dir();
     let v = Volume::create(&d.path().join("s.img"), 4096, 4096).expect("create");
     // sha256 of 4096 zero bytes
-    assert_eq!(
-        v.checksum(0, 4096).expect("sum"),
-        "ad7facb2586fc6e966c004d7d1d16b024f5805ff7cb47c7a85dabd8b48892ca7"
-    );
+    assert_eq!(v.checksum(0, 4096).expect("sum"), "ad7facb2586fc6e966c004d7d1d16b024f5805ff7cb47c7a85dabd8b48892ca7");
     assert_eq!(v.checksum(4000, 100).err().map(|e| e.code()), Some("E_RANGE"));
 }

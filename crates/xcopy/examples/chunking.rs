@@ -33,7 +33,13 @@ fn main() -> Res<()> {
             close_segment(&mut drive, None)?;
             let all = t.elapsed();
             assert!(r.stop.is_none());
-            println!("round {round} chunk {:>5} MiB: {:>3} commands, execute {:.3} s, with close {:.3} s", chunk >> 20, cmds.len(), run.as_secs_f64(), all.as_secs_f64());
+            println!(
+                "round {round} chunk {:>5} MiB: {:>3} commands, execute {:.3} s, with close {:.3} s",
+                chunk >> 20,
+                cmds.len(),
+                run.as_secs_f64(),
+                all.as_secs_f64()
+            );
             drive.unload()?;
             std::fs::remove_file(&path)?;
         }

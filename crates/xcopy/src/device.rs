@@ -129,7 +129,13 @@ pub struct XcopyReport {
 /// Executes `commands` in order on the cartridge in `drive`, reading `src`. Progress
 /// and cancellation go through `ctl` (its total is the commands' bytes). Never fails as
 /// a whole: a command's error or timeout ends the run and is reported in `stop`.
-pub fn execute(drive: &mut Drive, src: &dyn BlockDevice, commands: &[SegmentCommand], opts: &DeviceOptions, ctl: &CopyControl) -> XcopyReport {
+pub fn execute(
+    drive: &mut Drive,
+    src: &dyn BlockDevice,
+    commands: &[SegmentCommand],
+    opts: &DeviceOptions,
+    ctl: &CopyControl,
+) -> XcopyReport {
     let started = Instant::now();
     ctl.start(commands.iter().map(|c| c.length).sum());
     let watch = Watch { state: Mutex::new(WatchState::default()), cv: Condvar::new() };
@@ -157,7 +163,13 @@ pub struct Detached {
 /// within `opts.grace` of being cancelled (for its timeout, or because `ctl` was)
 /// settles the run as stuck: the report says `stuck`, the drive stays with the worker,
 /// which is detached. A panic of the worker is resumed on the calling thread.
-pub fn execute_detached(drive: Drive, src: Arc<dyn BlockDevice>, commands: Vec<SegmentCommand>, opts: DeviceOptions, ctl: Arc<CopyControl>) -> Detached {
+pub fn execute_detached(
+    drive: Drive,
+    src: Arc<dyn BlockDevice>,
+    commands: Vec<SegmentCommand>,
+    opts: DeviceOptions,
+    ctl: Arc<CopyControl>,
+) -> Detached {
     let started = Instant::now();
     ctl.start(commands.iter().map(|c| c.length).sum());
     let watch = Arc::new(Watch { state: Mutex::new(WatchState::default()), cv: Condvar::new() });
@@ -177,7 +189,10 @@ pub fn execute_detached(drive: Drive, src: Arc<dyn BlockDevice>, commands: Vec<S
         Err(e) => {
             let error = TapeError::Io { cartridge: drive_label.clone(), op: "spawn the copy device's worker thread", source: e };
             let stop = Some(Stop::Failed { command: all.first().map_or(0, |c| c.id), error });
-            return Detached { report: XcopyReport { completed: Vec::new(), stop, remaining: all, open: false, stuck: false, elapsed: started.elapsed() }, drive: None };
+            return Detached {
+                report: XcopyReport { completed: Vec::new(), stop, remaining: all, open: false, stuck: false, elapsed: started.elapsed() },
+                drive: None,
+            };
         }
     };
     match watch.run(&ctl, opts.timeout, Some(opts.grace())) {
@@ -189,8 +204,22 @@ pub fn execute_detached(drive: Drive, src: Arc<dyn BlockDevice>, commands: Vec<S
             // Detached: dropping the handle never joins the thread.
             drop(worker);
             ctl.set_done(0);
-            let stop = if stuck.timed_out { Stop::Timeout { command: stuck.command, after: stuck.after } } else { Stop::Cancelled { command: stuck.command } };
-            Detached { report: XcopyReport { completed: Vec::new(), stop: Some(stop), remaining: all, open: false, stuck: true, elapsed: started.elapsed() }, drive: None }
+            let stop = if stuck.timed_out {
+                Stop::Timeout { command: stuck.command, after: stuck.after }
+            } else {
+                Stop::Cancelled { command: stuck.command }
+            };
+            Detached {
+                report: XcopyReport {
+                    completed: Vec::new(),
+                    stop: Some(stop),
+                    remaining: all,
+                    open: false,
+                    stuck: true,
+                    elapsed: started.elapsed(),
+                },
+                drive: None,
+            }
         }
     }
 }
@@ -221,7 +250,14 @@ fn run_commands(
         }
         // Each command gets a fresh control of its own, which the watchdog cancels.
         let cmd_ctl = Arc::new(CopyControl::new());
-        watch.update(|st| *st = WatchState { current: Some((Instant::now(), cmd.id, cmd_ctl.clone())), base: delivered, abandoned: st.abandoned, ..WatchState::default() });
+        watch.update(|st| {
+            *st = WatchState {
+                current: Some((Instant::now(), cmd.id, cmd_ctl.clone())),
+                base: delivered,
+                abandoned: st.abandoned,
+                ..WatchState::default()
+            }
+        });
         let fault_at = opts.fault_base + delivered;
         let result = if opts.fault.is_set() {
             let faulty = FaultySource::starting_at(src, opts.fault, &cmd_ctl, fault_at);
@@ -359,7 +395,11 @@ impl Watch {
                 }
                 if let (Some(g), Some(at)) = (grace, st.cancelled_at) {
                     if at.elapsed() >= g {
-                        stuck = Some(Stuck { command: *id, timed_out: st.timed_out.is_some(), after: st.timed_out.unwrap_or_else(|| since.elapsed()) });
+                        stuck = Some(Stuck {
+                            command: *id,
+                            timed_out: st.timed_out.is_some(),
+                            after: st.timed_out.unwrap_or_else(|| since.elapsed()),
+                        });
                     }
                 }
             }

@@ -78,7 +78,13 @@ fn all_commands_complete_as_chunks_of_one_segment_file() {
     check_chunks(&mut drive, &src, &r.completed);
     // A chunk's digest is of its own blocks: the wrong one is refused.
     let c = &r.completed[1];
-    let wrong = ReadRequest { file: 0, first_block: Some(c.first_block), expected_len: Some(c.command.length), expected_digest: Some(r.completed[2].digest), range: None };
+    let wrong = ReadRequest {
+        file: 0,
+        first_block: Some(c.first_block),
+        expected_len: Some(c.command.length),
+        expected_digest: Some(r.completed[2].digest),
+        range: None,
+    };
     let err = read_segment(&mut drive, &wrong, &mut VecSink::default(), &CopyControl::new()).expect_err("wrong digest");
     assert_eq!(err.code(), "E_CORRUPT");
 }
@@ -96,7 +102,11 @@ fn a_failing_command_is_cut_off_and_the_rest_moves_to_another_device() {
     assert!(matches!(r0.stop, Some(Stop::Failed { command: 3, .. })), "{:?}", r0.stop);
     assert_eq!(r0.stop.as_ref().map(|s| s.code()), Some("E_IO"));
     // The message gives the stream's byte count, not the failing command's.
-    assert!(r0.stop.as_ref().is_some_and(|s| s.to_string().contains(&format!("failed after {} bytes", 3 * CHUNK + 100 * 1024))), "{:?}", r0.stop);
+    assert!(
+        r0.stop.as_ref().is_some_and(|s| s.to_string().contains(&format!("failed after {} bytes", 3 * CHUNK + 100 * 1024))),
+        "{:?}",
+        r0.stop
+    );
     assert_eq!(r0.completed.len(), 3);
     assert_eq!(r0.remaining, cmds[3..].to_vec(), "the failed command comes first");
     assert!(r0.open);
@@ -121,7 +131,8 @@ fn a_hanging_command_times_out_and_is_reported_as_such() {
     let fault = SourceFault { fail_after: None, hang_after: Some(CHUNK + 100 * 1024), ..Default::default() };
     let timeout = Duration::from_millis(300);
     let started = Instant::now();
-    let r = execute(&mut d0, &src, &cmds, &DeviceOptions { fault, timeout: Some(timeout), fault_base: 0, grace: None }, &CopyControl::new());
+    let r =
+        execute(&mut d0, &src, &cmds, &DeviceOptions { fault, timeout: Some(timeout), fault_base: 0, grace: None }, &CopyControl::new());
     let took = started.elapsed();
     assert!(matches!(r.stop, Some(Stop::Timeout { command: 1, .. })), "{:?}", r.stop);
     assert_eq!(r.stop.as_ref().map(|s| s.code()), Some("E_TIMEOUT"));

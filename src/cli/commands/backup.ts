@@ -1,5 +1,5 @@
 /** `plexus backup run|schedule`, `plexus catalog jobs|show|rebuild`, `plexus restore` (declared in ../tree/backup.ts). */
-import { BACKUP_MODES, MAX_COMMAND_TIMEOUT_MS, runBackup, type BackupMode } from '../../backup/backup.js';
+import { BACKUP_MODES, type BackupMode, MAX_COMMAND_TIMEOUT_MS, runBackup } from '../../backup/backup.js';
 import { rebuildCatalog } from '../../backup/rebuild.js';
 import { restoreJob } from '../../backup/restore.js';
 import { addSchedule, listSchedule, runDue } from '../../backup/schedule.js';
@@ -7,7 +7,7 @@ import { Catalog } from '../../catalog/catalog.js';
 import { PlexusError } from '../../errors.js';
 import { formatBytes, formatRate } from '../../util/size.js';
 import { cancellable } from '../cancel.js';
-import { homeOf, intOpt, sizeOpt, type GlobalOptions } from '../context.js';
+import { type GlobalOptions, homeOf, intOpt, sizeOpt } from '../context.js';
 import { printFields, printJson, printTable } from '../render/output.js';
 import { progressBar } from '../render/progress.js';
 
@@ -16,7 +16,10 @@ const log = (quiet: boolean) => (line: string) => {
 };
 
 /** `backup run`. */
-export async function runBackupRun(source: string, o: GlobalOptions & { library?: string; mode: string; streams: string; chunk: string; timeout?: string; driveTimeout?: string; json?: boolean }): Promise<void> {
+export async function runBackupRun(
+  source: string,
+  o: GlobalOptions & { library?: string; mode: string; streams: string; chunk: string; timeout?: string; driveTimeout?: string; json?: boolean },
+): Promise<void> {
   if (!BACKUP_MODES.includes(o.mode as BackupMode)) throw new PlexusError('E_INVALID', `--mode must be one of ${BACKUP_MODES.join(', ')}, not '${o.mode}'`);
   const driveTimeout = intOpt(o.driveTimeout, 'drive timeout', 0, 31_536_000);
   const timeout = o.timeout === undefined ? undefined : Number(o.timeout);
@@ -43,7 +46,10 @@ export async function runBackupRun(source: string, o: GlobalOptions & { library?
       onLog: log(Boolean(o.json)),
     });
     bar.stop();
-    if (o.json) return printJson(r);
+    if (o.json) {
+      printJson(r);
+      return;
+    }
     process.stdout.write(
       `job ${r.job}: backed up ${source} (${formatBytes(r.bytes)}, ${r.mode}) to ${r.cartridges.join(', ')} in ${(r.elapsedMs / 1000).toFixed(2)} s (${formatRate(r.bytes / Math.max(r.elapsedMs / 1000, 1e-9))})\n` +
         `job ${r.job}: ${r.consistency === 'consistent' ? `a consistent image as of ${r.dataTime}` : 'a crash-consistent copy of a live volume'} (${r.consistencyReason})\n`,
@@ -65,14 +71,20 @@ export function runScheduleAdd(source: string, o: GlobalOptions & { at: string; 
   const home = homeOf(o);
   const id = addSchedule(home, source, o.at, o.library);
   const entry = listSchedule(home).find((s) => s.id === id)!;
-  if (o.json) return printJson(entry);
+  if (o.json) {
+    printJson(entry);
+    return;
+  }
   process.stdout.write(`scheduled backup ${id} of ${source} at ${entry.at}\n`);
 }
 
 /** `backup schedule list`. */
 export function runScheduleList(o: GlobalOptions & { json?: boolean }): void {
   const rows = listSchedule(homeOf(o));
-  if (o.json) return printJson(rows);
+  if (o.json) {
+    printJson(rows);
+    return;
+  }
   if (rows.length === 0) return void process.stdout.write('nothing scheduled\n');
   printTable(
     ['NUMBER', 'AT', 'TARGET', 'LIBRARY', 'STATUS', 'OUTCOME'],
@@ -97,7 +109,10 @@ export function runCatalogJobs(o: GlobalOptions & { target?: string; status?: st
   const catalog = Catalog.open(homeOf(o));
   try {
     const jobs = catalog.jobs({ target: o.target, status: o.status as 'done' | undefined });
-    if (o.json) return printJson(jobs);
+    if (o.json) {
+      printJson(jobs);
+      return;
+    }
     if (jobs.length === 0) return void process.stdout.write('no backup jobs\n');
     printTable(
       ['JOB', 'TARGET', 'STATUS', 'SIZE', 'CONSISTENCY', 'DATA TIME', 'STARTED', 'ENDED'],
@@ -116,7 +131,10 @@ export function runCatalogShow(jobText: string, o: GlobalOptions & { json?: bool
     const job = catalog.job(id);
     const locations = catalog.locations(id);
     const segments = catalog.segments(id);
-    if (o.json) return printJson({ ...job, locations, segments });
+    if (o.json) {
+      printJson({ ...job, locations, segments });
+      return;
+    }
     printFields([
       ['job', job.id],
       ['target', `${job.target} (${formatBytes(job.targetSize)})`],
@@ -141,7 +159,10 @@ export function runCatalogShow(jobText: string, o: GlobalOptions & { json?: bool
 /** `catalog rebuild`. */
 export async function runCatalogRebuild(o: GlobalOptions & { library?: string; json?: boolean }): Promise<void> {
   const r = await cancellable((signal) => rebuildCatalog(homeOf(o), { library: o.library, signal, onLog: log(Boolean(o.json)) }));
-  if (o.json) return printJson(r);
+  if (o.json) {
+    printJson(r);
+    return;
+  }
   process.stdout.write(`rebuilt the catalog from ${r.cartridges} cartridges of ${r.libraries.join(', ')}: ${r.jobs} jobs, ${r.segments} segments\n`);
   for (const p of r.problems) process.stderr.write(`warning: ${p}\n`);
 }
@@ -162,10 +183,11 @@ export async function runRestore(jobText: string, o: GlobalOptions & { to: strin
       }),
     );
     bar.stop();
-    if (o.json) return printJson(r);
-    process.stdout.write(
-      `restored job ${id} (${r.target}, ${formatBytes(r.bytes)} from byte ${r.offset}) to ${r.to} from ${r.loaded.join(', ')}: ${r.segments} segments verified\n`,
-    );
+    if (o.json) {
+      printJson(r);
+      return;
+    }
+    process.stdout.write(`restored job ${id} (${r.target}, ${formatBytes(r.bytes)} from byte ${r.offset}) to ${r.to} from ${r.loaded.join(', ')}: ${r.segments} segments verified\n`);
   } finally {
     bar.stop();
   }

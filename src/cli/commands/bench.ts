@@ -1,6 +1,5 @@
 /** `plexus bench copy|resync|backup|chunked`: benchmarks with tables, JSON results and SVG plots (declared in ../tree/bench.ts). */
 import fs from 'node:fs';
-import path from 'node:path';
 import { benchBackup, cacheDescription } from '../../bench/backup.js';
 import { benchChunked } from '../../bench/chunked.js';
 import { benchCopy } from '../../bench/copy.js';
@@ -8,10 +7,10 @@ import { type CachePolicy, saveResult, type Timing } from '../../bench/measure.j
 import { benchResync, type ResyncBenchResult, type WriteCost } from '../../bench/resync.js';
 import { barChart, logLineChart, type Series } from '../../bench/svg.js';
 import { PlexusError } from '../../errors.js';
-import { formatBytes, formatRate, parseSize } from '../../util/size.js';
-import { homeOf, intOpt, type GlobalOptions } from '../context.js';
-import { printJson, printTable } from '../render/output.js';
 import type { ProgressCallback } from '../../progress.js';
+import { formatBytes, formatRate, parseSize } from '../../util/size.js';
+import { type GlobalOptions, homeOf, intOpt } from '../context.js';
+import { printJson, printTable } from '../render/output.js';
 import { progressBar } from '../render/progress.js';
 
 /**
@@ -46,7 +45,15 @@ interface TimedBench {
  */
 function printTimedBench(o: { json?: boolean; plot?: string; results: string }, r: TimedBench, chartTitle: string, notes?: string): void {
   const file = saveResult(o.results, r);
-  if (o.plot) fs.writeFileSync(o.plot, barChart(chartTitle, 'GiB/s', r.timings.map((t) => ({ label: t.name, value: t.rate / 2 ** 30 }))));
+  if (o.plot)
+    fs.writeFileSync(
+      o.plot,
+      barChart(
+        chartTitle,
+        'GiB/s',
+        r.timings.map((t) => ({ label: t.name, value: t.rate / 2 ** 30 })),
+      ),
+    );
   if (o.json) {
     printJson({ ...r, resultFile: file });
     return;
@@ -84,7 +91,10 @@ export async function runBenchCopy(o: GlobalOptions & { size: string; rounds: st
       ]),
     );
   }
-  if (o.json) return printJson({ ...r, resultFile: file });
+  if (o.json) {
+    printJson({ ...r, resultFile: file });
+    return;
+  }
   printTable(
     ['CONTENDER', 'BEST', 'MEDIAN', 'RATE'],
     r.timings.map((t) => [t.name, `${t.bestSeconds.toFixed(3)} s`, `${t.medianSeconds.toFixed(3)} s`, formatRate(t.rate)]),
@@ -115,7 +125,10 @@ export async function runBenchResync(o: GlobalOptions & ResyncOpts): Promise<voi
   report.stop();
   const file = saveResult(o.results, r);
   if (o.plot) fs.writeFileSync(o.plot, resyncChart(r));
-  if (o.json) return printJson({ ...r, resultFile: file });
+  if (o.json) {
+    printJson({ ...r, resultFile: file });
+    return;
+  }
   printResync(r);
   process.stdout.write(`\nload average (1 min) at start / end: ${r.loadAverage.start.toFixed(2)} / ${r.loadAverage.end.toFixed(2)} on ${r.machine.cores} cores\nresult: ${file}\n`);
 }
@@ -167,7 +180,6 @@ export async function runBenchChunked(o: GlobalOptions & { size: string; rounds:
       '\nratios are medians of the per-round ratios',
   );
 }
-
 
 interface ResyncOpts {
   size: string;
@@ -261,5 +273,9 @@ function resyncChart(r: ResyncBenchResult): string {
   if (r.rsync && r.rsync.length > 0) {
     series.push({ label: 'rsync --inplace --no-whole-file', points: r.rsync.map((x) => ({ x: x.fraction * 100, y: x.bestSeconds })), dashed: true });
   }
-  return logLineChart(`Resync of a ${formatBytes(r.sizeBytes)} pair after random writes (best of ${r.rounds})`, { x: 'regions dirtied (%)', y: 'time (log scale)', xTick: (v) => `${v}%`, yTick: (v) => (v < 1 ? `${Number((v * 1000).toPrecision(3))} ms` : `${v} s`) }, series);
+  return logLineChart(
+    `Resync of a ${formatBytes(r.sizeBytes)} pair after random writes (best of ${r.rounds})`,
+    { x: 'regions dirtied (%)', y: 'time (log scale)', xTick: (v) => `${v}%`, yTick: (v) => (v < 1 ? `${Number((v * 1000).toPrecision(3))} ms` : `${v} s`) },
+    series,
+  );
 }

@@ -1,8 +1,9 @@
 /** `plexus copy SRC DST`: block copy between volumes, creating DST if needed (declared in ../tree/copy.ts). */
-import { checkCopyOptions } from '../../volumes/copy.js';
+
 import { copyToVolume } from '../../mirror/volume-ops.js';
 import { formatBytes, formatRate } from '../../util/size.js';
-import { intOpt, sizeOpt, type GlobalOptions } from '../context.js';
+import { checkCopyOptions } from '../../volumes/copy.js';
+import { type GlobalOptions, intOpt, sizeOpt } from '../context.js';
 import { mirrorsOf } from '../mirrors.js';
 import { printJson } from '../render/output.js';
 import { progressBar } from '../render/progress.js';

@@ -1,6 +1,6 @@
 /** `plexus demo`: the main job end to end on the storage home (declared in ../tree/demo.ts). */
 import { runDemo } from '../../demo/demo.js';
-import { homeOf, type GlobalOptions } from '../context.js';
+import { type GlobalOptions, homeOf } from '../context.js';
 import { progressBar } from '../render/progress.js';
 
 /** `demo`: creates the home when it is missing. */

@@ -1,8 +1,9 @@
 /** `plexus fault inject|clear|list`: make a resource fail after N bytes, hang or go unavailable (declared in ../tree/fault.ts). */
-import { describeFault } from '../../resources/inventory.js';
-import { clearFaults, injectFault, listFaults, type FaultSpec } from '../../resources/faults.js';
+
 import { PlexusError } from '../../errors.js';
-import { homeOf, sizeOpt, type GlobalOptions } from '../context.js';
+import { clearFaults, type FaultSpec, injectFault, listFaults } from '../../resources/faults.js';
+import { describeFault } from '../../resources/inventory.js';
+import { type GlobalOptions, homeOf, sizeOpt } from '../context.js';
 import { printJson, printTable } from '../render/output.js';
 
 /** `fault inject`. */
@@ -13,7 +14,10 @@ export function runFaultInject(target: string, o: GlobalOptions & { after?: stri
   const bytes = after === undefined ? {} : { afterBytes: after };
   const spec: FaultSpec = o.hang ? { hang: true, ...bytes } : o.stuck ? { stuck: true, ...bytes } : after !== undefined ? { afterBytes: after } : { unavailable: true };
   const f = injectFault(homeOf(o), target, spec);
-  if (o.json) return printJson(f);
+  if (o.json) {
+    printJson(f);
+    return;
+  }
   process.stdout.write(`injected ${describeFault(f)} into ${f.target}\n`);
 }
 
@@ -26,7 +30,10 @@ export function runFaultClear(target: string | undefined, o: GlobalOptions): voi
 /** `fault list`. */
 export function runFaultList(o: GlobalOptions & { json?: boolean }): void {
   const faults = listFaults(homeOf(o));
-  if (o.json) return printJson(faults);
+  if (o.json) {
+    printJson(faults);
+    return;
+  }
   if (faults.length === 0) return void process.stdout.write('no faults\n');
   printTable(
     ['TARGET', 'KIND', 'AFTER', 'SINCE'],

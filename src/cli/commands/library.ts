@@ -3,7 +3,7 @@ import { createLibrary, register, removeLibrary } from '../../backup/libraries.j
 import { Catalog, type MediaRow } from '../../catalog/catalog.js';
 import { Library } from '../../tape/library.js';
 import { formatBytes, parseSize } from '../../util/size.js';
-import { homeOf, intOpt, sizeOpt, type GlobalOptions } from '../context.js';
+import { type GlobalOptions, homeOf, intOpt, sizeOpt } from '../context.js';
 import { printFields, printJson, printTable } from '../render/output.js';
 
 function mediaRows(media: MediaRow[]): string[][] {
@@ -22,7 +22,10 @@ export function runLibraryCreate(name: string, o: GlobalOptions & { slots: strin
       blockSize: sizeOpt(o.blockSize, 'block size'),
       prefix: o.prefix,
     });
-    if (o.json) return printJson(lib.config);
+    if (o.json) {
+      printJson(lib.config);
+      return;
+    }
     process.stdout.write(
       `created library ${name}: ${lib.config.slots} cartridges of ${formatBytes(lib.config.cartridgeSize)} (${lib.config.cartridges[0]!.barcode}…), ${lib.config.drives} drive${lib.config.drives === 1 ? '' : 's'}\n`,
     );
@@ -50,7 +53,10 @@ export function runLibraryList(o: GlobalOptions & { json?: boolean }): void {
         busyDrives: l.drives().filter((d) => d.busy).length,
       };
     });
-    if (o.json) return printJson(libs);
+    if (o.json) {
+      printJson(libs);
+      return;
+    }
     if (libs.length === 0) return void process.stdout.write('no libraries\n');
     printTable(
       ['NAME', 'SLOTS', 'DRIVES', 'BUSY', 'CARTRIDGE', 'SCRATCH', 'USED'],
@@ -70,7 +76,10 @@ export function runLibraryShow(name: string, o: GlobalOptions & { json?: boolean
     register(catalog, lib, false);
     const media = catalog.media(lib.name);
     const drives = lib.drives();
-    if (o.json) return printJson({ ...lib.config, dir: lib.dir, drives: drives, media });
+    if (o.json) {
+      printJson({ ...lib.config, dir: lib.dir, drives: drives, media });
+      return;
+    }
     printFields([
       ['library', lib.name],
       ['directory', lib.dir],
@@ -110,11 +119,13 @@ export function runTapeList(o: GlobalOptions & { library?: string; json?: boolea
   try {
     for (const l of libs) register(catalog, l, false);
     const media = libs.flatMap((l) => catalog.media(l.name));
-    if (o.json) return printJson(media);
+    if (o.json) {
+      printJson(media);
+      return;
+    }
     if (media.length === 0) return void process.stdout.write('no cartridges\n');
     printTable(['BARCODE', 'LIBRARY', 'SLOT', 'STATE', 'USED', 'CAPACITY', 'FULL'], mediaRows(media));
   } finally {
     catalog.close();
   }
 }
-

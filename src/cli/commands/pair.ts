@@ -3,10 +3,10 @@ import { PlexusError } from '../../errors.js';
 import { runInBackground } from '../../mirror/background.js';
 import type { PairInfo, PairSelector } from '../../mirror/mirrors.js';
 import { promote, rotate, stage } from '../../mirror/plexes.js';
-import { parseState, PAIR_STATES } from '../../mirror/states.js';
+import { PAIR_STATES, parseState } from '../../mirror/states.js';
 import { formatBytes, formatRate, parseSize } from '../../util/size.js';
 import { cancellable } from '../cancel.js';
-import { intOpt, sizeOpt, type GlobalOptions } from '../context.js';
+import { type GlobalOptions, intOpt, sizeOpt } from '../context.js';
 import { mirrorsOf } from '../mirrors.js';
 import { printJson, printTable } from '../render/output.js';
 import { progressBar } from '../render/progress.js';
@@ -42,7 +42,11 @@ function describe(p: PairInfo): string[] {
 }
 
 /** `pair create`. */
-export async function runPairCreate(primary: string, secondary: string, o: GlobalOptions & { group?: string; allow?: string[]; granularity: string; instant?: boolean; writeIntent: boolean; threads?: string; maxRate?: string; background?: boolean; json?: boolean }): Promise<void> {
+export async function runPairCreate(
+  primary: string,
+  secondary: string,
+  o: GlobalOptions & { group?: string; allow?: string[]; granularity: string; instant?: boolean; writeIntent: boolean; threads?: string; maxRate?: string; background?: boolean; json?: boolean },
+): Promise<void> {
   const mirrors = mirrorsOf(o);
   const threads = intOpt(o.threads, 'threads', 1, 256);
   const bar = progressBar(o.instant ? `fill ${secondary}` : `copy ${primary} → ${secondary}`, Boolean(process.stderr.isTTY) && !o.json && !o.background);
@@ -74,17 +78,26 @@ export async function runPairCreate(primary: string, secondary: string, o: Globa
 }
 
 /** `pair split`. */
-export async function runPairSplit(primary: string | undefined, o: GlobalOptions & SelectOpts & { readOnly?: boolean; allow?: string[]; freeze?: string; thaw?: string; hookTimeout: string; json?: boolean }): Promise<void> {
+export async function runPairSplit(
+  primary: string | undefined,
+  o: GlobalOptions & SelectOpts & { readOnly?: boolean; allow?: string[]; freeze?: string; thaw?: string; hookTimeout: string; json?: boolean },
+): Promise<void> {
   const sel = selector(primary, o);
   const timeout = intOpt(o.hookTimeout, 'hook timeout', 1, 86_400)! * 1000;
   const r = await mirrorsOf(o).split(sel, { readOnly: o.readOnly, allow: o.allow, freeze: o.freeze, thaw: o.thaw, hookTimeoutMs: timeout });
-  if (o.json) return printJson(r);
+  if (o.json) {
+    printJson(r);
+    return;
+  }
   const hooks = [r.freeze && `freeze ${r.freeze.status} in ${r.freeze.ms} ms`, r.thaw && `thaw ${r.thaw.status} in ${r.thaw.ms} ms`].filter(Boolean).join(', ');
   process.stdout.write(`split ${r.pairs.join(', ')} at ${r.splitAt}${hooks ? `; ${hooks}` : ''}${r.frozenMs !== undefined ? `; frozen for ${r.frozenMs} ms` : ''}\n`);
 }
 
 /** `pair resync`. */
-export async function runPairResync(primary: string | undefined, o: GlobalOptions & SelectOpts & { full?: boolean; reverse?: boolean; threads?: string; maxRate?: string; background?: boolean; json?: boolean }): Promise<void> {
+export async function runPairResync(
+  primary: string | undefined,
+  o: GlobalOptions & SelectOpts & { full?: boolean; reverse?: boolean; threads?: string; maxRate?: string; background?: boolean; json?: boolean },
+): Promise<void> {
   const sel = selector(primary, o);
   const threads = intOpt(o.threads, 'threads', 1, 256);
   const maxRate = sizeOpt(o.maxRate, 'max rate');
@@ -100,7 +113,10 @@ export async function runPairResync(primary: string | undefined, o: GlobalOption
     // Ctrl-C cancels between chunks (E_CANCELLED, exit 130); a rerun resumes.
     const results = await cancellable((signal) => mirrors.resync(sel, { full: o.full, reverse: o.reverse, threads, maxRate, onProgress: bar.callback, signal }));
     bar.stop();
-    if (o.json) return printJson(results);
+    if (o.json) {
+      printJson(results);
+      return;
+    }
     for (const r of results) {
       const rate = formatRate(r.bytesCopied / Math.max(r.elapsedMs / 1000, 1e-9));
       process.stdout.write(`${r.resumed ? 'resumed and ' : ''}resynced ${r.primary} → ${r.secondary}: copied ${formatBytes(r.bytesCopied)} in ${(r.elapsedMs / 1000).toFixed(2)} s (${rate})\n`);
@@ -114,7 +130,10 @@ export async function runPairResync(primary: string | undefined, o: GlobalOption
 export function runPairDisplay(primary: string | undefined, o: GlobalOptions & SelectOpts & { json?: boolean }): void {
   const mirrors = mirrorsOf(o);
   const list = primary === undefined && o.group === undefined ? mirrors.display() : mirrors.display(selector(primary, o));
-  if (o.json) return printJson(list);
+  if (o.json) {
+    printJson(list);
+    return;
+  }
   if (list.length === 0) return void process.stdout.write('no pairs\n');
   printTable(['PRIMARY', 'SECONDARY', 'STATE', 'GROUP', 'DIRTY', 'PROGRESS', 'SPLIT AT', 'ACCESS'], list.map(describe));
 }
@@ -136,7 +155,9 @@ export async function runPairWait(primary: string | undefined, o: GlobalOptions 
 export async function runPairFill(primary: string | undefined, o: GlobalOptions & SelectOpts & { threads?: string; maxRate?: string; json?: boolean }): Promise<void> {
   const bar = progressBar('fill', Boolean(process.stderr.isTTY) && !o.json);
   try {
-    const r = await cancellable((signal) => mirrorsOf(o).fill(selector(primary, o), { threads: intOpt(o.threads, 'threads', 1, 256), maxRate: sizeOpt(o.maxRate, 'max rate'), onProgress: bar.callback, signal }));
+    const r = await cancellable((signal) =>
+      mirrorsOf(o).fill(selector(primary, o), { threads: intOpt(o.threads, 'threads', 1, 256), maxRate: sizeOpt(o.maxRate, 'max rate'), onProgress: bar.callback, signal }),
+    );
     bar.stop();
     if (o.json) printJson(r);
     else process.stdout.write(`filled ${r.length} instant split${r.length === 1 ? '' : 's'} (${formatBytes(r.reduce((a, x) => a + x.bytesCopied, 0))})\n`);
@@ -148,18 +169,29 @@ export async function runPairFill(primary: string | undefined, o: GlobalOptions 
 /** `pair promote`. */
 export function runPairPromote(primary: string, o: GlobalOptions & { plex: string; json?: boolean }): void {
   const r = promote(mirrorsOf(o), primary, o.plex);
-  if (o.json) return printJson(r);
-  process.stdout.write(`promoted ${o.plex} to be the live ${primary} in ${r.elapsedMs} ms; ${formatBytes(r.differingBytes)} differ from the other plexes${r.suspended.length ? ` (${r.suspended.join(', ')} suspended for resync)` : ''}\n`);
+  if (o.json) {
+    printJson(r);
+    return;
+  }
+  process.stdout.write(
+    `promoted ${o.plex} to be the live ${primary} in ${r.elapsedMs} ms; ${formatBytes(r.differingBytes)} differ from the other plexes${r.suspended.length ? ` (${r.suspended.join(', ')} suspended for resync)` : ''}\n`,
+  );
 }
 
 /** `pair rotate`. */
 export async function runPairRotate(primary: string, o: GlobalOptions & { plexes: string; readOnly?: boolean; allow?: string[]; freeze?: string; thaw?: string; json?: boolean }): Promise<void> {
   const bar = progressBar('rejoin', Boolean(process.stderr.isTTY) && !o.json);
   try {
-    const plexes = o.plexes.split(',').map((x) => x.trim()).filter(Boolean);
+    const plexes = o.plexes
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean);
     const r = await rotate(mirrorsOf(o), primary, plexes, { readOnly: o.readOnly, allow: o.allow, freeze: o.freeze, thaw: o.thaw, onProgress: bar.callback });
     bar.stop();
-    if (o.json) return printJson(r);
+    if (o.json) {
+      printJson(r);
+      return;
+    }
     process.stdout.write(`${r.rejoined ? `rejoined ${r.rejoined}; ` : ''}detached ${r.detached} as the newest backup at ${r.split.splitAt}\n`);
   } finally {
     bar.stop();
@@ -172,7 +204,10 @@ export async function runPairStage(primary: string, o: GlobalOptions & { plex: s
   try {
     const r = await stage(mirrorsOf(o), primary, o.plex, o.to, { freeze: o.freeze, thaw: o.thaw, threads: intOpt(o.threads, 'threads', 1, 256), onProgress: bar.callback });
     bar.stop();
-    if (o.json) return printJson(r);
+    if (o.json) {
+      printJson(r);
+      return;
+    }
     process.stdout.write(`staged ${o.plex} onto ${o.to} (${formatBytes(r.copy.bytesCopied)}); pair resynced, split window ${r.splitWindowMs} ms; back up from ${o.to}\n`);
   } finally {
     bar.stop();
@@ -184,4 +219,3 @@ export function runPairDelete(primary: string, o: GlobalOptions & { plex?: strin
   const gone = mirrorsOf(o).delete(primary, o.plex);
   process.stdout.write(`deleted ${gone.join(', ')}\n`);
 }
-

@@ -1,7 +1,8 @@
 /** `plexus resources list|set|add|rm`: the backup manager's inventory and topology (declared in ../tree/resources.ts). */
-import { DEFINED_KINDS, Inventory, RESOURCE_KINDS, type DefinedKind, type Resource, type ResourceKind, type ResourceState } from '../../resources/inventory.js';
+
 import { PlexusError } from '../../errors.js';
-import { homeOf, type GlobalOptions } from '../context.js';
+import { DEFINED_KINDS, type DefinedKind, Inventory, type Resource, type ResourceKind, type ResourceState } from '../../resources/inventory.js';
+import { type GlobalOptions, homeOf } from '../context.js';
 import { printJson, printTable } from '../render/output.js';
 
 function withInventory<T>(o: GlobalOptions, fn: (inv: Inventory) => T, create = false): T {
@@ -25,13 +26,19 @@ export function runResourcesList(o: GlobalOptions & { kind?: string; json?: bool
   withInventory(o, (inv) => {
     const resources = inv.list({ kind: o.kind as ResourceKind | undefined });
     const links = o.kind === undefined || o.kind === 'switch' ? inv.links() : [];
-    if (o.json) return printJson({ resources, links });
+    if (o.json) {
+      printJson({ resources, links });
+      return;
+    }
     if (resources.length === 0) process.stdout.write('no resources\n');
     else printTable(['NAME', 'KIND', 'STATE', 'JOB', 'STREAM', 'PID', 'DETAIL'], resources.map(row));
     const switches = resources.filter((r) => r.kind === 'switch');
     if (switches.length > 0) {
       process.stdout.write('\n');
-      printTable(['SWITCH', 'CONNECTS'], switches.map((s) => [s.name, (s.connects ?? []).join(', ') || '-']));
+      printTable(
+        ['SWITCH', 'CONNECTS'],
+        switches.map((s) => [s.name, (s.connects ?? []).join(', ') || '-']),
+      );
     }
   });
 }
@@ -40,7 +47,10 @@ export function runResourcesList(o: GlobalOptions & { kind?: string; json?: bool
 export function runResourcesSet(name: string, o: GlobalOptions & { state: string; json?: boolean }): void {
   withInventory(o, (inv) => {
     const r = inv.setState(name, o.state as ResourceState);
-    if (o.json) return printJson(r);
+    if (o.json) {
+      printJson(r);
+      return;
+    }
     const held = r.jobId !== null ? ` (held by job ${r.jobId} stream ${r.stream}: it sees this on its next check)` : '';
     process.stdout.write(`${r.kind} ${r.name} is ${r.state}${held}\n`);
   });
@@ -48,16 +58,29 @@ export function runResourcesSet(name: string, o: GlobalOptions & { state: string
 
 /** `resources add`: creates the home when it is missing. */
 export function runResourcesAdd(kind: string, name: string, o: GlobalOptions & { connects?: string; detail?: string; json?: boolean }): void {
-  withInventory(o, (inv) => {
-    if (!(DEFINED_KINDS as readonly string[]).includes(kind)) {
-      throw new PlexusError('E_INVALID', `cannot add a '${kind}': add a ${DEFINED_KINDS.join(', ')} (libraries, drives and cartridges come from \`plexus library create\`)`);
-    }
-    const connects = o.connects === undefined ? [] : o.connects.split(',').map((x) => x.trim()).filter(Boolean);
-    const r = inv.add(kind as DefinedKind, name, { connects, detail: o.detail });
-    if (o.json) return printJson(r);
-    const linked = kind === 'switch' ? r.connects ?? [] : connects;
-    process.stdout.write(`added ${kind} ${name}${linked.length ? ` connected to ${linked.join(', ')}` : ''}\n`);
-  }, true);
+  withInventory(
+    o,
+    (inv) => {
+      if (!(DEFINED_KINDS as readonly string[]).includes(kind)) {
+        throw new PlexusError('E_INVALID', `cannot add a '${kind}': add a ${DEFINED_KINDS.join(', ')} (libraries, drives and cartridges come from \`plexus library create\`)`);
+      }
+      const connects =
+        o.connects === undefined
+          ? []
+          : o.connects
+              .split(',')
+              .map((x) => x.trim())
+              .filter(Boolean);
+      const r = inv.add(kind as DefinedKind, name, { connects, detail: o.detail });
+      if (o.json) {
+        printJson(r);
+        return;
+      }
+      const linked = kind === 'switch' ? (r.connects ?? []) : connects;
+      process.stdout.write(`added ${kind} ${name}${linked.length ? ` connected to ${linked.join(', ')}` : ''}\n`);
+    },
+    true,
+  );
 }
 
 /** `resources rm`. */

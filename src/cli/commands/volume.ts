@@ -4,11 +4,11 @@
  * they run: `volume list` and `show` load only the volume store.
  */
 import { PlexusError } from '../../errors.js';
-import { formatBytes, parseSize } from '../../util/size.js';
-import type { VolumeInfo } from '../../volumes/volume.js';
-import { readVolumeInPieces, readVolumeToFile, resolveRange, writeFileToVolume } from '../../volumes/files.js';
 import type { VolumeIo } from '../../mirror/io.js';
-import { byteOpt, hostOf, intOpt, sizeOpt, volumesOf, type GlobalOptions } from '../context.js';
+import { formatBytes, parseSize } from '../../util/size.js';
+import { readVolumeInPieces, readVolumeToFile, resolveRange, writeFileToVolume } from '../../volumes/files.js';
+import type { VolumeInfo } from '../../volumes/volume.js';
+import { byteOpt, type GlobalOptions, hostOf, intOpt, sizeOpt, volumesOf } from '../context.js';
 import { printFields, printJson, printTable } from '../render/output.js';
 
 function infoFields(i: VolumeInfo): Array<[string, string | number]> {
@@ -38,7 +38,10 @@ export function runVolumeCreate(name: string, o: GlobalOptions & { size: string;
 /** `volume list`. */
 export function runVolumeList(o: GlobalOptions & { json?: boolean }): void {
   const list = volumesOf(o).list();
-  if (o.json) return printJson(list);
+  if (o.json) {
+    printJson(list);
+    return;
+  }
   if (list.length === 0) return void process.stdout.write('no volumes\n');
   printTable(
     ['NAME', 'SIZE', 'BLOCK', 'ID', 'CREATED'],

@@ -14,7 +14,7 @@ export function backupCommand(): Command {
     .option('--mode <mode>', `single (one drive), parallel (the same data down every stream) or chunked (EXTENDED COPY segment commands, moved to the next copy device on error or timeout)`, 'single')
     .option('--library <name>', 'library to write to (single: default the only one; other modes: only this one, default any)')
     .option('--streams <n>', 'streams to secure in parallel and chunked modes', '2')
-    .option('--chunk <bytes>', 'bytes per segment command, e.g. 10M (a multiple of the cartridges\' block size)', '10M')
+    .option('--chunk <bytes>', "bytes per segment command, e.g. 10M (a multiple of the cartridges' block size)", '10M')
     .option('--timeout <seconds>', 'a segment command taking longer fails its stream: a hung device (default 10, or 1 per MiB of larger chunks)')
     .option('--drive-timeout <seconds>', 'single mode: give up waiting for a free drive after this long (default: wait)')
     .option('--json', 'print the report as JSON')

@@ -1,8 +1,8 @@
 /** Declares `plexus bench copy|resync|backup|chunked|startup` (run by ../commands/bench.ts). */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Command } from '../commander.js';
 import { DEFAULT_FRACTIONS, DEFAULT_GRANULARITIES } from '../../bench/defaults.js';
+import { Command } from '../commander.js';
 import { lazy } from '../lazy.js';
 
 const DEFAULT_RESULTS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../bench/results');
@@ -65,6 +65,11 @@ export function benchCommand(): Command {
     .option('--rounds <n>', 'rounds (each runs every contender once, in turn)', '30')
     .option('--json', 'print the result as JSON')
     .option('--results <dir>', 'where to store the JSON result', DEFAULT_RESULTS)
-    .action(lazy(() => import('../commands/bench-startup.js'), (m) => m.runBenchStartup));
+    .action(
+      lazy(
+        () => import('../commands/bench-startup.js'),
+        (m) => m.runBenchStartup,
+      ),
+    );
   return bench;
 }

@@ -13,5 +13,10 @@ export function copyCommand(): Command {
     .option('--no-sync', 'do not fsync the destination at the end')
     .option('--max-rate <size>', 'copy pace per second, e.g. 100M (default: as fast as possible)')
     .option('--json', 'print the report as JSON')
-    .action(lazy(() => import('../commands/copy.js'), (m) => m.runCopy));
+    .action(
+      lazy(
+        () => import('../commands/copy.js'),
+        (m) => m.runCopy,
+      ),
+    );
 }

@@ -7,5 +7,10 @@ export function demoCommand(): Command {
   return new Command('demo')
     .description('mirror a volume, split it, back the split image up to tape, restore it and resync, verifying every step')
     .option('--size <size>', 'demo volume size', '128M')
-    .action(lazy(() => import('../commands/demo.js'), (m) => m.runDemoCommand));
+    .action(
+      lazy(
+        () => import('../commands/demo.js'),
+        (m) => m.runDemoCommand,
+      ),
+    );
 }

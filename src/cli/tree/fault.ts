@@ -12,7 +12,7 @@ export function faultCommand(): Command {
     .command('inject <target>')
     .description('inject a fault: --after N (fail), --hang [--after N], --stuck [--after N], or --unavailable')
     .option('--after <bytes>', 'fail (or with --hang: hang) after this many bytes pass through it, e.g. 10M')
-    .option('--hang', 'stop responding (only the job\'s command timeout notices)')
+    .option('--hang', "stop responding (only the job's command timeout notices)")
     .option('--stuck', 'hang in a system call that ignores cancellation: the job gives the device up at its timeout and marks it unavailable')
     .option('--unavailable', 'go unavailable (streams are not secured on it)')
     .option('--json', 'print the fault as JSON')

@@ -4,5 +4,10 @@ import { lazy } from '../lazy.js';
 
 /** Registers the init command. */
 export function initCommand(): Command {
-  return new Command('init').description('create the storage home').action(lazy(() => import('../commands/init.js'), (m) => m.runInit));
+  return new Command('init').description('create the storage home').action(
+    lazy(
+      () => import('../commands/init.js'),
+      (m) => m.runInit,
+    ),
+  );
 }

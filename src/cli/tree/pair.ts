@@ -1,6 +1,7 @@
 /** Declares `plexus pair create|split|resync|display|wait|fill|promote|rotate|stage|delete` (run by ../commands/pair.ts). */
-import { Command } from '../commander.js';
+
 import { PAIR_STATES } from '../../mirror/states.js';
+import { Command } from '../commander.js';
 import { lazy } from '../lazy.js';
 
 /** Exit status of `pair wait` when the timeout passes first. */

@@ -1,6 +1,7 @@
 /** Declares `plexus resources list|set|add|rm` (run by ../commands/resources.ts). */
-import { Command } from '../commander.js';
+
 import { DEFINED_KINDS, RESOURCE_KINDS } from '../../resources/kinds.js';
+import { Command } from '../commander.js';
 import { lazy } from '../lazy.js';
 
 const load = () => import('../commands/resources.js');

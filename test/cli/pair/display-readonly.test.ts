@@ -25,7 +25,7 @@ function inventory(dir: string): Record<string, string> {
 }
 
 describe('pair display is read-only', () => {
-  it('leaves a dead owner\'s bitmap logs (torn tail included), leftovers and records exactly as they were', async () => {
+  it("leaves a dead owner's bitmap logs (torn tail included), leftovers and records exactly as they were", async () => {
     await volumes(s.home, 8, 'p', 's');
     ok(s.home, 'pair', 'create', 'p', 's');
     ok(s.home, 'pair', 'split', 'p');
@@ -63,10 +63,18 @@ describe('pair display is read-only', () => {
     await volumes(s.home, 8, 'p', 's');
     ok(s.home, 'pair', 'create', 'p', 's');
     const trace = path.join(s.dir, 'strace.txt');
-    const r = spawnSync('strace', ['-f', '-e', 'trace=flock', '-o', trace, process.execPath, CLI, '--home', s.home, 'pair', 'display', '--json'], { encoding: 'utf8', env: { ...process.env, PLEXUS_HOME: '' } });
+    const r = spawnSync('strace', ['-f', '-e', 'trace=flock', '-o', trace, process.execPath, CLI, '--home', s.home, 'pair', 'display', '--json'], {
+      encoding: 'utf8',
+      env: { ...process.env, PLEXUS_HOME: '' },
+    });
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)[0]).toMatchObject({ state: 'PAIR', busy: false });
-    expect(fs.readFileSync(trace, 'utf8').split('\n').filter((l) => l.includes('flock('))).toEqual([]);
+    expect(
+      fs
+        .readFileSync(trace, 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('flock(')),
+    ).toEqual([]);
   });
 
   it('still sees a live owner as busy', async () => {

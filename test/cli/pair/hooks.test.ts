@@ -18,8 +18,7 @@ describe('split hooks', () => {
     ok(s.home, 'pair', 'create', 'p', 's');
     const log = path.join(s.dir, 'hooks.log');
     // Each hook records when it ran and what state the pair was in at that moment.
-    const snap = (name: string): string =>
-      `echo ${name} >> ${q(log)} && ${q(process.execPath)} ${q(CLI)} --home ${q(s.home)} pair display p --json > ${q(path.join(s.dir, `${name}.json`))}`;
+    const snap = (name: string): string => `echo ${name} >> ${q(log)} && ${q(process.execPath)} ${q(CLI)} --home ${q(s.home)} pair display p --json > ${q(path.join(s.dir, `${name}.json`))}`;
     const r = ok(s.home, 'pair', 'split', 'p', '--freeze', `${snap('freeze')} && sleep 0.2`, '--thaw', snap('thaw'), '--json');
     const report = json<SplitReport>(r.stdout);
 

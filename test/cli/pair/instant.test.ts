@@ -7,10 +7,10 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { PlexSet } from '../../../src/mirror/plexset.js';
-import { PairRecords } from '../../../src/mirror/record.js';
 import type { PairInfo } from '../../../src/mirror/mirrors.js';
 import type { MirrorCopyReport } from '../../../src/mirror/plexset.js';
+import { PlexSet } from '../../../src/mirror/plexset.js';
+import { PairRecords } from '../../../src/mirror/record.js';
 import { plexus } from '../../helpers/home.js';
 import { checksum, expectFailure, MiB, ok, useScratch, volumeFiles } from '../cli-helpers.js';
 import { alive, display, json, sum, until, volumes } from './pair-helpers.js';
@@ -39,7 +39,10 @@ describe('instant split', () => {
   it('an interrupted background fill: reads come from the primary, overwrites are preserved, fill resumes', async () => {
     await volumes(s.home, 32, 'p', 's');
     const image = sum(s.home, 'p');
-    const tail = crypto.createHash('sha256').update(fs.readFileSync(volumeFiles(s.home, 'p').img).subarray(28 * MiB)).digest('hex');
+    const tail = crypto
+      .createHash('sha256')
+      .update(fs.readFileSync(volumeFiles(s.home, 'p').img).subarray(28 * MiB))
+      .digest('hex');
 
     // Paced at 1 MiB/s, the fill takes far longer than this test.
     const created = json<PairInfo & { pid: number }>(ok(s.home, 'pair', 'create', 'p', 's', '--instant', '--background', '--max-rate', '1M', '--json').stdout);

@@ -26,7 +26,10 @@ export async function volumes(home: string, sizeMiB: number, ...names: string[])
 
 /** SHA-256 of a volume's data file: what `plexus volume checksum` prints for a plain volume. */
 export function sum(home: string, name: string): string {
-  return crypto.createHash('sha256').update(fs.readFileSync(volumeFiles(home, name).img)).digest('hex');
+  return crypto
+    .createHash('sha256')
+    .update(fs.readFileSync(volumeFiles(home, name).img))
+    .digest('hex');
 }
 
 /** Writes `length` bytes of one byte value at `offset` through the CLI (so pairs see it). */

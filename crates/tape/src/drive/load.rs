@@ -16,9 +16,7 @@ impl Drive {
     /// E_EXISTS if the file exists, E_INVALID for a bad barcode or geometry.
     pub fn format(path: &Path, opts: &FormatOptions) -> Result<Drive> {
         if !valid_barcode(&opts.barcode) {
-            return Err(TapeError::Invalid {
-                detail: format!("barcode {:?} must be 1-32 characters of A-Z a-z 0-9 . _ -", opts.barcode),
-            });
+            return Err(TapeError::Invalid { detail: format!("barcode {:?} must be 1-32 characters of A-Z a-z 0-9 . _ -", opts.barcode) });
         }
         let ew = opts.early_warning.unwrap_or_else(|| default_early_warning(opts.capacity, opts.block_size));
         check_geometry(opts.capacity, opts.block_size, ew)?;
@@ -36,10 +34,7 @@ impl Drive {
         })?;
         let eod = Header { kind: Kind::EndOfData, content: Content::Raw, file: 0, len: 0, block: 0, crc: 0 }.encode();
         let m = FileMedium::new(file);
-        let written = m
-            .write_at(0, &[&label.encode(), &eod])
-            .and_then(|()| m.sync())
-            .and_then(|()| sync_parent(path));
+        let written = m.write_at(0, &[&label.encode(), &eod]).and_then(|()| m.sync()).and_then(|()| sync_parent(path));
         if let Err(e) = written {
             // A half-formatted file is worth nothing; leave no trace of it.
             let _ = std::fs::remove_file(path);
@@ -52,14 +47,10 @@ impl Drive {
     /// Loads an existing cartridge: validates the label and scans the record headers.
     pub fn open(path: &Path, access: Access) -> Result<Drive> {
         let name = path.display().to_string();
-        let file = OpenOptions::new()
-            .read(true)
-            .write(access == Access::ReadWrite)
-            .open(path)
-            .map_err(|e| match e.kind() {
-                io::ErrorKind::NotFound => TapeError::NotFound { path: path.to_owned() },
-                _ => io_err(&name, "open", e),
-            })?;
+        let file = OpenOptions::new().read(true).write(access == Access::ReadWrite).open(path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => TapeError::NotFound { path: path.to_owned() },
+            _ => io_err(&name, "open", e),
+        })?;
         lock(&file, access, &name)?;
         Drive::with_medium(Box::new(FileMedium::new(file)), path, access)
     }
@@ -106,9 +97,7 @@ fn lock(file: &File, access: Access, name: &str) -> Result<()> {
     };
     match r {
         Ok(()) => Ok(()),
-        Err(TryLockError::WouldBlock) => {
-            Err(TapeError::Busy { cartridge: name.to_owned(), detail: "loaded in another drive".into() })
-        }
+        Err(TryLockError::WouldBlock) => Err(TapeError::Busy { cartridge: name.to_owned(), detail: "loaded in another drive".into() }),
         Err(TryLockError::Error(e)) => Err(io_err(name, "lock", e)),
     }
 }
