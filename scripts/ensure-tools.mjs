@@ -1,14 +1,18 @@
 #!/usr/bin/env node
 /**
  * Installs the system tools Plexus needs besides Node.js and Rust, so that `npm install`
- * (through the "prepare" script) sets a fresh machine up by itself. Today that is rsync,
- * the peer `plexus bench resync` compares against. Only as root with apt-get: anywhere
- * else it prints one warning line and leaves the machine alone. Never fails the install.
+ * (through the "prepare" script) sets a fresh machine up by itself: rsync, the peer
+ * `plexus bench resync` compares against, and strace, with which tests observe the fsyncs
+ * and locks of real commands. Only as root with apt-get: anywhere else it prints one
+ * warning line and leaves the machine alone. Never fails the install.
  */
 import { spawnSync } from 'node:child_process';
 
 /** Tools and the Debian package that provides each. */
-const TOOLS = [{ command: 'rsync', pkg: 'rsync', why: 'plexus bench resync compares against it' }];
+const TOOLS = [
+  { command: 'rsync', pkg: 'rsync', why: 'plexus bench resync compares against it' },
+  { command: 'strace', pkg: 'strace', why: 'tests observe the fsyncs and locks of real commands with it' },
+];
 
 const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 const warn = (msg) => process.stderr.write(`ensure-tools: ${msg}\n`);
