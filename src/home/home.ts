@@ -1,8 +1,8 @@
 /** The storage home: the directory where volumes, bitmaps and the catalog live. */
 import fs from 'node:fs';
 import path from 'node:path';
-import { PlexusError } from '../errors.js';
-import { writeFileDurable } from '../util/durable.js';
+import { asPlexusError, fromSystem, PlexusError } from '../errors.js';
+import { syncDir, writeFileDurable } from '../util/durable.js';
 
 const MARKER = 'plexus.json';
 const FORMAT = 1;
@@ -66,11 +66,15 @@ export class Home {
     const marker = path.join(root, MARKER);
     if (fs.existsSync(marker)) return false;
     try {
-      fs.mkdirSync(path.join(root, 'volumes'), { recursive: true });
+      const made = fs.mkdirSync(path.join(root, 'volumes'), { recursive: true });
+      // mkdir -p returns the first directory it created: the entry naming it lives in its
+      // parent, which must reach the disk too, or a crash could lose the whole home.
+      if (made !== undefined) syncDir(path.dirname(made));
+      syncDir(root);
       writeFileDurable(marker, `${JSON.stringify({ format: FORMAT, created: new Date().toISOString() }, null, 2)}\n`);
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      throw new PlexusError(code === 'EACCES' ? 'E_ACCESS' : code === 'ENOSPC' ? 'E_NOSPC' : 'E_IO', `cannot create home ${root}: ${(e as Error).message}`, { cause: e });
+      const err = asPlexusError(fromSystem(e));
+      throw new PlexusError(err.code, `cannot create home ${root}: ${err.message}`, { cause: e });
     }
     return true;
   }

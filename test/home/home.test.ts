@@ -42,14 +42,24 @@ describe('Home', () => {
     const root = path.join(scratch.dir, 'h');
     expect(Home.init(root)).toBe(true);
     const marker = path.join(root, 'plexus.json');
-    // The temporary file is unique per writer (.plexus.json.PID.RANDOM.tmp) beside the marker.
-    expect(calls).toHaveLength(3);
-    const tmp = /^fsync (.+)$/.exec(calls[0]!)?.[1] ?? '';
+    // The new directories' entries first (the scratch dir holds `h`, `h` holds `volumes`),
+    // then the marker through a temporary file unique per writer (.plexus.json.PID.RANDOM.tmp).
+    expect(calls).toHaveLength(5);
+    expect(calls.slice(0, 2)).toEqual([`fsync ${scratch.dir}`, `fsync ${root}`]);
+    const tmp = /^fsync (.+)$/.exec(calls[2]!)?.[1] ?? '';
     expect(path.dirname(tmp)).toBe(root);
     expect(path.basename(tmp)).toMatch(/^\.plexus\.json\.\d+\.[0-9a-f]+\.tmp$/);
-    expect(calls.slice(1)).toEqual([`rename ${tmp} ${marker}`, `fsync ${root}`]);
+    expect(calls.slice(3)).toEqual([`rename ${tmp} ${marker}`, `fsync ${root}`]);
     expect(JSON.parse(fs.readFileSync(marker, 'utf8')).format).toBe(1);
     expect(fs.readdirSync(root).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('a home that cannot be created is refused with the operating system\'s code, naming it', () => {
+    // A file where the home's parent directory should be: ENOTDIR, which is E_NOENT.
+    const blocker = path.join(scratch.dir, 'file');
+    fs.writeFileSync(blocker, 'x');
+    const root = path.join(blocker, 'h');
+    expect(() => Home.init(root)).toThrowError(expect.objectContaining({ code: 'E_NOENT', message: expect.stringContaining(`cannot create home ${root}`) }));
   });
 
   it('open with create: false refuses a missing home, naming it, and creates nothing', () => {
