@@ -22,9 +22,16 @@ export function backupManagerLogFile(home: Home): string {
 /** Appends `line` with a UTC timestamp; a failure is a PlexusError naming the log file. */
 export function recordBackupManager(home: Home, line: string): void {
   const file = backupManagerLogFile(home);
+  const text = `${new Date().toISOString()} ${line.replace(/\n/g, ' ')}\n`;
   try {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.appendFileSync(file, `${new Date().toISOString()} ${line.replace(/\n/g, ' ')}\n`);
+    try {
+      fs.appendFileSync(file, text);
+    } catch (e) {
+      // The first line of a home: HOME/logs does not exist yet.
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.appendFileSync(file, text);
+    }
   } catch (e) {
     throw fromSystem(e, file);
   }
