@@ -15,7 +15,7 @@ import { job, library, notAvailable, resources, useHome, withInventory } from '.
 
 const h = useHome();
 const dist = (p: string): string => pathToFileURL(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist', p)).href;
-const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const reEscape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** What `fn` threw (sync or async). */
 async function thrown(fn: () => unknown): Promise<unknown> {
@@ -28,7 +28,7 @@ async function thrown(fn: () => unknown): Promise<unknown> {
 }
 
 /** A coded PlexusError naming `file`. */
-const coded = (code: string, file: string) => expect.objectContaining({ name: 'PlexusError', code, message: expect.stringMatching(escape(file)) });
+const coded = (code: string, file: string) => expect.objectContaining({ name: 'PlexusError', code, message: expect.stringMatching(reEscape(file)) });
 
 describe('resource operations whose log cannot be written', () => {
   it('change nothing and say why: E_NOENT naming the log file (HOME/logs is a file)', async () => {
@@ -87,7 +87,7 @@ describe('libraries', () => {
     const c = Catalog.open(h.home);
     try {
       const e = await thrown(() => createLibrary(h.home, c, 'lib', { slots: 1, drives: 1, cartridgeSize: 1 << 20, blockSize: 4096 }));
-      expect(e).toEqual(expect.objectContaining({ name: 'PlexusError', code: expect.stringMatching(/^E_(NOENT|EXISTS)$/), message: expect.stringMatching(escape(dir)) }));
+      expect(e).toEqual(expect.objectContaining({ name: 'PlexusError', code: expect.stringMatching(/^E_(NOENT|EXISTS)$/), message: expect.stringMatching(reEscape(dir)) }));
       fs.rmSync(dir);
       createLibrary(h.home, c, 'lib', { slots: 1, drives: 1, cartridgeSize: 1 << 20, blockSize: 4096 });
       // A library directory that cannot be read: E_NOENT/E_ACCESS naming it, not a raw error.
@@ -137,7 +137,7 @@ describe('a home the process may not read', () => {
         }
         process.stdout.write(JSON.stringify(out));
       `);
-      expect(out).toEqual(Array(4).fill(expect.objectContaining({ name: 'PlexusError', code: 'E_ACCESS', message: expect.stringMatching(escape(libs)) })));
+      expect(out).toEqual(Array(4).fill(expect.objectContaining({ name: 'PlexusError', code: 'E_ACCESS', message: expect.stringMatching(reEscape(libs)) })));
     } finally {
       fs.chmodSync(libs, 0o755);
     }

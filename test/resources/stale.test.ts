@@ -127,13 +127,15 @@ describe('reservations live with their job (its kernel lock), not with a pid', (
         for (const cl of claims) cl.release();
       }
       expect(notAvailable(h.home)).toEqual([]);
-      expect(fs.readFileSync(path.join(h.home.dir, 'logs', 'backup-manager.log'), 'utf8')).toMatch(new RegExp(`job ${job}: released 4 resources of stream 1 left by process ${process.pid} \\(its job is no longer running\\)`));
+      expect(fs.readFileSync(path.join(h.home.dir, 'logs', 'backup-manager.log'), 'utf8')).toMatch(
+        new RegExp(`job ${job}: released 4 resources of stream 1 left by process ${process.pid} \\(its job is no longer running\\)`),
+      );
     } finally {
       child.kill('SIGKILL');
     }
   });
 
-  it('marking a dead job\'s resource available again frees it, even under a reused pid', async () => {
+  it("marking a dead job's resource available again frees it, even under a reused pid", async () => {
     library(h.home, 'lib', 2, 4);
     await new VolumeStore(h.home).create('v', { size: 1 << 20 }).fill(0, 1 << 20, { seed: 3 });
     const { child, exited } = await started(CHUNKED, h.home.dir);
@@ -198,7 +200,9 @@ describe('stale reservations', () => {
         .drives()
         .map((d) => d.busy),
     ).toEqual([false, false]);
-    expect(fs.readFileSync(path.join(h.home.dir, 'logs', 'backup-manager.log'), 'utf8')).toMatch(new RegExp(`job 1: released 4 resources of stream 1 left by process ${child.pid} \\(its job is no longer running\\)`));
+    expect(fs.readFileSync(path.join(h.home.dir, 'logs', 'backup-manager.log'), 'utf8')).toMatch(
+      new RegExp(`job 1: released 4 resources of stream 1 left by process ${child.pid} \\(its job is no longer running\\)`),
+    );
   });
 
   it('a reservation of a running job whose drive lock is free is stale (the stream let its drive go)', () => {
