@@ -4,14 +4,17 @@
  * job times out) or to go unavailable. Faults are rows of the catalog, so a test or an
  * operator injects them from one process and the job running in another sees them.
  *
- * The inventory only records faults; `unavailable` ones make `secureStreams` skip the
- * resource, and the data path of a stream asks `faultsFor` its components to act out
- * the others.
+ * This module owns the `faults` rows: the functions below taking a Catalog read and write
+ * them (the inventory lists them, `secureStreams` skips resources with an `unavailable`
+ * one, a stream's check combines those of its components); the functions taking a Home
+ * are the registry's entry points, each a guarded call that opens the home's catalog.
+ * It imports neither inventory.ts nor streams.ts (they import it).
  */
-import { PlexusError } from '../errors.js';
+import { Catalog } from '../catalog/catalog.js';
+import { guarded, PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
-import { Inventory } from './inventory.js';
-import { logBackupManager } from './log.js';
+import { recordBackupManager } from './log.js';
+import { syncInventory } from './sync.js';
 
 export type FaultKind = 'fail-after' | 'hang' | 'stuck' | 'unavailable';
 
@@ -73,44 +76,91 @@ export function effectiveFault(rows: readonly FaultRow[]): EffectiveFault {
   };
 }
 
-function withInventory<T>(home: Home, fn: (inv: Inventory) => T): T {
-  const inv = Inventory.open(home);
-  try {
-    return fn(inv);
-  } finally {
-    inv.close();
-  }
+// ---- the rows ----
+
+const FAULT_COLUMNS = `id, target, kind, after_bytes AS afterBytes, created_at AS createdAt`;
+
+/** Injected faults, of some targets or all, by target and kind. */
+export function faultRows(catalog: Catalog, targets?: readonly string[]): FaultRow[] {
+  const all = catalog.db.prepare(`SELECT ${FAULT_COLUMNS} FROM faults ORDER BY target, kind`).all() as FaultRow[];
+  return targets ? all.filter((f) => targets.includes(f.target)) : all;
+}
+
+function hasResource(catalog: Catalog, name: string): boolean {
+  return catalog.db.prepare(`SELECT 1 FROM resources WHERE name = ?`).get(name) !== undefined;
+}
+
+/** Records a fault on a resource (E_NOENT if there is none), replacing one of the same kind. */
+export function putFault(catalog: Catalog, target: string, kind: FaultKind, afterBytes: number | null): FaultRow {
+  if (!hasResource(catalog, target)) throw new PlexusError('E_NOENT', `no resource ${target} to inject a fault into (see \`plexus resources list\`)`);
+  catalog.db
+    .prepare(
+      `INSERT INTO faults (target, kind, after_bytes, created_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (target, kind) DO UPDATE SET after_bytes = excluded.after_bytes, created_at = excluded.created_at`,
+    )
+    .run(target, kind, afterBytes, new Date().toISOString());
+  return faultRows(catalog, [target]).find((f) => f.kind === kind)!;
+}
+
+/** Deletes the faults of one target (E_NOENT if unknown) or of all; returns how many. */
+export function deleteFaults(catalog: Catalog, target?: string): number {
+  if (target === undefined) return catalog.db.prepare(`DELETE FROM faults`).run().changes;
+  if (!hasResource(catalog, target)) throw new PlexusError('E_NOENT', `no resource ${target} in the inventory`);
+  return catalog.db.prepare(`DELETE FROM faults WHERE target = ?`).run(target).changes;
+}
+
+/** "fail-after 1048576", "hang", "unavailable". */
+export function describeFault(f: Pick<FaultRow, 'kind' | 'afterBytes'>): string {
+  return f.afterBytes === null ? f.kind : `${f.kind} ${f.afterBytes}`;
+}
+
+// ---- the registry ----
+
+/** Runs `fn` on the home's catalog, its libraries' rows registered first when `sync`. */
+function withCatalog<T>(home: Home, sync: boolean, fn: (catalog: Catalog) => T): T {
+  return guarded(() => {
+    const catalog = Catalog.open(home);
+    try {
+      if (sync) syncInventory(home, catalog);
+      return fn(catalog);
+    } finally {
+      catalog.close();
+    }
+  });
 }
 
 /**
  * Injects a fault into a resource (E_NOENT if there is none of that name), replacing
- * a fault of the same kind there.
+ * a fault of the same kind there. The log line is written before the fault commits.
  */
 export function injectFault(home: Home, target: string, spec: FaultSpec): FaultRow {
-  const { kind, afterBytes } = parseFaultSpec(spec);
-  const row = withInventory(home, (inv) => inv.addFault(target, kind, afterBytes));
-  logBackupManager(home, `fault injected: ${target} ${kind}${afterBytes === null ? '' : ` ${afterBytes}`}`);
-  return row;
+  return withCatalog(home, true, (catalog) => {
+    const { kind, afterBytes } = parseFaultSpec(spec);
+    return catalog.transaction(() => {
+      const row = putFault(catalog, target, kind, afterBytes);
+      recordBackupManager(home, `fault injected: ${target} ${describeFault(row)}`);
+      return row;
+    });
+  });
 }
 
 /** Clears the faults of `target` (E_NOENT if unknown), or every fault; returns how many. */
 export function clearFaults(home: Home, target?: string): number {
-  const n = withInventory(home, (inv) => inv.clearFaults(target));
-  if (n > 0) logBackupManager(home, `faults cleared: ${target ?? 'all'} (${n})`);
-  return n;
+  return withCatalog(home, true, (catalog) =>
+    catalog.transaction(() => {
+      const n = deleteFaults(catalog, target);
+      if (n > 0) recordBackupManager(home, `faults cleared: ${target ?? 'all'} (${n})`);
+      return n;
+    }),
+  );
 }
 
 /** Every injected fault, by target. */
 export function listFaults(home: Home): FaultRow[] {
-  return withInventory(home, (inv) => inv.faults());
+  return withCatalog(home, true, (catalog) => faultRows(catalog));
 }
 
 /** The effective fault of a stream's components (names unknown to the inventory have none). */
 export function faultsFor(home: Home, names: readonly string[]): EffectiveFault {
-  const inv = Inventory.open(home, { sync: false });
-  try {
-    return effectiveFault(inv.faults(names));
-  } finally {
-    inv.close();
-  }
+  return withCatalog(home, false, (catalog) => effectiveFault(faultRows(catalog, names)));
 }

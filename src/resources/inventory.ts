@@ -9,18 +9,19 @@
  * the home's library directories every time an inventory is opened.
  */
 
-import { Catalog, processAlive } from '../catalog/catalog.js';
-import { PlexusError } from '../errors.js';
+import { Catalog } from '../catalog/catalog.js';
+import { lockHeld } from '../catalog/liveness.js';
+import { guarded, PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
 import { Library } from '../tape/library.js';
-import { register } from '../tape/media.js';
 import { checkVolumeName } from '../volumes/names.js';
-import type { FaultKind, FaultRow } from './faults.js';
+import { describeFault, faultRows } from './faults.js';
 import { DEFINED_KINDS, type DefinedKind, RESOURCE_KINDS, type ResourceKind } from './kinds.js';
-import { logBackupManager } from './log.js';
+import { logBackupManager, recordBackupManager } from './log.js';
+import { driveName, SYNCED, syncInventory } from './sync.js';
 import { Fabric, type Link, STORAGE } from './topology.js';
 
-export { DEFINED_KINDS, type DefinedKind, RESOURCE_KINDS, type ResourceKind };
+export { DEFINED_KINDS, type DefinedKind, describeFault, driveName, RESOURCE_KINDS, type ResourceKind };
 /** What moves a stream's data: a backup server or a copy device (EXTENDED COPY). */
 export type MoverKind = 'server' | 'copy-device';
 export type ResourceState = 'available' | 'in-use' | 'unavailable';
@@ -56,13 +57,6 @@ export interface Holder {
 }
 
 const ROW_COLUMNS = `name, kind, state, job_id AS jobId, stream, pid, reserved_at AS reservedAt, detail`;
-const FAULT_COLUMNS = `id, target, kind, after_bytes AS afterBytes, created_at AS createdAt`;
-const SYNCED: ReadonlySet<ResourceKind> = new Set(['library', 'drive', 'cartridge']);
-
-/** The inventory name of drive `n` of a library. */
-export function driveName(library: string, drive: number): string {
-  return `${library}/drive${drive}`;
-}
 
 const byListing = (a: ResourceRow, b: ResourceRow): number => RESOURCE_KINDS.indexOf(a.kind) - RESOURCE_KINDS.indexOf(b.kind) || a.name.localeCompare(b.name, 'en', { numeric: true });
 
@@ -78,22 +72,24 @@ export class Inventory {
 
   /**
    * Opens the inventory: registers the libraries, drives and cartridges found on disk
-   * and releases reservations whose process is gone (`releasedStale` says how many).
+   * and releases reservations whose job no longer runs (`releasedStale` says how many).
    * `sync: false` skips both, for a quick look at rows already there.
    */
   static open(home: Home, opts: { sync?: boolean; catalog?: Catalog } = {}): Inventory {
-    const catalog = opts.catalog ?? Catalog.open(home);
-    const inv = new Inventory(home, catalog, !opts.catalog);
-    try {
-      if (opts.sync !== false) {
-        inv.sync();
-        inv.stale = inv.releaseStale();
+    return guarded(() => {
+      const catalog = opts.catalog ?? Catalog.open(home);
+      const inv = new Inventory(home, catalog, !opts.catalog);
+      try {
+        if (opts.sync !== false) {
+          syncInventory(home, catalog);
+          inv.stale = inv.releaseStale();
+        }
+        return inv;
+      } catch (e) {
+        inv.close();
+        throw e;
       }
-      return inv;
-    } catch (e) {
-      inv.close();
-      throw e;
-    }
+    });
   }
 
   /** Resources released on open because their holder died. */
@@ -143,13 +139,17 @@ export class Inventory {
    * without the inventory).
    */
   list(filter: { kind?: ResourceKind } = {}): Resource[] {
+    return guarded(() => this.listRows(filter));
+  }
+
+  private listRows(filter: { kind?: ResourceKind }): Resource[] {
     if (filter.kind !== undefined && !RESOURCE_KINDS.includes(filter.kind)) {
       throw new PlexusError('E_INVALID', `unknown resource kind '${String(filter.kind)}' (expected ${RESOURCE_KINDS.join(', ')})`);
     }
     const rows = this.rows().filter((r) => filter.kind === undefined || r.kind === filter.kind);
     const links = this.links();
     const faults = new Map<string, string[]>();
-    for (const f of this.faults()) faults.set(f.target, [...(faults.get(f.target) ?? []), describeFault(f)]);
+    for (const f of faultRows(this.catalog)) faults.set(f.target, [...(faults.get(f.target) ?? []), describeFault(f)]);
     const media = new Map(this.catalog.media().map((m) => [m.barcode, m]));
     const drives = new Map<string, { busy: boolean; loaded: string | null; pid: number | null }>();
     const busyByLibrary = new Map<string, number>();
@@ -186,9 +186,11 @@ export class Inventory {
 
   /** One resource as listed, or E_NOENT. */
   get(name: string): Resource {
-    const r = this.list().find((x) => x.name === name);
-    if (!r) throw new PlexusError('E_NOENT', `no resource ${name} in the inventory (see \`plexus resources list\`)`);
-    return r;
+    return guarded(() => {
+      const r = this.listRows({}).find((x) => x.name === name);
+      if (!r) throw new PlexusError('E_NOENT', `no resource ${name} in the inventory (see \`plexus resources list\`)`);
+      return r;
+    });
   }
 
   // ---- defining ----
@@ -199,6 +201,10 @@ export class Inventory {
    * cabled to. Every endpoint must exist.
    */
   add(kind: DefinedKind, name: string, opts: { connects?: string[]; detail?: string } = {}): Resource {
+    return guarded(() => this.define(kind, name, opts));
+  }
+
+  private define(kind: DefinedKind, name: string, opts: { connects?: string[]; detail?: string }): Resource {
     if (!(DEFINED_KINDS as readonly string[]).includes(kind)) {
       throw new PlexusError('E_INVALID', `cannot add a ${kind}: libraries, drives and cartridges come from the tape libraries (\`plexus library create\`); add a server, copy-device or switch`);
     }
@@ -222,12 +228,17 @@ export class Inventory {
       const link = this.db.prepare(`INSERT OR IGNORE INTO links (switch, endpoint) VALUES (?, ?)`);
       // A switch's links start at the switch; a server's or copy device's at its switches.
       for (const e of connects) link.run(kind === 'switch' ? name : e, kind === 'switch' ? e : name);
+      recordBackupManager(this.home, `${kind} ${name} added${connects.length ? `, connects ${connects.join(' ')}` : ''}`);
     });
     return this.get(name);
   }
 
   /** Removes a server, copy device or switch and its links. E_STATE while a job holds it. */
   remove(name: string): { links: number } {
+    return guarded(() => this.undefine(name));
+  }
+
+  private undefine(name: string): { links: number } {
     return this.catalog.transaction(() => {
       const r = this.row(name);
       if (!r) throw new PlexusError('E_NOENT', `no resource ${name} in the inventory`);
@@ -237,6 +248,7 @@ export class Inventory {
       if (r.jobId !== null) throw new PlexusError('E_STATE', `${r.kind} ${name} is held by ${holderText(r)}: remove it after the job releases it`);
       const links = this.db.prepare(`DELETE FROM links WHERE switch = ? OR endpoint = ?`).run(name, name).changes;
       this.db.prepare(`DELETE FROM resources WHERE name = ?`).run(name);
+      recordBackupManager(this.home, `${r.kind} ${name} removed with ${links} link${links === 1 ? '' : 's'}`);
       return { links };
     });
   }
@@ -245,9 +257,18 @@ export class Inventory {
    * Marks a resource available or unavailable. Marking one a job holds unavailable is
    * recorded at once (the job sees it on its next check, and it stays unavailable after
    * the release); marking it available again gives it back to its holder. Only a job
-   * securing a resource puts it in use.
+   * securing a resource puts it in use. The log line is written before the change
+   * commits: a log that cannot be written leaves the state as it was.
    */
   setState(name: string, state: ResourceState): Resource {
+    return guarded(() => this.changeState(name, state, true));
+  }
+
+  /**
+   * Sets a state; with `strict`, the log line is part of the change (see setState),
+   * otherwise it is best effort (markUnavailable, on a job's failure path).
+   */
+  changeState(name: string, state: ResourceState, strict: boolean): Resource {
     if (state !== 'available' && state !== 'unavailable') {
       throw new PlexusError('E_INVALID', `state must be available or unavailable, not '${String(state)}': only a job securing a resource puts it in use`);
     }
@@ -260,15 +281,16 @@ export class Inventory {
       if (state === 'unavailable') {
         this.db.prepare(`UPDATE resources SET state = 'unavailable' WHERE name = ?`).run(name);
       } else if (r.state === 'unavailable') {
-        const held = r.jobId !== null && r.pid !== null && processAlive(r.pid);
+        // Given back to its holder only while the holder's job still runs (holds its lock).
+        const held = r.jobId !== null && this.jobRuns(r.jobId);
         if (held) this.db.prepare(`UPDATE resources SET state = 'in-use' WHERE name = ?`).run(name);
         else this.db.prepare(`UPDATE resources SET state = 'available', job_id = NULL, stream = NULL, pid = NULL, reserved_at = NULL WHERE name = ?`).run(name);
       }
-      return r;
+      const line = `${r.kind} ${name} set ${state}${r.jobId !== null ? ` while held by ${holderText(r)}` : ''}`;
+      if (r.state !== state && strict) recordBackupManager(this.home, line);
+      return { r, line };
     });
-    if (before.state !== state) {
-      logBackupManager(this.home, `${before.kind} ${name} set ${state}${before.jobId !== null ? ` while held by ${holderText(before)}` : ''}`);
-    }
+    if (before.r.state !== state && !strict) logBackupManager(this.home, before.line);
     return this.get(name);
   }
 
@@ -303,12 +325,22 @@ export class Inventory {
     return this.catalog.transaction(() => names.reduce((n, name) => n + stmt.run(name, holder.jobId, holder.stream, holder.pid).changes, 0));
   }
 
+  /** Whether job `id` runs: some live process holds its kernel lock (src/catalog/liveness.ts). */
+  private jobRuns(id: number): boolean {
+    return lockHeld(this.catalog.file, 'job', id);
+  }
+
   /**
-   * Releases reservations whose holder is gone: its process died, or a drive it
-   * reserved is no longer locked (the kernel dropped the lock with the process, and a
-   * recycled pid must not keep the reservation alive). Returns how many rows it freed.
+   * Releases reservations whose holder is gone: its job's kernel lock is free (the job
+   * ended, or its process died, however it died), or a drive it reserved is no longer
+   * locked. The pid a row records plays no part: it may have been reused. Each release
+   * is logged before it commits. Returns how many rows it freed.
    */
   releaseStale(): number {
+    return guarded(() => this.releaseDead());
+  }
+
+  private releaseDead(): number {
     const held = this.db.prepare(`SELECT ${ROW_COLUMNS} FROM resources WHERE job_id IS NOT NULL`).all() as ResourceRow[];
     if (held.length === 0) return 0;
     const groups = new Map<string, ResourceRow[]>();
@@ -317,14 +349,19 @@ export class Inventory {
       groups.set(k, [...(groups.get(k) ?? []), r]);
     }
     const libs = new Map(Library.list(this.home).map((l) => [l.name, l]));
+    const runs = new Map<number, boolean>();
+    const jobRuns = (id: number): boolean => {
+      if (!runs.has(id)) runs.set(id, this.jobRuns(id));
+      return runs.get(id)!;
+    };
     let freed = 0;
     for (const rows of groups.values()) {
       const h = rows[0]!;
-      const dead = h.pid === null || !processAlive(h.pid);
+      const ended = h.jobId === null || !jobRuns(h.jobId);
       const unlocked = rows.some((r) => r.kind === 'drive' && !driveLocked(libs, r.name));
-      if (!dead && !unlocked) continue;
-      const n = this.catalog.transaction(() =>
-        rows.reduce(
+      if (!ended && !unlocked) continue;
+      freed += this.catalog.transaction(() => {
+        const n = rows.reduce(
           (a, r) =>
             a +
             this.db
@@ -334,90 +371,15 @@ export class Inventory {
               )
               .run(r.name, r.jobId, r.stream, r.pid).changes,
           0,
-        ),
-      );
-      freed += n;
-      logBackupManager(
-        this.home,
-        `job ${h.jobId}: released ${n} resource${n === 1 ? '' : 's'} of stream ${h.stream} left by process ${h.pid} (${dead ? 'gone' : 'its drive is no longer locked'}): ${rows.map((r) => r.name).join(', ')}`,
-      );
+        );
+        recordBackupManager(
+          this.home,
+          `job ${h.jobId}: released ${n} resource${n === 1 ? '' : 's'} of stream ${h.stream} left by process ${h.pid} (${ended ? 'its job is no longer running' : 'its drive is no longer locked'}): ${rows.map((r) => r.name).join(', ')}`,
+        );
+        return n;
+      });
     }
     return freed;
-  }
-
-  // ---- faults (the rows; src/resources/faults.ts is the API) ----
-
-  /** Injected faults, of some targets or all. */
-  faults(targets?: readonly string[]): FaultRow[] {
-    const all = this.db.prepare(`SELECT ${FAULT_COLUMNS} FROM faults ORDER BY target, kind`).all() as FaultRow[];
-    return targets ? all.filter((f) => targets.includes(f.target)) : all;
-  }
-
-  /** Records a fault on a resource, replacing one of the same kind. */
-  addFault(target: string, kind: FaultKind, afterBytes: number | null): FaultRow {
-    if (!this.row(target)) throw new PlexusError('E_NOENT', `no resource ${target} to inject a fault into (see \`plexus resources list\`)`);
-    this.db
-      .prepare(
-        `INSERT INTO faults (target, kind, after_bytes, created_at) VALUES (?, ?, ?, ?)
-         ON CONFLICT (target, kind) DO UPDATE SET after_bytes = excluded.after_bytes, created_at = excluded.created_at`,
-      )
-      .run(target, kind, afterBytes, new Date().toISOString());
-    return this.faults([target]).find((f) => f.kind === kind)!;
-  }
-
-  /** Clears the faults of one target (E_NOENT if unknown) or of all; returns how many. */
-  clearFaults(target?: string): number {
-    if (target === undefined) return this.db.prepare(`DELETE FROM faults`).run().changes;
-    if (!this.row(target)) throw new PlexusError('E_NOENT', `no resource ${target} in the inventory`);
-    return this.db.prepare(`DELETE FROM faults WHERE target = ?`).run(target).changes;
-  }
-
-  // ---- libraries on disk ----
-
-  /**
-   * Registers the libraries, drives and cartridges on disk and forgets those gone. A
-   * library new to the inventory is linked to every switch that links all libraries
-   * known before it: the default switches keep reaching every library, a switch
-   * cabled to some libraries only is left alone.
-   */
-  private sync(): void {
-    const libs = Library.list(this.home);
-    for (const lib of libs) register(this.catalog, lib, false);
-    const want = new Map<string, { kind: ResourceKind; detail: string }>();
-    for (const lib of libs) {
-      const c = lib.config;
-      want.set(lib.name, { kind: 'library', detail: `${c.slots} slot${c.slots === 1 ? '' : 's'}, ${c.drives} drive${c.drives === 1 ? '' : 's'}` });
-      for (let d = 0; d < c.drives; d++) want.set(driveName(lib.name, d), { kind: 'drive', detail: `library ${lib.name}` });
-      for (const cart of c.cartridges) want.set(cart.barcode, { kind: 'cartridge', detail: `library ${lib.name}` });
-    }
-    const have = new Map(this.rows().map((r) => [r.name, r]));
-    const synced = [...have.values()].filter((r) => SYNCED.has(r.kind));
-    const gone = synced.filter((r) => want.get(r.name)?.kind !== r.kind);
-    const fresh = [...want].filter(([name, w]) => have.get(name)?.detail !== w.detail || have.get(name)?.kind !== w.kind);
-    if (gone.length === 0 && fresh.length === 0) return;
-    this.catalog.transaction(() => {
-      for (const r of gone) {
-        this.db.prepare(`DELETE FROM links WHERE endpoint = ?`).run(r.name);
-        this.db.prepare(`DELETE FROM resources WHERE name = ?`).run(r.name);
-      }
-      const knownBefore = synced.filter((r) => r.kind === 'library' && !gone.includes(r)).map((r) => r.name);
-      const switches = this.rows()
-        .filter((r) => r.kind === 'switch')
-        .map((r) => r.name);
-      const links = this.links();
-      const takesNew = switches.filter((s) => knownBefore.every((l) => links.some((k) => k.switch === s && k.endpoint === l)));
-      for (const [name, w] of fresh) {
-        const existing = this.row(name);
-        // A name a user gave a server or switch is not taken over by a library or cartridge.
-        if (existing && existing.kind !== w.kind) continue;
-        if (existing) {
-          this.db.prepare(`UPDATE resources SET detail = ? WHERE name = ?`).run(w.detail, name);
-          continue;
-        }
-        this.db.prepare(`INSERT INTO resources (name, kind, detail) VALUES (?, ?, ?)`).run(name, w.kind, w.detail);
-        if (w.kind === 'library') for (const s of takesNew) this.db.prepare(`INSERT OR IGNORE INTO links (switch, endpoint) VALUES (?, ?)`).run(s, name);
-      }
-    });
   }
 }
 
@@ -448,23 +410,21 @@ function driveLocked(libs: Map<string, Library>, name: string): boolean {
  * inventory are skipped; returns those marked.
  */
 export function markUnavailable(home: Home, names: readonly string[], why: string): string[] {
-  const inv = Inventory.open(home, { sync: false });
-  try {
-    const marked = names.filter((n) => inv.row(n) !== undefined);
-    for (const n of marked) inv.setState(n, 'unavailable');
-    if (marked.length > 0) logBackupManager(home, `${marked.join(', ')} marked unavailable: ${why}`);
-    return marked;
-  } finally {
-    inv.close();
-  }
+  return guarded(() => {
+    const inv = Inventory.open(home, { sync: false });
+    try {
+      const marked = names.filter((n) => inv.row(n) !== undefined);
+      // On a job's failure path: the log is best effort, the job's own error matters more.
+      for (const n of marked) inv.changeState(n, 'unavailable', false);
+      if (marked.length > 0) logBackupManager(home, `${marked.join(', ')} marked unavailable: ${why}`);
+      return marked;
+    } finally {
+      inv.close();
+    }
+  });
 }
 
 /** "job 3 stream 0 (process 1234)". */
 export function holderText(r: Pick<ResourceRow, 'jobId' | 'stream' | 'pid'>): string {
   return `job ${r.jobId} stream ${r.stream} (process ${r.pid})`;
-}
-
-/** "fail-after 1048576", "hang", "unavailable". */
-export function describeFault(f: FaultRow): string {
-  return f.afterBytes === null ? f.kind : `${f.kind} ${f.afterBytes}`;
 }

@@ -12,12 +12,12 @@
  * everything is reserved in one catalog transaction, so two jobs securing at once
  * never pick the same mover or switch.
  */
-import { PlexusError } from '../errors.js';
+import { guarded, PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
 import { type DriveClaim, Library } from '../tape/library.js';
-import { type EffectiveFault, effectiveFault } from './faults.js';
+import { type EffectiveFault, effectiveFault, faultRows } from './faults.js';
 import { driveName, type Holder, holderText, Inventory, type MoverKind, type ResourceKind, type ResourceRow } from './inventory.js';
-import { logBackupManager } from './log.js';
+import { logBackupManager, recordBackupManager } from './log.js';
 import type { Fabric } from './topology.js';
 
 /** The lock on a cartridge (`Library.tryClaimCartridge`). */
@@ -98,8 +98,7 @@ function snapshot(inv: Inventory): Snapshot {
   return {
     rows: new Map(inv.rows().map((r) => [r.name, r])),
     down: new Set(
-      inv
-        .faults()
+      faultRows(inv.catalog)
         .filter((f) => f.kind === 'unavailable')
         .map((f) => f.target),
     ),
@@ -291,9 +290,13 @@ class Stream implements SecuredStream {
   }
 
   check(): StreamCheck {
+    return guarded(() => this.look());
+  }
+
+  private look(): StreamCheck {
     const inv = Inventory.open(this.home, { sync: false });
     try {
-      const faults = inv.faults(this.resources);
+      const faults = faultRows(inv.catalog, this.resources);
       const fault = effectiveFault(faults);
       const down = new Set(faults.filter((f) => f.kind === 'unavailable').map((f) => f.target));
       const rows = this.resources.map((n) => [n, inv.row(n)] as const);
@@ -339,6 +342,10 @@ function freeLocks(items: ReadonlyArray<{ claim: DriveClaim; lock: CartridgeLock
  * meanwhile stay so), then their drive and cartridge locks are freed. Idempotent.
  */
 export function releaseAll(streams: readonly SecuredStream[]): void {
+  guarded(() => releaseStreams(streams));
+}
+
+function releaseStreams(streams: readonly SecuredStream[]): void {
   const mine = streams.filter((s): s is Stream => s instanceof Stream).filter((s) => s.take());
   const byHome = new Map<string, Stream[]>();
   for (const s of mine) byHome.set(s.home.dir, [...(byHome.get(s.home.dir) ?? []), s]);
@@ -373,11 +380,18 @@ export function releaseAll(streams: readonly SecuredStream[]): void {
  * Secures `count` independent streams for a job: per stream a mover of the kind asked,
  * a free drive and a cartridge with room in a library (never waiting), and switches
  * from the storage to the mover and on to the library that no other stream uses.
- * Everything is reserved in one transaction. If fewer than `count` can be secured,
- * everything taken is released, the failure is logged to HOME/logs/backup-manager.log,
- * and E_RESOURCES names what was missing.
+ * Everything is reserved in one transaction, for a job this process runs (it holds the
+ * job's lock, from `Catalog.startJob`; E_STATE otherwise): the reservations live
+ * exactly as long as that lock, so a job that dies, however it dies, leaves nothing
+ * held at the next open. If fewer than `count` can be secured, everything taken is
+ * released, the failure is logged to HOME/logs/backup-manager.log, and E_RESOURCES
+ * names what was missing.
  */
-export async function secureStreams(home: Home, opts: SecureOptions): Promise<SecuredStream[]> {
+export function secureStreams(home: Home, opts: SecureOptions): Promise<SecuredStream[]> {
+  return guarded(() => secure(home, opts));
+}
+
+async function secure(home: Home, opts: SecureOptions): Promise<SecuredStream[]> {
   const { jobId } = opts;
   const count = opts.count ?? 2;
   const kind = opts.mover ?? 'server';
@@ -389,6 +403,9 @@ export async function secureStreams(home: Home, opts: SecureOptions): Promise<Se
   const slots: Slot[] = [];
   let handedOver = false;
   try {
+    if (!inv.catalog.runsJob(jobId)) {
+      throw new PlexusError('E_STATE', `job ${jobId} is not running in this process: streams are secured for a job started with Catalog.startJob (its lock keeps the reservations alive)`);
+    }
     const before = snapshot(inv);
     let shortage = '';
     for (let i = 0; i < count; i++) {
@@ -413,6 +430,8 @@ export async function secureStreams(home: Home, opts: SecureOptions): Promise<Se
             stream: i,
             pid,
           });
+          // Logged before the reservation commits: a log that cannot be written secures nothing.
+          recordBackupManager(home, `job ${jobId}: secured stream ${i}: ${LABEL[kind]} ${p.mover}, drive ${t.drive}, cartridge ${t.barcode}, switches ${p.path.join(' ')}`);
         });
       }
       return r;
@@ -427,9 +446,6 @@ export async function secureStreams(home: Home, opts: SecureOptions): Promise<Se
       return new Stream(home, jobId, i, pid, { name: p.mover, kind }, t.lib, t.claim, t.drive, { barcode: t.barcode, lock: t.lock }, p.path);
     });
     handedOver = true;
-    for (const s of streams) {
-      logBackupManager(home, `job ${jobId}: secured stream ${s.stream}: ${LABEL[kind]} ${s.mover.name}, drive ${s.driveName}, cartridge ${s.cartridge.barcode}, switches ${s.path.join(' ')}`);
-    }
     return streams;
   } finally {
     if (!handedOver) freeLocks(slots);

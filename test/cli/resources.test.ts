@@ -1,6 +1,7 @@
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
+import { Catalog } from '../../src/catalog/catalog.js';
 import { plexus } from '../helpers/home.js';
 import { expectFailure, ok, useScratch } from './cli-helpers.js';
 
@@ -54,11 +55,22 @@ describe('plexus resources', () => {
     expectFailure(plexus(s.home, 'resources', 'add', 'switch', 'fc0'), 'E_EXISTS', 'fc0');
     expectFailure(plexus(s.home, 'resources', 'add', 'switch', 'fc9', '--connects', 'storage,ghost'), 'E_NOENT', 'ghost');
     // A resource a live job holds cannot be removed or freed by hand; marking it unavailable is recorded.
-    const db = new Database(path.join(s.home, 'catalog.db'));
-    db.prepare(`UPDATE resources SET state = 'in-use', job_id = 4, stream = 1, pid = ? WHERE name = 'server1'`).run(process.pid);
-    db.close();
-    expectFailure(plexus(s.home, 'resources', 'rm', 'server1'), 'E_STATE', 'job 4 stream 1');
-    expect(ok(s.home, 'resources', 'set', 'server1', '--state', 'unavailable').stdout).toBe('server server1 is unavailable (held by job 4 stream 1: it sees this on its next check)\n');
+    // Job 4 runs in this process (it holds the job's lock: a reservation lives as long as that lock).
+    const catalog = Catalog.openFile(path.join(s.home, 'catalog.db'));
+    try {
+      for (let id = 0; id < 4; ) {
+        id = catalog.startJob({ target: 'v', targetSize: 0 });
+        if (id < 4) catalog.finishJob(id, 'failed', 'filler');
+      }
+      const db = new Database(path.join(s.home, 'catalog.db'));
+      db.prepare(`UPDATE resources SET state = 'in-use', job_id = 4, stream = 1, pid = ? WHERE name = 'server1'`).run(process.pid);
+      db.close();
+      expectFailure(plexus(s.home, 'resources', 'rm', 'server1'), 'E_STATE', 'job 4 stream 1');
+      expect(ok(s.home, 'resources', 'set', 'server1', '--state', 'unavailable').stdout).toBe('server server1 is unavailable (held by job 4 stream 1: it sees this on its next check)\n');
+    } finally {
+      catalog.finishJob(4, 'failed', 'test over');
+      catalog.close();
+    }
   });
 });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { clearFaults, effectiveFault, faultsFor, injectFault, listFaults } from '../../src/resources/faults.js';
 import { releaseAll, secureStreams } from '../../src/resources/streams.js';
-import { library, resources, useHome } from './helpers.js';
+import { job, library, resources, useHome } from './helpers.js';
 
 const h = useHome();
 
@@ -51,7 +51,7 @@ describe('fault registry', () => {
   it('an unavailable fault makes secureStreams skip the resource; a stream sees faults on check', async () => {
     library(h.home, 'lib', 2);
     injectFault(h.home, 'xcopy0', { unavailable: true });
-    const [one] = await secureStreams(h.home, { jobId: 1, count: 1, mover: 'copy-device' });
+    const [one] = await secureStreams(h.home, { jobId: job(h.home, 1), count: 1, mover: 'copy-device' });
     expect(one!.mover.name).toBe('xcopy1');
     injectFault(h.home, 'lib/drive0', { afterBytes: 1000 });
     injectFault(h.home, one!.driveName, { afterBytes: 5000 });
@@ -61,12 +61,12 @@ describe('fault registry', () => {
     expect(one!.check()).toMatchObject({ unavailable: [one!.cartridge.barcode], lost: [], fault: { unavailable: true } });
     one!.release();
 
-    const e = await secureStreams(h.home, { jobId: 2, count: 2, mover: 'copy-device' }).catch((x: unknown) => x);
+    const e = await secureStreams(h.home, { jobId: job(h.home, 2), count: 2, mover: 'copy-device' }).catch((x: unknown) => x);
     expect(e).toMatchObject({
       code: 'E_RESOURCES',
       message: expect.stringMatching(/^secured 1 of 2 streams: no available copy device \(2 copy devices: xcopy0 unavailable \(fault\), xcopy1 taken by stream 0\)$/),
     });
     clearFaults(h.home);
-    releaseAll(await secureStreams(h.home, { jobId: 3, count: 2, mover: 'copy-device' }));
+    releaseAll(await secureStreams(h.home, { jobId: job(h.home, 3), count: 2, mover: 'copy-device' }));
   });
 });

@@ -8,6 +8,45 @@ import { Inventory, type Resource } from '../../src/resources/inventory.js';
 import type { Library } from '../../src/tape/library.js';
 import { scratchDir } from '../helpers/home.js';
 
+/** Jobs `job()` started in this process and left running, by home directory. */
+const running = new Map<string, number[]>();
+
+/**
+ * Job `id` of the home, running in this process (streams are secured for a job whose
+ * lock this process holds): started now, with jobs before it started and failed so the
+ * catalog hands out `id`, unless it already runs. Ended when the test's home goes.
+ */
+export function job(home: Home, id: number): number {
+  const mine = running.get(home.dir) ?? [];
+  if (mine.includes(id)) return id;
+  const c = Catalog.open(home);
+  try {
+    for (;;) {
+      const n = c.startJob({ target: 'test', targetSize: 0 });
+      if (n === id) break;
+      c.finishJob(n, 'failed', 'filler');
+      if (n > id) throw new Error(`job ${id} is taken (the catalog handed out ${n})`);
+    }
+  } finally {
+    c.close();
+  }
+  running.set(home.dir, [...mine, id]);
+  return id;
+}
+
+/** Ends the jobs `job()` left running in a home. */
+function endJobs(home: Home): void {
+  const ids = running.get(home.dir) ?? [];
+  running.delete(home.dir);
+  if (ids.length === 0) return;
+  const c = Catalog.open(home);
+  try {
+    for (const id of ids) if (c.runsJob(id)) c.finishJob(id, 'failed', 'test over');
+  } finally {
+    c.close();
+  }
+}
+
 /** A fresh home per test. */
 export function useHome(): { readonly home: Home; readonly dir: string } {
   let scratch: ReturnType<typeof scratchDir> | undefined;
@@ -17,6 +56,7 @@ export function useHome(): { readonly home: Home; readonly dir: string } {
     home = Home.open(path.join(scratch.dir, 'home'));
   });
   afterEach(() => {
+    if (home) endJobs(home);
     scratch?.cleanup();
     scratch = home = undefined;
   });

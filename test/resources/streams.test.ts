@@ -5,7 +5,7 @@ import { PlexusError } from '../../src/errors.js';
 import { injectFault } from '../../src/resources/faults.js';
 import { releaseAll, type SecuredStream, secureStreams } from '../../src/resources/streams.js';
 import { Library } from '../../src/tape/library.js';
-import { library, notAvailable, resources, useHome, withInventory } from './helpers.js';
+import { job, library, notAvailable, resources, useHome, withInventory } from './helpers.js';
 
 const h = useHome();
 
@@ -40,7 +40,7 @@ function log(): string {
 describe('securing streams', () => {
   it('secures two independent streams: distinct drives, movers, cartridges and disjoint switch paths', async () => {
     library(h.home, 'lib', 2);
-    const streams = await secureStreams(h.home, { jobId: 7, count: 2, mover: 'server' });
+    const streams = await secureStreams(h.home, { jobId: job(h.home, 7), count: 2, mover: 'server' });
     try {
       expect(streams.map((s) => [s.stream, s.mover.name, s.driveName, s.path])).toEqual([
         [0, 'server0', 'lib/drive0', ['fc0']],
@@ -73,7 +73,7 @@ describe('securing streams', () => {
   it('uses copy devices as movers and spreads streams over libraries', async () => {
     library(h.home, 'a', 1);
     library(h.home, 'b', 1);
-    const streams = await secureStreams(h.home, { jobId: 1, mover: 'copy-device' });
+    const streams = await secureStreams(h.home, { jobId: job(h.home, 1), mover: 'copy-device' });
     try {
       expect(streams.map((s) => [s.mover, s.library.name, s.path])).toEqual([
         [{ name: 'xcopy0', kind: 'copy-device' }, 'a', ['fc0']],
@@ -87,7 +87,7 @@ describe('securing streams', () => {
 
   it('fails with E_RESOURCES naming the drive shortage, and releases everything it took', async () => {
     library(h.home, 'lib', 1);
-    const e = await failure(secureStreams(h.home, { jobId: 3, count: 2, mover: 'server' }));
+    const e = await failure(secureStreams(h.home, { jobId: job(h.home, 3), count: 2, mover: 'server' }));
     expect(e).toBeInstanceOf(PlexusError);
     expect(e.code).toBe('E_RESOURCES');
     expect(e.message).toBe('secured 1 of 2 streams: no free drive in library lib (1 drive, 1 in use)');
@@ -98,10 +98,10 @@ describe('securing streams', () => {
   it('counts drives marked unavailable, and skips them', async () => {
     library(h.home, 'lib', 2);
     withInventory(h.home, (inv) => inv.setState('lib/drive0', 'unavailable'));
-    const [one] = await secureStreams(h.home, { jobId: 1, count: 1 });
+    const [one] = await secureStreams(h.home, { jobId: job(h.home, 1), count: 1 });
     expect(one!.driveName).toBe('lib/drive1');
     one!.release();
-    const e = await failure(secureStreams(h.home, { jobId: 2, count: 2 }));
+    const e = await failure(secureStreams(h.home, { jobId: job(h.home, 2), count: 2 }));
     expect(e.message).toBe('secured 1 of 2 streams: no free drive in library lib (2 drives, 1 in use, 1 unavailable)');
     expect(notAvailable(h.home)).toEqual(['lib/drive0:unavailable']);
   });
@@ -109,11 +109,11 @@ describe('securing streams', () => {
   it('an unavailable switch forces the other path, or failure', async () => {
     library(h.home, 'lib', 2);
     withInventory(h.home, (inv) => inv.setState('fc0', 'unavailable'));
-    const [one] = await secureStreams(h.home, { jobId: 1, count: 1 });
+    const [one] = await secureStreams(h.home, { jobId: job(h.home, 1), count: 1 });
     expect([one!.mover.name, one!.path]).toEqual(['server1', ['fc1']]);
     one!.release();
 
-    const e = await failure(secureStreams(h.home, { jobId: 2, count: 2 }));
+    const e = await failure(secureStreams(h.home, { jobId: job(h.home, 2), count: 2 }));
     expect(e.code).toBe('E_RESOURCES');
     expect(e.message).toBe('secured 1 of 2 streams: no path of available switches from storage through server0 to library lib (switches: fc0 unavailable, fc1 taken by stream 0) for stream 1');
     expect(notAvailable(h.home)).toEqual(['fc0:unavailable']);
@@ -121,19 +121,19 @@ describe('securing streams', () => {
 
     // With the second switch faulted too, not even one stream.
     injectFault(h.home, 'fc1', { unavailable: true });
-    const none = await failure(secureStreams(h.home, { jobId: 3, count: 1 }));
+    const none = await failure(secureStreams(h.home, { jobId: job(h.home, 3), count: 1 }));
     expect(none.message).toMatch(/^secured 0 of 1 stream: no path of available switches .*fc0 unavailable, fc1 unavailable \(fault\)/);
   });
 
   it('two jobs never share a switch or a mover', async () => {
     library(h.home, 'lib', 4, 6);
-    const first = await secureStreams(h.home, { jobId: 1, count: 1 });
-    const second = await secureStreams(h.home, { jobId: 2, count: 1 });
+    const first = await secureStreams(h.home, { jobId: job(h.home, 1), count: 1 });
+    const second = await secureStreams(h.home, { jobId: job(h.home, 2), count: 1 });
     try {
       expect([first[0]!.mover.name, first[0]!.path, second[0]!.mover.name, second[0]!.path]).toEqual(['server0', ['fc0'], 'server1', ['fc1']]);
-      const e = await failure(secureStreams(h.home, { jobId: 3, count: 1, mover: 'copy-device' }));
+      const e = await failure(secureStreams(h.home, { jobId: job(h.home, 3), count: 1, mover: 'copy-device' }));
       expect(e.message).toMatch(/^secured 0 of 1 stream: no path .*fc0 in use by job 1 stream 0 \(process \d+\), fc1 in use by job 2 stream 0/);
-      const e2 = await failure(secureStreams(h.home, { jobId: 3, count: 1 }));
+      const e2 = await failure(secureStreams(h.home, { jobId: job(h.home, 3), count: 1 }));
       expect(e2.message).toMatch(/^secured 0 of 1 stream: no available server \(2 servers: server0 in use by job 1 stream 0/);
     } finally {
       releaseAll([...first, ...second]);
@@ -143,7 +143,7 @@ describe('securing streams', () => {
 
   it('a resource marked unavailable while held: the job sees it, and it stays unavailable after release', async () => {
     library(h.home, 'lib', 2);
-    const streams: SecuredStream[] = await secureStreams(h.home, { jobId: 5 });
+    const streams: SecuredStream[] = await secureStreams(h.home, { jobId: job(h.home, 5) });
     const s = streams[1]!;
     withInventory(h.home, (inv) => {
       const r = inv.setState(s.mover.name, 'unavailable');
@@ -163,10 +163,10 @@ describe('securing streams', () => {
 
   it('refuses bad options', async () => {
     library(h.home, 'lib', 2);
-    expect((await failure(secureStreams(h.home, { jobId: 1, count: 0 }))).code).toBe('E_INVALID');
+    expect((await failure(secureStreams(h.home, { jobId: job(h.home, 1), count: 0 }))).code).toBe('E_INVALID');
     expect((await failure(secureStreams(h.home, { jobId: -1 }))).code).toBe('E_INVALID');
-    expect((await failure(secureStreams(h.home, { jobId: 1, mover: 'tape' as 'server' }))).code).toBe('E_INVALID');
-    expect((await failure(secureStreams(h.home, { jobId: 1, library: 'nope' }))).code).toBe('E_NOENT');
+    expect((await failure(secureStreams(h.home, { jobId: job(h.home, 1), mover: 'tape' as 'server' }))).code).toBe('E_INVALID');
+    expect((await failure(secureStreams(h.home, { jobId: job(h.home, 1), library: 'nope' }))).code).toBe('E_NOENT');
     expectAllFree('lib');
   });
 });

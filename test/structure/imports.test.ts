@@ -57,6 +57,31 @@ describe('source structure', () => {
     expect(cycles).toEqual([]);
   });
 
+  it('has no import cycle between files either (faults.ts, inventory.ts and streams.ts import one way)', () => {
+    const edges = new Map(sources().map((f) => [f, runtimeImports(f).filter((t) => t.endsWith('.ts'))]));
+    const cycles: string[] = [];
+    const state = new Map<string, 'open' | 'done'>();
+    const stack: string[] = [];
+    const visit = (f: string): void => {
+      if (state.get(f) === 'done') return;
+      if (state.get(f) === 'open') {
+        cycles.push([...stack.slice(stack.indexOf(f)), f].join(' -> '));
+        return;
+      }
+      state.set(f, 'open');
+      stack.push(f);
+      for (const t of edges.get(f) ?? []) visit(t);
+      stack.pop();
+      state.set(f, 'done');
+    };
+    for (const f of edges.keys()) visit(f);
+    expect(cycles).toEqual([]);
+    // The fault rows live with the faults: the inventory and the streams read them there.
+    expect(edges.get('resources/faults.ts')!.filter((t) => t.startsWith('resources/'))).toEqual(['resources/log.ts', 'resources/sync.ts']);
+    expect(edges.get('resources/inventory.ts')).toContain('resources/faults.ts');
+    expect(edges.get('resources/streams.ts')).toContain('resources/faults.ts');
+  });
+
   it('declares the CLI command tree without loading a run module, the library, SQLite or the addon', () => {
     const light = new Set(['cli/lazy.ts', 'cli/commander.ts', 'mirror/states.ts', 'resources/kinds.ts', 'bench/defaults.ts']);
     const seen = new Set<string>();
