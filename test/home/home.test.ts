@@ -54,7 +54,7 @@ describe('Home', () => {
     expect(fs.readdirSync(root).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
 
-  it('a home that cannot be created is refused with the operating system\'s code, naming it', () => {
+  it("a home that cannot be created is refused with the operating system's code, naming it", () => {
     // A file where the home's parent directory should be: ENOTDIR, which is E_NOENT.
     const blocker = path.join(scratch.dir, 'file');
     fs.writeFileSync(blocker, 'x');
