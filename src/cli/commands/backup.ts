@@ -29,22 +29,21 @@ export async function runBackupRun(
   const streams = intOpt(o.streams, 'stream count', 1, 16);
   const chunk = sizeOpt(o.chunk, 'chunk size');
   const bar = progressBar(`backup ${source}`, Boolean(process.stderr.isTTY) && !o.json);
-  // Ctrl-C cancels the job: its streams are released and what was closed is kept.
-  const abort = new AbortController();
-  const onSigint = (): void => abort.abort();
-  process.once('SIGINT', onSigint);
   try {
-    const r = await runBackup(homeOf(o), source, {
-      signal: abort.signal,
-      mode: o.mode as BackupMode,
-      library: o.library,
-      streams,
-      chunk,
-      commandTimeoutMs: timeout === undefined ? undefined : timeout * 1000,
-      driveTimeoutMs: driveTimeout === undefined ? undefined : driveTimeout * 1000,
-      onProgress: bar.callback,
-      onLog: log(Boolean(o.json)),
-    });
+    // Ctrl-C cancels the job: its streams are released and what was closed is kept.
+    const r = await cancellable((signal) =>
+      runBackup(homeOf(o), source, {
+        signal,
+        mode: o.mode as BackupMode,
+        library: o.library,
+        streams,
+        chunk,
+        commandTimeoutMs: timeout === undefined ? undefined : timeout * 1000,
+        driveTimeoutMs: driveTimeout === undefined ? undefined : driveTimeout * 1000,
+        onProgress: bar.callback,
+        onLog: log(Boolean(o.json)),
+      }),
+    );
     bar.stop();
     if (o.json) {
       printJson(r);
@@ -62,7 +61,6 @@ export async function runBackupRun(
     }
   } finally {
     bar.stop();
-    process.off('SIGINT', onSigint);
   }
 }
 

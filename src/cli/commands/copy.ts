@@ -3,6 +3,7 @@
 import { copyToVolume } from '../../mirror/volume-ops.js';
 import { formatBytes, formatRate } from '../../util/size.js';
 import { checkCopyOptions } from '../../volumes/copy.js';
+import { cancellable } from '../cancel.js';
 import { type GlobalOptions, intOpt, sizeOpt } from '../context.js';
 import { mirrorsOf } from '../mirrors.js';
 import { printJson } from '../render/output.js';
@@ -16,23 +17,21 @@ export async function runCopy(src: string, dst: string, o: GlobalOptions & { thr
   const maxRate = sizeOpt(o.maxRate, 'max rate');
   const mirrors = mirrorsOf(o);
   const bar = progressBar(`copy ${src} → ${dst}`, Boolean(process.stderr.isTTY) && !o.json);
-  const abort = new AbortController();
-  const onSigint = (): void => abort.abort();
-  process.once('SIGINT', onSigint);
   try {
-    const { created: _created, ...r } = await copyToVolume(mirrors, src, dst, {
-      threads,
-      chunkSize,
-      sync: o.sync,
-      maxRate,
-      signal: abort.signal,
-      onProgress: bar.callback,
-    });
+    const { created: _created, ...r } = await cancellable((signal) =>
+      copyToVolume(mirrors, src, dst, {
+        threads,
+        chunkSize,
+        sync: o.sync,
+        maxRate,
+        signal,
+        onProgress: bar.callback,
+      }),
+    );
     bar.stop();
     if (o.json) printJson({ source: src, destination: dst, ...r });
     else process.stdout.write(`copied ${formatBytes(r.bytesCopied)} from ${src} to ${dst} in ${(r.elapsedMs / 1000).toFixed(2)} s (${formatRate(r.rate)}, ${r.threads} threads)\n`);
   } finally {
     bar.stop();
-    process.off('SIGINT', onSigint);
   }
 }
