@@ -12,6 +12,8 @@
  *   during the job), and a secondary suspended by a failure (PSUE: it holds what the
  *   duplexed writes left, not an image of one moment): each block is as it was when read, so the whole is what a crash
  *   would have left; every block's checksum still covers exactly the bytes stored;
+ * - refused (E_STATE): a secondary still being mirrored, and the secondary of an instant
+ *   split whose fill is pending (its data file does not hold the image yet);
  * - `unknown`: jobs recorded before this was tracked, or rebuilt from cartridges
  *   written before it was (treat as crash-consistent).
  *
@@ -38,7 +40,8 @@ export interface SourceImage {
   stamp: FileStamp;
 }
 
-/** Classifies `source` before a backup reads it; E_STATE for a secondary still being mirrored. */
+/** Classifies `source` before a backup reads it; E_STATE for a secondary still being
+ * mirrored or an instant split's secondary not filled yet. */
 export function classifySource(home: Home, source: string): SourceImage {
   const store = new VolumeStore(home);
   // Stamp first: a write after this is seen when the job ends.
@@ -48,6 +51,16 @@ export function classifySource(home: Home, source: string): SourceImage {
   const pair = records.find(source);
   if (pair && isDuplexing(pair.state)) {
     throw new PlexusError('E_STATE', `volume ${source} is the secondary of a pair in ${pair.state}: split the pair first for a consistent image`);
+  }
+  if (pair?.fillPending) {
+    // The image is partly still on the primary (read from there by src/mirror/io.ts until
+    // the fill reaches it); the secondary's data file does not hold it yet, so a backup of
+    // that file would not restore what hosts read. Refused rather than read through the
+    // pairs: that would hold the primary's owner lock for the whole job.
+    throw new PlexusError(
+      'E_STATE',
+      `volume ${source} is the secondary of instant split ${pair.primary} → ${source}, whose fill is pending: its data file does not hold the image yet; run \`plexus pair fill ${pair.primary}\` first`,
+    );
   }
   if (pair?.state === 'PSUE') {
     return { consistency: 'crash-consistent', reason: `secondary of ${pair.primary} suspended by a failure (PSUE): not an image of one moment`, dataTime: now, stamp };
