@@ -7,7 +7,7 @@
 import { awaitNative, callNative, PlexusError } from '../errors.js';
 import type { VolumeStore } from '../volumes/store.js';
 import type { Volume } from '../volumes/volume.js';
-import { type OpenPair, PlexSet } from './plexset.js';
+import { type OpenPair, type PairSuspension, PlexSet } from './plexset.js';
 import type { PairRecord, PairRecords } from './record.js';
 import { isDuplexing } from './states.js';
 
@@ -16,6 +16,14 @@ export interface IoOptions {
   write?: boolean;
   /** The host identity asking (checked against a secondary's access list). */
   host?: string;
+  /**
+   * Told, once per pair, when opening or writing a primary suspends one of its pairs
+   * (PSUE): a secondary that refused a duplexed write, one that cannot be opened, an
+   * owner that died. The write itself succeeds (the primary and the other plexes hold
+   * the data; the difference is recorded for `pair resync`). Also kept in
+   * `VolumeIo.suspended`.
+   */
+  onSuspend?: (s: PairSuspension) => void;
 }
 
 /** Byte access to a volume that honours its pairs. */
@@ -25,6 +33,8 @@ export interface VolumeIo {
   read(offset: number, length: number): Buffer;
   write(offset: number, data: Buffer): void;
   checksum(offset?: number, length?: number): Promise<string>;
+  /** Pairs suspended (PSUE) by opening or writing through this handle, in order. */
+  readonly suspended: readonly PairSuspension[];
   close(): void;
 }
 
@@ -59,6 +69,7 @@ export function checkSecondaryAccess(r: PairRecord, opts: IoOptions): void {
 }
 
 class PlainIo implements VolumeIo {
+  readonly suspended: readonly PairSuspension[] = [];
   constructor(
     private readonly v: Volume,
     private readonly writable = false,
@@ -84,7 +95,21 @@ class PlainIo implements VolumeIo {
 }
 
 class PrimaryIo implements VolumeIo {
-  constructor(private readonly set: PlexSet) {}
+  private readonly seen: PairSuspension[] = [];
+  constructor(
+    private readonly set: PlexSet,
+    onSuspend?: (s: PairSuspension) => void,
+  ) {
+    const tell = (s: PairSuspension): void => {
+      this.seen.push(s);
+      onSuspend?.(s);
+    };
+    for (const s of set.suspendedAtOpen) tell(s);
+    set.onSuspend = tell;
+  }
+  get suspended(): readonly PairSuspension[] {
+    return this.seen;
+  }
   get name(): string {
     return this.set.primary.name;
   }
@@ -106,6 +131,7 @@ class PrimaryIo implements VolumeIo {
 }
 
 class SecondaryIo implements VolumeIo {
+  readonly suspended: readonly PairSuspension[] = [];
   constructor(
     private readonly set: PlexSet,
     private readonly pair: OpenPair,
@@ -148,6 +174,14 @@ export function openVolumeIo(store: VolumeStore, records: PairRecords, name: str
       throw e;
     }
   }
-  if (opts.write && all.some((r) => r.primary === name)) return new PrimaryIo(PlexSet.open(store, records, name));
+  if (opts.write && all.some((r) => r.primary === name)) {
+    const set = PlexSet.open(store, records, name);
+    try {
+      return new PrimaryIo(set, opts.onSuspend);
+    } catch (e) {
+      set.close();
+      throw e;
+    }
+  }
   return new PlainIo(store.open(name, { readOnly: !opts.write }), Boolean(opts.write));
 }
