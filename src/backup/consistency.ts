@@ -21,6 +21,7 @@
  */
 import { PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
+import { refuseUnfilledImage } from '../mirror/io.js';
 import { PairRecords } from '../mirror/record.js';
 import { isDuplexing } from '../mirror/states.js';
 import { type FileStamp, fileStamp, sameStamp, VolumeStore } from '../volumes/store.js';
@@ -52,16 +53,11 @@ export function classifySource(home: Home, source: string): SourceImage {
   if (pair && isDuplexing(pair.state)) {
     throw new PlexusError('E_STATE', `volume ${source} is the secondary of a pair in ${pair.state}: split the pair first for a consistent image`);
   }
-  if (pair?.fillPending) {
-    // The image is partly still on the primary (read from there by src/mirror/io.ts until
-    // the fill reaches it); the secondary's data file does not hold it yet, so a backup of
-    // that file would not restore what hosts read. Refused rather than read through the
-    // pairs: that would hold the primary's owner lock for the whole job.
-    throw new PlexusError(
-      'E_STATE',
-      `volume ${source} is the secondary of instant split ${pair.primary} → ${source}, whose fill is pending: its data file does not hold the image yet; run \`plexus pair fill ${pair.primary}\` first`,
-    );
-  }
+  // The image is partly still on the primary (read from there through the pair until the
+  // fill reaches it); a backup of the secondary's data file would not restore what hosts
+  // read. Refused rather than read through the pair: that would hold the primary's owner
+  // lock (writers refused) for the whole job, and nothing stamps the primary's file.
+  refuseUnfilledImage(pair, 'back it up');
   if (pair?.state === 'PSUE') {
     return { consistency: 'crash-consistent', reason: `secondary of ${pair.primary} suspended by a failure (PSUE): not an image of one moment`, dataTime: now, stamp };
   }

@@ -68,6 +68,20 @@ export function checkSecondaryAccess(r: PairRecord, opts: IoOptions): void {
   }
 }
 
+/**
+ * Refuses to use the data file of an instant split's secondary whose fill is pending as
+ * an image (`use`: what was asked, e.g. "back it up"): hosts read the regions not yet
+ * filled from the primary (which keeps them as of the split by copy on write), so the
+ * file itself does not hold the image yet. E_STATE, suggesting `pair fill`.
+ */
+export function refuseUnfilledImage(r: PairRecord | undefined, use: string): void {
+  if (!r?.fillPending) return;
+  throw new PlexusError(
+    'E_STATE',
+    `volume ${r.secondary} is the secondary of instant split ${r.primary} → ${r.secondary}, whose fill is pending: its data file does not hold the image yet (the rest is read from ${r.primary}), so Plexus will not ${use}; run \`plexus pair fill ${r.primary}\` first`,
+  );
+}
+
 class PlainIo implements VolumeIo {
   readonly suspended: readonly PairSuspension[] = [];
   constructor(

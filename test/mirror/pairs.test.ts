@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Home, Mirrors, VolumeStore } from '../../src/index.js';
+import { copyToVolume, Home, Mirrors, VolumeStore } from '../../src/index.js';
 import { scratchDir } from '../helpers/home.js';
 
 let scratch: ReturnType<typeof scratchDir>;
@@ -31,6 +31,25 @@ describe('pairs', () => {
     expect(events.at(-1)).toBe(16 * MiB);
     const again = new Mirrors(Home.open(scratch.dir)).display({ primary: 'p' });
     expect(again.map((p) => [p.secondary, p.state, p.dirtyBytes])).toEqual([['s', 'PAIR', 0]]);
+  });
+
+  it('a copy of an instant split whose fill is pending is refused: its data file does not hold the image yet', async () => {
+    await volumes(2 * MiB, 'p', 's');
+    const image = await store.open('p').checksum();
+    await mirrors.create('p', 's', { instant: true, deferCopy: true });
+    const io = await mirrors.openIo('p', { write: true });
+    try {
+      io.write(0, Buffer.alloc(4096, 3));
+    } finally {
+      io.close();
+    }
+    const copy = copyToVolume(mirrors, 's', 'c');
+    await expect(copy).rejects.toMatchObject({ code: 'E_STATE' });
+    await expect(copy).rejects.toThrow(/p → s.*plexus pair fill p/);
+    expect(store.exists('c')).toBe(false);
+    await mirrors.fill({ primary: 'p' });
+    await copyToVolume(mirrors, 's', 'c');
+    expect(await store.open('c').checksum()).toBe(image);
   });
 
   it('split freezes the secondary; resync copies exactly the regions written on either side', async () => {
