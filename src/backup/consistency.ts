@@ -21,7 +21,7 @@
  */
 import { PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
-import { refuseUnfilledImage } from '../mirror/io.js';
+import { checkSecondaryAccess, refuseUnfilledImage } from '../mirror/io.js';
 import { PairRecords } from '../mirror/record.js';
 import { isDuplexing } from '../mirror/states.js';
 import { type FileStamp, fileStamp, sameStamp, VolumeStore } from '../volumes/store.js';
@@ -41,15 +41,18 @@ export interface SourceImage {
   stamp: FileStamp;
 }
 
-/** Classifies `source` before a backup reads it; E_STATE for a secondary still being
- * mirrored or an instant split's secondary not filled yet. */
-export function classifySource(home: Home, source: string): SourceImage {
+/** Classifies `source` before a backup reads it, as `host` (default: `hostIdentity()`);
+ * E_ACCESS for a secondary whose access list refuses the host, E_STATE for a secondary
+ * still being mirrored or an instant split's secondary not filled yet. */
+export function classifySource(home: Home, source: string, host?: string): SourceImage {
   const store = new VolumeStore(home);
   // Stamp first: a write after this is seen when the job ends.
   const stamp = fileStamp(store.file(source));
   const now = new Date().toISOString();
   const records = PairRecords.of(home);
   const pair = records.find(source);
+  // A backup reads the secondary like any host: its access list holds in every state.
+  if (pair) checkSecondaryAccess(pair, { host });
   if (pair && isDuplexing(pair.state)) {
     throw new PlexusError('E_STATE', `volume ${source} is the secondary of a pair in ${pair.state}: split the pair first for a consistent image`);
   }

@@ -4,6 +4,7 @@
  * read-only attribute and host access list; an instant split's secondary reads
  * regions not yet filled from the primary.
  */
+import os from 'node:os';
 import { awaitNative, callNative, PlexusError } from '../errors.js';
 import type { VolumeStore } from '../volumes/store.js';
 import type { Volume } from '../volumes/volume.js';
@@ -14,7 +15,8 @@ import { isDuplexing } from './states.js';
 /** How a volume is opened for I/O. */
 export interface IoOptions {
   write?: boolean;
-  /** The host identity asking (checked against a secondary's access list). */
+  /** The host identity asking (checked against a secondary's access list); default
+   * `hostIdentity()`. */
   host?: string;
   /**
    * Told, once per pair, when opening or writing a primary suspends one of its pairs
@@ -38,6 +40,12 @@ export interface VolumeIo {
   close(): void;
 }
 
+/** The host identity asking: `host` when given, else $PLEXUS_HOST, else the hostname
+ * (the rule of the CLI's global `--host`). */
+export function hostIdentity(host?: string): string {
+  return host || process.env.PLEXUS_HOST || os.hostname();
+}
+
 /**
  * The access rules of a secondary, in every state (docs/mirrors.md, "Access to a
  * secondary"). The access list (`allow`, empty: every host) is the pair's, kept from
@@ -48,23 +56,22 @@ export interface VolumeIo {
  * never writable (E_STATE); a read-only split one refuses writes (E_READONLY).
  */
 export function checkSecondaryAccess(r: PairRecord, opts: IoOptions): void {
-  const host = opts.host ?? '';
-  const who = opts.host ?? '(unknown)';
+  const host = hostIdentity(opts.host);
   const pair = `${r.primary} → ${r.secondary}`;
   if (r.allow.length > 0 && !r.allow.includes(host)) {
-    throw new PlexusError('E_ACCESS', `host ${who} may not access volume ${r.secondary} (secondary of ${r.primary}, in ${r.state}; allowed: ${r.allow.join(', ')})`);
+    throw new PlexusError('E_ACCESS', `host ${host} may not access volume ${r.secondary} (secondary of ${r.primary}, in ${r.state}; allowed: ${r.allow.join(', ')})`);
   }
   if (isDuplexing(r.state)) {
     if (opts.write) {
       throw new PlexusError('E_STATE', `volume ${r.secondary} is the secondary of pair ${pair} in ${r.state}; split the pair before writing to it`);
     }
     if (r.allow.length > 0) {
-      throw new PlexusError('E_ACCESS', `host ${who} may access volume ${r.secondary} only while pair ${pair} is split; it is in ${r.state}`);
+      throw new PlexusError('E_ACCESS', `host ${host} may access volume ${r.secondary} only while pair ${pair} is split; it is in ${r.state}`);
     }
     return;
   }
   if (opts.write && r.readOnly) {
-    throw new PlexusError('E_READONLY', `volume ${r.secondary} is read-only (split secondary of ${r.primary}) for host ${who}`);
+    throw new PlexusError('E_READONLY', `volume ${r.secondary} is read-only (split secondary of ${r.primary}) for host ${host}`);
   }
 }
 

@@ -159,6 +159,37 @@ describe('backup consistency', () => {
     expect(crypto.createHash('sha256').update(fs.readFileSync(to)).digest('hex')).toBe(image);
   });
 
+  it("a secondary's access list holds for a backup: another host is refused (E_ACCESS), the listed one backs it up", async () => {
+    await volume('p');
+    store.create('s', { size: 2 * MiB });
+    const mirrors = new Mirrors(home);
+    await mirrors.create('p', 's', { allow: ['backup1'] });
+    // Mirrored: even the listed host is refused (it gets the secondary once split).
+    await expect(runBackup(home, 's', { host: 'backup1' })).rejects.toMatchObject({ code: 'E_ACCESS', message: expect.stringMatching(/only while/) });
+    await mirrors.split({ primary: 'p' });
+    const refused = runBackup(home, 's', { host: 'intruder' });
+    await expect(refused).rejects.toMatchObject({ code: 'E_ACCESS', message: expect.stringMatching(/host intruder may not access volume s/) });
+    const r = await runBackup(home, 's', { host: 'backup1' });
+    expect(r.consistency).toBe('consistent');
+    // Without a host: $PLEXUS_HOST, else the hostname, as the CLI's --host defaults.
+    const saved = process.env.PLEXUS_HOST;
+    try {
+      process.env.PLEXUS_HOST = 'intruder';
+      await expect(runBackup(home, 's')).rejects.toMatchObject({ code: 'E_ACCESS' });
+      process.env.PLEXUS_HOST = 'backup1';
+      expect((await runBackup(home, 's')).consistency).toBe('consistent');
+    } finally {
+      if (saved === undefined) delete process.env.PLEXUS_HOST;
+      else process.env.PLEXUS_HOST = saved;
+    }
+    const c = Catalog.open(home);
+    try {
+      expect(c.jobs({ target: 's' }).map((j) => j.status)).toEqual(['done', 'done']);
+    } finally {
+      c.close();
+    }
+  });
+
   it('migration 4 marks jobs recorded before it as unknown', async () => {
     const Database = (await import('better-sqlite3')).default;
     const file = path.join(scratch.dir, 'old.db');

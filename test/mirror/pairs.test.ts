@@ -52,6 +52,17 @@ describe('pairs', () => {
     expect(await store.open('c').checksum()).toBe(image);
   });
 
+  it('a copy from a secondary honours its access list in every state', async () => {
+    await volumes(2 * MiB, 'p', 's');
+    await mirrors.create('p', 's', { allow: ['backup1'] });
+    await expect(copyToVolume(mirrors, 's', 'c', { host: 'backup1' })).rejects.toMatchObject({ code: 'E_ACCESS' });
+    await mirrors.split({ primary: 'p' });
+    await expect(copyToVolume(mirrors, 's', 'c', { host: 'intruder' })).rejects.toMatchObject({ code: 'E_ACCESS', message: expect.stringMatching(/intruder/) });
+    expect(store.exists('c')).toBe(false);
+    await copyToVolume(mirrors, 's', 'c', { host: 'backup1' });
+    expect(await store.open('c').checksum()).toBe(await store.open('p').checksum());
+  });
+
   it('split freezes the secondary; resync copies exactly the regions written on either side', async () => {
     await volumes(16 * MiB, 'p', 's');
     await mirrors.create('p', 's');
