@@ -17,10 +17,11 @@ export { PlexusError } from './errors.js';
 export { Home, type OpenHomeOptions, resolveHomeDir } from './home/home.js';
 export { type BackgroundOperation, type BackgroundReport, backgroundArgs, runInBackground } from './mirror/background.js';
 export { fillIo } from './mirror/fill.js';
-export { type IoOptions, openVolumeIo, type VolumeIo } from './mirror/io.js';
+export { hostIdentity, type IoOptions, openVolumeIo, type VolumeIo } from './mirror/io.js';
 // Mirrors
 export { type CreatePairOptions, Mirrors, type PairInfo, type PairSelector, type ResyncOptions, type ResyncResult, type SplitOptions, type SplitReport } from './mirror/mirrors.js';
 export { type PromoteReport, promote, type RotateReport, rotate, type StageReport, stage } from './mirror/plexes.js';
+export type { PairSuspension } from './mirror/plexset.js';
 export type { PairOperation, PairRecord } from './mirror/record.js';
 export { isDuplexing, isSplit, PAIR_STATES, type PairState, parseState } from './mirror/states.js';
 export { type CopyToVolumeReport, copyToVolume, pairOfVolume, removeVolume } from './mirror/volume-ops.js';

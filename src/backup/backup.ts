@@ -65,6 +65,9 @@ export interface BackupOptions {
   /** Told about waits and cartridge changes, one line each. */
   onLog?: (line: string) => void;
   signal?: AbortSignal;
+  /** The host identity asking, checked against a secondary's access list (default:
+   * $PLEXUS_HOST, else the hostname; see src/mirror/io.ts). */
+  host?: string;
 }
 
 /** What one stream of a job did. */
@@ -161,7 +164,7 @@ async function backup(home: Home, source: string, opts: BackupOptions): Promise<
   const store = new VolumeStore(home);
   const volume = store.open(source, { readOnly: true });
   const size = volume.size;
-  const image = classifySource(home, source);
+  const image = classifySource(home, source, opts.host);
   const dataTime = image.dataTime;
   const lib = mode === 'single' ? chooseLibrary(home, opts.library) : undefined;
   if (!lib) {

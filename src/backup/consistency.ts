@@ -12,6 +12,8 @@
  *   during the job), and a secondary suspended by a failure (PSUE: it holds what the
  *   duplexed writes left, not an image of one moment): each block is as it was when read, so the whole is what a crash
  *   would have left; every block's checksum still covers exactly the bytes stored;
+ * - refused (E_STATE): a secondary still being mirrored, and the secondary of an instant
+ *   split whose fill is pending (its data file does not hold the image yet);
  * - `unknown`: jobs recorded before this was tracked, or rebuilt from cartridges
  *   written before it was (treat as crash-consistent).
  *
@@ -19,6 +21,7 @@
  */
 import { PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
+import { checkSecondaryAccess, refuseUnfilledImage } from '../mirror/io.js';
 import { PairRecords } from '../mirror/record.js';
 import { isDuplexing } from '../mirror/states.js';
 import { type FileStamp, fileStamp, sameStamp, VolumeStore } from '../volumes/store.js';
@@ -38,17 +41,26 @@ export interface SourceImage {
   stamp: FileStamp;
 }
 
-/** Classifies `source` before a backup reads it; E_STATE for a secondary still being mirrored. */
-export function classifySource(home: Home, source: string): SourceImage {
+/** Classifies `source` before a backup reads it, as `host` (default: `hostIdentity()`);
+ * E_ACCESS for a secondary whose access list refuses the host, E_STATE for a secondary
+ * still being mirrored or an instant split's secondary not filled yet. */
+export function classifySource(home: Home, source: string, host?: string): SourceImage {
   const store = new VolumeStore(home);
   // Stamp first: a write after this is seen when the job ends.
   const stamp = fileStamp(store.file(source));
   const now = new Date().toISOString();
   const records = PairRecords.of(home);
   const pair = records.find(source);
+  // A backup reads the secondary like any host: its access list holds in every state.
+  if (pair) checkSecondaryAccess(pair, { host });
   if (pair && isDuplexing(pair.state)) {
     throw new PlexusError('E_STATE', `volume ${source} is the secondary of a pair in ${pair.state}: split the pair first for a consistent image`);
   }
+  // The image is partly still on the primary (read from there through the pair until the
+  // fill reaches it); a backup of the secondary's data file would not restore what hosts
+  // read. Refused rather than read through the pair: that would hold the primary's owner
+  // lock (writers refused) for the whole job, and nothing stamps the primary's file.
+  refuseUnfilledImage(pair, 'back it up');
   if (pair?.state === 'PSUE') {
     return { consistency: 'crash-consistent', reason: `secondary of ${pair.primary} suspended by a failure (PSUE): not an image of one moment`, dataTime: now, stamp };
   }

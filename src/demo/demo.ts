@@ -131,7 +131,7 @@ export async function runDemo(home: Home, opts: DemoOptions = {}): Promise<DemoS
     catalog.close();
   }
   opts.onStage?.('backup');
-  const job = await runBackup(home, DEMO.mirror, { library: DEMO.library, onProgress: opts.onProgress });
+  const job = await runBackup(home, DEMO.mirror, { library: DEMO.library, host: 'backup-host', onProgress: opts.onProgress });
   log(`   job ${job.job}: ${formatBytes(job.bytes)} in ${(job.elapsedMs / 1000).toFixed(2)} s (${formatRate(job.bytes / Math.max(job.elapsedMs / 1000, 1e-9))}) on ${job.cartridges.join(', ')}`);
   check(job.cartridges.length > 1, `the job spans ${job.cartridges.length} cartridges`);
   check(job.dataTime === split.splitAt, 'the catalog dates the backup at the split');
@@ -161,7 +161,7 @@ export async function runDemo(home: Home, opts: DemoOptions = {}): Promise<DemoS
     injectFault(home, failing, { afterBytes: Math.floor(size / 2) });
     let chunked: Awaited<ReturnType<typeof runBackup>>;
     try {
-      chunked = await runBackup(home, DEMO.mirror, { mode: 'chunked', library: DEMO.library, chunk: 4 * TAPE_BLOCK, onProgress: opts.onProgress });
+      chunked = await runBackup(home, DEMO.mirror, { mode: 'chunked', library: DEMO.library, chunk: 4 * TAPE_BLOCK, host: 'backup-host', onProgress: opts.onProgress });
     } finally {
       clearFaults(home, failing);
     }

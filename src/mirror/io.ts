@@ -4,18 +4,28 @@
  * read-only attribute and host access list; an instant split's secondary reads
  * regions not yet filled from the primary.
  */
+import os from 'node:os';
 import { awaitNative, callNative, PlexusError } from '../errors.js';
 import type { VolumeStore } from '../volumes/store.js';
 import type { Volume } from '../volumes/volume.js';
-import { type OpenPair, PlexSet } from './plexset.js';
+import { type OpenPair, type PairSuspension, PlexSet } from './plexset.js';
 import type { PairRecord, PairRecords } from './record.js';
 import { isDuplexing } from './states.js';
 
 /** How a volume is opened for I/O. */
 export interface IoOptions {
   write?: boolean;
-  /** The host identity asking (checked against a secondary's access list). */
+  /** The host identity asking (checked against a secondary's access list); default
+   * `hostIdentity()`. */
   host?: string;
+  /**
+   * Told, once per pair, when opening or writing a primary suspends one of its pairs
+   * (PSUE): a secondary that refused a duplexed write, one that cannot be opened, an
+   * owner that died. The write itself succeeds (the primary and the other plexes hold
+   * the data; the difference is recorded for `pair resync`). Also kept in
+   * `VolumeIo.suspended`.
+   */
+  onSuspend?: (s: PairSuspension) => void;
 }
 
 /** Byte access to a volume that honours its pairs. */
@@ -25,7 +35,15 @@ export interface VolumeIo {
   read(offset: number, length: number): Buffer;
   write(offset: number, data: Buffer): void;
   checksum(offset?: number, length?: number): Promise<string>;
+  /** Pairs suspended (PSUE) by opening or writing through this handle, in order. */
+  readonly suspended: readonly PairSuspension[];
   close(): void;
+}
+
+/** The host identity asking: `host` when given, else $PLEXUS_HOST, else the hostname
+ * (the rule of the CLI's global `--host`). */
+export function hostIdentity(host?: string): string {
+  return host || process.env.PLEXUS_HOST || os.hostname();
 }
 
 /**
@@ -38,27 +56,41 @@ export interface VolumeIo {
  * never writable (E_STATE); a read-only split one refuses writes (E_READONLY).
  */
 export function checkSecondaryAccess(r: PairRecord, opts: IoOptions): void {
-  const host = opts.host ?? '';
-  const who = opts.host ?? '(unknown)';
+  const host = hostIdentity(opts.host);
   const pair = `${r.primary} → ${r.secondary}`;
   if (r.allow.length > 0 && !r.allow.includes(host)) {
-    throw new PlexusError('E_ACCESS', `host ${who} may not access volume ${r.secondary} (secondary of ${r.primary}, in ${r.state}; allowed: ${r.allow.join(', ')})`);
+    throw new PlexusError('E_ACCESS', `host ${host} may not access volume ${r.secondary} (secondary of ${r.primary}, in ${r.state}; allowed: ${r.allow.join(', ')})`);
   }
   if (isDuplexing(r.state)) {
     if (opts.write) {
       throw new PlexusError('E_STATE', `volume ${r.secondary} is the secondary of pair ${pair} in ${r.state}; split the pair before writing to it`);
     }
     if (r.allow.length > 0) {
-      throw new PlexusError('E_ACCESS', `host ${who} may access volume ${r.secondary} only while pair ${pair} is split; it is in ${r.state}`);
+      throw new PlexusError('E_ACCESS', `host ${host} may access volume ${r.secondary} only while pair ${pair} is split; it is in ${r.state}`);
     }
     return;
   }
   if (opts.write && r.readOnly) {
-    throw new PlexusError('E_READONLY', `volume ${r.secondary} is read-only (split secondary of ${r.primary}) for host ${who}`);
+    throw new PlexusError('E_READONLY', `volume ${r.secondary} is read-only (split secondary of ${r.primary}) for host ${host}`);
   }
 }
 
+/**
+ * Refuses to use the data file of an instant split's secondary whose fill is pending as
+ * an image (`use`: what was asked, e.g. "back it up"): hosts read the regions not yet
+ * filled from the primary (which keeps them as of the split by copy on write), so the
+ * file itself does not hold the image yet. E_STATE, suggesting `pair fill`.
+ */
+export function refuseUnfilledImage(r: PairRecord | undefined, use: string): void {
+  if (!r?.fillPending) return;
+  throw new PlexusError(
+    'E_STATE',
+    `volume ${r.secondary} is the secondary of instant split ${r.primary} → ${r.secondary}, whose fill is pending: its data file does not hold the image yet (the rest is read from ${r.primary}), so Plexus will not ${use}; run \`plexus pair fill ${r.primary}\` first`,
+  );
+}
+
 class PlainIo implements VolumeIo {
+  readonly suspended: readonly PairSuspension[] = [];
   constructor(
     private readonly v: Volume,
     private readonly writable = false,
@@ -84,7 +116,21 @@ class PlainIo implements VolumeIo {
 }
 
 class PrimaryIo implements VolumeIo {
-  constructor(private readonly set: PlexSet) {}
+  private readonly seen: PairSuspension[] = [];
+  constructor(
+    private readonly set: PlexSet,
+    onSuspend?: (s: PairSuspension) => void,
+  ) {
+    const tell = (s: PairSuspension): void => {
+      this.seen.push(s);
+      onSuspend?.(s);
+    };
+    for (const s of set.suspendedAtOpen) tell(s);
+    set.onSuspend = tell;
+  }
+  get suspended(): readonly PairSuspension[] {
+    return this.seen;
+  }
   get name(): string {
     return this.set.primary.name;
   }
@@ -106,6 +152,7 @@ class PrimaryIo implements VolumeIo {
 }
 
 class SecondaryIo implements VolumeIo {
+  readonly suspended: readonly PairSuspension[] = [];
   constructor(
     private readonly set: PlexSet,
     private readonly pair: OpenPair,
@@ -148,6 +195,14 @@ export function openVolumeIo(store: VolumeStore, records: PairRecords, name: str
       throw e;
     }
   }
-  if (opts.write && all.some((r) => r.primary === name)) return new PrimaryIo(PlexSet.open(store, records, name));
+  if (opts.write && all.some((r) => r.primary === name)) {
+    const set = PlexSet.open(store, records, name);
+    try {
+      return new PrimaryIo(set, opts.onSuspend);
+    } catch (e) {
+      set.close();
+      throw e;
+    }
+  }
   return new PlainIo(store.open(name, { readOnly: !opts.write }), Boolean(opts.write));
 }

@@ -31,9 +31,20 @@ export interface MirrorCopyReport {
   threads: number;
 }
 
+/** A pair that went to PSUE: which, and why (the error recorded as its `lastError`). */
+export interface PairSuspension {
+  primary: string;
+  secondary: string;
+  reason: string;
+  /** The bitmaps cannot be trusted: the resync will copy everything, not the difference. */
+  full: boolean;
+}
+
 /** The pairs of one primary, open for I/O and operations. */
 export class PlexSet {
   private closed = false;
+  /** Told of every pair this set suspends from now on (a refused duplexed write). */
+  onSuspend?: (s: PairSuspension) => void;
 
   private constructor(
     readonly primary: Volume,
@@ -43,6 +54,8 @@ export class PlexSet {
     /** Pairs whose secondary could not be opened: suspended, their bitmaps still
      * recording the primary's writes for a differential resync once it is back. */
     private readonly absent: Map<string, { record: PairRecord; mirror: NativeMirror }> = new Map(),
+    /** Pairs this open suspended (secondary unavailable, owner died): not in PSUE before. */
+    readonly suspendedAtOpen: readonly PairSuspension[] = [],
   ) {}
 
   /**
@@ -55,6 +68,7 @@ export class PlexSet {
     if (recs.length === 0) throw new PlexusError('E_NOENT', `volume ${primaryName} is not the primary of any pair`);
     const lock = callNative(() => native.NativeOwnerLock.acquire(records.lockFile(primaryName), `pairs of ${primaryName}`));
     try {
+      const before = new Map(recs.map((r) => [r.secondary, r.state]));
       const leftOpen = records.wasLeftOpen(primaryName);
       if (leftOpen) suspendUntracked(records, recs);
       records.markOpen(primaryName, true);
@@ -103,7 +117,10 @@ export class PlexSet {
         }
         pairs.set(record.secondary, { record, secondary, mirror });
       }
-      return new PlexSet(primary, pairs, lock, records, absent);
+      const suspended = recs
+        .filter((r) => r.state === 'PSUE' && before.get(r.secondary) !== 'PSUE')
+        .map((r) => ({ primary: primaryName, secondary: r.secondary, reason: r.lastError ?? 'suspended', full: r.needsFull }));
+      return new PlexSet(primary, pairs, lock, records, absent, suspended);
     } catch (e) {
       lock.release();
       throw e;
@@ -176,6 +193,7 @@ export class PlexSet {
       p.record.lastError = failure;
       this.records.save(p.record);
       out.push(p.record.secondary);
+      this.onSuspend?.({ primary: this.primary.name, secondary: p.record.secondary, reason: failure, full: p.record.needsFull });
     }
     return out;
   }

@@ -1,6 +1,7 @@
 /** Volume operations that must respect pairs: removing a volume, copying onto one. */
 import { PlexusError } from '../errors.js';
 import { type CopyOptions, type CopyReport, checkCopyOptions, copyVolume } from '../volumes/copy.js';
+import { checkSecondaryAccess, refuseUnfilledImage } from './io.js';
 import type { Mirrors } from './mirrors.js';
 import type { PairRecord } from './record.js';
 
@@ -24,13 +25,19 @@ export interface CopyToVolumeReport extends CopyReport {
 /**
  * Copies volume `src` onto volume `dst`, creating `dst` with the source's geometry when it
  * does not exist. E_BUSY for a copy onto itself or onto a paired volume (it would bypass
- * the mirror); E_INVALID for bad copy options, before anything is touched.
+ * the mirror); E_ACCESS for a secondary whose access list refuses `opts.host` (default:
+ * $PLEXUS_HOST, else the hostname); E_STATE for the secondary of an instant split whose fill is pending (its
+ * data file does not hold the image yet); E_INVALID for bad copy options, before
+ * anything is touched.
  */
-export async function copyToVolume(mirrors: Mirrors, src: string, dst: string, opts: CopyOptions = {}): Promise<CopyToVolumeReport> {
+export async function copyToVolume(mirrors: Mirrors, src: string, dst: string, opts: CopyOptions & { host?: string } = {}): Promise<CopyToVolumeReport> {
   checkCopyOptions(opts);
   if (src === dst) throw new PlexusError('E_BUSY', `cannot copy volume ${src} onto itself`);
   const paired = pairOfVolume(mirrors, dst);
   if (paired) throw new PlexusError('E_BUSY', `volume ${dst} is in pair ${paired.primary} → ${paired.secondary}; a copy onto it would bypass the mirror`);
+  const asSecondary = mirrors.records.all().find((r) => r.secondary === src);
+  if (asSecondary) checkSecondaryAccess(asSecondary, { host: opts.host });
+  refuseUnfilledImage(asSecondary, `copy it to ${dst}`);
   const store = mirrors.store;
   const s = store.open(src, { readOnly: true });
   const si = s.info();

@@ -4,6 +4,7 @@
  * live volume (a plain volume, a primary, a staged copy written since, a frozen image
  * whose data file changed while the job read it). Cartridges carry it for a rebuild.
  */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -11,6 +12,7 @@ import { runBackup } from '../../src/backup/backup.js';
 import { classifySource, settleConsistency } from '../../src/backup/consistency.js';
 import { createLibrary } from '../../src/backup/libraries.js';
 import { rebuildCatalog } from '../../src/backup/rebuild.js';
+import { restoreJob } from '../../src/backup/restore.js';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { MIGRATIONS } from '../../src/catalog/migrations.js';
 import { Home, VolumeStore } from '../../src/index.js';
@@ -116,6 +118,76 @@ describe('backup consistency', () => {
     fs.closeSync(fd);
     const settled = settleConsistency(home, 's', image);
     expect(settled).toEqual({ consistency: 'crash-consistent', reason: expect.stringMatching(/changed during the backup/) });
+  });
+
+  it('an instant split whose fill is pending is refused until filled, then backed up as its image', async () => {
+    await volume('p');
+    store.create('s', { size: 2 * MiB });
+    const mirrors = new Mirrors(home);
+    const image = await store.open('p', { readOnly: true }).checksum();
+    await mirrors.create('p', 's', { instant: true, deferCopy: true });
+    // A write to the primary preserves its old region on the secondary first (copy on write).
+    const io = await mirrors.openIo('p', { write: true });
+    try {
+      io.write(0, Buffer.alloc(64 * 1024, 9));
+    } finally {
+      io.close();
+    }
+    const seen = await mirrors.openIo('s');
+    try {
+      expect(await seen.checksum()).toBe(image);
+    } finally {
+      seen.close();
+    }
+    // The secondary's data file does not hold the unfilled regions yet: a backup of it
+    // would not restore the image hosts read.
+    const refused = runBackup(home, 's');
+    await expect(refused).rejects.toMatchObject({ code: 'E_STATE' });
+    await expect(refused).rejects.toThrow(/p → s.*fill.*plexus pair fill p/s);
+    const c = Catalog.open(home);
+    try {
+      expect(c.jobs().filter((j) => j.target === 's')).toEqual([]);
+    } finally {
+      c.close();
+    }
+
+    await mirrors.fill({ primary: 'p' });
+    const r = await runBackup(home, 's');
+    expect(r.consistency).toBe('consistent');
+    const to = path.join(scratch.dir, 's.restored');
+    await restoreJob(home, r.job, to);
+    expect(crypto.createHash('sha256').update(fs.readFileSync(to)).digest('hex')).toBe(image);
+  });
+
+  it("a secondary's access list holds for a backup: another host is refused (E_ACCESS), the listed one backs it up", async () => {
+    await volume('p');
+    store.create('s', { size: 2 * MiB });
+    const mirrors = new Mirrors(home);
+    await mirrors.create('p', 's', { allow: ['backup1'] });
+    // Mirrored: even the listed host is refused (it gets the secondary once split).
+    await expect(runBackup(home, 's', { host: 'backup1' })).rejects.toMatchObject({ code: 'E_ACCESS', message: expect.stringMatching(/only while/) });
+    await mirrors.split({ primary: 'p' });
+    const refused = runBackup(home, 's', { host: 'intruder' });
+    await expect(refused).rejects.toMatchObject({ code: 'E_ACCESS', message: expect.stringMatching(/host intruder may not access volume s/) });
+    const r = await runBackup(home, 's', { host: 'backup1' });
+    expect(r.consistency).toBe('consistent');
+    // Without a host: $PLEXUS_HOST, else the hostname, as the CLI's --host defaults.
+    const saved = process.env.PLEXUS_HOST;
+    try {
+      process.env.PLEXUS_HOST = 'intruder';
+      await expect(runBackup(home, 's')).rejects.toMatchObject({ code: 'E_ACCESS' });
+      process.env.PLEXUS_HOST = 'backup1';
+      expect((await runBackup(home, 's')).consistency).toBe('consistent');
+    } finally {
+      if (saved === undefined) delete process.env.PLEXUS_HOST;
+      else process.env.PLEXUS_HOST = saved;
+    }
+    const c = Catalog.open(home);
+    try {
+      expect(c.jobs({ target: 's' }).map((j) => j.status)).toEqual(['done', 'done']);
+    } finally {
+      c.close();
+    }
   });
 
   it('migration 4 marks jobs recorded before it as unknown', async () => {

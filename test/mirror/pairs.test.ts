@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Home, Mirrors, VolumeStore } from '../../src/index.js';
+import { copyToVolume, Home, Mirrors, VolumeStore } from '../../src/index.js';
 import { scratchDir } from '../helpers/home.js';
 
 let scratch: ReturnType<typeof scratchDir>;
@@ -31,6 +31,36 @@ describe('pairs', () => {
     expect(events.at(-1)).toBe(16 * MiB);
     const again = new Mirrors(Home.open(scratch.dir)).display({ primary: 'p' });
     expect(again.map((p) => [p.secondary, p.state, p.dirtyBytes])).toEqual([['s', 'PAIR', 0]]);
+  });
+
+  it('a copy of an instant split whose fill is pending is refused: its data file does not hold the image yet', async () => {
+    await volumes(2 * MiB, 'p', 's');
+    const image = await store.open('p').checksum();
+    await mirrors.create('p', 's', { instant: true, deferCopy: true });
+    const io = await mirrors.openIo('p', { write: true });
+    try {
+      io.write(0, Buffer.alloc(4096, 3));
+    } finally {
+      io.close();
+    }
+    const copy = copyToVolume(mirrors, 's', 'c');
+    await expect(copy).rejects.toMatchObject({ code: 'E_STATE' });
+    await expect(copy).rejects.toThrow(/p → s.*plexus pair fill p/);
+    expect(store.exists('c')).toBe(false);
+    await mirrors.fill({ primary: 'p' });
+    await copyToVolume(mirrors, 's', 'c');
+    expect(await store.open('c').checksum()).toBe(image);
+  });
+
+  it('a copy from a secondary honours its access list in every state', async () => {
+    await volumes(2 * MiB, 'p', 's');
+    await mirrors.create('p', 's', { allow: ['backup1'] });
+    await expect(copyToVolume(mirrors, 's', 'c', { host: 'backup1' })).rejects.toMatchObject({ code: 'E_ACCESS' });
+    await mirrors.split({ primary: 'p' });
+    await expect(copyToVolume(mirrors, 's', 'c', { host: 'intruder' })).rejects.toMatchObject({ code: 'E_ACCESS', message: expect.stringMatching(/intruder/) });
+    expect(store.exists('c')).toBe(false);
+    await copyToVolume(mirrors, 's', 'c', { host: 'backup1' });
+    expect(await store.open('c').checksum()).toBe(await store.open('p').checksum());
   });
 
   it('split freezes the secondary; resync copies exactly the regions written on either side', async () => {

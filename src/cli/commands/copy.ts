@@ -4,7 +4,7 @@ import { copyToVolume } from '../../mirror/volume-ops.js';
 import { formatBytes, formatRate } from '../../util/size.js';
 import { checkCopyOptions } from '../../volumes/copy.js';
 import { cancellable } from '../cancel.js';
-import { type GlobalOptions, intOpt, sizeOpt } from '../context.js';
+import { type GlobalOptions, hostOf, intOpt, sizeOpt } from '../context.js';
 import { mirrorsOf } from '../mirrors.js';
 import { printJson } from '../render/output.js';
 import { progressBar } from '../render/progress.js';
@@ -24,6 +24,7 @@ export async function runCopy(src: string, dst: string, o: GlobalOptions & { thr
         chunkSize,
         sync: o.sync,
         maxRate,
+        host: hostOf(o),
         signal,
         onProgress: bar.callback,
       }),

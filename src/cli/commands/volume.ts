@@ -5,6 +5,7 @@
  */
 import { PlexusError } from '../../errors.js';
 import type { VolumeIo } from '../../mirror/io.js';
+import type { PairSuspension } from '../../mirror/plexset.js';
 import { formatBytes, parseSize } from '../../util/size.js';
 import { readVolumeInPieces, readVolumeToFile, resolveRange, writeFileToVolume } from '../../volumes/files.js';
 import type { VolumeInfo } from '../../volumes/volume.js';
@@ -73,7 +74,8 @@ export async function runVolumeWrite(name: string, o: GlobalOptions & Record<str
   const pattern = o.pattern !== undefined ? byteOpt(o.pattern) : undefined;
   const seed = o.random !== undefined ? intOpt(o.seed, 'seed')! : undefined;
   const [{ fillIo }, { mirrorsOf }] = await Promise.all([import('../../mirror/fill.js'), import('../mirrors.js')]);
-  const io = await mirrorsOf(o).openIo(name, { write: true, host: hostOf(o) });
+  // A pair suspended on the way (PSUE) does not fail the write: the operator is told.
+  const io = await mirrorsOf(o).openIo(name, { write: true, host: hostOf(o), onSuspend: (p) => process.stderr.write(`warning: ${suspensionLine(p)}\n`) });
   let written: number;
   try {
     if (o.from !== undefined) written = writeFileToVolume(io, offset, o.from);
@@ -85,6 +87,12 @@ export async function runVolumeWrite(name: string, o: GlobalOptions & Record<str
     io.close();
   }
   process.stdout.write(`wrote ${written} bytes to ${name} at offset ${offset}\n`);
+}
+
+/** One line for a pair that went to PSUE during a command. */
+export function suspensionLine(p: PairSuspension): string {
+  const copy = p.full ? 'will copy it in full' : 'will copy the difference';
+  return `pair ${p.primary} → ${p.secondary} suspended (PSUE): ${p.reason}; the data is on ${p.primary}, \`plexus pair resync ${p.primary} --plex ${p.secondary}\` ${copy}`;
 }
 
 /** `volume read`: to a file or stdout. */

@@ -35,7 +35,7 @@ export function volumeCommand(): Command {
 
   cmd
     .command('write <name>')
-    .description('write a byte pattern, seeded random bytes or a file into a volume')
+    .description('write a byte pattern, seeded random bytes or a file into a volume (a pair suspended on the way is reported on stderr)')
     .option('--offset <size>', 'where to start', '0')
     .option('--pattern <byte>', 'a byte value 0-255 (needs --length)')
     .option('--length <size>', 'bytes of --pattern to write')

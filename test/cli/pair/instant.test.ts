@@ -71,10 +71,23 @@ describe('instant split', () => {
     expect(crypto.createHash('sha256').update(fs.readFileSync(out)).digest('hex')).toBe(tail);
     expect(checksum(s.home, 's')).toBe(image);
 
+    // The data file of s does not hold the image yet: a backup or a copy of it is refused,
+    // naming the pair and what to run, and no job is recorded.
+    ok(s.home, 'library', 'create', 'lib', '--slots', '4', '--drives', '1', '--cartridge-size', '64M', '--block-size', '64K');
+    expectFailure(plexus(s.home, 'backup', 'run', 's'), 'E_STATE', 'instant split p → s', '`plexus pair fill p`');
+    expect(JSON.parse(ok(s.home, 'catalog', 'jobs', '--json').stdout)).toEqual([]);
+    expectFailure(plexus(s.home, 'copy', 's', 'c'), 'E_STATE', 'instant split p → s', '`plexus pair fill p`');
+
     const [fill] = json<MirrorCopyReport[]>(ok(s.home, 'pair', 'fill', 'p', '--json').stdout);
     expect(fill!.bytesCopied).toBeGreaterThan(0);
     expect(fill!.bytesCopied).toBeLessThanOrEqual(28 * MiB); // the preserved tail is not copied again
     expect(display(s.home, 'p')[0]).toMatchObject({ state: 'PSUS', fillPending: false, operation: null });
     expect(sum(s.home, 's')).toBe(image); // the data file itself now holds the whole image
+    // Filled: an ordinary split image, backed up as consistent, restored as hosts read it.
+    const job = JSON.parse(ok(s.home, 'backup', 'run', 's', '--json').stdout) as { job: number; consistency: string };
+    expect(job.consistency).toBe('consistent');
+    const restored = path.join(s.dir, 's.restored');
+    ok(s.home, 'restore', String(job.job), '--to', restored);
+    expect(crypto.createHash('sha256').update(fs.readFileSync(restored)).digest('hex')).toBe(image);
   });
 });
