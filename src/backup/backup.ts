@@ -274,7 +274,8 @@ async function runSingle(ctx: JobContext, lib: Library): Promise<BackupReport> {
     claim.release();
   }
   // A command that did not return from a cancel (Ctrl-C) does not prove the device broken: only a timeout does.
-  if (outcome.stuck && outcome.error?.code !== 'E_CANCELLED') markUnavailable(ctx.home, [driveName(lib.name, claim.drive), outcome.stuck.cartridge], `job ${id}: a segment command got stuck and was given up`);
+  if (outcome.stuck && outcome.error?.code !== 'E_CANCELLED')
+    markUnavailable(ctx.home, [driveName(lib.name, claim.drive), outcome.stuck.cartridge], `job ${id}: a segment command got stuck and was given up`);
   catalog.setLocationStatus(locationId, outcome.error ? 'failed' : 'done');
   if (outcome.error) fail(ctx, outcome.error);
   finishDone(ctx);

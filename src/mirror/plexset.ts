@@ -289,4 +289,3 @@ function suspendUntracked(records: PairRecords, recs: PairRecord[]): void {
     records.save(r);
   }
 }
-

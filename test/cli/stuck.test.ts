@@ -3,9 +3,10 @@
  * `--hang`): the chunked job settles at the command timeout, moves on to the next
  * device, and takes the stuck device, its drive and cartridge out of service.
  */
+
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { CLI, plexus } from '../helpers/home.js';
 import { checksum, expectFailure, ok, sha256, useScratch } from './cli-helpers.js';

@@ -127,7 +127,10 @@ fn a_source_truncated_between_the_two_splices_of_a_kernel_copy_is_corrupt_naming
         });
         let mut errors: Vec<plexus_volume::VolumeError> = Vec::new();
         let started = std::time::Instant::now();
-        while started.elapsed() < std::time::Duration::from_secs(4) && errors.iter().filter(|e| e.code() != "E_CORRUPT").count() < 3 && errors.len() < 2000 {
+        while started.elapsed() < std::time::Duration::from_secs(4)
+            && errors.iter().filter(|e| e.code() != "E_CORRUPT").count() < 3
+            && errors.len() < 2000
+        {
             if let Some(Err(e)) = from.copy_to(&to, 0, SIZE) {
                 errors.push(e);
             }
@@ -137,7 +140,10 @@ fn a_source_truncated_between_the_two_splices_of_a_kernel_copy_is_corrupt_naming
         errors
     });
     assert!(!errors.is_empty(), "no copy ever met the truncation");
-    let wrong: Vec<String> = errors.iter().filter(|e| e.code() != "E_CORRUPT" || !e.to_string().contains("volume src")).map(|e| format!("{}: {e}", e.code())).collect();
+    let wrong: Vec<String> = errors
+        .iter()
+        .filter(|e| e.code() != "E_CORRUPT" || !e.to_string().contains("volume src"))
+        .map(|e| format!("{}: {e}", e.code()))
+        .collect();
     assert!(wrong.is_empty(), "{} of {} errors do not blame the source: {:?}", wrong.len(), errors.len(), &wrong[..wrong.len().min(3)]);
 }
-
