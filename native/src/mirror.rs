@@ -178,16 +178,22 @@ impl NativeMirror {
     /// Reads the primary.
     #[napi(catch_unwind)]
     pub fn read_primary(&self, offset: f64, length: f64) -> napi::Result<Buffer> {
-        let mut b = vec![0u8; crate::args::buffer_len("length", length)?];
-        self.inner.read_primary(to_u64("offset", offset)?, &mut b).map_err(to_js)?;
+        let (offset, len) = (to_u64("offset", offset)?, crate::args::buffer_len("length", length)?);
+        // The range is checked before the buffer is allocated (up to 1 GiB otherwise).
+        plexus_volume::check_range("primary", offset, len as u64, self.inner.size()).map_err(to_js)?;
+        let mut b = vec![0u8; len];
+        self.inner.read_primary(offset, &mut b).map_err(to_js)?;
         Ok(b.into())
     }
 
     /// Reads the secondary as hosts see it.
     #[napi(catch_unwind)]
     pub fn read_secondary(&self, offset: f64, length: f64) -> napi::Result<Buffer> {
-        let mut b = vec![0u8; crate::args::buffer_len("length", length)?];
-        self.inner.read_secondary(to_u64("offset", offset)?, &mut b).map_err(to_js)?;
+        let (offset, len) = (to_u64("offset", offset)?, crate::args::buffer_len("length", length)?);
+        // The range is checked before the buffer is allocated (up to 1 GiB otherwise).
+        plexus_volume::check_range("secondary", offset, len as u64, self.inner.size()).map_err(to_js)?;
+        let mut b = vec![0u8; len];
+        self.inner.read_secondary(offset, &mut b).map_err(to_js)?;
         Ok(b.into())
     }
 

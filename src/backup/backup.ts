@@ -276,7 +276,9 @@ async function runSingle(ctx: JobContext, lib: Library): Promise<BackupReport> {
   } finally {
     claim.release();
   }
-  if (outcome.stuck) markUnavailable(ctx.home, [driveName(lib.name, claim.drive), outcome.stuck.cartridge], `job ${id}: a segment command got stuck and was given up`);
+  // A command that did not return from a cancel (Ctrl-C) does not prove the device broken: only a timeout does.
+  if (outcome.stuck && outcome.error?.code !== 'E_CANCELLED')
+    markUnavailable(ctx.home, [driveName(lib.name, claim.drive), outcome.stuck.cartridge], `job ${id}: a segment command got stuck and was given up`);
   catalog.setLocationStatus(locationId, outcome.error ? 'failed' : 'done');
   if (outcome.error) fail(ctx, outcome.error);
   finishDone(ctx);
@@ -350,8 +352,9 @@ async function runStreams(ctx: JobContext, mode: 'parallel' | 'chunked'): Promis
     } catch (e) {
       outcome = { error: asPlexusError(e), bytes: 0, segments: 0, cartridges: [], remaining: [...queue] };
     }
-    if (outcome.stuck) {
-      // A device that never came back from a command would hang the next job too.
+    if (outcome.stuck && outcome.error?.code !== 'E_CANCELLED') {
+      // A device that never came back from a command would hang the next job too
+      // (after a timeout; a cancel that was not answered in time does not prove it).
       const names = markUnavailable(home, [s.mover.name, s.driveName, outcome.stuck.cartridge], `job ${id} stream ${s.stream}: a segment command got stuck and was given up`);
       log(`stream ${s.stream}: ${names.join(', ')} marked unavailable (stuck)`);
     }

@@ -45,16 +45,40 @@ export function decodeIndex(bytes: Buffer, where: string): CartridgeIndexEntry[]
   return all;
 }
 
+/** A whole number from 0 to 2^53 - 1 (offsets, lengths, numbers of rows and files). */
+function count(v: unknown): boolean {
+  return Number.isSafeInteger(v) && (v as number) >= 0;
+}
+
+/** Every field the catalog stores (NOT NULL columns) is checked here, so a malformed
+ * entry is one problem of the rebuild, not a failed insert that aborts all of it. */
 function check(e: CartridgeIndexEntry, where: string): void {
   const ok =
     e !== null &&
     typeof e === 'object' &&
     e.format === INDEX_FORMAT &&
-    typeof e.job?.id === 'number' &&
+    typeof e.job === 'object' &&
+    e.job !== null &&
+    count(e.job.id) &&
     typeof e.job.target === 'string' &&
-    typeof e.location?.copy === 'number' &&
-    typeof e.segment?.barcode === 'string' &&
-    typeof e.segment.sourceOffset === 'number' &&
-    typeof e.segment.length === 'number';
+    count(e.job.targetSize) &&
+    typeof e.job.mode === 'string' &&
+    typeof e.job.startedAt === 'string' &&
+    typeof e.job.dataTime === 'string' &&
+    typeof e.location === 'object' &&
+    e.location !== null &&
+    count(e.location.copy) &&
+    count(e.location.seq) &&
+    count(e.location.stream) &&
+    typeof e.segment === 'object' &&
+    e.segment !== null &&
+    typeof e.segment.barcode === 'string' &&
+    count(e.segment.seq) &&
+    count(e.segment.fileNumber) &&
+    count(e.segment.firstBlock) &&
+    count(e.segment.sourceOffset) &&
+    count(e.segment.length) &&
+    typeof e.segment.checksum === 'string' &&
+    typeof e.segment.writtenAt === 'string';
   if (!ok) throw new PlexusError('E_CORRUPT', `the catalog file at ${where} does not describe a segment (format ${String((e as { format?: unknown })?.format)})`);
 }

@@ -92,6 +92,6 @@ export function settleConsistency(home: Home, source: string, image: SourceImage
 
 /** Combines what several cartridges say about one job: the weakest claim wins. */
 export function weakest(values: ReadonlyArray<Consistency | undefined>): Consistency {
-  if (values.some((v) => v === undefined || v === 'unknown')) return 'unknown';
+  if (values.some((v) => v === undefined || v === 'unknown' || !(CONSISTENCIES as readonly unknown[]).includes(v))) return 'unknown';
   return values.some((v) => v === 'crash-consistent') ? 'crash-consistent' : 'consistent';
 }

@@ -52,7 +52,10 @@ function cancelled(signal: AbortSignal | undefined): void {
  * A scoped rebuild (`library`) touches only what it scanned: it replaces the location
  * entries and segments of that library, keeps every other library's rows (a job with
  * parts on both keeps the parts it did not scan), adds the jobs only found there, and
- * re-derives the status and bytes of the jobs it touched. The scan comes first, the
+ * re-derives the status and bytes of the jobs it touched. Either way only the rows of
+ * cartridges read through are replaced: a cartridge that is missing or cannot be read
+ * keeps the rows the catalog has about it (and is reported among the problems), so a
+ * job is never forgotten for a cartridge that could not be scanned. The scan comes first, the
  * catalog is written in one transaction at the end: a cancelled or failed rebuild leaves
  * it as it was.
  */
@@ -71,14 +74,20 @@ async function rebuild(home: Home, opts: RebuildOptions): Promise<RebuildReport>
   }
   const entries: CartridgeIndexEntry[] = [];
   const problems: string[] = [];
+  // Cartridges read through without a problem: the catalog's rows about them are replaced.
+  const read = new Set<string>();
+  // Cartridges read in part (some catalog file was unreadable): the catalog's rows are
+  // kept, and only segment files it has no row of are added from them.
+  const partial = new Set<string>();
   let cartridges = 0;
   for (const lib of libs) {
     for (const c of lib.config.cartridges) {
       cancelled(opts.signal);
       if (!lib.present(c.barcode)) {
-        problems.push(`${c.barcode}: missing from library ${lib.name}`);
+        problems.push(`${c.barcode}: missing from library ${lib.name}; the catalog keeps what it recorded about it`);
         continue;
       }
+      let faults = 0;
       // A cartridge a job has loaded is waited for; Ctrl-C ends the wait.
       let lock = lib.tryClaimCartridge(c.barcode);
       if (!lock) {
@@ -104,6 +113,7 @@ async function rebuild(home: Home, opts: RebuildOptions): Promise<RebuildReport>
               const whole = es.every((e) => e.segment.barcode === c.barcode && e.segment.fileNumber === file) && es.reduce((a, e) => a + e.segment.length, 0) === data?.bytes;
               if (data?.content !== 'segment' || !whole) {
                 problems.push(`${where}: describes a segment this cartridge does not hold`);
+                faults++;
                 continue;
               }
               // A cartridge of library L only holds location entries of L.
@@ -111,14 +121,16 @@ async function rebuild(home: Home, opts: RebuildOptions): Promise<RebuildReport>
             } catch (err) {
               if (isBug(err)) throw err;
               problems.push(`${where}: ${(err as Error).message}`);
+              faults++;
             }
           }
         } finally {
           tape.unload();
         }
+        (faults === 0 ? read : partial).add(c.barcode);
       } catch (err) {
         if (isBug(err)) throw asPlexusError(err);
-        problems.push(`${c.barcode}: ${(err as Error).message}`);
+        problems.push(`${c.barcode}: ${(err as Error).message}; the catalog keeps what it recorded about it`);
       } finally {
         lock.release();
       }
@@ -132,20 +144,34 @@ async function rebuild(home: Home, opts: RebuildOptions): Promise<RebuildReport>
     catalog.transaction(() => {
       cancelled(opts.signal);
       refuseWhileRunning(catalog);
-      if (opts.library === undefined) catalog.clearJobs();
       const scanned = libs.map((l) => l.name);
-      // Scoped: the jobs this library's rows belonged to, before they are replaced.
-      const touched = new Set(opts.library === undefined ? [] : [...catalog.jobsWithLocationsOn(scanned), ...scanned.flatMap((l) => catalog.jobsOnLibrary(l))]);
-      if (opts.library !== undefined) catalog.dropLocationsOn(scanned);
+      // The jobs the scanned rows belonged to (every job, in a full rebuild), before they are replaced.
+      const touched = new Set(opts.library === undefined ? catalog.jobs().map((j) => j.id) : [...catalog.jobsWithLocationsOn(scanned), ...scanned.flatMap((l) => catalog.jobsOnLibrary(l))]);
+      // Only the rows of cartridges read through are replaced; those of cartridges that
+      // are missing or could not be read (in whole or in part) are kept. A full rebuild
+      // also drops the rows of cartridges no library holds any more.
+      catalog.dropSegmentsOn([...read]);
+      if (opts.library === undefined) catalog.dropSegmentsNotOn(libs.flatMap((l) => l.config.cartridges.map((c) => c.barcode)));
+      catalog.dropEmptyLocations(opts.library === undefined ? undefined : scanned);
+      const fromPartial = entries.filter((e) => partial.has(e.segment.barcode) && catalog.hasSegmentsIn(e.segment.barcode, e.segment.fileNumber));
       for (const lib of libs) {
         register(catalog, lib, false);
-        for (const c of lib.config.cartridges) catalog.putMedia(inspect(lib, c.barcode, c.slot));
+        for (const c of lib.config.cartridges) {
+          // A cartridge that cannot be read (a problem above) keeps its media row.
+          if (!read.has(c.barcode) && !partial.has(c.barcode) && lib.present(c.barcode)) continue;
+          catalog.putMedia(inspect(lib, c.barcode, c.slot));
+        }
       }
       const byJob = new Map<number, CartridgeIndexEntry[]>();
-      for (const e of entries) byJob.set(e.job.id, [...(byJob.get(e.job.id) ?? []), e]);
+      for (const e of entries) if (!fromPartial.includes(e)) byJob.set(e.job.id, [...(byJob.get(e.job.id) ?? []), e]);
       for (const [id, es] of [...byJob].sort((a, b) => a[0] - b[0])) {
         const j = es[0]!.job;
-        const existing = catalog.findJob(id);
+        let existing = catalog.findJob(id);
+        if (existing && existing.status !== 'running' && (existing.target !== j.target || existing.startedAt !== j.startedAt) && catalog.segments(id).length === 0) {
+          // Nothing the catalog recorded of that job is left: the cartridges' job replaces it.
+          catalog.deleteJob(id);
+          existing = undefined;
+        }
         if (existing && (existing.target !== j.target || existing.startedAt !== j.startedAt)) {
           problems.push(
             `job ${id} on the cartridges (${j.target}, started ${j.startedAt}) is not the catalog's job ${id} (${existing.target}, started ${existing.startedAt}): its ${es.length} segments are left out`,

@@ -313,6 +313,30 @@ export class Catalog {
     this.db.prepare(`DELETE FROM locations WHERE library IN (${marks})`).run(...libraries);
   }
 
+  /** Deletes the segments on the cartridges `barcodes` (a rebuild that read them through). */
+  dropSegmentsOn(barcodes: readonly string[]): void {
+    const del = this.db.prepare(`DELETE FROM segments WHERE barcode = ?`);
+    for (const b of barcodes) del.run(b);
+  }
+
+  /** Deletes the segments on any cartridge but `barcodes` (a full rebuild: cartridges no library holds). */
+  dropSegmentsNotOn(barcodes: readonly string[]): void {
+    const marks = barcodes.map(() => '?').join(', ');
+    this.db.prepare(`DELETE FROM segments WHERE barcode NOT IN (${marks})`).run(...barcodes);
+  }
+
+  /** Deletes the location entries (on `libraries`, or anywhere) left with no segment. */
+  dropEmptyLocations(libraries?: readonly string[]): void {
+    const marks = (libraries ?? []).map(() => '?').join(', ');
+    const where = libraries === undefined ? '' : `library IN (${marks}) AND `;
+    this.db.prepare(`DELETE FROM locations WHERE ${where}id NOT IN (SELECT location_id FROM segments)`).run(...(libraries ?? []));
+  }
+
+  /** Whether the catalog has a segment in tape file `fileNumber` of cartridge `barcode`. */
+  hasSegmentsIn(barcode: string, fileNumber: number): boolean {
+    return this.db.prepare(`SELECT 1 FROM segments WHERE barcode = ? AND file_number = ? LIMIT 1`).get(barcode, fileNumber) !== undefined;
+  }
+
   /** Records what a job's data is, once known (see src/backup/consistency.ts). */
   setJobConsistency(id: number, consistency: JobRow['consistency']): void {
     this.db.prepare(`UPDATE jobs SET consistency = ? WHERE id = ?`).run(consistency, id);

@@ -3,7 +3,6 @@
  * data path while it is open. One process at a time (a lock file the kernel releases
  * when the owner dies), so a crashed owner is recognised by the next one.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { awaitNative, callNative, PlexusError } from '../errors.js';
 import { type NativeMirror, native } from '../native/binding.js';
@@ -281,9 +280,7 @@ export class PlexSet {
    * the lock, even for an instant (which would make an owner starting at that moment
    * fail with E_BUSY): the kernel's table of locks is read instead where there is one. */
   static isOpenElsewhere(records: PairRecords, primary: string): boolean {
-    const file = path.join(records.dir, `${primary}.lock`);
-    const held = flockHeld(file);
-    return held ?? native.NativeOwnerLock.isHeld(records.lockFile(primary));
+    return native.NativeOwnerLock.isHeld(path.join(records.dir, `${primary}.lock`));
   }
 }
 
@@ -309,34 +306,4 @@ function suspendUntracked(records: PairRecords, recs: PairRecord[]): void {
     Object.assign(r, after);
     records.save(r);
   }
-}
-
-/**
- * Whether a flock is held on `file`, from /proc/locks (Linux): lines such as
- * `1: FLOCK  ADVISORY  WRITE 4242 fe:00:10010787 0 EOF` name the inode of each locked
- * file. Matched by inode only (on overlay file systems the device shown may differ
- * from the one stat gives), and only while the lock file holds an owner's pid (an
- * owner writes it after taking the lock and empties it on release), which keeps an
- * unrelated lock on an equal inode elsewhere from counting. Undefined when the table
- * cannot be read.
- */
-function flockHeld(file: string): boolean | undefined {
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(file);
-  } catch {
-    return false;
-  }
-  let table: string;
-  try {
-    table = fs.readFileSync('/proc/locks', 'utf8');
-  } catch {
-    return undefined;
-  }
-  if (st.size === 0) return false;
-  for (const line of table.split('\n')) {
-    const m = /^\d+:\s+FLOCK\s+\S+\s+\S+\s+\S+\s+[0-9a-f]+:[0-9a-f]+:(\d+)\s/.exec(line);
-    if (m && Number(m[1]) === st.ino) return true;
-  }
-  return false;
 }

@@ -23,10 +23,11 @@ interface Outcome {
   message?: string;
 }
 
-function runChild(mode?: string): { status: number | null; signal: NodeJS.Signals | null; outcomes: Outcome[]; stderr: string } {
+function runChild(mode?: string, extra: string[] = [], prefix: string[] = []): { status: number | null; signal: NodeJS.Signals | null; outcomes: Outcome[]; stderr: string } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plexus-fuzz-'));
   try {
-    const r = spawnSync(process.execPath, [SCRIPT, dir, ...(mode ? [mode] : [])], { encoding: 'utf8', maxBuffer: 64 << 20, timeout: 240_000 });
+    const argv = [process.execPath, SCRIPT, dir, ...(mode ? [mode] : []), ...extra];
+    const r = spawnSync(prefix[0] ?? argv[0]!, [...prefix.slice(1), ...(prefix.length > 0 ? argv : argv.slice(1))], { encoding: 'utf8', maxBuffer: 64 << 20, timeout: 240_000 });
     const outcomes = r.stdout
       .split('\n')
       .filter(Boolean)
@@ -62,6 +63,31 @@ describe('numeric inputs of the native binding', () => {
     expect(of('CopyJob threads', String(2 ** 31))).toMatchObject({ code: 'E_RANGE' });
     expect(of('volume.fill pattern', '0.5')).toMatchObject({ code: 'E_INVALID' });
   }, 300_000);
+
+  it('random numbers at every entry point (seeded, the seed in every failure): the process survives, every failure is coded, none is a panic', () => {
+    const seed = String(Math.floor(Math.random() * 2 ** 32));
+    const r = runChild('random', [seed, '12']);
+    expect(r.signal, `seed ${seed}: ${r.stderr}`).toBeNull();
+    expect(r.status, `seed ${seed}: ${r.stderr}`).toBe(0);
+    expect(r.outcomes.length, `seed ${seed}`).toBeGreaterThan(800);
+    const bad = r.outcomes.filter((o) => !o.ok && !/^E_[A-Z0-9_]+$/.test(o.code ?? ''));
+    expect(bad, `seed ${seed}`).toEqual([]);
+    expect(
+      r.outcomes.filter((o) => o.code === 'E_INTERNAL'),
+      `seed ${seed}`,
+    ).toEqual([]);
+  }, 300_000);
+
+  it.skipIf(spawnSync('prlimit', ['--version']).status !== 0)('a read length past the end is refused before its buffer is allocated (under a 512 MiB data limit: no abort)', () => {
+    const r = runChild('alloc', [], ['prlimit', `--data=${512 << 20}`]);
+    expect(r.signal, r.stderr).toBeNull();
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.outcomes.map((o) => [o.name, o.code])).toEqual([
+      ['mirror.readPrimary length', 'E_RANGE'],
+      ['mirror.readSecondary length', 'E_RANGE'],
+      ['volume.read length', 'E_RANGE'],
+    ]);
+  });
 
   it('a panic at the boundary is E_INTERNAL, on the calling thread and in a task, and the process lives on', async () => {
     const r = runChild('panic');

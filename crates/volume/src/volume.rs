@@ -280,6 +280,9 @@ impl BackingFile<'_> {
                     Err(Errno::INTR) => {}
                     // The destination cannot be spliced into and nothing was written yet.
                     Err(Errno::INVAL | Errno::OPNOTSUPP) if off_out == offset => return None,
+                    // The pipe holds source pages the source lost since the first splice
+                    // (truncated in between, on kernels that check): the source's fault.
+                    Err(Errno::NODATA) => return Some(Err(src.short(at))),
                     Err(e) => {
                         let e = std::io::Error::from(e);
                         return Some(Err(VolumeError::io(&out.path, "write (splice)", e)));

@@ -99,3 +99,51 @@ fn a_volume_copy_from_a_truncated_source_fails_in_the_kernel_and_buffered_paths(
     // A read-only volume does not lend its file for writing.
     assert!(src.backing_file(true).is_none());
 }
+
+#[test]
+fn a_source_truncated_between_the_two_splices_of_a_kernel_copy_is_corrupt_naming_the_source() {
+    // The kernel copy splices source pages into a pipe, then the pipe into the
+    // destination. A truncation in between leaves the pipe holding pages the file no
+    // longer has: the write side then fails (ENODATA), which is the source's fault.
+    let d = tempfile::tempdir().expect("tempdir");
+    let p = filled(&d, "src");
+    let src = Volume::open(&p, Access::ReadOnly).expect("open src");
+    let dst = Volume::create(&d.path().join("dst.img"), SIZE, 4096).expect("create dst");
+    let (from, to) = (src.backing_file(false).expect("source file"), dst.backing_file(true).expect("destination file"));
+    if from.copy_to(&to, 0, 4096).is_none() {
+        return; // no kernel copy here
+    }
+    let stop = AtomicBool::new(false);
+    let errors = std::thread::scope(|s| {
+        let cutter = s.spawn(|| {
+            let f = OpenOptions::new().write(true).open(&p).expect("open for truncate");
+            while !stop.load(Ordering::SeqCst) {
+                // Pages in the cache, for the splices to take; then cut them away.
+                let _ = std::fs::read(&p);
+                std::thread::sleep(std::time::Duration::from_millis(2));
+                f.set_len(0).expect("truncate");
+                f.set_len(SIZE).expect("extend");
+            }
+        });
+        let mut errors: Vec<plexus_volume::VolumeError> = Vec::new();
+        let started = std::time::Instant::now();
+        while started.elapsed() < std::time::Duration::from_secs(4)
+            && errors.iter().filter(|e| e.code() != "E_CORRUPT").count() < 3
+            && errors.len() < 2000
+        {
+            if let Some(Err(e)) = from.copy_to(&to, 0, SIZE) {
+                errors.push(e);
+            }
+        }
+        stop.store(true, Ordering::SeqCst);
+        cutter.join().expect("cutter");
+        errors
+    });
+    assert!(!errors.is_empty(), "no copy ever met the truncation");
+    let wrong: Vec<String> = errors
+        .iter()
+        .filter(|e| e.code() != "E_CORRUPT" || !e.to_string().contains("volume src"))
+        .map(|e| format!("{}: {e}", e.code()))
+        .collect();
+    assert!(wrong.is_empty(), "{} of {} errors do not blame the source: {:?}", wrong.len(), errors.len(), &wrong[..wrong.len().min(3)]);
+}

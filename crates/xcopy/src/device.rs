@@ -40,18 +40,20 @@ pub struct DeviceOptions {
     /// Bytes the stream moved before this run: the fault's byte counts are the stream's.
     pub fault_base: u64,
     /// How long a cancelled command may take to return before [`execute_detached`]
-    /// gives its worker up as stuck; None: the timeout itself (at most [`MAX_GRACE`]).
+    /// gives its worker up as stuck; None: [`DEFAULT_GRACE`].
     pub grace: Option<Duration>,
 }
 
-/// The longest a cancelled command gets to return by default before it counts as stuck.
-pub const MAX_GRACE: Duration = Duration::from_secs(2);
-/// The shortest default grace.
-const MIN_GRACE: Duration = Duration::from_millis(50);
+/// How long a cancelled command gets to return by default before it counts as stuck.
+/// Independent of the command timeout: a short timeout says how long a command may
+/// run, not how long a healthy but slow system call (an fdatasync behind writeback on
+/// a loaded machine) may take to notice the cancel. Giving a device up takes it, its
+/// drive and cartridge out of service, so the grace errs on the long side.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 
 impl DeviceOptions {
     fn grace(&self) -> Duration {
-        self.grace.unwrap_or_else(|| self.timeout.unwrap_or(MAX_GRACE).clamp(MIN_GRACE, MAX_GRACE))
+        self.grace.unwrap_or(DEFAULT_GRACE)
     }
 }
 

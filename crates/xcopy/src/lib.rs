@@ -11,4 +11,4 @@ pub mod command;
 pub mod device;
 
 pub use command::{plan_chunks, SegmentCommand, DEFAULT_CHUNK};
-pub use device::{execute, execute_detached, Completed, Detached, DeviceOptions, Stop, XcopyReport, MAX_GRACE};
+pub use device::{execute, execute_detached, Completed, Detached, DeviceOptions, Stop, XcopyReport, DEFAULT_GRACE};

@@ -260,3 +260,55 @@ fn a_command_stuck_in_a_system_call_settles_at_its_timeout_and_its_worker_is_lef
     assert!(d.files().is_empty(), "the abandoned run left no closed file");
     assert_eq!(d.recovery().discarded_blocks, 2 * CHUNK / u64::from(BS), "commands 0 and 1, unterminated");
 }
+
+/// A source whose reads past `after` bytes take `delay` (once) and ignore cancellation:
+/// a healthy but slow system call.
+struct SlowSource {
+    inner: MemDevice,
+    after: u64,
+    delay: Duration,
+    slowed: std::sync::atomic::AtomicBool,
+}
+
+impl BlockDevice for SlowSource {
+    fn label(&self) -> &str {
+        self.inner.label()
+    }
+    fn size(&self) -> u64 {
+        self.inner.size()
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> plexus_volume::Result<()> {
+        if offset + buf.len() as u64 > self.after && !self.slowed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            std::thread::sleep(self.delay);
+        }
+        self.inner.read_at(offset, buf)
+    }
+    fn write_at(&self, offset: u64, data: &[u8]) -> plexus_volume::Result<()> {
+        self.inner.write_at(offset, data)
+    }
+    fn flush(&self) -> plexus_volume::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_slow_command_that_returns_after_its_timeout_is_not_stuck_however_short_the_timeout() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let size = 1 << 20;
+    let cmds = plan_chunks(0, size as u64, CHUNK).expect("plan");
+    // Command 1 takes 1.5 s in a read that ignores the cancel; the timeout is 200 ms.
+    let src = std::sync::Arc::new(SlowSource {
+        inner: source(size),
+        after: CHUNK + 1,
+        delay: Duration::from_millis(1500),
+        slowed: std::sync::atomic::AtomicBool::new(false),
+    });
+    let d0 = blank(dir.path(), "A00001L9", 64 << 20);
+    let opts = DeviceOptions { timeout: Some(Duration::from_millis(200)), ..Default::default() };
+    let run = execute_detached(d0, src, cmds.clone(), opts, std::sync::Arc::new(CopyControl::new()));
+    // It timed out, but its worker came back within the grace: the device keeps its drive.
+    assert!(!run.report.stuck, "a slow command was given up as stuck");
+    assert!(matches!(run.report.stop, Some(Stop::Timeout { command: 1, .. })), "{:?}", run.report.stop);
+    assert!(run.drive.is_some());
+    assert!(plexus_xcopy::DEFAULT_GRACE >= Duration::from_secs(2));
+}
