@@ -19,7 +19,7 @@ import { Catalog } from '../catalog/catalog.js';
 import { asPlexusError, guarded, PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
 import type { ProgressCallback } from '../progress.js';
-import { driveName, markUnavailable } from '../resources/inventory.js';
+import { driveName, Inventory, markUnavailable } from '../resources/inventory.js';
 import { logBackupManager } from '../resources/log.js';
 import { releaseAll, type SecuredStream, secureStreams } from '../resources/streams.js';
 import { planSegmentCommands, type SegmentCommand } from '../tape/drive.js';
@@ -237,6 +237,31 @@ function report(ctx: JobContext, mode: BackupMode, streams: StreamReport[], outc
   };
 }
 
+/**
+ * The drives of `lib` a single-stream job must not claim: those the inventory marks
+ * unavailable (by hand, or after a command got stuck in one) or that have an
+ * `unavailable` fault. Read only: the inventory is not synced here.
+ */
+function unavailableDrives(catalog: Catalog, home: Home, lib: Library): Set<number> {
+  const inv = Inventory.open(home, { sync: false, catalog });
+  try {
+    const names = Array.from({ length: lib.config.drives }, (_, d) => driveName(lib.name, d));
+    const down = new Set(
+      inv
+        .faults(names)
+        .filter((f) => f.kind === 'unavailable')
+        .map((f) => f.target),
+    );
+    const off = new Set<number>();
+    names.forEach((n, d) => {
+      if (down.has(n) || inv.row(n)?.state === 'unavailable') off.add(d);
+    });
+    return off;
+  } finally {
+    inv.close();
+  }
+}
+
 /** One stream on one claimed drive of `lib`, as the tape issue built it. */
 async function runSingle(ctx: JobContext, lib: Library): Promise<BackupReport> {
   const { catalog, opts, id } = ctx;
@@ -248,6 +273,7 @@ async function runSingle(ctx: JobContext, lib: Library): Promise<BackupReport> {
     claim = await lib.claimDrive({
       signal: opts.signal,
       timeoutMs: opts.driveTimeoutMs,
+      unavailable: () => unavailableDrives(catalog, ctx.home, lib),
       onWait: () => {
         waited = true;
         opts.onLog?.(`job ${id}: every drive of library ${lib.name} is busy; waiting for one`);

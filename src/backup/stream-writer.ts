@@ -107,6 +107,8 @@ export function notCovered(commands: readonly SegmentCommand[], chunks: readonly
 /** A stream's writer. Use once: `run` then read the outcome. */
 export class StreamWriter {
   private loaded: Loaded | undefined;
+  /** The next cartridge, claimed and loaded while the current one is written (`prepare`). */
+  private prepared: Loaded | undefined;
   private readonly held = new Set<Loaded>();
   private readonly closings: Closing[] = [];
   private recordedAll: Promise<void> = Promise.resolve();
@@ -137,13 +139,19 @@ export class StreamWriter {
         this.loaded ??= await this.load();
         const cart = this.loaded;
         const base = this.delivered;
-        const r = await cart.tape.executeCommands(this.s.volume, queue, {
+        // Asked before the command starts: the drive is the copy device's while it runs.
+        const switches = this.willSwitch(cart, queue);
+        const running = cart.tape.executeCommands(this.s.volume, queue, {
           timeoutMs: this.s.timeoutMs,
           fault: this.fault(),
           faultBase: base,
           signal: this.signal,
           onProgress: (e) => this.s.onProgress?.(base + e.done),
         });
+        // The command runs on a native thread from here: the file work a cartridge
+        // switch needs is done now, behind the write, not between two cartridges.
+        const aside = this.whileWriting(cart, switches);
+        const r = await running;
         if (r.stuck) {
           // The worker still holds this cartridge (its descriptor, hence its flock):
           // nothing of it can be closed or recorded, and it is not unloaded here. Its
@@ -161,6 +169,7 @@ export class StreamWriter {
         cart.chunks.push(...r.completed);
         this.delivered += r.completed.reduce((a, c) => a + c.length, 0);
         queue = r.remaining;
+        if (aside !== undefined) throw aside;
         if (!r.stop) break;
         if (r.stop.reason === 'early-warning') {
           this.s.onLog?.(`${cart.barcode} reached early warning; closing it while the next cartridge is written`);
@@ -183,6 +192,8 @@ export class StreamWriter {
       // background close (which cancelled the write running meanwhile), else this one.
       error ??= asPlexusError(this.closeFailure ?? e);
       await this.cleanUp();
+    } finally {
+      this.dropPrepared();
     }
     const bytes = this.recordedBytes();
     this.s.onProgress?.(bytes);
@@ -200,7 +211,7 @@ export class StreamWriter {
     return { failAfter: f.failAfterBytes ?? undefined, hangAfter: f.hang ? (f.hangAfterBytes ?? 0) : undefined, stuckAfter: f.stuckAfterBytes };
   }
 
-  /** Loads the stream's own cartridge first, then the next with room. */
+  /** Loads the stream's own cartridge first, then the one prepared, else the next with room. */
   private async load(): Promise<Loaded> {
     const { lib, claim } = this.s;
     let cart: Loaded | undefined;
@@ -208,11 +219,61 @@ export class StreamWriter {
       this.firstUsed = true;
       cart = this.mount(this.s.first.barcode, null);
     }
+    if (!cart && this.prepared) {
+      cart = this.prepared;
+      this.prepared = undefined;
+    }
     cart ??= await this.loadNext();
     this.held.add(cart);
     this.cartridges.push(cart.barcode);
     this.s.onLog?.(`loaded ${cart.barcode} in drive ${claim.drive} of library ${lib.name}`);
     return cart;
+  }
+
+  /**
+   * Whether `queue` certainly outgrows `cart` (its payload alone passes early warning),
+   * so the stream will need another cartridge. Block headers and filemarks may make
+   * it switch a little earlier; that rare switch loads the next cartridge in place.
+   */
+  private willSwitch(cart: Loaded, queue: readonly SegmentCommand[]): boolean {
+    if (this.prepared) return false;
+    const space = cart.tape.space();
+    return queue.reduce((a, c) => a + c.length, 0) > space.earlyWarningAt - space.used;
+  }
+
+  /**
+   * Work for the JavaScript thread while `cart` is being written: records it as the
+   * drive's cartridge, and when the stream will switch, prepares the next cartridge
+   * (chooses, claims and loads it at its end of data; its label and headers are read
+   * now, not at the switch), so the switch only swaps handles. Returns a failure of
+   * the drive record (the command is cancelled), never throws.
+   */
+  private whileWriting(cart: Loaded, switches: boolean): unknown {
+    try {
+      if (this.s.claim.loaded !== cart.barcode) this.s.claim.setLoaded(cart.barcode);
+    } catch (e) {
+      this.stop.abort();
+      return e;
+    }
+    if (switches && !this.signal.aborted) {
+      try {
+        this.prepared = this.nextWithRoom() ?? undefined;
+      } catch {
+        // Left to the switch, which meets the same failure and reports it in order.
+      }
+    }
+    return undefined;
+  }
+
+  /** Unloads and frees a prepared cartridge the stream did not need (finished, failed, cancelled). */
+  private dropPrepared(): void {
+    const p = this.prepared;
+    this.prepared = undefined;
+    try {
+      p?.release();
+    } catch {
+      // Its lock goes with the drive object; nothing was written to it.
+    }
   }
 
   /** Loads `barcode` (locked by `lock`, or by the stream when null) at its end of data. */
@@ -233,7 +294,6 @@ export class StreamWriter {
       lock?.release();
       return undefined;
     }
-    claim.setLoaded(barcode);
     let released = false;
     return {
       tape,
@@ -259,25 +319,14 @@ export class StreamWriter {
    * cartridge with room is in use; E_NOSPC when none has room.
    */
   private async loadNext(): Promise<Loaded> {
-    const { catalog, lib } = this.s;
+    const { lib } = this.s;
     let told = false;
     for (let delay = 20; ; delay = Math.min(delay * 2, 250)) {
-      const candidates = catalog.media(lib.name).filter((m) => m.state === 'filling' || m.state === 'scratch');
-      // Fill partly used cartridges first, so scratch ones stay whole.
-      candidates.sort((a, b) => (a.state === b.state ? a.slot - b.slot : a.state === 'filling' ? -1 : 1));
-      if (candidates.length === 0) {
+      const cart = this.nextWithRoom();
+      if (cart === null) {
         throw new PlexusError('E_NOSPC', `library ${lib.name} has no cartridge with free space left (${lib.config.slots} slots)`);
       }
-      for (const m of candidates) {
-        if (!lib.present(m.barcode)) {
-          catalog.setMedia(m.barcode, 'missing', m.bytes);
-          continue;
-        }
-        const lock = lib.tryClaimCartridge(m.barcode);
-        if (!lock) continue;
-        const cart = this.mount(m.barcode, lock);
-        if (cart) return cart;
-      }
+      if (cart) return cart;
       if (!told) {
         this.s.onLog?.(`waiting for a cartridge of library ${lib.name} (all with room are in use)`);
         told = true;
@@ -285,6 +334,30 @@ export class StreamWriter {
       await new Promise((r) => setTimeout(r, delay));
       if (this.signal.aborted) throw new PlexusError('E_CANCELLED', 'backup cancelled while waiting for a cartridge');
     }
+  }
+
+  /**
+   * One look for a cartridge with room: the catalog's filling or scratch cartridges by
+   * slot, skipping any another job (or this stream) holds, loaded at its end of data.
+   * Undefined when every one with room is in use; null when none has room.
+   */
+  private nextWithRoom(): Loaded | undefined | null {
+    const { catalog, lib } = this.s;
+    const candidates = catalog.media(lib.name).filter((m) => m.state === 'filling' || m.state === 'scratch');
+    // Fill partly used cartridges first, so scratch ones stay whole.
+    candidates.sort((a, b) => (a.state === b.state ? a.slot - b.slot : a.state === 'filling' ? -1 : 1));
+    if (candidates.length === 0) return null;
+    for (const m of candidates) {
+      if (!lib.present(m.barcode)) {
+        catalog.setMedia(m.barcode, 'missing', m.bytes);
+        continue;
+      }
+      const lock = lib.tryClaimCartridge(m.barcode);
+      if (!lock) continue;
+      const cart = this.mount(m.barcode, lock);
+      if (cart) return cart;
+    }
+    return undefined;
   }
 
   /**

@@ -65,6 +65,8 @@ export interface TapeFileInfo {
 export interface TapeSpaceInfo {
   capacity: number;
   used: number;
+  /** Where the early-warning zone starts: a write past it reports early warning. */
+  earlyWarningAt: number;
   inEarlyWarning: boolean;
   /** Payload bytes of the closed files. */
   dataBytes: number;
@@ -151,7 +153,7 @@ export class TapeDrive {
   space(): TapeSpaceInfo {
     const s = callNative(() => this.inner.space());
     const dataBytes = this.files().reduce((a, f) => a + f.bytes, 0);
-    return { capacity: s.capacity, used: s.used, inEarlyWarning: s.inEarlyWarning, dataBytes };
+    return { capacity: s.capacity, used: s.used, earlyWarningAt: s.earlyWarningAt, inEarlyWarning: s.inEarlyWarning, dataBytes };
   }
 
   /** Positions at the end of data, where the next file is appended. */

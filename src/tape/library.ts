@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { callNative, PlexusError } from '../errors.js';
+import { callNative, fromSystem, PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
 import { native } from '../native/binding.js';
 import { syncDir, writeFileDurable } from '../util/durable.js';
@@ -79,9 +79,29 @@ export class DriveClaim {
   }
 
   private record(): void {
-    // Replaced whole (temp file, fsync, rename): `library show` and the inventory read it
-    // while the drive's holder rewrites it, and never see it torn.
-    writeFileDurable(this.stateFile, `${JSON.stringify({ loaded: this.current, pid: process.pid })}\n`);
+    replaceAdvisory(this.stateFile, `${JSON.stringify({ loaded: this.current, pid: process.pid })}\n`);
+  }
+}
+
+/**
+ * Replaces a drive's record whole (temporary file, rename) but syncs nothing. `library
+ * show` and the inventory read it while the drive's holder rewrites it; the rename
+ * means they never see it torn. It is not fsynced because it is advisory: the drive's
+ * kernel lock is the truth, and the record is read only while that lock is held, that
+ * is while the process that wrote it lives. A crash or power loss ends the lock, so
+ * whatever of the record survived (old, new, or lost) is never read as the drive's
+ * state; the next holder writes it afresh. A backup stream rewrites it at every
+ * cartridge switch, and an fsync there (of the file and the directory, behind the
+ * journal commits of the cartridge being closed) stalled the writer (docs/bench-backup.md).
+ */
+function replaceAdvisory(file: string, data: string): void {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${Math.random().toString(16).slice(2)}.tmp`);
+  try {
+    fs.writeFileSync(tmp, data, { flag: 'wx' });
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw fromSystem(e);
   }
 }
 
@@ -263,15 +283,28 @@ export class Library {
 
   /**
    * Claims a free drive, waiting (polling) while all are busy: a job waits for a drive
-   * rather than failing. `onWait` is told once that the job is waiting.
+   * rather than failing. `onWait` is told once that the job is waiting. `unavailable`,
+   * asked again at every poll, names the drives that must not be claimed (the
+   * inventory marked them unavailable, e.g. after a command got stuck in one): they
+   * are skipped; when it names every drive there is nothing to wait for (E_RESOURCES).
    */
-  async claimDrive(opts: { signal?: AbortSignal; timeoutMs?: number; onWait?: () => void } = {}): Promise<DriveClaim> {
+  async claimDrive(opts: { signal?: AbortSignal; timeoutMs?: number; onWait?: () => void; unavailable?: () => ReadonlySet<number> } = {}): Promise<DriveClaim> {
     const deadline = opts.timeoutMs === undefined ? Infinity : Date.now() + opts.timeoutMs;
     let told = false;
     for (let delay = 20; ; delay = Math.min(delay * 2, 250)) {
+      const off = opts.unavailable?.() ?? new Set<number>();
+      let candidates = 0;
       for (let d = 0; d < this.config.drives; d++) {
+        if (off.has(d)) continue;
+        candidates++;
         const lock = tryLock(this.driveLock(d), `drive ${d} of library ${this.name}`);
         if (lock) return this.claim(d, lock);
+      }
+      if (candidates === 0) {
+        throw new PlexusError(
+          'E_RESOURCES',
+          `every drive of library ${this.name} is marked unavailable in the inventory (\`plexus resources list\`; \`plexus resources set NAME --state available\` returns one to service)`,
+        );
       }
       if (Date.now() >= deadline) throw new PlexusError('E_TIMEOUT', `no drive of library ${this.name} became free in time`);
       if (!told) {

@@ -8,6 +8,7 @@ import { rebuildCatalog } from '../../src/backup/rebuild.js';
 import { restoreJob } from '../../src/backup/restore.js';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { Home, VolumeStore } from '../../src/index.js';
+import { Inventory, markUnavailable } from '../../src/resources/inventory.js';
 import { Library } from '../../src/tape/library.js';
 import { scratchDir } from '../helpers/home.js';
 
@@ -196,6 +197,31 @@ describe('backup and restore across cartridges', () => {
     expect(err).toMatchObject({ code: 'E_NOSPC' });
     const catalog = Catalog.open(home);
     expect(catalog.jobs()[0]).toMatchObject({ status: 'failed' });
+    catalog.close();
+    expect(
+      Library.open(home, 'lib')
+        .drives()
+        .every((d) => !d.busy),
+    ).toBe(true);
+  });
+
+  it('a single-stream job skips a drive the inventory marks unavailable, and fails with E_RESOURCES when every drive is', async () => {
+    library('lib', 4, 2, 8 * MiB);
+    const sum = await volume('db', 2 * MiB, 3);
+    Inventory.open(home).close();
+    // As a job that found a command stuck in drive 0 leaves it.
+    expect(markUnavailable(home, ['lib/drive0'], 'test')).toEqual(['lib/drive0']);
+    const r = await runBackup(home, 'db');
+    expect(r.streams[0]?.drive).toBe('lib/drive1');
+    await restoreJob(home, r.job, out('db.out'));
+    expect(sha256File(out('db.out'))).toBe(sum);
+    // Both out of service: nothing to wait for.
+    markUnavailable(home, ['lib/drive1'], 'test');
+    const err = await runBackup(home, 'db').catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'E_RESOURCES' });
+    expect((err as Error).message).toMatch(/every drive of library lib is marked unavailable/);
+    const catalog = Catalog.open(home);
+    expect(catalog.jobs().find((j) => j.id !== r.job)).toMatchObject({ status: 'failed' });
     catalog.close();
     expect(
       Library.open(home, 'lib')
