@@ -19,6 +19,7 @@ import { Catalog } from '../catalog/catalog.js';
 import { asPlexusError, guarded, PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
 import type { ProgressCallback } from '../progress.js';
+import { faultRows } from '../resources/faults.js';
 import { driveName, Inventory, markUnavailable } from '../resources/inventory.js';
 import { logBackupManager } from '../resources/log.js';
 import { releaseAll, type SecuredStream, secureStreams } from '../resources/streams.js';
@@ -247,8 +248,7 @@ function unavailableDrives(catalog: Catalog, home: Home, lib: Library): Set<numb
   try {
     const names = Array.from({ length: lib.config.drives }, (_, d) => driveName(lib.name, d));
     const down = new Set(
-      inv
-        .faults(names)
+      faultRows(catalog, names)
         .filter((f) => f.kind === 'unavailable')
         .map((f) => f.target),
     );
