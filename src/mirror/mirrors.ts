@@ -301,6 +301,9 @@ export class Mirrors {
     }
     const sets = this.openSets(recs);
     try {
+      // Resolved before the freeze: a pair that cannot be opened (its secondary gone) must
+      // fail the split while nothing is frozen, not between the freeze and the thaw.
+      const pairs = recs.map((r) => sets.get(r.primary)!.get(r.secondary));
       const timeout = opts.hookTimeoutMs ?? 60_000;
       const started = Date.now();
       let freeze: HookResult | undefined;
@@ -312,7 +315,6 @@ export class Mirrors {
           throw new HookError(h.code, `${h.message}; the pairs were not split${opts.thaw ? ' and the thaw was not run (nothing was frozen)' : ''}`, h.hook, { cause: e });
         }
       }
-      const pairs = recs.map((r) => sets.get(r.primary)!.get(r.secondary));
       let splitAt: string | undefined;
       let failure: unknown;
       try {
