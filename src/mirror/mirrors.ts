@@ -1,4 +1,5 @@
 import { asPlexusError, callNative, PlexusError } from '../errors.js';
+import { guardMethods } from '../util/guard.js';
 import type { Home } from '../home/home.js';
 import { native } from '../native/binding.js';
 import type { ProgressCallback } from '../progress.js';
@@ -485,3 +486,6 @@ export class Mirrors {
     return sets;
   }
 }
+
+// The library's entry points: nothing but a PlexusError escapes them (docs/errors.md).
+guardMethods(Mirrors, ['select', 'display', 'create', 'split', 'resync', 'fill', 'wait', 'delete', 'openIo', 'openSets']);

@@ -98,15 +98,17 @@ describe('split hooks', () => {
     await volumes(s.home, 8, 'p', 's');
     ok(s.home, 'pair', 'create', 'p', 's');
     const thawed = path.join(s.dir, 'thawed');
-    // The freeze makes the pair record impossible to replace (a directory where its
-    // temporary file goes), so the split fails after the freeze succeeded.
-    const blocker = path.join(s.home, 'pairs', 's.pair.json.tmp');
-    const r = plexus(s.home, 'pair', 'split', 'p', '--freeze', `mkdir ${q(blocker)}`, '--thaw', `touch ${q(thawed)}`);
+    // The freeze makes the pair record impossible to replace (a directory where it
+    // goes; the record itself is kept aside), so the split fails after the freeze succeeded.
+    const blocker = path.join(s.home, 'pairs', 's.pair.json');
+    const kept = `${blocker}.kept`;
+    const r = plexus(s.home, 'pair', 'split', 'p', '--freeze', `mv ${q(blocker)} ${q(kept)} && mkdir ${q(blocker)}`, '--thaw', `touch ${q(thawed)}`);
     expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toContain('the pairs were not split');
     expect(r.stderr).toContain('the thaw ran');
     expect(fs.existsSync(thawed)).toBe(true);
     fs.rmdirSync(blocker);
+    fs.renameSync(kept, blocker);
     expect(fs.readdirSync(path.join(s.home, 'pairs')).filter((f) => f.endsWith('.open'))).toEqual([]);
     expect(display(s.home, 'p')[0]).toMatchObject({ state: 'PAIR', splitAt: null });
     // Still mirrored, and splittable.
