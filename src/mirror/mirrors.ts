@@ -3,7 +3,7 @@ import { guardMethods } from '../util/guard.js';
 import type { Home } from '../home/home.js';
 import { native } from '../native/binding.js';
 import type { ProgressCallback } from '../progress.js';
-import { VolumeStore } from '../volumes/store.js';
+import { fileStamp, VolumeStore } from '../volumes/store.js';
 import { describeHook, HookError, type HookResult, runHook } from './hooks.js';
 import { type IoOptions, openVolumeIo, type VolumeIo } from './io.js';
 import { afterOwnerDied, type MirrorCopyReport, type OpenPair, PlexSet } from './plexset.js';
@@ -250,14 +250,18 @@ export class Mirrors {
         : callNative(() => pair.mirror.resyncJob(op.kind === 'reverse' ? 'reverse' : 'forward', op.kind !== 'copy' && op.full, opts.threads, opts.maxRate));
     try {
       const report = await set.runJob(pair, job, opts.onProgress, opts.signal);
-      if (op.kind === 'fill') r.fillPending = false;
-      else {
+      if (op.kind === 'fill') {
+        r.fillPending = false;
+        // The image is in the secondary's data file only now: stamp it as the fill left it.
+        r.splitStamp = fileStamp(this.store.file(r.secondary));
+      } else {
         r.state = 'PAIR';
         r.fillPending = false;
         r.needsFull = false;
         // The access list stays: it guards the secondary in every state.
         r.readOnly = false;
         r.splitAt = undefined;
+        r.splitStamp = undefined;
         r.frozenMs = undefined;
       }
       r.operation = undefined;
@@ -324,6 +328,8 @@ export class Mirrors {
         for (const p of pairs) {
           p.record.state = 'PSUS';
           p.record.splitAt = splitAt;
+          // What the split left: a backup compares it to see whether anything wrote since.
+          p.record.splitStamp = fileStamp(this.store.file(p.record.secondary));
           p.record.readOnly = Boolean(opts.readOnly);
           if (opts.allow !== undefined) p.record.allow = opts.allow;
           p.record.lastError = undefined;
@@ -340,6 +346,7 @@ export class Mirrors {
             if (p.record.state !== 'PAIR') {
               p.record.state = 'PAIR';
               p.record.splitAt = undefined;
+              p.record.splitStamp = undefined;
               this.records.save(p.record);
             }
           } catch {

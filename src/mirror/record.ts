@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fromSystem, PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
 import { syncDir, writeFileDurable } from '../util/durable.js';
+import type { FileStamp } from '../volumes/store.js';
 import type { PairState } from './states.js';
 
 /** A long operation in progress (or interrupted) on a pair. */
@@ -36,6 +37,9 @@ export interface PairRecord {
   createdAt: string;
   updatedAt: string;
   splitAt?: string;
+  /** The secondary's data file as the split left it (for an instant split: as its fill
+   * left it): a backup compares it to tell a frozen image from one written since. */
+  splitStamp?: FileStamp;
   frozenMs?: number;
   lastError?: string;
 }
