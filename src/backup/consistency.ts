@@ -24,8 +24,8 @@ import { callNative, PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
 import { checkSecondaryAccess, refuseUnfilledImage } from '../mirror/io.js';
 import { type PairRecord, PairRecords } from '../mirror/record.js';
-import { native } from '../native/binding.js';
 import { isDuplexing } from '../mirror/states.js';
+import { native } from '../native/binding.js';
 import { type FileStamp, fileStamp, sameStamp, VolumeStore } from '../volumes/store.js';
 
 /** What a job's data is (see the module notes). */

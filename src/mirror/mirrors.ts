@@ -1,8 +1,8 @@
 import { asPlexusError, callNative, PlexusError } from '../errors.js';
-import { guardMethods } from '../util/guard.js';
 import type { Home } from '../home/home.js';
 import { native } from '../native/binding.js';
 import type { ProgressCallback } from '../progress.js';
+import { guardMethods } from '../util/guard.js';
 import { fileStamp, VolumeStore } from '../volumes/store.js';
 import { describeHook, HookError, type HookResult, runHook } from './hooks.js';
 import { type IoOptions, openVolumeIo, type VolumeIo } from './io.js';

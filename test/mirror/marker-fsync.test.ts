@@ -31,7 +31,25 @@ describe.skipIf(!strace)('the owner marker', () => {
     const prefix = path.join(scratch.dir, 'strace');
     const r = spawnSync(
       'strace',
-      ['-ff', '-qq', '-e', 'trace=openat,fsync,close,unlink,rename,renameat,renameat2', '-o', prefix, process.execPath, CLI, '--home', scratch.dir, 'volume', 'write', 'p', '--pattern', '1', '--length', '4K'],
+      [
+        '-ff',
+        '-qq',
+        '-e',
+        'trace=openat,fsync,close,unlink,rename,renameat,renameat2',
+        '-o',
+        prefix,
+        process.execPath,
+        CLI,
+        '--home',
+        scratch.dir,
+        'volume',
+        'write',
+        'p',
+        '--pattern',
+        '1',
+        '--length',
+        '4K',
+      ],
       {
         encoding: 'utf8',
         env: { ...process.env, PLEXUS_HOME: '' },
