@@ -207,7 +207,8 @@ fn pace(start: Instant, before: u64, rate: u64, ctl: &CopyControl) -> bool {
     if rate == 0 {
         return true;
     }
-    let due = Duration::from_secs_f64(before as f64 / rate as f64);
+    // Never a panic: a due time past what a Duration holds is "not yet", for ever (until cancelled).
+    let due = Duration::try_from_secs_f64(before as f64 / rate as f64).unwrap_or(Duration::MAX);
     while let Some(wait) = due.checked_sub(start.elapsed()) {
         if ctl.is_cancelled() {
             return false;
