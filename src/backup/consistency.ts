@@ -4,11 +4,12 @@
  * nothing writes meanwhile yields a point-in-time image:
  *
  * - `consistent`: the source is a frozen image: the secondary of a pair split by the
- *   user (PSUS: its data is the primary's as of the split), or a staged copy (`pair stage`)
+ *   user (PSUS: its data is the primary's as of the split) that nothing wrote since (its
+ *   dirty bitmap is clear and its data file is as the split left it), or a staged copy (`pair stage`)
  *   that nothing wrote since it was staged; and its data file did not change while the
  *   job read it (size, mtime and ctime compared before and after);
  * - `crash-consistent`: anything that may be written during the backup (a primary, a
- *   plain volume, a staged copy written since, or a frozen image whose file changed
+ *   plain volume, a split secondary or a staged copy written since, or a frozen image whose file changed
  *   during the job), and a secondary suspended by a failure (PSUE: it holds what the
  *   duplexed writes left, not an image of one moment): each block is as it was when read, so the whole is what a crash
  *   would have left; every block's checksum still covers exactly the bytes stored;
@@ -19,11 +20,12 @@
  *
  * docs/backup-manager.md ("Consistency") describes it for operators.
  */
-import { PlexusError } from '../errors.js';
+import { callNative, PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
 import { checkSecondaryAccess, refuseUnfilledImage } from '../mirror/io.js';
-import { PairRecords } from '../mirror/record.js';
+import { type PairRecord, PairRecords } from '../mirror/record.js';
 import { isDuplexing } from '../mirror/states.js';
+import { native } from '../native/binding.js';
 import { type FileStamp, fileStamp, sameStamp, VolumeStore } from '../volumes/store.js';
 
 /** What a job's data is (see the module notes). */
@@ -65,7 +67,10 @@ export function classifySource(home: Home, source: string, host?: string): Sourc
     return { consistency: 'crash-consistent', reason: `secondary of ${pair.primary} suspended by a failure (PSUE): not an image of one moment`, dataTime: now, stamp };
   }
   if (pair?.state === 'PSUS' && pair.splitAt) {
-    return { consistency: 'consistent', reason: `split secondary of ${pair.primary} (${pair.state}${pair.readOnly ? ', read-only' : ''}), as of the split`, dataTime: pair.splitAt, stamp };
+    const what = `split secondary of ${pair.primary} (${pair.state}${pair.readOnly ? ', read-only' : ''})`;
+    const written = writtenSinceSplit(records, pair, stamp);
+    if (written) return { consistency: 'crash-consistent', reason: `${what}, but ${written}`, dataTime: now, stamp };
+    return { consistency: 'consistent', reason: `${what}, as of the split`, dataTime: pair.splitAt, stamp };
   }
   const staged = store.staged(source);
   if (staged) {
@@ -74,6 +79,27 @@ export function classifySource(home: Home, source: string, host?: string): Sourc
   }
   const primary = records.all().some((r) => r.primary === source);
   return { consistency: 'crash-consistent', reason: primary ? 'live primary volume: may be written during the backup' : 'live volume: may be written during the backup', dataTime: now, stamp };
+}
+
+/**
+ * Why a split secondary no longer holds the image of its split, or undefined if nothing
+ * wrote it since: a write through Plexus marks its dirty bitmap (read without writing,
+ * as observers do); a write behind Plexus changes its data file, compared with the stamp
+ * the split (or an instant split's fill) recorded. A record from before stamps were kept
+ * falls back to the file's mtime against the split time, unless the secondary is read-only.
+ */
+function writtenSinceSplit(records: PairRecords, pair: PairRecord, stamp: FileStamp): string | undefined {
+  let dirty: number;
+  try {
+    dirty = callNative(() => native.NativeBitmap.readRuns(records.bitmaps(pair.secondary).secondaryDirty)).reduce((a, r) => a + r.length, 0);
+  } catch (e) {
+    return `its dirty bitmap cannot be read (${(e as Error).message})`;
+  }
+  if (dirty > 0) return `written since the split (${dirty} bytes recorded in its dirty bitmap)`;
+  if (pair.splitStamp) return sameStamp(pair.splitStamp, stamp) ? undefined : 'its data file changed since the split';
+  const splitNs = BigInt(Date.parse(pair.splitAt!)) * 1_000_000n;
+  if (!pair.readOnly && BigInt(stamp.mtimeNs) > splitNs) return 'its data file was modified after the split';
+  return undefined;
 }
 
 /** The job's consistency once it has read everything: a frozen image whose data file

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PlexusError } from '../errors.js';
+import { guarded, PlexusError } from '../errors.js';
 import type { Mirrors } from './mirrors.js';
 import { PlexSet } from './plexset.js';
 
@@ -55,15 +55,24 @@ export function backgroundArgs(op: BackgroundOperation): string[] {
  * ended): until then the operation looks interrupted, and a `pair wait` would resume it
  * itself, racing the child.
  */
-export async function runInBackground(mirrors: Mirrors, op: BackgroundOperation): Promise<BackgroundReport> {
+export function runInBackground(mirrors: Mirrors, op: BackgroundOperation): Promise<BackgroundReport> {
+  return guarded(() => start(mirrors, op));
+}
+
+async function start(mirrors: Mirrors, op: BackgroundOperation): Promise<BackgroundReport> {
   const args = backgroundArgs(op);
   // E_NOENT now, not in the child's log, when nothing is selected.
   const first = mirrors.select(op.primary !== undefined ? { primary: op.primary, plex: op.plex } : { group: op.group })[0]!.primary;
   const log = path.join(mirrors.records.dir, `${op.logName ?? op.primary ?? `group-${op.group}`}.log`);
   fs.mkdirSync(mirrors.records.dir, { recursive: true });
   const fd = fs.openSync(log, 'a');
-  const child = spawn(process.execPath, [CLI, '--home', mirrors.home.dir, ...args], { detached: true, stdio: ['ignore', fd, fd] });
-  fs.closeSync(fd);
+  let child: ReturnType<typeof spawn>;
+  try {
+    child = spawn(process.execPath, [CLI, '--home', mirrors.home.dir, ...args], { detached: true, stdio: ['ignore', fd, fd] });
+  } finally {
+    // The child has its own copy (or there is no child): ours is closed either way.
+    fs.closeSync(fd);
+  }
   let ended = false;
   child.once('exit', () => (ended = true)).once('error', () => (ended = true));
   const deadline = Date.now() + 10_000;

@@ -97,7 +97,14 @@ export function runHook(what: 'freeze' | 'thaw', command: string, timeoutMs: num
     // would delay it for ever, so 'exit' settles too, shortly after.
     child.on('close', ended);
     child.on('exit', (code, signal) => {
-      setTimeout(() => ended(code, signal), 200).unref();
+      setTimeout(() => {
+        ended(code, signal);
+        // A background child the hook left holds the pipes: stop reading them and let it
+        // go, or it keeps this process (and its descriptors) alive until it exits.
+        child.stdout?.destroy();
+        child.stderr?.destroy();
+        child.unref();
+      }, 200).unref();
     });
   });
 }

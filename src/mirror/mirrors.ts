@@ -2,7 +2,8 @@ import { asPlexusError, callNative, PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
 import { native } from '../native/binding.js';
 import type { ProgressCallback } from '../progress.js';
-import { VolumeStore } from '../volumes/store.js';
+import { guardMethods } from '../util/guard.js';
+import { fileStamp, VolumeStore } from '../volumes/store.js';
 import { describeHook, HookError, type HookResult, runHook } from './hooks.js';
 import { type IoOptions, openVolumeIo, type VolumeIo } from './io.js';
 import { afterOwnerDied, type MirrorCopyReport, type OpenPair, PlexSet } from './plexset.js';
@@ -249,14 +250,18 @@ export class Mirrors {
         : callNative(() => pair.mirror.resyncJob(op.kind === 'reverse' ? 'reverse' : 'forward', op.kind !== 'copy' && op.full, opts.threads, opts.maxRate));
     try {
       const report = await set.runJob(pair, job, opts.onProgress, opts.signal);
-      if (op.kind === 'fill') r.fillPending = false;
-      else {
+      if (op.kind === 'fill') {
+        r.fillPending = false;
+        // The image is in the secondary's data file only now: stamp it as the fill left it.
+        r.splitStamp = fileStamp(this.store.file(r.secondary));
+      } else {
         r.state = 'PAIR';
         r.fillPending = false;
         r.needsFull = false;
         // The access list stays: it guards the secondary in every state.
         r.readOnly = false;
         r.splitAt = undefined;
+        r.splitStamp = undefined;
         r.frozenMs = undefined;
       }
       r.operation = undefined;
@@ -301,6 +306,9 @@ export class Mirrors {
     }
     const sets = this.openSets(recs);
     try {
+      // Resolved before the freeze: a pair that cannot be opened (its secondary gone) must
+      // fail the split while nothing is frozen, not between the freeze and the thaw.
+      const pairs = recs.map((r) => sets.get(r.primary)!.get(r.secondary));
       const timeout = opts.hookTimeoutMs ?? 60_000;
       const started = Date.now();
       let freeze: HookResult | undefined;
@@ -312,7 +320,6 @@ export class Mirrors {
           throw new HookError(h.code, `${h.message}; the pairs were not split${opts.thaw ? ' and the thaw was not run (nothing was frozen)' : ''}`, h.hook, { cause: e });
         }
       }
-      const pairs = recs.map((r) => sets.get(r.primary)!.get(r.secondary));
       let splitAt: string | undefined;
       let failure: unknown;
       try {
@@ -321,6 +328,8 @@ export class Mirrors {
         for (const p of pairs) {
           p.record.state = 'PSUS';
           p.record.splitAt = splitAt;
+          // What the split left: a backup compares it to see whether anything wrote since.
+          p.record.splitStamp = fileStamp(this.store.file(p.record.secondary));
           p.record.readOnly = Boolean(opts.readOnly);
           if (opts.allow !== undefined) p.record.allow = opts.allow;
           p.record.lastError = undefined;
@@ -337,6 +346,7 @@ export class Mirrors {
             if (p.record.state !== 'PAIR') {
               p.record.state = 'PAIR';
               p.record.splitAt = undefined;
+              p.record.splitStamp = undefined;
               this.records.save(p.record);
             }
           } catch {
@@ -483,3 +493,6 @@ export class Mirrors {
     return sets;
   }
 }
+
+// The library's entry points: nothing but a PlexusError escapes them (docs/errors.md).
+guardMethods(Mirrors, ['select', 'display', 'create', 'split', 'resync', 'fill', 'wait', 'delete', 'openIo', 'openSets']);

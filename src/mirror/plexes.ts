@@ -7,6 +7,7 @@ import { callNative, PlexusError } from '../errors.js';
 import { native } from '../native/binding.js';
 import type { ProgressCallback } from '../progress.js';
 import { type CopyReport, copyVolume } from '../volumes/copy.js';
+import { fileStamp } from '../volumes/store.js';
 import type { Mirrors, ResyncResult, SplitOptions, SplitReport } from './mirrors.js';
 
 /** What a promotion did. */
@@ -45,7 +46,10 @@ export function promote(mirrors: Mirrors, primary: string, plex: string): Promot
     // The other plexes are marked first: a crash before the exchange leaves only
     // extra dirty bits, which cost a little copying and nothing else.
     for (const p of others) {
-      if (p.mirror.mode === 'duplex') callNative(() => p.mirror.split());
+      if (p.mirror.mode === 'duplex') {
+        callNative(() => p.mirror.split());
+        p.record.splitStamp = fileStamp(mirrors.store.file(p.record.secondary));
+      }
       for (const d of diff) callNative(() => p.mirror.markDirty(d.offset, d.length));
       if (p.record.state !== 'PSUE') p.record.state = 'PSUS';
       p.record.splitAt ??= new Date().toISOString();

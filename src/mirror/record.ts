@@ -1,8 +1,10 @@
 /** The durable record of each pair: one JSON file per pair, replaced atomically. */
 import fs from 'node:fs';
 import path from 'node:path';
-import { PlexusError } from '../errors.js';
+import { fromSystem, PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
+import { syncDir, writeFileDurable } from '../util/durable.js';
+import type { FileStamp } from '../volumes/store.js';
 import type { PairState } from './states.js';
 
 /** A long operation in progress (or interrupted) on a pair. */
@@ -35,6 +37,9 @@ export interface PairRecord {
   createdAt: string;
   updatedAt: string;
   splitAt?: string;
+  /** The secondary's data file as the split left it (for an instant split: as its fill
+   * left it): a backup compares it to tell a frozen image from one written since. */
+  splitStamp?: FileStamp;
   frozenMs?: number;
   lastError?: string;
 }
@@ -56,38 +61,32 @@ export class PairRecords {
 
   /** The lock file that guards all pairs of `primary`. */
   lockFile(primary: string): string {
-    fs.mkdirSync(this.dir, { recursive: true });
+    try {
+      fs.mkdirSync(this.dir, { recursive: true });
+    } catch (e) {
+      throw fromSystem(e, this.dir);
+    }
     return path.join(this.dir, `${primary}.lock`);
   }
 
   /** Records (or clears) that a process has the pairs of `primary` open; a marker
-   * found by the next owner means the last one died without closing. */
+   * found by the next owner means the last one died without closing. The marker is
+   * written durably (fsynced file, rename, fsynced directory) before the first write it
+   * guards is acknowledged, and its removal is fsynced: a crash must find it, and a
+   * clean close must not leave it to come back after a power loss. */
   markOpen(primary: string, open: boolean): void {
     const marker = path.join(this.dir, `${primary}.open`);
-    fs.mkdirSync(this.dir, { recursive: true });
-    if (open) {
-      // Durable before the first write it guards is acknowledged: a crash must find it.
-      const fd = fs.openSync(marker, 'w');
-      try {
-        fs.writeSync(fd, `${process.pid}\n`);
-        fs.fsyncSync(fd);
-      } finally {
-        fs.closeSync(fd);
+    try {
+      fs.mkdirSync(this.dir, { recursive: true });
+      if (open) {
+        writeFileDurable(marker, `${process.pid}\n`);
+        return;
       }
-    } else {
       if (!fs.existsSync(marker)) return;
       fs.rmSync(marker, { force: true });
-    }
-    this.syncDir();
-  }
-
-  /** fsyncs the records' directory, so a create, rename or removal in it is durable. */
-  private syncDir(): void {
-    const dfd = fs.openSync(this.dir, 'r');
-    try {
-      fs.fsyncSync(dfd);
-    } finally {
-      fs.closeSync(dfd);
+      syncDir(this.dir);
+    } catch (e) {
+      throw fromSystem(e, marker);
     }
   }
 
@@ -109,7 +108,7 @@ export class PairRecords {
       text = fs.readFileSync(this.file(secondary), 'utf8');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw e;
+      throw fromSystem(e, this.file(secondary));
     }
     try {
       const r = JSON.parse(text) as PairRecord;
@@ -123,8 +122,13 @@ export class PairRecords {
   /** Every pair, sorted by primary then secondary. */
   all(): PairRecord[] {
     if (!fs.existsSync(this.dir)) return [];
-    return fs
-      .readdirSync(this.dir)
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.dir);
+    } catch (e) {
+      throw fromSystem(e, this.dir);
+    }
+    return names
       .filter((f) => f.endsWith('.pair.json'))
       .map((f) => this.find(f.slice(0, -'.pair.json'.length)))
       .filter((r): r is PairRecord => r !== undefined)
@@ -138,27 +142,27 @@ export class PairRecords {
 
   /** Writes a record durably: temporary file, fsync, rename, fsync of the directory. */
   save(r: PairRecord): void {
-    fs.mkdirSync(this.dir, { recursive: true });
-    r.updatedAt = new Date().toISOString();
     const file = this.file(r.secondary);
-    const tmp = `${file}.tmp`;
-    const fd = fs.openSync(tmp, 'w');
     try {
-      fs.writeSync(fd, `${JSON.stringify(r, null, 2)}\n`);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
+      fs.mkdirSync(this.dir, { recursive: true });
+      r.updatedAt = new Date().toISOString();
+      writeFileDurable(file, `${JSON.stringify(r, null, 2)}\n`);
+    } catch (e) {
+      throw fromSystem(e, file);
     }
-    fs.renameSync(tmp, file);
-    this.syncDir();
   }
 
   /** Deletes a pair's record and bitmaps. */
   remove(secondary: string): void {
     const b = this.bitmaps(secondary);
-    for (const f of [b.primaryDirty, b.secondaryDirty, b.filled]) {
-      for (const g of [f, `${f}.log`, `${f}.tmp`]) fs.rmSync(g, { force: true });
+    for (const f of [b.primaryDirty, b.secondaryDirty, b.filled, this.file(secondary)]) {
+      for (const g of f === this.file(secondary) ? [f] : [f, `${f}.log`, `${f}.tmp`]) {
+        try {
+          fs.rmSync(g, { force: true });
+        } catch (e) {
+          throw fromSystem(e, g);
+        }
+      }
     }
-    fs.rmSync(this.file(secondary), { force: true });
   }
 }

@@ -28,7 +28,7 @@ export interface CopyToVolumeReport extends CopyReport {
  * the mirror); E_ACCESS for a secondary whose access list refuses `opts.host` (default:
  * $PLEXUS_HOST, else the hostname); E_STATE for the secondary of an instant split whose fill is pending (its
  * data file does not hold the image yet); E_INVALID for bad copy options, before
- * anything is touched.
+ * anything is touched. A failed or cancelled copy removes a destination it created.
  */
 export async function copyToVolume(mirrors: Mirrors, src: string, dst: string, opts: CopyOptions & { host?: string } = {}): Promise<CopyToVolumeReport> {
   checkCopyOptions(opts);
@@ -43,6 +43,19 @@ export async function copyToVolume(mirrors: Mirrors, src: string, dst: string, o
   const si = s.info();
   const created = !store.exists(dst);
   const d = created ? store.create(dst, { size: si.size, blockSize: si.blockSize }) : store.open(dst);
-  const r = await copyVolume(s, d, opts);
-  return { ...r, created };
+  try {
+    const r = await copyVolume(s, d, opts);
+    return { ...r, created };
+  } catch (e) {
+    // A destination this copy created holds a partial image: remove it (as a restore
+    // removes its partial file), so a failed or cancelled copy leaves nothing behind.
+    if (created) {
+      try {
+        store.remove(dst);
+      } catch {
+        // Left for `volume rm`; the copy's own error is what the caller needs.
+      }
+    }
+    throw e;
+  }
 }

@@ -9,11 +9,15 @@ import { fromSystem } from '../errors.js';
 
 /** Fsyncs a directory, making the entries created or renamed in it durable. */
 export function syncDir(dir: string): void {
-  const fd = fs.openSync(dir, 'r');
   try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
+    const fd = fs.openSync(dir, 'r');
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (e) {
+    throw fromSystem(e, dir);
   }
 }
 
@@ -34,6 +38,6 @@ export function writeFileDurable(file: string, data: string | Uint8Array): void 
     syncDir(dir);
   } catch (e) {
     fs.rmSync(tmp, { force: true });
-    throw fromSystem(e);
+    throw fromSystem(e, file);
   }
 }

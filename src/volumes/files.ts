@@ -1,6 +1,6 @@
 /** Moving bytes between plain files and volumes (or any volume-like reader/writer). */
 import fs from 'node:fs';
-import { PlexusError } from '../errors.js';
+import { asPlexusError, fromSystem, guarded, PlexusError } from '../errors.js';
 
 /** Bytes moved per read or write. */
 const PIECE = 4 << 20;
@@ -33,6 +33,10 @@ export function resolveRange(v: Pick<ByteTarget, 'name' | 'size'>, offset?: numb
  * cannot be read, E_RANGE before writing anything if it does not fit. Returns the bytes written.
  */
 export function writeFileToVolume(v: ByteTarget, offset: number, file: string): number {
+  return onFile(file, () => writeFile(v, offset, file));
+}
+
+function writeFile(v: ByteTarget, offset: number, file: string): number {
   let size: number;
   try {
     size = fs.statSync(file).size;
@@ -60,6 +64,10 @@ export function writeFileToVolume(v: ByteTarget, offset: number, file: string): 
 
 /** Writes `length` bytes of the volume from `offset` into `file` (created or truncated). */
 export function readVolumeToFile(v: ByteTarget, offset: number, length: number, file: string): void {
+  onFile(file, () => readToFile(v, offset, length, file));
+}
+
+function readToFile(v: ByteTarget, offset: number, length: number, file: string): void {
   const fd = fs.openSync(file, 'w');
   try {
     for (let at = 0; at < length; at += PIECE) fs.writeSync(fd, v.read(offset + at, Math.min(PIECE, length - at)));
@@ -72,6 +80,18 @@ export function readVolumeToFile(v: ByteTarget, offset: number, length: number, 
  * Reads `length` bytes of the volume from `offset` in pieces, handing each to `sink`
  * (which may wait, e.g. for a stream to drain) before reading the next.
  */
-export async function readVolumeInPieces(v: ByteTarget, offset: number, length: number, sink: (piece: Buffer) => void | Promise<void>): Promise<void> {
-  for (let at = 0; at < length; at += PIECE) await sink(v.read(offset + at, Math.min(PIECE, length - at)));
+export function readVolumeInPieces(v: ByteTarget, offset: number, length: number, sink: (piece: Buffer) => void | Promise<void>): Promise<void> {
+  return guarded(async () => {
+    for (let at = 0; at < length; at += PIECE) await sink(v.read(offset + at, Math.min(PIECE, length - at)));
+  });
+}
+
+/** Runs `fn`, turning what escapes into a PlexusError: a system error naming `file`, a
+ * bug E_INTERNAL (see asPlexusError). */
+function onFile<T>(file: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw asPlexusError(fromSystem(e, file));
+  }
 }

@@ -1,8 +1,10 @@
 /** The volumes of a storage home: create, find, list and remove them by name. */
 import fs from 'node:fs';
-import { callNative, PlexusError } from '../errors.js';
+import { callNative, fromSystem, PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
 import { native } from '../native/binding.js';
+import { writeFileDurable } from '../util/durable.js';
+import { guardMethods } from '../util/guard.js';
 import { checkVolumeName, volumeFile } from './names.js';
 import { Volume, type VolumeInfo } from './volume.js';
 
@@ -37,7 +39,12 @@ export interface FileStamp {
  * next write a fine-grained timestamp (multigrain timestamps), so a write right after
  * still changes it. */
 export function fileStamp(file: string): FileStamp {
-  const st = fs.statSync(file, { bigint: true });
+  let st: fs.BigIntStats;
+  try {
+    st = fs.statSync(file, { bigint: true });
+  } catch (e) {
+    throw fromSystem(e, file);
+  }
   return { size: Number(st.size), mtimeNs: st.mtimeNs.toString(), ctimeNs: st.ctimeNs.toString() };
 }
 
@@ -72,15 +79,7 @@ export class VolumeStore {
    * (its data file as it is now); replaced atomically. */
   markStaged(name: string, from: string, dataTime: string): void {
     const rec: StagedImage = { from, dataTime, file: fileStamp(this.file(name)) };
-    const tmp = `${this.stagedFile(name)}.tmp`;
-    const fd = fs.openSync(tmp, 'w');
-    try {
-      fs.writeSync(fd, `${JSON.stringify(rec)}\n`);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, this.stagedFile(name));
+    writeFileDurable(this.stagedFile(name), `${JSON.stringify(rec)}\n`);
   }
 
   /** The staged-image record of `name`, if it has one (a malformed one counts as none). */
@@ -149,3 +148,6 @@ export class VolumeStore {
     return undefined;
   }
 }
+
+// The library's entry points: nothing but a PlexusError escapes them (docs/errors.md).
+guardMethods(VolumeStore, ['markStaged', 'staged', 'exists', 'create', 'open', 'names', 'list', 'remove', 'findById']);

@@ -120,6 +120,39 @@ describe('backup consistency', () => {
     expect(settled).toEqual({ consistency: 'crash-consistent', reason: expect.stringMatching(/changed during the backup/) });
   });
 
+  it('a split secondary written since the split (through the pair or behind it) is not an image as of the split', async () => {
+    await volume('p');
+    store.create('s', { size: 2 * MiB });
+    store.create('t', { size: 2 * MiB });
+    const mirrors = new Mirrors(home);
+    await mirrors.create('p', 's');
+    await mirrors.create('p', 't');
+    await mirrors.split({ primary: 'p' });
+    expect(classifySource(home, 's').consistency).toBe('consistent');
+    // A host allowed to write the split secondary writes it through Plexus: recorded in
+    // its dirty bitmap.
+    const io = await mirrors.openIo('s', { write: true });
+    try {
+      io.write(8192, Buffer.alloc(4096, 5));
+    } finally {
+      io.close();
+    }
+    const through = await runBackup(home, 's');
+    expect([through.consistency, through.consistencyReason]).toEqual(['crash-consistent', expect.stringMatching(/written since the split/)]);
+    expect(through.dataTime).not.toBe(mirrors.display({ primary: 'p', plex: 's' })[0]!.splitAt);
+    // Another program writes the other secondary's data file: no bitmap knows, its file does.
+    const fd = fs.openSync(store.file('t'), 'r+');
+    fs.writeSync(fd, Buffer.alloc(4096, 6), 0, 4096, 0);
+    fs.closeSync(fd);
+    const behind = await runBackup(home, 't');
+    expect([behind.consistency, behind.consistencyReason]).toEqual(['crash-consistent', expect.stringMatching(/changed since the split/)]);
+    // Resynced and split again: an image once more.
+    await mirrors.resync({ primary: 'p' });
+    await mirrors.split({ primary: 'p' });
+    expect((await runBackup(home, 's')).consistency).toBe('consistent');
+    expect((await runBackup(home, 't')).consistency).toBe('consistent');
+  });
+
   it('an instant split whose fill is pending is refused until filled, then backed up as its image', async () => {
     await volume('p');
     store.create('s', { size: 2 * MiB });

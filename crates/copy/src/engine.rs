@@ -141,6 +141,15 @@ pub fn copy_ranges_with(
         check_range(dst.label(), r.offset, r.len, dst.size())?;
     }
     let chunks = chunk_ranges(&ranges, opts.chunk_size);
+    // Bytes before each chunk: a paced chunk starts once those are due at the rate.
+    let before: Vec<u64> = chunks
+        .iter()
+        .scan(0u64, |acc, c| {
+            let b = *acc;
+            *acc += c.len;
+            Some(b)
+        })
+        .collect();
     let total: u64 = chunks.iter().map(|c| c.len).sum();
     ctl.start(total);
 
@@ -158,8 +167,12 @@ pub fn copy_ranges_with(
             s.spawn(|| {
                 let mut scratch = Vec::new();
                 while !failed.load(Ordering::Relaxed) && !ctl.is_cancelled() {
-                    let Some(chunk) = chunks.get(cursor.fetch_add(1, Ordering::Relaxed)) else { break };
+                    let i = cursor.fetch_add(1, Ordering::Relaxed);
+                    let Some(chunk) = chunks.get(i) else { break };
                     let chunk = *chunk;
+                    if !pace(start, before.get(i).copied().unwrap_or(0), opts.max_rate, ctl) {
+                        break;
+                    }
                     if let Err(e) = hook.around(chunk, &mut || copy_chunk(src, dst, chunk, &mut scratch)) {
                         failed.store(true, Ordering::Relaxed);
                         if let Ok(mut slot) = first_error.lock() {
@@ -167,8 +180,7 @@ pub fn copy_ranges_with(
                         }
                         break;
                     }
-                    let done = ctl.add(chunk.len);
-                    pace(start, done, opts.max_rate);
+                    ctl.add(chunk.len);
                 }
             });
         }
@@ -187,15 +199,23 @@ pub fn copy_ranges_with(
     Ok(CopyReport { bytes_copied, chunks: chunks.len() as u64, elapsed: start.elapsed(), threads })
 }
 
-/// Sleeps until `done` bytes are no ahead of `rate` bytes per second since `start`.
-fn pace(start: Instant, done: u64, rate: u64) {
+/// Waits, before a chunk, until the `before` bytes ahead of it are due at `rate` bytes
+/// per second since `start`: the copy keeps to its rate, the first chunk starts at once
+/// and nothing waits after the last one. The wait is sliced so that a cancellation ends
+/// it promptly; false when cancelled.
+fn pace(start: Instant, before: u64, rate: u64, ctl: &CopyControl) -> bool {
     if rate == 0 {
-        return;
+        return true;
     }
-    let due = Duration::from_secs_f64(done as f64 / rate as f64);
-    if let Some(wait) = due.checked_sub(start.elapsed()) {
-        std::thread::sleep(wait);
+    // Never a panic: a due time past what a Duration holds is "not yet", for ever (until cancelled).
+    let due = Duration::try_from_secs_f64(before as f64 / rate as f64).unwrap_or(Duration::MAX);
+    while let Some(wait) = due.checked_sub(start.elapsed()) {
+        if ctl.is_cancelled() {
+            return false;
+        }
+        std::thread::sleep(wait.min(Duration::from_millis(50)));
     }
+    !ctl.is_cancelled()
 }
 
 /// Copies one chunk: in the kernel (`copy_file_range`) from volume file to volume file,

@@ -133,3 +133,40 @@ fn a_volume_copy_writes_the_sources_holes_as_zeros_over_old_destination_data() {
     dst.read_at(5 << 20, &mut hole).expect("read the copied hole");
     assert!(hole.iter().all(|&b| b == 0), "a hole of the source reads as zeros in the copy");
 }
+
+#[test]
+fn a_paced_copy_does_not_sleep_after_its_last_chunk() {
+    // One 1 MiB chunk at 256 KiB/s: the data is all there at once, nothing is left to pace.
+    let src = MemDevice::new("src", 1 << 20);
+    let dst = MemDevice::new("dst", 1 << 20);
+    let o = CopyOptions { threads: 1, chunk_size: 1 << 20, sync: false, max_rate: 256 << 10 };
+    let r = copy_all(&src, &dst, &o, &CopyControl::new()).expect("copy");
+    assert!(r.elapsed.as_secs_f64() < 1.0, "took {:?}", r.elapsed);
+    // Four 64 KiB chunks at 256 KiB/s: each starts when the bytes before it are due,
+    // so the last starts at 0.75 s (not 1 s: no wait after it).
+    let src = MemDevice::new("src", 256 << 10);
+    let dst = MemDevice::new("dst", 256 << 10);
+    let o = CopyOptions { threads: 1, chunk_size: 64 << 10, sync: false, max_rate: 256 << 10 };
+    let r = copy_all(&src, &dst, &o, &CopyControl::new()).expect("copy");
+    let t = r.elapsed.as_secs_f64();
+    assert!((0.7..0.95).contains(&t), "took {t}");
+}
+
+#[test]
+fn a_paced_copy_can_be_cancelled_while_it_waits() {
+    let src = MemDevice::new("src", 128 << 10);
+    let dst = MemDevice::new("dst", 128 << 10);
+    // Two 64 KiB chunks at 16 KiB/s: the second is due 4 s after the start.
+    let o = CopyOptions { threads: 1, chunk_size: 64 << 10, sync: false, max_rate: 16 << 10 };
+    let ctl = CopyControl::new();
+    let started = std::time::Instant::now();
+    let r = std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            ctl.cancel();
+        });
+        copy_all(&src, &dst, &o, &ctl)
+    });
+    assert_eq!(r.expect_err("cancelled").code(), "E_CANCELLED");
+    assert!(started.elapsed().as_secs_f64() < 1.5, "took {:?}", started.elapsed());
+}

@@ -473,11 +473,17 @@ pub fn write_primary_all(mirrors: &[&Mirror], offset: u64, data: &[u8]) -> Resul
     // Every plex gets the write even when another refuses it (a three-way mirror
     // keeps its good plex); a plex that refuses is suspended, not the write failed:
     // the primary holds the data and the divergence is recorded durably.
+    // A suspension whose bitmap flush fails is still a suspension (the failure is
+    // recorded in memory first): the loop goes on to the other plexes and the mode still
+    // leaves Duplex; the first such error is returned once every plex was handled.
     let mut failed: Vec<&Mirror> = Vec::new();
+    let mut first_error: Option<MirrorError> = None;
     for (m, mode) in mirrors.iter().zip(modes.iter()) {
         if **mode == Mode::Duplex && m.failure().is_none() {
             if let Err(e) = m.secondary.write_at(offset, data) {
-                m.suspend(offset, len, &e)?;
+                if let Err(f) = m.suspend(offset, len, &e) {
+                    first_error.get_or_insert(f);
+                }
                 failed.push(m);
             }
         }
@@ -492,7 +498,7 @@ pub fn write_primary_all(mirrors: &[&Mirror], offset: u64, data: &[u8]) -> Resul
             q.set_mode(Mode::Track);
         }
     }
-    Ok(())
+    first_error.map_or(Ok(()), Err)
 }
 
 impl Mirror {

@@ -93,3 +93,26 @@ fn without_write_intent_the_divergence_is_still_made_durable() {
     m.resync(Direction::Forward, false, &CopyOptions::default(), &CopyControl::new()).expect("resync");
     assert_eq!(sum(&p), sum(&healthy));
 }
+
+#[test]
+fn a_suspend_whose_bitmap_flush_fails_still_writes_the_other_plexes_and_leaves_duplex() {
+    let d = tempfile::tempdir().expect("tmp");
+    let (p, _) = volumes(d.path(), SIZE);
+    let c = Arc::new(Volume::create(&d.path().join("c.img"), SIZE, 4096).expect("c"));
+    fill(p.as_ref(), 0, SIZE, Fill::Random(8)).expect("fill");
+    let b = failing_after(d.path(), 0);
+    // Without write intent the suspension flushes b's primary bitmap; that flush fails.
+    let mb = Mirror::create(p.clone(), b.clone(), &plex_files(d.path(), "b"), G, false, false).expect("b");
+    let mc = Mirror::create_sharing(p.clone(), c.clone(), &plex_files(d.path(), "c"), G, false, false, Some(&mb)).expect("c");
+    let opts = CopyOptions::default();
+    mb.resync(Direction::Forward, false, &opts, &CopyControl::new()).expect("copy b");
+    mc.resync(Direction::Forward, false, &opts, &CopyControl::new()).expect("copy c");
+    std::fs::create_dir(d.path().join("b.p.bitmap.tmp")).expect("block b's bitmap snapshot");
+
+    let e = write_primary_all(&[&mb, &mc], 2 * G, &[9u8; 4096]).expect_err("the flush failure is reported");
+    assert!(!e.code().is_empty());
+    assert!(mb.failure().is_some(), "b is recorded as failed");
+    assert_eq!(mb.mode(), Mode::Track, "b left duplex although its flush failed");
+    assert_eq!(mc.mode(), Mode::Duplex);
+    assert_eq!(sum(&p), sum(&c), "the healthy plex still got the write");
+}

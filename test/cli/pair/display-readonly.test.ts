@@ -9,6 +9,8 @@ import { CLI } from '../../helpers/home.js';
 import { ok, useScratch } from '../cli-helpers.js';
 import { display, G, volumes } from './pair-helpers.js';
 
+// `strace -V` succeeds even where ptrace is forbidden; tracing a real process tells.
+const canTrace = spawnSync('strace', ['-f', '-e', 'trace=none', 'true']).status === 0;
 const s = useScratch();
 const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../dist/index.js');
 
@@ -59,7 +61,7 @@ describe('pair display is read-only', () => {
     expect(shown[0]).toMatchObject({ state: 'PSUS', busy: false, dirtyBytes: 3 * G });
   });
 
-  it.skipIf(spawnSync('strace', ['-V']).status !== 0)('asks whether the pair is busy without taking its lock (an owner starting then would get E_BUSY)', async () => {
+  it.skipIf(!canTrace)('asks whether the pair is busy without taking its lock (an owner starting then would get E_BUSY)', async () => {
     await volumes(s.home, 8, 'p', 's');
     ok(s.home, 'pair', 'create', 'p', 's');
     const trace = path.join(s.dir, 'strace.txt');
@@ -87,7 +89,12 @@ describe('pair display is read-only', () => {
       setTimeout(() => io.close(), 60000);`;
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
     try {
-      await new Promise((res) => child.stdout.once('data', res));
+      // Opened, or dead: a child that dies before saying so fails the test now, not at its timeout.
+      await new Promise<void>((res, rej) => {
+        child.stdout.once('data', () => res());
+        child.once('error', rej);
+        child.once('exit', (code, signal) => rej(new Error(`the owner exited (${code ?? signal}) before opening the pair`)));
+      });
       expect(display(s.home, 'p')[0]).toMatchObject({ busy: true });
     } finally {
       child.kill('SIGKILL');

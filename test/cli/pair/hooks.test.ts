@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { PairInfo, SplitReport } from '../../../src/mirror/mirrors.js';
 import { CLI, plexus } from '../../helpers/home.js';
-import { expectFailure, ok, useScratch } from '../cli-helpers.js';
+import { expectFailure, ok, useScratch, volumeFiles } from '../cli-helpers.js';
 import { display, json, sum, volumes } from './pair-helpers.js';
 
 const s = useScratch();
@@ -98,21 +98,49 @@ describe('split hooks', () => {
     await volumes(s.home, 8, 'p', 's');
     ok(s.home, 'pair', 'create', 'p', 's');
     const thawed = path.join(s.dir, 'thawed');
-    // The freeze makes the pair record impossible to replace (a directory where its
-    // temporary file goes), so the split fails after the freeze succeeded.
-    const blocker = path.join(s.home, 'pairs', 's.pair.json.tmp');
-    const r = plexus(s.home, 'pair', 'split', 'p', '--freeze', `mkdir ${q(blocker)}`, '--thaw', `touch ${q(thawed)}`);
+    // The freeze makes the pair record impossible to replace (a directory where it
+    // goes; the record itself is kept aside), so the split fails after the freeze succeeded.
+    const blocker = path.join(s.home, 'pairs', 's.pair.json');
+    const kept = `${blocker}.kept`;
+    const r = plexus(s.home, 'pair', 'split', 'p', '--freeze', `mv ${q(blocker)} ${q(kept)} && mkdir ${q(blocker)}`, '--thaw', `touch ${q(thawed)}`);
     expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toContain('the pairs were not split');
     expect(r.stderr).toContain('the thaw ran');
     expect(fs.existsSync(thawed)).toBe(true);
     fs.rmdirSync(blocker);
+    fs.renameSync(kept, blocker);
     expect(fs.readdirSync(path.join(s.home, 'pairs')).filter((f) => f.endsWith('.open'))).toEqual([]);
     expect(display(s.home, 'p')[0]).toMatchObject({ state: 'PAIR', splitAt: null });
     // Still mirrored, and splittable.
     ok(s.home, 'volume', 'write', 'p', '--pattern', '7', '--length', '4K');
     expect(sum(s.home, 's')).toBe(sum(s.home, 'p'));
     ok(s.home, 'pair', 'split', 'p');
+  });
+
+  it('a split that fails after the freeze (a secondary gone) still runs the thaw, or freezes nothing', async () => {
+    await volumes(s.home, 8, 'p', 's');
+    ok(s.home, 'pair', 'create', 'p', 's');
+    const img = volumeFiles(s.home, 's').img;
+    fs.renameSync(img, `${img}.away`);
+    const frozen = path.join(s.dir, 'frozen');
+    const thawed = path.join(s.dir, 'thawed');
+    const r = plexus(s.home, 'pair', 'split', 'p', '--freeze', `touch ${q(frozen)}`, '--thaw', `touch ${q(thawed)}`);
+    expect(r.code, r.stderr).toBe(1);
+    // Either nothing was frozen, or what was frozen was thawed: never frozen and left so.
+    expect(fs.existsSync(frozen) && !fs.existsSync(thawed), r.stderr).toBe(false);
+    expect(fs.readdirSync(path.join(s.home, 'pairs')).filter((f) => f.endsWith('.open'))).toEqual([]);
+    fs.renameSync(`${img}.away`, img);
+  });
+
+  it('a hook that leaves a background child does not keep the command alive', async () => {
+    await volumes(s.home, 8, 'p', 's');
+    ok(s.home, 'pair', 'create', 'p', 's');
+    const started = Date.now();
+    const r = plexus(s.home, 'pair', 'split', 'p', '--freeze', 'sleep 6 & exit 0', '--thaw', 'sleep 6 & true');
+    const elapsed = Date.now() - started;
+    expect(r.code, r.stderr).toBe(0);
+    expect(elapsed).toBeLessThan(4000);
+    expect(display(s.home, 'p')[0]!.state).toBe('PSUS');
   });
 
   it('a hook whose tool is missing fails with E_HOOK (exit 127)', async () => {
