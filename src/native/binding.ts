@@ -8,9 +8,26 @@ type Binding = typeof import('../../native/index.cjs');
 
 let loaded: Binding | undefined;
 
-/** The addon itself, loaded the first time it is asked for. */
+/**
+ * The addon itself, loaded the first time it is asked for. The library built here for
+ * this machine (`npm run build:native` names it for the platform) is loaded directly:
+ * the generated loader in index.cjs probes for musl and every other target first, which
+ * costs a start-up of `volume list` about 1.5 ms of its 40. Anything else (another libc,
+ * a prebuilt package, an override) goes through the generated loader, which chains every
+ * load error as the cause.
+ */
 export function loadNative(): Binding {
-  if (loaded === undefined) loaded = createRequire(import.meta.url)('../../native/index.cjs') as Binding;
+  if (loaded !== undefined) return loaded;
+  const require = createRequire(import.meta.url);
+  if (process.platform === 'linux' && !process.env.NAPI_RS_NATIVE_LIBRARY_PATH) {
+    try {
+      loaded = require(`../../native/plexus.linux-${process.arch}-gnu.node`) as Binding;
+      return loaded;
+    } catch {
+      // Not built for this machine (or not for glibc): the generated loader decides.
+    }
+  }
+  loaded = require('../../native/index.cjs') as Binding;
   return loaded;
 }
 
