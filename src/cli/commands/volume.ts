@@ -7,7 +7,6 @@ import { PlexusError } from '../../errors.js';
 import type { VolumeIo } from '../../mirror/io.js';
 import type { PairSuspension } from '../../mirror/plexset.js';
 import { formatBytes, parseSize } from '../../util/size.js';
-import { readVolumeInPieces, readVolumeToFile, resolveRange, writeFileToVolume } from '../../volumes/files.js';
 import type { VolumeInfo } from '../../volumes/volume.js';
 import { byteOpt, type GlobalOptions, hostOf, intOpt, sizeOpt, volumesOf } from '../context.js';
 import { printFields, printJson, printTable } from '../render/output.js';
@@ -23,9 +22,12 @@ function infoFields(i: VolumeInfo): Array<[string, string | number]> {
   ];
 }
 
+/** Moving bytes between files and volumes; only the commands that move them load it. */
+const files = () => import('../../volumes/files.js');
+
 /** Resolves --offset/--length against the volume, defaulting to "to the end". */
-function rangeOf(v: VolumeIo, o: { offset?: string; length?: string }): { offset: number; length: number } {
-  return resolveRange(v, sizeOpt(o.offset, 'offset'), sizeOpt(o.length, 'length'));
+async function rangeOf(v: VolumeIo, o: { offset?: string; length?: string }): Promise<{ offset: number; length: number }> {
+  return (await files()).resolveRange(v, sizeOpt(o.offset, 'offset'), sizeOpt(o.length, 'length'));
 }
 
 /** `volume create`: the one volume command that creates the home when it is missing. */
@@ -78,7 +80,7 @@ export async function runVolumeWrite(name: string, o: GlobalOptions & Record<str
   const io = await mirrorsOf(o).openIo(name, { write: true, host: hostOf(o), onSuspend: (p) => process.stderr.write(`warning: ${suspensionLine(p)}\n`) });
   let written: number;
   try {
-    if (o.from !== undefined) written = writeFileToVolume(io, offset, o.from);
+    if (o.from !== undefined) written = (await files()).writeFileToVolume(io, offset, o.from);
     else {
       fillIo(io, offset, length, pattern !== undefined ? { pattern } : { seed: seed! });
       written = length;
@@ -100,12 +102,12 @@ export async function runVolumeRead(name: string, o: GlobalOptions & { offset?: 
   const { mirrorsOf } = await import('../mirrors.js');
   const v = await mirrorsOf(o).openIo(name, { host: hostOf(o) });
   try {
-    const { offset, length } = rangeOf(v, o);
+    const { offset, length } = await rangeOf(v, o);
     if (o.to !== undefined) {
-      readVolumeToFile(v, offset, length, o.to);
+      (await files()).readVolumeToFile(v, offset, length, o.to);
       process.stderr.write(`read ${length} bytes from ${name} into ${o.to}\n`);
     } else {
-      await readVolumeInPieces(v, offset, length, async (chunk) => {
+      await (await files()).readVolumeInPieces(v, offset, length, async (chunk) => {
         if (!process.stdout.write(chunk)) await new Promise((r) => process.stdout.once('drain', r));
       });
     }
@@ -118,7 +120,7 @@ export async function runVolumeRead(name: string, o: GlobalOptions & { offset?: 
 export async function runVolumeChecksum(name: string, o: GlobalOptions & { offset?: string; length?: string; json?: boolean }): Promise<void> {
   const { mirrorsOf } = await import('../mirrors.js');
   const v = await mirrorsOf(o).openIo(name, { host: hostOf(o) });
-  const { offset, length } = rangeOf(v, o);
+  const { offset, length } = await rangeOf(v, o);
   const digest = await v.checksum(offset, length).finally(() => v.close());
   if (o.json) printJson({ volume: name, offset, length, algorithm: 'sha256', digest });
   else process.stdout.write(`${digest}\n`);
