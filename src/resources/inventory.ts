@@ -360,6 +360,9 @@ export class Inventory {
       const ended = h.jobId === null || !jobRuns(h.jobId);
       const unlocked = rows.some((r) => r.kind === 'drive' && !driveLocked(libs, r.name));
       if (!ended && !unlocked) continue;
+      // Recovery is not itself held hostage by the log: a dead job's reservations are
+      // released even while HOME/logs cannot be written (its line is then best effort),
+      // or one broken log directory would keep every stream it held out of service.
       freed += this.catalog.transaction(() => {
         const n = rows.reduce(
           (a, r) =>
@@ -372,7 +375,7 @@ export class Inventory {
               .run(r.name, r.jobId, r.stream, r.pid).changes,
           0,
         );
-        recordBackupManager(
+        logBackupManager(
           this.home,
           `job ${h.jobId}: released ${n} resource${n === 1 ? '' : 's'} of stream ${h.stream} left by process ${h.pid} (${ended ? 'its job is no longer running' : 'its drive is no longer locked'}): ${rows.map((r) => r.name).join(', ')}`,
         );
