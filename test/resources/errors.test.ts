@@ -64,7 +64,7 @@ describe('resource operations whose log cannot be written', () => {
     expect(clearFaults(h.home)).toBe(0);
   });
 
-  it('a dead job\'s reservation is released even while the log cannot be written (recovery is not held hostage)', async () => {
+  it("a dead job's reservation is released even while the log cannot be written (recovery is not held hostage)", async () => {
     library(h.home, 'lib', 1);
     withInventory(h.home, (inv) => inv.catalog.transaction(() => inv.reserve([{ name: 'server0', kind: 'server' }], { jobId: 77, stream: 0, pid: process.pid })));
     const log = backupManagerLogFile(h.home);
