@@ -14,10 +14,10 @@ export { Catalog, type JobRow, type JobStatus, type LibraryRow, type LocationRow
 // The demo
 export { type DemoOptions, type DemoSummary, runDemo } from './demo/demo.js';
 export { PlexusError } from './errors.js';
-export { Home, type OpenHomeOptions, resolveHomeDir } from './home/home.js';
+export { Home, hostIdentity, type OpenHomeOptions, resolveHomeDir } from './home/home.js';
 export { type BackgroundOperation, type BackgroundReport, backgroundArgs, runInBackground } from './mirror/background.js';
 export { fillIo } from './mirror/fill.js';
-export { hostIdentity, type IoOptions, openVolumeIo, type VolumeIo } from './mirror/io.js';
+export { type IoOptions, openVolumeIo, type VolumeIo } from './mirror/io.js';
 // Mirrors
 export { type CreatePairOptions, Mirrors, type PairInfo, type PairSelector, type ResyncOptions, type ResyncResult, type SplitOptions, type SplitReport } from './mirror/mirrors.js';
 export { type PromoteReport, promote, type RotateReport, rotate, type StageReport, stage } from './mirror/plexes.js';

@@ -22,7 +22,7 @@
  */
 import { callNative, PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
-import { checkSecondaryAccess, refuseUnfilledImage } from '../mirror/io.js';
+import { checkDataFileRead } from '../mirror/io.js';
 import { type PairRecord, PairRecords } from '../mirror/record.js';
 import { isDuplexing } from '../mirror/states.js';
 import { native } from '../native/binding.js';
@@ -53,16 +53,14 @@ export function classifySource(home: Home, source: string, host?: string): Sourc
   const now = new Date().toISOString();
   const records = PairRecords.of(home);
   const pair = records.find(source);
-  // A backup reads the secondary like any host: its access list holds in every state.
-  if (pair) checkSecondaryAccess(pair, { host });
+  // A backup reads the secondary like any host (its access list holds in every state). An
+  // unfilled instant split is refused rather than read through the pair: that would hold
+  // the primary's owner lock (writers refused) for the whole job, and nothing stamps the
+  // primary's file.
+  checkDataFileRead(pair, host, 'back it up');
   if (pair && isDuplexing(pair.state)) {
     throw new PlexusError('E_STATE', `volume ${source} is the secondary of a pair in ${pair.state}: split the pair first for a consistent image`);
   }
-  // The image is partly still on the primary (read from there through the pair until the
-  // fill reaches it); a backup of the secondary's data file would not restore what hosts
-  // read. Refused rather than read through the pair: that would hold the primary's owner
-  // lock (writers refused) for the whole job, and nothing stamps the primary's file.
-  refuseUnfilledImage(pair, 'back it up');
   if (pair?.state === 'PSUE') {
     return { consistency: 'crash-consistent', reason: `secondary of ${pair.primary} suspended by a failure (PSUE): not an image of one moment`, dataTime: now, stamp };
   }

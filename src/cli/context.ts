@@ -1,7 +1,7 @@
 /** What every command's run function needs: the home, option parsing helpers. */
-import os from 'node:os';
+
 import { PlexusError } from '../errors.js';
-import { Home } from '../home/home.js';
+import { Home, hostIdentity } from '../home/home.js';
 import { parseSize } from '../util/size.js';
 import { VolumeStore } from '../volumes/store.js';
 
@@ -50,5 +50,5 @@ export function byteOpt(value: string): number {
 
 /** The host identity this command acts as: --host, else $PLEXUS_HOST, else the hostname. */
 export function hostOf(o: GlobalOptions): string {
-  return o.host || process.env.PLEXUS_HOST || os.hostname();
+  return hostIdentity(o.host);
 }

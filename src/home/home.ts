@@ -1,5 +1,6 @@
 /** The storage home: the directory where volumes, bitmaps and the catalog live. */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { asPlexusError, fromSystem, PlexusError } from '../errors.js';
 import { syncDir, writeFileDurable } from '../util/durable.js';
@@ -83,4 +84,10 @@ export class Home {
   get volumesDir(): string {
     return path.join(this.dir, 'volumes');
   }
+}
+
+/** The host identity asking: `host` when given, else $PLEXUS_HOST, else the hostname
+ * (the rule of the CLI's global `--host`; access lists are checked against it). */
+export function hostIdentity(host?: string): string {
+  return host || process.env.PLEXUS_HOST || os.hostname();
 }

@@ -4,8 +4,9 @@
  * read-only attribute and host access list; an instant split's secondary reads
  * regions not yet filled from the primary.
  */
-import os from 'node:os';
+
 import { awaitNative, callNative, PlexusError } from '../errors.js';
+import { hostIdentity } from '../home/home.js';
 import type { VolumeStore } from '../volumes/store.js';
 import type { Volume } from '../volumes/volume.js';
 import { type OpenPair, type PairSuspension, PlexSet } from './plexset.js';
@@ -38,12 +39,6 @@ export interface VolumeIo {
   /** Pairs suspended (PSUE) by opening or writing through this handle, in order. */
   readonly suspended: readonly PairSuspension[];
   close(): void;
-}
-
-/** The host identity asking: `host` when given, else $PLEXUS_HOST, else the hostname
- * (the rule of the CLI's global `--host`). */
-export function hostIdentity(host?: string): string {
-  return host || process.env.PLEXUS_HOST || os.hostname();
 }
 
 /**
@@ -81,12 +76,23 @@ export function checkSecondaryAccess(r: PairRecord, opts: IoOptions): void {
  * filled from the primary (which keeps them as of the split by copy on write), so the
  * file itself does not hold the image yet. E_STATE, suggesting `pair fill`.
  */
-export function refuseUnfilledImage(r: PairRecord | undefined, use: string): void {
+function refuseUnfilledImage(r: PairRecord | undefined, use: string): void {
   if (!r?.fillPending) return;
   throw new PlexusError(
     'E_STATE',
     `volume ${r.secondary} is the secondary of instant split ${r.primary} → ${r.secondary}, whose fill is pending: its data file does not hold the image yet (the rest is read from ${r.primary}), so Plexus will not ${use}; run \`plexus pair fill ${r.primary}\` first`,
   );
+}
+
+/**
+ * The rules for reading a volume's data file directly, as a backup or a copy does, when
+ * it is the secondary `r` of a pair: the pair's access list for `host` (every state),
+ * and not an instant split whose fill is pending (`use`: what was asked).
+ */
+export function checkDataFileRead(r: PairRecord | undefined, host: string | undefined, use: string): void {
+  if (!r) return;
+  checkSecondaryAccess(r, { host });
+  refuseUnfilledImage(r, use);
 }
 
 class PlainIo implements VolumeIo {

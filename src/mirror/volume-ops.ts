@@ -1,7 +1,7 @@
 /** Volume operations that must respect pairs: removing a volume, copying onto one. */
 import { PlexusError } from '../errors.js';
 import { type CopyOptions, type CopyReport, checkCopyOptions, copyVolume } from '../volumes/copy.js';
-import { checkSecondaryAccess, refuseUnfilledImage } from './io.js';
+import { checkDataFileRead } from './io.js';
 import type { Mirrors } from './mirrors.js';
 import type { PairRecord } from './record.js';
 
@@ -36,8 +36,7 @@ export async function copyToVolume(mirrors: Mirrors, src: string, dst: string, o
   const paired = pairOfVolume(mirrors, dst);
   if (paired) throw new PlexusError('E_BUSY', `volume ${dst} is in pair ${paired.primary} → ${paired.secondary}; a copy onto it would bypass the mirror`);
   const asSecondary = mirrors.records.all().find((r) => r.secondary === src);
-  if (asSecondary) checkSecondaryAccess(asSecondary, { host: opts.host });
-  refuseUnfilledImage(asSecondary, `copy it to ${dst}`);
+  checkDataFileRead(asSecondary, opts.host, `copy it to ${dst}`);
   const store = mirrors.store;
   const s = store.open(src, { readOnly: true });
   const si = s.info();

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Home, Mirrors, PlexusError, VolumeStore } from '../../src/index.js';
+import { expectCoded, thrown } from '../helpers/errors.js';
 import { scratchDir } from '../helpers/home.js';
 
 let scratch: ReturnType<typeof scratchDir>;
@@ -19,21 +20,6 @@ beforeEach(async () => {
   await mirrors.create('p', 's');
 });
 afterEach(() => scratch.cleanup());
-
-async function thrown(fn: () => unknown): Promise<unknown> {
-  try {
-    await fn();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('did not throw');
-}
-
-function expectCoded(e: unknown, code: string, ...names: string[]): void {
-  expect(e).toBeInstanceOf(PlexusError);
-  expect((e as PlexusError).code, (e as Error).message).toBe(code);
-  for (const n of names) expect((e as Error).message).toContain(n);
-}
 
 describe('Mirrors errors', () => {
   it('an unreadable pair record is a coded PlexusError naming it', async () => {

@@ -11,21 +11,12 @@ import { Inventory, markUnavailable } from '../../src/resources/inventory.js';
 import { backupManagerLogFile } from '../../src/resources/log.js';
 import { releaseAll, secureStreams } from '../../src/resources/streams.js';
 import { Library } from '../../src/tape/library.js';
+import { thrown } from '../helpers/errors.js';
 import { job, library, notAvailable, resources, useHome, withInventory } from './helpers.js';
 
 const h = useHome();
 const dist = (p: string): string => pathToFileURL(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist', p)).href;
 const reEscape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-
-/** What `fn` threw (sync or async). */
-async function thrown(fn: () => unknown): Promise<unknown> {
-  try {
-    await fn();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a failure');
-}
 
 /** A coded PlexusError naming `file`. */
 const coded = (code: string, file: string) => expect.objectContaining({ name: 'PlexusError', code, message: expect.stringMatching(reEscape(file)) });

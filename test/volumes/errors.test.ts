@@ -2,8 +2,9 @@
  * its coded error naming the path, a programming bug stays E_INTERNAL. */
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Home, PlexusError, readVolumeInPieces, readVolumeToFile, VolumeStore, writeFileToVolume } from '../../src/index.js';
+import { afterEach, beforeEach, describe, it } from 'vitest';
+import { Home, readVolumeInPieces, readVolumeToFile, VolumeStore, writeFileToVolume } from '../../src/index.js';
+import { expectCoded, thrown } from '../helpers/errors.js';
 import { scratchDir } from '../helpers/home.js';
 
 let scratch: ReturnType<typeof scratchDir>;
@@ -14,22 +15,6 @@ beforeEach(() => {
   store = new VolumeStore(Home.open(scratch.dir));
 });
 afterEach(() => scratch.cleanup());
-
-/** What `fn` threw (or returned a rejection with). */
-async function thrown(fn: () => unknown): Promise<unknown> {
-  try {
-    await fn();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('did not throw');
-}
-
-function expectCoded(e: unknown, code: string, ...names: string[]): void {
-  expect(e).toBeInstanceOf(PlexusError);
-  expect((e as PlexusError).code, (e as Error).message).toBe(code);
-  for (const n of names) expect((e as Error).message).toContain(n);
-}
 
 describe('VolumeStore errors', () => {
   it('a raw fs failure is a coded PlexusError naming the path', async () => {
