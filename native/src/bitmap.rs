@@ -31,7 +31,7 @@ impl NativeBitmap {
 
     /// Dirty regions of a bitmap file, read without writing anything (the log's torn
     /// tail is skipped, not cut): for observers while another process may own the bitmap.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn read_runs(path: String) -> napi::Result<Vec<Extent>> {
         let b = DurableBitmap::read_only(Path::new(&path)).map_err(to_js)?;
         Ok(b.runs().map(|r| Extent { offset: r.offset as f64, length: r.len as f64 }).collect())

@@ -108,7 +108,7 @@ impl NativeMirror {
     /// Reopens a pair whose secondary cannot be opened, in "track" mode over a stand-in
     /// that refuses all I/O: the bitmaps keep recording the primary's writes, so the
     /// resync once the secondary is back is differential.
-    #[napi(factory)]
+    #[napi(factory, catch_unwind)]
     pub fn open_absent(
         primary: &NativeVolume,
         secondary: String,
@@ -125,7 +125,7 @@ impl NativeMirror {
     }
 
     /// Why a failed duplexed write suspended the pair (PSUE), or null.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn failure(&self) -> Option<String> {
         self.inner.failure()
     }

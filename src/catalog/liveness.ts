@@ -5,26 +5,19 @@
  * so liveness never depends on a pid that may have been reused. docs/catalog.md.
  */
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { callNative, fromSystem } from '../errors.js';
+// Loaded on first use (opening a catalog for reading alone never needs the addon).
+import { native } from '../native/binding.js';
 
-type NativeModule = typeof import('../../native/index.cjs');
 /** A held kernel lock, released by `release()` or when the process exits. */
-export type HeldLock = InstanceType<NativeModule['NativeOwnerLock']>;
-
-let loaded: NativeModule | undefined;
-/** The addon, loaded on first use (opening a catalog for reading alone never needs it). */
-function nativeLocks(): NativeModule {
-  loaded ??= createRequire(import.meta.url)('../../native/index.cjs') as NativeModule;
-  return loaded;
-}
+export type HeldLock = InstanceType<typeof native.NativeOwnerLock>;
 
 /** What a lock stands for. */
 export type LockKind = 'job' | 'schedule';
 
 /** The directory of a catalog's liveness locks. */
-export function locksDir(catalogFile: string): string {
+function locksDir(catalogFile: string): string {
   return path.join(path.dirname(catalogFile), 'locks');
 }
 
@@ -41,14 +34,14 @@ export function acquireLock(catalogFile: string, kind: LockKind, id: number): He
   } catch (e) {
     throw fromSystem(e, path.dirname(file));
   }
-  return callNative(() => nativeLocks().NativeOwnerLock.acquire(file, `${kind === 'job' ? 'backup job' : 'schedule entry'} ${id}`));
+  return callNative(() => native.NativeOwnerLock.acquire(file, `${kind === 'job' ? 'backup job' : 'schedule entry'} ${id}`));
 }
 
 /** Whether some live process holds the lock of `kind` `id`. */
 export function lockHeld(catalogFile: string, kind: LockKind, id: number): boolean {
   const file = lockFile(catalogFile, kind, id);
   if (!fs.existsSync(file)) return false;
-  return nativeLocks().NativeOwnerLock.isHeld(file);
+  return native.NativeOwnerLock.isHeld(file);
 }
 
 /**

@@ -1,7 +1,7 @@
 /** What every command's run function needs: the home, option parsing helpers. */
 
 import { PlexusError } from '../errors.js';
-import { Home, hostIdentity } from '../home/home.js';
+import { Home } from '../home/home.js';
 import { parseSize } from '../util/size.js';
 import { VolumeStore } from '../volumes/store.js';
 
@@ -46,9 +46,4 @@ export function byteOpt(value: string): number {
   const n = /^0x[0-9a-f]{1,2}$/i.test(value) ? parseInt(value, 16) : /^\d{1,3}$/.test(value) ? Number(value) : NaN;
   if (!(n >= 0 && n <= 255)) throw new PlexusError('E_INVALID', `pattern must be a byte 0-255 or 0x00-0xff, got '${value}'`);
   return n;
-}
-
-/** The host identity this command acts as: --host, else $PLEXUS_HOST, else the hostname. */
-export function hostOf(o: GlobalOptions): string {
-  return hostIdentity(o.host);
 }

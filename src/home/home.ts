@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { asPlexusError, fromSystem, PlexusError } from '../errors.js';
+import { asPlexusError, PlexusError } from '../errors.js';
 import { syncDir, writeFileDurable } from '../util/durable.js';
 
 const MARKER = 'plexus.json';
@@ -52,11 +52,6 @@ export class Home {
     return new Home(root);
   }
 
-  /** Whether `dir` holds a home (its marker exists). */
-  static exists(dir?: string): boolean {
-    return fs.existsSync(path.join(resolveHomeDir(dir), MARKER));
-  }
-
   /**
    * Creates the home's layout; harmless if it exists. Returns whether it was new.
    * The marker is written durably: a temporary file, fsynced, renamed over the marker,
@@ -74,7 +69,7 @@ export class Home {
       syncDir(root);
       writeFileDurable(marker, `${JSON.stringify({ format: FORMAT, created: new Date().toISOString() }, null, 2)}\n`);
     } catch (e) {
-      const err = asPlexusError(fromSystem(e));
+      const err = asPlexusError(e);
       throw new PlexusError(err.code, `cannot create home ${root}: ${err.message}`, { cause: e });
     }
     return true;

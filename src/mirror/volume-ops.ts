@@ -7,7 +7,11 @@ import type { PairRecord } from './record.js';
 
 /** The pair `name` belongs to (as primary or secondary), if any. */
 export function pairOfVolume(mirrors: Mirrors, name: string): PairRecord | undefined {
-  return mirrors.records.all().find((r) => r.primary === name || r.secondary === name);
+  return pairIn(mirrors.records.all(), name);
+}
+
+function pairIn(records: readonly PairRecord[], name: string): PairRecord | undefined {
+  return records.find((r) => r.primary === name || r.secondary === name);
 }
 
 /** Deletes a volume; E_BUSY while it is in a pair (delete the pair first). */
@@ -33,9 +37,10 @@ export interface CopyToVolumeReport extends CopyReport {
 export async function copyToVolume(mirrors: Mirrors, src: string, dst: string, opts: CopyOptions & { host?: string } = {}): Promise<CopyToVolumeReport> {
   checkCopyOptions(opts);
   if (src === dst) throw new PlexusError('E_BUSY', `cannot copy volume ${src} onto itself`);
-  const paired = pairOfVolume(mirrors, dst);
+  const records = mirrors.records.all();
+  const paired = pairIn(records, dst);
   if (paired) throw new PlexusError('E_BUSY', `volume ${dst} is in pair ${paired.primary} → ${paired.secondary}; a copy onto it would bypass the mirror`);
-  const asSecondary = mirrors.records.all().find((r) => r.secondary === src);
+  const asSecondary = records.find((r) => r.secondary === src);
   checkDataFileRead(asSecondary, opts.host, `copy it to ${dst}`);
   const store = mirrors.store;
   const s = store.open(src, { readOnly: true });

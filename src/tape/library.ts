@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { callNative, fromSystem, PlexusError } from '../errors.js';
+import { callNative, PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
 import { native } from '../native/binding.js';
 import { syncDir, writeFileDurable } from '../util/durable.js';
@@ -79,13 +79,13 @@ export class DriveClaim {
   }
 
   private record(): void {
-    replaceAdvisory(this.stateFile, `${JSON.stringify({ loaded: this.current, pid: process.pid })}\n`);
+    writeFileDurable(this.stateFile, `${JSON.stringify({ loaded: this.current, pid: process.pid })}\n`, ADVISORY);
   }
 }
 
 /**
- * Replaces a drive's record whole (temporary file, rename) but syncs nothing. `library
- * show` and the inventory read it while the drive's holder rewrites it; the rename
+ * Why a drive's record is replaced whole (temporary file, rename) but not synced:
+ * `library show` and the inventory read it while the drive's holder rewrites it; the rename
  * means they never see it torn. It is not fsynced because it is advisory: the drive's
  * kernel lock is the truth, and the record is read only while that lock is held, that
  * is while the process that wrote it lives. A crash or power loss ends the lock, so
@@ -94,16 +94,7 @@ export class DriveClaim {
  * cartridge switch, and an fsync there (of the file and the directory, behind the
  * journal commits of the cartridge being closed) stalled the writer (docs/bench-backup.md).
  */
-function replaceAdvisory(file: string, data: string): void {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${Math.random().toString(16).slice(2)}.tmp`);
-  try {
-    fs.writeFileSync(tmp, data, { flag: 'wx' });
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw fromSystem(e);
-  }
-}
+const ADVISORY = { sync: false } as const;
 
 /** Sleeps, or rejects with E_CANCELLED when the signal aborts. */
 function pause(ms: number, signal?: AbortSignal): Promise<void> {

@@ -21,8 +21,14 @@ export function syncDir(dir: string): void {
   }
 }
 
-/** Replaces `file` with `data` atomically and durably (see above). */
-export function writeFileDurable(file: string, data: string | Uint8Array): void {
+/**
+ * Replaces `file` with `data` atomically and durably (see above). With `sync: false` it
+ * is atomic only (temporary file and rename, no fsync): for advisory records a kernel
+ * lock makes the truth of, where a reader must never see a torn file but a crash may
+ * lose the update.
+ */
+export function writeFileDurable(file: string, data: string | Uint8Array, opts: { sync?: boolean } = {}): void {
+  const sync = opts.sync ?? true;
   const dir = path.dirname(file);
   // Unique per writer, so two processes replacing one file never share a temporary.
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Math.random().toString(16).slice(2)}.tmp`);
@@ -30,12 +36,12 @@ export function writeFileDurable(file: string, data: string | Uint8Array): void 
     const fd = fs.openSync(tmp, 'wx');
     try {
       fs.writeFileSync(fd, data);
-      fs.fsyncSync(fd);
+      if (sync) fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);
     }
     fs.renameSync(tmp, file);
-    syncDir(dir);
+    if (sync) syncDir(dir);
   } catch (e) {
     fs.rmSync(tmp, { force: true });
     throw fromSystem(e, file);

@@ -150,4 +150,5 @@ export class VolumeStore {
 }
 
 // The library's entry points: nothing but a PlexusError escapes them (docs/errors.md).
-guardMethods(VolumeStore, ['markStaged', 'staged', 'exists', 'create', 'open', 'names', 'list', 'remove', 'findById']);
+// `exists` and `staged` need no guard: they throw nothing else, and `open` calls them per volume.
+guardMethods(VolumeStore, ['markStaged', 'create', 'open', 'names', 'list', 'remove', 'findById']);

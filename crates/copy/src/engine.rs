@@ -218,7 +218,7 @@ fn pace(start: Instant, before: u64, rate: u64, ctl: &CopyControl) -> bool {
     !ctl.is_cancelled()
 }
 
-/// Copies one chunk: in the kernel (`copy_file_range`) from volume file to volume file,
+/// Copies one chunk: in the kernel (`splice` through a pipe) from volume file to volume file,
 /// else through `scratch` (a buffer of this worker's own: what is written is exactly
 /// what was read, whatever happens to the source meanwhile).
 fn copy_chunk(src: &dyn BlockDevice, dst: &dyn BlockDevice, c: ByteRange, scratch: &mut Vec<u8>) -> plexus_volume::Result<()> {

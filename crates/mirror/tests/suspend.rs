@@ -110,7 +110,7 @@ fn a_suspend_whose_bitmap_flush_fails_still_writes_the_other_plexes_and_leaves_d
     std::fs::create_dir(d.path().join("b.p.bitmap.tmp")).expect("block b's bitmap snapshot");
 
     let e = write_primary_all(&[&mb, &mc], 2 * G, &[9u8; 4096]).expect_err("the flush failure is reported");
-    assert!(!e.code().is_empty());
+    assert_eq!(e.code(), "E_IO", "{e}");
     assert!(mb.failure().is_some(), "b is recorded as failed");
     assert_eq!(mb.mode(), Mode::Track, "b left duplex although its flush failed");
     assert_eq!(mc.mode(), Mode::Duplex);

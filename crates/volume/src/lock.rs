@@ -93,7 +93,7 @@ impl Drop for OwnerLock {
 fn in_lock_table(table: &str, meta: &std::fs::Metadata) -> bool {
     use std::os::unix::fs::MetadataExt;
     let dev = meta.dev();
-    let (major, minor) = (((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff), (dev & 0xff) | ((dev >> 12) & !0xff));
+    let (major, minor) = (u64::from(rustix::fs::major(dev)), u64::from(rustix::fs::minor(dev)));
     table.lines().any(|line| {
         let f: Vec<&str> = line.split_whitespace().collect();
         let Some(at) = f.iter().position(|x| *x == "FLOCK") else { return false };
@@ -121,7 +121,7 @@ mod tests {
         let meta = std::fs::metadata(&path).expect("stat");
         use std::os::unix::fs::MetadataExt;
         let dev = meta.dev();
-        let (ma, mi) = (((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff), (dev & 0xff) | ((dev >> 12) & !0xff));
+        let (ma, mi) = (u64::from(rustix::fs::major(dev)), u64::from(rustix::fs::minor(dev)));
         let line = |maj: u64, ino: u64| format!("1: FLOCK  ADVISORY  WRITE 4242 {maj:02x}:{mi:02x}:{ino} 0 EOF\n");
         assert!(in_lock_table(&line(ma, meta.ino()), &meta));
         assert!(!in_lock_table(&line(ma, meta.ino() + 1), &meta));

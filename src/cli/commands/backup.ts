@@ -7,7 +7,7 @@ import { Catalog } from '../../catalog/catalog.js';
 import { PlexusError } from '../../errors.js';
 import { formatBytes, formatRate } from '../../util/size.js';
 import { cancellable } from '../cancel.js';
-import { type GlobalOptions, homeOf, hostOf, intOpt, sizeOpt } from '../context.js';
+import { type GlobalOptions, homeOf, intOpt, sizeOpt } from '../context.js';
 import { printFields, printJson, printTable } from '../render/output.js';
 import { progressBar } from '../render/progress.js';
 
@@ -34,7 +34,7 @@ export async function runBackupRun(
     const r = await cancellable((signal) =>
       runBackup(homeOf(o), source, {
         signal,
-        host: hostOf(o),
+        host: o.host,
         mode: o.mode as BackupMode,
         library: o.library,
         streams,

@@ -2,9 +2,8 @@
 
 import { copyToVolume } from '../../mirror/volume-ops.js';
 import { formatBytes, formatRate } from '../../util/size.js';
-import { checkCopyOptions } from '../../volumes/copy.js';
 import { cancellable } from '../cancel.js';
-import { type GlobalOptions, hostOf, intOpt, sizeOpt } from '../context.js';
+import { type GlobalOptions, intOpt, sizeOpt } from '../context.js';
 import { mirrorsOf } from '../mirrors.js';
 import { printJson } from '../render/output.js';
 import { progressBar } from '../render/progress.js';
@@ -13,7 +12,6 @@ import { progressBar } from '../render/progress.js';
 export async function runCopy(src: string, dst: string, o: GlobalOptions & { threads?: string; chunk: string; sync: boolean; maxRate?: string; json?: boolean }): Promise<void> {
   const threads = intOpt(o.threads, 'threads', 1, 256);
   const chunkSize = sizeOpt(o.chunk, 'chunk');
-  checkCopyOptions({ threads, chunkSize });
   const maxRate = sizeOpt(o.maxRate, 'max rate');
   const mirrors = mirrorsOf(o);
   const bar = progressBar(`copy ${src} → ${dst}`, Boolean(process.stderr.isTTY) && !o.json);
@@ -24,7 +22,7 @@ export async function runCopy(src: string, dst: string, o: GlobalOptions & { thr
         chunkSize,
         sync: o.sync,
         maxRate,
-        host: hostOf(o),
+        host: o.host,
         signal,
         onProgress: bar.callback,
       }),

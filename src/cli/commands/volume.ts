@@ -8,7 +8,7 @@ import type { VolumeIo } from '../../mirror/io.js';
 import type { PairSuspension } from '../../mirror/plexset.js';
 import { formatBytes, parseSize } from '../../util/size.js';
 import type { VolumeInfo } from '../../volumes/volume.js';
-import { byteOpt, type GlobalOptions, hostOf, intOpt, sizeOpt, volumesOf } from '../context.js';
+import { byteOpt, type GlobalOptions, intOpt, sizeOpt, volumesOf } from '../context.js';
 import { printFields, printJson, printTable } from '../render/output.js';
 
 function infoFields(i: VolumeInfo): Array<[string, string | number]> {
@@ -77,7 +77,7 @@ export async function runVolumeWrite(name: string, o: GlobalOptions & Record<str
   const seed = o.random !== undefined ? intOpt(o.seed, 'seed')! : undefined;
   const [{ fillIo }, { mirrorsOf }] = await Promise.all([import('../../mirror/fill.js'), import('../mirrors.js')]);
   // A pair suspended on the way (PSUE) does not fail the write: the operator is told.
-  const io = await mirrorsOf(o).openIo(name, { write: true, host: hostOf(o), onSuspend: (p) => process.stderr.write(`warning: ${suspensionLine(p)}\n`) });
+  const io = await mirrorsOf(o).openIo(name, { write: true, host: o.host, onSuspend: (p) => process.stderr.write(`warning: ${suspensionLine(p)}\n`) });
   let written: number;
   try {
     if (o.from !== undefined) written = (await files()).writeFileToVolume(io, offset, o.from);
@@ -100,7 +100,7 @@ export function suspensionLine(p: PairSuspension): string {
 /** `volume read`: to a file or stdout. */
 export async function runVolumeRead(name: string, o: GlobalOptions & { offset?: string; length?: string; to?: string }): Promise<void> {
   const { mirrorsOf } = await import('../mirrors.js');
-  const v = await mirrorsOf(o).openIo(name, { host: hostOf(o) });
+  const v = await mirrorsOf(o).openIo(name, { host: o.host });
   try {
     const { offset, length } = await rangeOf(v, o);
     if (o.to !== undefined) {
@@ -119,7 +119,7 @@ export async function runVolumeRead(name: string, o: GlobalOptions & { offset?: 
 /** `volume checksum`. */
 export async function runVolumeChecksum(name: string, o: GlobalOptions & { offset?: string; length?: string; json?: boolean }): Promise<void> {
   const { mirrorsOf } = await import('../mirrors.js');
-  const v = await mirrorsOf(o).openIo(name, { host: hostOf(o) });
+  const v = await mirrorsOf(o).openIo(name, { host: o.host });
   const { offset, length } = await rangeOf(v, o);
   const digest = await v.checksum(offset, length).finally(() => v.close());
   if (o.json) printJson({ volume: name, offset, length, algorithm: 'sha256', digest });
