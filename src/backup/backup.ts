@@ -19,7 +19,6 @@ import { Catalog } from '../catalog/catalog.js';
 import { asPlexusError, guarded, PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
 import type { ProgressCallback } from '../progress.js';
-import { faultRows } from '../resources/faults.js';
 import { driveName, Inventory, markUnavailable } from '../resources/inventory.js';
 import { logBackupManager } from '../resources/log.js';
 import { releaseAll, type SecuredStream, secureStreams } from '../resources/streams.js';
@@ -247,16 +246,8 @@ function unavailableDrives(catalog: Catalog, home: Home, lib: Library): Set<numb
   const inv = Inventory.open(home, { sync: false, catalog });
   try {
     const names = Array.from({ length: lib.config.drives }, (_, d) => driveName(lib.name, d));
-    const down = new Set(
-      faultRows(catalog, names)
-        .filter((f) => f.kind === 'unavailable')
-        .map((f) => f.target),
-    );
-    const off = new Set<number>();
-    names.forEach((n, d) => {
-      if (down.has(n) || inv.row(n)?.state === 'unavailable') off.add(d);
-    });
-    return off;
+    const off = new Set(inv.unavailableAmong(names));
+    return new Set(names.flatMap((n, d) => (off.has(n) ? [d] : [])));
   } finally {
     inv.close();
   }

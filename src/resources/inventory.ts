@@ -15,7 +15,7 @@ import { guarded, PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
 import { Library } from '../tape/library.js';
 import { checkVolumeName } from '../volumes/names.js';
-import { describeFault, faultRows } from './faults.js';
+import { describeFault, type FaultRow, faultRows } from './faults.js';
 import { DEFINED_KINDS, type DefinedKind, RESOURCE_KINDS, type ResourceKind } from './kinds.js';
 import { logBackupManager, recordBackupManager } from './log.js';
 import { driveName, SYNCED, syncInventory } from './sync.js';
@@ -116,6 +116,16 @@ export class Inventory {
   /** One raw row, or undefined. */
   row(name: string): ResourceRow | undefined {
     return this.db.prepare(`SELECT ${ROW_COLUMNS} FROM resources WHERE name = ?`).get(name) as ResourceRow | undefined;
+  }
+
+  /**
+   * Those of `names` out of service: marked unavailable in the inventory (by hand, or
+   * after a command got stuck in one) or carrying an `unavailable` fault (`faults`: their
+   * fault rows, when the caller has read them already).
+   */
+  unavailableAmong(names: readonly string[], faults: readonly FaultRow[] = faultRows(this.catalog, names)): string[] {
+    const down = new Set(faults.filter((f) => f.kind === 'unavailable').map((f) => f.target));
+    return names.filter((n) => down.has(n) || this.row(n)?.state === 'unavailable');
   }
 
   /** Every link, by switch and endpoint. */

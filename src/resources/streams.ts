@@ -298,10 +298,9 @@ class Stream implements SecuredStream {
     try {
       const faults = faultRows(inv.catalog, this.resources);
       const fault = effectiveFault(faults);
-      const down = new Set(faults.filter((f) => f.kind === 'unavailable').map((f) => f.target));
       const rows = this.resources.map((n) => [n, inv.row(n)] as const);
       return {
-        unavailable: rows.filter(([n, r]) => r?.state === 'unavailable' || down.has(n)).map(([n]) => n),
+        unavailable: inv.unavailableAmong(this.resources, faults),
         lost: rows.filter(([, r]) => !r || r.jobId !== this.jobId || r.stream !== this.stream || r.pid !== this.pid).map(([n]) => n),
         fault,
       };
