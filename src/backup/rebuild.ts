@@ -66,6 +66,9 @@ export function rebuildCatalog(home: Home, opts: RebuildOptions = {}): Promise<R
 async function rebuild(home: Home, opts: RebuildOptions): Promise<RebuildReport> {
   const libs = opts.library !== undefined ? [Library.open(home, opts.library)] : Library.list(home);
   if (libs.length === 0) throw new PlexusError('E_NOENT', 'there is no tape library to rebuild the catalog from');
+  // Refused before the scan (which may take minutes) and again inside the transaction
+  // that writes the rows (a job may have started meanwhile); the catalog is not held
+  // open across the scan, so other commands are not kept waiting on it.
   const first = Catalog.open(home);
   try {
     refuseWhileRunning(first);
