@@ -4,7 +4,7 @@
 //! Volumes used to be read through a shared memory map. Another program can truncate
 //! the data file at any time, and a read of a mapped page past the new end of file is
 //! a SIGBUS that kills the whole process; nothing cheap makes a shared file map safe
-//! against that (see docs/design.md, "Reads by descriptor"). A `pread` past the end
+//! against that (see docs/design.md, "Reads and writes by descriptor"). A `pread` past the end
 //! returns a short count instead, which becomes E_CORRUPT naming the volume and the
 //! offset. Reading into an owned buffer also gives every caller a stable snapshot: a
 //! checksum computed over the buffer covers exactly the bytes later written from it.
