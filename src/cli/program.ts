@@ -20,6 +20,8 @@ const COMMANDS: ReadonlyArray<[string, () => Promise<Command>]> = [
   ['restore', async () => (await import('./tree/backup.js')).restoreCommand()],
   ['resources', async () => (await import('./tree/resources.js')).resourcesCommand()],
   ['fault', async () => (await import('./tree/fault.js')).faultCommand()],
+  ['serve', async () => (await import('./tree/serve.js')).serveCommand()],
+  ['jobs', async () => (await import('./tree/serve.js')).jobsCommand()],
   ['bench', async () => (await import('./tree/bench.js')).benchCommand()],
 ];
 

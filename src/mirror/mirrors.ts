@@ -134,11 +134,12 @@ export class Mirrors {
 
   private info(r: PairRecord): PairInfo {
     const busy = PlexSet.isOpenElsewhere(this.records, r.primary);
+    const kept = PlexSet.kept(r.primary);
     const op = r.operation;
     // What the next owner will find: a dead owner without write intent suspends the pair;
     // with write intent, a pair in PAIR written since its last clean close is suspended
     // with those regions (see PlexSet.open).
-    const leftOpen = !busy && this.records.wasLeftOpen(r.primary);
+    const leftOpen = !busy && !kept && this.records.wasLeftOpen(r.primary);
     if (leftOpen) r = afterOwnerDied(r);
     if (leftOpen && r.state === 'PAIR' && !op && (this.dirtyBytes(r) ?? 0) > 0) {
       r = { ...r, state: 'PSUE', lastError: 'the owning process died during mirrored writes: regions may differ on the secondary; resync (differential) to repair' };
@@ -149,7 +150,7 @@ export class Mirrors {
       group: r.group ?? null,
       state: r.state,
       granularity: r.granularity,
-      dirtyBytes: busy ? (op ? Math.max(op.total - op.done, 0) : null) : this.dirtyBytes(r),
+      dirtyBytes: busy ? (op ? Math.max(op.total - op.done, 0) : null) : kept ? this.liveDirtyBytes(kept, r) : this.dirtyBytes(r),
       operation: op ? { kind: op.kind, done: op.done, total: op.total, percent: op.total > 0 ? Math.floor((op.done / op.total) * 100) : 0, interrupted: !busy } : null,
       busy,
       fillPending: r.fillPending,
@@ -159,6 +160,13 @@ export class Mirrors {
       frozenMs: r.frozenMs ?? null,
       lastError: r.lastError ?? null,
     };
+  }
+
+  /** Dirty bytes of a pair this process keeps open, from its bitmaps in memory. */
+  private liveDirtyBytes(set: PlexSet, r: PairRecord): number | null {
+    if (r.needsFull) return null;
+    const m = set.mirrorOf(r.secondary);
+    return m ? callNative(() => m.dirtyBytes()) : null;
   }
 
   /** Union of both sides' dirty regions, read from the bitmaps of an idle pair. */

@@ -42,6 +42,16 @@ export interface PairSuspension {
 /** The pairs of one primary, open for I/O and operations. */
 export class PlexSet {
   private closed = false;
+  /** Long operations (copies, resyncs, fills) running on this set now. */
+  private running = 0;
+  /**
+   * Sets kept open between operations by a long-lived owner (the site agent,
+   * src/agent/): while set, `open` hands out the kept set of a primary and `close` leaves
+   * it open; `closeKept` closes them for real. Undefined in a CLI process.
+   */
+  private static keeper: Map<string, PlexSet> | undefined;
+  /** Told when a kept set gains or loses pairs (the agent re-points its exports). */
+  static onKeptChange?: (primary: string) => void;
   /** Told of every pair this set suspends from now on (a refused duplexed write). */
   onSuspend?: (s: PairSuspension) => void;
 
@@ -63,6 +73,65 @@ export class PlexSet {
    * the primary; they will need a full resync.
    */
   static open(store: VolumeStore, records: PairRecords, primaryName: string): PlexSet {
+    const kept = PlexSet.keeper?.get(primaryName);
+    if (kept) return kept;
+    return PlexSet.keep(PlexSet.openNew(store, records, primaryName));
+  }
+
+  /** Keeps pair sets open from now on (the site agent does, for its whole life). */
+  static keepOpen(): void {
+    PlexSet.keeper ??= new Map();
+  }
+
+  /** The kept set of `primary`, if this process keeps one open. */
+  static kept(primary: string): PlexSet | undefined {
+    return PlexSet.keeper?.get(primary);
+  }
+
+  /** Every kept set. */
+  static allKept(): PlexSet[] {
+    return [...(PlexSet.keeper?.values() ?? [])];
+  }
+
+  /** Closes every kept set cleanly and stops keeping them; the first error is thrown after all were tried. */
+  static closeKept(): void {
+    const sets = PlexSet.allKept();
+    PlexSet.keeper = undefined;
+    let first: unknown;
+    for (const s of sets) {
+      try {
+        s.close();
+      } catch (e) {
+        first ??= e;
+      }
+    }
+    if (first !== undefined) throw first;
+  }
+
+  private static keep(set: PlexSet): PlexSet {
+    if (PlexSet.keeper) {
+      PlexSet.keeper.set(set.primary.name, set);
+      PlexSet.onKeptChange?.(set.primary.name);
+    }
+    return set;
+  }
+
+  /** Whether a long operation runs on this set now. */
+  get busy(): boolean {
+    return this.running > 0;
+  }
+
+  /** Every mirror of the set, the absent pairs' included (the primary's write path). */
+  mirrors(): NativeMirror[] {
+    return [...this.pairs.values(), ...this.absent.values()].map((p) => p.mirror);
+  }
+
+  /** The mirror of the pair whose secondary is `secondary`, present or absent. */
+  mirrorOf(secondary: string): NativeMirror | undefined {
+    return (this.pairs.get(secondary) ?? this.absent.get(secondary))?.mirror;
+  }
+
+  private static openNew(store: VolumeStore, records: PairRecords, primaryName: string): PlexSet {
     const recs = records.ofPrimary(primaryName);
     if (recs.length === 0) throw new PlexusError('E_NOENT', `volume ${primaryName} is not the primary of any pair`);
     const lock = callNative(() => native.NativeOwnerLock.acquire(records.lockFile(primaryName), `pairs of ${primaryName}`));
@@ -144,6 +213,7 @@ export class PlexSet {
     const open = { record, secondary, mirror };
     this.pairs.set(record.secondary, open);
     this.records.save(record);
+    if (PlexSet.keeper?.get(this.primary.name) === this) PlexSet.onKeptChange?.(this.primary.name);
     return open;
   }
 
@@ -163,13 +233,14 @@ export class PlexSet {
   forget(secondary: string): void {
     this.pairs.delete(secondary);
     this.absent.delete(secondary);
+    if (PlexSet.keeper?.get(this.primary.name) === this) PlexSet.onKeptChange?.(this.primary.name);
   }
 
   /** Writes to the primary through every pair (duplexed, tracked or copy-on-write). A
    * plex whose secondary refuses the write is suspended (PSUE) by the engine, which
    * keeps the region recorded; the write still succeeds on the primary and the others. */
   writePrimary(offset: number, data: Buffer): void {
-    const mirrors = [...this.pairs.values(), ...this.absent.values()].map((p) => p.mirror);
+    const mirrors = this.mirrors();
     try {
       callNative(() => native.NativeMirror.writePrimaryAll(mirrors, offset, data));
     } finally {
@@ -208,6 +279,7 @@ export class PlexSet {
     signal?.addEventListener('abort', abort, { once: true });
     // The record was saved as the job started; the next save is a checkpoint later.
     let lastSave = Date.now();
+    this.running++;
     try {
       return await withPolledProgress(
         pair.record.operation?.kind ?? 'resync',
@@ -234,6 +306,7 @@ export class PlexSet {
         },
       );
     } finally {
+      this.running--;
       signal?.removeEventListener('abort', abort);
     }
   }
@@ -242,6 +315,15 @@ export class PlexSet {
    * volumes flushed, the lock released. */
   close(): void {
     if (this.closed) return;
+    const keeper = PlexSet.keeper;
+    if (keeper?.get(this.primary.name) === this) {
+      // Kept by a long-lived owner: an operation's end leaves it open, unless the set
+      // has no pairs left (its primary is a plain volume again).
+      this.recordSuspensions();
+      if (this.pairs.size > 0 || this.absent.size > 0) return;
+      keeper.delete(this.primary.name);
+      PlexSet.onKeptChange?.(this.primary.name);
+    }
     this.closed = true;
     try {
       this.recordSuspensions();
@@ -264,7 +346,7 @@ export class PlexSet {
       const primary = store.open(record.primary);
       const set = new PlexSet(primary, new Map(), lock, records);
       set.addPair(record, store.open(record.secondary), instant);
-      return set;
+      return PlexSet.keep(set);
     } catch (e) {
       lock.release();
       throw e;
@@ -280,6 +362,9 @@ export class PlexSet {
    * the lock, even for an instant (which would make an owner starting at that moment
    * fail with E_BUSY): the kernel's table of locks is read instead where there is one. */
   static isOpenElsewhere(records: PairRecords, primary: string): boolean {
+    // A set this process keeps open is "elsewhere" only while one of its jobs runs.
+    const kept = PlexSet.keeper?.get(primary);
+    if (kept) return kept.busy;
     return native.NativeOwnerLock.isHeld(path.join(records.dir, `${primary}.lock`));
   }
 }

@@ -1,10 +1,12 @@
 /** `plexus pair create|split|resync|display|wait|fill|promote|rotate|stage|delete`: mirrored pairs (declared in ../tree/pair.ts). */
 import { PlexusError } from '../../errors.js';
 import { runInBackground } from '../../mirror/background.js';
-import type { PairInfo, PairSelector } from '../../mirror/mirrors.js';
-import { promote, rotate, stage } from '../../mirror/plexes.js';
+import type { PairInfo, PairSelector, ResyncResult, SplitReport } from '../../mirror/mirrors.js';
+import { type PromoteReport, promote, type RotateReport, rotate, type StageReport, stage } from '../../mirror/plexes.js';
+import type { MirrorCopyReport } from '../../mirror/plexset.js';
 import { PAIR_STATES, parseState } from '../../mirror/states.js';
 import { formatBytes, formatRate, parseSize } from '../../util/size.js';
+import { agentOf, ask } from '../agent.js';
 import { cancellable } from '../cancel.js';
 import { type GlobalOptions, intOpt, sizeOpt } from '../context.js';
 import { mirrorsOf } from '../mirrors.js';
@@ -47,9 +49,34 @@ export async function runPairCreate(
   secondary: string,
   o: GlobalOptions & { group?: string; allow?: string[]; granularity: string; instant?: boolean; writeIntent: boolean; threads?: string; maxRate?: string; background?: boolean; json?: boolean },
 ): Promise<void> {
-  const mirrors = mirrorsOf(o);
   const threads = intOpt(o.threads, 'threads', 1, 256);
   const bar = progressBar(o.instant ? `fill ${secondary}` : `copy ${primary} → ${secondary}`, Boolean(process.stderr.isTTY) && !o.json && !o.background);
+  const agent = await agentOf(o);
+  if (agent) {
+    const params = {
+      primary,
+      secondary,
+      group: o.group,
+      allow: o.allow,
+      granularity: parseSize(o.granularity, 'granularity'),
+      instant: o.instant,
+      noWriteIntent: o.writeIntent ? undefined : true,
+      threads,
+      maxRate: sizeOpt(o.maxRate, 'max rate'),
+      background: o.background,
+    };
+    let r: PairInfo & { job?: string };
+    try {
+      r = await cancellable((signal) => ask<PairInfo & { job?: string }>(agent, 'pair.create', params, { onProgress: bar.callback, signal }));
+    } finally {
+      bar.stop();
+    }
+    if (o.json) printJson(r);
+    else if (r.job !== undefined) process.stdout.write(`paired ${primary} → ${secondary}; ${o.instant ? 'fill' : 'copy'} running as agent job ${r.job} (plexus jobs)\n`);
+    else process.stdout.write(`paired ${primary} → ${secondary}: ${r.state}${r.fillPending ? ' (fill pending)' : ''}\n`);
+    return;
+  }
+  const mirrors = mirrorsOf(o);
   let info: PairInfo;
   let pid: number | undefined;
   try {
@@ -84,7 +111,9 @@ export async function runPairSplit(
 ): Promise<void> {
   const sel = selector(primary, o);
   const timeout = intOpt(o.hookTimeout, 'hook timeout', 1, 86_400)! * 1000;
-  const r = await mirrorsOf(o).split(sel, { readOnly: o.readOnly, allow: o.allow, freeze: o.freeze, thaw: o.thaw, hookTimeoutMs: timeout });
+  const opts = { readOnly: o.readOnly, allow: o.allow, freeze: o.freeze, thaw: o.thaw, hookTimeoutMs: timeout };
+  const agent = await agentOf(o);
+  const r = agent ? await ask<SplitReport>(agent, 'pair.split', { ...sel, ...opts }) : await mirrorsOf(o).split(sel, opts);
   if (o.json) {
     printJson(r);
     return;
@@ -101,6 +130,23 @@ export async function runPairResync(
   const sel = selector(primary, o);
   const threads = intOpt(o.threads, 'threads', 1, 256);
   const maxRate = sizeOpt(o.maxRate, 'max rate');
+  const agent = await agentOf(o);
+  if (agent) {
+    const params = { ...sel, full: o.full, reverse: o.reverse, threads, maxRate, background: o.background };
+    if (o.background) {
+      const { job } = await ask<{ job: string }>(agent, 'pair.resync', params);
+      if (o.json) printJson({ background: true, job });
+      else process.stdout.write(`resync running as agent job ${job}; see plexus jobs or plexus pair display\n`);
+      return;
+    }
+    const bar = progressBar(o.reverse ? 'restore' : 'resync', Boolean(process.stderr.isTTY) && !o.json);
+    try {
+      printResync(await cancellable((signal) => ask<ResyncResult[]>(agent, 'pair.resync', params, { onProgress: bar.callback, signal })), bar, o.json);
+    } finally {
+      bar.stop();
+    }
+    return;
+  }
   const mirrors = mirrorsOf(o);
   if (o.background) {
     const { pid } = await runInBackground(mirrors, { kind: 'resync', ...sel, full: o.full, reverse: o.reverse, threads, maxRate });
@@ -111,25 +157,31 @@ export async function runPairResync(
   const bar = progressBar(o.reverse ? 'restore' : 'resync', Boolean(process.stderr.isTTY) && !o.json);
   try {
     // Ctrl-C cancels between chunks (E_CANCELLED, exit 130); a rerun resumes.
-    const results = await cancellable((signal) => mirrors.resync(sel, { full: o.full, reverse: o.reverse, threads, maxRate, onProgress: bar.callback, signal }));
-    bar.stop();
-    if (o.json) {
-      printJson(results);
-      return;
-    }
-    for (const r of results) {
-      const rate = formatRate(r.bytesCopied / Math.max(r.elapsedMs / 1000, 1e-9));
-      process.stdout.write(`${r.resumed ? 'resumed and ' : ''}resynced ${r.primary} → ${r.secondary}: copied ${formatBytes(r.bytesCopied)} in ${(r.elapsedMs / 1000).toFixed(2)} s (${rate})\n`);
-    }
+    printResync(await cancellable((signal) => mirrors.resync(sel, { full: o.full, reverse: o.reverse, threads, maxRate, onProgress: bar.callback, signal })), bar, o.json);
   } finally {
     bar.stop();
   }
 }
 
+function printResync(results: ResyncResult[], bar: { stop(): void }, json?: boolean): void {
+  bar.stop();
+  if (json) {
+    printJson(results);
+    return;
+  }
+  for (const r of results) {
+    const rate = formatRate(r.bytesCopied / Math.max(r.elapsedMs / 1000, 1e-9));
+    process.stdout.write(`${r.resumed ? 'resumed and ' : ''}resynced ${r.primary} → ${r.secondary}: copied ${formatBytes(r.bytesCopied)} in ${(r.elapsedMs / 1000).toFixed(2)} s (${rate})\n`);
+  }
+}
+
 /** `pair display`. */
-export function runPairDisplay(primary: string | undefined, o: GlobalOptions & SelectOpts & { json?: boolean }): void {
-  const mirrors = mirrorsOf(o);
-  const list = primary === undefined && o.group === undefined ? mirrors.display() : mirrors.display(selector(primary, o));
+export async function runPairDisplay(primary: string | undefined, o: GlobalOptions & SelectOpts & { json?: boolean }): Promise<void> {
+  const all = primary === undefined && o.group === undefined;
+  const sel = all ? {} : selector(primary, o);
+  // The agent's view is live: its jobs' progress and the dirty bytes in its memory.
+  const agent = await agentOf(o);
+  const list = agent ? await ask<PairInfo[]>(agent, 'pair.display', sel as Record<string, unknown>) : all ? mirrorsOf(o).display() : mirrorsOf(o).display(sel);
   if (o.json) {
     printJson(list);
     return;
@@ -143,7 +195,10 @@ export async function runPairWait(primary: string | undefined, o: GlobalOptions 
   const state = parseState(o.state);
   if (!state) throw new PlexusError('E_INVALID', `unknown state '${o.state}' (one of ${PAIR_STATES.join(', ')})`);
   const timeout = intOpt(o.timeout, 'timeout', 0, 31_536_000)! * 1000;
-  const reached = await mirrorsOf(o).wait(selector(primary, o), state, timeout);
+  const agent = await agentOf(o);
+  const reached = agent
+    ? (await ask<{ reached: boolean }>(agent, 'pair.wait', { ...selector(primary, o), state, timeoutMs: timeout })).reached
+    : await mirrorsOf(o).wait(selector(primary, o), state, timeout);
   if (reached) process.stdout.write(`${state}\n`);
   else {
     process.stderr.write(`plexus: timed out after ${o.timeout} s waiting for ${state} (E_TIMEOUT)\n`);
@@ -155,8 +210,11 @@ export async function runPairWait(primary: string | undefined, o: GlobalOptions 
 export async function runPairFill(primary: string | undefined, o: GlobalOptions & SelectOpts & { threads?: string; maxRate?: string; json?: boolean }): Promise<void> {
   const bar = progressBar('fill', Boolean(process.stderr.isTTY) && !o.json);
   try {
+    const sel = selector(primary, o);
+    const opts = { threads: intOpt(o.threads, 'threads', 1, 256), maxRate: sizeOpt(o.maxRate, 'max rate') };
+    const agent = await agentOf(o);
     const r = await cancellable((signal) =>
-      mirrorsOf(o).fill(selector(primary, o), { threads: intOpt(o.threads, 'threads', 1, 256), maxRate: sizeOpt(o.maxRate, 'max rate'), onProgress: bar.callback, signal }),
+      agent ? ask<MirrorCopyReport[]>(agent, 'pair.fill', { ...sel, ...opts }, { onProgress: bar.callback, signal }) : mirrorsOf(o).fill(sel, { ...opts, onProgress: bar.callback, signal }),
     );
     bar.stop();
     if (o.json) printJson(r);
@@ -167,8 +225,9 @@ export async function runPairFill(primary: string | undefined, o: GlobalOptions 
 }
 
 /** `pair promote`. */
-export function runPairPromote(primary: string, o: GlobalOptions & { plex: string; json?: boolean }): void {
-  const r = promote(mirrorsOf(o), primary, o.plex);
+export async function runPairPromote(primary: string, o: GlobalOptions & { plex: string; json?: boolean }): Promise<void> {
+  const agent = await agentOf(o);
+  const r = agent ? await ask<PromoteReport>(agent, 'pair.promote', { primary, plex: o.plex }) : promote(mirrorsOf(o), primary, o.plex);
   if (o.json) {
     printJson(r);
     return;
@@ -186,7 +245,11 @@ export async function runPairRotate(primary: string, o: GlobalOptions & { plexes
       .split(',')
       .map((x) => x.trim())
       .filter(Boolean);
-    const r = await rotate(mirrorsOf(o), primary, plexes, { readOnly: o.readOnly, allow: o.allow, freeze: o.freeze, thaw: o.thaw, onProgress: bar.callback });
+    const opts = { readOnly: o.readOnly, allow: o.allow, freeze: o.freeze, thaw: o.thaw };
+    const agent = await agentOf(o);
+    const r = agent
+      ? await ask<RotateReport>(agent, 'pair.rotate', { primary, plexes, ...opts }, { onProgress: bar.callback })
+      : await rotate(mirrorsOf(o), primary, plexes, { ...opts, onProgress: bar.callback });
     bar.stop();
     if (o.json) {
       printJson(r);
@@ -202,7 +265,11 @@ export async function runPairRotate(primary: string, o: GlobalOptions & { plexes
 export async function runPairStage(primary: string, o: GlobalOptions & { plex: string; to: string; freeze?: string; thaw?: string; threads?: string; json?: boolean }): Promise<void> {
   const bar = progressBar('stage', Boolean(process.stderr.isTTY) && !o.json);
   try {
-    const r = await stage(mirrorsOf(o), primary, o.plex, o.to, { freeze: o.freeze, thaw: o.thaw, threads: intOpt(o.threads, 'threads', 1, 256), onProgress: bar.callback });
+    const opts = { freeze: o.freeze, thaw: o.thaw, threads: intOpt(o.threads, 'threads', 1, 256) };
+    const agent = await agentOf(o);
+    const r = agent
+      ? await ask<StageReport>(agent, 'pair.stage', { primary, plex: o.plex, to: o.to, ...opts }, { onProgress: bar.callback })
+      : await stage(mirrorsOf(o), primary, o.plex, o.to, { ...opts, onProgress: bar.callback });
     bar.stop();
     if (o.json) {
       printJson(r);
@@ -215,7 +282,8 @@ export async function runPairStage(primary: string, o: GlobalOptions & { plex: s
 }
 
 /** `pair delete`. */
-export function runPairDelete(primary: string, o: GlobalOptions & { plex?: string }): void {
-  const gone = mirrorsOf(o).delete(primary, o.plex);
+export async function runPairDelete(primary: string, o: GlobalOptions & { plex?: string }): Promise<void> {
+  const agent = await agentOf(o);
+  const gone = agent ? (await ask<{ deleted: string[] }>(agent, 'pair.delete', { primary, plex: o.plex })).deleted : mirrorsOf(o).delete(primary, o.plex);
   process.stdout.write(`deleted ${gone.join(', ')}\n`);
 }
