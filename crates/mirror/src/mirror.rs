@@ -76,6 +76,17 @@ impl BlockDevice for Absent {
     fn flush(&self) -> plexus_volume::Result<()> {
         Ok(())
     }
+    fn write_zeroes(&self, _offset: u64, _len: u64, _punch: bool) -> plexus_volume::Result<()> {
+        Err(self.refuse("write zeroes"))
+    }
+    // Refused rather than the default "all data": an exporter must not present a
+    // missing disk as readable.
+    fn allocation(&self, _offset: u64, _len: u64) -> plexus_volume::Result<Vec<(u64, bool)>> {
+        Err(self.refuse("seek data"))
+    }
+    fn cache(&self, _offset: u64, _len: u64) -> plexus_volume::Result<()> {
+        Err(self.refuse("fadvise"))
+    }
 }
 
 /// A mirrored pair of equal-sized devices.
