@@ -6,10 +6,14 @@
 
 pub mod bench;
 pub mod error;
+mod extents;
 mod locks;
 pub mod mirror;
 pub mod ops;
+mod write;
 
 pub use error::{MirrorError, Result};
-pub use mirror::{write_primary_all, Absent, Mirror, MirrorFiles, Mode, Quiesced};
+pub use extents::Side;
+pub use mirror::{Absent, Mirror, MirrorFiles, Mode, Quiesced};
 pub use ops::{split_group, Direction};
+pub use write::{write_primary_all, write_zeroes_primary_all};
