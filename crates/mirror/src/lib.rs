@@ -5,13 +5,16 @@
 #![deny(unsafe_code)]
 
 pub mod bench;
+pub mod checkpoints;
 pub mod error;
 mod extents;
 mod locks;
+mod manifest;
 pub mod mirror;
 pub mod ops;
 mod write;
 
+pub use checkpoints::{CheckpointGuard, Checkpoints, Generation};
 pub use error::{MirrorError, Result};
 pub use extents::Side;
 pub use mirror::{Absent, Mirror, MirrorFiles, Mode, Quiesced};
