@@ -4,6 +4,8 @@ use plexus_bitmap::BitmapError;
 use plexus_copy::CopyError;
 use plexus_volume::VolumeError;
 use std::fmt;
+use std::io;
+use std::path::PathBuf;
 
 /// Why a mirror operation failed.
 #[derive(Debug)]
@@ -18,6 +20,14 @@ pub enum MirrorError {
     State { detail: String },
     /// A duplexed write to the secondary failed: the pair is suspended (PSUE).
     Suspended { detail: String },
+    /// Something named does not exist (a checkpoint generation, ...).
+    NotFound { detail: String },
+    /// A file of the engine's own (the checkpoint manifest, ...) failed validation.
+    Corrupt { path: PathBuf, detail: String },
+    /// An operating-system call on a file of the engine's own failed.
+    Io { path: PathBuf, op: &'static str, source: io::Error },
+    /// An earlier failure left the on-disk state unknown; reopen to continue.
+    Poisoned { detail: String },
 }
 
 /// Shorthand for results of this crate.
@@ -32,6 +42,10 @@ impl MirrorError {
             MirrorError::Copy(e) => e.code(),
             MirrorError::State { .. } => "E_STATE",
             MirrorError::Suspended { .. } => "E_IO",
+            MirrorError::NotFound { .. } => "E_NOENT",
+            MirrorError::Corrupt { .. } => "E_CORRUPT",
+            MirrorError::Io { source, .. } => plexus_volume::error::io_code(source),
+            MirrorError::Poisoned { .. } => "E_IO",
         }
     }
 }
@@ -42,7 +56,12 @@ impl fmt::Display for MirrorError {
             MirrorError::Volume(e) => write!(f, "{e}"),
             MirrorError::Bitmap(e) => write!(f, "{e}"),
             MirrorError::Copy(e) => write!(f, "{e}"),
-            MirrorError::State { detail } | MirrorError::Suspended { detail } => write!(f, "{detail}"),
+            MirrorError::State { detail }
+            | MirrorError::Suspended { detail }
+            | MirrorError::NotFound { detail }
+            | MirrorError::Poisoned { detail } => write!(f, "{detail}"),
+            MirrorError::Corrupt { path, detail } => write!(f, "{} is corrupt: {detail}", path.display()),
+            MirrorError::Io { path, op, source } => write!(f, "{op} {}: {source}", path.display()),
         }
     }
 }
@@ -53,8 +72,21 @@ impl std::error::Error for MirrorError {
             MirrorError::Volume(e) => Some(e),
             MirrorError::Bitmap(e) => Some(e),
             MirrorError::Copy(e) => Some(e),
-            MirrorError::State { .. } | MirrorError::Suspended { .. } => None,
+            MirrorError::Io { source, .. } => Some(source),
+            MirrorError::State { .. }
+            | MirrorError::Suspended { .. }
+            | MirrorError::NotFound { .. }
+            | MirrorError::Corrupt { .. }
+            | MirrorError::Poisoned { .. } => None,
         }
+    }
+}
+
+impl MirrorError {
+    /// Wraps an I/O error on `path`, for use with `map_err`.
+    pub(crate) fn io(path: &std::path::Path, op: &'static str) -> impl FnOnce(io::Error) -> MirrorError {
+        let path = path.to_path_buf();
+        move |source| MirrorError::Io { path, op, source }
     }
 }
 

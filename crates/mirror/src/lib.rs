@@ -5,11 +5,18 @@
 #![deny(unsafe_code)]
 
 pub mod bench;
+pub mod checkpoints;
 pub mod error;
+mod extents;
 mod locks;
+mod manifest;
 pub mod mirror;
 pub mod ops;
+mod write;
 
+pub use checkpoints::{CheckpointGuard, Checkpoints, Generation};
 pub use error::{MirrorError, Result};
-pub use mirror::{write_primary_all, Absent, Mirror, MirrorFiles, Mode, Quiesced};
+pub use extents::Side;
+pub use mirror::{Absent, Mirror, MirrorFiles, Mode, Quiesced};
 pub use ops::{split_group, Direction};
+pub use write::{write_primary_all, write_zeroes_primary_all};

@@ -76,6 +76,17 @@ impl BlockDevice for Absent {
     fn flush(&self) -> plexus_volume::Result<()> {
         Ok(())
     }
+    fn write_zeroes(&self, _offset: u64, _len: u64, _punch: bool) -> plexus_volume::Result<()> {
+        Err(self.refuse("write zeroes"))
+    }
+    // Refused rather than the default "all data": an exporter must not present a
+    // missing disk as readable.
+    fn allocation(&self, _offset: u64, _len: u64) -> plexus_volume::Result<Vec<(u64, bool)>> {
+        Err(self.refuse("seek data"))
+    }
+    fn cache(&self, _offset: u64, _len: u64) -> plexus_volume::Result<()> {
+        Err(self.refuse("fadvise"))
+    }
 }
 
 /// A mirrored pair of equal-sized devices.
@@ -93,7 +104,7 @@ pub struct Mirror {
     pub(crate) failure: Mutex<Option<String>>,
 }
 
-fn read_lock(m: &RwLock<Mode>) -> RwLockReadGuard<'_, Mode> {
+pub(crate) fn read_lock(m: &RwLock<Mode>) -> RwLockReadGuard<'_, Mode> {
     m.read().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -118,7 +129,7 @@ impl Mirror {
     }
 
     /// [`Mirror::create`] for a further plex of a primary that already has pairs: all
-    /// pairs of one primary must share `with`'s region locks (see [`write_primary_all`]).
+    /// pairs of one primary must share `with`'s region locks (see [`write_primary_all`](crate::write_primary_all)).
     #[allow(clippy::too_many_arguments)]
     pub fn create_sharing(
         primary: Arc<dyn BlockDevice>,
@@ -240,7 +251,7 @@ impl Mirror {
     /// took: the region (already marked in the primary bitmap before the write) is
     /// made durable even without write intent, so no split, close or crash can lose
     /// the only record of the divergence. The caller switches the mode to `Track`.
-    fn suspend(&self, offset: u64, len: u64, e: &plexus_volume::VolumeError) -> Result<()> {
+    pub(crate) fn suspend(&self, offset: u64, len: u64, e: &plexus_volume::VolumeError) -> Result<()> {
         {
             let mut f = self.failure.lock().unwrap_or_else(|p| p.into_inner());
             f.get_or_insert_with(|| {
@@ -283,39 +294,6 @@ impl Mirror {
         let start = offset / g * g;
         let end = (offset + len).div_ceil(g).saturating_mul(g).min(self.size());
         ByteRange { offset: start, len: end.saturating_sub(start) }
-    }
-
-    /// Writes to the primary as the mode requires.
-    pub fn write_primary(&self, offset: u64, data: &[u8]) -> Result<()> {
-        write_primary_all(&[self], offset, data)
-    }
-
-    /// Writes to the secondary; refused while the pair is duplexing (E_STATE).
-    pub fn write_secondary(&self, offset: u64, data: &[u8]) -> Result<()> {
-        plexus_volume::check_range(self.secondary.label(), offset, data.len() as u64, self.size())?;
-        if data.is_empty() {
-            return Ok(());
-        }
-        let len = data.len() as u64;
-        let mode = read_lock(&self.mode);
-        match *mode {
-            Mode::Duplex => Err(MirrorError::State {
-                detail: format!("secondary {} is being mirrored and cannot be written until the pair is split", self.secondary.label()),
-            }),
-            Mode::Track => {
-                self.s_dirty.mark_range(offset, len)?;
-                self.secondary.write_at(offset, data)?;
-                Ok(())
-            }
-            Mode::Instant => {
-                let _region = self.locks.lock(offset, len);
-                // A partial write into an unfilled region needs the rest of it first.
-                self.fill_locked(self.aligned(offset, len))?;
-                self.s_dirty.mark_range(offset, len)?;
-                self.secondary.write_at(offset, data)?;
-                Ok(())
-            }
-        }
     }
 
     /// Reads the primary.
@@ -443,62 +421,6 @@ impl Mirror {
         }
         Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
     }
-}
-
-/// Writes to a primary that has one or more plexes (a two- or three-way mirror): the
-/// primary is written once, and each pair does what its mode requires, all under one
-/// region lock so that concurrent writes land in the same order on every plex.
-pub fn write_primary_all(mirrors: &[&Mirror], offset: u64, data: &[u8]) -> Result<()> {
-    let Some(first) = mirrors.first() else { return Ok(()) };
-    if mirrors.iter().any(|m| !Arc::ptr_eq(&m.locks, &first.locks)) {
-        return Err(MirrorError::State { detail: format!("plexes of {} do not share their region locks", first.primary.label()) });
-    }
-    plexus_volume::check_range(first.primary.label(), offset, data.len() as u64, first.size())?;
-    if data.is_empty() {
-        return Ok(());
-    }
-    let len = data.len() as u64;
-    let modes: Vec<RwLockReadGuard<'_, Mode>> = mirrors.iter().map(|m| read_lock(&m.mode)).collect();
-    let _region = first.locks.lock(offset, len);
-    for (m, mode) in mirrors.iter().zip(modes.iter()) {
-        if **mode == Mode::Instant {
-            m.fill_locked(m.aligned(offset, len))?;
-        }
-        // Duplex: write-intent against a crash between the writes; Track and Instant:
-        // the record of what changed since the split. Marked under the region lock so a
-        // resync cannot clear it while this write is still in flight.
-        m.p_dirty.mark_range(offset, len)?;
-    }
-    first.primary.write_at(offset, data)?;
-    // Every plex gets the write even when another refuses it (a three-way mirror
-    // keeps its good plex); a plex that refuses is suspended, not the write failed:
-    // the primary holds the data and the divergence is recorded durably.
-    // A suspension whose bitmap flush fails is still a suspension (the failure is
-    // recorded in memory first): the loop goes on to the other plexes and the mode still
-    // leaves Duplex; the first such error is returned once every plex was handled.
-    let mut failed: Vec<&Mirror> = Vec::new();
-    let mut first_error: Option<MirrorError> = None;
-    for (m, mode) in mirrors.iter().zip(modes.iter()) {
-        if **mode == Mode::Duplex && m.failure().is_none() {
-            if let Err(e) = m.secondary.write_at(offset, data) {
-                if let Err(f) = m.suspend(offset, len, &e) {
-                    first_error.get_or_insert(f);
-                }
-                failed.push(m);
-            }
-        }
-    }
-    drop(_region);
-    drop(modes);
-    for m in failed {
-        // The failure is recorded first, so a split or clean close that gets the mode
-        // before this refuses rather than clearing the bits.
-        let mut q = m.quiesce();
-        if q.mode() == Mode::Duplex {
-            q.set_mode(Mode::Track);
-        }
-    }
-    first_error.map_or(Ok(()), Err)
 }
 
 impl Mirror {

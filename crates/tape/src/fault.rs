@@ -84,6 +84,22 @@ impl BlockDevice for FaultySource<'_> {
     fn flush(&self) -> Result<()> {
         self.inner.flush()
     }
+    // Faults are on what the stream delivers; writes pass through, zeroes with them.
+    fn write_zeroes(&self, offset: u64, len: u64, punch: bool) -> Result<()> {
+        self.inner.write_zeroes(offset, len, punch)
+    }
+    fn allocation(&self, offset: u64, len: u64) -> Result<Vec<(u64, bool)>> {
+        // A source that has stopped delivering does not say where its data is either,
+        // so a reader that skips holes cannot route around the fault.
+        let delivered = self.delivered.load(Ordering::Relaxed);
+        if let Some(limit) = self.fault.fail_after.filter(|l| delivered > *l) {
+            return Err(self.injected(format!("the stream failed after {limit} bytes")));
+        }
+        self.inner.allocation(offset, len)
+    }
+    fn cache(&self, offset: u64, len: u64) -> Result<()> {
+        self.inner.cache(offset, len)
+    }
 }
 
 /// Blocks the calling thread in `read(2)` on a pipe whose write end it keeps open and

@@ -56,3 +56,19 @@ fn a_hanging_stream_blocks_until_cancelled() {
     assert!(["E_IO", "E_CANCELLED"].contains(&err.code()), "{err}");
     assert!(drive.files().is_empty());
 }
+
+#[test]
+fn a_failed_source_refuses_allocation_queries_too_and_passes_zeroes_through() {
+    use plexus_volume::BlockDevice;
+    let src = source(1 << 20);
+    let ctl = CopyControl::new();
+    let faulty = FaultySource::new(&src, SourceFault { fail_after: Some(4096), ..Default::default() }, &ctl);
+    assert_eq!(faulty.allocation(0, 1 << 20).expect("before the fault"), vec![(1 << 20, false)]);
+    let mut buf = vec![0u8; 8192];
+    assert!(faulty.read_at(0, &mut buf).is_err(), "past the budget");
+    let e = faulty.allocation(0, 1 << 20).expect_err("after the fault");
+    assert_eq!(e.code(), "E_IO");
+    assert!(e.to_string().contains("failed after 4096 bytes"), "{e}");
+    faulty.write_zeroes(0, 100, true).expect("writes are not faulted");
+    assert!(src.contents()[..100].iter().all(|&b| b == 0));
+}

@@ -30,6 +30,47 @@ pub trait BlockDevice: Send + Sync {
     fn backing_file(&self, _write: bool) -> Option<BackingFile<'_>> {
         None
     }
+    /// Makes `[offset, offset+len)` read as zeroes; with `punch` the device may also
+    /// deallocate it. E_RANGE past the end, E_READONLY if read-only. The default writes
+    /// zeroes through [`write_at`](Self::write_at) in bounded pieces.
+    fn write_zeroes(&self, offset: u64, len: u64, _punch: bool) -> Result<()> {
+        zero_through_writes(self, offset, len)
+    }
+    /// Runs `(len, hole)` covering exactly `[offset, offset+len)`, in order; a hole reads
+    /// as zeroes, data may hold anything. E_RANGE past the end. The default knows
+    /// nothing of allocation and reports everything as data, which is always true.
+    fn allocation(&self, offset: u64, len: u64) -> Result<Vec<(u64, bool)>> {
+        check_range(self.label(), offset, len, self.size())?;
+        Ok(if len == 0 { Vec::new() } else { vec![(len, false)] })
+    }
+    /// Hints that `[offset, offset+len)` will be read soon. E_RANGE past the end; the
+    /// default does nothing else.
+    fn cache(&self, offset: u64, len: u64) -> Result<()> {
+        check_range(self.label(), offset, len, self.size())
+    }
+}
+
+/// Zeroes written per call by [`zero_through_writes`]: bounded so a huge range never
+/// allocates a huge buffer.
+const ZERO_PIECE: u64 = 1 << 20;
+
+/// Makes `[offset, offset+len)` of `dev` zero by writing zeroes, 1 MiB at a time: what
+/// any device can do when it has nothing better.
+pub fn zero_through_writes<D: BlockDevice + ?Sized>(dev: &D, offset: u64, len: u64) -> Result<()> {
+    check_range(dev.label(), offset, len, dev.size())?;
+    if len == 0 {
+        // Still refuses a read-only device, as an empty write_at does.
+        return dev.write_at(offset, &[]);
+    }
+    let zeroes = vec![0u8; ZERO_PIECE.min(len) as usize];
+    let end = offset + len;
+    let mut at = offset;
+    while at < end {
+        let n = ZERO_PIECE.min(end - at) as usize;
+        dev.write_at(at, zeroes.get(..n).unwrap_or_default())?;
+        at += n as u64;
+    }
+    Ok(())
 }
 
 /// Checks that `[offset, offset+len)` lies within a device of `size` bytes.
@@ -82,6 +123,14 @@ impl BlockDevice for MemDevice {
     fn flush(&self) -> Result<()> {
         Ok(())
     }
+    fn write_zeroes(&self, offset: u64, len: u64, _punch: bool) -> Result<()> {
+        check_range(&self.label, offset, len, self.size())?;
+        let mut b = self.bytes.write().map_err(|_| poisoned(&self.label))?;
+        let start = offset as usize;
+        b.get_mut(start..start + len as usize).ok_or_else(|| poisoned(&self.label))?.fill(0);
+        Ok(())
+    }
+    // Memory has no holes: the default allocation (all data) and cache (no-op) are exact.
 }
 
 fn poisoned(label: &str) -> VolumeError {
@@ -91,9 +140,11 @@ fn poisoned(label: &str) -> VolumeError {
 /// What a [`FaultyDevice`] does once its fault triggers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
-    /// Writes fail with an I/O error after this many bytes were written.
+    /// Writes fail with an I/O error after this many bytes were written; zeroed bytes
+    /// count as written.
     FailWritesAfter(u64),
-    /// Reads fail with an I/O error after this many bytes were read.
+    /// Reads fail with an I/O error after this many bytes were read; once they do,
+    /// allocation queries and cache hints fail too (the device has gone bad).
     FailReadsAfter(u64),
 }
 
@@ -137,14 +188,43 @@ impl<D: BlockDevice> BlockDevice for FaultyDevice<D> {
         self.inner.read_at(offset, buf)
     }
     fn write_at(&self, offset: u64, data: &[u8]) -> Result<()> {
-        if let Fault::FailWritesAfter(limit) = self.fault {
-            if self.written.fetch_add(data.len() as u64, Ordering::SeqCst) + data.len() as u64 > limit {
-                return Err(self.injected("write"));
-            }
-        }
+        self.count_write(data.len() as u64, "write")?;
         self.inner.write_at(offset, data)
     }
     fn flush(&self) -> Result<()> {
         self.inner.flush()
+    }
+    fn write_zeroes(&self, offset: u64, len: u64, punch: bool) -> Result<()> {
+        self.count_write(len, "write zeroes")?;
+        self.inner.write_zeroes(offset, len, punch)
+    }
+    fn allocation(&self, offset: u64, len: u64) -> Result<Vec<(u64, bool)>> {
+        self.refuse_if_reads_failed("seek data")?;
+        self.inner.allocation(offset, len)
+    }
+    fn cache(&self, offset: u64, len: u64) -> Result<()> {
+        self.refuse_if_reads_failed("fadvise")?;
+        self.inner.cache(offset, len)
+    }
+}
+
+impl<D: BlockDevice> FaultyDevice<D> {
+    /// Counts `len` bytes against a write fault; the error once the budget is spent.
+    fn count_write(&self, len: u64, op: &'static str) -> Result<()> {
+        if let Fault::FailWritesAfter(limit) = self.fault {
+            if self.written.fetch_add(len, Ordering::SeqCst) + len > limit {
+                return Err(self.injected(op));
+            }
+        }
+        Ok(())
+    }
+
+    /// Queries that read no bytes still fail once reads do, so nothing routes around
+    /// the fault by asking where the data is first.
+    fn refuse_if_reads_failed(&self, op: &'static str) -> Result<()> {
+        match self.fault {
+            Fault::FailReadsAfter(limit) if self.read.load(Ordering::SeqCst) > limit => Err(self.injected(op)),
+            _ => Ok(()),
+        }
     }
 }

@@ -10,7 +10,7 @@ pub mod identity;
 pub mod lock;
 pub mod volume;
 
-pub use device::{check_range, BlockDevice, Fault, FaultyDevice, MemDevice};
+pub use device::{check_range, zero_through_writes, BlockDevice, Fault, FaultyDevice, MemDevice};
 pub use error::{Result, VolumeError};
 pub use fill::{fill, random_bytes, Fill};
 pub use identity::{identity_path, Identity, VolumeId};

@@ -214,6 +214,114 @@ impl BlockDevice for Volume {
         }
         Some(BackingFile { volume: self })
     }
+
+    // The data file is the raw image with no header (docs/volume-format.md), so device
+    // offsets are file offsets in the three calls below.
+
+    fn write_zeroes(&self, offset: u64, len: u64, punch: bool) -> Result<()> {
+        use rustix::fs::{fallocate, FallocateFlags};
+        if self.access == Access::ReadOnly {
+            return Err(VolumeError::ReadOnly { volume: self.name.clone() });
+        }
+        check_range(&self.name, offset, len, self.size())?;
+        if len == 0 {
+            return Ok(());
+        }
+        // KEEP_SIZE: a range at the end must never grow the file past its identity's size.
+        let mut tries = vec![FallocateFlags::ZERO_RANGE | FallocateFlags::KEEP_SIZE];
+        if punch {
+            // Punching also zeroes; where it is refused, zeroing in place still gives
+            // the contract (zeroes), only not the space back.
+            tries.insert(0, FallocateFlags::PUNCH_HOLE | FallocateFlags::KEEP_SIZE);
+        }
+        for flags in tries {
+            match fallocate(&self.file, flags, offset, len) {
+                Ok(()) => return Ok(()),
+                // The file system does not do this mode (tmpfs has no ZERO_RANGE, ...).
+                Err(Errno::OPNOTSUPP | Errno::NOSYS) => {}
+                Err(e) => {
+                    let source = std::io::Error::new(
+                        std::io::Error::from(e).kind(),
+                        format!("volume {} at offset {offset} length {len}: {e}", self.name),
+                    );
+                    return Err(VolumeError::io(&self.path, "fallocate", source));
+                }
+            }
+        }
+        crate::device::zero_through_writes(self, offset, len)
+    }
+
+    fn allocation(&self, offset: u64, len: u64) -> Result<Vec<(u64, bool)>> {
+        check_range(&self.name, offset, len, self.size())?;
+        self.extents(offset, offset + len)
+    }
+
+    fn cache(&self, offset: u64, len: u64) -> Result<()> {
+        check_range(&self.name, offset, len, self.size())?;
+        let Some(n) = std::num::NonZeroU64::new(len) else { return Ok(()) };
+        rustix::fs::fadvise(&self.file, offset, Some(n), rustix::fs::Advice::WillNeed)
+            .map_err(|e| VolumeError::io(&self.path, "fadvise", std::io::Error::from(e)))
+    }
+}
+
+impl Volume {
+    /// Data and hole runs of `[start, end)` from SEEK_DATA / SEEK_HOLE. These move the
+    /// descriptor's shared file position, which nothing else here uses (all I/O is
+    /// positional), and each call's answer is its own return value, so concurrent
+    /// queries do not disturb each other.
+    ///
+    /// Another program may truncate or rewrite the file between two seeks. Whatever it
+    /// does, this ends, never panics, and never calls data a hole unless the kernel
+    /// just said so: past the end of file there is nothing (ENXIO), which reads as
+    /// zeroes if the file grows back, so it is a hole; a seek that makes no progress
+    /// (the file changed under us) ends the scan with the rest reported as data, which
+    /// promises nothing.
+    fn extents(&self, start: u64, end: u64) -> Result<Vec<(u64, bool)>> {
+        use rustix::fs::{seek, SeekFrom};
+        let mut runs: Vec<(u64, bool)> = Vec::new();
+        let mut push = |len: u64, hole: bool| match runs.last_mut() {
+            Some((l, h)) if *h == hole => *l += len,
+            _ => runs.push((len, hole)),
+        };
+        let failed = |e: Errno, at: u64| {
+            let source = std::io::Error::new(std::io::Error::from(e).kind(), format!("volume {} at offset {at}: {e}", self.name));
+            VolumeError::io(&self.path, "seek data/hole", source)
+        };
+        let mut at = start;
+        while at < end {
+            let data = match seek(&self.file, SeekFrom::Data(at)) {
+                Ok(p) => p.clamp(at, end),
+                Err(Errno::NXIO) => end,
+                // A file system that cannot tell: all data.
+                Err(Errno::INVAL | Errno::OPNOTSUPP) => {
+                    push(end - at, false);
+                    break;
+                }
+                Err(e) => return Err(failed(e, at)),
+            };
+            if data > at {
+                push(data - at, true);
+                at = data;
+                continue;
+            }
+            let hole = match seek(&self.file, SeekFrom::Hole(at)) {
+                Ok(p) => p.min(end),
+                // At or past the end of file now: truncated since the last seek.
+                Err(Errno::NXIO) => {
+                    push(end - at, true);
+                    break;
+                }
+                Err(e) => return Err(failed(e, at)),
+            };
+            if hole <= at {
+                push(end - at, false);
+                break;
+            }
+            push(hole - at, false);
+            at = hole;
+        }
+        Ok(runs)
+    }
 }
 
 /// A volume's data file, lent to the copy engine so the kernel moves the bytes from one
