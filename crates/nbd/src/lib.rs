@@ -23,7 +23,9 @@
 //!   connection, since its payload could only be drained; a READ that long gets EINVAL;
 //!   TRIM, WRITE_ZEROES and BLOCK_STATUS lengths are not limited;
 //! - out-of-range requests get EINVAL, or ENOSPC for WRITE and WRITE_ZEROES; writes to a
-//!   read-only export get EPERM; unknown commands and flags get EINVAL;
+//!   read-only export get EPERM (read-only is advertised at negotiation and checked again
+//!   on every write, so an export can be frozen while clients are connected); unknown
+//!   commands and flags get EINVAL;
 //! - option payloads over 64 KiB are skipped unread and answered `NBD_REP_ERR_TOO_BIG`;
 //! - zero-length requests succeed without reaching the export (BLOCK_STATUS: EINVAL);
 //! - a structured READ whose data is all zeroes is sent as one `OFFSET_HOLE` chunk.

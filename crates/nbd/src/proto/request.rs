@@ -143,7 +143,9 @@ pub fn decide(h: &Header, n: &Negotiated) -> Decision {
         return reject(Errno::Inval, "command flag not valid for this command", payload);
     }
     let writes = matches!(command, Command::Write { .. } | Command::Trim { .. } | Command::WriteZeroes { .. });
-    if writes && n.read_only() {
+    // Asked again per request, not only at negotiation: an export made read-only while
+    // served (a frozen split) refuses writes from clients that connected before.
+    if writes && (n.read_only() || n.export.read_only()) {
         return reject(Errno::Perm, "export is read-only", payload);
     }
     match command {
