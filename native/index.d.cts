@@ -184,6 +184,28 @@ export declare class NativeMirror {
   fillJob(threads?: number | undefined | null, maxRate?: number | undefined | null): MirrorJob
 }
 
+/** The NBD server of the agent. */
+export declare class NativeNbdServer {
+  /** Starts listening. E_INVALID for a malformed address, E_BUSY when it is taken. */
+  static start(opts: NbdServerOptions): NativeNbdServer
+  /** The TCP address it listens on (with the port chosen when 0 was asked). */
+  get tcpAddress(): string | null
+  /** Serves a primary (or plain volume) through its write path. */
+  addPrimary(name: string, plex: NativePlex, description: string): void
+  /** Serves a pair's secondary; `readOnly` refuses writes, `allow` is its access list. */
+  addSecondary(name: string, mirror: NativeMirror, readOnly: boolean, allow: Array<string>, localHost: string, description: string): void
+  /** Stops offering an export (connected clients keep it until `disconnect`). */
+  remove(name: string): boolean
+  /** Ends every connection to the export `name`; how many there were. */
+  disconnect(name: string): number
+  /** Clients connected now. */
+  connections(): number
+  /** The events since the last call, as JSON lines, and how many were dropped. */
+  drainEvents(): Array<string>
+  /** Stops: no new clients, in-flight requests finish, exports flushed, connections closed. */
+  shutdown(): void
+}
+
 /** An exclusive lock on a file, released on `release()` or when the process exits. */
 export declare class NativeOwnerLock {
   /**
@@ -195,6 +217,30 @@ export declare class NativeOwnerLock {
   static isHeld(path: string): boolean
   /** Releases the lock (idempotent). */
   release(): void
+}
+
+/** A volume's write path: the volume, its pairs' mirrors and its checkpoints. */
+export declare class NativePlex {
+  /** The write path of `volume`, with no pairs yet. */
+  static create(volume: NativeVolume): NativePlex
+  /** Replaces the mirrors writes go through (every plex of the volume). */
+  setMirrors(mirrors: Array<NativeMirror>): void
+  /** Opens (or creates) the checkpoint chain in `dir`; writes are recorded in it from now on. */
+  openCheckpoints(dir: string, granularity: number): void
+  /** Whether writes are recorded in checkpoints. */
+  get hasCheckpoints(): boolean
+  /** Stops recording checkpoints (their files stay). */
+  closeCheckpoints(): void
+  /** Freezes the current generation and starts a new one; its number. */
+  checkpoint(): number
+  /** Releases a frozen generation. */
+  releaseCheckpoint(generation: number): void
+  /** The generations, oldest first. */
+  generations(): Array<CheckpointGeneration>
+  /** Writes through the mirrors and checkpoints. */
+  write(offset: number, data: Buffer): void
+  /** Makes every completed write durable. */
+  flush(): void
 }
 
 /** An open volume file. */
@@ -319,6 +365,16 @@ export interface CartridgeLabel {
   readOnly: boolean
 }
 
+/** One dirty-bitmap generation of a primary. */
+export interface CheckpointGeneration {
+  /** Its number (1, 2, ...). */
+  number: number
+  /** Frozen by a later checkpoint (no longer records writes). */
+  frozen: boolean
+  /** Bytes it marks dirty. */
+  dirtyBytes: number
+}
+
 /** How to run a copy. */
 export interface CopyJobOptions {
   /** Worker threads (default: one per core). */
@@ -414,6 +470,16 @@ export interface MirrorWritePath {
  * each dirty a region not yet marked (default 256; each one syncs).
  */
 export declare function mirrorWritePathNs(dir: string, size: number, writes: number, seed: number, granularity?: number | undefined | null, newRegionWrites?: number | undefined | null): Promise<MirrorWritePath>
+
+/** Where the NBD server listens and how much it takes. */
+export interface NbdServerOptions {
+  /** `HOST:PORT` for TCP (port 0: any free port). */
+  tcp?: string
+  /** A Unix socket path. */
+  unix?: string
+  /** Clients connected at once (default 128). */
+  maxConnections?: number
+}
 
 /**
  * Panics on purpose, on the calling thread or (`inTask`) in an async task's compute:

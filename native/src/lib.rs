@@ -10,6 +10,7 @@ mod error;
 mod job;
 mod lock;
 mod mirror;
+mod nbd;
 mod tape;
 mod volume;
 mod xcopy;
@@ -20,6 +21,7 @@ pub use bitmap::NativeBitmap;
 pub use copy::{CopyJob, CopyJobOptions, CopyProgress, CopyResult, Extent};
 pub use lock::NativeOwnerLock;
 pub use mirror::{MirrorJob, MirrorPaths, NativeMirror};
+pub use nbd::{CheckpointGeneration, NativeNbdServer, NativePlex, NbdServerOptions};
 pub use tape::{
     BlockWritten, CartridgeFormat, CartridgeLabel, NativeDrive, RestoreOptions, TapeFile, TapeFileWritten, TapeJob, TapeJobResult,
     TapePosition, TapeRecovery, TapeSpace,

@@ -51,7 +51,7 @@ fn mode_name(m: Mode) -> String {
 /// A mirrored pair of volumes.
 #[napi]
 pub struct NativeMirror {
-    inner: Arc<Mirror>,
+    pub(crate) inner: Arc<Mirror>,
 }
 
 #[napi]

@@ -93,6 +93,12 @@ export async function startAgent(homeDir: string | undefined, opts: AgentOptions
   });
   try {
     PlexSet.keepOpen();
+    // Exports first: the pair sets opened next take their write paths from them, so a
+    // client's writes and the library's go through the same mirrors.
+    if (opts.nbd !== undefined || opts.nbdSocket !== undefined) {
+      const { startExports } = await import('./exports.js');
+      core.exports = startExports(core, { tcp: opts.nbd, unix: opts.nbdSocket, allowRemote: Boolean(opts.allowRemote) });
+    }
     // Own every primary now: a pair left open by a killed owner is recovered here, and
     // no CLI process can take a set from under the agent later.
     for (const primary of new Set(mirrors.records.all().map((r) => r.primary))) {
@@ -102,10 +108,7 @@ export async function startAgent(homeDir: string | undefined, opts: AgentOptions
         log.event('pair-set-not-opened', { primary, error: asPlexusError(e).message });
       }
     }
-    if (opts.nbd !== undefined || opts.nbdSocket !== undefined) {
-      const { startExports } = await import('./exports.js');
-      core.exports = startExports(core, { tcp: opts.nbd, unix: opts.nbdSocket, allowRemote: Boolean(opts.allowRemote) });
-    }
+    core.changed();
     control = await listenControl(core, paths.socket);
     writeFileDurable(paths.pid, `${process.pid}\n`);
   } catch (e) {

@@ -4,7 +4,7 @@
  */
 import { PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
-import type { Mirrors } from '../mirror/mirrors.js';
+import type { CheckpointReport, Mirrors } from '../mirror/mirrors.js';
 import { PlexSet } from '../mirror/plexset.js';
 import { isDuplexing } from '../mirror/states.js';
 import type { JobContext, Jobs } from './jobs.js';
@@ -17,8 +17,6 @@ export interface ExportControl {
   refresh(): void;
   /** Ends the connections to `volume`'s export before its role changes (it becomes a secondary, is removed, ...). */
   cut(volume: string): void;
-  /** Starts a new dirty-bitmap generation on a primary, or releases an old one. */
-  checkpoint(primary: string, release?: number): unknown;
   /** The exports and their clients. */
   list(): unknown;
   /** Where the server listens. */
@@ -109,10 +107,9 @@ export class AgentCore {
     this.exports?.cut(volume);
   }
 
-  /** `pair checkpoint`. */
-  checkpoint(primary: string, release?: number): unknown {
-    if (!this.exports) throw new PlexusError('E_STATE', 'dirty-bitmap checkpoints need the agent to serve NBD (start it with --nbd or --nbd-socket)');
-    return this.exports.checkpoint(primary, release);
+  /** `pair checkpoint`: the exports offer the new generation to clients that connect from now on. */
+  checkpoint(primary: string, release?: number): CheckpointReport {
+    return this.mirrors.checkpoint(primary, release);
   }
 
   /** `exports.list`. */

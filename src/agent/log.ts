@@ -26,8 +26,8 @@ export class AgentLog {
   /** A line already in JSON (from the native core's events), logged as it is. */
   raw(json: string): void {
     try {
-      const parsed = JSON.parse(json) as LogFields;
-      this.event(String(parsed.event ?? 'nbd'), { ...parsed, event: undefined });
+      const { event, ...fields } = JSON.parse(json) as LogFields;
+      this.event(`nbd-${String(event ?? 'event')}`, fields);
     } catch {
       this.event('nbd', { detail: json });
     }

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { asPlexusError, callNative, PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
 import { native } from '../native/binding.js';
@@ -94,6 +95,18 @@ export interface PairInfo {
   splitAt: string | null;
   frozenMs: number | null;
   lastError: string | null;
+}
+
+/** What `checkpoint` did. */
+export interface CheckpointReport {
+  primary: string;
+  /** The generation started (or released). */
+  generation: number;
+  /** Every generation kept, oldest first; the last one records writes now. */
+  generations: Array<{ number: number; frozen: boolean; dirtyBytes: number }>;
+  /** The NBD meta context that reads the generation. */
+  bitmap: string;
+  released: boolean;
 }
 
 const DEFAULT_GRANULARITY = 64 * 1024;
@@ -481,7 +494,26 @@ export class Mirrors {
     } finally {
       for (const s of sets.values()) s.close();
     }
+    // A plain volume records no checkpoints: generations kept past the last pair would
+    // miss its later writes and mislead an incremental backup.
+    if (this.records.ofPrimary(primary).length === 0) fs.rmSync(this.records.checkpointDir(primary), { recursive: true, force: true });
     return recs.map((r) => `${r.primary} → ${r.secondary}`);
+  }
+
+  /**
+   * `pair checkpoint`: starts a new dirty-bitmap generation on `primary` (the first
+   * starts generation 1), exported over NBD as `qemu:dirty-bitmap:checkpoint-N`; with
+   * `release`, drops a frozen generation instead. E_NOENT when `primary` has no pairs.
+   */
+  checkpoint(primary: string, release?: number): CheckpointReport {
+    this.select({ primary });
+    const set = PlexSet.open(this.store, this.records, primary);
+    try {
+      const r = set.checkpoint(release);
+      return { primary, ...r, bitmap: `qemu:dirty-bitmap:checkpoint-${r.generation}`, released: release !== undefined };
+    } finally {
+      set.close();
+    }
   }
 
   /** Opens a volume for I/O as hosts see it, through its pairs. */
@@ -503,4 +535,4 @@ export class Mirrors {
 }
 
 // The library's entry points: nothing but a PlexusError escapes them (docs/errors.md).
-guardMethods(Mirrors, ['select', 'display', 'create', 'split', 'resync', 'fill', 'wait', 'delete', 'openIo', 'openSets']);
+guardMethods(Mirrors, ['select', 'display', 'create', 'split', 'resync', 'fill', 'wait', 'delete', 'checkpoint', 'openIo', 'openSets']);

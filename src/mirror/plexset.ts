@@ -3,9 +3,10 @@
  * data path while it is open. One process at a time (a lock file the kernel releases
  * when the owner dies), so a crashed owner is recognised by the next one.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { awaitNative, callNative, PlexusError } from '../errors.js';
-import { type NativeMirror, native } from '../native/binding.js';
+import { type NativeMirror, type NativePlex, native } from '../native/binding.js';
 import type { ProgressCallback } from '../progress.js';
 import { withPolledProgress } from '../progress.js';
 import type { VolumeStore } from '../volumes/store.js';
@@ -55,6 +56,9 @@ export class PlexSet {
   /** Told of every pair this set suspends from now on (a refused duplexed write). */
   onSuspend?: (s: PairSuspension) => void;
 
+  /** The primary's write path: its mirrors and checkpoints (shared with NBD exports in the agent). */
+  readonly plex: NativePlex;
+
   private constructor(
     readonly primary: Volume,
     readonly pairs: Map<string, OpenPair>,
@@ -65,7 +69,41 @@ export class PlexSet {
     private readonly absent: Map<string, { record: PairRecord; mirror: NativeMirror }> = new Map(),
     /** Pairs this open suspended (secondary unavailable, owner died): not in PSUE before. */
     readonly suspendedAtOpen: readonly PairSuspension[] = [],
-  ) {}
+  ) {
+    this.plex = PlexSet.plexFor?.(primary) ?? callNative(() => native.NativePlex.create(primary.handle));
+    this.syncPlex();
+    const dir = records.checkpointDir(primary.name);
+    if (!this.plex.hasCheckpoints && fs.existsSync(dir)) callNative(() => this.plex.openCheckpoints(dir, records.ofPrimary(primary.name)[0]?.granularity ?? 65536));
+  }
+
+  /**
+   * Where a long-lived owner keeps the write path of each volume (the agent's NBD
+   * exports): a set of that primary then writes through the same path as its clients.
+   */
+  static plexFor?: (primary: Volume) => NativePlex;
+
+  /** Points the write path at the set's mirrors, after pairs came or went. */
+  private syncPlex(): void {
+    callNative(() => this.plex.setMirrors(this.mirrors()));
+  }
+
+  /**
+   * Starts a new dirty-bitmap generation on the primary (the first call starts
+   * generation 1), or releases a frozen one. Every write from now on is recorded in the
+   * new generation; one in flight lands wholly in the old or the new.
+   */
+  checkpoint(release?: number): { generation: number; generations: Array<{ number: number; frozen: boolean; dirtyBytes: number }> } {
+    let generation: number;
+    if (release !== undefined) {
+      callNative(() => this.plex.releaseCheckpoint(release));
+      generation = release;
+    } else if (!this.plex.hasCheckpoints) {
+      const first = this.records.ofPrimary(this.primary.name)[0];
+      callNative(() => this.plex.openCheckpoints(this.records.checkpointDir(this.primary.name), first?.granularity ?? 65536));
+      generation = Math.max(...callNative(() => this.plex.generations()).map((g) => g.number));
+    } else generation = callNative(() => this.plex.checkpoint());
+    return { generation, generations: callNative(() => this.plex.generations()) };
+  }
 
   /**
    * Opens every pair of `primaryName`. E_BUSY if another live process has them open.
@@ -212,6 +250,7 @@ export class PlexSet {
     );
     const open = { record, secondary, mirror };
     this.pairs.set(record.secondary, open);
+    this.syncPlex();
     this.records.save(record);
     if (PlexSet.keeper?.get(this.primary.name) === this) PlexSet.onKeptChange?.(this.primary.name);
     return open;
@@ -233,6 +272,7 @@ export class PlexSet {
   forget(secondary: string): void {
     this.pairs.delete(secondary);
     this.absent.delete(secondary);
+    this.syncPlex();
     if (PlexSet.keeper?.get(this.primary.name) === this) PlexSet.onKeptChange?.(this.primary.name);
   }
 
@@ -240,9 +280,8 @@ export class PlexSet {
    * plex whose secondary refuses the write is suspended (PSUE) by the engine, which
    * keeps the region recorded; the write still succeeds on the primary and the others. */
   writePrimary(offset: number, data: Buffer): void {
-    const mirrors = this.mirrors();
     try {
-      callNative(() => native.NativeMirror.writePrimaryAll(mirrors, offset, data));
+      callNative(() => this.plex.write(offset, data));
     } finally {
       this.recordSuspensions();
     }
@@ -332,6 +371,9 @@ export class PlexSet {
         else callNative(() => p.mirror.flush());
       }
       for (const p of this.absent.values()) callNative(() => p.mirror.flush());
+      // A plex shared with an export goes on serving the primary as a plain volume.
+      this.plex.setMirrors([]);
+      this.plex.closeCheckpoints();
       this.records.markOpen(this.primary.name, false);
     } finally {
       this.lock.release();

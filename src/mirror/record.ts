@@ -60,6 +60,11 @@ export class PairRecords {
   }
 
   /** The lock file that guards all pairs of `primary`. */
+  /** Where a primary keeps its dirty-bitmap checkpoints (`pair checkpoint`). */
+  checkpointDir(primary: string): string {
+    return path.join(this.dir, `${primary}.checkpoints`);
+  }
+
   lockFile(primary: string): string {
     try {
       fs.mkdirSync(this.dir, { recursive: true });

@@ -47,3 +47,4 @@ export type NativeBitmap = import('../../native/index.cjs').NativeBitmap;
 export type CopyResult = import('../../native/index.cjs').CopyResult;
 export type Extent = import('../../native/index.cjs').Extent;
 export type NativeMirror = import('../../native/index.cjs').NativeMirror;
+export type NativePlex = import('../../native/index.cjs').NativePlex;

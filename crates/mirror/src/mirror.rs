@@ -273,6 +273,11 @@ impl Mirror {
         }
     }
 
+    /// The secondary's name (its label, as in error messages).
+    pub fn secondary_label(&self) -> &str {
+        self.secondary.label()
+    }
+
     /// Bytes per bitmap bit.
     pub fn granularity(&self) -> u64 {
         self.granularity

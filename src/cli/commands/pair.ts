@@ -1,7 +1,7 @@
-/** `plexus pair create|split|resync|display|wait|fill|promote|rotate|stage|delete`: mirrored pairs (declared in ../tree/pair.ts). */
+/** `plexus pair create|split|resync|display|wait|fill|promote|rotate|stage|delete|checkpoint`: mirrored pairs (declared in ../tree/pair.ts). */
 import { PlexusError } from '../../errors.js';
 import { runInBackground } from '../../mirror/background.js';
-import type { PairInfo, PairSelector, ResyncResult, SplitReport } from '../../mirror/mirrors.js';
+import type { CheckpointReport, PairInfo, PairSelector, ResyncResult, SplitReport } from '../../mirror/mirrors.js';
 import { type PromoteReport, promote, type RotateReport, rotate, type StageReport, stage } from '../../mirror/plexes.js';
 import type { MirrorCopyReport } from '../../mirror/plexset.js';
 import { PAIR_STATES, parseState } from '../../mirror/states.js';
@@ -286,4 +286,14 @@ export async function runPairDelete(primary: string, o: GlobalOptions & { plex?:
   const agent = await agentOf(o);
   const gone = agent ? (await ask<{ deleted: string[] }>(agent, 'pair.delete', { primary, plex: o.plex })).deleted : mirrorsOf(o).delete(primary, o.plex);
   process.stdout.write(`deleted ${gone.join(', ')}\n`);
+}
+
+/** `pair checkpoint`. */
+export async function runPairCheckpoint(primary: string, o: GlobalOptions & { release?: string; json?: boolean }): Promise<void> {
+  const release = intOpt(o.release, 'generation', 1);
+  const agent = await agentOf(o);
+  const r = agent ? await ask<CheckpointReport>(agent, 'pair.checkpoint', { primary, release }) : mirrorsOf(o).checkpoint(primary, release);
+  if (o.json) return printJson(r);
+  if (r.released) process.stdout.write(`released checkpoint generation ${r.generation} of ${primary}\n`);
+  else process.stdout.write(`started checkpoint generation ${r.generation} of ${primary}: read it over NBD as ${r.bitmap}\n`);
 }

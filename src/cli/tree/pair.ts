@@ -1,4 +1,4 @@
-/** Declares `plexus pair create|split|resync|display|wait|fill|promote|rotate|stage|delete` (run by ../commands/pair.ts). */
+/** Declares `plexus pair create|split|resync|display|wait|fill|promote|rotate|stage|delete|checkpoint` (run by ../commands/pair.ts). */
 
 import { PAIR_STATES } from '../../mirror/states.js';
 import { Command } from '../commander.js';
@@ -114,6 +114,13 @@ export function pairCommand(): Command {
     .description('dissolve pairs (back to SMPL); both volumes are kept')
     .option('--plex <secondary>', 'only this plex of the primary')
     .action(lazy(load, (m) => m.runPairDelete));
+
+  cmd
+    .command('checkpoint <primary>')
+    .description('start a new dirty-bitmap generation on a primary at this moment (read over NBD as qemu:dirty-bitmap:checkpoint-N)')
+    .option('--release <n>', 'release frozen generation N instead')
+    .option('--json', 'print the report as JSON')
+    .action(lazy(load, (m) => m.runPairCheckpoint));
 
   return cmd;
 }
