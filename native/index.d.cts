@@ -479,6 +479,14 @@ export interface NbdServerOptions {
   unix?: string
   /** Clients connected at once (default 128). */
   maxConnections?: number
+  /** A directory with server-cert.pem, server-key.pem and ca-cert.pem: x509 TLS. */
+  tlsCertificates?: string
+  /** With `tls_certificates`: clients must present a certificate the CA signed. */
+  tlsVerifyPeer?: boolean
+  /** A psktool key file (`username:hexkey` lines): pre-shared-key TLS. */
+  tlsPsk?: string
+  /** Refuse clients that do not start TLS (default true when credentials are given). */
+  tlsRequired?: boolean
 }
 
 /**

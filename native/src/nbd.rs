@@ -120,6 +120,31 @@ pub struct NbdServerOptions {
     pub unix: Option<String>,
     /// Clients connected at once (default 128).
     pub max_connections: Option<u32>,
+    /// A directory with server-cert.pem, server-key.pem and ca-cert.pem: x509 TLS.
+    pub tls_certificates: Option<String>,
+    /// With `tls_certificates`: clients must present a certificate the CA signed.
+    pub tls_verify_peer: Option<bool>,
+    /// A psktool key file (`username:hexkey` lines): pre-shared-key TLS.
+    pub tls_psk: Option<String>,
+    /// Refuse clients that do not start TLS (default true when credentials are given).
+    pub tls_required: Option<bool>,
+}
+
+impl Coded for plexus_tls::TlsError {
+    fn stable_code(&self) -> &'static str {
+        self.code()
+    }
+}
+
+fn tls_hook(opts: &NbdServerOptions) -> napi::Result<Option<Arc<dyn plexus_nbd::TlsUpgrade>>> {
+    use plexus_tls::{TlsCredentials, TlsServer};
+    let creds = match (&opts.tls_certificates, &opts.tls_psk) {
+        (Some(_), Some(_)) => return Err(coded("E_INVALID", "give TLS certificates or a PSK file, not both")),
+        (Some(dir), None) => TlsCredentials::X509 { dir: PathBuf::from(dir), verify_peer: opts.tls_verify_peer.unwrap_or(false) },
+        (None, Some(file)) => TlsCredentials::Psk { file: PathBuf::from(file) },
+        (None, None) => return Ok(None),
+    };
+    Ok(Some(Arc::new(plexus_export::TlsHook(TlsServer::new(&creds).map_err(to_js)?))))
 }
 
 /// Events the server reports, kept until JavaScript drains them (bounded: the oldest
@@ -165,7 +190,9 @@ impl NativeNbdServer {
         };
         let exports = Arc::new(Exports::new());
         let events = Arc::new(EventQueue::default());
-        let mut config = ServerConfig { tcp, unix: opts.unix.map(PathBuf::from), ..ServerConfig::default() };
+        let tls = tls_hook(&opts)?;
+        let tls_required = tls.is_some() && opts.tls_required.unwrap_or(true);
+        let mut config = ServerConfig { tcp, unix: opts.unix.clone().map(PathBuf::from), tls, tls_required, ..ServerConfig::default() };
         if let Some(m) = opts.max_connections {
             config.max_connections = m as usize;
         }

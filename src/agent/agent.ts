@@ -14,6 +14,7 @@ import { PlexSet } from '../mirror/plexset.js';
 import { native } from '../native/binding.js';
 import { writeFileDurable } from '../util/durable.js';
 import { AgentCore } from './core.js';
+import type { TlsOptions } from './exports.js';
 import { Jobs } from './jobs.js';
 import { AgentLog } from './log.js';
 import { agentPaths, checkSocketPath } from './paths.js';
@@ -29,6 +30,8 @@ export interface AgentOptions {
   logFile?: string;
   /** Let NBD listen on an address other than loopback without TLS. */
   allowRemote?: boolean;
+  /** TLS for NBD clients. */
+  tls?: TlsOptions;
   /** Stop on SIGTERM and SIGINT (default true; tests running agents in-process turn it off). */
   handleSignals?: boolean;
 }
@@ -97,7 +100,7 @@ export async function startAgent(homeDir: string | undefined, opts: AgentOptions
     // client's writes and the library's go through the same mirrors.
     if (opts.nbd !== undefined || opts.nbdSocket !== undefined) {
       const { startExports } = await import('./exports.js');
-      core.exports = startExports(core, { tcp: opts.nbd, unix: opts.nbdSocket, allowRemote: Boolean(opts.allowRemote) });
+      core.exports = startExports(core, { tcp: opts.nbd, unix: opts.nbdSocket, allowRemote: Boolean(opts.allowRemote), tls: opts.tls });
     }
     // Own every primary now: a pair left open by a killed owner is recovered here, and
     // no CLI process can take a set from under the agent later.
@@ -112,6 +115,7 @@ export async function startAgent(homeDir: string | undefined, opts: AgentOptions
     control = await listenControl(core, paths.socket);
     writeFileDurable(paths.pid, `${process.pid}\n`);
   } catch (e) {
+    log.muteStderr();
     await core.stop(`start failed: ${asPlexusError(e).message}`);
     throw e;
   }

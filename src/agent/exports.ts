@@ -23,6 +23,20 @@ export interface ExportOptions {
   unix?: string;
   /** Listen on a non-loopback address without TLS. */
   allowRemote: boolean;
+  /** TLS credentials: an x509 directory or a psktool key file (docs/nbd-tls.md). */
+  tls?: TlsOptions;
+}
+
+/** TLS for NBD clients (NBD_OPT_STARTTLS). */
+export interface TlsOptions {
+  /** Directory with server-cert.pem, server-key.pem, ca-cert.pem. */
+  certificates?: string;
+  /** Clients must present a certificate signed by the CA. */
+  verifyPeer?: boolean;
+  /** A psktool file of `username:hexkey` lines. */
+  psk?: string;
+  /** `require` (default): clients without TLS are refused; `on`: TLS is offered. */
+  mode?: 'require' | 'on';
 }
 
 /** One export as `exports.list` reports it. */
@@ -176,8 +190,9 @@ class Exporter implements ExportControl {
 export function startExports(core: AgentCore, opts: ExportOptions): ExportControl {
   if (opts.tcp !== undefined) {
     const { host } = parseHostPort(opts.tcp);
-    if (!isLoopback(host) && !opts.allowRemote) {
-      throw new PlexusError('E_INVALID', `NBD without TLS listens on loopback only; ${host} is not (pass --allow-remote to serve it anyway)`);
+    const tlsRequired = opts.tls !== undefined && opts.tls.mode !== 'on';
+    if (!isLoopback(host) && !opts.allowRemote && !tlsRequired) {
+      throw new PlexusError('E_INVALID', `NBD without TLS listens on loopback only; ${host} is not (give --tls-certificates or --tls-psk, or pass --allow-remote to serve it anyway)`);
     }
   }
   let tcp: string | undefined;
@@ -186,6 +201,15 @@ export function startExports(core: AgentCore, opts: ExportOptions): ExportContro
     const ip = host === 'localhost' ? '127.0.0.1' : host;
     tcp = net.isIPv6(ip) ? `[${ip}]:${port}` : `${ip}:${port}`;
   }
-  const server = callNative(() => native.NativeNbdServer.start({ tcp, unix: opts.unix }));
+  const server = callNative(() =>
+    native.NativeNbdServer.start({
+      tcp,
+      unix: opts.unix,
+      tlsCertificates: opts.tls?.certificates,
+      tlsPsk: opts.tls?.psk,
+      tlsVerifyPeer: opts.tls?.verifyPeer,
+      tlsRequired: opts.tls ? opts.tls.mode !== 'on' : undefined,
+    }),
+  );
   return new Exporter(core, server, opts.unix);
 }

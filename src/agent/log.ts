@@ -7,6 +7,7 @@ export type LogFields = Record<string, unknown>;
 /** Writes log lines to a stream (foreground: stderr) or appends them to a file (detached). */
 export class AgentLog {
   private fd: number | undefined;
+  private muted = false;
 
   constructor(file?: string) {
     if (file) this.fd = fs.openSync(file, 'a', 0o600);
@@ -14,6 +15,7 @@ export class AgentLog {
 
   /** Logs one event. Logging never throws: a full disk must not stop the agent. */
   event(event: string, fields: LogFields = {}): void {
+    if (this.muted) return;
     const line = `${JSON.stringify({ time: new Date().toISOString(), event, ...fields }, replacer)}\n`;
     try {
       if (this.fd !== undefined) fs.writeSync(this.fd, line);
@@ -31,6 +33,11 @@ export class AgentLog {
     } catch {
       this.event('nbd', { detail: json });
     }
+  }
+
+  /** Stops logging to stderr: a start that failed is reported once, as the command's error. */
+  muteStderr(): void {
+    if (this.fd === undefined) this.muted = true;
   }
 
   /** Closes the log file. */

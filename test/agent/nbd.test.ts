@@ -235,3 +235,36 @@ describe('NBD exports of the agent', () => {
     expect(digest('p')).toBe(digest('s'));
   });
 });
+
+describe('NBD over TLS', () => {
+  it('with a pre-shared key: libnbd clients with the key get in (nbdcopy byte for byte), clients without TLS are refused', async () => {
+    paired('8M');
+    const keys = path.join(s.dir, 'keys.psk');
+    const made = tool('psktool', ['-u', 'alice', '-p', keys], 'gnutls-bin');
+    expect(made.code, made.stderr).toBe(0);
+    await serve('--nbd', '127.0.0.1:0', '--tls-psk', keys);
+    const status = JSON.parse(ok(s.home, 'serve', '--status', '--json').stdout);
+    const addr = status.nbd.tcp as string;
+    expect(addr).toMatch(/^127\.0\.0\.1:\d+$/);
+    const src = path.join(s.dir, 'src.raw');
+    fs.writeFileSync(src, crypto.randomBytes(8 * MiB));
+    const tlsUri = `nbds://alice@${addr}/p?tls-psk-file=${keys}`;
+    const up = tool('nbdcopy', [src, tlsUri], 'libnbd-bin');
+    expect(up.code, up.stderr).toBe(0);
+    expect(digest('p')).toBe(fileDigest(src));
+    expect(digest('s')).toBe(fileDigest(src));
+    const info = nbdinfo('--json', tlsUri);
+    expect(info.code, info.stderr).toBe(0);
+    expect(JSON.parse(info.stdout).TLS).toBe(true);
+    // Without TLS: refused (TLS required); with a wrong identity: refused.
+    expect(nbdinfo(`nbd://${addr}/p`).code).not.toBe(0);
+    const other = path.join(s.dir, 'other.psk');
+    tool('psktool', ['-u', 'mallory', '-p', other], 'gnutls-bin');
+    expect(nbdinfo(`nbds://mallory@${addr}/p?tls-psk-file=${other}`).code).not.toBe(0);
+  });
+
+  it('refuses to listen beyond loopback without TLS unless told to', async () => {
+    ok(s.home, 'init');
+    expectFailure(plexus(s.home, 'serve', '--nbd', '0.0.0.0:0'), 'E_INVALID', 'loopback only');
+  });
+});

@@ -9,8 +9,10 @@ pub mod errno;
 pub mod plex;
 pub mod primary;
 pub mod secondary;
+pub mod tls;
 
 pub use access::host_allowed;
 pub use plex::Plex;
 pub use primary::PrimaryExport;
 pub use secondary::SecondaryExport;
+pub use tls::TlsHook;

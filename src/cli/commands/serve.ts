@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { AgentClient } from '../../agent/client.js';
 import type { AgentStatus } from '../../agent/core.js';
 import type { JobInfo } from '../../agent/jobs.js';
+import type { TlsOptions } from '../../agent/exports.js';
 import { agentPaths } from '../../agent/paths.js';
 import { PlexusError } from '../../errors.js';
 import { Home, resolveHomeDir } from '../../home/home.js';
@@ -23,6 +24,16 @@ interface ServeOpts extends GlobalOptions {
   status?: boolean;
   stop?: boolean;
   json?: boolean;
+  tlsCertificates?: string;
+  tlsVerifyPeer?: boolean;
+  tlsPsk?: string;
+  tls: string;
+}
+
+function tlsOf(o: ServeOpts): TlsOptions | undefined {
+  if (o.tls !== 'require' && o.tls !== 'on') throw new PlexusError('E_INVALID', `--tls must be require or on, got '${o.tls}'`);
+  if (o.tlsCertificates === undefined && o.tlsPsk === undefined) return undefined;
+  return { certificates: o.tlsCertificates && path.resolve(o.tlsCertificates), psk: o.tlsPsk && path.resolve(o.tlsPsk), verifyPeer: o.tlsVerifyPeer, mode: o.tls };
 }
 
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../bin/plexus.js');
@@ -34,7 +45,7 @@ export async function runServe(o: ServeOpts): Promise<void> {
   const home = Home.open(o.home, { create: false });
   if (o.detach) return detach(home.dir, o);
   const { startAgent } = await import('../../agent/agent.js');
-  const agent = await startAgent(home.dir, { nbd: o.nbd, nbdSocket: o.nbdSocket, logFile: o.logFile, allowRemote: o.allowRemote });
+  const agent = await startAgent(home.dir, { nbd: o.nbd, nbdSocket: o.nbdSocket, logFile: o.logFile, allowRemote: o.allowRemote, tls: tlsOf(o) });
   const nbd = agent.core.exports?.addresses();
   process.stdout.write(`plexus agent serving ${home.dir} (pid ${process.pid})${nbd?.tcp ? `; NBD on ${nbd.tcp}` : ''}${nbd?.unix ? `; NBD socket ${nbd.unix}` : ''}; stop with SIGTERM\n`);
   await agent.stopped;
@@ -47,6 +58,11 @@ async function detach(homeDir: string, o: ServeOpts): Promise<void> {
   if (o.nbd !== undefined) args.push('--nbd', o.nbd);
   if (o.nbdSocket !== undefined) args.push('--nbd-socket', path.resolve(o.nbdSocket));
   if (o.allowRemote) args.push('--allow-remote');
+  const tls = tlsOf(o);
+  if (tls?.certificates) args.push('--tls-certificates', tls.certificates);
+  if (tls?.psk) args.push('--tls-psk', tls.psk);
+  if (tls?.verifyPeer) args.push('--tls-verify-peer');
+  if (tls) args.push('--tls', tls.mode!);
   const child = spawn(process.execPath, args, { detached: true, stdio: 'ignore', cwd: homeDir });
   let exited: number | null | undefined;
   child.once('exit', (code) => (exited = code));
