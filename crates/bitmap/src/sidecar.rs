@@ -33,6 +33,27 @@ struct LogState {
     generation: u64,
     /// No bit is set on disk (snapshot and log): clearing then needs no snapshot.
     disk_clear: bool,
+    /// Intent extents a log record since the last snapshot covers whole: a later
+    /// mark inside one needs no I/O. Cleared with every snapshot.
+    covered: Vec<u64>,
+}
+
+/// The intent extent a dirty bitmap of a pair uses (DRBD's activity-log extent is 4 MiB
+/// too); see [`DurableBitmap::with_intent_extent`].
+pub const INTENT_EXTENT: u64 = 4 << 20;
+
+fn test_covered(covered: &[u64], e: u64) -> bool {
+    covered.get((e / 64) as usize).is_some_and(|w| w & (1 << (e % 64)) != 0)
+}
+
+fn set_covered(covered: &mut Vec<u64>, e: u64) {
+    let i = (e / 64) as usize;
+    if covered.len() <= i {
+        covered.resize(i + 1, 0);
+    }
+    if let Some(w) = covered.get_mut(i) {
+        *w |= 1 << (e % 64);
+    }
 }
 
 /// A [`DirtyBitmap`] persisted to a snapshot file plus a write-intent log.
@@ -54,6 +75,8 @@ pub struct DurableBitmap {
     durable: bool,
     poisoned: AtomicBool,
     log: Mutex<LogState>,
+    /// Bits one log record covers at least (1: exactly the bits marked).
+    extent_bits: u64,
 }
 
 /// `path` with `suffix` appended to its file name (`vol.bitmap` -> `vol.bitmap.log`).
@@ -107,7 +130,14 @@ impl DurableBitmap {
         fs::rename(&tmp_path, &path).map_err(BitmapError::io(&path, "rename"))?;
         // One directory fsync makes both the log's and the snapshot's entries durable.
         sync_dir(&path)?;
-        Ok(Self::assemble(bitmap, path, tmp_path, log_path, durable, LogState { file, len: 0, generation: 1, disk_clear: true }))
+        Ok(Self::assemble(
+            bitmap,
+            path,
+            tmp_path,
+            log_path,
+            durable,
+            LogState { file, len: 0, generation: 1, disk_clear: true, covered: Vec::new() },
+        ))
     }
 
     /// Opens an existing sidecar: loads and validates the snapshot (`E_NOENT`
@@ -129,7 +159,7 @@ impl DurableBitmap {
         // The log may have just been created; make its directory entry durable.
         sync_dir(&path)?;
         // Just loaded, the bits in memory are exactly those on disk.
-        let state = LogState { file, len, generation: h.generation, disk_clear: bitmap.count() == 0 };
+        let state = LogState { file, len, generation: h.generation, disk_clear: bitmap.count() == 0, covered: Vec::new() };
         Ok(Self::assemble(bitmap, path, tmp_path, log_path, durable, state))
     }
 
@@ -158,7 +188,27 @@ impl DurableBitmap {
     }
 
     fn assemble(bitmap: DirtyBitmap, path: PathBuf, tmp_path: PathBuf, log_path: PathBuf, durable: bool, state: LogState) -> Self {
-        DurableBitmap { bitmap, path, tmp_path, log_path, durable, poisoned: AtomicBool::new(false), log: Mutex::new(state) }
+        DurableBitmap {
+            bitmap,
+            path,
+            tmp_path,
+            log_path,
+            durable,
+            poisoned: AtomicBool::new(false),
+            log: Mutex::new(state),
+            extent_bits: 1,
+        }
+    }
+
+    /// Makes each write-intent record cover whole extents of `bytes` (rounded to whole
+    /// granules): the first mark in an extent logs and syncs all of it, later marks
+    /// anywhere in it only set their bits in memory, until the next snapshot. The bits
+    /// in memory and in every snapshot stay exact; a bitmap recovered from the log after
+    /// a crash is rounded up to whole extents. Only for bitmaps where a superset is safe
+    /// (what changed, what to copy), never for one that promises work done (filled).
+    pub fn with_intent_extent(mut self, bytes: u64) -> Self {
+        self.extent_bits = (bytes / self.bitmap.granularity().max(1)).max(1);
+        self
     }
 
     /// A read-only view of the bits in memory (queries, `runs()`, ...). Bits
@@ -241,7 +291,16 @@ impl DurableBitmap {
         if self.bitmap.all_bits_set(first, last) {
             return Ok(0);
         }
-        let rec = Record { generation: st.generation, first_bit: first, nbits: last - first + 1 }.encode();
+        let per = self.extent_bits;
+        let (e_first, e_last) = (first / per, last / per);
+        if (e_first..=e_last).all(|e| test_covered(&st.covered, e)) {
+            // A record since the last snapshot covers these extents whole: the bits are
+            // durable already. Set under the lock, so no snapshot can miss them.
+            return Ok(self.bitmap.set_bits(first, last, Ordering::Release));
+        }
+        let log_first = e_first * per;
+        let log_last = ((e_last + 1) * per).min(self.bitmap.len_bits()).saturating_sub(1).max(last);
+        let rec = Record { generation: st.generation, first_bit: log_first, nbits: log_last - log_first + 1 }.encode();
         // Set before the append: even a failed one may have left a record on disk.
         st.disk_clear = false;
         let res = st.file.write_all_at(&rec, st.len).and_then(|()| st.file.sync_data());
@@ -252,6 +311,9 @@ impl DurableBitmap {
             return Err(BitmapError::Io { path: self.log_path.clone(), op: "append", source });
         }
         st.len += RECORD_LEN as u64;
+        for e in e_first..=e_last {
+            set_covered(&mut st.covered, e);
+        }
         // Only now, with the record durable, publish the bits (Release pairs
         // with the Acquire loads of the fast path).
         Ok(self.bitmap.set_bits(first, last, Ordering::Release))
@@ -398,6 +460,8 @@ impl DurableBitmap {
         res?;
         st.len = 0;
         st.disk_clear = words.iter().all(|&w| w == 0);
+        // The snapshot holds only the exact bits: no extent is covered whole any more.
+        st.covered.clear();
         Ok(())
     }
 }

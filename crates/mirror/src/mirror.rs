@@ -6,7 +6,7 @@
 
 use crate::error::{MirrorError, Result};
 use crate::locks::RegionLocks;
-use plexus_bitmap::{ByteRange, DurableBitmap};
+use plexus_bitmap::{ByteRange, DurableBitmap, INTENT_EXTENT};
 use plexus_volume::BlockDevice;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -152,8 +152,8 @@ impl Mirror {
             }));
         }
         let size = primary.size();
-        let p_dirty = DurableBitmap::create(&files.primary_dirty, size, granularity, write_intent)?;
-        let s_dirty = DurableBitmap::create(&files.secondary_dirty, size, granularity, write_intent)?;
+        let p_dirty = DurableBitmap::create(&files.primary_dirty, size, granularity, write_intent)?.with_intent_extent(INTENT_EXTENT);
+        let s_dirty = DurableBitmap::create(&files.secondary_dirty, size, granularity, write_intent)?.with_intent_extent(INTENT_EXTENT);
         let filled = DurableBitmap::create(&files.filled, size, granularity, write_intent)?;
         if !instant {
             // Everything is still to be copied: the initial copy is a resync of all bits.
@@ -184,8 +184,10 @@ impl Mirror {
         write_intent: bool,
         with: Option<&Mirror>,
     ) -> Result<Mirror> {
-        let p_dirty = DurableBitmap::open(&files.primary_dirty, write_intent)?;
-        let s_dirty = DurableBitmap::open(&files.secondary_dirty, write_intent)?;
+        // What changed may be over-recorded after a crash, never under: whole intent
+        // extents keep the write path at one sync per extent (docs/bitmap-sidecar.md).
+        let p_dirty = DurableBitmap::open(&files.primary_dirty, write_intent)?.with_intent_extent(INTENT_EXTENT);
+        let s_dirty = DurableBitmap::open(&files.secondary_dirty, write_intent)?.with_intent_extent(INTENT_EXTENT);
         let filled = DurableBitmap::open(&files.filled, write_intent)?;
         for b in [&p_dirty, &s_dirty, &filled] {
             if b.bitmap().size() != primary.size() || primary.size() != secondary.size() {
