@@ -279,3 +279,51 @@ function resyncChart(r: ResyncBenchResult): string {
     series,
   );
 }
+
+/** `bench nbd`. */
+export async function runBenchNbd(o: GlobalOptions & { size: string; rounds: string; random: string; json?: boolean; plot?: string; results: string }): Promise<void> {
+  const { benchNbd } = await import('../../bench/nbd.js');
+  const report = benchReporter('nbd', Boolean(o.json));
+  const r = await benchNbd(homeOf(o, { create: true }), {
+    size: parseSize(o.size, 'size'),
+    rounds: intOpt(o.rounds, 'rounds', 1, 100),
+    randomBytes: parseSize(o.random, 'random bytes'),
+    log: report.log,
+    onProgress: report.onProgress,
+  });
+  report.stop();
+  const file = saveResult(o.results, r);
+  if (o.plot) {
+    fs.writeFileSync(
+      o.plot,
+      barChart(`NBD: nbdcopy of ${formatBytes(r.sizeBytes)} (best of ${r.rounds}), GiB/s`, 'GiB/s', [
+        ...r.write.map((t) => ({ label: `write ${t.name}`, value: t.rate / 2 ** 30 })),
+        ...r.read.map((t) => ({ label: `read ${t.name}`, value: t.rate / 2 ** 30 })),
+      ]),
+    );
+  }
+  if (o.json) {
+    printJson({ ...r, resultFile: file });
+    return;
+  }
+  printTable(
+    ['NBDCOPY', 'BEST', 'MEDIAN', 'RATE'],
+    [...r.write.map((t) => [`write ${t.name}`, t]), ...r.read.map((t) => [`read ${t.name}`, t])].map(([n, t]) => {
+      const x = t as (typeof r.write)[number];
+      return [n as string, `${x.bestSeconds.toFixed(3)} s`, `${x.medianSeconds.toFixed(3)} s`, formatRate(x.rate)];
+    }),
+  );
+  process.stdout.write('\n');
+  printTable(
+    ['4K RANDOM WRITES', 'MEDIAN IOPS', 'ROUNDS'],
+    r.randomWrite.map((t) => [t.name, t.medianIops.toFixed(0), t.iops.map((x) => x.toFixed(0)).join(' ')]),
+  );
+  process.stdout.write('\n');
+  printTable(
+    ['TARGET', 'GOAL', 'MEASURED', 'MET'],
+    Object.entries(r.targets).map(([k, v]) => [k, v.target, v.measured.toFixed(3), v.met ? 'yes' : 'NO']),
+  );
+  process.stdout.write(
+    `\npeers: ${Object.values(r.peers).join('; ')}\nload average (1 min) at start / end: ${r.loadAverage.start.toFixed(2)} / ${r.loadAverage.end.toFixed(2)} on ${r.machine.cores} cores\nresult: ${file}\n`,
+  );
+}

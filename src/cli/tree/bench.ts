@@ -1,4 +1,4 @@
-/** Declares `plexus bench copy|resync|backup|chunked|startup` (run by ../commands/bench.ts). */
+/** Declares `plexus bench copy|resync|backup|chunked|nbd|startup` (run by ../commands/bench.ts). */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_FRACTIONS, DEFAULT_GRANULARITIES } from '../../bench/defaults.js';
@@ -59,6 +59,16 @@ export function benchCommand(): Command {
     .option('--plot <file.svg>', 'write a bar chart of the throughputs')
     .option('--results <dir>', 'where to store the JSON result', DEFAULT_RESULTS)
     .action(lazy(load, (m) => m.runBenchChunked));
+  bench
+    .command('nbd')
+    .description('the NBD data path against qemu-nbd and nbdkit file: nbdcopy both ways, 4 KiB random writes through PAIR and split primaries')
+    .option('--size <size>', 'export size', '1G')
+    .option('--rounds <n>', 'rounds; each ratio is the median of the per-round ratios', '3')
+    .option('--random <size>', 'bytes of 4 KiB random writes per fio run', '64M')
+    .option('--json', 'print the result as JSON')
+    .option('--plot <file.svg>', 'write a bar chart of the throughputs')
+    .option('--results <dir>', 'where to store the JSON result', DEFAULT_RESULTS)
+    .action(lazy(load, (m) => m.runBenchNbd));
   bench
     .command('startup')
     .description('CLI start-up: plexus --version and plexus volume list vs node -e 0 (median of per-round paired ratios)')
