@@ -161,16 +161,16 @@ export async function benchNbd(home: Home, opts: NbdBenchOptions): Promise<NbdBe
     // Every file allocated first: the rounds compare rewrites, not first allocation.
     log('warming up: one untimed copy into every export');
     for (const n of names) runTool('nbdcopy', [src, uri[n]]);
-    const write: Record<string, number[]> = {};
-    const read: Record<string, number[]> = {};
+    const write: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
+    const read: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
     for (let r = 0; r < rounds; r++) {
       // A different contender goes first each round.
       const order = names.map((_, i) => names[(i + r) % names.length]!);
       for (const n of order) {
         log(`round ${r + 1}/${rounds}: nbdcopy into ${n}`);
-        (write[n] ??= []).push(runTool('nbdcopy', [src, uri[n]]));
+        write[n]!.push(runTool('nbdcopy', [src, uri[n]]));
         log(`round ${r + 1}/${rounds}: nbdcopy from ${n}`);
-        (read[n] ??= []).push(runTool('nbdcopy', [uri[n], 'null:']));
+        read[n]!.push(runTool('nbdcopy', [uri[n], 'null:']));
       }
       opts.onProgress?.({ operation: 'bench nbd', done: r + 1, total: rounds * 2 });
     }
