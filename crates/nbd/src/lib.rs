@@ -36,6 +36,7 @@
 //! [`Exports`] also has `entries`; [`ServerConfig`] adds workers per connection, the
 //! in-flight byte cap, a handshake timeout and a shutdown timeout.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod export;
 pub mod file;
