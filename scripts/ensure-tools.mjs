@@ -2,8 +2,8 @@
 /**
  * Installs the system tools Plexus needs besides Node.js and Rust, so that `npm install`
  * (through the "prepare" script) sets a fresh machine up by itself: rsync, the peer
- * `plexus bench resync` compares against, and strace, with which tests observe the fsyncs
- * and locks of real commands. Only as root with apt-get: anywhere else it prints one
+ * `plexus bench resync` compares against, strace, with which tests observe the fsyncs
+ * and locks of real commands, and the NBD clients the plexus-nbd tests drive. Only as root with apt-get: anywhere else it prints one
  * warning line and leaves the machine alone. Never fails the install.
  */
 import { spawnSync } from 'node:child_process';
@@ -12,6 +12,8 @@ import { spawnSync } from 'node:child_process';
 const TOOLS = [
   { command: 'rsync', pkg: 'rsync', why: 'plexus bench resync compares against it' },
   { command: 'strace', pkg: 'strace', why: 'tests observe the fsyncs and locks of real commands with it' },
+  { command: 'qemu-io', pkg: 'qemu-utils', why: 'the NBD server tests drive qemu-io and qemu-img against it' },
+  { command: 'nbdinfo', pkg: 'libnbd-bin', why: 'the NBD server tests drive nbdinfo and nbdcopy against it' },
 ];
 
 const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
