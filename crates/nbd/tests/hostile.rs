@@ -241,3 +241,47 @@ fn idle_handshake_times_out() {
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(f.log.wait_for(Duration::from_secs(5), |e| matches!(e, Event::Disconnected { reason, .. } if reason.contains("idle"))));
 }
+
+/// An export with a bug: reads panic.
+struct Panicky;
+
+impl Export for Panicky {
+    fn size(&self) -> u64 {
+        MIB
+    }
+    fn read_only(&self) -> bool {
+        false
+    }
+    fn read(&self, _: u64, _: &mut [u8]) -> Result<(), plexus_nbd::IoFailure> {
+        panic!("export bug")
+    }
+    fn write(&self, _: u64, _: &[u8], _: bool) -> Result<(), plexus_nbd::IoFailure> {
+        Ok(())
+    }
+    fn flush(&self) -> Result<(), plexus_nbd::IoFailure> {
+        Ok(())
+    }
+    fn trim(&self, _: u64, _: u64, _: bool) -> Result<(), plexus_nbd::IoFailure> {
+        Ok(())
+    }
+    fn write_zeroes(&self, _: u64, _: u64, _: bool, _: bool) -> Result<(), plexus_nbd::IoFailure> {
+        Ok(())
+    }
+    fn block_status(&self, _: &str, _: u64, _: u64) -> Result<Vec<plexus_nbd::Extent>, plexus_nbd::IoFailure> {
+        Ok(vec![])
+    }
+}
+
+#[test]
+fn a_panicking_export_costs_the_client_an_eio_not_the_connection() {
+    let f = Fixture::tcp(vec![("p", Arc::new(Panicky))], |_| {});
+    let mut c = Raw::connect(f.server.tcp_addr().expect("addr"));
+    c.go("p", false, &[]);
+    for h in 0..3 {
+        c.request(0, CMD_READ, h, 0, 512, &[]);
+        assert_eq!(c.simple_reply(), (EIO, h));
+    }
+    c.request(0, CMD_WRITE, 9, 0, 3, b"abc");
+    assert_eq!(c.simple_reply(), (0, 9));
+    assert!(f.log.wait_for(Duration::from_secs(5), |e| matches!(e, Event::IoError { detail, .. } if detail.contains("panicked"))));
+}

@@ -4,13 +4,14 @@
 use super::budget::{Budget, BufPool};
 use super::events::{Event, Events};
 use super::stream::{Socket, Stream, TlsUpgrade};
-use crate::export::{Export, Exports, IoFailure, Peer};
+use crate::export::{Errno, Export, Exports, IoFailure, Peer};
 use crate::proto::consts::{CMD_WRITE, REQUEST_HEADER_LEN};
 use crate::proto::handshake::{CloseReason, Handshake, HandshakeConfig, HandshakeEvent, Negotiated, Step};
 use crate::proto::request::{decide, parse_header, Command, Decision, Request};
 use crate::transmission::{error_reply, execute, reply_size};
 use std::io::{self, BufReader, Read, Write};
 use std::net::Shutdown;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
@@ -157,7 +158,16 @@ impl Conn<'_> {
     fn run(&self, job: Job, small: &mut Vec<u8>) {
         let reads = matches!(job.req.command, Command::Read { .. });
         let mut out = if reads { self.pool.get() } else { std::mem::take(small) };
-        if let Some(f) = execute(self.n, &job.req, &job.payload, &mut out) {
+        // A panicking export must not take the connection's budget with it (the reader
+        // would wait forever): the client gets EIO and the connection goes on.
+        let ran = panic::catch_unwind(AssertUnwindSafe(|| execute(self.n, &job.req, &job.payload, &mut out)));
+        let failure = ran.unwrap_or_else(|_| {
+            let f = IoFailure::new(Errno::Io, "export panicked");
+            out.clear();
+            error_reply(self.n, job.req.handle, &f, &mut out);
+            Some(f)
+        });
+        if let Some(f) = failure {
             self.io_error(&job.req, &f);
         }
         self.pool.put(job.payload);
