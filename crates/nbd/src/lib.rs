@@ -40,10 +40,10 @@
 //! Threads: one per connection, which runs the handshake and then reads requests; four
 //! workers per connection in transmission execute them and write replies (out of order,
 //! one `write_all` per reply under a lock). A request that is alone (nothing in flight,
-//! nothing more received) runs on the reader thread, sparing two handoffs at queue depth
-//! 1. Each connection may hold `max_in_flight_bytes` of payloads and replies; beyond
-//! that its reader waits, so a flood fills the client's socket, not the server's memory.
-//! A TLS stream that cannot be split runs requests one at a time.
+//! nothing more received) runs on the reader thread, sparing two handoffs when a client
+//! waits for each reply. Each connection may hold `max_in_flight_bytes` of payloads and
+//! replies; beyond that its reader waits, so a flood fills the client's socket, not the
+//! server's memory. A TLS stream that cannot be split runs requests one at a time.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
