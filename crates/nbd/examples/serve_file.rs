@@ -1,6 +1,6 @@
 //! Serves one file over NBD until stdin closes or a line is read, printing events as JSON.
 //!
-//! cargo run --release -p plexus-nbd --example serve_file -- FILE [--tcp ADDR] [--unix PATH] [--name NAME] [--read-only]
+//! cargo run --release -p plexus-nbd --example serve_file -- FILE [--tcp ADDR] [--unix PATH] [--name NAME] [--read-only] [--workers N]
 //!
 //! Default: TCP on 127.0.0.1:10809, export name "" (so `nbd://127.0.0.1` works).
 
@@ -30,10 +30,11 @@ fn main() -> std::io::Result<()> {
             "--unix" => config.unix = Some(PathBuf::from(args.next().ok_or_else(|| bad("--unix PATH"))?)),
             "--name" => name = args.next().ok_or_else(|| bad("--name NAME"))?,
             "--read-only" => read_only = true,
+            "--workers" => config.workers_per_connection = args.next().and_then(|v| v.parse().ok()).ok_or_else(|| bad("--workers N"))?,
             _ => file = Some(PathBuf::from(a)),
         }
     }
-    let file = file.ok_or_else(|| bad("usage: serve_file FILE [--tcp ADDR] [--unix PATH] [--name NAME] [--read-only]"))?;
+    let file = file.ok_or_else(|| bad("usage: serve_file FILE [--tcp ADDR] [--unix PATH] [--name NAME] [--read-only] [--workers N]"))?;
     if config.tcp.is_none() && config.unix.is_none() {
         config.tcp = "127.0.0.1:10809".parse().ok();
     }

@@ -42,6 +42,14 @@ impl FileExport {
         Ok(FileExport { file, size, read_only })
     }
 
+    /// The server checks ranges first; this keeps direct callers from overflowing too.
+    fn check(&self, offset: u64, len: u64) -> Result<(), IoFailure> {
+        match offset.checked_add(len) {
+            Some(end) if end <= self.size => Ok(()),
+            _ => Err(IoFailure::new(Errno::Inval, "range passes the end of the export")),
+        }
+    }
+
     fn sync(&self, fua: bool) -> Result<(), IoFailure> {
         if fua {
             self.file.sync_data()?;
@@ -78,6 +86,7 @@ impl Export for FileExport {
         self.read_only
     }
     fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), IoFailure> {
+        self.check(offset, buf.len() as u64)?;
         self.file.read_exact_at(buf, offset).map_err(|e| {
             // A file truncated under the export reads short: say so rather than "EOF".
             if e.kind() == io::ErrorKind::UnexpectedEof {
@@ -88,6 +97,7 @@ impl Export for FileExport {
         })
     }
     fn write(&self, offset: u64, data: &[u8], fua: bool) -> Result<(), IoFailure> {
+        self.check(offset, data.len() as u64)?;
         self.file.write_all_at(data, offset)?;
         self.sync(fua)
     }
@@ -100,12 +110,14 @@ impl Export for FileExport {
         self.sync(fua)
     }
     fn write_zeroes(&self, offset: u64, len: u64, may_trim: bool, fua: bool) -> Result<(), IoFailure> {
+        self.check(offset, len)?;
         if self.zero_in_place(offset, len, may_trim).is_err() {
             self.write_zero_bytes(offset, len)?;
         }
         self.sync(fua)
     }
     fn fast_zero(&self, offset: u64, len: u64, may_trim: bool, fua: bool) -> Result<(), IoFailure> {
+        self.check(offset, len)?;
         self.zero_in_place(offset, len, may_trim).map_err(|_| IoFailure::new(Errno::NotSup, "filesystem cannot zero in place"))?;
         self.sync(fua)
     }

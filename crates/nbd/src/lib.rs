@@ -33,9 +33,19 @@
 //! Changes to the planned [`Export`] contract: `fast_zero` (default: ENOTSUP) backs
 //! `NBD_CMD_FLAG_FAST_ZERO`, since `write_zeroes` alone cannot say whether zeroing is
 //! fast; an empty `block_status` answer is an EIO for the client, never "all clear".
-//! [`Exports`] also has `entries`; [`ServerConfig`] adds workers per connection, the
-//! in-flight byte cap, a handshake timeout and a shutdown timeout.
+//! [`Exports::get`] returns an [`export::Entry`] (export and description) and
+//! [`Exports::entries`] lists them; [`ServerConfig`] adds workers per connection, the
+//! in-flight byte cap, a handshake timeout and a shutdown timeout; [`Server::unix_path`].
+//!
+//! Threads: one per connection, which runs the handshake and then reads requests; four
+//! workers per connection in transmission execute them and write replies (out of order,
+//! one `write_all` per reply under a lock). A request that is alone (nothing in flight,
+//! nothing more received) runs on the reader thread, sparing two handoffs when a client
+//! waits for each reply. Each connection may hold `max_in_flight_bytes` of payloads and
+//! replies; beyond that its reader waits, so a flood fills the client's socket, not the
+//! server's memory. A TLS stream that cannot be split runs requests one at a time.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod export;
 pub mod file;

@@ -92,6 +92,14 @@ impl MemExport {
         chunks.range(offset / CHUNK..offset.saturating_add(len).div_ceil(CHUNK)).next().is_some()
     }
 
+    /// The server checks ranges first; this keeps direct callers from overflowing too.
+    fn check(&self, offset: u64, len: u64) -> Result<(), IoFailure> {
+        match offset.checked_add(len) {
+            Some(end) if end <= self.size => Ok(()),
+            _ => Err(IoFailure::new(Errno::Inval, "range passes the end of the export")),
+        }
+    }
+
     fn pre(&self, delay: bool) -> Result<(), IoFailure> {
         let (fault, pause) = {
             let k = self.knobs.read().map_err(|_| poisoned())?;
@@ -131,6 +139,7 @@ impl MemExport {
     }
 
     fn zero(&self, offset: u64, len: u64, may_free: bool) -> Result<(), IoFailure> {
+        self.check(offset, len)?;
         let mut chunks = self.chunks.write().map_err(|_| poisoned())?;
         Self::spans(offset, len, |idx, within, range| {
             if may_free && within == 0 && range.len() as u64 == CHUNK {
@@ -172,6 +181,7 @@ impl Export for MemExport {
     }
     fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), IoFailure> {
         self.pre(true)?;
+        self.check(offset, buf.len() as u64)?;
         let chunks = self.chunks.read().map_err(|_| poisoned())?;
         Self::spans(offset, buf.len() as u64, |idx, within, range| {
             let src = chunks.get(&idx).and_then(|c| c.get(within..within + range.len()));
@@ -186,6 +196,7 @@ impl Export for MemExport {
     }
     fn write(&self, offset: u64, data: &[u8], _fua: bool) -> Result<(), IoFailure> {
         self.pre(true)?;
+        self.check(offset, data.len() as u64)?;
         let mut chunks = self.chunks.write().map_err(|_| poisoned())?;
         Self::spans(offset, data.len() as u64, |idx, within, range| {
             let c = chunks.entry(idx).or_insert_with(|| vec![0; CHUNK as usize].into_boxed_slice());
@@ -306,6 +317,8 @@ mod tests {
         let dirty = m.block_status("qemu:dirty-bitmap:b", 0, 4 * CHUNK).unwrap_or_default();
         assert_eq!(dirty, vec![Extent { len: 2 * CHUNK, flags: STATE_DIRTY }, Extent { len: 2 * CHUNK, flags: 0 }]);
         assert!(m.block_status("qemu:dirty-bitmap:nope", 0, 1).is_err());
+        assert!(m.read(u64::MAX, &mut buf).is_err() && m.write(4 * CHUNK, &[1], false).is_err());
+        assert!(m.trim(u64::MAX, 2, false).is_err());
     }
 
     #[test]

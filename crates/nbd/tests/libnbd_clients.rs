@@ -110,3 +110,14 @@ fn nbdcopy_four_connections_both_ways() {
     assert!(multi >= 8, "nbdcopy used several connections each way ({multi} in all)");
     assert!(f.events(|e| matches!(e, Event::IoError { .. } | Event::ProtocolError { .. })).is_empty());
 }
+
+#[test]
+fn listing_survives_an_export_that_refuses_this_client() {
+    let guarded = mem(MIB);
+    guarded.set_refusal(Some("not for you"));
+    let f = Fixture::tcp(vec![("guarded", guarded), ("open", mem(MIB))], |_| {});
+    let out = common::run(libnbd("nbdinfo").args(["--list", &f.uri("")]), std::time::Duration::from_secs(30));
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    // The refused export is reported as such; the others are still described.
+    assert!(text.contains("export=\"open\"") && text.contains("export: guarded"), "{text}");
+}

@@ -4,13 +4,14 @@
 use super::budget::{Budget, BufPool};
 use super::events::{Event, Events};
 use super::stream::{Socket, Stream, TlsUpgrade};
-use crate::export::{Export, Exports, IoFailure, Peer};
+use crate::export::{Errno, Export, Exports, IoFailure, Peer};
 use crate::proto::consts::{CMD_WRITE, REQUEST_HEADER_LEN};
 use crate::proto::handshake::{CloseReason, Handshake, HandshakeConfig, HandshakeEvent, Negotiated, Step};
 use crate::proto::request::{decide, parse_header, Command, Decision, Request};
 use crate::transmission::{error_reply, execute, reply_size};
 use std::io::{self, BufReader, Read, Write};
 use std::net::Shutdown;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
@@ -152,14 +153,30 @@ impl Conn<'_> {
         }
     }
 
-    fn run(&self, job: Job) {
-        let mut out = self.pool.get();
-        if let Some(f) = execute(self.n, &job.req, &job.payload, &mut out) {
+    /// Executes a job and sends its reply. `small` is the caller's own buffer for replies
+    /// without data, so they do not take large buffers from the pool.
+    fn run(&self, job: Job, small: &mut Vec<u8>) {
+        let reads = matches!(job.req.command, Command::Read { .. });
+        let mut out = if reads { self.pool.get() } else { std::mem::take(small) };
+        // A panicking export must not take the connection's budget with it (the reader
+        // would wait forever): the client gets EIO and the connection goes on.
+        let ran = panic::catch_unwind(AssertUnwindSafe(|| execute(self.n, &job.req, &job.payload, &mut out)));
+        let failure = ran.unwrap_or_else(|_| {
+            let f = IoFailure::new(Errno::Io, "export panicked");
+            out.clear();
+            error_reply(self.n, job.req.handle, &f, &mut out);
+            Some(f)
+        });
+        if let Some(f) = failure {
             self.io_error(&job.req, &f);
         }
         self.pool.put(job.payload);
         self.send(&out);
-        self.pool.put(out);
+        if reads {
+            self.pool.put(out);
+        } else {
+            *small = out;
+        }
         self.budget.release(job.cost);
     }
 
@@ -199,11 +216,14 @@ fn transmit(shared: &Shared, id: u64, mut stream: Box<dyn Stream>, socket: &Sock
                 spawned += 1;
             }
         }
-        let reason = read_requests(&conn, BufReader::with_capacity(16 * 1024, reader), |job| {
-            if spawned == 0 {
-                conn.run(job);
+        let mut small = Vec::new();
+        let reason = read_requests(&conn, BufReader::with_capacity(16 * 1024, reader), |job, alone| {
+            // A request with nothing else in flight and nothing more sent yet is run here:
+            // a client waiting on one request at a time is not worth two thread handoffs.
+            if spawned == 0 || alone {
+                conn.run(job, &mut small);
             } else if let Err(mpsc::SendError(job)) = tx.send(job) {
-                conn.run(job);
+                conn.run(job, &mut small);
             }
         });
         // Workers finish what was queued, send its replies, and exit when the queue closes;
@@ -214,17 +234,20 @@ fn transmit(shared: &Shared, id: u64, mut stream: Box<dyn Stream>, socket: &Sock
 }
 
 fn work(conn: &Conn<'_>, rx: &Mutex<Receiver<Job>>) {
+    let mut small = Vec::new();
     loop {
         let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
         match job {
-            Ok(job) => conn.run(job),
+            Ok(job) => conn.run(job, &mut small),
             Err(_) => return,
         }
     }
 }
 
 /// Reads requests until the client disconnects or errs; returns why it stopped.
-fn read_requests(conn: &Conn<'_>, mut r: impl Read, mut dispatch: impl FnMut(Job)) -> String {
+/// `dispatch` gets each job and whether it is alone: nothing else in flight, and no
+/// further bytes from the client buffered.
+fn read_requests<R: Read>(conn: &Conn<'_>, mut r: BufReader<R>, mut dispatch: impl FnMut(Job, bool)) -> String {
     let shared = conn.shared;
     loop {
         if conn.dead.load(Ordering::SeqCst) {
@@ -266,6 +289,7 @@ fn read_requests(conn: &Conn<'_>, mut r: impl Read, mut dispatch: impl FnMut(Job
             }
             Decision::Execute(req) => {
                 let payload_len = if h.kind == CMD_WRITE { req.length as usize } else { 0 };
+                let idle = conn.budget.idle();
                 let cost = conn.budget.acquire(payload_len + reply_size(conn.n, &req));
                 let mut payload = Vec::new();
                 if let Command::Write { .. } = req.command {
@@ -276,7 +300,8 @@ fn read_requests(conn: &Conn<'_>, mut r: impl Read, mut dispatch: impl FnMut(Job
                         return read_failure(shared, "write payload", &e);
                     }
                 }
-                dispatch(Job { req, payload, cost });
+                let alone = idle && r.buffer().is_empty();
+                dispatch(Job { req, payload, cost }, alone);
             }
         }
     }

@@ -331,7 +331,9 @@ impl Drop for Ending {
         }
         let reason = self.reason.take().unwrap_or_else(|| "connection thread panicked".to_owned());
         self.inner.shared.emit(Event::Disconnected { id: self.id, reason });
-        *lock(&self.inner.active) -= 1;
+        let mut active = lock(&self.inner.active);
+        *active = active.saturating_sub(1);
+        drop(active);
         self.inner.ended.notify_all();
     }
 }
