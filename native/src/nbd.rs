@@ -240,10 +240,7 @@ impl NativeNbdServer {
     #[napi(catch_unwind)]
     pub fn disconnect(&self, name: String) -> u32 {
         let guard = self.server.lock().unwrap_or_else(|p| p.into_inner());
-        guard.as_ref().map_or(0, |_s| {
-            let _ = &name;
-            0
-        }) // PENDING disconnect_export
+        guard.as_ref().map_or(0, |s| s.disconnect_export(&name) as u32)
     }
 
     /// Clients connected now.

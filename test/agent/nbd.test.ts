@@ -236,6 +236,49 @@ describe('NBD exports of the agent', () => {
   });
 });
 
+describe('NBD clients across role changes', () => {
+  it('a client of a volume that becomes a secondary is disconnected; one of a volume that becomes a primary keeps writing, now mirrored', async () => {
+    ok(s.home, 'init');
+    for (const v of ['a', 'b', 'c']) ok(s.home, 'volume', 'create', v, '--size', '8M');
+    await serve();
+    // Interactive qemu-io sessions hold one connection each for their whole life.
+    const session = (name: string) => {
+      const child = spawn('qemu-io', ['-f', 'raw', uri(name)], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d) => (out += d));
+      child.stderr.on('data', (d) => (out += d));
+      return {
+        async run(cmd: string, expectText: RegExp): Promise<string> {
+          const from = out.length;
+          child.stdin.write(`${cmd}\n`);
+          const deadline = Date.now() + 10_000;
+          while (!expectText.test(out.slice(from)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+          return out.slice(from);
+        },
+        close: () => child.kill('SIGKILL'),
+      };
+    };
+    const onA = session('a');
+    const onB = session('b');
+    try {
+      expect(await onA.run('write -P 0x61 0 64k', /wrote|error/i)).toMatch(/wrote 65536/);
+      expect(await onB.run('write -P 0x62 0 64k', /wrote|error/i)).toMatch(/wrote 65536/);
+      // b becomes the secondary of a: its client must not write behind the mirror.
+      ok(s.home, 'pair', 'create', 'a', 'b');
+      const cut = await onB.run('write -P 0x63 0 64k', /wrote|error|failed/i);
+      expect(cut).toMatch(/error|failed/i);
+      expect(cut).not.toMatch(/wrote 65536/);
+      // a's client stays connected and its writes now reach b through the mirror.
+      expect(await onA.run('write -P 0x64 64k 64k', /wrote|error/i)).toMatch(/wrote 65536/);
+      expect(digest('a')).toBe(digest('b'));
+      expect(qemuIoRead(uri('b'), 'read -P 0x61 0 64k', 'read -P 0x64 64k 64k').code).toBe(0);
+    } finally {
+      onA.close();
+      onB.close();
+    }
+  });
+});
+
 describe('NBD over TLS', () => {
   it('with a pre-shared key: libnbd clients with the key get in (nbdcopy byte for byte), clients without TLS are refused', async () => {
     paired('8M');

@@ -30,6 +30,9 @@ pub(crate) struct Shared {
     /// Exports some connection negotiated, flushed once at shutdown (even if since removed
     /// from the registry).
     pub(crate) used: Mutex<Vec<Arc<dyn Export>>>,
+    /// The export each connection in transmission negotiated, by connection id, so
+    /// the owner can end the connections of one export ([`crate::Server::disconnect_export`]).
+    pub(crate) negotiated: Mutex<std::collections::HashMap<u64, String>>,
 }
 
 impl Shared {
@@ -61,9 +64,12 @@ pub(crate) fn serve(shared: &Shared, id: u64, peer: Peer, stream: Box<dyn Stream
     socket.set_read_timeout(None);
     socket.set_write_timeout(None);
     shared.note_used(&n.export);
+    shared.negotiated.lock().unwrap_or_else(|p| p.into_inner()).insert(id, n.name.clone());
     let contexts = n.contexts.iter().map(|c| c.name.clone()).collect();
     shared.emit(Event::Negotiated { id, export: n.name.clone(), structured: n.structured, contexts });
-    transmit(shared, id, stream, socket, &n)
+    let reason = transmit(shared, id, stream, socket, &n);
+    shared.negotiated.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+    reason
 }
 
 fn handshake(shared: &Shared, id: u64, peer: &Peer, mut stream: Box<dyn Stream>) -> Result<(Box<dyn Stream>, Negotiated), String> {

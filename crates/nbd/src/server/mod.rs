@@ -131,6 +131,7 @@ impl Server {
                 handshake_timeout: config.handshake_timeout,
                 stopping: AtomicBool::new(false),
                 used: Mutex::new(Vec::new()),
+                negotiated: Mutex::new(HashMap::new()),
             },
             conns: Mutex::new(HashMap::new()),
             active: Mutex::new(0),
@@ -172,6 +173,16 @@ impl Server {
     /// The Unix socket path.
     pub fn unix_path(&self) -> Option<&Path> {
         self.unix.as_ref().map(|u| u.path.as_path())
+    }
+
+    /// Ends every connection in transmission on the export `name` (its volume is about
+    /// to change role: become a secondary, be removed): their sockets are shut down, so
+    /// the clients see the server go away, as when a LUN is unmapped. Returns how many.
+    /// Connections still negotiating get the registry as it is when they choose.
+    pub fn disconnect_export(&self, name: &str) -> usize {
+        let ids: Vec<u64> = lock(&self.inner.shared.negotiated).iter().filter(|(_, n)| n.as_str() == name).map(|(id, _)| *id).collect();
+        let conns = lock(&self.inner.conns);
+        ids.iter().filter_map(|id| conns.get(id)).map(|s| s.shutdown(Shutdown::Both)).count()
     }
 
     /// Connections open now, in handshake or transmission.
@@ -329,6 +340,7 @@ impl Drop for Ending {
         if let Some(s) = lock(&self.inner.conns).remove(&self.id) {
             s.shutdown(Shutdown::Both);
         }
+        lock(&self.inner.shared.negotiated).remove(&self.id);
         let reason = self.reason.take().unwrap_or_else(|| "connection thread panicked".to_owned());
         self.inner.shared.emit(Event::Disconnected { id: self.id, reason });
         let mut active = lock(&self.inner.active);
