@@ -161,6 +161,9 @@ export async function benchNbd(home: Home, opts: NbdBenchOptions): Promise<NbdBe
     // Every file allocated first: the rounds compare rewrites, not first allocation.
     log('warming up: one untimed copy into every export');
     for (const n of names) runTool('nbdcopy', [src, uri[n]]);
+    // The paired primary too (through the mirror): every random-write contender then
+    // overwrites an allocated, cached file, as qemu-nbd's does.
+    runTool('nbdcopy', [src, `nbd+unix:///p?socket=${sock.plexus}`]);
     const write: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
     const read: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
     for (let r = 0; r < rounds; r++) {
@@ -181,6 +184,9 @@ export async function benchNbd(home: Home, opts: NbdBenchOptions): Promise<NbdBe
     // against the same primary split.
     const iops: Record<string, number[]> = { 'qemu-nbd (plain file)': [], 'plexus PAIR primary': [], 'plexus split primary': [] };
     const pUri = `nbd+unix:///p?socket=${sock.plexus}`;
+    if (plexus(bh, 'volume', 'checksum', 'p').trim() !== plexus(bh, 'volume', 'checksum', 's').trim()) {
+      throw new PlexusError('E_CORRUPT', 'nbdcopy through the PAIR primary did not reach its secondary');
+    }
     for (let r = 0; r < rounds; r++) {
       log(`round ${r + 1}/${rounds}: random 4 KiB writes, qemu-nbd and PAIR`);
       iops['qemu-nbd (plain file)']!.push(fioIops(uri['qemu-nbd'], size, randomBytes, 100 + r));

@@ -143,15 +143,16 @@ impl Plex {
         apply(&refs)
     }
 
-    /// Makes every completed write durable: the volume, each secondary written in
-    /// duplex, and every bitmap.
+    /// Makes every completed write durable: the volume and each secondary (the bitmaps'
+    /// marks were durable before their writes were acknowledged). Across connections too:
+    /// they all write these same files.
     pub fn flush(&self) -> Result<()> {
         let mirrors = self.mirrors();
         if mirrors.is_empty() {
             self.volume.flush()?;
         }
         for m in &mirrors {
-            m.flush()?;
+            m.flush_data()?;
         }
         Ok(())
     }

@@ -46,7 +46,7 @@ impl Export for SecondaryExport {
         Ok(())
     }
     fn flush(&self) -> Result<(), IoFailure> {
-        self.mirror.flush().map_err(|e| from_mirror(&e))
+        self.mirror.flush_data().map_err(|e| from_mirror(&e))
     }
     fn trim(&self, offset: u64, len: u64, fua: bool) -> Result<(), IoFailure> {
         self.write_zeroes(offset, len, true, fua)
