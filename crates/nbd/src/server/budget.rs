@@ -7,7 +7,8 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 /// the reader wait here, so the client's own socket buffer absorbs the rest.
 pub(crate) struct Budget {
     cap: usize,
-    used: Mutex<usize>,
+    /// Bytes taken, and how many threads wait for some to be freed.
+    used: Mutex<(usize, usize)>,
     freed: Condvar,
 }
 
@@ -18,7 +19,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Budget {
     pub(crate) fn new(cap: usize) -> Self {
-        Budget { cap: cap.max(1), used: Mutex::new(0), freed: Condvar::new() }
+        Budget { cap: cap.max(1), used: Mutex::new((0, 0)), freed: Condvar::new() }
     }
 
     /// Waits until `cost` fits, and takes it; returns what was taken, for `release`.
@@ -27,23 +28,24 @@ impl Budget {
     pub(crate) fn acquire(&self, cost: usize) -> usize {
         let cost = cost.min(self.cap);
         let mut used = lock(&self.used);
-        while *used > 0 && *used + cost > self.cap {
+        while used.0 > 0 && used.0 + cost > self.cap {
+            used.1 += 1;
             used = self.freed.wait(used).unwrap_or_else(|p| p.into_inner());
+            used.1 -= 1;
         }
-        *used += cost;
+        used.0 += cost;
         cost
-    }
-
-    /// Whether nothing is in flight.
-    pub(crate) fn idle(&self) -> bool {
-        *lock(&self.used) == 0
     }
 
     pub(crate) fn release(&self, taken: usize) {
         let mut used = lock(&self.used);
-        *used = used.saturating_sub(taken);
+        used.0 = used.0.saturating_sub(taken);
+        let waiting = used.1 > 0;
         drop(used);
-        self.freed.notify_all();
+        // Waking costs a system call even with nobody waiting; most releases have none.
+        if waiting {
+            self.freed.notify_all();
+        }
     }
 }
 

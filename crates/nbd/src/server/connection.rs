@@ -12,7 +12,7 @@ use crate::transmission::{error_reply, execute, reply_size};
 use std::io::{self, BufReader, Read, Write};
 use std::net::Shutdown;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -144,6 +144,10 @@ struct Conn<'a> {
     pool: BufPool,
     /// Set once a reply could not be written: the connection is over.
     dead: AtomicBool,
+    /// Requests dispatched whose replies are not yet being sent. Dropped before the
+    /// send, so when the client, having the reply, sends its next request, the reader
+    /// sees none pending and can run it itself.
+    pending: AtomicUsize,
 }
 
 impl Conn<'_> {
@@ -177,6 +181,7 @@ impl Conn<'_> {
             self.io_error(&job.req, &f);
         }
         self.pool.put(job.payload);
+        self.pending.fetch_sub(1, Ordering::SeqCst);
         self.send(&out);
         if reads {
             self.pool.put(out);
@@ -211,6 +216,7 @@ fn transmit(shared: &Shared, id: u64, mut stream: Box<dyn Stream>, socket: &Sock
         budget: Budget::new(shared.max_in_flight),
         pool: BufPool::new(),
         dead: AtomicBool::new(false),
+        pending: AtomicUsize::new(0),
     };
     let (tx, rx) = mpsc::channel::<Job>();
     let rx = Mutex::new(rx);
@@ -295,7 +301,6 @@ fn read_requests<R: Read>(conn: &Conn<'_>, mut r: BufReader<R>, mut dispatch: im
             }
             Decision::Execute(req) => {
                 let payload_len = if h.kind == CMD_WRITE { req.length as usize } else { 0 };
-                let idle = conn.budget.idle();
                 let cost = conn.budget.acquire(payload_len + reply_size(conn.n, &req));
                 let mut payload = Vec::new();
                 if let Command::Write { .. } = req.command {
@@ -306,7 +311,7 @@ fn read_requests<R: Read>(conn: &Conn<'_>, mut r: BufReader<R>, mut dispatch: im
                         return read_failure(shared, "write payload", &e);
                     }
                 }
-                let alone = idle && r.buffer().is_empty();
+                let alone = conn.pending.fetch_add(1, Ordering::SeqCst) == 0 && r.buffer().is_empty();
                 dispatch(Job { req, payload, cost }, alone);
             }
         }
