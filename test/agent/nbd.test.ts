@@ -279,6 +279,58 @@ describe('NBD clients across role changes', () => {
   });
 });
 
+describe('NBD multi-conn', () => {
+  it('a FLUSH on one connection makes what another connection wrote durable: the agent fdatasyncs the volume files (strace)', async () => {
+    paired('8M');
+    const a = await serve();
+    const session = () => {
+      const child = spawn('qemu-io', ['-f', 'raw', uri('p')], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d) => (out += d));
+      child.stderr.on('data', (d) => (out += d));
+      return {
+        async run(cmd: string, until: RegExp): Promise<string> {
+          const from = out.length;
+          child.stdin.write(`${cmd}\n`);
+          const deadline = Date.now() + 10_000;
+          while (!until.test(out.slice(from)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+          return out.slice(from);
+        },
+        close: () => child.kill('SIGKILL'),
+      };
+    };
+    const first = session();
+    const second = session();
+    try {
+      expect(await first.run('write -P 0x77 1M 64k', /wrote|error/i)).toMatch(/wrote 65536/);
+      const trace = path.join(s.dir, 'strace.txt');
+      const strace = spawn('strace', ['-f', '-y', '-e', 'trace=fsync,fdatasync', '-o', trace, '-p', String(a.pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let attached = '';
+      strace.stderr.on('data', (d) => (attached += d));
+      const deadline = Date.now() + 10_000;
+      while (!/attached/.test(attached) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 300));
+      // The flush goes over the other connection.
+      const p = /f(data)?sync\(\d+<[^>]*volumes\/p\.img>\) = 0/;
+      const sec = /f(data)?sync\(\d+<[^>]*volumes\/s\.img>\) = 0/;
+      await second.run('flush', /qemu-io>/);
+      const until = Date.now() + 10_000;
+      const seen = (): string => (fs.existsSync(trace) ? fs.readFileSync(trace, 'utf8') : '');
+      while (!(p.test(seen()) && sec.test(seen())) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      strace.kill('SIGINT');
+      await new Promise((r) => strace.once('exit', r));
+      const synced = seen();
+      expect(synced).toMatch(p);
+      expect(synced).toMatch(sec);
+      // And the second connection reads what the first wrote.
+      expect(await second.run('read -P 0x77 1M 64k', /read \d+|fail/i)).toMatch(/read 65536/);
+    } finally {
+      first.close();
+      second.close();
+    }
+  });
+});
+
 describe('NBD over TLS', () => {
   it('with a pre-shared key: libnbd clients with the key get in (nbdcopy byte for byte), clients without TLS are refused', async () => {
     paired('8M');
