@@ -25,11 +25,15 @@ pub struct CopyOptions {
     /// Copy pace in bytes per second (0: as fast as possible), so a background copy
     /// leaves bandwidth to the application that writes the volume.
     pub max_rate: u64,
+    /// Drop each chunk's pages of the source from the page cache once copied: for copies
+    /// that read a live volume in bulk (a pair's resync or fill), so they leave its cache
+    /// as the application made it (see `Volume::uncache`).
+    pub uncache_source: bool,
 }
 
 impl Default for CopyOptions {
     fn default() -> Self {
-        CopyOptions { threads: 0, chunk_size: DEFAULT_CHUNK, sync: true, max_rate: 0 }
+        CopyOptions { threads: 0, chunk_size: DEFAULT_CHUNK, sync: true, max_rate: 0, uncache_source: false }
     }
 }
 
@@ -173,7 +177,7 @@ pub fn copy_ranges_with(
                     if !pace(start, before.get(i).copied().unwrap_or(0), opts.max_rate, ctl) {
                         break;
                     }
-                    if let Err(e) = hook.around(chunk, &mut || copy_chunk(src, dst, chunk, &mut scratch)) {
+                    if let Err(e) = hook.around(chunk, &mut || copy_chunk(src, dst, chunk, &mut scratch, opts.uncache_source)) {
                         failed.store(true, Ordering::Relaxed);
                         if let Ok(mut slot) = first_error.lock() {
                             slot.get_or_insert(e.into());
@@ -221,7 +225,21 @@ fn pace(start: Instant, before: u64, rate: u64, ctl: &CopyControl) -> bool {
 /// Copies one chunk: in the kernel (`splice` through a pipe) from volume file to volume file,
 /// else through `scratch` (a buffer of this worker's own: what is written is exactly
 /// what was read, whatever happens to the source meanwhile).
-fn copy_chunk(src: &dyn BlockDevice, dst: &dyn BlockDevice, c: ByteRange, scratch: &mut Vec<u8>) -> plexus_volume::Result<()> {
+fn copy_chunk(
+    src: &dyn BlockDevice,
+    dst: &dyn BlockDevice,
+    c: ByteRange,
+    scratch: &mut Vec<u8>,
+    uncache: bool,
+) -> plexus_volume::Result<()> {
+    copy_chunk_data(src, dst, c, scratch)?;
+    if uncache {
+        src.uncache(c.offset, c.len);
+    }
+    Ok(())
+}
+
+fn copy_chunk_data(src: &dyn BlockDevice, dst: &dyn BlockDevice, c: ByteRange, scratch: &mut Vec<u8>) -> plexus_volume::Result<()> {
     if let (Some(from), Some(to)) = (src.backing_file(false), dst.backing_file(true)) {
         if let Some(r) = from.copy_to(&to, c.offset, c.len) {
             return r;

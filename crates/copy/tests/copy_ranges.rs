@@ -5,7 +5,7 @@ use plexus_copy::{copy_all, copy_ranges, CopyControl, CopyOptions};
 use plexus_volume::{fill, BlockDevice, Fault, FaultyDevice, Fill, MemDevice, Volume};
 
 fn opts(threads: usize, chunk: u64) -> CopyOptions {
-    CopyOptions { threads, chunk_size: chunk, sync: true, max_rate: 0 }
+    CopyOptions { threads, chunk_size: chunk, sync: true, max_rate: 0, uncache_source: false }
 }
 
 #[test]
@@ -111,7 +111,7 @@ fn a_read_only_destination_is_refused() {
 fn a_paced_copy_keeps_to_its_rate() {
     let src = MemDevice::new("src", 4 << 20);
     let dst = MemDevice::new("dst", 4 << 20);
-    let o = CopyOptions { threads: 2, chunk_size: 256 << 10, sync: false, max_rate: 16 << 20 };
+    let o = CopyOptions { threads: 2, chunk_size: 256 << 10, sync: false, max_rate: 16 << 20, uncache_source: false };
     let r = copy_all(&src, &dst, &o, &CopyControl::new()).expect("copy");
     // 4 MiB at 16 MiB/s cannot finish in much under a quarter of a second.
     assert!(r.elapsed.as_secs_f64() >= 0.2, "took {:?}", r.elapsed);
@@ -139,14 +139,14 @@ fn a_paced_copy_does_not_sleep_after_its_last_chunk() {
     // One 1 MiB chunk at 256 KiB/s: the data is all there at once, nothing is left to pace.
     let src = MemDevice::new("src", 1 << 20);
     let dst = MemDevice::new("dst", 1 << 20);
-    let o = CopyOptions { threads: 1, chunk_size: 1 << 20, sync: false, max_rate: 256 << 10 };
+    let o = CopyOptions { threads: 1, chunk_size: 1 << 20, sync: false, max_rate: 256 << 10, uncache_source: false };
     let r = copy_all(&src, &dst, &o, &CopyControl::new()).expect("copy");
     assert!(r.elapsed.as_secs_f64() < 1.0, "took {:?}", r.elapsed);
     // Four 64 KiB chunks at 256 KiB/s: each starts when the bytes before it are due,
     // so the last starts at 0.75 s (not 1 s: no wait after it).
     let src = MemDevice::new("src", 256 << 10);
     let dst = MemDevice::new("dst", 256 << 10);
-    let o = CopyOptions { threads: 1, chunk_size: 64 << 10, sync: false, max_rate: 256 << 10 };
+    let o = CopyOptions { threads: 1, chunk_size: 64 << 10, sync: false, max_rate: 256 << 10, uncache_source: false };
     let r = copy_all(&src, &dst, &o, &CopyControl::new()).expect("copy");
     let t = r.elapsed.as_secs_f64();
     assert!((0.7..0.95).contains(&t), "took {t}");
@@ -157,7 +157,7 @@ fn a_paced_copy_can_be_cancelled_while_it_waits() {
     let src = MemDevice::new("src", 128 << 10);
     let dst = MemDevice::new("dst", 128 << 10);
     // Two 64 KiB chunks at 16 KiB/s: the second is due 4 s after the start.
-    let o = CopyOptions { threads: 1, chunk_size: 64 << 10, sync: false, max_rate: 16 << 10 };
+    let o = CopyOptions { threads: 1, chunk_size: 64 << 10, sync: false, max_rate: 16 << 10, uncache_source: false };
     let ctl = CopyControl::new();
     let started = std::time::Instant::now();
     let r = std::thread::scope(|s| {

@@ -122,7 +122,9 @@ impl ChunkHook for ResyncHook<'_> {
 fn chunk_for(m: &Mirror, opts: &CopyOptions) -> CopyOptions {
     let g = m.granularity;
     let chunk = opts.chunk_size.max(g).div_ceil(g) * g;
-    CopyOptions { chunk_size: chunk, sync: false, threads: opts.threads, max_rate: opts.max_rate }
+    // A resync or fill reads the live primary in bulk: its page cache is left as the
+    // application made it (Volume::uncache says what a bulk read would leave behind).
+    CopyOptions { chunk_size: chunk, sync: false, threads: opts.threads, max_rate: opts.max_rate, uncache_source: true }
 }
 
 impl Mirror {

@@ -32,7 +32,7 @@ fn writes_racing_the_initial_copy_end_up_on_both_sides() {
                 }
             });
         }
-        let opts = CopyOptions { threads: 2, chunk_size: 256 << 10, sync: true, max_rate: 0 };
+        let opts = CopyOptions { threads: 2, chunk_size: 256 << 10, sync: true, max_rate: 0, uncache_source: false };
         let r = m.resync(Direction::Forward, false, &opts, &CopyControl::new()).expect("copy");
         assert_eq!(r.bytes_copied, size);
         stop.store(true, Ordering::Relaxed);
@@ -75,7 +75,7 @@ fn an_interrupted_copy_resumes_from_the_durable_bitmap() {
                 }
                 ctl.cancel();
             });
-            let opts = CopyOptions { threads: 1, chunk_size: 64 << 10, sync: true, max_rate: 0 };
+            let opts = CopyOptions { threads: 1, chunk_size: 64 << 10, sync: true, max_rate: 0, uncache_source: false };
             let e = m.resync(Direction::Forward, false, &opts, &ctl).expect_err("cancelled");
             assert_eq!(e.code(), "E_CANCELLED");
         });

@@ -62,7 +62,7 @@ fn primary_writes_racing_the_fill_never_leak_into_the_image() {
                 m.write_primary(off, &[0xee; 10_000]).expect("w");
             }
         });
-        let opts = CopyOptions { threads: 2, chunk_size: 256 << 10, sync: false, max_rate: 0 };
+        let opts = CopyOptions { threads: 2, chunk_size: 256 << 10, sync: false, max_rate: 0, uncache_source: false };
         m.fill(&opts, &CopyControl::new()).expect("fill");
         writer.join().expect("writer");
     });

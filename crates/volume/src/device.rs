@@ -48,6 +48,10 @@ pub trait BlockDevice: Send + Sync {
     fn cache(&self, offset: u64, len: u64) -> Result<()> {
         check_range(self.label(), offset, len, self.size())
     }
+    /// Hints that `[offset, offset+len)`, just read in bulk (by a copy), will not be
+    /// read again soon: its clean pages may leave the page cache. Best effort, never an
+    /// error; the default does nothing.
+    fn uncache(&self, _offset: u64, _len: u64) {}
 }
 
 /// Zeroes written per call by [`zero_through_writes`]: bounded so a huge range never
@@ -205,6 +209,9 @@ impl<D: BlockDevice> BlockDevice for FaultyDevice<D> {
     fn cache(&self, offset: u64, len: u64) -> Result<()> {
         self.refuse_if_reads_failed("fadvise")?;
         self.inner.cache(offset, len)
+    }
+    fn uncache(&self, offset: u64, len: u64) {
+        self.inner.uncache(offset, len);
     }
 }
 
