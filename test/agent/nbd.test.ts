@@ -32,6 +32,27 @@ const qemuIo = (uri: string, ...cmds: string[]) => tool('qemu-io', ['-f', 'raw',
 const qemuIoRead = (uri: string, ...cmds: string[]) => tool('qemu-io', ['-r', '-f', 'raw', uri, ...cmds.flatMap((c) => ['-c', c])], 'qemu-utils');
 const nbdinfo = (...args: string[]) => tool('nbdinfo', args, 'libnbd-bin');
 
+/**
+ * An interactive qemu-io session: one NBD connection for its whole life. `run` sends a
+ * command and returns what qemu-io printed once `until` matches (or after 10 s).
+ */
+function qemuSession(target: string): { run(cmd: string, until: RegExp): Promise<string>; close(): void } {
+  const child = spawn('qemu-io', ['-f', 'raw', target], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  return {
+    async run(cmd: string, until: RegExp): Promise<string> {
+      const from = out.length;
+      child.stdin.write(`${cmd}\n`);
+      const deadline = Date.now() + 10_000;
+      while (!until.test(out.slice(from)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      return out.slice(from);
+    },
+    close: () => void child.kill('SIGKILL'),
+  };
+}
+
 function sock(): string {
   return path.join(s.dir, 'nbd.sock');
 }
@@ -241,25 +262,8 @@ describe('NBD clients across role changes', () => {
     ok(s.home, 'init');
     for (const v of ['a', 'b', 'c']) ok(s.home, 'volume', 'create', v, '--size', '8M');
     await serve();
-    // Interactive qemu-io sessions hold one connection each for their whole life.
-    const session = (name: string) => {
-      const child = spawn('qemu-io', ['-f', 'raw', uri(name)], { stdio: ['pipe', 'pipe', 'pipe'] });
-      let out = '';
-      child.stdout.on('data', (d) => (out += d));
-      child.stderr.on('data', (d) => (out += d));
-      return {
-        async run(cmd: string, expectText: RegExp): Promise<string> {
-          const from = out.length;
-          child.stdin.write(`${cmd}\n`);
-          const deadline = Date.now() + 10_000;
-          while (!expectText.test(out.slice(from)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-          return out.slice(from);
-        },
-        close: () => child.kill('SIGKILL'),
-      };
-    };
-    const onA = session('a');
-    const onB = session('b');
+    const onA = qemuSession(uri('a'));
+    const onB = qemuSession(uri('b'));
     try {
       expect(await onA.run('write -P 0x61 0 64k', /wrote|error/i)).toMatch(/wrote 65536/);
       expect(await onB.run('write -P 0x62 0 64k', /wrote|error/i)).toMatch(/wrote 65536/);
@@ -283,24 +287,8 @@ describe('NBD multi-conn', () => {
   it('a FLUSH on one connection makes what another connection wrote durable: the agent fdatasyncs the volume files (strace)', async () => {
     paired('8M');
     const a = await serve();
-    const session = () => {
-      const child = spawn('qemu-io', ['-f', 'raw', uri('p')], { stdio: ['pipe', 'pipe', 'pipe'] });
-      let out = '';
-      child.stdout.on('data', (d) => (out += d));
-      child.stderr.on('data', (d) => (out += d));
-      return {
-        async run(cmd: string, until: RegExp): Promise<string> {
-          const from = out.length;
-          child.stdin.write(`${cmd}\n`);
-          const deadline = Date.now() + 10_000;
-          while (!until.test(out.slice(from)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-          return out.slice(from);
-        },
-        close: () => child.kill('SIGKILL'),
-      };
-    };
-    const first = session();
-    const second = session();
+    const first = qemuSession(uri('p'));
+    const second = qemuSession(uri('p'));
     try {
       expect(await first.run('write -P 0x77 1M 64k', /wrote|error/i)).toMatch(/wrote 65536/);
       const trace = path.join(s.dir, 'strace.txt');
