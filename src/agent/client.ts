@@ -13,6 +13,8 @@ import { agentPaths } from './paths.js';
 /** How a request is made. */
 export interface CallOptions {
   onProgress?: ProgressCallback;
+  /** Lines the agent sends for the user's stderr while the request runs. */
+  onLog?: (line: string) => void;
   /** Aborting cancels the request's job in the agent (Ctrl-C). */
   signal?: AbortSignal;
 }
@@ -21,6 +23,16 @@ interface Pending {
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
   onProgress?: ProgressCallback;
+  onLog?: (line: string) => void;
+}
+
+/** A message from the agent. */
+interface Reply {
+  id?: number;
+  progress?: { operation: string; done: number; total: number };
+  log?: string;
+  result?: unknown;
+  error?: { code: string; message: string };
 }
 
 /** A connection to a running agent. */
@@ -39,7 +51,7 @@ export class AgentClient {
         this.fail(e as Error);
         return;
       }
-      for (const m of messages) this.receive(m as { id?: number; progress?: { operation: string; done: number; total: number }; result?: unknown; error?: { code: string; message: string } });
+      for (const m of messages) this.receive(m as Reply);
     });
     sock.on('error', (e) => this.fail(new PlexusError('E_AGENT', `lost the connection to the agent: ${e.message}`)));
     sock.on('close', () => this.fail(new PlexusError('E_AGENT', 'the agent closed the connection (it stopped or crashed); what it acknowledged is kept')));
@@ -88,6 +100,7 @@ export class AgentClient {
           reject(e);
         },
         onProgress: opts.onProgress,
+        onLog: opts.onLog,
       });
       this.sock.write(encodeFrame({ id, method, params }));
     });
@@ -99,11 +112,15 @@ export class AgentClient {
     this.sock.unref();
   }
 
-  private receive(m: { id?: number; progress?: { operation: string; done: number; total: number }; result?: unknown; error?: { code: string; message: string } }): void {
+  private receive(m: Reply): void {
     const p = m.id === undefined ? undefined : this.pending.get(m.id);
     if (!p) return;
     if (m.progress) {
       p.onProgress?.(m.progress);
+      return;
+    }
+    if (m.log !== undefined) {
+      p.onLog?.(m.log);
       return;
     }
     this.pending.delete(m.id!);

@@ -3,6 +3,8 @@
  * into the library (the same calls the CLI makes in-process), with long operations run
  * as jobs. Requests arrive as untrusted parameters and are checked by `ParamReader`.
  */
+import { BACKUP_MODES, type BackupMode, runBackup } from '../backup/backup.js';
+import { restoreJob } from '../backup/restore.js';
 import { PlexusError } from '../errors.js';
 import type { PairSelector } from '../mirror/mirrors.js';
 import { promote, rotate, stage } from '../mirror/plexes.js';
@@ -11,12 +13,15 @@ import { PAIR_STATES, parseState } from '../mirror/states.js';
 import { removeVolume } from '../mirror/volume-ops.js';
 import type { ProgressCallback } from '../progress.js';
 import type { AgentCore } from './core.js';
+import type { JobContext } from './jobs.js';
 import { ParamReader, type Params } from './params.js';
 
 /** What a request handler is given besides its parameters. */
 export interface RequestContext {
   /** Progress of the request's job, sent to the client as it happens. */
   onProgress: ProgressCallback;
+  /** A line for the client's stderr (a backup's "waiting for a drive", ...). */
+  onLog: (line: string) => void;
   /** Aborted when the client goes away or asks to cancel. */
   signal: AbortSignal;
 }
@@ -205,6 +210,32 @@ const HANDLERS: Record<string, Handler> = {
     return core.foreground(ctx, 'stage', primary, (j) => stage(core.mirrors, primary, p.str('plex'), p.str('to'), { ...opts, onProgress: j.onProgress })).finally(() => core.changed());
   },
   'pair.checkpoint': (core, p) => core.checkpoint(p.str('primary'), p.optNum('release')),
+
+  'backup.run': async (core, p, ctx) => {
+    const source = p.str('source');
+    const mode = p.optStr('mode') ?? 'single';
+    if (!BACKUP_MODES.includes(mode as BackupMode)) throw new PlexusError('E_INVALID', `mode must be one of ${BACKUP_MODES.join(', ')}, not '${mode}'`);
+    const opts = {
+      host: p.optStr('host'),
+      mode: mode as BackupMode,
+      library: p.optStr('library'),
+      streams: p.optNum('streams'),
+      chunk: p.optNum('chunk'),
+      commandTimeoutMs: p.optNum('commandTimeoutMs'),
+      driveTimeoutMs: p.optNum('driveTimeoutMs'),
+    };
+    const run = (j: JobContext, log: (line: string) => void) => runBackup(core.home, source, { ...opts, signal: j.signal, onProgress: j.onProgress, onLog: log });
+    if (p.flag('background')) {
+      const { id } = core.jobs.start('backup', source, true, (j) => run(j, (line) => core.log.event('job-log', { job: id, line })));
+      return { background: true, job: id };
+    }
+    return core.foreground(ctx, 'backup', source, (j) => run(j, ctx.onLog));
+  },
+  restore: async (core, p, ctx) => {
+    const job = p.num('job');
+    const opts = { offset: p.optNum('offset'), length: p.optNum('length'), force: p.flag('force') };
+    return core.foreground(ctx, 'restore', `job ${job} → ${p.str('to')}`, (j) => restoreJob(core.home, job, p.str('to'), { ...opts, signal: j.signal, onProgress: j.onProgress, onLog: ctx.onLog }));
+  },
 
   'jobs.list': (core) => core.jobs.list(),
   'jobs.cancel': (core, p) => core.jobs.cancel(p.str('id')),

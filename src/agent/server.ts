@@ -128,7 +128,8 @@ function serveClient(core: AgentCore, sock: net.Socket): void {
       };
       void (async () => {
         try {
-          const result = await handleRequest(core, m.method, m.params ?? {}, { onProgress, signal: abort.signal });
+          const onLog = (line: string): void => send({ id: m.id, log: String(line) });
+          const result = await handleRequest(core, m.method, m.params ?? {}, { onProgress, onLog, signal: abort.signal });
           send({ id: m.id, result: result ?? null });
         } catch (e) {
           const err = asPlexusError(e);

@@ -173,3 +173,28 @@ describe('plexus serve', () => {
     expect(log.find((l) => l.event === 'stopped').clean).toBe(true);
   });
 });
+
+describe('backups and restores as agent jobs', () => {
+  it('backup run and restore go through the agent (listed as jobs); --background returns at once', async () => {
+    paired('16M');
+    ok(s.home, 'library', 'create', 'lib', '--slots', '4', '--drives', '1', '--cartridge-size', '64M');
+    await serve();
+    ok(s.home, 'pair', 'split', 'p');
+    const r = JSON.parse(ok(s.home, 'backup', 'run', 's', '--json').stdout);
+    expect(r.consistency).toBe('consistent');
+    const out = path.join(s.dir, 'restored.img');
+    ok(s.home, 'restore', String(r.job), '--to', path.relative(process.cwd(), out));
+    const fileSum = (await import('node:crypto')).createHash('sha256').update(fs.readFileSync(out)).digest('hex');
+    expect(fileSum).toBe(digest('s'));
+    const started = JSON.parse(ok(s.home, 'backup', 'run', 's', '--background', '--json').stdout);
+    const jobs = await waitForJobs(s.home, (js) => js.some((j) => j.id === started.job && j.state === 'done'));
+    expect(jobs.map((j) => j.kind)).toEqual(expect.arrayContaining(['backup', 'restore']));
+    const catalog = JSON.parse(ok(s.home, 'catalog', 'jobs', '--json').stdout);
+    expect(catalog.length).toBe(2);
+  });
+
+  it('--background without an agent is refused with a hint', () => {
+    paired('8M');
+    expectFailure(plexus(s.home, 'backup', 'run', 's', '--background'), 'E_STATE', 'plexus serve');
+  });
+});

@@ -1,4 +1,6 @@
 /** `plexus backup run|schedule`, `plexus catalog jobs|show|rebuild`, `plexus restore` (declared in ../tree/backup.ts). */
+
+import path from 'node:path';
 import { BACKUP_MODES, type BackupMode, MAX_COMMAND_TIMEOUT_MS, runBackup } from '../../backup/backup.js';
 import { rebuildCatalog } from '../../backup/rebuild.js';
 import { restoreJob } from '../../backup/restore.js';
@@ -6,6 +8,7 @@ import { addSchedule, listSchedule, runDue } from '../../backup/schedule.js';
 import { Catalog } from '../../catalog/catalog.js';
 import { PlexusError } from '../../errors.js';
 import { formatBytes, formatRate } from '../../util/size.js';
+import { agentOf, ask } from '../agent.js';
 import { cancellable } from '../cancel.js';
 import { type GlobalOptions, homeOf, intOpt, sizeOpt } from '../context.js';
 import { printFields, printJson, printTable } from '../render/output.js';
@@ -18,7 +21,7 @@ const log = (quiet: boolean) => (line: string) => {
 /** `backup run`. */
 export async function runBackupRun(
   source: string,
-  o: GlobalOptions & { library?: string; mode: string; streams: string; chunk: string; timeout?: string; driveTimeout?: string; json?: boolean },
+  o: GlobalOptions & { library?: string; mode: string; streams: string; chunk: string; timeout?: string; driveTimeout?: string; background?: boolean; json?: boolean },
 ): Promise<void> {
   if (!BACKUP_MODES.includes(o.mode as BackupMode)) throw new PlexusError('E_INVALID', `--mode must be one of ${BACKUP_MODES.join(', ')}, not '${o.mode}'`);
   const driveTimeout = intOpt(o.driveTimeout, 'drive timeout', 0, 31_536_000);
@@ -28,22 +31,31 @@ export async function runBackupRun(
   }
   const streams = intOpt(o.streams, 'stream count', 1, 16);
   const chunk = sizeOpt(o.chunk, 'chunk size');
+  const opts = {
+    host: o.host,
+    mode: o.mode as BackupMode,
+    library: o.library,
+    streams,
+    chunk,
+    commandTimeoutMs: timeout === undefined ? undefined : timeout * 1000,
+    driveTimeoutMs: driveTimeout === undefined ? undefined : driveTimeout * 1000,
+  };
+  // With an agent running, the backup is one of its jobs (plexus jobs lists it).
+  const agent = await agentOf(o);
+  if (o.background) {
+    if (!agent) throw new PlexusError('E_STATE', `--background needs the home's agent: start it with \`plexus serve --detach\``);
+    const { job } = await ask<{ job: string }>(agent, 'backup.run', { source, ...opts, background: true });
+    if (o.json) printJson({ background: true, job });
+    else process.stdout.write(`backup of ${source} running as agent job ${job}; see plexus jobs, then plexus catalog jobs\n`);
+    return;
+  }
   const bar = progressBar(`backup ${source}`, Boolean(process.stderr.isTTY) && !o.json);
   try {
     // Ctrl-C cancels the job: its streams are released and what was closed is kept.
     const r = await cancellable((signal) =>
-      runBackup(homeOf(o), source, {
-        signal,
-        host: o.host,
-        mode: o.mode as BackupMode,
-        library: o.library,
-        streams,
-        chunk,
-        commandTimeoutMs: timeout === undefined ? undefined : timeout * 1000,
-        driveTimeoutMs: driveTimeout === undefined ? undefined : driveTimeout * 1000,
-        onProgress: bar.callback,
-        onLog: log(Boolean(o.json)),
-      }),
+      agent
+        ? ask<Awaited<ReturnType<typeof runBackup>>>(agent, 'backup.run', { source, ...opts }, { signal, onProgress: bar.callback, onLog: log(Boolean(o.json)) })
+        : runBackup(homeOf(o), source, { ...opts, signal, onProgress: bar.callback, onLog: log(Boolean(o.json)) }),
     );
     bar.stop();
     if (o.json) {
@@ -171,15 +183,13 @@ export async function runRestore(jobText: string, o: GlobalOptions & { to: strin
   const id = intOpt(jobText, 'job number', 1)!;
   const bar = progressBar(`restore job ${id}`, Boolean(process.stderr.isTTY) && !o.json);
   try {
+    const opts = { offset: sizeOpt(o.offset, 'offset'), length: sizeOpt(o.length, 'length'), force: o.force };
+    const agent = await agentOf(o);
+    // Through the agent, the destination is named from this process's directory.
     const r = await cancellable((signal) =>
-      restoreJob(homeOf(o), id, o.to, {
-        offset: sizeOpt(o.offset, 'offset'),
-        length: sizeOpt(o.length, 'length'),
-        force: o.force,
-        signal,
-        onProgress: bar.callback,
-        onLog: log(Boolean(o.json)),
-      }),
+      agent
+        ? ask<Awaited<ReturnType<typeof restoreJob>>>(agent, 'restore', { job: id, to: path.resolve(o.to), ...opts }, { signal, onProgress: bar.callback, onLog: log(Boolean(o.json)) })
+        : restoreJob(homeOf(o), id, o.to, { ...opts, signal, onProgress: bar.callback, onLog: log(Boolean(o.json)) }),
     );
     bar.stop();
     if (o.json) {
