@@ -122,6 +122,10 @@ export async function startAgent(homeDir: string | undefined, opts: AgentOptions
   if (signals) {
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    // The agent outlives any one request: a failure nobody awaited is logged (it is a
+    // bug, E_INTERNAL) instead of ending the process and every client with it.
+    process.on('unhandledRejection', (e) => log.event('internal-error', { error: asPlexusError(e).message, stack: (e as Error | undefined)?.stack }));
+    process.on('uncaughtException', (e) => log.event('internal-error', { error: asPlexusError(e).message, stack: e.stack }));
   }
   const resumed = core.resumeInterrupted();
   log.event('started', { pid: process.pid, home: home.dir, socket: paths.socket, nbd: core.exports?.addresses() ?? null, resumedJobs: resumed });
