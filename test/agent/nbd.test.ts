@@ -283,6 +283,24 @@ describe('NBD clients across role changes', () => {
   });
 });
 
+describe('NBD exports of damaged volumes', () => {
+  it('a volume file truncated under its export answers EIO past the cut; the agent and other clients carry on', async () => {
+    ok(s.home, 'init');
+    ok(s.home, 'volume', 'create', 'v', '--size', '8M');
+    ok(s.home, 'volume', 'create', 'w', '--size', '8M');
+    const a = await serve();
+    expect(qemuIo(uri('v'), 'write -P 9 0 8M').code).toBe(0);
+    fs.truncateSync(path.join(s.home, 'volumes', 'v.img'), 1 << 20);
+    const r = qemuIoRead(uri('v'), 'read -P 9 0 512k', 'read -P 9 4M 64k');
+    expect(r.stdout + r.stderr).toMatch(/read 524288\/524288/);
+    expect(r.stdout + r.stderr).toMatch(/Input\/output error/);
+    expect(a.child.exitCode).toBeNull();
+    expect(qemuIo(uri('w'), 'write -P 1 0 64k', 'read -P 1 0 64k').code).toBe(0);
+    await new Promise((res) => setTimeout(res, 400));
+    expect(a.log().some((l) => l.event === 'nbd-io_error' && String(l.detail).includes('E_CORRUPT'))).toBe(true);
+  });
+});
+
 describe('NBD multi-conn', () => {
   it('a FLUSH on one connection makes what another connection wrote durable: the agent fdatasyncs the volume files (strace)', async () => {
     paired('8M');
