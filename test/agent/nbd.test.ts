@@ -364,6 +364,51 @@ describe('NBD over TLS', () => {
     expect(nbdinfo(`nbds://mallory@${addr}/p?tls-psk-file=${other}`).code).not.toBe(0);
   });
 
+  it('with x509 certificates: a client trusting the CA copies byte for byte; one trusting another CA is refused', async () => {
+    paired('8M');
+    // A throw-away PKI (docs/nbd-tls.md): a CA, a server certificate for localhost.
+    const pki = path.join(s.dir, 'pki');
+    fs.mkdirSync(pki);
+    const cert = (...args: string[]) => expect(tool('certtool', args, 'gnutls-bin', {}).code).toBe(0);
+    const at = (f: string) => path.join(pki, f);
+    fs.writeFileSync(at('ca.info'), 'cn = test CA\nca\ncert_signing_key\nexpiration_days = 2\n');
+    fs.writeFileSync(at('server.info'), 'cn = localhost\ndns_name = localhost\nip_address = 127.0.0.1\ntls_www_server\nencryption_key\nsigning_key\nexpiration_days = 2\n');
+    fs.writeFileSync(at('other.info'), 'cn = other CA\nca\ncert_signing_key\nexpiration_days = 2\n');
+    for (const k of ['ca-key.pem', 'server-key.pem', 'other-key.pem']) cert('--generate-privkey', '--outfile', at(k));
+    cert('--generate-self-signed', '--load-privkey', at('ca-key.pem'), '--template', at('ca.info'), '--outfile', at('ca-cert.pem'));
+    cert('--generate-self-signed', '--load-privkey', at('other-key.pem'), '--template', at('other.info'), '--outfile', at('other-cert.pem'));
+    cert(
+      '--generate-certificate',
+      '--load-ca-certificate',
+      at('ca-cert.pem'),
+      '--load-ca-privkey',
+      at('ca-key.pem'),
+      '--load-privkey',
+      at('server-key.pem'),
+      '--template',
+      at('server.info'),
+      '--outfile',
+      at('server-cert.pem'),
+    );
+    const server = path.join(s.dir, 'server-creds');
+    const client = path.join(s.dir, 'client-creds');
+    const stranger = path.join(s.dir, 'stranger-creds');
+    for (const d of [server, client, stranger]) fs.mkdirSync(d);
+    for (const f of ['server-cert.pem', 'server-key.pem', 'ca-cert.pem']) fs.copyFileSync(at(f), path.join(server, f));
+    fs.copyFileSync(at('ca-cert.pem'), path.join(client, 'ca-cert.pem'));
+    fs.copyFileSync(at('other-cert.pem'), path.join(stranger, 'ca-cert.pem'));
+    await serve('--nbd', '127.0.0.1:0', '--tls-certificates', server);
+    const port = (JSON.parse(ok(s.home, 'serve', '--status', '--json').stdout).nbd.tcp as string).split(':')[1];
+    const src = path.join(s.dir, 'src.raw');
+    fs.writeFileSync(src, crypto.randomBytes(8 * MiB));
+    const up = tool('nbdcopy', [src, `nbds://localhost:${port}/p?tls-certificates=${client}`], 'libnbd-bin');
+    expect(up.code, up.stderr).toBe(0);
+    expect(digest('p')).toBe(fileDigest(src));
+    expect(digest('s')).toBe(fileDigest(src));
+    expect(nbdinfo(`nbds://localhost:${port}/p?tls-certificates=${stranger}`).code).not.toBe(0);
+    expect(nbdinfo(`nbd://localhost:${port}/p`).code).not.toBe(0);
+  });
+
   it('refuses to listen beyond loopback without TLS unless told to', async () => {
     ok(s.home, 'init');
     expectFailure(plexus(s.home, 'serve', '--nbd', '0.0.0.0:0'), 'E_INVALID', 'loopback only');
