@@ -54,7 +54,8 @@ export async function runServe(o: ServeOpts): Promise<void> {
 /** Starts the agent as a daemon and returns once it answers on its control socket. */
 async function detach(homeDir: string, o: ServeOpts): Promise<void> {
   const paths = agentPaths(homeDir);
-  const args = [CLI, '--home', homeDir, 'serve', '--log-file', o.logFile ?? paths.log];
+  const log = o.logFile !== undefined ? path.resolve(o.logFile) : paths.log;
+  const args = [CLI, '--home', homeDir, 'serve', '--log-file', log];
   if (o.nbd !== undefined) args.push('--nbd', o.nbd);
   if (o.nbdSocket !== undefined) args.push('--nbd-socket', path.resolve(o.nbdSocket));
   if (o.allowRemote) args.push('--allow-remote');
@@ -69,21 +70,21 @@ async function detach(homeDir: string, o: ServeOpts): Promise<void> {
   const deadline = Date.now() + 20_000;
   while (Date.now() < deadline) {
     if (exited !== undefined) {
-      throw new PlexusError('E_AGENT', `the agent exited (status ${exited}) before it served; see ${o.logFile ?? paths.log}: ${lastLines(o.logFile ?? paths.log)}`);
+      throw new PlexusError('E_AGENT', `the agent exited (status ${exited}) before it served; see ${log}: ${lastLines(log)}`);
     }
     const client = await AgentClient.connect(homeDir, 500);
     if (client) {
       const status = await ask<AgentStatus>(client, 'agent.status', {});
       if (status.pid === child.pid) {
         child.unref();
-        process.stdout.write(`plexus agent started (pid ${status.pid}); log ${o.logFile ?? paths.log}\n`);
+        process.stdout.write(`plexus agent started (pid ${status.pid}); log ${log}\n`);
         return;
       }
     }
     await new Promise((r) => setTimeout(r, 50));
   }
   child.kill('SIGTERM');
-  throw new PlexusError('E_TIMEOUT', `the agent did not answer within 20 s; see ${o.logFile ?? paths.log}`);
+  throw new PlexusError('E_TIMEOUT', `the agent did not answer within 20 s; see ${log}`);
 }
 
 function lastLines(file: string): string {
