@@ -26,7 +26,7 @@ export function serveCommand(): Command {
 /** Registers `jobs`: the agent's jobs. */
 export function jobsCommand(): Command {
   const cmd = new Command('jobs')
-    .description("the agent's jobs: copies, resyncs and fills it runs")
+    .description("the agent's jobs: copies, resyncs, fills, backups and restores it runs")
     .option('--json', 'print JSON')
     .action(lazy(load, (m) => m.runJobsList));
   cmd
