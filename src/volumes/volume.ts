@@ -1,4 +1,5 @@
 /** An open volume: typed reads, writes, fills and checksums over the native core. */
+import fs from 'node:fs';
 import { awaitNative, callNative, PlexusError } from '../errors.js';
 import { type NativeVolume, native } from '../native/binding.js';
 
@@ -10,6 +11,17 @@ export interface VolumeInfo {
   blockSize: number;
   created: string;
   path: string;
+  /** Bytes the data file occupies on disk: less than `size` for a thin (sparse) volume. */
+  allocatedBytes: number;
+}
+
+/** Bytes a file occupies on disk (its allocated blocks); 0 if it cannot be stat'ed. */
+function allocatedBytes(file: string): number {
+  try {
+    return fs.statSync(file).blocks * 512;
+  } catch {
+    return 0;
+  }
 }
 
 /** A volume file opened through the native core. */
@@ -30,12 +42,13 @@ export class Volume {
       blockSize: i.blockSize,
       created: new Date(i.createdMs).toISOString(),
       path: i.path,
+      allocatedBytes: allocatedBytes(i.path),
     };
   }
 
   /** Size in bytes. */
   get size(): number {
-    return this.info().size;
+    return callNative(() => this.handle.info()).size;
   }
 
   /** Reads `length` bytes at `offset` (E_RANGE past the end). */

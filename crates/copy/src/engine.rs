@@ -239,7 +239,35 @@ fn copy_chunk(
     Ok(())
 }
 
+/// Copies one chunk, keeping the source's holes: a region the file system reports as a
+/// hole (SEEK_HOLE) is punched in the destination instead of written as zeroes, so a
+/// thin volume stays thin and its holes cost no I/O. Devices that know no holes copy
+/// everything.
 fn copy_chunk_data(src: &dyn BlockDevice, dst: &dyn BlockDevice, c: ByteRange, scratch: &mut Vec<u8>) -> plexus_volume::Result<()> {
+    let runs = match src.allocation(c.offset, c.len) {
+        Ok(runs) if runs.iter().any(|&(_, hole)| hole) => runs,
+        _ => return copy_range(src, dst, c, scratch),
+    };
+    // A hole past a truncation of the source is not zeroes but a damaged volume: reading
+    // the chunk's last byte fails (E_CORRUPT, naming the volume and offset) if the file no
+    // longer reaches it, as a full read would.
+    if c.len > 0 {
+        src.read_at(c.offset + c.len - 1, &mut [0u8; 1])?;
+    }
+    let mut at = c.offset;
+    for (len, hole) in runs {
+        let run = ByteRange { offset: at, len };
+        if hole {
+            dst.write_zeroes(at, len, true)?;
+        } else {
+            copy_range(src, dst, run, scratch)?;
+        }
+        at += len;
+    }
+    Ok(())
+}
+
+fn copy_range(src: &dyn BlockDevice, dst: &dyn BlockDevice, c: ByteRange, scratch: &mut Vec<u8>) -> plexus_volume::Result<()> {
     if let (Some(from), Some(to)) = (src.backing_file(false), dst.backing_file(true)) {
         if let Some(r) = from.copy_to(&to, c.offset, c.len) {
             return r;

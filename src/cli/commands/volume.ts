@@ -19,6 +19,7 @@ function infoFields(i: VolumeInfo): Array<[string, string | number]> {
     ['name', i.name],
     ['id', i.id],
     ['size', `${i.size} (${formatBytes(i.size)})`],
+    ['allocated', `${i.allocatedBytes} (${formatBytes(i.allocatedBytes)})`],
     ['block size', i.blockSize],
     ['created', i.created],
     ['path', i.path],
@@ -52,8 +53,8 @@ export function runVolumeList(o: GlobalOptions & { json?: boolean }): void {
   }
   if (list.length === 0) return void process.stdout.write('no volumes\n');
   printTable(
-    ['NAME', 'SIZE', 'BLOCK', 'ID', 'CREATED'],
-    list.map((i) => [i.name, formatBytes(i.size), String(i.blockSize), i.id, i.created]),
+    ['NAME', 'SIZE', 'ALLOCATED', 'BLOCK', 'ID', 'CREATED'],
+    list.map((i) => [i.name, formatBytes(i.size), formatBytes(i.allocatedBytes), String(i.blockSize), i.id, i.created]),
   );
 }
 
