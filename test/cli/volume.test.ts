@@ -83,9 +83,10 @@ describe('plexus volume list', () => {
 
     const text = ok(s.home, 'volume', 'list').stdout.trimEnd().split('\n');
     expect(text).toHaveLength(3);
-    expect(text[0]).toMatch(/^NAME\s+SIZE\s+BLOCK\s+ID\s+CREATED$/);
-    expect(text[1]).toMatch(new RegExp(`^alpha\\s+1\\.00 MiB\\s+8192\\s+${a.id}\\s+${a.created.replace(/\./g, '\\.')}$`));
-    expect(text[2]).toMatch(new RegExp(`^beta\\s+64\\.0 KiB\\s+4096\\s+${b.id}\\s+`));
+    expect(text[0]).toMatch(/^NAME\s+SIZE\s+ALLOCATED\s+BLOCK\s+ID\s+CREATED$/);
+    // Fresh volumes are holes: nothing allocated.
+    expect(text[1]).toMatch(new RegExp(`^alpha\\s+1\\.00 MiB\\s+0 B\\s+8192\\s+${a.id}\\s+${a.created.replace(/\./g, '\\.')}$`));
+    expect(text[2]).toMatch(new RegExp(`^beta\\s+64\\.0 KiB\\s+0 B\\s+4096\\s+${b.id}\\s+`));
   });
 });
 
@@ -110,6 +111,7 @@ describe('plexus volume show', () => {
       name: 'vol1',
       id: c.id,
       size: `${MiB} (1.00 MiB)`,
+      allocated: '0 (0 B)',
       'block size': '16384',
       created: c.created,
       path: c.path,
