@@ -21,6 +21,8 @@ export interface ExportControl {
   list(): unknown;
   /** Where the server listens. */
   addresses(): { tcp?: string; unix?: string };
+  /** NBD clients connected now. */
+  clients(): number;
   /** Stops the server: in-flight requests finish, exports are flushed, connections closed. */
   close(): void;
 }
@@ -30,7 +32,7 @@ export interface AgentStatus {
   pid: number;
   home: string;
   startedAt: string;
-  nbd: { tcp?: string; unix?: string } | null;
+  nbd: { tcp?: string; unix?: string; clients: number } | null;
   jobs: number;
   pairSets: string[];
 }
@@ -55,7 +57,7 @@ export class AgentCore {
       pid: process.pid,
       home: this.home.dir,
       startedAt: this.startedAt,
-      nbd: this.exports ? this.exports.addresses() : null,
+      nbd: this.exports ? { ...this.exports.addresses(), clients: this.exports.clients() } : null,
       jobs: this.jobs.running().length,
       pairSets: PlexSet.allKept().map((s) => s.primary.name),
     };
@@ -98,7 +100,7 @@ export class AgentCore {
   }
 
   /** Something changed volumes or pairs: exports follow. */
-  changed(_volumes?: readonly string[]): void {
+  changed(): void {
     this.exports?.refresh();
   }
 

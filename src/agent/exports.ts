@@ -66,7 +66,8 @@ function isLoopback(host: string): boolean {
 }
 
 class Exporter implements ExportControl {
-  private readonly plexes = new Map<string, { plex: NativePlex; volume: Volume }>();
+  /** Each volume's write path (it holds the volume's file open itself). */
+  private readonly plexes = new Map<string, NativePlex>();
   /** What each export is now, as a key: a change of key re-adds the export. */
   private readonly roles = new Map<string, string>();
   private readonly timers: NodeJS.Timeout[] = [];
@@ -93,10 +94,10 @@ class Exporter implements ExportControl {
   /** The write path of `name`: one per volume for the agent's life. */
   private plexOf(name: string, volume?: Volume): NativePlex {
     const known = this.plexes.get(name);
-    if (known) return known.plex;
+    if (known) return known;
     const v = volume ?? this.core.mirrors.store.open(name);
     const plex = callNative(() => native.NativePlex.create(v.handle));
-    this.plexes.set(name, { plex, volume: v });
+    this.plexes.set(name, plex);
     return plex;
   }
 
@@ -173,6 +174,10 @@ class Exporter implements ExportControl {
     return { tcp: this.server.tcpAddress ?? undefined, unix: this.unix };
   }
 
+  clients(): number {
+    return callNative(() => this.server.connections());
+  }
+
   private drain(): void {
     for (const line of callNative(() => this.server.drainEvents())) this.core.log.raw(line);
   }
@@ -182,22 +187,19 @@ class Exporter implements ExportControl {
     PlexSet.plexFor = undefined;
     callNative(() => this.server.shutdown());
     this.drain();
-    for (const { plex } of this.plexes.values()) callNative(() => plex.flush());
+    for (const plex of this.plexes.values()) callNative(() => plex.flush());
   }
 }
 
 /** Starts serving the home's volumes over NBD. */
 export function startExports(core: AgentCore, opts: ExportOptions): ExportControl {
-  if (opts.tcp !== undefined) {
-    const { host } = parseHostPort(opts.tcp);
-    const tlsRequired = opts.tls !== undefined && opts.tls.mode !== 'on';
-    if (!isLoopback(host) && !opts.allowRemote && !tlsRequired) {
-      throw new PlexusError('E_INVALID', `NBD without TLS listens on loopback only; ${host} is not (give --tls-certificates or --tls-psk, or pass --allow-remote to serve it anyway)`);
-    }
-  }
+  const tlsRequired = opts.tls !== undefined && opts.tls.mode !== 'on';
   let tcp: string | undefined;
   if (opts.tcp !== undefined) {
     const { host, port } = parseHostPort(opts.tcp);
+    if (!isLoopback(host) && !opts.allowRemote && !tlsRequired) {
+      throw new PlexusError('E_INVALID', `NBD without TLS listens on loopback only; ${host} is not (give --tls-certificates or --tls-psk, or pass --allow-remote to serve it anyway)`);
+    }
     const ip = host === 'localhost' ? '127.0.0.1' : host;
     tcp = net.isIPv6(ip) ? `[${ip}]:${port}` : `${ip}:${port}`;
   }
@@ -208,7 +210,7 @@ export function startExports(core: AgentCore, opts: ExportOptions): ExportContro
       tlsCertificates: opts.tls?.certificates,
       tlsPsk: opts.tls?.psk,
       tlsVerifyPeer: opts.tls?.verifyPeer,
-      tlsRequired: opts.tls ? opts.tls.mode !== 'on' : undefined,
+      tlsRequired: opts.tls ? tlsRequired : undefined,
     }),
   );
   return new Exporter(core, server, opts.unix);

@@ -145,7 +145,7 @@ const HANDLERS: Record<string, Handler> = {
       hookTimeoutMs: p.optNum('hookTimeoutMs'),
     });
     // A split secondary becomes a host's volume: its export follows its new attributes.
-    core.changed(core.mirrors.select(sel).map((x) => x.secondary));
+    core.changed();
     return r;
   },
   'pair.resync': async (core, p, ctx) => {

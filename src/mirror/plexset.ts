@@ -72,8 +72,14 @@ export class PlexSet {
   ) {
     this.plex = PlexSet.plexFor?.(primary) ?? callNative(() => native.NativePlex.create(primary.handle));
     this.syncPlex();
-    const dir = records.checkpointDir(primary.name);
-    if (!this.plex.hasCheckpoints && fs.existsSync(dir)) callNative(() => this.plex.openCheckpoints(dir, records.ofPrimary(primary.name)[0]?.granularity ?? 65536));
+    // A primary that keeps checkpoints records every write in them, whoever owns it.
+    if (!this.plex.hasCheckpoints && fs.existsSync(records.checkpointDir(primary.name))) this.openCheckpoints();
+  }
+
+  /** Opens (or starts) the primary's checkpoint chain, at its pairs' granularity. */
+  private openCheckpoints(): void {
+    const granularity = this.records.ofPrimary(this.primary.name)[0]?.granularity ?? 64 * 1024;
+    callNative(() => this.plex.openCheckpoints(this.records.checkpointDir(this.primary.name), granularity));
   }
 
   /**
@@ -98,9 +104,9 @@ export class PlexSet {
       callNative(() => this.plex.releaseCheckpoint(release));
       generation = release;
     } else if (!this.plex.hasCheckpoints) {
-      const first = this.records.ofPrimary(this.primary.name)[0];
-      callNative(() => this.plex.openCheckpoints(this.records.checkpointDir(this.primary.name), first?.granularity ?? 65536));
-      generation = Math.max(...callNative(() => this.plex.generations()).map((g) => g.number));
+      // The chain starts with generation 1 recording from now on.
+      this.openCheckpoints();
+      generation = callNative(() => this.plex.generations()).at(-1)!.number;
     } else generation = callNative(() => this.plex.checkpoint());
     return { generation, generations: callNative(() => this.plex.generations()) };
   }

@@ -37,26 +37,42 @@ export function writeFileToVolume(v: ByteTarget, offset: number, file: string): 
 }
 
 function writeFile(v: ByteTarget, offset: number, file: string): number {
-  let size: number;
-  try {
-    size = fs.statSync(file).size;
-  } catch (e) {
-    throw new PlexusError('E_NOENT', `cannot read ${file}: ${(e as Error).message}`, { cause: e });
-  }
+  const size = inputFileSize(file);
   if (offset + size > v.size) {
     throw new PlexusError('E_RANGE', `volume ${v.name}: ${file} (${size} bytes) at offset ${offset} is past the end (size ${v.size})`);
   }
-  const fd = fs.openSync(file, 'r');
+  let written = 0;
+  for (const [at, data] of readFilePieces(file)) {
+    v.write(offset + at, data);
+    written = at + data.length;
+  }
+  return written;
+}
+
+/** The size of an input file; E_NOENT naming it when it cannot be read. */
+export function inputFileSize(file: string): number {
+  try {
+    return fs.statSync(file).size;
+  } catch (e) {
+    throw new PlexusError('E_NOENT', `cannot read ${file}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/**
+ * The contents of `file` in pieces of at most 4 MiB, as `[position, bytes]`. The buffer
+ * is reused: use each piece before asking for the next. The file is closed when the
+ * loop ends, however it ends.
+ */
+export function* readFilePieces(file: string): Generator<[number, Buffer]> {
+  const fd = onFile(file, () => fs.openSync(file, 'r'));
   try {
     const buf = Buffer.alloc(PIECE);
-    let at = 0;
-    for (;;) {
-      const n = fs.readSync(fd, buf, 0, PIECE, at);
-      if (n === 0) break;
-      v.write(offset + at, buf.subarray(0, n));
+    for (let at = 0; ; ) {
+      const n = onFile(file, () => fs.readSync(fd, buf, 0, PIECE, at));
+      if (n === 0) return;
+      yield [at, buf.subarray(0, n)];
       at += n;
     }
-    return at;
   } finally {
     fs.closeSync(fd);
   }

@@ -5,7 +5,7 @@
 use crate::errno::{from_mirror, from_volume};
 use crate::plex::{Plex, PlexError};
 use plexus_mirror::Side;
-use plexus_nbd::{Errno, Export, Extent, IoFailure, Peer};
+use plexus_nbd::{Errno, Export, Extent, IoFailure};
 use std::sync::Arc;
 
 /// The prefix of dirty-bitmap meta contexts (QEMU's docs/interop/nbd.rst).
@@ -14,7 +14,7 @@ pub const DIRTY_BITMAP: &str = "qemu:dirty-bitmap:";
 pub const CHECKPOINT: &str = "checkpoint-";
 
 /// `base:allocation` flags: NBD_STATE_HOLE | NBD_STATE_ZERO (a hole of a sparse file reads as zeroes).
-const HOLE_ZERO: u32 = 3;
+pub(crate) const HOLE_ZERO: u32 = 3;
 
 fn failure(e: &PlexError) -> IoFailure {
     match e {
@@ -109,8 +109,5 @@ impl Export for PrimaryExport {
             IoFailure::new(Errno::Inval, format!("dirty bitmap {bitmap} is gone (its pair was deleted or the generation released)"))
         })?;
         m.dirty_extents(Side::Primary, offset, len).map(|r| extents(r, 1)).map_err(|e| from_mirror(&e))
-    }
-    fn admit(&self, _peer: &Peer) -> Result<(), String> {
-        Ok(())
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::access::host_allowed;
 use crate::errno::from_mirror;
-use crate::primary::{extents, DIRTY_BITMAP};
+use crate::primary::{extents, DIRTY_BITMAP, HOLE_ZERO};
 use plexus_mirror::{Mirror, Mode, Side};
 use plexus_nbd::{Errno, Export, Extent, IoFailure, Peer};
 use std::sync::Arc;
@@ -25,8 +25,6 @@ impl SecondaryExport {
         SecondaryExport { mirror, read_only, allow, local_host }
     }
 }
-
-const HOLE_ZERO: u32 = 3;
 
 impl Export for SecondaryExport {
     fn size(&self) -> u64 {

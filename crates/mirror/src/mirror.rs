@@ -152,8 +152,8 @@ impl Mirror {
             }));
         }
         let size = primary.size();
-        let p_dirty = DurableBitmap::create(&files.primary_dirty, size, granularity, write_intent)?.with_intent_extent(INTENT_EXTENT);
-        let s_dirty = DurableBitmap::create(&files.secondary_dirty, size, granularity, write_intent)?.with_intent_extent(INTENT_EXTENT);
+        let p_dirty = DurableBitmap::create(&files.primary_dirty, size, granularity, write_intent)?;
+        let s_dirty = DurableBitmap::create(&files.secondary_dirty, size, granularity, write_intent)?;
         let filled = DurableBitmap::create(&files.filled, size, granularity, write_intent)?;
         if !instant {
             // Everything is still to be copied: the initial copy is a resync of all bits.
@@ -184,10 +184,8 @@ impl Mirror {
         write_intent: bool,
         with: Option<&Mirror>,
     ) -> Result<Mirror> {
-        // What changed may be over-recorded after a crash, never under: whole intent
-        // extents keep the write path at one sync per extent (docs/bitmap-sidecar.md).
-        let p_dirty = DurableBitmap::open(&files.primary_dirty, write_intent)?.with_intent_extent(INTENT_EXTENT);
-        let s_dirty = DurableBitmap::open(&files.secondary_dirty, write_intent)?.with_intent_extent(INTENT_EXTENT);
+        let p_dirty = DurableBitmap::open(&files.primary_dirty, write_intent)?;
+        let s_dirty = DurableBitmap::open(&files.secondary_dirty, write_intent)?;
         let filled = DurableBitmap::open(&files.filled, write_intent)?;
         for b in [&p_dirty, &s_dirty, &filled] {
             if b.bitmap().size() != primary.size() || primary.size() != secondary.size() {
@@ -208,6 +206,10 @@ impl Mirror {
         write_intent: bool,
         with: Option<&Mirror>,
     ) -> Result<Mirror> {
+        // What changed may be over-recorded after a crash, never under: whole intent
+        // extents keep the write path at one sync per extent (docs/bitmap-sidecar.md).
+        // Not `filled`, which promises work done and must stay exact.
+        let (p_dirty, s_dirty) = (p_dirty.with_intent_extent(INTENT_EXTENT), s_dirty.with_intent_extent(INTENT_EXTENT));
         let granularity = p_dirty.bitmap().granularity();
         let locks = match with {
             Some(other) => {

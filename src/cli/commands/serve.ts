@@ -108,7 +108,7 @@ async function printStatus(o: ServeOpts): Promise<void> {
     ['pid', s.pid],
     ['home', s.home],
     ['started', s.startedAt],
-    ['nbd', s.nbd ? [s.nbd.tcp, s.nbd.unix].filter(Boolean).join(', ') : '-'],
+    ['nbd', s.nbd ? `${[s.nbd.tcp, s.nbd.unix].filter(Boolean).join(', ')} (${s.nbd.clients} client${s.nbd.clients === 1 ? '' : 's'})` : '-'],
     ['running jobs', s.jobs],
     ['pair sets', s.pairSets.join(', ') || '-'],
   ]);
