@@ -5,7 +5,7 @@
  * `plexus bench resync` compares against; strace, with which tests observe the fsyncs
  * and locks of real commands; OpenSSL's headers and pkg-config, which the NBD server's
  * TLS builds against; the real NBD clients and peers the tests and `plexus bench nbd`
- * drive (qemu-utils, libnbd-bin, nbdkit, fio) and GnuTLS's tools for TLS interop.
+ * drive (qemu-utils, libnbd-bin and python3-libnbd's nbdsh, nbdkit, fio) and GnuTLS's tools for TLS interop.
  * Only as root with apt-get: anywhere else it prints one warning line and leaves the
  * machine alone. Never fails the install.
  */
@@ -20,6 +20,7 @@ const TOOLS = [
   { file: '/usr/include/openssl/ssl.h', pkg: 'libssl-dev', why: 'the TLS crate builds against OpenSSL' },
   { command: 'qemu-img', pkg: 'qemu-utils', why: 'NBD tests and plexus bench nbd use qemu-io, qemu-img and qemu-nbd' },
   { command: 'nbdinfo', pkg: 'libnbd-bin', why: 'NBD tests use nbdinfo, nbdcopy and nbdfuse' },
+  { command: 'nbdsh', pkg: 'python3-libnbd', why: "NBD tests send every command (CACHE, DISC, FUA writes, ...) through libnbd's shell" },
   { command: 'nbdkit', pkg: 'nbdkit', why: 'plexus bench nbd compares against nbdkit file' },
   { command: 'fio', pkg: 'fio', why: 'plexus bench nbd measures random writes with it' },
   { command: 'gnutls-cli', pkg: 'gnutls-bin', why: 'TLS tests make credentials with certtool and psktool' },

@@ -100,6 +100,49 @@ describe('NBD exports of the agent', () => {
     expect(p.contexts).toEqual(expect.arrayContaining(['base:allocation', 'qemu:dirty-bitmap:s']));
   });
 
+  it("answers every command as the protocol says, driven by libnbd's nbdsh: FUA write, read, CACHE, FLUSH, TRIM, WRITE_ZEROES, BLOCK_STATUS, DISC; EPERM on a read-only export", async () => {
+    paired('8M');
+    ok(s.home, 'volume', 'create', 'r', '--size', '8M');
+    ok(s.home, 'volume', 'create', 'rs', '--size', '8M');
+    ok(s.home, 'pair', 'create', 'r', 'rs');
+    ok(s.home, 'pair', 'split', 'r', '--read-only');
+    await serve();
+    const script = `
+h.add_meta_context("base:allocation")
+h.connect_uri(${JSON.stringify(uri('p'))})
+assert h.can_fua() and h.can_cache() and h.can_flush() and h.can_trim() and h.can_zero() and h.can_multi_conn()
+h.pwrite(b"\\xab" * 65536, 0, nbd.CMD_FLAG_FUA)
+assert h.pread(65536, 0) == b"\\xab" * 65536
+h.cache(65536, 0)
+h.flush()
+h.trim(65536, 0)
+h.zero(65536, 131072)
+assert h.pread(65536, 0) == bytes(65536)
+seen = []
+h.block_status(8 << 20, 0, lambda ctx, off, ents, err: seen.append((ctx, list(ents))))
+assert seen and seen[0][0] == "base:allocation", seen
+h.pwrite(b"\\x07" * 4096, 4096)
+h.shutdown()
+ro = nbd.NBD()
+ro.set_strict_mode(0)
+ro.connect_uri(${JSON.stringify(uri('rs'))})
+assert ro.is_read_only()
+try:
+    ro.pwrite(b"x" * 512, 0)
+    raise SystemExit("a write to a read-only export was accepted")
+except nbd.Error as e:
+    assert "(EPERM)" in str(e), e
+print("all commands answered")
+`;
+    // nbdsh runs `python3` from PATH: Debian's, which has the nbd module (not another
+    // Python installed ahead of it).
+    const r = tool('nbdsh', ['-c', script], 'python3-libnbd', { PATH: `/usr/bin:${process.env.PATH ?? ''}` });
+    expect(r.stdout + r.stderr).toContain('all commands answered');
+    expect(r.code, r.stderr).toBe(0);
+    // The trim and the zeroes reached the secondary; the last write too.
+    expect(digest('p')).toBe(digest('s'));
+  });
+
   it('duplexes qemu-io writes, zeroes and discards on a PAIR primary to its secondary', async () => {
     paired();
     await serve();
@@ -267,6 +310,7 @@ describe('NBD clients across role changes', () => {
     try {
       expect(await onA.run('write -P 0x61 0 64k', /wrote|error/i)).toMatch(/wrote 65536/);
       expect(await onB.run('write -P 0x62 0 64k', /wrote|error/i)).toMatch(/wrote 65536/);
+      expect(JSON.parse(ok(s.home, 'serve', '--status', '--json').stdout).nbd.clients).toBe(2);
       // b becomes the secondary of a: its client must not write behind the mirror.
       ok(s.home, 'pair', 'create', 'a', 'b');
       const cut = await onB.run('write -P 0x63 0 64k', /wrote|error|failed/i);
