@@ -179,3 +179,35 @@ pub fn replay_bench(record_size: usize, records: u64, window: usize, seed: u64) 
     let bytes = (records * record_size as u64) as f64;
     ReplayFigures { records_per_s: records as f64 / apply_s, bytes_per_s: bytes / apply_s, memcpy_bytes_per_s: bytes / copy_s }
 }
+
+/// Appends `records` records of `record_size` bytes from `threads` threads into a fresh
+/// journal in `dir` (page cache only, no sync) with segments of `segment_bytes`, and
+/// returns records per second. A segment roll fdatasyncs the full segment, so small
+/// segments measure the disk's write-back too; a huge one, the append path alone.
+#[allow(clippy::unwrap_used)]
+pub fn append_bench(dir: &Path, record_size: usize, records: u64, threads: usize, segment_bytes: u64) -> f64 {
+    let opts = crate::JournalOptions { segment_bytes, ..crate::JournalOptions::new(u64::MAX / 4) };
+    let j = Arc::new(crate::Journal::open_with(dir, opts).unwrap());
+    let data = vec![0x5au8; record_size];
+    let per = records / threads.max(1) as u64;
+    let t0 = Instant::now();
+    std::thread::scope(|s| {
+        for t in 0..threads.max(1) {
+            let (j, data) = (Arc::clone(&j), &data);
+            s.spawn(move || {
+                for i in 0..per {
+                    let rec = RecordRef {
+                        seq: 0,
+                        volume: t as u32,
+                        kind: RecordKind::Write,
+                        offset: i * data.len() as u64,
+                        len: data.len() as u64,
+                        data,
+                    };
+                    j.append(&rec).unwrap();
+                }
+            });
+        }
+    });
+    (per * threads.max(1) as u64) as f64 / t0.elapsed().as_secs_f64()
+}

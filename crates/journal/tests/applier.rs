@@ -19,9 +19,9 @@ const VOL: usize = 64 << 10;
 fn record(out: &mut Vec<u8>, seq: u64) {
     let volume = 1 + (seq % 2) as u32;
     let offset = (seq * 1536) % (VOL as u64 - 4096);
-    if seq % 7 == 0 {
+    if seq.is_multiple_of(7) {
         enc(out, seq, volume, RecordKind::Zeroes, offset, &[], 1000);
-    } else if seq % 11 == 0 {
+    } else if seq.is_multiple_of(11) {
         enc(out, seq, volume, RecordKind::Punch, offset, &[], 300);
     } else {
         let mut d = vec![(seq % 251) as u8; 100 + (seq as usize * 37) % 3000];
@@ -79,7 +79,7 @@ fn records_shuffled_within_a_window_apply_in_exact_sequence_order() {
     assert!(log.windows(2).all(|w| w[0] < w[1]) && log_b.windows(2).all(|w| w[0] < w[1]), "each volume's writes in seq order");
     log.extend(log_b);
     log.sort_unstable();
-    let writes: Vec<u64> = (1..=n).filter(|s| s % 7 != 0 && s % 11 != 0).collect();
+    let writes: Vec<u64> = (1..=n).filter(|s| !s.is_multiple_of(7) && !s.is_multiple_of(11)).collect();
     assert_eq!(log, writes, "every write applied exactly once");
     let (ra, rb) = reference(n);
     assert!(a.bytes() == ra && b.bytes() == rb, "final bytes as if applied in order");

@@ -37,10 +37,14 @@ fn every_truncation_is_refused() {
     let b = valid();
     let ends: Vec<usize> = {
         let mut at = 0;
-        decode_batch(&b).unwrap().iter().map(|r| {
-            at += RECORD_HEADER + r.data.len();
-            at
-        }).collect()
+        decode_batch(&b)
+            .unwrap()
+            .iter()
+            .map(|r| {
+                at += RECORD_HEADER + r.data.len();
+                at
+            })
+            .collect()
     };
     for cut in 1..b.len() {
         let res = decode_batch(&b[..cut]);

@@ -33,7 +33,14 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     truncated.truncate(in_order.len() - 7);
     let mut bad_crc = in_order.clone();
     bad_crc[60] ^= 0xff;
-    vec![("in-order", in_order), ("shuffled-dup", shuffled), ("kinds", kinds), ("truncated", truncated), ("bad-crc", bad_crc), ("empty", Vec::new())]
+    vec![
+        ("in-order", in_order),
+        ("shuffled-dup", shuffled),
+        ("kinds", kinds),
+        ("truncated", truncated),
+        ("bad-crc", bad_crc),
+        ("empty", Vec::new()),
+    ]
 }
 
 #[test]

@@ -14,7 +14,9 @@ fn eight_threads_appending_and_syncing_share_fdatasyncs() {
     let dir = tempfile::tempdir().unwrap();
     // 2 ms per fdatasync, like a disk: syncs queue up behind one another and group.
     let io = CountingSync::new(2000, -1);
-    let j = Arc::new(Journal::open_with(dir.path(), JournalOptions { capacity: 1 << 30, segment_bytes: 64 << 20, sync_io: Some(io.clone()) }).unwrap());
+    let j = Arc::new(
+        Journal::open_with(dir.path(), JournalOptions { capacity: 1 << 30, segment_bytes: 64 << 20, sync_io: Some(io.clone()) }).unwrap(),
+    );
     const PER: u64 = 100;
     let threads: Vec<_> = (0..8u32)
         .map(|t| {
@@ -65,7 +67,8 @@ fn a_failed_fdatasync_poisons_the_journal() {
 fn sync_with_nothing_appended_issues_no_fdatasync() {
     let dir = tempfile::tempdir().unwrap();
     let io = CountingSync::new(0, -1);
-    let j = Journal::open_with(dir.path(), JournalOptions { capacity: 1 << 30, segment_bytes: 64 << 20, sync_io: Some(io.clone()) }).unwrap();
+    let j =
+        Journal::open_with(dir.path(), JournalOptions { capacity: 1 << 30, segment_bytes: 64 << 20, sync_io: Some(io.clone()) }).unwrap();
     j.sync().unwrap();
     assert_eq!(io.files.load(Ordering::SeqCst), 0);
     j.append(&write(1, 0, b"x")).unwrap();

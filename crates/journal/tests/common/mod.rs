@@ -83,12 +83,22 @@ pub struct CrashTarget {
 
 impl CrashTarget {
     pub fn new(size: usize) -> Arc<CrashTarget> {
-        Arc::new(CrashTarget { volatile: Mutex::new(vec![0; size]), durable: Mutex::new(vec![0; size]), log: Mutex::new(Vec::new()), syncs: AtomicU64::new(0) })
+        Arc::new(CrashTarget {
+            volatile: Mutex::new(vec![0; size]),
+            durable: Mutex::new(vec![0; size]),
+            log: Mutex::new(Vec::new()),
+            syncs: AtomicU64::new(0),
+        })
     }
     /// A target restarted from what was durable.
     pub fn after_crash(&self) -> Arc<CrashTarget> {
         let d = self.durable.lock().unwrap().clone();
-        Arc::new(CrashTarget { volatile: Mutex::new(d.clone()), durable: Mutex::new(d), log: Mutex::new(Vec::new()), syncs: AtomicU64::new(0) })
+        Arc::new(CrashTarget {
+            volatile: Mutex::new(d.clone()),
+            durable: Mutex::new(d),
+            log: Mutex::new(Vec::new()),
+            syncs: AtomicU64::new(0),
+        })
     }
     pub fn bytes(&self) -> Vec<u8> {
         self.volatile.lock().unwrap().clone()
@@ -138,11 +148,21 @@ pub struct CrashStore {
 
 impl CrashStore {
     pub fn new() -> Arc<CrashStore> {
-        Arc::new(CrashStore { volatile: Mutex::new(Vec::new()), durable: Mutex::new(Vec::new()), syncs_left: AtomicI64::new(-1), writes_left: AtomicI64::new(-1) })
+        Arc::new(CrashStore {
+            volatile: Mutex::new(Vec::new()),
+            durable: Mutex::new(Vec::new()),
+            syncs_left: AtomicI64::new(-1),
+            writes_left: AtomicI64::new(-1),
+        })
     }
     pub fn after_crash(&self) -> Arc<CrashStore> {
         let d = self.durable.lock().unwrap().clone();
-        Arc::new(CrashStore { volatile: Mutex::new(d.clone()), durable: Mutex::new(d), syncs_left: AtomicI64::new(-1), writes_left: AtomicI64::new(-1) })
+        Arc::new(CrashStore {
+            volatile: Mutex::new(d.clone()),
+            durable: Mutex::new(d),
+            syncs_left: AtomicI64::new(-1),
+            writes_left: AtomicI64::new(-1),
+        })
     }
 }
 
