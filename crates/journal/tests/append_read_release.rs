@@ -145,3 +145,10 @@ fn wait_appended_wakes_on_append_and_on_wake() {
     assert_eq!(waiter.join().unwrap(), 1);
     assert!(t0.elapsed() < Duration::from_secs(10));
 }
+
+#[test]
+fn the_journal_and_the_applier_are_send_and_sync() {
+    fn shared<T: Send + Sync>() {}
+    shared::<Journal>();
+    shared::<plexus_journal::Applier>();
+}
