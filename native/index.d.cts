@@ -31,6 +31,26 @@ export declare class MirrorJob {
   cancel(): void
 }
 
+/** The sequenced applier of one group at the remote site. */
+export declare class NativeApplier {
+  /** Opens the applier whose durable state is at `state`, applying to `plexes[i]` as member `ids[i]`. */
+  static open(state: string, ids: Array<number>, plexes: Array<NativePlex>, window: number): NativeApplier
+  /** Applies a received batch (hostile bytes) in sequence order, off the JS thread; the newest applied seq. */
+  receive(batch: Buffer): Promise<number>
+  /** Syncs the targets and records the applied seq durably, off the JS thread; the durable seq. */
+  commit(): Promise<number>
+  /** Newest applied seq. */
+  get applied(): number
+  /** Newest durably applied seq. */
+  get durable(): number
+  /** The epoch recorded with the state. */
+  get epoch(): number
+  /** Restarts the sequence: the next record expected is `seq + 1`, in `epoch`. Durable. */
+  reset(seq: number, epoch: number): void
+  /** [records, bytes] buffered out of order. */
+  buffered(): Array<number>
+}
+
 /** A dirty bitmap persisted in a sidecar file. */
 export declare class NativeBitmap {
   /**
@@ -239,8 +259,74 @@ export declare class NativePlex {
   generations(): Array<CheckpointGeneration>
   /** Writes through the mirrors and checkpoints. */
   write(offset: number, data: Buffer): void
+  /** Refuses writes from this site with `why` (E_STATE), or takes them again (no argument). */
+  setFence(why?: string | undefined | null): void
+  /** Why writes from this site are refused, if they are. */
+  get fence(): string | null
+  /** Whether the volume's changes are replicated by a remote group. */
+  get replicated(): boolean
+  /** Writes bypassing the remote replication and the fence (a reverse resync's data). */
+  writeLocal(offset: number, data: Buffer): void
   /** Makes every completed write durable. */
   flush(): void
+}
+
+/** A consistency group's replicated write path and journal. */
+export declare class NativeReplicaGroup {
+  /** Opens the group's journal (recovering what a crash left) and its members' bitmaps. */
+  static open(opts: ReplicaGroupOptions): NativeReplicaGroup
+  /** Adds member `m` (a volume joining the group). */
+  addMember(m: ReplicaMember): void
+  /** Routes `plex`'s changes through the group as member `id`. */
+  attach(plex: NativePlex, id: number): void
+  /** Stops routing `plex`'s changes through any group. */
+  detach(plex: NativePlex): void
+  /** `async`, `sync` or `track`. */
+  get mode(): string
+  /** Switches mode (`track` without folding: use `suspend` for a link failure or split). */
+  setMode(mode: string): void
+  /** How long a synchronous write waits for the remote. */
+  setSyncTimeout(ms: number): void
+  /** The remote's newest applied and durable sequence numbers. */
+  acknowledge(applied: number, durable: number): void
+  /** Restarts the acknowledged numbers at `base` (a new epoch). */
+  resetAcks(base: number): void
+  /** [applied, durable] as last acknowledged. */
+  acknowledged(): Array<number>
+  /** Folds the unsent journal into the bitmaps and tracks from now on; bytes folded. */
+  suspend(why: string): number
+  /** Suspensions that happened in the write path (journal full, sync timeout), oldest first. */
+  takeEvents(): Array<string>
+  /** What the journal holds. */
+  stats(): JournalStats
+  /** Records from `from` on, at most about `maxBytes`, off the JS thread. */
+  readBatch(from: number, maxBytes: number): Promise<JournalBatch>
+  /** Waits (off the JS thread) until a record newer than `seq` is appended or `timeoutMs` passes; the newest seq. */
+  waitAppended(seq: number, timeoutMs: number): Promise<number>
+  /** Wakes a `waitAppended` (the group is stopping). */
+  wake(): void
+  /** Records up to `upto` are durable at the remote: their segments may go. */
+  release(upto: number): void
+  /** Drops every record; the next gets `next`. */
+  resetJournal(next: number): void
+  /** Makes every appended record durable (group commit), off the JS thread. */
+  sync(): Promise<void>
+  /** One resync step of member `id`, reading `volume`, off the JS thread. */
+  copyStep(id: number, volume: NativeVolume, from: number, maxBytes: number, budget: number): Promise<ReplicaCopyStep>
+  /** Dirty bytes of member `id`. */
+  dirtyBytes(id: number): number
+  /** Member `id`'s dirty words (for a reverse resync: the other site merges them). */
+  dirtyWords(id: number): Buffer
+  /** Marks in member `id` every granule `words` (little-endian u64s) marks; bytes newly dirty. */
+  mergeDirty(id: number, words: Buffer): number
+  /** Marks all of member `id` dirty (a full copy). */
+  markAll(id: number): void
+  /** Clears member `id`'s bitmap (durably). */
+  clearDirty(id: number): void
+  /** Marks `[offset, offset+length)` of member `id` dirty (durably). */
+  markDirty(id: number, offset: number, length: number): void
+  /** Coalesced dirty runs of member `id` as [offset, length] pairs, at most `max` of them. */
+  dirtyRuns(id: number, max: number): Array<Array<number>>
 }
 
 /** An open volume file. */
@@ -428,6 +514,30 @@ export interface FillOptions {
   seed?: number
 }
 
+/** Encoded records to ship. */
+export interface JournalBatch {
+  /** The records in wire form. */
+  bytes: Buffer
+  /** First and last sequence number in it. */
+  first: number
+  /** Last sequence number (0: empty). */
+  last: number
+  /** Records in it. */
+  count: number
+}
+
+/** What the journal holds. */
+export interface JournalStats {
+  /** Oldest held sequence number (next when empty). */
+  first: number
+  /** Newest appended (0: none yet). */
+  last: number
+  /** Records held. */
+  records: number
+  /** Bytes held. */
+  bytes: number
+}
+
 /** The machine's memcpy bandwidth in bytes per second (best of `rounds`). */
 export declare function memcpyBandwidth(bytes: number, rounds: number): number
 
@@ -503,6 +613,46 @@ export declare function planSegmentCommands(offset: number, length: number, chun
 
 /** The seeded pseudo-random bytes `volume write --random` writes at `offset`. */
 export declare function randomBytes(seed: number, offset: number, length: number): Buffer
+
+/** What one resync step copied. */
+export interface ReplicaCopyStep {
+  /** Where the next step starts. */
+  next: number
+  /** Bytes of dirty regions appended. */
+  bytes: number
+  /** Of them, bytes sent as data (the rest as holes). */
+  dataBytes: number
+  /** Records appended. */
+  records: number
+  /** No dirty region left in this member. */
+  done: boolean
+}
+
+/** How a group is opened. */
+export interface ReplicaGroupOptions {
+  /** The journal's directory. */
+  journal: string
+  /** Most bytes the journal holds. */
+  capacity: number
+  /** Bytes per journal segment file (default 64 MiB). */
+  segmentBytes?: number
+  /** The members. */
+  members: Array<ReplicaMember>
+  /** `async`, `sync` or `track`. */
+  mode: string
+}
+
+/** One member volume of a group. */
+export interface ReplicaMember {
+  /** Its id within the group (records name it). */
+  id: number
+  /** Its dirty-bitmap sidecar (created if absent). */
+  bitmap: string
+  /** The volume's size in bytes. */
+  size: number
+  /** Bytes per bit. */
+  granularity: number
+}
 
 /** Where a restore puts the bytes and what the catalog expects of them. */
 export interface RestoreOptions {

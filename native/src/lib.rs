@@ -11,6 +11,7 @@ mod job;
 mod lock;
 mod mirror;
 mod nbd;
+mod replica;
 mod tape;
 mod volume;
 mod xcopy;
@@ -22,6 +23,7 @@ pub use copy::{CopyJob, CopyJobOptions, CopyProgress, CopyResult, Extent};
 pub use lock::NativeOwnerLock;
 pub use mirror::{MirrorJob, MirrorPaths, NativeMirror};
 pub use nbd::{CheckpointGeneration, NativeNbdServer, NativePlex, NbdServerOptions};
+pub use replica::{NativeApplier, NativeReplicaGroup};
 pub use tape::{
     BlockWritten, CartridgeFormat, CartridgeLabel, NativeDrive, RestoreOptions, TapeFile, TapeFileWritten, TapeJob, TapeJobResult,
     TapePosition, TapeRecovery, TapeSpace,

@@ -104,6 +104,30 @@ impl NativePlex {
         self.inner.write(crate::args::to_u64("offset", offset)?, &data).map_err(to_js)
     }
 
+    /// Refuses writes from this site with `why` (E_STATE), or takes them again (no argument).
+    #[napi(catch_unwind)]
+    pub fn set_fence(&self, why: Option<String>) {
+        self.inner.set_fence(why);
+    }
+
+    /// Why writes from this site are refused, if they are.
+    #[napi(getter)]
+    pub fn fence(&self) -> Option<String> {
+        self.inner.fence()
+    }
+
+    /// Whether the volume's changes are replicated by a remote group.
+    #[napi(getter)]
+    pub fn replicated(&self) -> bool {
+        self.inner.replica().is_some()
+    }
+
+    /// Writes bypassing the remote replication and the fence (a reverse resync's data).
+    #[napi(catch_unwind)]
+    pub fn write_local(&self, offset: f64, data: Buffer) -> napi::Result<()> {
+        self.inner.write_local(crate::args::to_u64("offset", offset)?, &data).map_err(to_js)
+    }
+
     /// Makes every completed write durable.
     #[napi(catch_unwind)]
     pub fn flush(&self) -> napi::Result<()> {

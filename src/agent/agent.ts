@@ -32,6 +32,10 @@ export interface AgentOptions {
   allowRemote?: boolean;
   /** TLS for NBD clients. */
   tls?: TlsOptions;
+  /** Listen for remote-replication peers at `HOST:PORT` (`plexus remote serve --listen`). */
+  listen?: string;
+  /** This site's name in peer handshakes. */
+  site?: string;
   /** Stop on SIGTERM and SIGINT (default true; tests running agents in-process turn it off). */
   handleSignals?: boolean;
 }
@@ -82,8 +86,11 @@ export async function startAgent(homeDir: string | undefined, opts: AgentOptions
     await step('control socket', () => control && closeControl(control));
     // Jobs first: a cancelled copy stops between chunks with its progress durable.
     await step('jobs', () => jobs.stopAll(STOP_GRACE_MS));
+    // Shipping stops with the journal holding what was not sent; applied records are made durable.
+    await step('replication', () => core.replication?.stop());
     await step('exports', () => core.exports?.close());
     await step('pairs', () => PlexSet.closeKept());
+    await step('write paths', () => core.writePaths.close());
     await step('pid file', () => fs.rmSync(paths.pid, { force: true }));
     lock.release();
     if (signals) {
@@ -111,6 +118,10 @@ export async function startAgent(homeDir: string | undefined, opts: AgentOptions
         log.event('pair-set-not-opened', { primary, error: asPlexusError(e).message });
       }
     }
+    // Replication attaches to the members' write paths (the ones the pair sets and
+    // exports use), so it starts once they exist and before anything can write.
+    const { Replication } = await import('../remote/service.js');
+    core.replication = await Replication.start(core, { listen: opts.listen, site: opts.site });
     core.changed();
     control = await listenControl(core, paths.socket);
     writeFileDurable(paths.pid, `${process.pid}\n`);
@@ -128,7 +139,7 @@ export async function startAgent(homeDir: string | undefined, opts: AgentOptions
     process.on('uncaughtException', (e) => log.event('internal-error', { error: asPlexusError(e).message, stack: e.stack }));
   }
   const resumed = core.resumeInterrupted();
-  log.event('started', { pid: process.pid, home: home.dir, socket: paths.socket, nbd: core.exports?.addresses() ?? null, resumedJobs: resumed });
+  log.event('started', { pid: process.pid, home: home.dir, socket: paths.socket, nbd: core.exports?.addresses() ?? null, peers: core.replication?.listening ?? null, resumedJobs: resumed });
   return { core, stopped, stop: (why = 'requested') => core.stop(why) };
 }
 

@@ -10,6 +10,7 @@ import { isDuplexing } from '../mirror/states.js';
 import type { JobContext, Jobs } from './jobs.js';
 import type { AgentLog } from './log.js';
 import type { RequestContext } from './methods.js';
+import { WritePaths } from './write-paths.js';
 
 /** The NBD side of the agent, as the core drives it (src/agent/exports.ts). */
 export interface ExportControl {
@@ -33,6 +34,8 @@ export interface AgentStatus {
   home: string;
   startedAt: string;
   nbd: { tcp?: string; unix?: string; clients: number } | null;
+  /** Where remote peers connect, if the agent listens for them. */
+  peers: string | null;
   jobs: number;
   pairSets: string[];
 }
@@ -41,6 +44,10 @@ export interface AgentStatus {
 export class AgentCore {
   readonly startedAt = new Date().toISOString();
   exports?: ExportControl;
+  /** Each volume's write path, shared by the library, NBD and remote replication. */
+  readonly writePaths: WritePaths;
+  /** Remote replication: this site's groups and targets, and the peer listener. */
+  replication?: import('../remote/service.js').Replication;
   private stopping?: Promise<void>;
 
   constructor(
@@ -49,7 +56,9 @@ export class AgentCore {
     readonly jobs: Jobs,
     readonly log: AgentLog,
     private readonly onStop: (why: string) => Promise<void>,
-  ) {}
+  ) {
+    this.writePaths = new WritePaths(mirrors.store);
+  }
 
   /** What the agent is doing. */
   status(): AgentStatus {
@@ -58,6 +67,7 @@ export class AgentCore {
       home: this.home.dir,
       startedAt: this.startedAt,
       nbd: this.exports ? { ...this.exports.addresses(), clients: this.exports.clients() } : null,
+      peers: this.replication?.listening ?? null,
       jobs: this.jobs.running().length,
       pairSets: PlexSet.allKept().map((s) => s.primary.name),
     };

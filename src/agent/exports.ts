@@ -12,7 +12,6 @@ import { hostIdentity } from '../home/home.js';
 import { PlexSet } from '../mirror/plexset.js';
 import { isDuplexing } from '../mirror/states.js';
 import { type NativePlex, native } from '../native/binding.js';
-import type { Volume } from '../volumes/volume.js';
 import type { AgentCore, ExportControl } from './core.js';
 
 /** Where NBD listens. */
@@ -66,8 +65,6 @@ function isLoopback(host: string): boolean {
 }
 
 class Exporter implements ExportControl {
-  /** Each volume's write path (it holds the volume's file open itself). */
-  private readonly plexes = new Map<string, NativePlex>();
   /** What each export is now, as a key: a change of key re-adds the export. */
   private readonly roles = new Map<string, string>();
   private readonly timers: NodeJS.Timeout[] = [];
@@ -77,7 +74,6 @@ class Exporter implements ExportControl {
     private readonly server: NbdServer,
     private readonly unix: string | undefined,
   ) {
-    PlexSet.plexFor = (volume) => this.plexOf(volume.name, volume);
     this.timers.push(setInterval(() => this.drain(), EVENTS_MS).unref());
     this.timers.push(
       setInterval(() => {
@@ -92,13 +88,8 @@ class Exporter implements ExportControl {
   }
 
   /** The write path of `name`: one per volume for the agent's life. */
-  private plexOf(name: string, volume?: Volume): NativePlex {
-    const known = this.plexes.get(name);
-    if (known) return known;
-    const v = volume ?? this.core.mirrors.store.open(name);
-    const plex = callNative(() => native.NativePlex.create(v.handle));
-    this.plexes.set(name, plex);
-    return plex;
+  private plexOf(name: string): NativePlex {
+    return this.core.writePaths.of(name);
   }
 
   refresh(): void {
@@ -150,7 +141,7 @@ class Exporter implements ExportControl {
     callNative(() => this.server.remove(name));
     callNative(() => this.server.disconnect(name));
     this.roles.delete(name);
-    if (!PlexSet.kept(name)) this.plexes.delete(name);
+    this.core.writePaths.forget(name);
   }
 
   cut(volume: string): void {
@@ -184,10 +175,8 @@ class Exporter implements ExportControl {
 
   close(): void {
     for (const t of this.timers) clearInterval(t);
-    PlexSet.plexFor = undefined;
     callNative(() => this.server.shutdown());
     this.drain();
-    for (const plex of this.plexes.values()) callNative(() => plex.flush());
   }
 }
 

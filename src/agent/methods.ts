@@ -50,6 +50,17 @@ function copyOpts(p: ParamReader): { threads?: number; maxRate?: number } {
   return { threads: p.optNum('threads'), maxRate: p.optNum('maxRate') };
 }
 
+/** The remote group a pair request names with `group`, when it is one of this site's. */
+function remoteGroup(core: AgentCore, p: ParamReader): string | undefined {
+  const group = p.optStr('group');
+  return group !== undefined && core.replication?.has(group) ? group : undefined;
+}
+
+function replicationOf(core: AgentCore): NonNullable<AgentCore['replication']> {
+  if (!core.replication) throw new PlexusError('E_AGENT', 'remote replication is not running in this agent');
+  return core.replication;
+}
+
 const HANDLERS: Record<string, Handler> = {
   'agent.status': (core) => core.status(),
   'agent.stop': (core) => {
@@ -110,7 +121,8 @@ const HANDLERS: Record<string, Handler> = {
   'pair.display': (core, p) => {
     const primary = p.optStr('primary');
     const group = p.optStr('group');
-    return primary === undefined && group === undefined ? core.mirrors.display() : core.mirrors.display(selectorOf(p));
+    if (group !== undefined && core.replication?.has(group)) return core.replication.display(group);
+    return primary === undefined && group === undefined ? [...core.mirrors.display(), ...(core.replication?.display() ?? [])] : core.mirrors.display(selectorOf(p));
   },
   'pair.create': async (core, p, ctx) => {
     const primary = p.str('primary');
@@ -135,6 +147,8 @@ const HANDLERS: Record<string, Handler> = {
     return info;
   },
   'pair.split': async (core, p) => {
+    const remote = remoteGroup(core, p);
+    if (remote) return core.replication!.split(remote);
     const sel = selectorOf(p);
     core.exclusive(primariesOf(core, sel));
     const r = await core.mirrors.split(sel, {
@@ -149,6 +163,8 @@ const HANDLERS: Record<string, Handler> = {
     return r;
   },
   'pair.resync': async (core, p, ctx) => {
+    const remote = remoteGroup(core, p);
+    if (remote) return core.replication!.resync(remote, p.flag('reverse'), p.flag('background'), ctx);
     const sel = selectorOf(p);
     core.exclusive(primariesOf(core, sel));
     const secondaries = core.mirrors.select(sel).map((x) => x.secondary);
@@ -236,6 +252,15 @@ const HANDLERS: Record<string, Handler> = {
     const opts = { offset: p.optNum('offset'), length: p.optNum('length'), force: p.flag('force') };
     return core.foreground(ctx, 'restore', `job ${job} → ${p.str('to')}`, (j) => restoreJob(core.home, job, p.str('to'), { ...opts, signal: j.signal, onProgress: j.onProgress, onLog: ctx.onLog }));
   },
+
+  'remote.pairCreate': (core, p, ctx) => replicationOf(core).control('remote.pairCreate', p, ctx),
+  'remote.display': (core, p, ctx) => replicationOf(core).control('remote.display', p, ctx),
+  'remote.syncWait': (core, p, ctx) => replicationOf(core).control('remote.syncWait', p, ctx),
+  'remote.setMode': (core, p, ctx) => replicationOf(core).control('remote.setMode', p, ctx),
+  'remote.delete': (core, p, ctx) => replicationOf(core).control('remote.delete', p, ctx),
+  'remote.takeover': (core, p, ctx) => replicationOf(core).control('remote.takeover', p, ctx),
+  'remote.backup': (core, p, ctx) => replicationOf(core).control('remote.backup', p, ctx),
+  'remote.status': (core, p, ctx) => replicationOf(core).control('remote.status', p, ctx),
 
   'jobs.list': (core) => core.jobs.list(),
   'jobs.cancel': (core, p) => core.jobs.cancel(p.str('id')),

@@ -58,6 +58,13 @@ export class ParamReader {
     return v as string[];
   }
 
+  /** A required list of objects, each read by its own reader. */
+  objects(key: string): ParamReader[] {
+    const v = this.p[key];
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'object' && x !== null && !Array.isArray(x))) throw bad(this.method, key, 'a list of objects');
+    return v.map((x) => new ParamReader(`${this.method} ${key}[]`, x as Params));
+  }
+
   /** Required bytes. */
   bytes(key: string): Buffer {
     const v = this.p[key];

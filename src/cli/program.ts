@@ -22,6 +22,8 @@ const COMMANDS: ReadonlyArray<[string, () => Promise<Command>]> = [
   ['fault', async () => (await import('./tree/fault.js')).faultCommand()],
   ['serve', async () => (await import('./tree/serve.js')).serveCommand()],
   ['jobs', async () => (await import('./tree/serve.js')).jobsCommand()],
+  ['remote', async () => (await import('./tree/remote.js')).remoteCommand()],
+  ['sync-wait', async () => (await import('./tree/remote.js')).syncWaitCommand()],
   ['bench', async () => (await import('./tree/bench.js')).benchCommand()],
 ];
 

@@ -7,6 +7,7 @@
 
 import { awaitNative, callNative, PlexusError } from '../errors.js';
 import { hostIdentity } from '../home/home.js';
+import type { NativePlex } from '../native/binding.js';
 import type { VolumeStore } from '../volumes/store.js';
 import type { Volume } from '../volumes/volume.js';
 import { type OpenPair, type PairSuspension, PlexSet } from './plexset.js';
@@ -121,6 +122,22 @@ class PlainIo implements VolumeIo {
   }
 }
 
+/**
+ * A volume written through the agent's write path for it (./plexset.ts `plexFor`), so
+ * its checkpoints, its remote replication and its fence see every write.
+ */
+class PlexIo extends PlainIo {
+  constructor(
+    v: Volume,
+    private readonly plex: NativePlex,
+  ) {
+    super(v, true);
+  }
+  override write(offset: number, data: Buffer): void {
+    callNative(() => this.plex.write(offset, data));
+  }
+}
+
 class PrimaryIo implements VolumeIo {
   private readonly seen: PairSuspension[] = [];
   constructor(
@@ -209,6 +226,10 @@ export function openVolumeIo(store: VolumeStore, records: PairRecords, name: str
       set.close();
       throw e;
     }
+  }
+  if (opts.write && PlexSet.plexFor) {
+    const v = store.open(name);
+    return new PlexIo(v, PlexSet.plexFor(v));
   }
   return new PlainIo(store.open(name, { readOnly: !opts.write }), Boolean(opts.write));
 }

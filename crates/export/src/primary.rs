@@ -20,6 +20,7 @@ fn failure(e: &PlexError) -> IoFailure {
     match e {
         PlexError::Volume(v) => from_volume(v),
         PlexError::Mirror(m) => from_mirror(m),
+        other => IoFailure::new(crate::errno::errno_of(other.code()), format!("{}: {other}", other.code())),
     }
 }
 

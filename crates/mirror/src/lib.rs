@@ -17,6 +17,7 @@ mod write;
 pub use checkpoints::{CheckpointGuard, Checkpoints, Generation};
 pub use error::{MirrorError, Result};
 pub use extents::Side;
+pub use locks::{RegionGuard, RegionLocks};
 pub use mirror::{Absent, Mirror, MirrorFiles, Mode, Quiesced};
 pub use ops::{split_group, Direction};
 pub use write::{write_primary_all, write_zeroes_primary_all};

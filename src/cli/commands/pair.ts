@@ -13,6 +13,7 @@ import { mirrorsOf } from '../mirrors.js';
 import { printJson, printTable } from '../render/output.js';
 import { progressBar } from '../render/progress.js';
 import { EXIT_TIMEOUT } from '../tree/pair.js';
+import { type GroupDisplay, printRemoteGroups } from './remote-display.js';
 
 interface SelectOpts {
   group?: string;
@@ -118,6 +119,10 @@ export async function runPairSplit(
     printJson(r);
     return;
   }
+  const remote = r as unknown as { group?: string; state?: string; foldedBytes?: number };
+  if (remote.foldedBytes !== undefined) {
+    return void process.stdout.write(`remote group ${remote.group} is in ${remote.state}; changes are tracked for the next resync (${formatBytes(remote.foldedBytes)} of unsent journal folded)\n`);
+  }
   const hooks = [r.freeze && `freeze ${r.freeze.status} in ${r.freeze.ms} ms`, r.thaw && `thaw ${r.thaw.status} in ${r.thaw.ms} ms`].filter(Boolean).join(', ');
   process.stdout.write(`split ${r.pairs.join(', ')} at ${r.splitAt}${hooks ? `; ${hooks}` : ''}${r.frozenMs !== undefined ? `; frozen for ${r.frozenMs} ms` : ''}\n`);
 }
@@ -169,6 +174,11 @@ function printResync(results: ResyncResult[], bar: { stop(): void }, json?: bool
     printJson(results);
     return;
   }
+  if (!Array.isArray(results)) {
+    // A remote group's resync (src/remote/).
+    const r = results as { group: string; bytes: number; epoch: number; state: string };
+    return void process.stdout.write(`resynced remote group ${r.group}: shipped ${formatBytes(r.bytes)} of dirty regions; ${r.state}, epoch ${r.epoch}\n`);
+  }
   for (const r of results) {
     const rate = formatRate(r.bytesCopied / Math.max(r.elapsedMs / 1000, 1e-9));
     process.stdout.write(`${r.resumed ? 'resumed and ' : ''}resynced ${r.primary} → ${r.secondary}: copied ${formatBytes(r.bytesCopied)} in ${(r.elapsedMs / 1000).toFixed(2)} s (${rate})\n`);
@@ -186,8 +196,11 @@ export async function runPairDisplay(primary: string | undefined, o: GlobalOptio
     printJson(list);
     return;
   }
+  const remote = list.filter((x) => (x as unknown as { kind?: string }).kind === 'remote') as unknown as GroupDisplay[];
+  const local = list.filter((x) => (x as unknown as { kind?: string }).kind !== 'remote');
   if (list.length === 0) return void process.stdout.write('no pairs\n');
-  printTable(['PRIMARY', 'SECONDARY', 'STATE', 'GROUP', 'DIRTY', 'PROGRESS', 'SPLIT AT', 'ACCESS'], list.map(describe));
+  if (local.length > 0) printTable(['PRIMARY', 'SECONDARY', 'STATE', 'GROUP', 'DIRTY', 'PROGRESS', 'SPLIT AT', 'ACCESS'], local.map(describe));
+  if (remote.length > 0) printRemoteGroups(remote);
 }
 
 /** `pair wait`. */

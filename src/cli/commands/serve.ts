@@ -15,8 +15,10 @@ import { agentOf, ask } from '../agent.js';
 import type { GlobalOptions } from '../context.js';
 import { printFields, printJson, printTable } from '../render/output.js';
 
-interface ServeOpts extends GlobalOptions {
+export interface ServeOpts extends GlobalOptions {
   nbd?: string;
+  listen?: string;
+  site?: string;
   nbdSocket?: string;
   allowRemote?: boolean;
   detach?: boolean;
@@ -45,9 +47,10 @@ export async function runServe(o: ServeOpts): Promise<void> {
   const home = Home.open(o.home, { create: false });
   if (o.detach) return detach(home.dir, o);
   const { startAgent } = await import('../../agent/agent.js');
-  const agent = await startAgent(home.dir, { nbd: o.nbd, nbdSocket: o.nbdSocket, logFile: o.logFile, allowRemote: o.allowRemote, tls: tlsOf(o) });
+  const agent = await startAgent(home.dir, { nbd: o.nbd, nbdSocket: o.nbdSocket, logFile: o.logFile, allowRemote: o.allowRemote, tls: tlsOf(o), listen: o.listen, site: o.site });
   const nbd = agent.core.exports?.addresses();
-  process.stdout.write(`plexus agent serving ${home.dir} (pid ${process.pid})${nbd?.tcp ? `; NBD on ${nbd.tcp}` : ''}${nbd?.unix ? `; NBD socket ${nbd.unix}` : ''}; stop with SIGTERM\n`);
+  const peers = agent.core.replication?.listening;
+  process.stdout.write(`plexus agent serving ${home.dir} (pid ${process.pid})${nbd?.tcp ? `; NBD on ${nbd.tcp}` : ''}${nbd?.unix ? `; NBD socket ${nbd.unix}` : ''}${peers ? `; peers on ${peers}` : ''}; stop with SIGTERM\n`);
   await agent.stopped;
 }
 
@@ -59,6 +62,8 @@ async function detach(homeDir: string, o: ServeOpts): Promise<void> {
   if (o.nbd !== undefined) args.push('--nbd', o.nbd);
   if (o.nbdSocket !== undefined) args.push('--nbd-socket', path.resolve(o.nbdSocket));
   if (o.allowRemote) args.push('--allow-remote');
+  if (o.listen !== undefined) args.push('--listen', o.listen);
+  if (o.site !== undefined) args.push('--site', o.site);
   const tls = tlsOf(o);
   if (tls?.certificates) args.push('--tls-certificates', tls.certificates);
   if (tls?.psk) args.push('--tls-psk', tls.psk);
@@ -109,6 +114,7 @@ async function printStatus(o: ServeOpts): Promise<void> {
     ['home', s.home],
     ['started', s.startedAt],
     ['nbd', s.nbd ? `${[s.nbd.tcp, s.nbd.unix].filter(Boolean).join(', ')} (${s.nbd.clients} client${s.nbd.clients === 1 ? '' : 's'})` : '-'],
+    ['peers', s.peers ?? '-'],
     ['running jobs', s.jobs],
     ['pair sets', s.pairSets.join(', ') || '-'],
   ]);

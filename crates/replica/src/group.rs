@@ -1,0 +1,276 @@
+//! One consistency group's write path: its journal, its members' dirty bitmaps and its
+//! mode, and the rule that orders each change with its record.
+
+use crate::error::{ReplicaError, Result};
+use plexus_bitmap::DurableBitmap;
+use plexus_journal::{Journal, RecordKind, RecordRef};
+use plexus_mirror::RegionLocks;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant};
+
+/// How the group records changes now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplicaMode {
+    /// Journaled; acknowledged after the local commit and the append (PAIR, COPY).
+    Async,
+    /// Journaled; acknowledged once the remote applied the record (003 Fig. 4).
+    Sync,
+    /// Marked in the dirty bitmaps (PSUS, PSUE): the link is down or the pair split.
+    Track,
+}
+
+/// What a change does to the volume.
+#[derive(Clone, Copy, Debug)]
+pub enum Change<'a> {
+    /// New bytes.
+    Write(&'a [u8]),
+    /// The range reads as zeroes from now on (`punch`: it may be deallocated).
+    Zeroes {
+        /// Whether the range may be deallocated.
+        punch: bool,
+    },
+}
+
+/// One member volume.
+pub(crate) struct Member {
+    pub(crate) bitmap: Arc<DurableBitmap>,
+    /// A change's record and its local commit are ordered together per region, so the
+    /// remote applies overlapping writes in the order the local volume saw them.
+    pub(crate) locks: RegionLocks,
+}
+
+#[derive(Default)]
+struct Acks {
+    applied: u64,
+    durable: u64,
+}
+
+/// A consistency group's write path.
+pub struct ReplicaGroup {
+    journal: Arc<Journal>,
+    members: RwLock<HashMap<u32, Arc<Member>>>,
+    mode: RwLock<ReplicaMode>,
+    acks: Mutex<Acks>,
+    acked: Condvar,
+    sync_timeout_ms: AtomicU64,
+    events: Mutex<Vec<String>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every guarded value is updated in one assignment: a poisoned lock holds a whole one.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl ReplicaGroup {
+    /// A group over `journal` with `members` (volume id, its dirty bitmap), in `mode`.
+    pub fn new(journal: Arc<Journal>, members: Vec<(u32, Arc<DurableBitmap>)>, mode: ReplicaMode) -> Self {
+        let members = members
+            .into_iter()
+            .map(|(id, bitmap)| {
+                let g = bitmap.bitmap().granularity();
+                (id, Arc::new(Member { bitmap, locks: RegionLocks::new(g) }))
+            })
+            .collect();
+        ReplicaGroup {
+            journal,
+            members: RwLock::new(members),
+            mode: RwLock::new(mode),
+            acks: Mutex::new(Acks::default()),
+            acked: Condvar::new(),
+            sync_timeout_ms: AtomicU64::new(10_000),
+            events: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The group's journal.
+    pub fn journal(&self) -> &Arc<Journal> {
+        &self.journal
+    }
+
+    /// The mode now.
+    pub fn mode(&self) -> ReplicaMode {
+        *self.mode.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Switches between the journaled modes, or to Track; leaving Track (a resync) is
+    /// the caller's: the bitmaps then name what the resync must still copy.
+    pub fn set_mode(&self, mode: ReplicaMode) {
+        *self.mode.write().unwrap_or_else(|p| p.into_inner()) = mode;
+        self.acked.notify_all();
+    }
+
+    /// How long a synchronous write waits for the remote before the group suspends.
+    pub fn set_sync_timeout(&self, timeout: Duration) {
+        self.sync_timeout_ms.store(timeout.as_millis().min(u64::MAX as u128) as u64, Ordering::Relaxed);
+    }
+
+    /// The remote's newest applied and durably applied sequence numbers, as it reported them.
+    pub fn acknowledge(&self, applied: u64, durable: u64) {
+        let mut a = lock(&self.acks);
+        a.applied = a.applied.max(applied);
+        a.durable = a.durable.max(durable);
+        drop(a);
+        self.acked.notify_all();
+    }
+
+    /// (applied, durable) as last acknowledged.
+    pub fn acknowledged(&self) -> (u64, u64) {
+        let a = lock(&self.acks);
+        (a.applied, a.durable)
+    }
+
+    /// Forgets acknowledgements (a new epoch: the remote's numbering restarts at the journal's next seq - 1).
+    pub fn reset_acks(&self, base: u64) {
+        *lock(&self.acks) = Acks { applied: base, durable: base };
+        self.acked.notify_all();
+    }
+
+    /// What happened that the owner should log (a suspension and why), oldest first.
+    pub fn take_events(&self) -> Vec<String> {
+        std::mem::take(&mut *lock(&self.events))
+    }
+
+    /// Dirty bytes of member `volume`'s bitmap.
+    pub fn dirty_bytes(&self, volume: u32) -> Result<u64> {
+        Ok(self.member(volume)?.bitmap.bitmap().dirty_bytes())
+    }
+
+    /// Member `volume`'s bitmap words (a reverse resync sends them to the other site).
+    pub fn bitmap_words(&self, volume: u32) -> Result<Vec<u64>> {
+        Ok(self.member(volume)?.bitmap.bitmap().snapshot_words())
+    }
+
+    /// Marks what `words` marks in member `volume` (durably); bits newly set.
+    pub fn merge_words(&self, volume: u32, words: &[u64]) -> Result<u64> {
+        Ok(self.member(volume)?.bitmap.merge_words(words)?)
+    }
+
+    /// Marks all of member `volume` (a full copy).
+    pub fn mark_all(&self, volume: u32) -> Result<()> {
+        self.member(volume)?.bitmap.mark_all()?;
+        Ok(())
+    }
+
+    /// Marks `[offset, offset+len)` of member `volume` (durably).
+    pub fn mark(&self, volume: u32, offset: u64, len: u64) -> Result<()> {
+        self.member(volume)?.bitmap.mark_range(offset, len)?;
+        Ok(())
+    }
+
+    /// Clears member `volume`'s bitmap (durably).
+    pub fn clear_all(&self, volume: u32) -> Result<()> {
+        self.member(volume)?.bitmap.clear()?;
+        Ok(())
+    }
+
+    /// Member `volume`'s coalesced dirty runs (offset, len), at most `max`.
+    pub fn runs(&self, volume: u32, max: usize) -> Result<Vec<(u64, u64)>> {
+        Ok(self.member(volume)?.bitmap.bitmap().runs().take(max).map(|r| (r.offset, r.len)).collect())
+    }
+
+    /// Adds member `volume` (a volume joining the group; its bitmap names what its
+    /// initial copy must still send). E_STATE if the id is taken.
+    pub fn add_member(&self, volume: u32, bitmap: Arc<DurableBitmap>) -> Result<()> {
+        let mut members = self.members.write().unwrap_or_else(|p| p.into_inner());
+        if members.contains_key(&volume) {
+            return Err(ReplicaError::State { detail: format!("volume {volume} is already a member of the group") });
+        }
+        let g = bitmap.bitmap().granularity();
+        members.insert(volume, Arc::new(Member { bitmap, locks: RegionLocks::new(g) }));
+        Ok(())
+    }
+
+    pub(crate) fn member(&self, volume: u32) -> Result<Arc<Member>> {
+        let members = self.members.read().unwrap_or_else(|p| p.into_inner());
+        members.get(&volume).cloned().ok_or_else(|| ReplicaError::State { detail: format!("volume {volume} is not a member of the group") })
+    }
+
+    /// Applies one change: `local` commits it to the volume (and its local mirrors). In
+    /// a journaled mode the record is appended first, then the local commit; in Track
+    /// the bitmap mark is durable first. Both happen under the region's lock, so
+    /// overlapping changes get sequence numbers in the order the volume saw them. A full
+    /// journal or a failed append suspends the group (Track) instead of failing the
+    /// write; a synchronous write waits for the remote's acknowledgement, and suspends
+    /// the group when it does not come in time.
+    pub fn change<E: From<ReplicaError>>(&self, volume: u32, offset: u64, len: u64, change: Change<'_>, local: impl FnOnce() -> std::result::Result<(), E>) -> std::result::Result<(), E> {
+        let m = self.member(volume)?;
+        let _region = m.locks.lock(offset, len);
+        let mode = self.mode.read().unwrap_or_else(|p| p.into_inner());
+        let current = *mode;
+        let journaled = match current {
+            ReplicaMode::Track => {
+                m.bitmap.mark_range(offset, len).map_err(ReplicaError::from)?;
+                None
+            }
+            sync_or_async => {
+                let (kind, data) = match change {
+                    Change::Write(d) => (RecordKind::Write, d),
+                    Change::Zeroes { punch: false } => (RecordKind::Zeroes, &[][..]),
+                    Change::Zeroes { punch: true } => (RecordKind::Punch, &[][..]),
+                };
+                match self.journal.append(&RecordRef { seq: 0, volume, kind, offset, len, data }) {
+                    Ok(seq) => Some((seq, sync_or_async == ReplicaMode::Sync)),
+                    Err(e) => {
+                        drop(mode);
+                        let why = if e.code() == "E_FULL" { format!("journal full ({e})") } else { format!("journal append failed: {e}") };
+                        self.suspend(&why)?;
+                        m.bitmap.mark_range(offset, len).map_err(ReplicaError::from)?;
+                        return local();
+                    }
+                }
+            }
+        };
+        drop(mode);
+        local()?;
+        if let Some((seq, true)) = journaled {
+            if !self.wait_applied(seq) {
+                self.suspend(&format!("the remote did not apply sequence {seq} within the synchronous timeout"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until the remote applied `seq` (true), or the timeout passed (false). A
+    /// group suspended meanwhile folded the record into a bitmap: true, nothing to wait for.
+    fn wait_applied(&self, seq: u64) -> bool {
+        let deadline = Instant::now() + Duration::from_millis(self.sync_timeout_ms.load(Ordering::Relaxed));
+        let mut a = lock(&self.acks);
+        loop {
+            if a.applied >= seq || self.mode() == ReplicaMode::Track {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            a = self.acked.wait_timeout(a, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
+        }
+    }
+
+    /// Suspends the group (PSUE or PSUS): every journal record the remote has not made
+    /// durable is folded into its member's bitmap, the journal is emptied and changes are
+    /// tracked from now on. Returns the bytes folded. Idempotent.
+    pub fn suspend(&self, why: &str) -> Result<u64> {
+        let mut mode = self.mode.write().unwrap_or_else(|p| p.into_inner());
+        if *mode == ReplicaMode::Track {
+            return Ok(0);
+        }
+        let durable = lock(&self.acks).durable;
+        let from = (durable + 1).max(self.journal.first_seq());
+        let mut folded = 0u64;
+        for e in self.journal.extents_from(from)? {
+            self.member(e.volume)?.bitmap.mark_range(e.offset, e.len)?;
+            folded += e.len;
+        }
+        // The marks are durable (mark_range returns once logged): only now may the
+        // records go.
+        self.journal.reset(self.journal.next_seq())?;
+        *mode = ReplicaMode::Track;
+        drop(mode);
+        lock(&self.events).push(format!("suspended: {why}; {folded} bytes of unsent journal folded into the dirty bitmaps"));
+        self.acked.notify_all();
+        Ok(folded)
+    }
+}
