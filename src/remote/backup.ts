@@ -6,8 +6,9 @@
  * group), thaw, back the split mirror up to the remote site's library, and resync that
  * mirror. The application is frozen only for the sync-wait and the split.
  */
-import { PlexusError } from '../errors.js';
+
 import type { RequestContext } from '../agent/methods.js';
+import { PlexusError } from '../errors.js';
 import { describeHook, HookError, type HookResult, runHook } from '../mirror/hooks.js';
 import type { SourceGroup } from './source.js';
 

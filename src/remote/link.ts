@@ -6,8 +6,8 @@
  * journal batches in flight, so throughput does not wait on the round trip.
  */
 import net from 'node:net';
-import { asPlexusError, PlexusError } from '../errors.js';
 import { encodeFrame, FrameDecoder } from '../agent/frame.js';
+import { asPlexusError, PlexusError } from '../errors.js';
 import { HandshakeClient, HandshakeServer, type PeerIdentity } from './handshake.js';
 
 /** The largest frame on a link: a journal batch (at most 16 MiB) with its envelope. */
@@ -76,7 +76,10 @@ export class PeerClient {
         }
         for (const m of messages) {
           const step = hs.receive((m ?? {}) as Record<string, unknown>);
-          if (step.refused) return fail(step.refused);
+          if (step.refused) {
+            fail(step.refused);
+            return;
+          }
           if (step.send) sock.write(encodeFrame(step.send, MAX_HANDSHAKE_FRAME, 'peer handshake'));
           if (step.ready) {
             settled = true;

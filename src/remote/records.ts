@@ -121,10 +121,12 @@ class RecordDir<T extends { group: string; updatedAt: string }> {
     } catch {
       return [];
     }
-    return names.filter((n) => GROUP_NAME.test(n)).flatMap((n) => {
-      const r = this.get(n);
-      return r ? [r] : [];
-    });
+    return names
+      .filter((n) => GROUP_NAME.test(n))
+      .flatMap((n) => {
+        const r = this.get(n);
+        return r ? [r] : [];
+      });
   }
 
   save(r: T): void {
@@ -166,9 +168,15 @@ export function checkRemoteWrite(homeDir: string, volume: string, inAgent: boole
   const role = new RemoteRecords(homeDir).roleOf(volume);
   if (!role) return;
   if (role.kind === 'target' && role.record.state !== 'TAKEOVER') {
-    throw new PlexusError('E_STATE', `volume ${volume} is the remote secondary of group ${role.record.group} (replicated from ${role.record.source}); it takes writes only after \`plexus remote takeover --group ${role.record.group}\``);
+    throw new PlexusError(
+      'E_STATE',
+      `volume ${volume} is the remote secondary of group ${role.record.group} (replicated from ${role.record.source}); it takes writes only after \`plexus remote takeover --group ${role.record.group}\``,
+    );
   }
   if (!inAgent) {
-    throw new PlexusError('E_AGENT', `volume ${volume} is replicated by remote group ${role.record.group}: its writes go through the site agent, which journals them; start it (plexus serve --detach)`);
+    throw new PlexusError(
+      'E_AGENT',
+      `volume ${volume} is replicated by remote group ${role.record.group}: its writes go through the site agent, which journals them; start it (plexus serve --detach)`,
+    );
   }
 }

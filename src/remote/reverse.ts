@@ -5,8 +5,9 @@
  * durable, is sent from the remote back to this site, region by region; then the group
  * replicates from this site again in a new epoch. Only those regions cross the link.
  */
-import { callNative, PlexusError } from '../errors.js';
+
 import type { JobContext } from '../agent/jobs.js';
+import { callNative, PlexusError } from '../errors.js';
 import type { SourceGroup } from './source.js';
 
 /** Bytes per read over the link. */

@@ -4,16 +4,16 @@
  * the requests peers make (`repl.*`) and those the CLI makes (`remote.*`).
  */
 import os from 'node:os';
-import { runBackup } from '../backup/backup.js';
-import { asPlexusError, callNative, PlexusError } from '../errors.js';
 import type { AgentCore } from '../agent/core.js';
 import type { JobContext } from '../agent/jobs.js';
 import type { RequestContext } from '../agent/methods.js';
 import type { ParamReader } from '../agent/params.js';
-import { requireKey } from './key.js';
-import { listenPeers, parseAddress, type PeerConnection, type PeerServer } from './link.js';
-import { checkGroupName, type Member, RemoteRecords, type SourceRecord, type TargetRecord } from './records.js';
+import { runBackup } from '../backup/backup.js';
+import { asPlexusError, callNative, PlexusError } from '../errors.js';
 import { remoteBackup } from './backup.js';
+import { requireKey } from './key.js';
+import { listenPeers, type PeerConnection, type PeerServer, parseAddress } from './link.js';
+import { checkGroupName, type Member, RemoteRecords, type SourceRecord, type TargetRecord } from './records.js';
 import { reverseResync } from './reverse.js';
 import { type GroupDisplay, type ReplicationHost, SourceGroup } from './source.js';
 import { TargetGroup } from './target.js';
@@ -78,7 +78,13 @@ export class Replication implements ReplicationHost {
     }
     if (opts.listen !== undefined) {
       requireKey(core.home.dir);
-      r.server = await listenPeers(opts.listen, () => requireKey(core.home.dir), r.site, (m, p, c) => r.peerRequest(m, p, c), (e, f) => r.log(e, f));
+      r.server = await listenPeers(
+        opts.listen,
+        () => requireKey(core.home.dir),
+        r.site,
+        (m, p, c) => r.peerRequest(m, p, c),
+        (e, f) => r.log(e, f),
+      );
     }
     return r;
   }
@@ -166,7 +172,11 @@ export class Replication implements ReplicationHost {
     const { PeerClient } = await import('./link.js');
     const link = await PeerClient.connect(peer, this.key(), this.site, 5000);
     try {
-      await link.call('repl.attach', { group, epoch: record.epoch, base: g ? undefined : 0, granularity: record.granularity, members: members.map((m) => ({ id: m.id, volume: m.remote, size: m.size })) }, record.linkTimeoutMs);
+      await link.call(
+        'repl.attach',
+        { group, epoch: record.epoch, base: g ? undefined : 0, granularity: record.granularity, members: members.map((m) => ({ id: m.id, volume: m.remote, size: m.size })) },
+        record.linkTimeoutMs,
+      );
     } finally {
       link.close();
     }
@@ -272,7 +282,11 @@ export class Replication implements ReplicationHost {
       case 'remote.takeover':
         return this.takeover(p.str('group'));
       case 'remote.backup':
-        return remoteBackup(this.source(p.str('group')), { library: p.str('library'), freeze: p.optStr('freeze'), thaw: p.optStr('thaw'), hookTimeoutMs: p.optNum('hookTimeoutMs'), syncTimeoutMs: p.optNum('timeoutMs') }, ctx);
+        return remoteBackup(
+          this.source(p.str('group')),
+          { library: p.str('library'), freeze: p.optStr('freeze'), thaw: p.optStr('thaw'), hookTimeoutMs: p.optNum('hookTimeoutMs'), syncTimeoutMs: p.optNum('timeoutMs') },
+          ctx,
+        );
       case 'remote.status':
         return {
           site: this.site,
@@ -392,7 +406,14 @@ export class Replication implements ReplicationHost {
       }
     }
     this.core.changed();
-    return { group, [what === 'split' ? 'split' : 'resynced']: done, secondaries: this.core.mirrors.records.all().filter((r) => primaries.includes(r.primary)).map((r) => r.secondary) };
+    return {
+      group,
+      [what === 'split' ? 'split' : 'resynced']: done,
+      secondaries: this.core.mirrors.records
+        .all()
+        .filter((r) => primaries.includes(r.primary))
+        .map((r) => r.secondary),
+    };
   }
 
   /** Backs up the split local mirrors of a target's volumes to a library at this site. */

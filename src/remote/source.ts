@@ -210,7 +210,10 @@ export class SourceGroup {
     try {
       const hello = await link.call<{ applied: number; durable: number; epoch: number; state: string; divergedAt?: number }>('repl.hello', { group: this.name }, this.record.linkTimeoutMs);
       if (hello.state === 'TAKEOVER') {
-        throw new PlexusError('E_STATE', `the remote site took group ${this.name} over at sequence ${hello.divergedAt ?? '?'}; bring it back with \`plexus pair resync --group ${this.name} --reverse\``);
+        throw new PlexusError(
+          'E_STATE',
+          `the remote site took group ${this.name} over at sequence ${hello.divergedAt ?? '?'}; bring it back with \`plexus pair resync --group ${this.name} --reverse\``,
+        );
       }
       this.link = link;
       this.linkState = 'up';
@@ -423,7 +426,8 @@ export class SourceGroup {
         const volume = this.host.volumeOf(m.volume);
         for (;;) {
           this.drainEvents();
-          if (this.record.state !== 'COPY') throw new PlexusError('E_LINK', `group ${this.name} left COPY during the resync (${this.record.lastError ?? 'suspended'}); run \`plexus pair resync --group ${this.name}\` again`);
+          if (this.record.state !== 'COPY')
+            throw new PlexusError('E_LINK', `group ${this.name} left COPY during the resync (${this.record.lastError ?? 'suspended'}); run \`plexus pair resync --group ${this.name}\` again`);
           if (opts.signal.aborted) {
             this.suspend('PSUS', 'resync cancelled');
             throw new PlexusError('E_CANCELLED', `resync of group ${this.name} cancelled; what was copied stays copied, run it again to finish`);

@@ -67,7 +67,9 @@ export class TargetGroup {
       callNative(() =>
         this.host
           .plexOf(m.volume)
-          .setFence(`volume ${m.volume} is the remote secondary of group ${this.name} (replicated from ${this.record.source}); it takes writes only after \`plexus remote takeover --group ${this.name}\``),
+          .setFence(
+            `volume ${m.volume} is the remote secondary of group ${this.name} (replicated from ${this.record.source}); it takes writes only after \`plexus remote takeover --group ${this.name}\``,
+          ),
       );
     }
   }
@@ -91,11 +93,19 @@ export class TargetGroup {
 
   /** Where the applier is: newest applied and durable sequence numbers, the epoch, the state. */
   status(): { applied: number; durable: number; epoch: number; state: string; divergedAt?: number; buffered: number[] } {
-    return { applied: this.applier.applied, durable: this.applier.durable, epoch: this.applier.epoch, state: this.record.state, divergedAt: this.record.divergedAt, buffered: callNative(() => this.applier.buffered()) };
+    return {
+      applied: this.applier.applied,
+      durable: this.applier.durable,
+      epoch: this.applier.epoch,
+      state: this.record.state,
+      divergedAt: this.record.divergedAt,
+      buffered: callNative(() => this.applier.buffered()),
+    };
   }
 
   private refuseIfTakenOver(): void {
-    if (this.record.state === 'TAKEOVER') throw new PlexusError('E_STATE', `group ${this.name} was taken over at this site at sequence ${this.record.divergedAt}; it takes no records until a reverse resync`);
+    if (this.record.state === 'TAKEOVER')
+      throw new PlexusError('E_STATE', `group ${this.name} was taken over at this site at sequence ${this.record.divergedAt}; it takes no records until a reverse resync`);
   }
 
   /** Applies one batch, in the order batches arrive (the applier orders the records inside). */

@@ -19,7 +19,11 @@ type Json = { json?: boolean };
 /** The running agent; E_AGENT naming the fix when none runs (replication lives in it). */
 async function requireAgent(o: GlobalOptions): Promise<NonNullable<Awaited<ReturnType<typeof agentOf>>>> {
   const agent = await agentOf(o);
-  if (!agent) throw new PlexusError('E_AGENT', `no site agent serves ${resolveHomeDir(o.home)}; remote replication runs in it (start it: plexus serve --detach, or plexus remote serve --listen HOST:PORT at the remote site)`);
+  if (!agent)
+    throw new PlexusError(
+      'E_AGENT',
+      `no site agent serves ${resolveHomeDir(o.home)}; remote replication runs in it (start it: plexus serve --detach, or plexus remote serve --listen HOST:PORT at the remote site)`,
+    );
   return agent;
 }
 
@@ -69,7 +73,10 @@ export async function runRemotePairCreate(
     bar.stop();
     if (o.json) return printJson(r);
     if (r.job) process.stdout.write(`remote pair ${primary} → ${target} in group ${o.group}; initial copy running as agent job ${String(r.job)}\n`);
-    else process.stdout.write(`remote pair ${primary} → ${target} in group ${o.group}: copied ${formatBytes(Number(r.bytes))} (${formatBytes(Number(r.dataBytes))} of data, the rest holes); ${String(r.state)}\n`);
+    else
+      process.stdout.write(
+        `remote pair ${primary} → ${target} in group ${o.group}: copied ${formatBytes(Number(r.bytes))} (${formatBytes(Number(r.dataBytes))} of data, the rest holes); ${String(r.state)}\n`,
+      );
   } finally {
     bar.stop();
   }
@@ -115,7 +122,9 @@ export async function runRemoteBackup(o: GlobalOptions & Json & { group: string;
     timeoutMs: intOpt(o.timeout, 'timeout', 0, 86_400)! * 1000,
   };
   const agent = await requireAgent(o);
-  const r = await cancellable((signal) => ask<{ frozenMs: number; marker: string; jobs: Array<{ volume: string; job: number; bytes: number }> }>(agent, 'remote.backup', params, { signal, onLog: (l) => process.stderr.write(`${l}\n`) }));
+  const r = await cancellable((signal) =>
+    ask<{ frozenMs: number; marker: string; jobs: Array<{ volume: string; job: number; bytes: number }> }>(agent, 'remote.backup', params, { signal, onLog: (l) => process.stderr.write(`${l}\n`) }),
+  );
   if (o.json) return printJson(r);
   for (const j of r.jobs) process.stdout.write(`backed up ${j.volume} at the remote site as job ${j.job} (${formatBytes(j.bytes)})\n`);
   process.stdout.write(`frozen for ${r.frozenMs} ms (marker ${r.marker}); the remote pair stayed in PAIR\n`);
@@ -123,7 +132,11 @@ export async function runRemoteBackup(o: GlobalOptions & Json & { group: string;
 
 /** `remote status`. */
 export async function runRemoteStatus(o: GlobalOptions & Json): Promise<void> {
-  const s = await ask<{ site: string; listen: string | null; groups: GroupDisplay[]; targets: Array<{ group: string; source: string; state: string; applied: number; durable: number }> }>(await requireAgent(o), 'remote.status', {});
+  const s = await ask<{ site: string; listen: string | null; groups: GroupDisplay[]; targets: Array<{ group: string; source: string; state: string; applied: number; durable: number }> }>(
+    await requireAgent(o),
+    'remote.status',
+    {},
+  );
   if (o.json) return printJson(s);
   printFields([
     ['site', s.site],
@@ -137,7 +150,9 @@ export async function runRemoteStatus(o: GlobalOptions & Json): Promise<void> {
 export async function runSyncWait(o: GlobalOptions & Json & { group: string; timeout: string; marker?: string; nowait?: boolean }): Promise<void> {
   const timeoutMs = intOpt(o.timeout, 'timeout', 0, 31_536_000)! * 1000;
   const agent = await requireAgent(o);
-  const r = await cancellable((signal) => ask<{ status: SyncWaitStatus; marker: string; appliedSeq: number }>(agent, 'remote.syncWait', { group: o.group, marker: o.marker, timeoutMs, nowait: o.nowait }, { signal }));
+  const r = await cancellable((signal) =>
+    ask<{ status: SyncWaitStatus; marker: string; appliedSeq: number }>(agent, 'remote.syncWait', { group: o.group, marker: o.marker, timeoutMs, nowait: o.nowait }, { signal }),
+  );
   if (o.json) printJson(r);
   else process.stdout.write(`${r.status} ${r.marker}\n`);
   if (r.status !== 'DONE' && r.status !== 'NOWAIT') process.exitCode = SYNC_WAIT_EXIT[r.status];

@@ -50,7 +50,9 @@ export async function runServe(o: ServeOpts): Promise<void> {
   const agent = await startAgent(home.dir, { nbd: o.nbd, nbdSocket: o.nbdSocket, logFile: o.logFile, allowRemote: o.allowRemote, tls: tlsOf(o), listen: o.listen, site: o.site });
   const nbd = agent.core.exports?.addresses();
   const peers = agent.core.replication?.listening;
-  process.stdout.write(`plexus agent serving ${home.dir} (pid ${process.pid})${nbd?.tcp ? `; NBD on ${nbd.tcp}` : ''}${nbd?.unix ? `; NBD socket ${nbd.unix}` : ''}${peers ? `; peers on ${peers}` : ''}; stop with SIGTERM\n`);
+  process.stdout.write(
+    `plexus agent serving ${home.dir} (pid ${process.pid})${nbd?.tcp ? `; NBD on ${nbd.tcp}` : ''}${nbd?.unix ? `; NBD socket ${nbd.unix}` : ''}${peers ? `; peers on ${peers}` : ''}; stop with SIGTERM\n`,
+  );
   await agent.stopped;
 }
 

@@ -59,7 +59,7 @@ export function remoteCommand(): Command {
     .action(lazy(load, (m) => m.runRemotePairDelete));
   cmd
     .command('takeover')
-    .description('at the remote site: make the group\'s volumes writable now (the primary site is lost, or planned), recording where they diverge')
+    .description("at the remote site: make the group's volumes writable now (the primary site is lost, or planned), recording where they diverge")
     .requiredOption('--group <name>', 'the group')
     .option('--json', 'print JSON')
     .action(lazy(load, (m) => m.runRemoteTakeover));
@@ -67,7 +67,7 @@ export function remoteCommand(): Command {
     .command('backup')
     .description("back up a group at the remote site without suspending it: freeze, sync-wait, split the remote's local mirror, thaw, back up, resync")
     .requiredOption('--group <name>', 'the group')
-    .requiredOption('--library <name>', "a tape library of the remote site")
+    .requiredOption('--library <name>', 'a tape library of the remote site')
     .option('--freeze <cmd>', 'command run first (put the application in backup mode)')
     .option('--thaw <cmd>', 'command run once the remote mirror is split')
     .option('--hook-timeout <seconds>', 'timeout of each hook', '60')
@@ -85,7 +85,9 @@ export function remoteCommand(): Command {
 /** Registers `sync-wait`. */
 export function syncWaitCommand(): Command {
   return new Command('sync-wait')
-    .description(`wait until the remote applied every write made so far (or up to --marker): prints DONE (exit 0), TIMEOUT (${SYNC_WAIT_EXIT.TIMEOUT}), BROKEN (${SYNC_WAIT_EXIT.BROKEN}), CHANGED (${SYNC_WAIT_EXIT.CHANGED}) or NOWAIT (exit 0) and the marker`)
+    .description(
+      `wait until the remote applied every write made so far (or up to --marker): prints DONE (exit 0), TIMEOUT (${SYNC_WAIT_EXIT.TIMEOUT}), BROKEN (${SYNC_WAIT_EXIT.BROKEN}), CHANGED (${SYNC_WAIT_EXIT.CHANGED}) or NOWAIT (exit 0) and the marker`,
+    )
     .requiredOption('--group <name>', 'the remote group')
     .option('--timeout <seconds>', 'give up after this long (TIMEOUT)', '60')
     .option('--marker <m>', 'wait for this marker (as --nowait printed it) instead of the newest write')

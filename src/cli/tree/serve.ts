@@ -11,7 +11,7 @@ export function serveCommand(): Command {
     .option('--nbd <host:port>', 'serve NBD over TCP (loopback only unless --allow-remote or TLS)')
     .option('--nbd-socket <path>', 'serve NBD over a Unix socket')
     .option('--listen <host:port>', 'listen for remote-replication peers (authenticated by the home key: plexus remote key)')
-    .option('--site <name>', 'this site\'s name in peer handshakes and logs (default host:home)')
+    .option('--site <name>', "this site's name in peer handshakes and logs (default host:home)")
     .option('--allow-remote', 'let --nbd listen on a non-loopback address without TLS')
     .option('--tls-certificates <dir>', 'NBD over TLS with x509: DIR holds server-cert.pem, server-key.pem, ca-cert.pem (docs/nbd-tls.md)')
     .option('--tls-verify-peer', 'with --tls-certificates: clients must present a certificate signed by the CA')
