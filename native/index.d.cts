@@ -259,6 +259,12 @@ export declare class NativePlex {
   generations(): Array<CheckpointGeneration>
   /** Writes through the mirrors and checkpoints. */
   write(offset: number, data: Buffer): void
+  /**
+   * Writes through the mirrors, checkpoints and replication off the JS thread (a
+   * synchronous remote pair waits there for the remote, never on the JS thread that
+   * ships the journal).
+   */
+  writeAsync(offset: number, data: Buffer): Promise<void>
   /** Refuses writes from this site with `why` (E_STATE), or takes them again (no argument). */
   setFence(why?: string | undefined | null): void
   /** Why writes from this site are refused, if they are. */

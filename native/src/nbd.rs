@@ -104,6 +104,14 @@ impl NativePlex {
         self.inner.write(crate::args::to_u64("offset", offset)?, &data).map_err(to_js)
     }
 
+    /// Writes through the mirrors, checkpoints and replication off the JS thread (a
+    /// synchronous remote pair waits there for the remote, never on the JS thread that
+    /// ships the journal).
+    #[napi(ts_return_type = "Promise<void>", catch_unwind)]
+    pub fn write_async(&self, offset: f64, data: Buffer) -> napi::Result<napi::bindgen_prelude::AsyncTask<PlexWriteTask>> {
+        Ok(napi::bindgen_prelude::AsyncTask::new(PlexWriteTask { plex: self.inner.clone(), offset: crate::args::to_u64("offset", offset)?, data: data.to_vec() }))
+    }
+
     /// Refuses writes from this site with `why` (E_STATE), or takes them again (no argument).
     #[napi(catch_unwind)]
     pub fn set_fence(&self, why: Option<String>) {
@@ -132,6 +140,24 @@ impl NativePlex {
     #[napi(catch_unwind)]
     pub fn flush(&self) -> napi::Result<()> {
         self.inner.flush().map_err(to_js)
+    }
+}
+
+/// `writeAsync` on the libuv pool.
+pub struct PlexWriteTask {
+    plex: Arc<Plex>,
+    offset: u64,
+    data: Vec<u8>,
+}
+
+impl napi::Task for PlexWriteTask {
+    type Output = ();
+    type JsValue = ();
+    fn compute(&mut self) -> napi::Result<()> {
+        crate::error::guard(|| self.plex.write(self.offset, &self.data).map_err(to_js))
+    }
+    fn resolve(&mut self, _env: napi::Env, _: ()) -> napi::Result<()> {
+        Ok(())
     }
 }
 

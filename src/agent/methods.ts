@@ -92,7 +92,8 @@ const HANDLERS: Record<string, Handler> = {
     const suspended: PairSuspension[] = [];
     const io = await core.mirrors.openIo(p.str('name'), { write: true, host: p.optStr('host'), onSuspend: (s) => suspended.push(s) });
     try {
-      io.write(p.num('offset'), p.bytes('data'));
+      if (io.writeAsync) await io.writeAsync(p.num('offset'), p.bytes('data'));
+      else io.write(p.num('offset'), p.bytes('data'));
     } finally {
       io.close();
     }

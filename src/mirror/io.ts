@@ -36,6 +36,8 @@ export interface VolumeIo {
   readonly size: number;
   read(offset: number, length: number): Buffer;
   write(offset: number, data: Buffer): void;
+  /** Writes off the JS thread where the write may wait (a synchronous remote pair); else as `write`. */
+  writeAsync?(offset: number, data: Buffer): Promise<void>;
   checksum(offset?: number, length?: number): Promise<string>;
   /** Pairs suspended (PSUE) by opening or writing through this handle, in order. */
   readonly suspended: readonly PairSuspension[];
@@ -136,6 +138,9 @@ class PlexIo extends PlainIo {
   override write(offset: number, data: Buffer): void {
     callNative(() => this.plex.write(offset, data));
   }
+  writeAsync(offset: number, data: Buffer): Promise<void> {
+    return this.plex.replicated ? awaitNative(callNative(() => this.plex.writeAsync(offset, data))) : Promise.resolve(this.write(offset, data));
+  }
 }
 
 class PrimaryIo implements VolumeIo {
@@ -165,6 +170,9 @@ class PrimaryIo implements VolumeIo {
   }
   write(offset: number, data: Buffer): void {
     this.set.writePrimary(offset, data);
+  }
+  writeAsync(offset: number, data: Buffer): Promise<void> {
+    return this.set.writePrimaryAsync(offset, data);
   }
   checksum(offset = 0, length?: number): Promise<string> {
     return this.set.primary.checksum(offset, length);

@@ -293,6 +293,16 @@ export class PlexSet {
     }
   }
 
+  /** `writePrimary` off the JS thread when the primary is remote-replicated (a synchronous pair waits for the remote). */
+  async writePrimaryAsync(offset: number, data: Buffer): Promise<void> {
+    if (!this.plex.replicated) return this.writePrimary(offset, data);
+    try {
+      await awaitNative(callNative(() => this.plex.writeAsync(offset, data)));
+    } finally {
+      this.recordSuspensions();
+    }
+  }
+
   /** Pairs whose secondary could not be opened (suspended; their bitmaps still record). */
   absentPairs(): Array<{ record: PairRecord; mirror: NativeMirror }> {
     return [...this.absent.values()];
