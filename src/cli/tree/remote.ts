@@ -72,6 +72,7 @@ export function remoteCommand(): Command {
     .option('--thaw <cmd>', 'command run once the remote mirror is split')
     .option('--hook-timeout <seconds>', 'timeout of each hook', '60')
     .option('--timeout <seconds>', 'how long the sync-wait may take', '60')
+    .option('--verbose', 'print each step on stderr as it happens')
     .option('--json', 'print JSON')
     .action(lazy(load, (m) => m.runRemoteBackup));
   cmd
