@@ -18,11 +18,18 @@ export interface AgentChild {
 }
 
 /** Starts `plexus --home HOME serve ARGS` and resolves once its control socket answers. */
-export async function startAgent(home: string, ...args: string[]): Promise<AgentChild> {
+export function startAgent(home: string, ...args: string[]): Promise<AgentChild> {
+  return startAgentWith(home, [], ...args);
+}
+
+/** As `startAgent`, the command run under `prefix` (e.g. `ip netns exec NS`). */
+export async function startAgentWith(home: string, prefix: string[], ...args: string[]): Promise<AgentChild> {
   // The log goes to a file: a test blocked in spawnSync does not drain a pipe, and an
   // agent writing to a full pipe would block.
   const log = path.join(path.dirname(home), 'agent-log.jsonl');
-  const child = spawn(process.execPath, [CLI, '--home', home, 'serve', '--log-file', log, ...args], { env: { ...process.env, PLEXUS_HOME: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const argv = [process.execPath, CLI, '--home', home, 'serve', '--log-file', log, ...args];
+  const [cmd, ...rest] = [...prefix, ...argv];
+  const child = spawn(cmd!, rest, { env: { ...process.env, PLEXUS_HOME: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));

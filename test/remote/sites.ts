@@ -3,7 +3,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { AgentClient } from '../../src/agent/client.js';
-import { type AgentChild, killAgent, startAgent } from '../agent/agent-helpers.js';
+import { type AgentChild, killAgent, startAgent, startAgentWith } from '../agent/agent-helpers.js';
 import { ok } from '../cli/cli-helpers.js';
 
 /** The two homes of a test and their running agents. */
@@ -16,6 +16,8 @@ export interface Sites {
   agentB?: AgentChild;
   startA(...args: string[]): Promise<AgentChild>;
   startB(...args: string[]): Promise<AgentChild>;
+  /** Runs B's agent under this command prefix (a network namespace). */
+  bPrefix: string[];
   /** Kills whatever agents still run. */
   cleanup(): Promise<void>;
 }
@@ -36,6 +38,7 @@ export function makeSites(dir: string, listen = '127.0.0.1:0'): Sites {
     a,
     b,
     peer: '',
+    bPrefix: [],
     async startA(...args) {
       sites.agentA = await startAgent(a, ...args);
       all.push(sites.agentA);
@@ -44,7 +47,7 @@ export function makeSites(dir: string, listen = '127.0.0.1:0'): Sites {
     async startB(...args) {
       // The port of the first start is kept, so A's records keep reaching B after a restart.
       const addr = sites.peer || listen;
-      sites.agentB = await startAgent(b, '--listen', addr, ...args);
+      sites.agentB = await startAgentWith(b, sites.bPrefix, '--listen', addr, ...args);
       all.push(sites.agentB);
       const m = /peers on (\S+);/.exec(sites.agentB.output());
       if (!m) throw new Error(`no peer address in: ${sites.agentB.output()}`);

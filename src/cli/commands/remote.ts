@@ -112,7 +112,9 @@ export async function runRemoteTakeover(o: GlobalOptions & Json & { group: strin
 }
 
 /** `remote backup --group G --library L`. */
-export async function runRemoteBackup(o: GlobalOptions & Json & { group: string; library: string; freeze?: string; thaw?: string; hookTimeout: string; timeout: string; verbose?: boolean }): Promise<void> {
+export async function runRemoteBackup(
+  o: GlobalOptions & Json & { group: string; library: string; freeze?: string; thaw?: string; hookTimeout: string; timeout: string; verbose?: boolean },
+): Promise<void> {
   const params = {
     group: o.group,
     library: o.library,
@@ -123,7 +125,10 @@ export async function runRemoteBackup(o: GlobalOptions & Json & { group: string;
   };
   const agent = await requireAgent(o);
   const r = await cancellable((signal) =>
-    ask<{ frozenMs: number; marker: string; jobs: Array<{ volume: string; job: number; bytes: number }> }>(agent, 'remote.backup', params, { signal, onLog: (l) => o.verbose && process.stderr.write(`${l}\n`) }),
+    ask<{ frozenMs: number; marker: string; jobs: Array<{ volume: string; job: number; bytes: number }> }>(agent, 'remote.backup', params, {
+      signal,
+      onLog: (l) => o.verbose && process.stderr.write(`${l}\n`),
+    }),
   );
   if (o.json) return printJson(r);
   for (const j of r.jobs) process.stdout.write(`backed up ${j.volume} at the remote site as job ${j.job} (${formatBytes(j.bytes)})\n`);
