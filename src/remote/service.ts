@@ -20,6 +20,7 @@ import { TargetGroup } from './target.js';
 
 /** Defaults of a new group. */
 const DEFAULT_JOURNAL = 1 << 30;
+const MIN_JOURNAL = 4 << 20;
 const DEFAULT_LINK_TIMEOUT_MS = 10_000;
 const DEFAULT_GRANULARITY = 64 * 1024;
 
@@ -146,6 +147,8 @@ export class Replication implements ReplicationHost {
     const group = p.str('group');
     checkGroupName(group);
     const mode = p.flag('sync') ? 'sync' : 'async';
+    const capacity = p.optNum('journalCapacity');
+    if (capacity !== undefined && capacity < MIN_JOURNAL) throw new PlexusError('E_INVALID', `the journal capacity must be at least ${MIN_JOURNAL >> 20} MiB (two resync pieces and the writes beside them), not ${capacity} bytes`);
     const info = this.core.mirrors.store.open(primary).info();
     const role = this.records.roleOf(primary);
     if (role) throw new PlexusError('E_BUSY', `volume ${primary} is already in remote group ${role.record.group}`);

@@ -95,6 +95,7 @@ export class SourceGroup {
   private waiters = new Set<() => void>();
   private shipper?: Promise<void>;
   private resyncing = false;
+  private events?: NodeJS.Timeout;
 
   private constructor(
     private readonly host: ReplicationHost,
@@ -126,6 +127,9 @@ export class SourceGroup {
     callNative(() => g.setSyncTimeout(record.linkTimeoutMs));
     const group = new SourceGroup(host, record, g);
     for (const m of record.members) callNative(() => g.attach(host.plexOf(m.volume), m.id));
+    // The write path suspends on its own (a full journal, a synchronous write unanswered):
+    // noticed, logged and recorded within a moment, not at the next display.
+    group.events = setInterval(() => group.drainEvents(), 250).unref();
     return group;
   }
 
@@ -419,7 +423,8 @@ export class SourceGroup {
       let bytes = 0;
       let dataBytes = 0;
       let records = 0;
-      const budget = Math.max(STEP_BYTES * 2, Math.floor(this.record.journalCapacity / 2));
+      // Half the journal for the copy: the application's writes keep the other half.
+      const budget = Math.floor(this.record.journalCapacity / 2);
       opts.onProgress({ operation: 'resync', done: 0, total });
       for (const m of this.record.members) {
         let from = 0;
@@ -497,6 +502,7 @@ export class SourceGroup {
   /** Stops shipping (the agent stops): the journal keeps what was not sent. */
   async stop(): Promise<void> {
     this.stopped = true;
+    clearInterval(this.events);
     callNative(() => this.native.wake());
     this.link?.close('closed: the agent is stopping');
     await this.shipper;

@@ -198,6 +198,27 @@ describe('remote replication', () => {
     expect(digest(t.b, 'v')).toBe(digest(t.a, 'v'));
   });
 
+  it('falls back to bitmap tracking when the journal fills: writes never block, PSUE with a clear log line', async () => {
+    const t = await paired('32M', '--journal-capacity', '4M');
+    process.kill(t.agentB!.pid, 'SIGSTOP');
+    try {
+      const started = Date.now();
+      ok(t.a, 'volume', 'write', 'v', '--offset', '4M', '--random', '12M', '--seed', '8');
+      expect(Date.now() - started).toBeLessThan(8000);
+      const d = display(t.a);
+      expect(d.state).toBe('PSUE');
+      expect(d.lastError).toContain('journal full');
+      expect(d.members[0].dirtyBytes).toBeGreaterThanOrEqual(12 << 20);
+      const line = await until(() => t.agentA!.log().find((l) => l.event === 'remote-group-state' && l.to === 'PSUE'), 5000, 'the PSUE log line');
+      expect(String(line.why)).toContain('journal full');
+    } finally {
+      process.kill(t.agentB!.pid, 'SIGCONT');
+    }
+    ok(t.a, 'pair', 'resync', '--group', 'g');
+    expect(ok(t.a, 'sync-wait', '--group', 'g', '--timeout', '20').stdout).toMatch(/^DONE/);
+    expect(digest(t.b, 'v')).toBe(digest(t.a, 'v'));
+  });
+
   it('resumes shipping from the journal after the primary agent is killed -9', async () => {
     const t = await paired();
     process.kill(t.agentB!.pid, 'SIGSTOP');

@@ -56,6 +56,11 @@ pub struct ReplicaGroup {
     acked: Condvar,
     sync_timeout_ms: AtomicU64,
     events: Mutex<Vec<String>>,
+    /// Held by a resync step from its first append to the clearing of its bits, and by
+    /// a suspension while it folds: a fold never falls between a step's append and its
+    /// clear (which would lose the regions the fold marked). Never taken while holding a
+    /// region lock.
+    pub(crate) copy_gate: Mutex<()>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -81,6 +86,7 @@ impl ReplicaGroup {
             acked: Condvar::new(),
             sync_timeout_ms: AtomicU64::new(10_000),
             events: Mutex::new(Vec::new()),
+            copy_gate: Mutex::new(()),
         }
     }
 
@@ -196,7 +202,14 @@ impl ReplicaGroup {
     /// the group when it does not come in time.
     pub fn change<E: From<ReplicaError>>(&self, volume: u32, offset: u64, len: u64, change: Change<'_>, local: impl FnOnce() -> std::result::Result<(), E>) -> std::result::Result<(), E> {
         let m = self.member(volume)?;
-        let _region = m.locks.lock(offset, len);
+        // Outside the member, a record could never be folded into its bitmap (and
+        // would make every later suspension fail): refuse it before anything.
+        let size = m.bitmap.bitmap().size();
+        if offset.checked_add(len).is_none_or(|end| end > size) {
+            let detail = format!("change at offset {offset} len {len} of volume {volume} exceeds its size {size}");
+            return Err(ReplicaError::Bitmap(plexus_bitmap::BitmapError::Range { detail }).into());
+        }
+        let region = m.locks.lock(offset, len);
         let mode = self.mode.read().unwrap_or_else(|p| p.into_inner());
         let current = *mode;
         let journaled = match current {
@@ -214,6 +227,10 @@ impl ReplicaGroup {
                     Ok(seq) => Some((seq, sync_or_async == ReplicaMode::Sync)),
                     Err(e) => {
                         drop(mode);
+                        // Suspending takes the copy gate, which a resync step holds
+                        // while it waits for region locks: let go of ours first. Once
+                        // tracked, the order of overlapping changes no longer matters.
+                        drop(region);
                         let why = if e.code() == "E_FULL" { format!("journal full ({e})") } else { format!("journal append failed: {e}") };
                         self.suspend(&why)?;
                         m.bitmap.mark_range(offset, len).map_err(ReplicaError::from)?;
@@ -224,6 +241,7 @@ impl ReplicaGroup {
         };
         drop(mode);
         local()?;
+        drop(region);
         if let Some((seq, true)) = journaled {
             if !self.wait_applied(seq) {
                 self.suspend(&format!("the remote did not apply sequence {seq} within the synchronous timeout"))?;
@@ -253,11 +271,15 @@ impl ReplicaGroup {
     /// durable is folded into its member's bitmap, the journal is emptied and changes are
     /// tracked from now on. Returns the bytes folded. Idempotent.
     pub fn suspend(&self, why: &str) -> Result<u64> {
+        let _gate = lock(&self.copy_gate);
+        // Read before taking the mode: wait_applied holds the acks while it reads the
+        // mode, so waiting for the acks while holding the mode can deadlock. An older
+        // `durable` only folds more (a superset is safe: copied again).
+        let durable = lock(&self.acks).durable;
         let mut mode = self.mode.write().unwrap_or_else(|p| p.into_inner());
         if *mode == ReplicaMode::Track {
             return Ok(0);
         }
-        let durable = lock(&self.acks).durable;
         let from = (durable + 1).max(self.journal.first_seq());
         let mut folded = 0u64;
         for e in self.journal.extents_from(from)? {

@@ -35,6 +35,11 @@ impl ReplicaGroup {
     pub fn copy_step(&self, volume: u32, source: &dyn BlockDevice, from: u64, max_bytes: u64, budget: u64) -> Result<CopyStep> {
         let member = self.member(volume)?;
         let (bitmap, locks) = (&member.bitmap, &member.locks);
+        let _gate = self.copy_gate.lock().unwrap_or_else(|p| p.into_inner());
+        if self.mode() == crate::ReplicaMode::Track {
+            // Suspended meanwhile: nothing may leave the bitmap now.
+            return Ok(CopyStep { next: from, ..CopyStep::default() });
+        }
         let view = bitmap.bitmap();
         let g = view.granularity();
         let size = source.size().min(view.size());
@@ -43,7 +48,7 @@ impl ReplicaGroup {
         let mut buf = Vec::new();
         let mut bit = step.next / g;
         let bits = view.len_bits();
-        while bit < bits && step.bytes < max_bytes && self.journal().held_bytes() < budget {
+        while bit < bits && step.bytes < max_bytes {
             if !view.test_bit(bit) {
                 bit += 1;
                 continue;
@@ -56,14 +61,28 @@ impl ReplicaGroup {
             let offset = bit * g;
             let len = (end_bit * g).min(size).saturating_sub(offset);
             if len > 0 {
+                if self.journal().held_bytes() + len > budget {
+                    // Full enough: this run is copied by a later step, once the shipper
+                    // has released what the remote made durable.
+                    break;
+                }
                 let _region = locks.lock(offset, len);
                 let hole = matches!(source.allocation(offset, len)?.as_slice(), [(_, true)]);
-                if hole {
-                    self.journal().append(&RecordRef { seq: 0, volume, kind: RecordKind::Punch, offset, len, data: &[] })?;
+                let appended = if hole {
+                    self.journal().append(&RecordRef { seq: 0, volume, kind: RecordKind::Punch, offset, len, data: &[] })
                 } else {
                     buf.resize(len as usize, 0);
                     source.read_at(offset, &mut buf)?;
-                    self.journal().append(&RecordRef { seq: 0, volume, kind: RecordKind::Write, offset, len, data: &buf })?;
+                    self.journal().append(&RecordRef { seq: 0, volume, kind: RecordKind::Write, offset, len, data: &buf })
+                };
+                match appended {
+                    Ok(_) => {}
+                    // The application's writes filled the journal meanwhile: stop here;
+                    // they suspend the group or the shipper catches up.
+                    Err(e) if e.code() == "E_FULL" => break,
+                    Err(e) => return Err(e.into()),
+                }
+                if !hole {
                     step.data_bytes += len;
                 }
                 step.records += 1;
