@@ -851,6 +851,7 @@ module.exports.XcopyJob = nativeBinding.XcopyJob
 module.exports.bitmapRunsMs = nativeBinding.bitmapRunsMs
 module.exports.bitmapSetNs = nativeBinding.bitmapSetNs
 module.exports.exchangeVolumeData = nativeBinding.exchangeVolumeData
+module.exports.journalReplayBench = nativeBinding.journalReplayBench
 module.exports.memcpyBandwidth = nativeBinding.memcpyBandwidth
 module.exports.mirrorWritePathNs = nativeBinding.mirrorWritePathNs
 module.exports.panicProbe = nativeBinding.panicProbe

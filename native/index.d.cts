@@ -532,6 +532,12 @@ export interface JournalBatch {
   count: number
 }
 
+/**
+ * Replays `records` records of `recordSize` bytes, shuffled within windows of `window`
+ * records, through the applier into memory, against an in-order memcpy of the same bytes.
+ */
+export declare function journalReplayBench(recordSize: number, records: number, window: number, seed: number): Promise<ReplayTiming>
+
 /** What the journal holds. */
 export interface JournalStats {
   /** Oldest held sequence number (next when empty). */
@@ -619,6 +625,16 @@ export declare function planSegmentCommands(offset: number, length: number, chun
 
 /** The seeded pseudo-random bytes `volume write --random` writes at `offset`. */
 export declare function randomBytes(seed: number, offset: number, length: number): Buffer
+
+/** What one sequenced-replay run measured (`plexus_journal::bench::replay_bench`). */
+export interface ReplayTiming {
+  /** Records applied per second (decode, verify, reorder, apply). */
+  recordsPerS: number
+  /** Data bytes applied per second. */
+  bytesPerS: number
+  /** Bytes per second of an in-order memcpy of the same bytes (the limit). */
+  memcpyBytesPerS: number
+}
 
 /** What one resync step copied. */
 export interface ReplicaCopyStep {

@@ -125,3 +125,45 @@ impl Task for WritePathTask {
         })
     }
 }
+
+/// What one sequenced-replay run measured (`plexus_journal::bench::replay_bench`).
+#[napi(object)]
+pub struct ReplayTiming {
+    /// Records applied per second (decode, verify, reorder, apply).
+    pub records_per_s: f64,
+    /// Data bytes applied per second.
+    pub bytes_per_s: f64,
+    /// Bytes per second of an in-order memcpy of the same bytes (the limit).
+    pub memcpy_bytes_per_s: f64,
+}
+
+/// Replays `records` records of `recordSize` bytes, shuffled within windows of `window`
+/// records, through the applier into memory, against an in-order memcpy of the same bytes.
+#[napi(ts_return_type = "Promise<ReplayTiming>", catch_unwind)]
+pub fn journal_replay_bench(record_size: f64, records: f64, window: f64, seed: f64) -> napi::Result<AsyncTask<ReplayTask>> {
+    Ok(AsyncTask::new(ReplayTask {
+        record_size: crate::args::buffer_len("recordSize", record_size)?.min(32 << 20),
+        records: to_u64("records", records)?,
+        window: crate::args::buffer_len("window", window)?,
+        seed: to_u64("seed", seed)?,
+    }))
+}
+
+/// `journalReplayBench` on the libuv pool.
+pub struct ReplayTask {
+    record_size: usize,
+    records: u64,
+    window: usize,
+    seed: u64,
+}
+
+impl Task for ReplayTask {
+    type Output = plexus_journal::bench::ReplayFigures;
+    type JsValue = ReplayTiming;
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        crate::error::guard(|| Ok(plexus_journal::bench::replay_bench(self.record_size, self.records, self.window, self.seed)))
+    }
+    fn resolve(&mut self, _env: Env, f: Self::Output) -> napi::Result<ReplayTiming> {
+        Ok(ReplayTiming { records_per_s: f.records_per_s, bytes_per_s: f.bytes_per_s, memcpy_bytes_per_s: f.memcpy_bytes_per_s })
+    }
+}

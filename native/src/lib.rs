@@ -17,7 +17,7 @@ mod volume;
 mod xcopy;
 
 pub use bench::{bitmap_runs_ms, bitmap_set_ns, memcpy_bandwidth, BitmapRunsTiming};
-pub use bench::{mirror_write_path_ns, MirrorWritePath, WriteCost, WritePathTask};
+pub use bench::{journal_replay_bench, mirror_write_path_ns, MirrorWritePath, ReplayTask, ReplayTiming, WriteCost, WritePathTask};
 pub use bitmap::NativeBitmap;
 pub use copy::{CopyJob, CopyJobOptions, CopyProgress, CopyResult, Extent};
 pub use lock::NativeOwnerLock;

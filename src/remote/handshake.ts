@@ -42,6 +42,11 @@ function same(a: unknown, b: Buffer): boolean {
   return x.length === b.length && crypto.timingSafeEqual(x, b);
 }
 
+/** A hostile field, named safely: `String()` throws on `{ toString: 0 }`, which MessagePack can carry. */
+function kindOf(v: unknown): string {
+  return typeof v === 'string' ? v.slice(0, 64) : typeof v;
+}
+
 function siteOf(v: unknown): string {
   return typeof v === 'string' && v.length > 0 && v.length <= 256 ? v : '?';
 }
@@ -90,7 +95,7 @@ export class HandshakeClient {
       this.state = 'done';
       return { ready: { site: this.serverSite, version: this.version } };
     }
-    return this.fail('E_PROTOCOL', `unexpected '${String(m.t)}' from the remote site during the handshake`);
+    return this.fail('E_PROTOCOL', `unexpected '${kindOf(m.t)}' from the remote site during the handshake`);
   }
 
   private fail(code: string, message: string): HandshakeStep {
@@ -120,8 +125,11 @@ export class HandshakeServer {
     if (this.state === 'hello' && m.t === 'hello') {
       if (m.proto !== PROTOCOL) return this.refuse('E_PROTOCOL', `not a ${PROTOCOL} hello`);
       const offered = Array.isArray(m.versions) ? m.versions.filter((v): v is number => typeof v === 'number') : [];
-      const version = Math.max(0, ...offered.filter((v) => VERSIONS.includes(v)));
-      if (!version) return this.refuse('E_PROTOCOL', `no common protocol version (peer offers ${offered.join(', ') || 'none'}, this site speaks ${VERSIONS.join(', ')})`);
+      // No spread: a long offer would overflow the call stack.
+      const version = offered.reduce((best, v) => (VERSIONS.includes(v) && v > best ? v : best), 0);
+      // Bounded: the refusal must fit in a handshake frame whatever the peer offered.
+      const shown = offered.length > 8 ? `${offered.slice(0, 8).join(', ')}, ...` : offered.join(', ');
+      if (!version) return this.refuse('E_PROTOCOL', `no common protocol version (peer offers ${shown || 'none'}, this site speaks ${VERSIONS.join(', ')})`);
       const nonce = nonceOf(m.nonce);
       if (!nonce) return this.refuse('E_PROTOCOL', 'malformed hello (nonce)');
       this.clientNonce = nonce;
@@ -137,7 +145,7 @@ export class HandshakeServer {
       this.state = 'done';
       return { send: { t: 'ready' }, ready: { site: this.clientSite, version: this.version } };
     }
-    return this.refuse('E_PROTOCOL', `unexpected '${String(m.t)}' during the handshake`);
+    return this.refuse('E_PROTOCOL', `unexpected '${kindOf(m.t)}' during the handshake`);
   }
 
   private refuse(code: string, reason: string): HandshakeStep {

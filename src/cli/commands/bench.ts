@@ -327,3 +327,56 @@ export async function runBenchNbd(o: GlobalOptions & { size: string; rounds: str
     `\npeers: ${Object.values(r.peers).join('; ')}\nload average (1 min) at start / end: ${r.loadAverage.start.toFixed(2)} / ${r.loadAverage.end.toFixed(2)} on ${r.machine.cores} cores\nresult: ${file}\n`,
   );
 }
+
+/** `bench replay`. */
+export async function runBenchReplay(o: GlobalOptions & { rounds: string; window: string; windowBytes: string; json?: boolean; results: string }): Promise<void> {
+  const { benchReplay } = await import('../../bench/replay.js');
+  const report = benchReporter('replay', Boolean(o.json));
+  const r = await benchReplay({ rounds: intOpt(o.rounds, 'rounds', 1, 100), window: intOpt(o.window, 'window', 1, 1 << 20), windowBytes: parseSize(o.windowBytes, 'window bytes'), log: report.log });
+  report.stop();
+  const file = saveResult(o.results, r);
+  if (o.json) return printJson({ ...r, resultFile: file });
+  printTable(
+    ['RECORD', 'RECORDS/S', 'APPLIED', 'MEMCPY', 'SHARE'],
+    r.cases.map((c) => [formatBytes(c.recordBytes), `${(c.medianRecordsPerSecond / 1e6).toFixed(2)} M`, formatRate(c.bytesPerSecond[c.ratios.indexOf([...c.ratios].sort((x, y) => x - y)[Math.floor(c.ratios.length / 2)]!)]!), formatRate(c.memcpyBytesPerSecond[0]!), c.medianRatio.toFixed(2)]),
+  );
+  process.stdout.write('\n');
+  printTargets(r.targets, r.loadAverage, file);
+}
+
+/** `bench replicate`. */
+export async function runBenchReplicate(o: GlobalOptions & { size: string; rounds: string; delay: string; json?: boolean; results: string }): Promise<void> {
+  const { benchReplicate } = await import('../../bench/replicate.js');
+  const report = benchReporter('replicate', Boolean(o.json));
+  const r = await benchReplicate(homeOf(o, { create: true }), {
+    size: parseSize(o.size, 'size'),
+    rounds: intOpt(o.rounds, 'rounds', 1, 100),
+    delayMs: intOpt(o.delay, 'delay', 0, 10_000),
+    log: report.log,
+    onProgress: report.onProgress,
+  });
+  report.stop();
+  const file = saveResult(o.results, r);
+  if (o.json) return printJson({ ...r, resultFile: file });
+  const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  printTable(
+    ['CONTENDER', 'MEDIAN RATE', 'ROUNDS'],
+    [
+      ['loopback TCP copy', r.tcp],
+      ['replication drain', r.drain],
+      ['replication live burst', r.live],
+      [`TCP copy, ${r.delayMs} ms link`, r.tcpDelayed],
+      [`replication drain, ${r.delayMs} ms link`, r.drainDelayed],
+    ].map(([n, xs]) => [n as string, formatRate(med(xs as number[])), (xs as number[]).map((x) => formatRate(x)).join(' ')]),
+  );
+  process.stdout.write(`\nlag after a live burst: ${med(r.lagAfterBurstSeconds).toFixed(2)} s; idle sync-wait: ${med(r.syncWaitIdleMs.control).toFixed(2)} ms (control socket), ${med(r.syncWaitIdleMs.command).toFixed(0)} ms (whole command)\n\n`);
+  printTargets(r.targets, r.loadAverage, file);
+}
+
+function printTargets(targets: Record<string, { target: string; measured: number; met: boolean }>, load: { start: number; end: number }, file: string): void {
+  printTable(
+    ['TARGET', 'GOAL', 'MEASURED', 'MET'],
+    Object.entries(targets).map(([k, v]) => [k, v.target, v.measured >= 1000 ? v.measured.toFixed(0) : v.measured.toFixed(3), v.met ? 'yes' : 'NO']),
+  );
+  process.stdout.write(`load average ${load.start.toFixed(2)} → ${load.end.toFixed(2)}; result ${file}\n`);
+}

@@ -1,4 +1,4 @@
-/** Declares `plexus bench copy|resync|backup|chunked|nbd|startup` (run by ../commands/bench.ts). */
+/** Declares `plexus bench copy|resync|backup|chunked|nbd|replay|replicate|startup` (run by ../commands/bench.ts). */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_FRACTIONS, DEFAULT_GRANULARITIES } from '../../bench/defaults.js';
@@ -69,6 +69,24 @@ export function benchCommand(): Command {
     .option('--plot <file.svg>', 'write a bar chart of the throughputs')
     .option('--results <dir>', 'where to store the JSON result', DEFAULT_RESULTS)
     .action(lazy(load, (m) => m.runBenchNbd));
+  bench
+    .command('replay')
+    .description('sequenced replay in the core: 4 KiB and 1 MiB records shuffled within a window, applied in order, vs an in-order memcpy')
+    .option('--rounds <n>', 'rounds (median reported)', '5')
+    .option('--window <n>', '4 KiB records shuffled together', '64')
+    .option('--window-bytes <size>', 'bytes of 1 MiB records shuffled together (one shipped batch)', '8M')
+    .option('--json', 'print the result as JSON')
+    .option('--results <dir>', 'where to store the JSON result', DEFAULT_RESULTS)
+    .action(lazy(load, (m) => m.runBenchReplay));
+  bench
+    .command('replicate')
+    .description('remote replication between two agents on loopback vs a plain TCP copy: drain and live bursts, lag, idle sync-wait, and a 20 ms link')
+    .option('--size <size>', 'bytes per burst', '1G')
+    .option('--rounds <n>', 'rounds; each ratio is the median of the per-round ratios', '3')
+    .option('--delay <ms>', 'one-way delay of the long link', '20')
+    .option('--json', 'print the result as JSON')
+    .option('--results <dir>', 'where to store the JSON result', DEFAULT_RESULTS)
+    .action(lazy(load, (m) => m.runBenchReplicate));
   bench
     .command('startup')
     .description('CLI start-up: plexus --version and plexus volume list vs node -e 0 (median of per-round paired ratios)')
