@@ -232,7 +232,11 @@ function servePeer(sock: net.Socket, key: () => Buffer, site: string, handler: P
   const decoder = new FrameDecoder(MAX_HANDSHAKE_FRAME, 'peer handshake');
   let hs: HandshakeServer | undefined;
   let conn: (PeerConnection & { closers: Array<() => void> }) | undefined;
+  // Challenged and not yet told why it ended: a client refuses a server's proof made
+  // with another key by closing, so this side would otherwise never log a wrong key.
+  let challenged = false;
   const drop = (why: string): void => {
+    challenged = false;
     log('peer-dropped', { from, peer: conn?.peer.site, why });
     sock.destroy();
   };
@@ -240,6 +244,7 @@ function servePeer(sock: net.Socket, key: () => Buffer, site: string, handler: P
   sock.on('error', () => sock.destroy());
   sock.on('close', () => {
     clearTimeout(timer);
+    if (challenged && !conn) log('peer-refused', { from, why: "the peer closed the link after the challenge: it does not hold this site's key" });
     for (const fn of conn?.closers.splice(0) ?? []) fn();
   });
   try {
@@ -262,6 +267,7 @@ function servePeer(sock: net.Socket, key: () => Buffer, site: string, handler: P
       if (!conn) {
         const step = hs!.receive((typeof m === 'object' && m !== null ? m : {}) as Record<string, unknown>);
         if (step.send) sock.write(encodeFrame(step.send, MAX_HANDSHAKE_FRAME, 'peer handshake'));
+        challenged = step.send?.t === 'challenge';
         if (step.refused) {
           log('peer-refused', { from, why: step.refused.message });
           sock.end();

@@ -172,6 +172,17 @@ describe('peer handshake', () => {
     expect(refusal(unstarted.receive(wire(s.send))).code).toBe('E_PROTOCOL');
   });
 
+  it('refuses a message type that cannot be printed instead of throwing (either side)', () => {
+    // MessagePack carries { toString: 0 } as data; String() of it throws.
+    const t = { toString: 0, valueOf: 0 };
+    const step = new HandshakeServer(KEY, 'b').receive({ t });
+    expect(refusal(step).code).toBe('E_PROTOCOL');
+    expect(step.send).toMatchObject({ t: 'refused' });
+    const client = new HandshakeClient(KEY, 'a');
+    client.start();
+    expect(refusal(client.receive({ t })).code).toBe('E_PROTOCOL');
+  });
+
   it("tells the client the server's reason when refused", () => {
     const client = new HandshakeClient(KEY, 'a');
     client.start();

@@ -179,11 +179,15 @@ describe('peer link', () => {
     const good = await connect(server.address);
     const cases: Array<[string, Buffer, string]> = [
       ['oversized', Buffer.from([0xff, 0xff, 0xff, 0xff, 1, 2, 3]), 'larger than'],
-      ['just over the limit', (() => {
-        const b = Buffer.alloc(4);
-        b.writeUInt32BE(MAX_PEER_FRAME + 1);
-        return b;
-      })(), 'larger than'],
+      [
+        'just over the limit',
+        (() => {
+          const b = Buffer.alloc(4);
+          b.writeUInt32BE(MAX_PEER_FRAME + 1);
+          return b;
+        })(),
+        'larger than',
+      ],
       ['not MessagePack', Buffer.from([0, 0, 0, 2, 0x68, 0x65]), 'not valid MessagePack'],
       ['not a request', encodeFrame(42), 'malformed peer request'],
       ['request without a method', encodeFrame({ id: 1, params: {} }), 'malformed peer request'],
@@ -214,10 +218,13 @@ describe('peer link', () => {
     for (const bytes of hostile) {
       const s = await rawSocket(server.address);
       s.on('error', () => {});
+      // Read, as any peer does: the server half-closes after its refusal.
+      s.resume();
       s.write(bytes);
       await closed(s);
     }
-    expect(log.filter((l) => l.event === 'peer-refused' || l.event === 'peer-dropped').length).toBeGreaterThanOrEqual(hostile.length);
+    await until('every refusal logged', () => log.filter((l) => l.event === 'peer-refused' || l.event === 'peer-dropped').length >= hostile.length);
+    expect(log.find((l) => String(l.why).startsWith('no common protocol version'))?.why).toMatch(/peer offers 2, 2, .*\.\.\./);
     const c = await connect(server.address);
     expect(await c.call('echo', { still: 'here' })).toEqual({ still: 'here' });
   });
