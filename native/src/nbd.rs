@@ -109,7 +109,11 @@ impl NativePlex {
     /// ships the journal).
     #[napi(ts_return_type = "Promise<void>", catch_unwind)]
     pub fn write_async(&self, offset: f64, data: Buffer) -> napi::Result<napi::bindgen_prelude::AsyncTask<PlexWriteTask>> {
-        Ok(napi::bindgen_prelude::AsyncTask::new(PlexWriteTask { plex: self.inner.clone(), offset: crate::args::to_u64("offset", offset)?, data: data.to_vec() }))
+        Ok(napi::bindgen_prelude::AsyncTask::new(PlexWriteTask {
+            plex: self.inner.clone(),
+            offset: crate::args::to_u64("offset", offset)?,
+            data,
+        }))
     }
 
     /// Refuses writes from this site with `why` (E_STATE), or takes them again (no argument).
@@ -147,7 +151,7 @@ impl NativePlex {
 pub struct PlexWriteTask {
     plex: Arc<Plex>,
     offset: u64,
-    data: Vec<u8>,
+    data: Buffer,
 }
 
 impl napi::Task for PlexWriteTask {

@@ -219,19 +219,32 @@ impl NativeReplicaGroup {
     #[napi(catch_unwind)]
     pub fn stats(&self) -> JournalStats {
         let j = self.inner.journal();
-        JournalStats { first: j.first_seq() as f64, last: j.last_seq() as f64, records: j.held_records() as f64, bytes: j.held_bytes() as f64 }
+        JournalStats {
+            first: j.first_seq() as f64,
+            last: j.last_seq() as f64,
+            records: j.held_records() as f64,
+            bytes: j.held_bytes() as f64,
+        }
     }
 
     /// Records from `from` on, at most about `maxBytes`, off the JS thread.
     #[napi(ts_return_type = "Promise<JournalBatch>", catch_unwind)]
     pub fn read_batch(&self, from: f64, max_bytes: f64) -> napi::Result<AsyncTask<ReadBatchTask>> {
-        Ok(AsyncTask::new(ReadBatchTask { group: self.inner.clone(), from: crate::args::to_u64("from", from)?, max: crate::args::buffer_len("maxBytes", max_bytes)? }))
+        Ok(AsyncTask::new(ReadBatchTask {
+            group: self.inner.clone(),
+            from: crate::args::to_u64("from", from)?,
+            max: crate::args::buffer_len("maxBytes", max_bytes)?,
+        }))
     }
 
     /// Waits (off the JS thread) until a record newer than `seq` is appended or `timeoutMs` passes; the newest seq.
     #[napi(ts_return_type = "Promise<number>", catch_unwind)]
     pub fn wait_appended(&self, seq: f64, timeout_ms: f64) -> napi::Result<AsyncTask<WaitAppendedTask>> {
-        Ok(AsyncTask::new(WaitAppendedTask { group: self.inner.clone(), seq: crate::args::to_u64("seq", seq)?, timeout: crate::args::millis("timeoutMs", timeout_ms)? }))
+        Ok(AsyncTask::new(WaitAppendedTask {
+            group: self.inner.clone(),
+            seq: crate::args::to_u64("seq", seq)?,
+            timeout: crate::args::millis("timeoutMs", timeout_ms)?,
+        }))
     }
 
     /// Wakes a `waitAppended` (the group is stopping).
@@ -260,7 +273,14 @@ impl NativeReplicaGroup {
 
     /// One resync step of member `id`, reading `volume`, off the JS thread.
     #[napi(ts_return_type = "Promise<ReplicaCopyStep>", catch_unwind)]
-    pub fn copy_step(&self, id: u32, volume: &NativeVolume, from: f64, max_bytes: f64, budget: f64) -> napi::Result<AsyncTask<CopyStepTask>> {
+    pub fn copy_step(
+        &self,
+        id: u32,
+        volume: &NativeVolume,
+        from: f64,
+        max_bytes: f64,
+        budget: f64,
+    ) -> napi::Result<AsyncTask<CopyStepTask>> {
         Ok(AsyncTask::new(CopyStepTask {
             group: self.inner.clone(),
             id,
@@ -388,7 +408,13 @@ impl Task for CopyStepTask {
         guard(|| self.group.copy_step(self.id, self.source.as_ref(), self.from, self.max, self.budget).map_err(to_js))
     }
     fn resolve(&mut self, _env: Env, s: Self::Output) -> napi::Result<ReplicaCopyStep> {
-        Ok(ReplicaCopyStep { next: s.next as f64, bytes: s.bytes as f64, data_bytes: s.data_bytes as f64, records: s.records as f64, done: s.done })
+        Ok(ReplicaCopyStep {
+            next: s.next as f64,
+            bytes: s.bytes as f64,
+            data_bytes: s.data_bytes as f64,
+            records: s.records as f64,
+            done: s.done,
+        })
     }
 }
 
@@ -425,7 +451,8 @@ impl NativeApplier {
         if ids.len() != plexes.len() {
             return Err(coded("E_INVALID", "one member id per target volume"));
         }
-        let targets: Vec<(u32, Arc<dyn ApplyTarget>)> = ids.iter().zip(plexes.iter()).map(|(id, p)| (*id, Arc::new(PlexTarget(p.inner.clone())) as Arc<dyn ApplyTarget>)).collect();
+        let targets: Vec<(u32, Arc<dyn ApplyTarget>)> =
+            ids.iter().zip(plexes.iter()).map(|(id, p)| (*id, Arc::new(PlexTarget(p.inner.clone())) as Arc<dyn ApplyTarget>)).collect();
         let a = Applier::open(&PathBuf::from(state), targets, crate::args::to_u64("window", window)?).map_err(to_js)?;
         Ok(NativeApplier { inner: Arc::new(a) })
     }
@@ -433,7 +460,7 @@ impl NativeApplier {
     /// Applies a received batch (hostile bytes) in sequence order, off the JS thread; the newest applied seq.
     #[napi(ts_return_type = "Promise<number>", catch_unwind)]
     pub fn receive(&self, batch: Buffer) -> AsyncTask<ReceiveTask> {
-        AsyncTask::new(ReceiveTask { applier: self.inner.clone(), batch: Some(batch.to_vec()) })
+        AsyncTask::new(ReceiveTask { applier: self.inner.clone(), batch: Some(batch) })
     }
 
     /// Syncs the targets and records the applied seq durably, off the JS thread; the durable seq.
@@ -477,7 +504,8 @@ impl NativeApplier {
 /// `receive` on the libuv pool.
 pub struct ReceiveTask {
     applier: Arc<Applier>,
-    batch: Option<Vec<u8>>,
+    /// Read in place on the worker thread (a Buffer is Send; JavaScript keeps it alive).
+    batch: Option<Buffer>,
 }
 
 impl Task for ReceiveTask {

@@ -22,6 +22,15 @@ export function encodeFrame(message: unknown, max = MAX_FRAME, what = 'control')
   return Buffer.concat([head, body]);
 }
 
+/** One message as the two buffers to write (length, then body): a large body is not copied again to join them. */
+export function encodeFrameParts(message: unknown, max = MAX_FRAME, what = 'control'): [Buffer, Buffer] {
+  const body = packr.pack(message);
+  if (body.length > max) throw new PlexusError('E_INVALID', `${what} message of ${body.length} bytes is larger than the ${max}-byte limit`);
+  const head = Buffer.allocUnsafe(4);
+  head.writeUInt32BE(body.length, 0);
+  return [head, body];
+}
+
 /** Splits a byte stream into messages; E_PROTOCOL for an oversize frame or bad MessagePack. */
 export class FrameDecoder {
   private chunks: Buffer[] = [];

@@ -90,7 +90,9 @@ const HANDLERS: Record<string, Handler> = {
   },
   'volume.write': async (core, p) => {
     const suspended: PairSuspension[] = [];
-    const io = await core.mirrors.openIo(p.str('name'), { write: true, host: p.optStr('host'), onSuspend: (s) => suspended.push(s) });
+    // `flush: false`: one piece of many; the client flushes once at its end (volume.flush).
+    const deferFlush = p.optFlag('flush') === false;
+    const io = await core.mirrors.openIo(p.str('name'), { write: true, host: p.optStr('host'), onSuspend: (s) => suspended.push(s), deferFlush });
     try {
       if (io.writeAsync) await io.writeAsync(p.num('offset'), p.bytes('data'));
       else io.write(p.num('offset'), p.bytes('data'));
@@ -98,6 +100,11 @@ const HANDLERS: Record<string, Handler> = {
       io.close();
     }
     return { suspended };
+  },
+  'volume.flush': async (core, p) => {
+    const io = await core.mirrors.openIo(p.str('name'), { write: true, host: p.optStr('host') });
+    io.close();
+    return { flushed: true };
   },
   'volume.read': async (core, p) => {
     const io = await core.mirrors.openIo(p.str('name'), { host: p.optStr('host') });

@@ -50,6 +50,11 @@ export class ParamReader {
     return v;
   }
 
+  /** An optional flag, undefined when absent (for flags whose default is true). */
+  optFlag(key: string): boolean | undefined {
+    return this.p[key] === undefined || this.p[key] === null ? undefined : this.flag(key);
+  }
+
   /** An optional list of strings. */
   optStrs(key: string): string[] | undefined {
     const v = this.p[key];

@@ -6,6 +6,8 @@ import type { AgentClient } from './client.js';
 
 /** Bytes per control request (the pieces the in-process writers use too). */
 const PIECE = 4 << 20;
+/** Write requests one client keeps in flight. */
+const WRITES_IN_FLIGHT = 4;
 
 /** What to write. */
 export type WriteSource = { pattern: number; length: number } | { seed: number; length: number } | { file: string };
@@ -20,15 +22,32 @@ export async function writeThroughAgent(agent: AgentClient, name: string, offset
   const base = 'file' in source ? offset : 0;
   const told = new Set<string>();
   let written = 0;
+  const inFlight = new Set<Promise<void>>();
+  let failed: unknown;
   for (const [at, data] of pieces) {
-    const r = await agent.call<{ suspended: PairSuspension[] }>('volume.write', { name, offset: base + at, data, host });
-    for (const s of r.suspended) {
-      if (told.has(s.secondary)) continue;
-      told.add(s.secondary);
-      onSuspend(s);
-    }
-    written += data.length;
+    // A few pieces in flight (they are disjoint): the agent writes one while the next
+    // crosses the socket. Made durable once, at the end, not per piece.
+    const p: Promise<void> = agent.call<{ suspended: PairSuspension[] }>('volume.write', { name, offset: base + at, data, host, flush: false }).then(
+      (r) => {
+        for (const s of r.suspended) {
+          if (told.has(s.secondary)) continue;
+          told.add(s.secondary);
+          onSuspend(s);
+        }
+        written += data.length;
+      },
+      (e: unknown) => {
+        failed ??= e;
+      },
+    );
+    inFlight.add(p);
+    void p.finally(() => inFlight.delete(p));
+    if (inFlight.size >= WRITES_IN_FLIGHT) await Promise.race(inFlight);
+    if (failed) break;
   }
+  await Promise.all(inFlight);
+  if (failed) throw failed;
+  await agent.call('volume.flush', { name, host });
   return written;
 }
 

@@ -60,7 +60,9 @@ export async function benchReplay(opts: { rounds?: number; window?: number; wind
       c.bytesPerSecond.push(f.bytesPerS);
       c.memcpyBytesPerSecond.push(f.memcpyBytesPerS);
       c.ratios.push(f.bytesPerS / f.memcpyBytesPerS);
-      opts.log?.(`replay ${recordBytes} B records, round ${r + 1}: ${(f.recordsPerS / 1e6).toFixed(2)} M records/s, ${(f.bytesPerS / 1e9).toFixed(2)} GB/s (memcpy ${(f.memcpyBytesPerS / 1e9).toFixed(2)} GB/s)`);
+      opts.log?.(
+        `replay ${recordBytes} B records, round ${r + 1}: ${(f.recordsPerS / 1e6).toFixed(2)} M records/s, ${(f.bytesPerS / 1e9).toFixed(2)} GB/s (memcpy ${(f.memcpyBytesPerS / 1e9).toFixed(2)} GB/s)`,
+      );
     }
     c.medianRecordsPerSecond = median(c.recordsPerSecond);
     c.medianRatio = median(c.ratios);

@@ -28,6 +28,8 @@ export interface IoOptions {
    * `VolumeIo.suspended`.
    */
   onSuspend?: (s: PairSuspension) => void;
+  /** Do not make the writes durable at `close` (a caller writing many pieces flushes once, at its end). */
+  deferFlush?: boolean;
 }
 
 /** Byte access to a volume that honours its pairs. */
@@ -102,7 +104,7 @@ class PlainIo implements VolumeIo {
   readonly suspended: readonly PairSuspension[] = [];
   constructor(
     private readonly v: Volume,
-    private readonly writable = false,
+    private readonly flushAtClose = false,
   ) {}
   get name(): string {
     return this.v.name;
@@ -120,7 +122,7 @@ class PlainIo implements VolumeIo {
     return this.v.checksum(offset, length);
   }
   close(): void {
-    if (this.writable) this.v.flush();
+    if (this.flushAtClose) this.v.flush();
   }
 }
 
@@ -132,8 +134,9 @@ class PlexIo extends PlainIo {
   constructor(
     v: Volume,
     private readonly plex: NativePlex,
+    flushAtClose: boolean,
   ) {
-    super(v, true);
+    super(v, flushAtClose);
   }
   override write(offset: number, data: Buffer): void {
     callNative(() => this.plex.write(offset, data));
@@ -237,7 +240,7 @@ export function openVolumeIo(store: VolumeStore, records: PairRecords, name: str
   }
   if (opts.write && PlexSet.plexFor) {
     const v = store.open(name);
-    return new PlexIo(v, PlexSet.plexFor(v));
+    return new PlexIo(v, PlexSet.plexFor(v), !opts.deferFlush);
   }
-  return new PlainIo(store.open(name, { readOnly: !opts.write }), Boolean(opts.write));
+  return new PlainIo(store.open(name, { readOnly: !opts.write }), Boolean(opts.write) && !opts.deferFlush);
 }

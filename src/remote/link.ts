@@ -6,9 +6,9 @@
  * journal batches in flight, so throughput does not wait on the round trip.
  */
 import net from 'node:net';
-import { encodeFrame, FrameDecoder } from '../agent/frame.js';
 import { asPlexusError, PlexusError } from '../errors.js';
 import { HandshakeClient, HandshakeServer, type PeerIdentity } from './handshake.js';
+import { encodePeerFrame, type PeerFrame, PeerFrameDecoder } from './peer-frame.js';
 
 /** The largest frame on a link: a journal batch (at most 16 MiB) with its envelope. */
 export const MAX_PEER_FRAME = 17 << 20;
@@ -26,6 +26,17 @@ export function parseAddress(spec: string, what = 'peer address'): { host: strin
   if (!m || port > 65535) throw new PlexusError('E_INVALID', `${what} '${spec}' must be HOST:PORT, e.g. 127.0.0.1:7070`);
   return { host: m[1] ?? m[2]!, port };
 }
+
+/** Writes one frame (its parts corked together). */
+function writeFrame(sock: net.Socket, envelope: unknown, payload?: Buffer, max = MAX_PEER_FRAME): void {
+  const parts = encodePeerFrame(envelope, payload, max);
+  sock.cork();
+  for (const b of parts) sock.write(b);
+  sock.uncork();
+}
+
+/** A message's one Buffer travels as the frame's payload, outside the MessagePack. */
+const PAYLOAD_KEY = 'bytes';
 
 interface Pending {
   resolve: (v: unknown) => void;
@@ -52,7 +63,7 @@ export class PeerClient {
     return new Promise((resolve, reject) => {
       const sock = net.connect({ host, port });
       sock.setNoDelay(true);
-      const decoder = new FrameDecoder(MAX_HANDSHAKE_FRAME, 'peer handshake');
+      const decoder = new PeerFrameDecoder(MAX_HANDSHAKE_FRAME);
       const hs = new HandshakeClient(key, site);
       let settled = false;
       const fail = (e: PlexusError): void => {
@@ -65,22 +76,22 @@ export class PeerClient {
       const timer = setTimeout(() => fail(new PlexusError('E_LINK', `remote site ${address} did not complete the handshake within ${timeoutMs} ms`)), timeoutMs);
       sock.once('error', (e) => fail(new PlexusError('E_LINK', `cannot reach remote site ${address}: ${e.message}`, { cause: e })));
       sock.once('close', () => fail(new PlexusError('E_LINK', `remote site ${address} closed the link during the handshake`)));
-      sock.once('connect', () => sock.write(encodeFrame(hs.start().send, MAX_HANDSHAKE_FRAME, 'peer handshake')));
+      sock.once('connect', () => writeFrame(sock, hs.start().send, undefined, MAX_HANDSHAKE_FRAME));
       const onData = (chunk: Buffer): void => {
-        let messages: unknown[];
+        let messages: PeerFrame[];
         try {
           messages = decoder.push(chunk);
         } catch (e) {
           fail(asPlexusError(e));
           return;
         }
-        for (const m of messages) {
-          const step = hs.receive((m ?? {}) as Record<string, unknown>);
+        for (const { envelope } of messages) {
+          const step = hs.receive(envelope);
           if (step.refused) {
             fail(step.refused);
             return;
           }
-          if (step.send) sock.write(encodeFrame(step.send, MAX_HANDSHAKE_FRAME, 'peer handshake'));
+          if (step.send) writeFrame(sock, step.send, undefined, MAX_HANDSHAKE_FRAME);
           if (step.ready) {
             settled = true;
             clearTimeout(timer);
@@ -88,7 +99,7 @@ export class PeerClient {
             sock.removeAllListeners('error');
             sock.removeAllListeners('close');
             const client = new PeerClient(sock, step.ready, address);
-            decoder.relimit(MAX_PEER_FRAME, 'peer');
+            decoder.relimit(MAX_PEER_FRAME);
             client.attach(decoder);
             resolve(client);
             return;
@@ -99,23 +110,23 @@ export class PeerClient {
     });
   }
 
-  private attach(decoder: FrameDecoder): void {
+  private attach(decoder: PeerFrameDecoder): void {
     this.sock.on('data', (chunk: Buffer) => {
-      let messages: unknown[];
+      let messages: PeerFrame[];
       try {
         messages = decoder.push(chunk);
       } catch (e) {
         this.shut(asPlexusError(e));
         return;
       }
-      for (const m of messages) {
-        const r = m as { id?: unknown; result?: unknown; error?: { code?: unknown; message?: unknown } };
+      for (const { envelope, payload } of messages) {
+        const r = envelope as { id?: unknown; result?: unknown; error?: { code?: unknown; message?: unknown } };
         const p = typeof r?.id === 'number' ? this.pending.get(r.id) : undefined;
         if (!p) continue;
         this.pending.delete(r.id as number);
         clearTimeout(p.timer);
         if (r.error) p.reject(new PlexusError(typeof r.error.code === 'string' ? r.error.code : 'E_LINK', `remote site: ${String(r.error.message ?? 'request failed')}`));
-        else p.resolve(r.result);
+        else p.resolve(payload ?? r.result);
       }
     });
     this.sock.on('error', (e) => this.shut(new PlexusError('E_LINK', `link to ${this.address} failed: ${e.message}`, { cause: e })));
@@ -136,7 +147,11 @@ export class PeerClient {
       }
       this.pending.set(id, p);
       try {
-        this.sock.write(encodeFrame({ id, method, params }, MAX_PEER_FRAME, 'peer'));
+        const bytes = params[PAYLOAD_KEY];
+        if (Buffer.isBuffer(bytes)) {
+          const { [PAYLOAD_KEY]: _, ...rest } = params;
+          writeFrame(this.sock, { id, method, params: rest }, bytes);
+        } else writeFrame(this.sock, { id, method, params });
       } catch (e) {
         this.pending.delete(id);
         clearTimeout(p.timer);
@@ -229,7 +244,7 @@ export async function listenPeers(address: string, key: () => Buffer, site: stri
 function servePeer(sock: net.Socket, key: () => Buffer, site: string, handler: PeerHandler, log: (event: string, fields: Record<string, unknown>) => void): void {
   const from = `${sock.remoteAddress}:${sock.remotePort}`;
   sock.setNoDelay(true);
-  const decoder = new FrameDecoder(MAX_HANDSHAKE_FRAME, 'peer handshake');
+  const decoder = new PeerFrameDecoder(MAX_HANDSHAKE_FRAME);
   let hs: HandshakeServer | undefined;
   let conn: (PeerConnection & { closers: Array<() => void> }) | undefined;
   // Challenged and not yet told why it ended: a client refuses a server's proof made
@@ -251,31 +266,42 @@ function servePeer(sock: net.Socket, key: () => Buffer, site: string, handler: P
     hs = new HandshakeServer(key(), site);
   } catch (e) {
     // No key at this site: nobody may connect.
-    sock.end(encodeFrame({ t: 'refused', reason: 'the remote site has no peer key yet' }, MAX_HANDSHAKE_FRAME));
+    writeFrame(sock, { t: 'refused', reason: 'the remote site has no peer key yet' }, undefined, MAX_HANDSHAKE_FRAME);
+    sock.end();
     log('peer-refused', { from, why: asPlexusError(e).message });
     return;
   }
   sock.on('data', (chunk: Buffer) => {
-    let messages: unknown[];
+    let messages: PeerFrame[];
     try {
       messages = decoder.push(chunk);
     } catch (e) {
       drop(asPlexusError(e).message);
       return;
     }
-    for (const m of messages) {
+    for (const { envelope: m, payload } of messages) {
       if (!conn) {
-        const step = hs!.receive((typeof m === 'object' && m !== null ? m : {}) as Record<string, unknown>);
-        if (step.send) sock.write(encodeFrame(step.send, MAX_HANDSHAKE_FRAME, 'peer handshake'));
+        let step: ReturnType<HandshakeServer['receive']>;
+        try {
+          step = hs!.receive(m);
+          if (step.send) writeFrame(sock, step.send, undefined, MAX_HANDSHAKE_FRAME);
+        } catch (e) {
+          drop(`handshake failed: ${asPlexusError(e).message}`);
+          return;
+        }
         challenged = step.send?.t === 'challenge';
         if (step.refused) {
           log('peer-refused', { from, why: step.refused.message });
+          // The refusal reaches the peer, then the slot is freed whether it reads or not.
+          clearTimeout(timer);
+          challenged = false;
           sock.end();
+          setTimeout(() => sock.destroy(), 1000).unref();
           return;
         }
         if (step.ready) {
           clearTimeout(timer);
-          decoder.relimit(MAX_PEER_FRAME, 'peer');
+          decoder.relimit(MAX_PEER_FRAME);
           const closers: Array<() => void> = [];
           conn = { peer: step.ready, remoteAddress: from, closers, onClose: (fn) => closers.push(fn), close: () => sock.destroy() };
           log('peer-connected', { from, peer: step.ready.site, version: step.ready.version });
@@ -283,20 +309,25 @@ function servePeer(sock: net.Socket, key: () => Buffer, site: string, handler: P
         continue;
       }
       const r = m as { id?: unknown; method?: unknown; params?: unknown };
-      if (typeof r !== 'object' || r === null || typeof r.id !== 'number' || typeof r.method !== 'string') {
+      if (typeof r.id !== 'number' || typeof r.method !== 'string' || (r.params !== undefined && (typeof r.params !== 'object' || r.params === null || Array.isArray(r.params)))) {
         drop('malformed peer request');
         return;
       }
       const id = r.id;
       const c = conn;
+      const params = { ...((r.params ?? {}) as Record<string, unknown>) };
+      if (payload) params[PAYLOAD_KEY] = payload;
       void (async () => {
         try {
-          const result = await handler(r.method as string, (typeof r.params === 'object' && r.params !== null ? r.params : {}) as Record<string, unknown>, c);
-          if (!sock.destroyed) sock.write(encodeFrame({ id, result: result ?? null }, MAX_PEER_FRAME, 'peer'));
+          const result = await handler(r.method as string, params, c);
+          if (sock.destroyed) return;
+          // A Buffer answer (a region read back) is the frame's payload.
+          if (Buffer.isBuffer(result)) writeFrame(sock, { id, result: null }, result);
+          else writeFrame(sock, { id, result: result ?? null });
         } catch (e) {
           const err = asPlexusError(e);
           if (err.code === 'E_INTERNAL') log('internal-error', { method: r.method, error: err.message });
-          if (!sock.destroyed) sock.write(encodeFrame({ id, error: { code: err.code, message: err.message } }, MAX_PEER_FRAME, 'peer'));
+          if (!sock.destroyed) writeFrame(sock, { id, error: { code: err.code, message: err.message } });
         }
       })();
     }

@@ -148,7 +148,8 @@ export class Replication implements ReplicationHost {
     checkGroupName(group);
     const mode = p.flag('sync') ? 'sync' : 'async';
     const capacity = p.optNum('journalCapacity');
-    if (capacity !== undefined && capacity < MIN_JOURNAL) throw new PlexusError('E_INVALID', `the journal capacity must be at least ${MIN_JOURNAL >> 20} MiB (two resync pieces and the writes beside them), not ${capacity} bytes`);
+    if (capacity !== undefined && capacity < MIN_JOURNAL)
+      throw new PlexusError('E_INVALID', `the journal capacity must be at least ${MIN_JOURNAL >> 20} MiB (two resync pieces and the writes beside them), not ${capacity} bytes`);
     const info = this.core.mirrors.store.open(primary).info();
     const role = this.records.roleOf(primary);
     if (role) throw new PlexusError('E_BUSY', `volume ${primary} is already in remote group ${role.record.group}`);

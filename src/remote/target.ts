@@ -28,6 +28,7 @@ export class TargetGroup {
   private sinceCommit = 0;
   private timer?: NodeJS.Timeout;
   private tracker?: NativeGroup;
+  private committing?: Promise<void>;
 
   private constructor(
     private readonly host: ReplicationHost,
@@ -54,7 +55,7 @@ export class TargetGroup {
     const t = new TargetGroup(host, record, applier);
     if (record.state === 'TAKEOVER') t.openTracker();
     else t.fence();
-    t.timer = setInterval(() => void t.commitIfDue(true), 200).unref();
+    t.timer = setInterval(() => t.commitIfDue(), 200).unref();
     return t;
   }
 
@@ -115,7 +116,7 @@ export class TargetGroup {
       if (epoch !== this.applier.epoch) throw new PlexusError('E_STATE', `batch of epoch ${epoch} for group ${this.name}, which is in epoch ${this.applier.epoch}`);
       const applied = await awaitNative(this.applier.receive(bytes));
       this.sinceCommit += bytes.length;
-      await this.commitIfDue(false);
+      this.commitIfDue();
       return { applied, durable: this.applier.durable };
     };
     const p = this.chain.then(run, run);
@@ -123,18 +124,25 @@ export class TargetGroup {
     return p;
   }
 
-  private async commitIfDue(idle: boolean): Promise<void> {
+  /**
+   * Makes the applied point durable now and then, beside the applying (the applier's
+   * commit syncs the volumes and records the point it saw before syncing; receives go on
+   * meanwhile), so the disk's write-back never stalls the stream of batches.
+   */
+  private commitIfDue(): void {
+    if (this.committing) return;
     const due = this.sinceCommit >= COMMIT_BYTES || Date.now() - this.lastCommit >= COMMIT_MS;
     if (!due || this.applier.applied <= this.applier.durable) return;
-    if (idle) {
-      // From the timer: in the chain, so a commit never races a receive's bookkeeping.
-      const run = (): Promise<void> => this.commitIfDue(false);
-      this.chain = this.chain.then(run, run).catch((e: Error) => this.host.log('remote-commit-failed', { group: this.name, error: e.message }));
-      return;
-    }
     this.lastCommit = Date.now();
     this.sinceCommit = 0;
-    await awaitNative(this.applier.commit());
+    this.committing = awaitNative(this.applier.commit())
+      .then(
+        () => undefined,
+        (e: Error) => this.host.log('remote-commit-failed', { group: this.name, error: e.message }),
+      )
+      .finally(() => {
+        this.committing = undefined;
+      });
   }
 
   /** Runs `fn` between two batches (no record is applied while it runs). */
@@ -220,6 +228,7 @@ export class TargetGroup {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     await this.chain;
+    await this.committing;
     await awaitNative(this.applier.commit()).catch(() => undefined);
   }
 

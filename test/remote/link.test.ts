@@ -6,10 +6,10 @@
 import crypto from 'node:crypto';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { encodeFrame, FrameDecoder } from '../../src/agent/frame.js';
 import { PlexusError } from '../../src/errors.js';
 import { HandshakeClient, PROTOCOL } from '../../src/remote/handshake.js';
 import { listenPeers, MAX_PEER_FRAME, PeerClient, type PeerServer } from '../../src/remote/link.js';
+import { encodePeerFrame, PeerFrameDecoder } from '../../src/remote/peer-frame.js';
 
 type LogLine = { event: string } & Record<string, unknown>;
 
@@ -69,6 +69,11 @@ async function until(what: string, cond: () => boolean, ms = 10_000): Promise<vo
   }
 }
 
+/** One frame in the link's wire form. */
+function encodeFrame(envelope: unknown, max = MAX_PEER_FRAME): Buffer {
+  return Buffer.concat(encodePeerFrame(envelope, undefined, max));
+}
+
 function rawSocket(address: string): Promise<net.Socket> {
   const [host, port] = address.split(':');
   return new Promise((resolve, reject) => {
@@ -82,11 +87,11 @@ function rawSocket(address: string): Promise<net.Socket> {
 async function authenticatedSocket(address: string): Promise<net.Socket> {
   const s = await rawSocket(address);
   const hs = new HandshakeClient(KEY, 'raw');
-  const d = new FrameDecoder(4096);
+  const d = new PeerFrameDecoder(4096);
   await new Promise<void>((resolve, reject) => {
     s.on('data', (chunk) => {
-      for (const m of d.push(chunk)) {
-        const step = hs.receive(m as Record<string, unknown>);
+      for (const { envelope } of d.push(chunk)) {
+        const step = hs.receive(envelope);
         if (step.send) s.write(encodeFrame(step.send, 4096));
         if (step.refused) reject(step.refused);
         if (step.ready) resolve();
@@ -188,8 +193,11 @@ describe('peer link', () => {
         })(),
         'larger than',
       ],
-      ['not MessagePack', Buffer.from([0, 0, 0, 2, 0x68, 0x65]), 'not valid MessagePack'],
-      ['not a request', encodeFrame(42), 'malformed peer request'],
+      ['too short', Buffer.from([0, 0, 0, 2, 0x68, 0x65]), 'too short'],
+      ['envelope past the frame', Buffer.from([0, 0, 0, 6, 0, 0, 0, 9, 0x80, 0x80]), 'does not fit'],
+      ['not MessagePack', Buffer.from([0, 0, 0, 6, 0, 0, 0, 2, 0xc1, 0xc1]), 'not valid MessagePack'],
+      ['not a map', encodeFrame(42), 'not a map'],
+      ['not a request', encodeFrame({ id: 'x', method: 3 }), 'malformed peer request'],
       ['request without a method', encodeFrame({ id: 1, params: {} }), 'malformed peer request'],
     ];
     for (const [name, bytes, why] of cases) {

@@ -87,7 +87,13 @@ fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
 impl Plex {
     /// The write path of `volume`, without pairs or checkpoints yet.
     pub fn new(volume: Arc<dyn BlockDevice>) -> Self {
-        Plex { volume, mirrors: RwLock::new(Vec::new()), checkpoints: RwLock::new(None), replica: RwLock::new(None), fence: RwLock::new(None) }
+        Plex {
+            volume,
+            mirrors: RwLock::new(Vec::new()),
+            checkpoints: RwLock::new(None),
+            replica: RwLock::new(None),
+            fence: RwLock::new(None),
+        }
     }
 
     /// The volume's label.

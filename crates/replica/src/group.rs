@@ -104,6 +104,13 @@ impl ReplicaGroup {
     /// the caller's: the bitmaps then name what the resync must still copy.
     pub fn set_mode(&self, mode: ReplicaMode) {
         *self.mode.write().unwrap_or_else(|p| p.into_inner()) = mode;
+        self.wake_waiters();
+    }
+
+    /// Wakes synchronous writes to look at the mode again. Through the acks lock: a
+    /// waiter between its look and its wait holds it, so the wake cannot fall between.
+    fn wake_waiters(&self) {
+        drop(lock(&self.acks));
         self.acked.notify_all();
     }
 
@@ -200,7 +207,14 @@ impl ReplicaGroup {
     /// journal or a failed append suspends the group (Track) instead of failing the
     /// write; a synchronous write waits for the remote's acknowledgement, and suspends
     /// the group when it does not come in time.
-    pub fn change<E: From<ReplicaError>>(&self, volume: u32, offset: u64, len: u64, change: Change<'_>, local: impl FnOnce() -> std::result::Result<(), E>) -> std::result::Result<(), E> {
+    pub fn change<E: From<ReplicaError>>(
+        &self,
+        volume: u32,
+        offset: u64,
+        len: u64,
+        change: Change<'_>,
+        local: impl FnOnce() -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
         let m = self.member(volume)?;
         // Outside the member, a record could never be folded into its bitmap (and
         // would make every later suspension fail): refuse it before anything.
@@ -292,7 +306,7 @@ impl ReplicaGroup {
         *mode = ReplicaMode::Track;
         drop(mode);
         lock(&self.events).push(format!("suspended: {why}; {folded} bytes of unsent journal folded into the dirty bitmaps"));
-        self.acked.notify_all();
+        self.wake_waiters();
         Ok(folded)
     }
 }

@@ -338,7 +338,13 @@ export async function runBenchReplay(o: GlobalOptions & { rounds: string; window
   if (o.json) return printJson({ ...r, resultFile: file });
   printTable(
     ['RECORD', 'RECORDS/S', 'APPLIED', 'MEMCPY', 'SHARE'],
-    r.cases.map((c) => [formatBytes(c.recordBytes), `${(c.medianRecordsPerSecond / 1e6).toFixed(2)} M`, formatRate(c.bytesPerSecond[c.ratios.indexOf([...c.ratios].sort((x, y) => x - y)[Math.floor(c.ratios.length / 2)]!)]!), formatRate(c.memcpyBytesPerSecond[0]!), c.medianRatio.toFixed(2)]),
+    r.cases.map((c) => [
+      formatBytes(c.recordBytes),
+      `${(c.medianRecordsPerSecond / 1e6).toFixed(2)} M`,
+      formatRate(c.bytesPerSecond[c.ratios.indexOf([...c.ratios].sort((x, y) => x - y)[Math.floor(c.ratios.length / 2)]!)]!),
+      formatRate(c.memcpyBytesPerSecond[0]!),
+      c.medianRatio.toFixed(2),
+    ]),
   );
   process.stdout.write('\n');
   printTargets(r.targets, r.loadAverage, file);
@@ -369,7 +375,9 @@ export async function runBenchReplicate(o: GlobalOptions & { size: string; round
       [`replication drain, ${r.delayMs} ms link`, r.drainDelayed],
     ].map(([n, xs]) => [n as string, formatRate(med(xs as number[])), (xs as number[]).map((x) => formatRate(x)).join(' ')]),
   );
-  process.stdout.write(`\nlag after a live burst: ${med(r.lagAfterBurstSeconds).toFixed(2)} s; idle sync-wait: ${med(r.syncWaitIdleMs.control).toFixed(2)} ms (control socket), ${med(r.syncWaitIdleMs.command).toFixed(0)} ms (whole command)\n\n`);
+  process.stdout.write(
+    `\nlag after a live burst: ${med(r.lagAfterBurstSeconds).toFixed(2)} s; idle sync-wait: ${med(r.syncWaitIdleMs.control).toFixed(2)} ms (control socket), ${med(r.syncWaitIdleMs.command).toFixed(0)} ms (whole command)\n\n`,
+  );
   printTargets(r.targets, r.loadAverage, file);
 }
 
