@@ -307,6 +307,12 @@ export declare class NativeReplicaGroup {
   stats(): JournalStats
   /** Records from `from` on, at most about `maxBytes`, off the JS thread. */
   readBatch(from: number, maxBytes: number): Promise<JournalBatch>
+  /**
+   * Records from `from` on into `buffer` (reused by the caller: no fresh memory per
+   * batch), off the JS thread. `length` 0 with `count` 0: nothing to read; `bytes` is
+   * set instead when the first record alone is larger than the buffer.
+   */
+  readBatchInto(from: number, buffer: Buffer): Promise<JournalBatchInto>
   /** Waits (off the JS thread) until a record newer than `seq` is appended or `timeoutMs` passes; the newest seq. */
   waitAppended(seq: number, timeoutMs: number): Promise<number>
   /** Wakes a `waitAppended` (the group is stopping). */
@@ -530,6 +536,20 @@ export interface JournalBatch {
   last: number
   /** Records in it. */
   count: number
+}
+
+/** What `readBatchInto` read. */
+export interface JournalBatchInto {
+  /** Bytes of records at the start of the buffer. */
+  length: number
+  /** First sequence number. */
+  first: number
+  /** Last sequence number (0: empty). */
+  last: number
+  /** Records. */
+  count: number
+  /** The batch, when its first record did not fit the buffer. */
+  bytes?: Buffer
 }
 
 /**

@@ -237,6 +237,14 @@ impl NativeReplicaGroup {
         }))
     }
 
+    /// Records from `from` on into `buffer` (reused by the caller: no fresh memory per
+    /// batch), off the JS thread. `length` 0 with `count` 0: nothing to read; `bytes` is
+    /// set instead when the first record alone is larger than the buffer.
+    #[napi(ts_return_type = "Promise<JournalBatchInto>", catch_unwind)]
+    pub fn read_batch_into(&self, from: f64, buffer: Buffer) -> napi::Result<AsyncTask<ReadBatchIntoTask>> {
+        Ok(AsyncTask::new(ReadBatchIntoTask { group: self.inner.clone(), from: crate::args::to_u64("from", from)?, buffer: Some(buffer) }))
+    }
+
     /// Waits (off the JS thread) until a record newer than `seq` is appended or `timeoutMs` passes; the newest seq.
     #[napi(ts_return_type = "Promise<number>", catch_unwind)]
     pub fn wait_appended(&self, seq: f64, timeout_ms: f64) -> napi::Result<AsyncTask<WaitAppendedTask>> {
@@ -354,6 +362,66 @@ impl Task for ReadBatchTask {
     }
     fn resolve(&mut self, _env: Env, b: Self::Output) -> napi::Result<JournalBatch> {
         Ok(JournalBatch { first: b.first as f64, last: b.last as f64, count: b.count as f64, bytes: b.bytes.into() })
+    }
+}
+
+/// What `readBatchInto` read.
+#[napi(object)]
+pub struct JournalBatchInto {
+    /// Bytes of records at the start of the buffer.
+    pub length: f64,
+    /// First sequence number.
+    pub first: f64,
+    /// Last sequence number (0: empty).
+    pub last: f64,
+    /// Records.
+    pub count: f64,
+    /// The batch, when its first record did not fit the buffer.
+    pub bytes: Option<Buffer>,
+}
+
+/// `readBatchInto` on the libuv pool.
+pub struct ReadBatchIntoTask {
+    group: Arc<ReplicaGroup>,
+    from: u64,
+    /// Written in place on the worker thread (a Buffer is Send; JavaScript keeps it alive).
+    buffer: Option<Buffer>,
+}
+
+/// What a `ReadBatchIntoTask` computed.
+pub enum BatchRead {
+    /// Into the caller's buffer.
+    Into(plexus_journal::BatchInto),
+    /// A record too big for it, in its own buffer.
+    Own(plexus_journal::Batch),
+}
+
+impl Task for ReadBatchIntoTask {
+    type Output = BatchRead;
+    type JsValue = JournalBatchInto;
+    fn compute(&mut self) -> napi::Result<BatchRead> {
+        guard(|| {
+            let mut buf = self.buffer.take().ok_or_else(|| coded("E_BUSY", "batch already read"))?;
+            let r = self.group.journal().read_batch_into(self.from, &mut buf).map_err(to_js)?;
+            match r {
+                Some(b) => Ok(BatchRead::Into(b)),
+                None => Ok(BatchRead::Own(self.group.journal().read_batch(self.from, 0).map_err(to_js)?)),
+            }
+        })
+    }
+    fn resolve(&mut self, _env: Env, r: BatchRead) -> napi::Result<JournalBatchInto> {
+        Ok(match r {
+            BatchRead::Into(b) => {
+                JournalBatchInto { length: b.len as f64, first: b.first as f64, last: b.last as f64, count: b.count as f64, bytes: None }
+            }
+            BatchRead::Own(b) => JournalBatchInto {
+                length: b.bytes.len() as f64,
+                first: b.first as f64,
+                last: b.last as f64,
+                count: b.count as f64,
+                bytes: Some(b.bytes.into()),
+            },
+        })
     }
 }
 

@@ -18,15 +18,18 @@ export interface DelayProxy {
 
 function delayed(from: net.Socket, to: net.Socket, ms: number): void {
   const queue: Array<{ at: number; chunk: Buffer }> = [];
-  let timer: NodeJS.Timeout | undefined;
+  let scheduled = false;
   const flush = (): void => {
-    timer = undefined;
+    scheduled = false;
     const now = Date.now();
     while (queue.length > 0 && queue[0]!.at <= now) {
       const { chunk } = queue.shift()!;
       if (!to.destroyed) to.write(chunk);
     }
-    if (queue.length > 0) timer = setTimeout(flush, Math.max(0, queue[0]!.at - Date.now()));
+    if (queue.length > 0) {
+      scheduled = true;
+      setTimeout(flush, Math.max(0, queue[0]!.at - Date.now()));
+    }
   };
   from.on('data', (chunk: Buffer) => {
     queue.push({ at: Date.now() + ms, chunk });
@@ -35,7 +38,10 @@ function delayed(from: net.Socket, to: net.Socket, ms: number): void {
       from.pause();
       to.once('drain', () => from.resume());
     }
-    timer ??= setTimeout(flush, ms);
+    if (!scheduled) {
+      scheduled = true;
+      setTimeout(flush, ms);
+    }
   });
   from.on('end', () => setTimeout(() => to.end(), ms + 1));
 }

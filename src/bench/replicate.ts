@@ -3,8 +3,9 @@
  * loopback, against a plain TCP copy between two processes measured in the same run:
  *  - drain: a burst journaled while the remote is stopped, then shipped and applied
  *    (the replication pipeline alone: read batch, frame, send, decode, reorder, apply);
- *  - live: a burst written while replicating, from its first write until the remote
- *    applied the last (the writer's own speed included), and the lag left at its end;
+ *  - live: a burst written while replicating (nbdcopy into the agent's NBD export),
+ *    from its first write until the remote applied the last (the writer's own speed
+ *    included), and the lag left at its end;
  *  - sync-wait latency when idle (a control-socket round trip, and the whole command);
  *  - the drain again over a link with 20 ms each way (a delay proxy: this kernel has no
  *    netem), against the TCP copy through the same proxy.
@@ -179,7 +180,17 @@ export async function benchReplicate(home: Home, opts: ReplicateBenchOptions): P
       'the remote agent',
     );
     const peer = mb[1]!;
-    await startChild([process.execPath, CLI, '--home', a, 'serve', '--log-file', path.join(dir, 'a.log')], /plexus agent serving/, children, 'the primary agent');
+    const nbdSocket = path.join(dir, 'a.nbd');
+    await startChild([process.execPath, CLI, '--home', a, 'serve', '--nbd-socket', nbdSocket, '--log-file', path.join(dir, 'a.log')], /plexus agent serving/, children, 'the primary agent');
+    // The burst is written as a real program would, through the agent's NBD export
+    // (nbdcopy, 4 connections); without nbdcopy, through the control socket.
+    const nbdcopy = spawnSync('nbdcopy', ['--version']).status === 0;
+    const burst = (volume: string): void => {
+      if (nbdcopy) {
+        const r = spawnSync('nbdcopy', [data, `nbd+unix:///${volume}?socket=${nbdSocket}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+        if (r.status !== 0) throw new PlexusError('E_IO', `nbdcopy into ${volume} failed: ${r.stderr.toString().trim()}`);
+      } else plexus(a, 'volume', 'write', volume, '--from', data);
+    };
     const proxy = (await startChild([process.execPath, path.join(here, 'delay-proxy-main.js'), peer, String(delayMs)], /listening (\S+)\n/, children, 'the delay proxy')).match[1]!;
     // Room for a whole burst: the drain journals it while the remote is stopped.
     const journal = String(Math.max(2 * size + (64 << 20), 1 << 30));
@@ -194,7 +205,7 @@ export async function benchReplicate(home: Home, opts: ReplicateBenchOptions): P
     const drain = async (volume: string, group: string): Promise<number> => {
       process.kill(agentB.pid!, 'SIGSTOP');
       try {
-        plexus(a, 'volume', 'write', volume, '--from', data);
+        burst(volume);
       } finally {
         process.kill(agentB.pid!, 'SIGCONT');
       }
@@ -202,6 +213,15 @@ export async function benchReplicate(home: Home, opts: ReplicateBenchOptions): P
       await syncWaitDone(a, group, 600_000);
       return size / (Number(process.hrtime.bigint() - t0) / 1e9);
     };
+    // Warm-up, not measured: the remote volumes' blocks are allocated by their first writes.
+    log('warming up: a first burst into each group');
+    for (const [v, g] of [
+      ['v', 'g'],
+      ['w', 'gd'],
+    ] as const) {
+      burst(v);
+      await syncWaitDone(a, g, 600_000);
+    }
     for (let r = 0; r < rounds; r++) {
       res.tcp.push(await tcpCopy(sink, sinkAddr, size));
       res.tcpDelayed.push(await tcpCopy(sink, sinkDelayed, size));
@@ -211,7 +231,7 @@ export async function benchReplicate(home: Home, opts: ReplicateBenchOptions): P
       res.drainDelayed.push(await drain('w', 'gd'));
       progress();
       const t0 = process.hrtime.bigint();
-      plexus(a, 'volume', 'write', 'v', '--from', data);
+      burst('v');
       const t1 = process.hrtime.bigint();
       const d = await displayOf(a, 'g');
       await syncWaitDone(a, 'g', 600_000);

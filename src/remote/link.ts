@@ -7,6 +7,7 @@
  */
 import net from 'node:net';
 import { asPlexusError, PlexusError } from '../errors.js';
+import { BufferPool } from './buffers.js';
 import { HandshakeClient, HandshakeServer, type PeerIdentity } from './handshake.js';
 import { encodePeerFrame, type PeerFrame, PeerFrameDecoder } from './peer-frame.js';
 
@@ -34,6 +35,9 @@ function writeFrame(sock: net.Socket, envelope: unknown, payload?: Buffer, max =
   for (const b of parts) sock.write(b);
   sock.uncork();
 }
+
+/** Frame buffers of the listening side: a journal batch and its envelope fit one. */
+const FRAME_POOL = new BufferPool((8 << 20) + (64 << 10), 32);
 
 /** A message's one Buffer travels as the frame's payload, outside the MessagePack. */
 const PAYLOAD_KEY = 'bytes';
@@ -244,7 +248,7 @@ export async function listenPeers(address: string, key: () => Buffer, site: stri
 function servePeer(sock: net.Socket, key: () => Buffer, site: string, handler: PeerHandler, log: (event: string, fields: Record<string, unknown>) => void): void {
   const from = `${sock.remoteAddress}:${sock.remotePort}`;
   sock.setNoDelay(true);
-  const decoder = new PeerFrameDecoder(MAX_HANDSHAKE_FRAME);
+  const decoder = new PeerFrameDecoder(MAX_HANDSHAKE_FRAME, (n) => (n > 1 << 20 && n <= FRAME_POOL.size ? FRAME_POOL.take() : Buffer.allocUnsafe(n)));
   let hs: HandshakeServer | undefined;
   let conn: (PeerConnection & { closers: Array<() => void> }) | undefined;
   // Challenged and not yet told why it ended: a client refuses a server's proof made
@@ -279,7 +283,7 @@ function servePeer(sock: net.Socket, key: () => Buffer, site: string, handler: P
       drop(asPlexusError(e).message);
       return;
     }
-    for (const { envelope: m, payload } of messages) {
+    for (const { envelope: m, payload, frame } of messages) {
       if (!conn) {
         let step: ReturnType<HandshakeServer['receive']>;
         try {
@@ -328,6 +332,9 @@ function servePeer(sock: net.Socket, key: () => Buffer, site: string, handler: P
           const err = asPlexusError(e);
           if (err.code === 'E_INTERNAL') log('internal-error', { method: r.method, error: err.message });
           if (!sock.destroyed) writeFrame(sock, { id, error: { code: err.code, message: err.message } });
+        } finally {
+          // The handler is done with the request's bytes (the applier read the batch in place).
+          if (frame.byteOffset === 0 && frame.buffer.byteLength === FRAME_POOL.size) FRAME_POOL.give(Buffer.from(frame.buffer));
         }
       })();
     }

@@ -15,6 +15,8 @@ const packr = new Packr({ useRecords: false, mapsAsObjects: true });
 export interface PeerFrame {
   envelope: Record<string, unknown>;
   payload?: Buffer;
+  /** The buffer the frame was assembled in (give it back to its pool once done with the frame). */
+  frame: Buffer;
 }
 
 /** The buffers to write for one frame (`max`: the link's frame limit). */
@@ -35,7 +37,11 @@ export class PeerFrameDecoder {
   /** The frame being assembled, once its length is known. */
   private frame?: { buf: Buffer; filled: number };
 
-  constructor(private max: number) {}
+  /** `alloc`: where frame buffers come from (a pool, for large frames); `Buffer.allocUnsafe` by default. */
+  constructor(
+    private max: number,
+    private readonly alloc: (size: number) => Buffer = (n) => Buffer.allocUnsafe(n),
+  ) {}
 
   /** Changes the frame limit from the next frame on (the handshake is over). */
   relimit(max: number): void {
@@ -70,7 +76,8 @@ export class PeerFrameDecoder {
       const total = all.readUInt32BE(0);
       if (total > this.max) throw new PlexusError('E_PROTOCOL', `peer frame of ${total} bytes is larger than the ${this.max}-byte limit`);
       if (total < 4) throw new PlexusError('E_PROTOCOL', `peer frame of ${total} bytes is too short for its envelope length`);
-      this.frame = { buf: Buffer.allocUnsafe(total), filled: 0 };
+      const buf = this.alloc(total);
+      this.frame = { buf: buf.length === total ? buf : buf.subarray(0, total), filled: 0 };
       rest = all.subarray(4);
     }
     return out;
@@ -87,7 +94,7 @@ export class PeerFrameDecoder {
     }
     if (typeof envelope !== 'object' || envelope === null || Array.isArray(envelope)) throw new PlexusError('E_PROTOCOL', 'peer frame envelope is not a map');
     const payload = buf.length > 4 + envLen ? buf.subarray(4 + envLen) : undefined;
-    return { envelope: envelope as Record<string, unknown>, payload };
+    return { envelope: envelope as Record<string, unknown>, payload, frame: buf };
   }
 
   /** Bytes received but not yet part of a whole frame. */

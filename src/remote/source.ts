@@ -14,6 +14,7 @@ import type { NativePlex } from '../native/binding.js';
 import { native } from '../native/binding.js';
 import type { ProgressCallback } from '../progress.js';
 import type { Volume } from '../volumes/volume.js';
+import { BufferPool } from './buffers.js';
 import { PeerClient } from './link.js';
 import type { GroupState, Member, RemoteRecords, SourceRecord } from './records.js';
 import { checkTransition } from './states.js';
@@ -96,6 +97,8 @@ export class SourceGroup {
   private shipper?: Promise<void>;
   private resyncing = false;
   private events?: NodeJS.Timeout;
+  /** Batch buffers: a window's worth, reused. */
+  private readonly pool = new BufferPool(BATCH_BYTES, Math.ceil(WINDOW_BYTES / BATCH_BYTES) + 2);
 
   private constructor(
     private readonly host: ReplicationHost,
@@ -300,22 +303,33 @@ export class SourceGroup {
       await this.nextEvent(this.record.linkTimeoutMs);
       return;
     }
-    const batch = await awaitNative(this.native.readBatch(from, BATCH_BYTES));
-    if (batch.count === 0 || link.closed) return;
+    const buf = this.pool.take();
+    const batch = await awaitNative(this.native.readBatchInto(from, buf));
+    if (batch.count === 0 || link.closed) {
+      this.pool.give(buf);
+      return;
+    }
+    // A record larger than the pool's buffers came in a buffer of its own.
+    const bytes = batch.bytes ?? buf.subarray(0, batch.length);
+    if (batch.bytes) this.pool.give(buf);
     this.sentUpTo = batch.last;
-    this.inFlight += batch.bytes.length;
-    const size = batch.bytes.length;
-    link.call<{ applied: number; durable: number }>('repl.batch', { group: this.name, epoch: this.record.epoch, bytes: batch.bytes }, this.record.linkTimeoutMs).then(
+    this.inFlight += bytes.length;
+    const size = bytes.length;
+    // The buffer goes back to the pool once answered: the remote has every byte of it.
+    const done = (): void => {
+      this.inFlight -= size;
+      if (!batch.bytes) this.pool.give(buf);
+    };
+    link.call<{ applied: number; durable: number }>('repl.batch', { group: this.name, epoch: this.record.epoch, bytes }, this.record.linkTimeoutMs).then(
       (ack) => {
-        this.inFlight -= size;
+        done();
         if (this.link === link) this.acknowledge(ack.applied, ack.durable);
       },
       (e: Error) => {
-        this.inFlight -= size;
-        if (this.link === link) {
-          this.host.log('remote-link-failed', { group: this.name, peer: this.record.peer, error: e.message });
-          link.close(`failed: ${e.message}`);
-        }
+        // Failed: the link is closed (its queued writes dropped) before the buffer is reused.
+        if (this.link === link) link.close(`failed: ${e.message}`);
+        done();
+        if (this.link === link) this.host.log('remote-link-failed', { group: this.name, peer: this.record.peer, error: e.message });
       },
     );
   }

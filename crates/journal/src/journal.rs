@@ -72,6 +72,27 @@ pub struct Batch {
     pub count: u64,
 }
 
+/// What [`Journal::read_batch_into`] put in the caller's buffer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchInto {
+    /// Bytes of records at the start of the buffer.
+    pub len: usize,
+    /// Sequence numbers of the first and last record (0 if empty).
+    pub first: u64,
+    /// Last sequence number.
+    pub last: u64,
+    /// Records.
+    pub count: u64,
+}
+
+/// A run of a segment file holding records of a batch.
+struct Span {
+    file: Arc<File>,
+    path: PathBuf,
+    start: u64,
+    end: u64,
+}
+
 /// Where a held record lands, without its data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Extent {
@@ -454,52 +475,76 @@ impl Journal {
     /// must be >= `first_seq()` (else `E_RANGE`); past `last_seq()` the batch is empty.
     /// One `pread` per segment the batch spans.
     pub fn read_batch(&self, from: u64, max_bytes: usize) -> Result<Batch> {
-        struct Span {
-            file: Arc<File>,
-            path: PathBuf,
-            start: u64,
-            end: u64,
+        let Some((spans, total)) = self.plan_batch(from, max_bytes as u64, true)? else {
+            return Ok(Batch::default());
+        };
+        let mut bytes = vec![0u8; total as usize];
+        let (last, count) = self.fill_batch(&spans, &mut bytes, from)?;
+        Ok(Batch { bytes, first: from, last, count })
+    }
+
+    /// [`read_batch`](Self::read_batch) into `buf` (a buffer the caller reuses, so no
+    /// fresh memory is faulted in per batch): as many whole records from `from` as fit.
+    /// `None` when the first record alone is larger than `buf` (read it with
+    /// `read_batch`); an empty batch (count 0) when `from` is past the last record.
+    pub fn read_batch_into(&self, from: u64, buf: &mut [u8]) -> Result<Option<BatchInto>> {
+        let Some((spans, total)) = self.plan_batch(from, buf.len() as u64, false)? else {
+            return Ok(Some(BatchInto::default()));
+        };
+        if total == 0 {
+            return Ok(None);
         }
-        let max = max_bytes as u64;
+        let Some(dst) = buf.get_mut(..total as usize) else {
+            return Err(JournalError::Invalid { detail: "batch larger than its buffer".into() });
+        };
+        let (last, count) = self.fill_batch(&spans, dst, from)?;
+        Ok(Some(BatchInto { len: total as usize, first: from, last, count }))
+    }
+
+    /// The file spans holding records from `from` on, at most `max` bytes (`at_least_one`:
+    /// the first record even if it alone is bigger); None past the last record.
+    fn plan_batch(&self, from: u64, max: u64, at_least_one: bool) -> Result<Option<(Vec<Span>, u64)>> {
         let mut spans = Vec::new();
         let mut total = 0u64;
         let mut seq = from;
-        {
-            let g = lock(&self.inner);
-            if from <= g.released {
-                return Err(JournalError::range(format!("read from seq {from}, but records <= {} are released", g.released)));
+        let g = lock(&self.inner);
+        if from <= g.released {
+            return Err(JournalError::range(format!("read from seq {from}, but records <= {} are released", g.released)));
+        }
+        if from >= g.next {
+            return Ok(None);
+        }
+        let idx = g.segments.partition_point(|s| s.last() < from);
+        'segments: for seg in g.segments.iter().skip(idx) {
+            let mut i = seq - seg.first;
+            let start = seg.start_of(i);
+            let mut end = start;
+            while i < seg.count() {
+                let e = seg.start_of(i + 1);
+                if (total > 0 || !at_least_one) && total + (e - end) > max {
+                    break;
+                }
+                total += e - end;
+                end = e;
+                i += 1;
             }
-            if from >= g.next {
-                return Ok(Batch::default());
+            if end > start {
+                spans.push(Span { file: Arc::clone(&seg.file), path: seg.path.clone(), start, end });
             }
-            let idx = g.segments.partition_point(|s| s.last() < from);
-            'segments: for seg in g.segments.iter().skip(idx) {
-                let mut i = seq - seg.first;
-                let start = seg.start_of(i);
-                let mut end = start;
-                while i < seg.count() {
-                    let e = seg.start_of(i + 1);
-                    if total > 0 && total + (e - end) > max {
-                        break;
-                    }
-                    total += e - end;
-                    end = e;
-                    i += 1;
-                }
-                if end > start {
-                    spans.push(Span { file: Arc::clone(&seg.file), path: seg.path.clone(), start, end });
-                }
-                seq = seg.first + i;
-                if i < seg.count() {
-                    break 'segments;
-                }
+            seq = seg.first + i;
+            if i < seg.count() {
+                break 'segments;
             }
         }
-        // Read outside the lock: the files stay readable through their Arc even if a
-        // release unlinks them meanwhile, and nothing rewrites bytes once appended.
-        let mut bytes = vec![0u8; total as usize];
+        Ok(Some((spans, total)))
+    }
+
+    /// Reads `spans` into `bytes` (outside the lock: the files stay readable through
+    /// their Arc even if a release unlinks them meanwhile, and nothing rewrites bytes once
+    /// appended) and checks every record and its sequence; (last seq, count).
+    fn fill_batch(&self, spans: &[Span], bytes: &mut [u8], from: u64) -> Result<(u64, u64)> {
         let mut at = 0usize;
-        for sp in &spans {
+        for sp in spans {
             let n = (sp.end - sp.start) as usize;
             let Some(dst) = bytes.get_mut(at..at + n) else {
                 return Err(JournalError::Invalid { detail: "batch span outside its buffer".into() });
@@ -510,7 +555,7 @@ impl Journal {
         let mut off = 0usize;
         let mut expect = from;
         while off < bytes.len() {
-            match parse_record(&bytes, off) {
+            match parse_record(bytes, off) {
                 Ok((rec, n)) if rec.seq == expect => {
                     off += n;
                     expect += 1;
@@ -521,8 +566,7 @@ impl Journal {
                 Err(bad) => return Err(JournalError::corrupt(&self.dir, format!("reading seq {expect}: {}", bad.detail()))),
             }
         }
-        let count = expect - from;
-        Ok(Batch { bytes, first: from, last: expect - 1, count })
+        Ok((expect - 1, expect - from))
     }
 
     /// Records <= `upto` are no longer needed (the remote applied them durably). The

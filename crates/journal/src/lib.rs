@@ -29,4 +29,4 @@ pub use format::{
     SEGMENT_MAGIC,
 };
 pub use io::{OsSync, SyncIo};
-pub use journal::{Batch, Extent, Journal, JournalOptions, DEFAULT_SEGMENT_BYTES, MIN_SEGMENT_BYTES};
+pub use journal::{Batch, BatchInto, Extent, Journal, JournalOptions, DEFAULT_SEGMENT_BYTES, MIN_SEGMENT_BYTES};
