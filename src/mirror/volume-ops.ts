@@ -1,5 +1,6 @@
 /** Volume operations that must respect pairs: removing a volume, copying onto one. */
 import { PlexusError } from '../errors.js';
+import { RemoteRecords } from '../remote/records.js';
 import { type CopyOptions, type CopyReport, checkCopyOptions, copyVolume } from '../volumes/copy.js';
 import { checkDataFileRead } from './io.js';
 import type { Mirrors } from './mirrors.js';
@@ -18,6 +19,8 @@ function pairIn(records: readonly PairRecord[], name: string): PairRecord | unde
 export function removeVolume(mirrors: Mirrors, name: string): void {
   const pair = pairOfVolume(mirrors, name);
   if (pair) throw new PlexusError('E_BUSY', `volume ${name} is in pair ${pair.primary} → ${pair.secondary}; delete the pair first`);
+  const remote = new RemoteRecords(mirrors.store.home.dir).roleOf(name);
+  if (remote) throw new PlexusError('E_BUSY', `volume ${name} is in remote group ${remote.record.group}; delete it first (plexus remote pair delete --group ${remote.record.group})`);
   mirrors.store.remove(name);
 }
 

@@ -3,6 +3,7 @@
  * sequenced journal shipped in order, sync-wait and its statuses, the remote's fence,
  * authentication, restarts and kills of either site, resync out of PSUE.
  */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -233,5 +234,30 @@ describe('remote replication', () => {
     await t.startA();
     expect(ok(t.a, 'sync-wait', '--group', 'g', '--timeout', '30').stdout).toMatch(/^DONE/);
     expect(digest(t.b, 'v')).toBe(before);
+  });
+});
+
+describe('remote replication through NBD', () => {
+  it('replicates what a real program writes through the primary NBD export; the remote export refuses writes while paired', async () => {
+    sites = makeSites(s.dir);
+    const t = sites;
+    ok(t.a, 'volume', 'create', 'v', '--size', '16M');
+    ok(t.b, 'volume', 'create', 'v', '--size', '16M');
+    const sockA = `${s.dir}/a.nbd`;
+    const sockB = `${s.dir}/b.nbd`;
+    await t.startB('--nbd-socket', sockB);
+    await t.startA('--nbd-socket', sockA);
+    ok(t.a, 'remote', 'pair', 'create', 'v', `${t.peer}/v`, '--group', 'g');
+    const io = (sock: string, cmd: string) => spawnSync('qemu-io', ['-f', 'raw', '-c', cmd, `nbd+unix:///v?socket=${sock}`], { encoding: 'utf8' });
+    for (const [i, cmd] of ['write -P 0x61 0 1M', 'write -P 0x62 4M 64k', 'write -z 8M 1M', 'discard 12M 1M', 'flush'].entries()) {
+      const r = io(sockA, cmd);
+      expect(r.status, `${i}: ${r.stderr}${r.stdout}`).toBe(0);
+    }
+    expect(ok(t.a, 'sync-wait', '--group', 'g', '--timeout', '20').stdout).toMatch(/^DONE/);
+    expect(digest(t.b, 'v')).toBe(digest(t.a, 'v'));
+    // The remote's own export takes no writes while the group is paired.
+    const refused = io(sockB, 'write -P 0x63 0 4k');
+    expect(`${refused.stdout}${refused.stderr}`).toMatch(/Operation not permitted|Permission denied|failed/i);
+    expect(digest(t.b, 'v')).toBe(digest(t.a, 'v'));
   });
 });
