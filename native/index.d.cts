@@ -319,6 +319,16 @@ export declare class NativeReplicaGroup {
   wake(): void
   /** Records up to `upto` are durable at the remote: their segments may go. */
   release(upto: number): void
+  /**
+   * Releases up to the remote's durable point, never past a change not yet committed
+   * locally; the point released to.
+   */
+  releaseDurable(durable: number): number
+  /**
+   * Replays the held journal onto the members' write paths (`plexes[i]` is member
+   * `ids[i]`), not replicated: after a crash of the owner. [records, bytes] replayed.
+   */
+  redo(ids: Array<number>, plexes: Array<NativePlex>): Array<number>
   /** Drops every record; the next gets `next`. */
   resetJournal(next: number): void
   /** Makes every appended record durable (group commit), off the JS thread. */

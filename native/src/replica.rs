@@ -267,6 +267,26 @@ impl NativeReplicaGroup {
         self.inner.journal().release(crate::args::to_u64("upto", upto)?).map_err(to_js)
     }
 
+    /// Releases up to the remote's durable point, never past a change not yet committed
+    /// locally; the point released to.
+    #[napi(catch_unwind)]
+    pub fn release_durable(&self, durable: f64) -> napi::Result<f64> {
+        Ok(self.inner.release_durable(crate::args::to_u64("durable", durable)?).map_err(to_js)? as f64)
+    }
+
+    /// Replays the held journal onto the members' write paths (`plexes[i]` is member
+    /// `ids[i]`), not replicated: after a crash of the owner. [records, bytes] replayed.
+    #[napi(catch_unwind)]
+    pub fn redo(&self, ids: Vec<u32>, plexes: Vec<&NativePlex>) -> napi::Result<Vec<f64>> {
+        if ids.len() != plexes.len() {
+            return Err(coded("E_INVALID", "one member id per write path"));
+        }
+        let targets: std::collections::HashMap<u32, Arc<dyn ApplyTarget>> =
+            ids.iter().zip(plexes.iter()).map(|(id, p)| (*id, Arc::new(PlexTarget(p.inner.clone())) as Arc<dyn ApplyTarget>)).collect();
+        let (r, b) = self.inner.redo(&targets).map_err(to_js)?;
+        Ok(vec![r as f64, b as f64])
+    }
+
     /// Drops every record; the next gets `next`.
     #[napi(catch_unwind)]
     pub fn reset_journal(&self, next: f64) -> napi::Result<()> {

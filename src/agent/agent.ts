@@ -86,9 +86,10 @@ export async function startAgent(homeDir: string | undefined, opts: AgentOptions
     await step('control socket', () => control && closeControl(control));
     // Jobs first: a cancelled copy stops between chunks with its progress durable.
     await step('jobs', () => jobs.stopAll(STOP_GRACE_MS));
-    // Shipping stops with the journal holding what was not sent; applied records are made durable.
-    await step('replication', () => core.replication?.stop());
     await step('exports', () => core.exports?.close());
+    // After the exports (no change in flight any more): shipping stops with the journal
+    // holding what was not sent, applied records are made durable, a clean stop recorded.
+    await step('replication', () => core.replication?.stop());
     await step('pairs', () => PlexSet.closeKept());
     await step('write paths', () => core.writePaths.close());
     await step('pid file', () => fs.rmSync(paths.pid, { force: true }));

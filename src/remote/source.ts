@@ -8,6 +8,7 @@
  * then the group goes to PSUE (its unsent journal folded into the bitmaps). A remote
  * that restarts within the timeout is resumed from its newest applied sequence number.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { awaitNative, callNative, PlexusError } from '../errors.js';
 import type { NativePlex } from '../native/binding.js';
@@ -129,6 +130,20 @@ export class SourceGroup {
     );
     callNative(() => g.setSyncTimeout(record.linkTimeoutMs));
     const group = new SourceGroup(host, record, g);
+    // A clean stop leaves a marker; without it the owner died, perhaps between a record's
+    // append and its local commit: the held records are replayed onto the volumes first.
+    const clean = path.join(dir, 'clean');
+    const held = callNative(() => g.stats()).records;
+    if (held > 0 && !fs.existsSync(clean)) {
+      const [records, bytes] = callNative(() =>
+        g.redo(
+          record.members.map((m) => m.id),
+          record.members.map((m) => host.plexOf(m.volume)),
+        ),
+      );
+      host.log('remote-journal-replayed', { group: record.group, records, bytes });
+    }
+    fs.rmSync(clean, { force: true });
     for (const m of record.members) callNative(() => g.attach(host.plexOf(m.volume), m.id));
     // The write path suspends on its own (a full journal, a synchronous write unanswered):
     // noticed, logged and recorded within a moment, not at the next display.
@@ -238,10 +253,7 @@ export class SourceGroup {
   private acknowledge(applied: number, durable: number): void {
     callNative(() => this.native.acknowledge(applied, durable));
     const stats = callNative(() => this.native.stats());
-    if (durable > this.released && durable <= stats.last) {
-      callNative(() => this.native.release(durable));
-      this.released = durable;
-    }
+    if (durable > this.released && durable <= stats.last) this.released = callNative(() => this.native.releaseDurable(durable));
     if (applied >= stats.last) this.caughtUpAt = Date.now();
     this.wake();
   }
@@ -520,6 +532,8 @@ export class SourceGroup {
     callNative(() => this.native.wake());
     this.link?.close('closed: the agent is stopping');
     await this.shipper;
+    // Every change is committed locally now (the exports and writers stop first).
+    fs.writeFileSync(path.join(SourceGroup.dirOf(this.host, this.name), 'clean'), `${new Date().toISOString()}\n`);
   }
 
   /** Detaches the members' write paths (the group is deleted). */

@@ -61,6 +61,27 @@ pub struct ReplicaGroup {
     /// clear (which would lose the regions the fold marked). Never taken while holding a
     /// region lock.
     pub(crate) copy_gate: Mutex<()>,
+    /// Changes between their append and their local commit, by the journal's last
+    /// sequence number when each began (its record is newer): how far a release may go.
+    inflight: Mutex<std::collections::BTreeMap<u64, u32>>,
+}
+
+/// A change between its append and its local commit (see `ReplicaGroup::release_durable`).
+struct Inflight<'a> {
+    group: &'a ReplicaGroup,
+    since: u64,
+}
+
+impl Drop for Inflight<'_> {
+    fn drop(&mut self) {
+        let mut m = lock(&self.group.inflight);
+        if let Some(n) = m.get_mut(&self.since) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.since);
+            }
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -87,6 +108,7 @@ impl ReplicaGroup {
             sync_timeout_ms: AtomicU64::new(10_000),
             events: Mutex::new(Vec::new()),
             copy_gate: Mutex::new(()),
+            inflight: Mutex::new(std::collections::BTreeMap::new()),
         }
     }
 
@@ -132,6 +154,60 @@ impl ReplicaGroup {
     pub fn acknowledged(&self) -> (u64, u64) {
         let a = lock(&self.acks);
         (a.applied, a.durable)
+    }
+
+    fn enter_inflight(&self) -> Inflight<'_> {
+        let mut m = lock(&self.inflight);
+        let since = self.journal.last_seq();
+        *m.entry(since).or_insert(0) += 1;
+        Inflight { group: self, since }
+    }
+
+    /// Releases the journal up to `durable` (the remote's durable point), but never past
+    /// a record whose change is not yet committed locally: that record is what a restart
+    /// after a crash replays locally (`redo`). Returns the point released to.
+    pub fn release_durable(&self, durable: u64) -> Result<u64> {
+        let floor = lock(&self.inflight).keys().next().copied();
+        let upto = floor.map_or(durable, |f| durable.min(f)).min(self.journal.last_seq());
+        if upto >= self.journal.first_seq() {
+            self.journal.release(upto)?;
+        }
+        Ok(upto)
+    }
+
+    /// Replays every record the journal holds onto the members' volumes, in sequence
+    /// order (`targets`: their write paths, not replicated), then syncs them. After a
+    /// crash of the owner between a record's append and its local commit, this makes the
+    /// local volumes hold what the remote will: every held record is newer than the last
+    /// fold and was appended before its change, so the replay ends in the same bytes.
+    /// Returns (records, bytes) replayed.
+    pub fn redo(&self, targets: &HashMap<u32, Arc<dyn plexus_journal::ApplyTarget>>) -> Result<(u64, u64)> {
+        let (mut records, mut bytes) = (0u64, 0u64);
+        let mut from = self.journal.first_seq();
+        let io = |e: std::io::Error| ReplicaError::State { detail: format!("replaying the journal: {e}") };
+        loop {
+            let batch = self.journal.read_batch(from, 8 << 20)?;
+            if batch.count == 0 {
+                break;
+            }
+            for r in plexus_journal::decode_batch(&batch.bytes)? {
+                let t = targets.get(&r.volume).ok_or_else(|| ReplicaError::State {
+                    detail: format!("the journal names volume {}, which is not a member", r.volume),
+                })?;
+                match r.kind {
+                    RecordKind::Write => t.write(r.offset, r.data).map_err(io)?,
+                    RecordKind::Zeroes => t.write_zeroes(r.offset, r.len, false).map_err(io)?,
+                    RecordKind::Punch => t.write_zeroes(r.offset, r.len, true).map_err(io)?,
+                }
+                records += 1;
+                bytes += r.len;
+            }
+            from = batch.last + 1;
+        }
+        for t in targets.values() {
+            t.sync().map_err(io)?;
+        }
+        Ok((records, bytes))
     }
 
     /// Forgets acknowledgements (a new epoch: the remote's numbering restarts at the journal's next seq - 1).
@@ -224,6 +300,9 @@ impl ReplicaGroup {
             return Err(ReplicaError::Bitmap(plexus_bitmap::BitmapError::Range { detail }).into());
         }
         let region = m.locks.lock(offset, len);
+        // Registered before the append: the record this change gets is newer than the
+        // journal's last now, and no release may pass it until its local commit is done.
+        let _inflight = self.enter_inflight();
         let mode = self.mode.read().unwrap_or_else(|p| p.into_inner());
         let current = *mode;
         let journaled = match current {
