@@ -47,6 +47,13 @@ export declare class NativeApplier {
   get epoch(): number
   /** Restarts the sequence: the next record expected is `seq + 1`, in `epoch`. Durable. */
   reset(seq: number, epoch: number): void
+  /**
+   * Holds later batches back (from the link and the data channel alike) until
+   * `resume`; returns once none is being applied.
+   */
+  pause(): void
+  /** Lets batches be applied again after `pause`. */
+  resume(): void
   /** [records, bytes] buffered out of order. */
   buffered(): Array<number>
 }
@@ -89,6 +96,22 @@ export declare class NativeBitmap {
   clearRange(offset: number, length: number): void
   /** Writes a fresh snapshot and empties the write-intent log. */
   flush(): void
+}
+
+/** The remote's listener for data channels. */
+export declare class NativeDataListener {
+  /** Listens on `addr` (`HOST:0` for any free port). */
+  static start(addr: string): NativeDataListener
+  /** The port it listens on. */
+  get port(): number
+  /** Expects one channel into `applier`, presenting `token` (32 bytes); its channel id. */
+  expect(applier: NativeApplier, token: Buffer): number
+  /** Ends a channel. */
+  cut(channel: number): void
+  /** What happened on the channels, oldest first. */
+  takeEvents(): Array<string>
+  /** Stops listening and ends every channel. */
+  shutdown(): void
 }
 
 /** A drive with a cartridge file loaded. Methods throw E_BUSY while a job runs on it. */
@@ -349,6 +372,18 @@ export declare class NativeReplicaGroup {
   markDirty(id: number, offset: number, length: number): void
   /** Coalesced dirty runs of member `id` as [offset, length] pairs, at most `max` of them. */
   dirtyRuns(id: number, max: number): Array<Array<number>>
+}
+
+/** The primary's end of a data channel. */
+export declare class NativeShipper {
+  /** A shipper not connected yet. */
+  static create(): NativeShipper
+  /** Connects and starts the sender and acknowledgement threads. */
+  connect(group: NativeReplicaGroup, config: ShipperConfig): Promise<void>
+  /** What it is doing (not running before `connect` resolved). */
+  status(): ShipperState
+  /** Stops shipping and closes the channel. */
+  stop(): void
 }
 
 /** An open volume file. */
@@ -723,6 +758,34 @@ export interface RestoreOptions {
   range?: Extent
   /** fsync the target at the end (default true). */
   sync?: boolean
+}
+
+/** How a shipper connects and ships. */
+export interface ShipperConfig {
+  /** `IP:PORT` of the remote's data listener. */
+  address: string
+  /** The token the remote handed out. */
+  token: Buffer
+  /** First sequence number to send. */
+  from: number
+  /** Bytes per batch. */
+  batchBytes: number
+  /** Most bytes unacknowledged. */
+  windowBytes: number
+  /** A batch unacknowledged this long fails the channel. */
+  ackTimeoutMs: number
+}
+
+/** What a shipper is doing. */
+export interface ShipperState {
+  /** Still shipping. */
+  running: boolean
+  /** Why it stopped, if it failed. */
+  error?: string
+  /** Newest sequence number sent. */
+  sent: number
+  /** Bytes sent, not yet acknowledged. */
+  inFlight: number
 }
 
 /** A fault acted out on a backup's source (the stream's mover, switch or drive failing). */

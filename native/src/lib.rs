@@ -5,6 +5,7 @@
 mod args;
 mod bench;
 mod bitmap;
+mod channel;
 mod copy;
 mod error;
 mod job;
@@ -19,6 +20,7 @@ mod xcopy;
 pub use bench::{bitmap_runs_ms, bitmap_set_ns, memcpy_bandwidth, BitmapRunsTiming};
 pub use bench::{journal_replay_bench, mirror_write_path_ns, MirrorWritePath, ReplayTask, ReplayTiming, WriteCost, WritePathTask};
 pub use bitmap::NativeBitmap;
+pub use channel::{NativeDataListener, NativeShipper};
 pub use copy::{CopyJob, CopyJobOptions, CopyProgress, CopyResult, Extent};
 pub use lock::NativeOwnerLock;
 pub use mirror::{MirrorJob, MirrorPaths, NativeMirror};

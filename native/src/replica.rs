@@ -119,7 +119,7 @@ fn mode_name(m: ReplicaMode) -> &'static str {
 /// A consistency group's replicated write path and journal.
 #[napi]
 pub struct NativeReplicaGroup {
-    inner: Arc<ReplicaGroup>,
+    pub(crate) inner: Arc<ReplicaGroup>,
 }
 
 #[napi]
@@ -528,7 +528,7 @@ impl ApplyTarget for PlexTarget {
 /// The sequenced applier of one group at the remote site.
 #[napi]
 pub struct NativeApplier {
-    inner: Arc<Applier>,
+    pub(crate) inner: Arc<Applier>,
 }
 
 #[napi]
@@ -579,6 +579,19 @@ impl NativeApplier {
     #[napi(catch_unwind)]
     pub fn reset(&self, seq: f64, epoch: f64) -> napi::Result<()> {
         self.inner.reset_epoch(crate::args::to_u64("seq", seq)?, crate::args::to_u64("epoch", epoch)?).map_err(to_js)
+    }
+
+    /// Holds later batches back (from the link and the data channel alike) until
+    /// `resume`; returns once none is being applied.
+    #[napi(catch_unwind)]
+    pub fn pause(&self) {
+        self.inner.pause();
+    }
+
+    /// Lets batches be applied again after `pause`.
+    #[napi(catch_unwind)]
+    pub fn resume(&self) {
+        self.inner.resume();
     }
 
     /// [records, bytes] buffered out of order.

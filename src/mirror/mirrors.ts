@@ -519,7 +519,7 @@ export class Mirrors {
   /** Opens a volume for I/O as hosts see it, through its pairs. */
   async openIo(name: string, opts: IoOptions = {}): Promise<VolumeIo> {
     if (opts.write) {
-      const { checkRemoteWrite } = await import('../remote/records.js');
+      const { checkRemoteWrite } = await import('../home/remote-records.js');
       // In the agent every write goes through the volume's write path, whose fence
       // and journal decide; elsewhere remote replication's rules are checked here.
       if (!PlexSet.plexFor) checkRemoteWrite(this.store.home.dir, name, false);

@@ -1,6 +1,6 @@
 /** Volume operations that must respect pairs: removing a volume, copying onto one. */
 import { PlexusError } from '../errors.js';
-import { RemoteRecords } from '../remote/records.js';
+import { RemoteRecords } from '../home/remote-records.js';
 import { type CopyOptions, type CopyReport, checkCopyOptions, copyVolume } from '../volumes/copy.js';
 import { checkDataFileRead } from './io.js';
 import type { Mirrors } from './mirrors.js';

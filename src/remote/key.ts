@@ -8,15 +8,13 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { PlexusError } from '../errors.js';
+import { remoteDir } from '../home/remote-records.js';
 import { writeFileDurable } from '../util/durable.js';
 
 /** Key length in bytes. */
 export const KEY_BYTES = 32;
 
-/** Where a home keeps its remote state. */
-export function remoteDir(homeDir: string): string {
-  return path.join(homeDir, 'remote');
-}
+export { remoteDir };
 
 function keyFile(homeDir: string): string {
   return path.join(remoteDir(homeDir), 'peer.key');

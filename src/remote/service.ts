@@ -10,10 +10,11 @@ import type { RequestContext } from '../agent/methods.js';
 import type { ParamReader } from '../agent/params.js';
 import { runBackup } from '../backup/backup.js';
 import { asPlexusError, callNative, PlexusError } from '../errors.js';
+import { checkGroupName, type Member, RemoteRecords, type SourceRecord, type TargetRecord } from '../home/remote-records.js';
+import { native } from '../native/binding.js';
 import { remoteBackup } from './backup.js';
 import { requireKey } from './key.js';
 import { listenPeers, type PeerConnection, type PeerServer, parseAddress } from './link.js';
-import { checkGroupName, type Member, RemoteRecords, type SourceRecord, type TargetRecord } from './records.js';
 import { reverseResync } from './reverse.js';
 import { type GroupDisplay, type ReplicationHost, SourceGroup } from './source.js';
 import { TargetGroup } from './target.js';
@@ -48,6 +49,8 @@ export class Replication implements ReplicationHost {
   private readonly sources = new Map<string, SourceGroup>();
   private readonly targets = new Map<string, TargetGroup>();
   private server?: PeerServer;
+  private dataListener?: InstanceType<typeof native.NativeDataListener>;
+  private timer?: NodeJS.Timeout;
 
   private constructor(
     private readonly core: AgentCore,
@@ -86,6 +89,12 @@ export class Replication implements ReplicationHost {
         (m, p, c) => r.peerRequest(m, p, c),
         (e, f) => r.log(e, f),
       );
+      // Data channels on the same address, any free port (told to the primary per channel).
+      const host = parseAddress(opts.listen, 'listen address').host;
+      r.dataListener = callNative(() => native.NativeDataListener.start(`${host.includes(':') ? `[${host}]` : host}:0`));
+      r.timer = setInterval(() => {
+        for (const e of callNative(() => r.dataListener!.takeEvents())) r.log('remote-data-channel', { event: e });
+      }, 500).unref();
     }
     return r;
   }
@@ -319,6 +328,9 @@ export class Replication implements ReplicationHost {
         return this.target(group).status();
       case 'repl.batch':
         return this.target(group).receive(p.num('epoch'), p.bytes('bytes'));
+      case 'repl.data':
+        // null: no data listener here; the primary ships over the link instead.
+        return this.dataListener ? this.target(group).offerChannel(this.dataListener, p.num('epoch')) : null;
       case 'repl.detach': {
         const t = this.target(group);
         t.release();
@@ -435,8 +447,10 @@ export class Replication implements ReplicationHost {
 
   /** Stops shipping and applying; what was applied is made durable. */
   async stop(): Promise<void> {
+    clearInterval(this.timer);
     await this.server?.close();
     for (const g of this.sources.values()) await g.stop();
     for (const t of this.targets.values()) await t.stop();
+    if (this.dataListener) callNative(() => this.dataListener!.shutdown());
   }
 }

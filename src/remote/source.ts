@@ -11,13 +11,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { awaitNative, callNative, PlexusError } from '../errors.js';
+import type { GroupState, Member, RemoteRecords, SourceRecord } from '../home/remote-records.js';
 import type { NativePlex } from '../native/binding.js';
 import { native } from '../native/binding.js';
 import type { ProgressCallback } from '../progress.js';
 import type { Volume } from '../volumes/volume.js';
 import { BufferPool } from './buffers.js';
 import { PeerClient } from './link.js';
-import type { GroupState, Member, RemoteRecords, SourceRecord } from './records.js';
 import { checkTransition } from './states.js';
 
 /** What a group needs from the agent it runs in. */
@@ -98,6 +98,9 @@ export class SourceGroup {
   private shipper?: Promise<void>;
   private resyncing = false;
   private events?: NodeJS.Timeout;
+  /** The core's shipper on the data channel, while one is open. */
+  private channel?: InstanceType<typeof native.NativeShipper>;
+  private lastSeenApplied = -1;
   /** Batch buffers: a window's worth, reused. */
   private readonly pool = new BufferPool(BATCH_BYTES, Math.ceil(WINDOW_BYTES / BATCH_BYTES) + 2);
 
@@ -203,6 +206,7 @@ export class SourceGroup {
 
   /** Suspends the group: unsent journal folded into the bitmaps, tracking from now on. */
   suspend(state: 'PSUE' | 'PSUS', why: string): number {
+    this.closeChannel();
     const folded = callNative(() => this.native.suspend(why));
     this.drainEvents();
     this.transition(state, why);
@@ -221,6 +225,7 @@ export class SourceGroup {
         this.record.lastError = e;
         this.save();
         this.host.log('remote-group-state', { group: this.name, to: 'PSUE', why: e });
+        this.closeChannel();
         this.link?.close('closed: the group is suspended');
         this.wake();
       }
@@ -282,7 +287,8 @@ export class SourceGroup {
             this.sentUpTo = hello.applied;
             this.inFlight = 0;
             this.acknowledge(hello.applied, hello.durable);
-            this.host.log('remote-link-up', { group: this.name, peer: this.record.peer, resumeFrom: hello.applied + 1 });
+            await this.openChannel(hello.applied + 1);
+            this.host.log('remote-link-up', { group: this.name, peer: this.record.peer, resumeFrom: hello.applied + 1, channel: this.channel ? 'core' : 'link' });
             failingSince = undefined;
           } catch (e) {
             lastError = (e as Error).message;
@@ -294,11 +300,79 @@ export class SourceGroup {
           }
           continue;
         }
-        await this.shipSome();
+        if (this.channel) await this.watchChannel();
+        else await this.shipSome();
       }
     } finally {
+      this.closeChannel();
       this.shipper = undefined;
     }
+  }
+
+  /**
+   * Opens the data channel (crates/replica/src/channel.rs): the remote hands out a token
+   * over the authenticated link and the core ships the journal on a connection of its
+   * own, the bytes never passing through JavaScript. A remote that offers none (or one
+   * that cannot be reached) leaves the batches to the link.
+   */
+  private async openChannel(from: number): Promise<void> {
+    this.closeChannel();
+    const link = this.link!;
+    let offer: { port: number; token: Uint8Array } | null;
+    try {
+      offer = await link.call<{ port: number; token: Uint8Array } | null>('repl.data', { group: this.name, epoch: this.record.epoch }, this.record.linkTimeoutMs);
+    } catch (e) {
+      if ((e as PlexusError).code === 'E_LINK') throw e;
+      this.host.log('remote-channel-not-offered', { group: this.name, error: (e as Error).message });
+      offer = null;
+    }
+    if (!offer) return;
+    const host = this.record.peer.slice(0, this.record.peer.lastIndexOf(':')).replace(/^\[|\]$/g, '');
+    const ip = host === 'localhost' ? '127.0.0.1' : host;
+    const shipper = callNative(() => native.NativeShipper.create());
+    try {
+      await awaitNative(
+        callNative(() =>
+          shipper.connect(this.native, {
+            address: ip.includes(':') ? `[${ip}]:${offer!.port}` : `${ip}:${offer!.port}`,
+            token: Buffer.from(offer!.token),
+            from,
+            batchBytes: BATCH_BYTES,
+            windowBytes: WINDOW_BYTES,
+            ackTimeoutMs: this.record.linkTimeoutMs,
+          }),
+        ),
+      );
+      this.channel = shipper;
+    } catch (e) {
+      this.host.log('remote-channel-failed', { group: this.name, error: (e as Error).message });
+    }
+  }
+
+  private closeChannel(): void {
+    const c = this.channel;
+    this.channel = undefined;
+    if (c) callNative(() => c.stop());
+  }
+
+  /** While the core ships: follow its acknowledgements, probe the link, notice a failure. */
+  private async watchChannel(): Promise<void> {
+    const link = this.link!;
+    const st = callNative(() => this.channel!.status());
+    if (!st.running) {
+      this.host.log('remote-link-failed', { group: this.name, peer: this.record.peer, error: st.error ?? 'the data channel stopped' });
+      this.closeChannel();
+      link.close(`failed: ${st.error ?? 'the data channel stopped'}`);
+      return;
+    }
+    this.sentUpTo = st.sent;
+    const [applied, durable] = callNative(() => this.native.acknowledged()) as [number, number];
+    if (applied !== this.lastSeenApplied) {
+      this.lastSeenApplied = applied;
+      this.acknowledge(applied, durable);
+    }
+    if (st.inFlight === 0) await this.heartbeat(link);
+    await sleep(st.inFlight > 0 ? 2 : 10);
   }
 
   private async shipSome(): Promise<void> {

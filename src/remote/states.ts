@@ -7,7 +7,7 @@
  *   PSUS → COPY, PSUE → COPY (resync), PSUS ↔ PSUE
  */
 import { PlexusError } from '../errors.js';
-import type { GroupState } from './records.js';
+import type { GroupState } from '../home/remote-records.js';
 
 const ALLOWED: Record<GroupState, readonly GroupState[]> = {
   COPY: ['PAIR', 'PSUE', 'PSUS'],

@@ -5,10 +5,11 @@
  * lifts it, recording from which sequence number on the volumes diverge and tracking
  * what is written from then on (the regions a reverse resync sends back).
  */
+import crypto from 'node:crypto';
 import path from 'node:path';
 import { awaitNative, callNative, PlexusError } from '../errors.js';
+import type { TargetRecord } from '../home/remote-records.js';
 import { native } from '../native/binding.js';
-import type { TargetRecord } from './records.js';
 import type { ReplicationHost } from './source.js';
 
 type NativeApplier = InstanceType<typeof native.NativeApplier>;
@@ -29,6 +30,8 @@ export class TargetGroup {
   private timer?: NodeJS.Timeout;
   private tracker?: NativeGroup;
   private committing?: Promise<void>;
+  /** The open data channel's id at the listener, if any. */
+  private channel?: number;
 
   private constructor(
     private readonly host: ReplicationHost,
@@ -145,15 +148,47 @@ export class TargetGroup {
       });
   }
 
-  /** Runs `fn` between two batches (no record is applied while it runs). */
+  /**
+   * Offers a data channel into this group's applier (the primary's core connects to
+   * `listener` with the token); ends any channel open before.
+   */
+  offerChannel(listener: InstanceType<typeof native.NativeDataListener>, epoch: number): { port: number; token: Buffer } {
+    this.refuseIfTakenOver();
+    if (epoch !== this.applier.epoch) throw new PlexusError('E_STATE', `data channel for epoch ${epoch} of group ${this.name}, which is in epoch ${this.applier.epoch}`);
+    this.cutChannel();
+    const token = crypto.randomBytes(32);
+    this.channel = callNative(() => listener.expect(this.applier, token));
+    this.listener = listener;
+    return { port: listener.port, token };
+  }
+
+  /** Ends the data channel (a takeover, a new epoch, a reverse resync, a stop). */
+  cutChannel(): void {
+    if (this.channel !== undefined && this.listener) callNative(() => this.listener!.cut(this.channel!));
+    this.channel = undefined;
+  }
+
+  private listener?: InstanceType<typeof native.NativeDataListener>;
+
+  /** Runs `fn` between two batches (no record is applied while it runs, from the link or the data channel). */
   between<T>(fn: () => Promise<T>): Promise<T> {
-    const p = this.chain.then(fn, fn);
+    const run = async (): Promise<T> => {
+      // The applier's pause returns once no batch is being applied (a few ms at most).
+      callNative(() => this.applier.pause());
+      try {
+        return await fn();
+      } finally {
+        callNative(() => this.applier.resume());
+      }
+    };
+    const p = this.chain.then(run, run);
     this.chain = p.catch(() => undefined);
     return p;
   }
 
   /** Starts a new epoch: the next record expected is `base + 1`. */
   async newEpoch(epoch: number, base: number): Promise<void> {
+    this.cutChannel();
     const run = async (): Promise<void> => {
       this.refuseIfTakenOver();
       callNative(() => this.applier.reset(base, epoch));
@@ -169,6 +204,8 @@ export class TargetGroup {
    */
   async takeover(): Promise<{ group: string; divergedAt: number; volumes: string[] }> {
     if (this.record.state === 'TAKEOVER') return { group: this.name, divergedAt: this.record.divergedAt ?? 0, volumes: this.record.members.map((m) => m.volume) };
+    // No batch may land after the divergence point is taken.
+    this.cutChannel();
     const run = async (): Promise<number> => {
       await awaitNative(this.applier.commit());
       return this.applier.applied;
@@ -192,6 +229,7 @@ export class TargetGroup {
    */
   reverseBegin(members: Array<{ id: number; words: Buffer }>): { runs: Array<{ id: number; runs: number[][] }>; bytes: number } {
     if (this.record.state !== 'TAKEOVER' || !this.tracker) throw new PlexusError('E_STATE', `group ${this.name} was not taken over at this site; there is nothing to reverse`);
+    this.cutChannel();
     for (const m of members) callNative(() => this.tracker!.mergeDirty(m.id, Buffer.from(m.words)));
     this.fence();
     const runs = this.record.members.map((m) => ({ id: m.id, runs: callNative(() => this.tracker!.dirtyRuns(m.id, 1_000_000)) }));
@@ -227,6 +265,7 @@ export class TargetGroup {
   /** Stops: what was applied is made durable. */
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    this.cutChannel();
     await this.chain;
     await this.committing;
     await awaitNative(this.applier.commit()).catch(() => undefined);
@@ -235,6 +274,7 @@ export class TargetGroup {
   /** Lifts the fence (the pair is deleted). */
   release(): void {
     clearInterval(this.timer);
+    this.cutChannel();
     for (const m of this.record.members) callNative(() => this.host.plexOf(m.volume).setFence());
     if (this.tracker) for (const m of this.record.members) callNative(() => this.tracker!.detach(this.host.plexOf(m.volume)));
   }

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { buildProgram, commandsFor } from '../../src/cli/program.js';
 
 describe('commandsFor', () => {
-  const all = ['init', 'demo', 'volume', 'copy', 'pair', 'library', 'tape', 'backup', 'catalog', 'restore', 'resources', 'fault', 'serve', 'jobs', 'bench'];
+  const all = ['init', 'demo', 'volume', 'copy', 'pair', 'library', 'tape', 'backup', 'catalog', 'restore', 'resources', 'fault', 'serve', 'jobs', 'remote', 'sync-wait', 'bench'];
   it.each([
     [['volume', 'list'], ['volume']],
     [['--home', 'volume', 'pair', 'display'], ['pair']],

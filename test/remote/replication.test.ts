@@ -261,3 +261,33 @@ describe('remote replication through NBD', () => {
     expect(digest(t.b, 'v')).toBe(digest(t.a, 'v'));
   });
 });
+
+describe('remote pair delete and keys', () => {
+  it('deletes a group at both sites: the remote volume takes writes again, the primary no longer needs the agent', async () => {
+    const t = await paired('8M');
+    const r = JSON.parse(ok(t.a, 'remote', 'pair', 'delete', '--group', 'g', '--json').stdout);
+    expect(r).toMatchObject({ group: 'g', deleted: true, remote: 'detached' });
+    expect(JSON.parse(ok(t.a, 'remote', 'pair', 'display', '--json').stdout)).toEqual([]);
+    expect(JSON.parse(ok(t.b, 'remote', 'status', '--json').stdout).targets).toEqual([]);
+    ok(t.b, 'volume', 'write', 'v', '--pattern', '7', '--length', '4K');
+    // No longer journaled by the agent: a process of its own may write it again.
+    process.env.PLEXUS_NO_AGENT = '1';
+    try {
+      ok(t.a, 'volume', 'write', 'v', '--pattern', '7', '--length', '4K');
+    } finally {
+      delete process.env.PLEXUS_NO_AGENT;
+    }
+    expect(digest(t.b, 'v')).toBe(digest(t.a, 'v'));
+  });
+
+  it('refuses a key file that is not a key, and remote commands without an agent', () => {
+    sites = makeSites(s.dir);
+    fs.writeFileSync(`${s.dir}/bad`, 'not a key\n');
+    expectFailure(plexus(sites.a, 'remote', 'key', '--import', `${s.dir}/bad`), 'E_INVALID', '64 hex digits');
+    const key = JSON.parse(ok(sites.a, 'remote', 'key', '--json').stdout);
+    expect(key).toMatchObject({ created: false });
+    expect(fs.statSync(key.file).mode & 0o777).toBe(0o600);
+    expectFailure(plexus(sites.a, 'sync-wait', '--group', 'g'), 'E_AGENT', 'no site agent');
+    expectFailure(plexus(sites.a, 'remote', 'pair', 'create', 'v', '127.0.0.1:1/v', '--group', 'g'), 'E_AGENT', 'no site agent');
+  });
+});

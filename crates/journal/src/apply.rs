@@ -179,6 +179,8 @@ struct Reorder {
     applied: u64,
     pending: HashMap<u64, Pending, BuildHasherDefault<SeqHasher>>,
     pending_bytes: u64,
+    /// While set, `receive` waits: the owner needs the targets still between two batches.
+    paused: bool,
 }
 
 /// What the commit path serialises on: the slot generation and the epoch.
@@ -200,6 +202,8 @@ pub struct Applier {
     durable: AtomicU64,
     commit: Mutex<CommitState>,
     poisoned: AtomicBool,
+    /// Wakes receives waiting out a pause.
+    resumed: std::sync::Condvar,
 }
 
 impl std::fmt::Debug for Applier {
@@ -246,6 +250,7 @@ impl Applier {
             durable: AtomicU64::new(slot.applied),
             commit: Mutex::new(CommitState { generation: slot.generation, epoch: slot.epoch }),
             poisoned: AtomicBool::new(false),
+            resumed: std::sync::Condvar::new(),
         })
     }
 
@@ -292,6 +297,9 @@ impl Applier {
         // Stable sort: linear on an already ordered batch, the common case.
         recs.sort_by_key(|r| r.seq);
         let mut r = lock(&self.reorder);
+        while r.paused {
+            r = self.resumed.wait(r).unwrap_or_else(|e| e.into_inner());
+        }
         // Plan first, so a refused batch changes nothing: which records apply now (a
         // run continuing `applied`, through buffered ones), and what stays buffered.
         let mut next = r.applied + 1;
@@ -343,6 +351,20 @@ impl Applier {
             }
         }
         Ok(r.applied)
+    }
+
+    /// Holds every later `receive` back until [`resume`](Self::resume); returns once no
+    /// batch is being applied (a receive applies under the reorder lock taken here), so
+    /// the targets hold a whole prefix of the sequence meanwhile (a consistent split of
+    /// their local mirrors, for instance).
+    pub fn pause(&self) {
+        lock(&self.reorder).paused = true;
+    }
+
+    /// Lets receives go on after [`pause`](Self::pause).
+    pub fn resume(&self) {
+        lock(&self.reorder).paused = false;
+        self.resumed.notify_all();
     }
 
     /// Newest applied sequence number (in memory: written to the targets, maybe not

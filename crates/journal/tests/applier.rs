@@ -231,3 +231,38 @@ fn the_replay_bench_runs_and_lands_the_right_bytes() {
     let f = replay_bench(RECORD_HEADER, 500, 1, 1);
     assert!(f.bytes_per_s > 0.0);
 }
+
+#[test]
+fn a_paused_applier_holds_receives_back_until_resumed() {
+    use plexus_journal::{encode_record, Applier, RecordKind, RecordRef};
+    let dir = tempfile::tempdir().unwrap();
+    struct Null;
+    impl plexus_journal::ApplyTarget for Null {
+        fn write(&self, _o: u64, _d: &[u8]) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn write_zeroes(&self, _o: u64, _l: u64, _p: bool) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn sync(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let a = std::sync::Arc::new(
+        Applier::open(
+            &dir.path().join("state"),
+            vec![(1, std::sync::Arc::new(Null) as std::sync::Arc<dyn plexus_journal::ApplyTarget>)],
+            1 << 20,
+        )
+        .unwrap(),
+    );
+    let mut batch = Vec::new();
+    encode_record(&mut batch, &RecordRef { seq: 1, volume: 1, kind: RecordKind::Write, offset: 0, len: 4, data: b"abcd" });
+    a.pause();
+    let a2 = std::sync::Arc::clone(&a);
+    let t = std::thread::spawn(move || a2.receive(&batch).unwrap());
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert_eq!(a.applied(), 0, "nothing applied while paused");
+    a.resume();
+    assert_eq!(t.join().unwrap(), 1);
+}

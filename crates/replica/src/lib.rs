@@ -7,6 +7,7 @@
 #![deny(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::indexing_slicing)]
 
+pub mod channel;
 pub mod error;
 pub mod group;
 pub mod resync;

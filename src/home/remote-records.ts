@@ -1,5 +1,6 @@
 /**
- * What each site remembers of its remote groups, durably (one JSON file per group,
+ * What each site remembers of its remote groups (kept with the home, so that the pair
+ * layer can tell a replicated volume without depending on replication itself), durably (one JSON file per group,
  * replaced atomically): at the primary site a *source* record (the peer, the members,
  * the state, the epoch), at the remote site a *target* record (the members it applies
  * to, whether it has taken over and from which sequence number). The journal, bitmaps
@@ -9,7 +10,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { PlexusError } from '../errors.js';
 import { writeFileDurable } from '../util/durable.js';
-import { remoteDir } from './key.js';
+
+/** Where a home keeps its remote-replication state (keys, groups, targets). */
+export function remoteDir(homeDir: string): string {
+  return path.join(homeDir, 'remote');
+}
 
 /** States of a remote group at its primary site (the pair states of the CLI contract). */
 export const GROUP_STATES = ['COPY', 'PAIR', 'PSUS', 'PSUE'] as const;
