@@ -49,6 +49,8 @@ export interface ReplicateBenchResult {
   drain: number[];
   drainDelayed: number[];
   live: number[];
+  /** The writer alone: the same burst into a volume that is not replicated. */
+  writer: number[];
   /** Seconds from the burst's last local acknowledgement to the remote having applied it. */
   lagAfterBurstSeconds: number[];
   /** Records and bytes not yet applied at the burst's end. */
@@ -154,6 +156,7 @@ export async function benchReplicate(home: Home, opts: ReplicateBenchOptions): P
     drain: [],
     drainDelayed: [],
     live: [],
+    writer: [],
     lagAfterBurstSeconds: [],
     lagAtBurstEnd: [],
     syncWaitIdleMs: { control: [], command: [] },
@@ -168,6 +171,8 @@ export async function benchReplicate(home: Home, opts: ReplicateBenchOptions): P
     fs.writeFileSync(path.join(dir, 'key'), plexus(b, 'remote', 'key'));
     plexus(a, 'remote', 'key', '--import', path.join(dir, 'key'));
     for (const h of [a, b]) for (const v of ['v', 'w']) plexus(h, 'volume', 'create', v, '--size', String(size));
+    // The writer alone: the same burst into a volume of the primary that is not replicated.
+    plexus(a, 'volume', 'create', 'x', '--size', String(size));
     log(`preparing ${size} bytes of random data`);
     const data = path.join(dir, 'burst.raw');
     const fd = fs.openSync(data, 'w');
@@ -213,6 +218,7 @@ export async function benchReplicate(home: Home, opts: ReplicateBenchOptions): P
       await syncWaitDone(a, group, 600_000);
       return size / (Number(process.hrtime.bigint() - t0) / 1e9);
     };
+    burst('x');
     // Warm-up, not measured: the remote volumes' blocks are allocated by their first writes.
     log('warming up: a first burst into each group');
     for (const [v, g] of [
@@ -232,6 +238,9 @@ export async function benchReplicate(home: Home, opts: ReplicateBenchOptions): P
       progress();
       res.drainDelayed.push(await drain('w', 'gd'));
       progress();
+      const w0 = process.hrtime.bigint();
+      burst('x');
+      res.writer.push(size / (Number(process.hrtime.bigint() - w0) / 1e9));
       const t0 = process.hrtime.bigint();
       burst('v');
       const t1 = process.hrtime.bigint();
@@ -274,6 +283,7 @@ export async function benchReplicate(home: Home, opts: ReplicateBenchOptions): P
       'live burst / loopback TCP': target('>= 0.5', liveRatio, liveRatio >= 0.5, roundRatios(res.live, res.tcp)),
       [`drain / TCP, ${delayMs} ms each way`]: target('>= 0.5', delayedRatio, delayedRatio >= 0.5, roundRatios(res.drainDelayed, res.tcpDelayed)),
       'sync-wait when idle (ms)': target('<= 10', idle, idle <= 10, res.syncWaitIdleMs.control),
+      'live burst / the writer alone (information)': target('-', pairedRatio(res.live, res.writer), true, roundRatios(res.live, res.writer)),
     };
     res.loadAverage.end = loadAverage();
     return res;

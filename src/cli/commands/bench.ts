@@ -371,6 +371,7 @@ export async function runBenchReplicate(o: GlobalOptions & { size: string; round
       ['loopback TCP copy', r.tcp],
       ['replication drain', r.drain],
       ['replication live burst', r.live],
+      ['the writer alone (not replicated)', r.writer],
       [`TCP copy, ${r.delayMs} ms link`, r.tcpDelayed],
       [`replication drain, ${r.delayMs} ms link`, r.drainDelayed],
     ].map(([n, xs]) => [n as string, formatRate(med(xs as number[])), (xs as number[]).map((x) => formatRate(x)).join(' ')]),
