@@ -33,9 +33,29 @@ struct LogState {
     generation: u64,
     /// No bit is set on disk (snapshot and log): clearing then needs no snapshot.
     disk_clear: bool,
-    /// Intent extents a log record since the last snapshot covers whole: a later
-    /// mark inside one needs no I/O. Cleared with every snapshot.
+    /// Intent extents a synced log record since the last snapshot covers whole: a
+    /// later mark inside one needs no I/O. Cleared with every snapshot.
     covered: Vec<u64>,
+    /// Bit ranges of records written but not yet published (their sync is pending):
+    /// every snapshot includes them, so a snapshot (which truncates the log) never
+    /// drops a record whose bits its writer is about to publish.
+    pending: Vec<(u64, u64)>,
+    /// Records appended so far (a marker's ticket for the group commit).
+    appended: u64,
+    /// Covered extents whose record may not be synced yet, with its ticket: a later mark
+    /// inside one waits for that sync instead of logging again.
+    unsynced: std::collections::HashMap<u64, u64>,
+}
+
+/// The group commit of the log: one fdatasync for every record appended before it began.
+#[derive(Debug, Default)]
+struct GroupSync {
+    /// Records (by ticket) known durable.
+    synced: u64,
+    /// A leader is syncing now.
+    syncing: bool,
+    /// Syncs issued (for tests and benchmarks).
+    count: u64,
 }
 
 /// The intent extent a dirty bitmap of a pair uses (DRBD's activity-log extent is 4 MiB
@@ -77,6 +97,10 @@ pub struct DurableBitmap {
     log: Mutex<LogState>,
     /// Bits one log record covers at least (1: exactly the bits marked).
     extent_bits: u64,
+    group: Mutex<GroupSync>,
+    synced: std::sync::Condvar,
+    /// The log, for the group commit's fdatasync outside the log mutex.
+    sync_file: Option<File>,
 }
 
 /// `path` with `suffix` appended to its file name (`vol.bitmap` -> `vol.bitmap.log`).
@@ -136,7 +160,16 @@ impl DurableBitmap {
             tmp_path,
             log_path,
             durable,
-            LogState { file, len: 0, generation: 1, disk_clear: true, covered: Vec::new() },
+            LogState {
+                file,
+                len: 0,
+                generation: 1,
+                disk_clear: true,
+                covered: Vec::new(),
+                pending: Vec::new(),
+                appended: 0,
+                unsynced: std::collections::HashMap::new(),
+            },
         ))
     }
 
@@ -159,7 +192,16 @@ impl DurableBitmap {
         // The log may have just been created; make its directory entry durable.
         sync_dir(&path)?;
         // Just loaded, the bits in memory are exactly those on disk.
-        let state = LogState { file, len, generation: h.generation, disk_clear: bitmap.count() == 0, covered: Vec::new() };
+        let state = LogState {
+            file,
+            len,
+            generation: h.generation,
+            disk_clear: bitmap.count() == 0,
+            covered: Vec::new(),
+            pending: Vec::new(),
+            appended: 0,
+            unsynced: std::collections::HashMap::new(),
+        };
         Ok(Self::assemble(bitmap, path, tmp_path, log_path, durable, state))
     }
 
@@ -188,6 +230,8 @@ impl DurableBitmap {
     }
 
     fn assemble(bitmap: DirtyBitmap, path: PathBuf, tmp_path: PathBuf, log_path: PathBuf, durable: bool, state: LogState) -> Self {
+        // Without a second handle the group commit syncs through the log mutex instead.
+        let sync_file = state.file.try_clone().ok();
         DurableBitmap {
             bitmap,
             path,
@@ -197,7 +241,59 @@ impl DurableBitmap {
             poisoned: AtomicBool::new(false),
             log: Mutex::new(state),
             extent_bits: 1,
+            group: Mutex::new(GroupSync::default()),
+            synced: std::sync::Condvar::new(),
+            sync_file,
         }
+    }
+
+    /// Log fdatasyncs issued by marks so far (several concurrent marks share one).
+    pub fn log_syncs(&self) -> u64 {
+        self.group.lock().unwrap_or_else(PoisonError::into_inner).count
+    }
+
+    /// Returns once record `ticket` (and every one before it) is durable: the first
+    /// waiter becomes the leader and syncs for all records appended so far; the others
+    /// wait for it (a group commit: one fdatasync for every mark that arrived meanwhile).
+    fn sync_through(&self, ticket: u64) -> Result<()> {
+        let mut g = self.group.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if self.is_poisoned() {
+                return Err(BitmapError::Poisoned { path: self.path.clone() });
+            }
+            if g.synced >= ticket {
+                return Ok(());
+            }
+            if !g.syncing {
+                break;
+            }
+            g = self.synced.wait(g).unwrap_or_else(PoisonError::into_inner);
+        }
+        g.syncing = true;
+        g.count += 1;
+        drop(g);
+        // Writers that were about to append get the CPU first (2 cores, many writers):
+        // their records then ride on this sync instead of waiting for the next.
+        std::thread::yield_now();
+        // Every record appended before this read is covered by the sync below.
+        let upto = self.lock().appended;
+        let res = match &self.sync_file {
+            Some(f) => f.sync_data(),
+            None => self.lock().file.sync_data(),
+        };
+        let mut g = self.group.lock().unwrap_or_else(PoisonError::into_inner);
+        g.syncing = false;
+        if res.is_ok() {
+            g.synced = g.synced.max(upto);
+        }
+        drop(g);
+        self.synced.notify_all();
+        res.map_err(|source| {
+            // fjall/PostgreSQL lesson: after a failed fsync the page cache may
+            // have dropped the dirty pages, and a retry can falsely succeed.
+            self.poisoned.store(true, Ordering::Release);
+            BitmapError::Io { path: self.log_path.clone(), op: "append", source }
+        })
     }
 
     /// Makes each write-intent record cover whole extents of `bytes` (rounded to whole
@@ -293,29 +389,57 @@ impl DurableBitmap {
         }
         let per = self.extent_bits;
         let (e_first, e_last) = (first / per, last / per);
-        if (e_first..=e_last).all(|e| test_covered(&st.covered, e)) {
-            // A record since the last snapshot covers these extents whole: the bits are
-            // durable already. Set under the lock, so no snapshot can miss them.
-            return Ok(self.bitmap.set_bits(first, last, Ordering::Release));
+        let ticket = if (e_first..=e_last).all(|e| test_covered(&st.covered, e)) {
+            // A record since the last snapshot covers these extents whole: no I/O of our
+            // own, only (if that record's sync is still running) a wait for it.
+            let t = (e_first..=e_last).filter_map(|e| st.unsynced.get(&e).copied()).max().unwrap_or(0);
+            if t == 0 {
+                // Durable already. Set under the lock, so no snapshot can miss them.
+                return Ok(self.bitmap.set_bits(first, last, Ordering::Release));
+            }
+            t
+        } else {
+            let log_first = e_first * per;
+            let log_last = ((e_last + 1) * per).min(self.bitmap.len_bits()).saturating_sub(1).max(last);
+            let rec = Record { generation: st.generation, first_bit: log_first, nbits: log_last - log_first + 1 }.encode();
+            // Set before the append: even a failed one may have left a record on disk.
+            st.disk_clear = false;
+            if let Err(source) = st.file.write_all_at(&rec, st.len) {
+                self.poisoned.store(true, Ordering::Release);
+                return Err(BitmapError::Io { path: self.log_path.clone(), op: "append", source });
+            }
+            st.len += RECORD_LEN as u64;
+            st.appended += 1;
+            let t = st.appended;
+            // Covered from now on (one record per extent), durable once ticket t is synced.
+            for e in e_first..=e_last {
+                set_covered(&mut st.covered, e);
+                st.unsynced.insert(e, t);
+            }
+            t
+        };
+        st.pending.push((first, last));
+        drop(st);
+        // The sync outside the log mutex: marks arriving meanwhile append their records
+        // and share the next one.
+        let synced = self.sync_through(ticket);
+        let mut st = self.lock();
+        if let Some(i) = st.pending.iter().position(|&p| p == (first, last)) {
+            st.pending.swap_remove(i);
         }
-        let log_first = e_first * per;
-        let log_last = ((e_last + 1) * per).min(self.bitmap.len_bits()).saturating_sub(1).max(last);
-        let rec = Record { generation: st.generation, first_bit: log_first, nbits: log_last - log_first + 1 }.encode();
-        // Set before the append: even a failed one may have left a record on disk.
-        st.disk_clear = false;
-        let res = st.file.write_all_at(&rec, st.len).and_then(|()| st.file.sync_data());
-        if let Err(source) = res {
-            // fjall/PostgreSQL lesson: after a failed fsync the page cache may
-            // have dropped the dirty pages, and a retry can falsely succeed.
-            self.poisoned.store(true, Ordering::Release);
-            return Err(BitmapError::Io { path: self.log_path.clone(), op: "append", source });
+        synced?;
+        if st.unsynced.len() > 1024 {
+            let done = self.group.lock().unwrap_or_else(PoisonError::into_inner).synced;
+            st.unsynced.retain(|_, t| *t > done);
+        } else {
+            for e in e_first..=e_last {
+                if st.unsynced.get(&e).is_some_and(|&t| t <= ticket) {
+                    st.unsynced.remove(&e);
+                }
+            }
         }
-        st.len += RECORD_LEN as u64;
-        for e in e_first..=e_last {
-            set_covered(&mut st.covered, e);
-        }
-        // Only now, with the record durable, publish the bits (Release pairs
-        // with the Acquire loads of the fast path).
+        // Only now, with the record (or a snapshot holding its bits) durable, publish
+        // the bits (Release pairs with the Acquire loads of the fast path).
         Ok(self.bitmap.set_bits(first, last, Ordering::Release))
     }
 
@@ -439,6 +563,22 @@ impl DurableBitmap {
         self.check_poisoned()?;
         let next = st.generation + 1;
         let bm = &self.bitmap;
+        // Records still syncing are about to publish their bits; the log holding them is
+        // truncated below, so the snapshot holds them instead.
+        let mut with_pending;
+        let words = if st.pending.is_empty() {
+            words
+        } else {
+            with_pending = words.to_vec();
+            for &(first, last) in &st.pending {
+                for bit in first..=last {
+                    if let Some(w) = with_pending.get_mut((bit / 64) as usize) {
+                        *w |= 1u64 << (bit % 64);
+                    }
+                }
+            }
+            &with_pending[..]
+        };
         let bytes = format::encode_snapshot(bm.granularity(), bm.size(), bm.len_bits(), next, words);
         // Failures up to and including rename leave the old snapshot and old
         // log intact and consistent, so they are plain errors.
@@ -462,6 +602,7 @@ impl DurableBitmap {
         st.disk_clear = words.iter().all(|&w| w == 0);
         // The snapshot holds only the exact bits: no extent is covered whole any more.
         st.covered.clear();
+        st.unsynced.clear();
         Ok(())
     }
 }
