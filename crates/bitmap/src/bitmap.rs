@@ -112,6 +112,26 @@ impl DirtyBitmap {
         self.word(bit).is_some_and(|w| w.load(Ordering::Acquire) & mask != 0)
     }
 
+    /// The first set bit at or after `from`, a word at a time (None: none set). Weakly
+    /// consistent under concurrent writers, like the run iterators.
+    pub fn next_set(&self, from: u64) -> Option<u64> {
+        let nbits = self.len_bits();
+        if from >= nbits {
+            return None;
+        }
+        let mut idx = (from / 64) as usize;
+        // Bits below `from` in its word do not count.
+        let mut w = self.words.get(idx)?.load(Ordering::Acquire) & (u64::MAX << (from % 64));
+        loop {
+            if w != 0 {
+                let bit = idx as u64 * 64 + u64::from(w.trailing_zeros());
+                return (bit < nbits).then_some(bit);
+            }
+            idx += 1;
+            w = self.words.get(idx)?.load(Ordering::Acquire);
+        }
+    }
+
     /// Clears one bit (no-op when out of range).
     pub fn clear_bit(&self, bit: u64) {
         if let Some(w) = self.word(bit) {

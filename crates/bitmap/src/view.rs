@@ -37,6 +37,11 @@ impl<'a> BitmapView<'a> {
         self.inner.test_bit(bit)
     }
 
+    /// The first set bit at or after `from` (word-wise scan), if any.
+    pub fn next_set(&self, from: u64) -> Option<u64> {
+        self.inner.next_set(from)
+    }
+
     /// True if any granule touched by the byte range is dirty.
     pub fn is_range_dirty(&self, offset: u64, len: u64) -> bool {
         self.inner.is_range_dirty(offset, len)

@@ -75,3 +75,19 @@ fn durable_mark_throughput_by_writers() {
         eight.0 / one.0
     );
 }
+
+#[test]
+fn next_set_finds_the_first_set_bit_a_word_at_a_time() {
+    let b = plexus_bitmap::DirtyBitmap::new(1000 * G, G).unwrap();
+    assert_eq!(b.next_set(0), None);
+    for bit in [3u64, 64, 65, 500, 999] {
+        b.set_bit(bit);
+    }
+    assert_eq!(b.next_set(0), Some(3));
+    assert_eq!(b.next_set(4), Some(64));
+    assert_eq!(b.next_set(65), Some(65));
+    assert_eq!(b.next_set(66), Some(500));
+    assert_eq!(b.next_set(501), Some(999));
+    assert_eq!(b.next_set(1000), None);
+    assert_eq!(b.next_set(u64::MAX), None);
+}

@@ -49,9 +49,13 @@ impl ReplicaGroup {
         let mut bit = step.next / g;
         let bits = view.len_bits();
         while bit < bits && step.bytes < max_bytes {
-            if !view.test_bit(bit) {
-                bit += 1;
-                continue;
+            // Clean granules are skipped a word at a time.
+            match view.next_set(bit) {
+                Some(b) => bit = b,
+                None => {
+                    bit = bits;
+                    break;
+                }
             }
             // A run of dirty granules, at most PIECE long.
             let mut end_bit = bit + 1;
@@ -94,11 +98,13 @@ impl ReplicaGroup {
         step.next = (bit * g).min(size);
         if !copied.is_empty() {
             self.journal().sync()?;
+            // Cleared in memory, then one snapshot for the whole step (not one per piece).
             for (offset, len) in copied {
-                bitmap.clear_range(offset, len)?;
+                bitmap.clear_range_in_memory(offset, len)?;
             }
+            bitmap.flush()?;
         }
-        step.done = !(bit..bits).any(|b| view.test_bit(b));
+        step.done = view.next_set(bit).is_none();
         Ok(step)
     }
 }
