@@ -430,6 +430,24 @@ export class Catalog {
   }
 
   /**
+   * The segments of a job that may overlap [from, to), by copy, location order and source
+   * offset: per location entry, those starting before `to` and not before the last one
+   * starting at or before `from` (segments_by_offset: two index seeks, whatever the size
+   * of the job). Segments of one location entry that overlap one another may be missed:
+   * a caller that finds a gap falls back to segments().
+   */
+  segmentsCovering(jobId: number, from: number, to: number): SegmentRow[] {
+    return this.db
+      .prepare(
+        `SELECT ${SEGMENT_COLUMNS} FROM locations l JOIN segments s ON s.location_id = l.id
+         WHERE l.job_id = @job AND s.source_offset < @to
+           AND s.source_offset >= coalesce((SELECT x.source_offset FROM segments x WHERE x.location_id = l.id AND x.source_offset <= @from ORDER BY x.source_offset DESC LIMIT 1), 0)
+         ORDER BY l.copy, l.seq, s.source_offset`,
+      )
+      .all({ job: jobId, from, to }) as SegmentRow[];
+  }
+
+  /**
    * Jobs left `running` whose lock no process holds become `incomplete`; their open
    * location entries fail. The recorded pid plays no part (it may have been reused).
    * Called on every open, so a killed backup is settled by the next start. The check is

@@ -189,4 +189,22 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE faults_v5 RENAME TO faults;
     `,
   },
+  {
+    version: 6,
+    description: 'indexes for a catalog of years of jobs: no query scans jobs, locations or segments to find a few rows',
+    // Each index serves the queries docs/catalog.md ("Indexes") names; test/catalog/scale.test.ts
+    // checks their plans. Existing rows stay; CREATE INDEX only reads them once.
+    sql: `
+      -- settling dead jobs, catalog jobs --status, a rebuild's "is a job running"
+      CREATE INDEX jobs_by_status ON jobs(status, id);
+      -- settling a dead run-due (its entry's job), and ON DELETE SET NULL of a schedule entry
+      CREATE INDEX jobs_by_schedule ON jobs(schedule_id) WHERE schedule_id IS NOT NULL;
+      -- settling a dead run-due, claiming the due entries
+      CREATE INDEX schedule_by_status ON schedule(status, at, id);
+      -- a scoped rebuild and forgetting a library: the location entries of a library
+      CREATE INDEX locations_by_library ON locations(library);
+      -- planning a range restore: the segments of a location entry around an offset
+      CREATE INDEX segments_by_offset ON segments(location_id, source_offset);
+    `,
+  },
 ];
