@@ -144,105 +144,157 @@ async function rebuild(home: Home, opts: RebuildOptions): Promise<RebuildReport>
   const catalog = Catalog.open(home);
   try {
     let jobs = 0;
+    const scan: ScannedCartridges = {
+      libraries: libs.map((l) => l.name),
+      scoped: opts.library !== undefined,
+      entries,
+      read,
+      partial,
+      barcodes: libs.flatMap((l) => l.config.cartridges.map((c) => c.barcode)),
+    };
     catalog.transaction(() => {
       cancelled(opts.signal);
       refuseWhileRunning(catalog);
-      const scanned = libs.map((l) => l.name);
-      // The jobs the scanned rows belonged to (every job, in a full rebuild), before they are replaced.
-      const touched = new Set(opts.library === undefined ? catalog.jobs().map((j) => j.id) : [...catalog.jobsWithLocationsOn(scanned), ...scanned.flatMap((l) => catalog.jobsOnLibrary(l))]);
-      // Only the rows of cartridges read through are replaced; those of cartridges that
-      // are missing or could not be read (in whole or in part) are kept. A full rebuild
-      // also drops the rows of cartridges no library holds any more.
-      catalog.dropSegmentsOn([...read]);
-      if (opts.library === undefined) catalog.dropSegmentsNotOn(libs.flatMap((l) => l.config.cartridges.map((c) => c.barcode)));
-      catalog.dropEmptyLocations(opts.library === undefined ? undefined : scanned);
-      const fromPartial = entries.filter((e) => partial.has(e.segment.barcode) && catalog.hasSegmentsIn(e.segment.barcode, e.segment.fileNumber));
-      for (const lib of libs) {
-        register(catalog, lib, false);
-        for (const c of lib.config.cartridges) {
-          // A cartridge that cannot be read (a problem above) keeps its media row.
-          if (!read.has(c.barcode) && !partial.has(c.barcode) && lib.present(c.barcode)) continue;
-          catalog.putMedia(inspect(lib, c.barcode, c.slot));
+      jobs = rebuildRows(catalog, scan, problems, () => {
+        for (const lib of libs) {
+          register(catalog, lib, false);
+          for (const c of lib.config.cartridges) {
+            // A cartridge that cannot be read (a problem above) keeps its media row.
+            if (!read.has(c.barcode) && !partial.has(c.barcode) && lib.present(c.barcode)) continue;
+            catalog.putMedia(inspect(lib, c.barcode, c.slot));
+          }
         }
-      }
-      const byJob = new Map<number, CartridgeIndexEntry[]>();
-      for (const e of entries) if (!fromPartial.includes(e)) byJob.set(e.job.id, [...(byJob.get(e.job.id) ?? []), e]);
-      for (const [id, es] of [...byJob].sort((a, b) => a[0] - b[0])) {
-        const j = es[0]!.job;
-        let existing = catalog.findJob(id);
-        if (existing && existing.status !== 'running' && (existing.target !== j.target || existing.startedAt !== j.startedAt) && catalog.segments(id).length === 0) {
-          // Nothing the catalog recorded of that job is left: the cartridges' job replaces it.
-          catalog.deleteJob(id);
-          existing = undefined;
-        }
-        if (existing && (existing.target !== j.target || existing.startedAt !== j.startedAt)) {
-          problems.push(
-            `job ${id} on the cartridges (${j.target}, started ${j.startedAt}) is not the catalog's job ${id} (${existing.target}, started ${existing.startedAt}): its ${es.length} segments are left out`,
-          );
-          continue;
-        }
-        if (!existing) {
-          catalog.restoreJob({
-            id,
-            target: j.target,
-            targetSize: j.targetSize,
-            mode: j.mode,
-            startedAt: j.startedAt,
-            endedAt:
-              es
-                .map((e) => e.segment.writtenAt)
-                .sort()
-                .at(-1) ?? null,
-            dataTime: j.dataTime,
-            status: 'incomplete',
-            pid: null,
-            bytes: 0,
-            error: null,
-            scheduleId: null,
-            // The weakest claim of its cartridges; 'unknown' from cartridges that do not say.
-            consistency: weakest(es.map((e) => e.job.consistency)),
-          });
-        }
-        touched.add(id);
-        const sorted = [...es].sort((a, b) => a.location.copy - b.location.copy || a.location.seq - b.location.seq || a.segment.seq - b.segment.seq);
-        for (const e of sorted) {
-          const loc = catalog.findLocation(id, e.location.copy, e.location.seq)?.id ?? catalog.addLocation(id, { ...e.location, status: 'failed' });
-          catalog.putSegment(loc, e.segment);
-        }
-      }
-      // Status, bytes and location states follow from every segment the catalog now holds.
-      for (const id of touched) {
-        const segs = catalog.segments(id);
-        const job = catalog.findJob(id);
-        if (!job) continue;
-        if (segs.length === 0 && job.status !== 'running') {
-          catalog.deleteJob(id);
-          continue;
-        }
-        jobs++;
-        const pieces = segs.map((s) => ({ copy: s.copy, sourceOffset: s.sourceOffset, length: s.length }));
-        for (const l of catalog.locations(id)) {
-          if (!scanned.includes(l.library)) continue;
-          catalog.setLocationStatus(
-            l.id,
-            coversAll(
-              pieces.filter((p) => p.copy === l.copy),
-              job.targetSize,
-            )
-              ? 'done'
-              : 'failed',
-          );
-        }
-        const complete = copiesComplete(pieces, job.targetSize);
-        const status = complete ? 'done' : job.status === 'failed' ? 'failed' : 'incomplete';
-        const error = complete ? null : job.status === 'failed' && job.error ? job.error : 'rebuilt from cartridges: not every byte of the source was found';
-        catalog.setRebuiltJob(id, { status, bytes: copyBytes(pieces), error });
-      }
+      });
     });
     return { libraries: libs.map((l) => l.name), cartridges, jobs, segments: entries.length, problems };
   } finally {
     catalog.close();
   }
+}
+
+/** What a rebuild's scan found, for rebuildRows. */
+export interface ScannedCartridges {
+  /** The libraries scanned. */
+  libraries: readonly string[];
+  /** A scoped rebuild (`--library`): the rows of other libraries are kept. */
+  scoped: boolean;
+  /** The catalog rows the cartridges carry. */
+  entries: readonly CartridgeIndexEntry[];
+  /** Cartridges read through (their rows are replaced) and read in part (rows kept, missing files added). */
+  read: ReadonlySet<string>;
+  partial: ReadonlySet<string>;
+  /** Every cartridge of the scanned libraries (a full rebuild drops the rows of any other). */
+  barcodes: readonly string[];
+}
+
+/**
+ * The catalog phase of a rebuild, inside the caller's write transaction: drops the rows
+ * of the cartridges read through, calls `putMedia` (the media rows must exist before
+ * segments name them), inserts what the cartridges carry and re-derives each touched
+ * job; returns how many jobs remain touched. In a scoped rebuild every statement finds
+ * its rows through an index (locations_by_library, segments_by_barcode,
+ * media's (library, slot), segments' (location_id, seq)), so its cost follows the
+ * scanned cartridges and their jobs, not the size of the catalog (`plexus bench catalog`).
+ */
+export function rebuildRows(catalog: Catalog, scan: ScannedCartridges, problems: string[], putMedia: () => void): number {
+  let jobs = 0;
+  const scanned = scan.libraries;
+  // The jobs the scanned rows belonged to (every job, in a full rebuild), before they are replaced.
+  const touched = new Set(!scan.scoped ? catalog.jobs().map((j) => j.id) : [...catalog.jobsWithLocationsOn(scanned), ...scanned.flatMap((l) => catalog.jobsOnLibrary(l))]);
+  // Only the rows of cartridges read through are replaced; those of cartridges that
+  // are missing or could not be read (in whole or in part) are kept. A full rebuild
+  // also drops the rows of cartridges no library holds any more.
+  catalog.dropSegmentsOn([...scan.read]);
+  if (!scan.scoped) catalog.dropSegmentsNotOn(scan.barcodes);
+  catalog.dropEmptyLocations(scan.scoped ? scanned : undefined);
+  const fromPartial = new Set(scan.entries.filter((e) => scan.partial.has(e.segment.barcode) && catalog.hasSegmentsIn(e.segment.barcode, e.segment.fileNumber)));
+  putMedia();
+  const byJob = new Map<number, CartridgeIndexEntry[]>();
+  for (const e of scan.entries) {
+    if (fromPartial.has(e)) continue;
+    const list = byJob.get(e.job.id);
+    if (list) list.push(e);
+    else byJob.set(e.job.id, [e]);
+  }
+  for (const [id, es] of [...byJob].sort((a, b) => a[0] - b[0])) {
+    const j = es[0]!.job;
+    let existing = catalog.findJob(id);
+    if (existing && existing.status !== 'running' && (existing.target !== j.target || existing.startedAt !== j.startedAt) && catalog.segments(id).length === 0) {
+      // Nothing the catalog recorded of that job is left: the cartridges' job replaces it.
+      catalog.deleteJob(id);
+      existing = undefined;
+    }
+    if (existing && (existing.target !== j.target || existing.startedAt !== j.startedAt)) {
+      problems.push(
+        `job ${id} on the cartridges (${j.target}, started ${j.startedAt}) is not the catalog's job ${id} (${existing.target}, started ${existing.startedAt}): its ${es.length} segments are left out`,
+      );
+      continue;
+    }
+    if (!existing) {
+      catalog.restoreJob({
+        id,
+        target: j.target,
+        targetSize: j.targetSize,
+        mode: j.mode,
+        startedAt: j.startedAt,
+        endedAt:
+          es
+            .map((e) => e.segment.writtenAt)
+            .sort()
+            .at(-1) ?? null,
+        dataTime: j.dataTime,
+        status: 'incomplete',
+        pid: null,
+        bytes: 0,
+        error: null,
+        scheduleId: null,
+        // The weakest claim of its cartridges; 'unknown' from cartridges that do not say.
+        consistency: weakest(es.map((e) => e.job.consistency)),
+      });
+    }
+    touched.add(id);
+    const sorted = [...es].sort((a, b) => a.location.copy - b.location.copy || a.location.seq - b.location.seq || a.segment.seq - b.segment.seq);
+    // One lookup per location entry, not per segment.
+    const locs = new Map<string, number>();
+    for (const e of sorted) {
+      const key = `${e.location.copy}/${e.location.seq}`;
+      let loc = locs.get(key);
+      if (loc === undefined) {
+        loc = catalog.findLocation(id, e.location.copy, e.location.seq)?.id ?? catalog.addLocation(id, { ...e.location, status: 'failed' });
+        locs.set(key, loc);
+      }
+      catalog.putSegment(loc, e.segment);
+    }
+  }
+  // Status, bytes and location states follow from every segment the catalog now holds.
+  for (const id of touched) {
+    const segs = catalog.segments(id);
+    const job = catalog.findJob(id);
+    if (!job) continue;
+    if (segs.length === 0 && job.status !== 'running') {
+      catalog.deleteJob(id);
+      continue;
+    }
+    jobs++;
+    const pieces = segs.map((s) => ({ copy: s.copy, sourceOffset: s.sourceOffset, length: s.length }));
+    for (const l of catalog.locations(id)) {
+      if (!scanned.includes(l.library)) continue;
+      catalog.setLocationStatus(
+        l.id,
+        coversAll(
+          pieces.filter((p) => p.copy === l.copy),
+          job.targetSize,
+        )
+          ? 'done'
+          : 'failed',
+      );
+    }
+    const complete = copiesComplete(pieces, job.targetSize);
+    const status = complete ? 'done' : job.status === 'failed' ? 'failed' : 'incomplete';
+    const error = complete ? null : job.status === 'failed' && job.error ? job.error : 'rebuilt from cartridges: not every byte of the source was found';
+    catalog.setRebuiltJob(id, { status, bytes: copyBytes(pieces), error });
+  }
+  return jobs;
 }
 
 /** A segment's place in its job: which copy, and which bytes of the source. */

@@ -66,17 +66,24 @@ export function restoreJob(home: Home, jobId: number, to: string, opts: RestoreO
   return guarded(() => restore(home, jobId, to, opts));
 }
 
-async function restore(home: Home, jobId: number, to: string, opts: RestoreOptions): Promise<RestoreReport> {
-  const started = Date.now();
-  const catalog = Catalog.open(home);
-  let job: JobRow;
-  let segs: SegmentRow[];
-  try {
-    job = catalog.job(jobId);
-    segs = catalog.segments(jobId);
-  } finally {
-    catalog.close();
-  }
+/** What a restore reads: the job, the range and the segments of one copy covering it, in source order. */
+export interface RestorePlan {
+  job: JobRow;
+  from: number;
+  length: number;
+  copy: number;
+  segments: SegmentRow[];
+}
+
+/**
+ * Which segments of which copy cover [offset, offset + length) of job `jobId`. Only the
+ * segments that overlap the range are read from the catalog (segments_by_offset), so a
+ * small range of a job of 10^5 segments costs a few rows; if those leave a gap (a copy
+ * whose segments overlap one another), every segment of the job is considered, as
+ * before. E_NOENT, E_STATE (running, or no copy covers the range), E_RANGE.
+ */
+export function planRestore(catalog: Catalog, jobId: number, opts: { offset?: number; length?: number } = {}): RestorePlan {
+  const job = catalog.job(jobId);
   if (job.status === 'running') throw new PlexusError('E_STATE', `backup job ${jobId} is still running`);
   const from = opts.offset ?? 0;
   const length = opts.length ?? job.targetSize - from;
@@ -84,27 +91,39 @@ async function restore(home: Home, jobId: number, to: string, opts: RestoreOptio
     throw new PlexusError('E_RANGE', `range ${from}+${length} is outside job ${jobId} (${job.targetSize} bytes of ${job.target})`);
   }
   const end = from + length;
-  // Any copy that covers the range will do; the first (the primary stream's) is preferred.
-  const copies = [...new Set(segs.map((s) => s.copy))];
-  let plan: SegmentRow[] | undefined;
-  let copy = 0;
-  let firstGap = from;
-  for (const c of copies) {
-    const r = cover(
-      segs.filter((s) => s.copy === c),
-      from,
-      end,
-    );
-    if (r.gap === undefined) {
-      plan = r.segments;
-      copy = c;
-      break;
+  const covering = (segs: SegmentRow[]): { copy: number; segments: SegmentRow[] } | { gap: number } => {
+    // Any copy that covers the range will do; the first (the primary stream's) is preferred.
+    let firstGap = from;
+    for (const c of [...new Set(segs.map((s) => s.copy))]) {
+      const r = cover(
+        segs.filter((s) => s.copy === c),
+        from,
+        end,
+      );
+      if (r.gap === undefined) return { copy: c, segments: r.segments };
+      firstGap = Math.max(firstGap, r.gap);
     }
-    firstGap = Math.max(firstGap, r.gap);
+    return { gap: firstGap };
+  };
+  let r = covering(catalog.segmentsCovering(jobId, from, end));
+  if ('gap' in r) r = covering(catalog.segments(jobId));
+  if ('gap' in r) {
+    throw new PlexusError('E_STATE', `backup job ${jobId} (${job.status}) holds no copy of bytes from ${r.gap} on: it cannot restore ${from}+${length}`);
   }
-  if (!plan) {
-    throw new PlexusError('E_STATE', `backup job ${jobId} (${job.status}) holds no copy of bytes from ${firstGap} on: it cannot restore ${from}+${length}`);
+  return { job, from, length, copy: r.copy, segments: r.segments };
+}
+
+async function restore(home: Home, jobId: number, to: string, opts: RestoreOptions): Promise<RestoreReport> {
+  const started = Date.now();
+  const catalog = Catalog.open(home);
+  let planned: RestorePlan;
+  try {
+    planned = planRestore(catalog, jobId, opts);
+  } finally {
+    catalog.close();
   }
+  const { job, from, length, copy, segments: plan } = planned;
+  const end = from + length;
   const dest = path.resolve(to);
   if (fs.existsSync(dest) && !opts.force) throw new PlexusError('E_EXISTS', `${dest} exists; restore with --force to replace it`);
   const partial = `${dest}.plexus-partial`;
