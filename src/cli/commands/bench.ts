@@ -350,6 +350,33 @@ export async function runBenchReplay(o: GlobalOptions & { rounds: string; window
   printTargets(r.targets, r.loadAverage, file);
 }
 
+/** `bench catalog`. */
+export async function runBenchCatalog(o: GlobalOptions & { jobs: string; segments: string; cartridges: string; rounds: string; json?: boolean; results: string }): Promise<void> {
+  const { benchCatalog } = await import('../../bench/catalog-scale.js');
+  const report = benchReporter('catalog', Boolean(o.json));
+  const r = await benchCatalog(homeOf(o, { create: true }), {
+    jobs: intOpt(o.jobs, 'jobs', 2, 10_000_000),
+    segments: intOpt(o.segments, 'segments', 2, 100_000_000),
+    cartridges: intOpt(o.cartridges, 'cartridges', 1, 1_000_000),
+    rounds: intOpt(o.rounds, 'rounds', 1, 100),
+    log: report.log,
+  });
+  report.stop();
+  const file = saveResult(o.results, r);
+  if (o.json) return printJson({ ...r, resultFile: file });
+  printTable(
+    ['OPERATION', 'MEDIAN', 'BEST', 'ROWS', 'FULL SCANS'],
+    r.operations.map((op) => [op.name, `${op.medianMs.toFixed(2)} ms`, `${op.bestMs.toFixed(2)} ms`, String(op.rows), String(op.fullScans.length)]),
+  );
+  process.stdout.write('\n');
+  printTable(
+    ['REBUILD --LIBRARY', 'CARTRIDGES', 'SEGMENTS', 'OF', 'MEDIAN'],
+    r.rebuild.map((b) => [b.library, String(b.cartridges), String(b.segments), String(b.catalogSegments), `${b.medianMs.toFixed(1)} ms`]),
+  );
+  process.stdout.write('\n');
+  printTargets(r.targets, r.loadAverage, file);
+}
+
 /** `bench replicate`. */
 export async function runBenchReplicate(o: GlobalOptions & { size: string; rounds: string; delay: string; json?: boolean; results: string }): Promise<void> {
   const { benchReplicate } = await import('../../bench/replicate.js');

@@ -1,4 +1,4 @@
-/** Declares `plexus bench copy|resync|backup|chunked|nbd|replay|replicate|startup` (run by ../commands/bench.ts). */
+/** Declares `plexus bench copy|resync|backup|chunked|nbd|replay|replicate|catalog|startup` (run by ../commands/bench.ts). */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_FRACTIONS, DEFAULT_GRANULARITIES } from '../../bench/defaults.js';
@@ -87,6 +87,16 @@ export function benchCommand(): Command {
     .option('--json', 'print the result as JSON')
     .option('--results <dir>', 'where to store the JSON result', DEFAULT_RESULTS)
     .action(lazy(load, (m) => m.runBenchReplicate));
+  bench
+    .command('catalog')
+    .description('catalog costs at scale: a synthetic catalog of 10^4 jobs and 10^6 segments; jobs, show, range-restore planning, adding a job, settling, scoped rebuild')
+    .option('--jobs <n>', 'jobs in the synthetic catalog', '10000')
+    .option('--segments <n>', 'segments in the synthetic catalog', '1000000')
+    .option('--cartridges <n>', 'cartridges the segments lie on', '1000')
+    .option('--rounds <n>', 'rounds per operation (median reported)', '7')
+    .option('--json', 'print the result as JSON')
+    .option('--results <dir>', 'where to store the JSON result', DEFAULT_RESULTS)
+    .action(lazy(load, (m) => m.runBenchCatalog));
   bench
     .command('startup')
     .description('CLI start-up: plexus --version and plexus volume list vs node -e 0 (median of per-round paired ratios)')
