@@ -19,7 +19,7 @@ pub enum Direction {
     Reverse,
 }
 
-/// A durable checkpoint of resync progress is taken after this many bytes.
+/// A durable checkpoint of resync progress is taken after this many bytes of data copied.
 const CHECKPOINT_BYTES: u64 = 64 << 20;
 
 impl Quiesced<'_> {
@@ -78,6 +78,7 @@ pub fn split_group(mirrors: &[&Mirror]) -> Result<()> {
 /// Clears bits behind the copy and checkpoints progress durably.
 struct ResyncHook<'a> {
     mirror: &'a Mirror,
+    src: &'a dyn BlockDevice,
     dst: &'a dyn BlockDevice,
     checkpoint: RwLock<()>,
     since: AtomicU64,
@@ -110,7 +111,12 @@ impl ChunkHook for ResyncHook<'_> {
             copy()?;
             self.mirror.p_dirty.clear_range_in_memory(chunk.offset, chunk.len).map_err(|e| self.stash(e.into()))?;
         }
-        if self.since.fetch_add(chunk.len, Ordering::Relaxed) + chunk.len >= CHECKPOINT_BYTES {
+        // Only data counts towards a checkpoint: a hole costs nothing to copy again after
+        // a crash, so a thin volume's holes never pay a snapshot's syncs (256 of them for
+        // a 16 GiB volume holding 64 MiB, before).
+        let hole = matches!(self.src.allocation(chunk.offset, chunk.len).as_deref(), Ok([(_, true)]));
+        let counted = if hole { 0 } else { chunk.len };
+        if self.since.fetch_add(counted, Ordering::Relaxed) + counted >= CHECKPOINT_BYTES {
             self.since.store(0, Ordering::Relaxed);
             self.checkpoint().map_err(|e| self.stash(e))?;
         }
@@ -157,7 +163,7 @@ impl Mirror {
             Direction::Forward => (self.primary.as_ref(), self.secondary.as_ref()),
             Direction::Reverse => (self.secondary.as_ref(), self.primary.as_ref()),
         };
-        let hook = ResyncHook { mirror: self, dst, checkpoint: RwLock::new(()), since: AtomicU64::new(0), failure: Mutex::new(None) };
+        let hook = ResyncHook { mirror: self, src, dst, checkpoint: RwLock::new(()), since: AtomicU64::new(0), failure: Mutex::new(None) };
         let result = copy_ranges_with(src, dst, &runs, &chunk_for(self, opts), ctl, &hook);
         // Keep what was copied even when the copy failed or was cancelled.
         let saved = hook.checkpoint();

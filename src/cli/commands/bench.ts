@@ -71,7 +71,10 @@ function printTimedBench(o: { json?: boolean; plot?: string; results: string }, 
 }
 
 /** `bench copy`. */
-export async function runBenchCopy(o: GlobalOptions & { size: string; rounds: string; threads?: string; json?: boolean; plot?: string; results: string }): Promise<void> {
+export async function runBenchCopy(
+  o: GlobalOptions & { size: string; rounds: string; threads?: string; sparse?: boolean; data: string; json?: boolean; plot?: string; results: string },
+): Promise<void> {
+  if (o.sparse) return runBenchSparse(o);
   const report = benchReporter('copy', Boolean(o.json));
   const r = await benchCopy(homeOf(o, { create: true }), {
     size: parseSize(o.size, 'size'),
@@ -415,4 +418,22 @@ function printTargets(targets: Record<string, { target: string; measured: number
     Object.entries(targets).map(([k, v]) => [k, v.target, v.measured >= 1000 ? v.measured.toFixed(0) : v.measured.toFixed(3), v.met ? 'yes' : 'NO']),
   );
   process.stdout.write(`load average ${load.start.toFixed(2)} → ${load.end.toFixed(2)}; result ${file}\n`);
+}
+
+/** `bench copy --sparse` (the default size is 16 GiB there). */
+async function runBenchSparse(o: GlobalOptions & { size: string; rounds: string; data: string; json?: boolean; results: string }): Promise<void> {
+  const { benchSparse } = await import('../../bench/sparse.js');
+  const report = benchReporter('copy --sparse', Boolean(o.json));
+  const size = o.size === '1G' ? 16 * 2 ** 30 : parseSize(o.size, 'size');
+  const r = await benchSparse(homeOf(o, { create: true }), { size, data: parseSize(o.data, 'data'), rounds: intOpt(o.rounds, 'rounds', 1, 100), log: report.log, onProgress: report.onProgress });
+  report.stop();
+  const file = saveResult(o.results, r);
+  if (o.json) return printJson({ ...r, resultFile: file });
+  const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  printTable(
+    ['CONTENDER', 'MEDIAN', 'ALLOCATED', 'ROUNDS'],
+    r.contenders.map((c) => [c.name, `${med(c.seconds).toFixed(3)} s`, formatBytes(med(c.allocated)), c.seconds.map((x) => x.toFixed(3)).join(' ')]),
+  );
+  process.stdout.write(`\n${formatBytes(r.dataBytes)} of data in a ${formatBytes(r.sizeBytes)} volume\n\n`);
+  printTargets(r.targets, r.loadAverage, file);
 }

@@ -19,6 +19,8 @@ export function benchCommand(): Command {
     .option('--size <size>', 'volume size', '1G')
     .option('--rounds <n>', 'rounds per contender (best and median reported)', '3')
     .option('--threads <n>', 'copy threads (default: one per core)')
+    .option('--sparse', 'thin volumes instead: a sparse --size volume holding --data bytes, copied and paired vs cp --sparse=always and qemu-img convert')
+    .option('--data <size>', 'with --sparse: bytes of data in the volume', '64M')
     .option('--json', 'print the result as JSON')
     .option('--plot <file.svg>', 'write a bar chart of the throughputs')
     .option('--results <dir>', 'where to store the JSON result', DEFAULT_RESULTS)
