@@ -35,8 +35,6 @@ export declare class MirrorJob {
 export declare class NativeApplier {
   /** Opens the applier whose durable state is at `state`, applying to `plexes[i]` as member `ids[i]`. */
   static open(state: string, ids: Array<number>, plexes: Array<NativePlex>, window: number): NativeApplier
-  /** Applies a received batch (hostile bytes) in sequence order, off the JS thread; the newest applied seq. */
-  receive(batch: Buffer): Promise<number>
   /** Syncs the targets and records the applied seq durably, off the JS thread; the durable seq. */
   commit(): Promise<number>
   /** Newest applied seq. */
@@ -328,20 +326,6 @@ export declare class NativeReplicaGroup {
   takeEvents(): Array<string>
   /** What the journal holds. */
   stats(): JournalStats
-  /** Records from `from` on, at most about `maxBytes`, off the JS thread. */
-  readBatch(from: number, maxBytes: number): Promise<JournalBatch>
-  /**
-   * Records from `from` on into `buffer` (reused by the caller: no fresh memory per
-   * batch), off the JS thread. `length` 0 with `count` 0: nothing to read; `bytes` is
-   * set instead when the first record alone is larger than the buffer.
-   */
-  readBatchInto(from: number, buffer: Buffer): Promise<JournalBatchInto>
-  /** Waits (off the JS thread) until a record newer than `seq` is appended or `timeoutMs` passes; the newest seq. */
-  waitAppended(seq: number, timeoutMs: number): Promise<number>
-  /** Wakes a `waitAppended` (the group is stopping). */
-  wake(): void
-  /** Records up to `upto` are durable at the remote: their segments may go. */
-  release(upto: number): void
   /**
    * Releases up to the remote's durable point, never past a change not yet committed
    * locally; the point released to.
@@ -352,10 +336,6 @@ export declare class NativeReplicaGroup {
    * `ids[i]`), not replicated: after a crash of the owner. [records, bytes] replayed.
    */
   redo(ids: Array<number>, plexes: Array<NativePlex>): Array<number>
-  /** Drops every record; the next gets `next`. */
-  resetJournal(next: number): void
-  /** Makes every appended record durable (group commit), off the JS thread. */
-  sync(): Promise<void>
   /** One resync step of member `id`, reading `volume`, off the JS thread. */
   copyStep(id: number, volume: NativeVolume, from: number, maxBytes: number, budget: number): Promise<ReplicaCopyStep>
   /** Dirty bytes of member `id`. */
@@ -368,8 +348,6 @@ export declare class NativeReplicaGroup {
   markAll(id: number): void
   /** Clears member `id`'s bitmap (durably). */
   clearDirty(id: number): void
-  /** Marks `[offset, offset+length)` of member `id` dirty (durably). */
-  markDirty(id: number, offset: number, length: number): void
   /** Coalesced dirty runs of member `id` as [offset, length] pairs, at most `max` of them. */
   dirtyRuns(id: number, max: number): Array<Array<number>>
 }
@@ -569,32 +547,6 @@ export interface FillOptions {
   pattern?: number
   /** A seed for reproducible pseudo-random data. */
   seed?: number
-}
-
-/** Encoded records to ship. */
-export interface JournalBatch {
-  /** The records in wire form. */
-  bytes: Buffer
-  /** First and last sequence number in it. */
-  first: number
-  /** Last sequence number (0: empty). */
-  last: number
-  /** Records in it. */
-  count: number
-}
-
-/** What `readBatchInto` read. */
-export interface JournalBatchInto {
-  /** Bytes of records at the start of the buffer. */
-  length: number
-  /** First sequence number. */
-  first: number
-  /** Last sequence number (0: empty). */
-  last: number
-  /** Records. */
-  count: number
-  /** The batch, when its first record did not fit the buffer. */
-  bytes?: Buffer
 }
 
 /**

@@ -16,7 +16,6 @@ use plexus_replica::{ReplicaError, ReplicaGroup, ReplicaMode};
 use plexus_volume::BlockDevice;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 impl Coded for JournalError {
     fn stable_code(&self) -> &'static str {
@@ -69,19 +68,6 @@ pub struct JournalStats {
     pub records: f64,
     /// Bytes held.
     pub bytes: f64,
-}
-
-/// Encoded records to ship.
-#[napi(object)]
-pub struct JournalBatch {
-    /// The records in wire form.
-    pub bytes: Buffer,
-    /// First and last sequence number in it.
-    pub first: f64,
-    /// Last sequence number (0: empty).
-    pub last: f64,
-    /// Records in it.
-    pub count: f64,
 }
 
 /// What one resync step copied.
@@ -227,46 +213,6 @@ impl NativeReplicaGroup {
         }
     }
 
-    /// Records from `from` on, at most about `maxBytes`, off the JS thread.
-    #[napi(ts_return_type = "Promise<JournalBatch>", catch_unwind)]
-    pub fn read_batch(&self, from: f64, max_bytes: f64) -> napi::Result<AsyncTask<ReadBatchTask>> {
-        Ok(AsyncTask::new(ReadBatchTask {
-            group: self.inner.clone(),
-            from: crate::args::to_u64("from", from)?,
-            max: crate::args::buffer_len("maxBytes", max_bytes)?,
-        }))
-    }
-
-    /// Records from `from` on into `buffer` (reused by the caller: no fresh memory per
-    /// batch), off the JS thread. `length` 0 with `count` 0: nothing to read; `bytes` is
-    /// set instead when the first record alone is larger than the buffer.
-    #[napi(ts_return_type = "Promise<JournalBatchInto>", catch_unwind)]
-    pub fn read_batch_into(&self, from: f64, buffer: Buffer) -> napi::Result<AsyncTask<ReadBatchIntoTask>> {
-        Ok(AsyncTask::new(ReadBatchIntoTask { group: self.inner.clone(), from: crate::args::to_u64("from", from)?, buffer: Some(buffer) }))
-    }
-
-    /// Waits (off the JS thread) until a record newer than `seq` is appended or `timeoutMs` passes; the newest seq.
-    #[napi(ts_return_type = "Promise<number>", catch_unwind)]
-    pub fn wait_appended(&self, seq: f64, timeout_ms: f64) -> napi::Result<AsyncTask<WaitAppendedTask>> {
-        Ok(AsyncTask::new(WaitAppendedTask {
-            group: self.inner.clone(),
-            seq: crate::args::to_u64("seq", seq)?,
-            timeout: crate::args::millis("timeoutMs", timeout_ms)?,
-        }))
-    }
-
-    /// Wakes a `waitAppended` (the group is stopping).
-    #[napi(catch_unwind)]
-    pub fn wake(&self) {
-        self.inner.journal().wake();
-    }
-
-    /// Records up to `upto` are durable at the remote: their segments may go.
-    #[napi(catch_unwind)]
-    pub fn release(&self, upto: f64) -> napi::Result<()> {
-        self.inner.journal().release(crate::args::to_u64("upto", upto)?).map_err(to_js)
-    }
-
     /// Releases up to the remote's durable point, never past a change not yet committed
     /// locally; the point released to.
     #[napi(catch_unwind)]
@@ -285,18 +231,6 @@ impl NativeReplicaGroup {
             ids.iter().zip(plexes.iter()).map(|(id, p)| (*id, Arc::new(PlexTarget(p.inner.clone())) as Arc<dyn ApplyTarget>)).collect();
         let (r, b) = self.inner.redo(&targets).map_err(to_js)?;
         Ok(vec![r as f64, b as f64])
-    }
-
-    /// Drops every record; the next gets `next`.
-    #[napi(catch_unwind)]
-    pub fn reset_journal(&self, next: f64) -> napi::Result<()> {
-        self.inner.journal().reset(crate::args::to_u64("next", next)?).map_err(to_js)
-    }
-
-    /// Makes every appended record durable (group commit), off the JS thread.
-    #[napi(ts_return_type = "Promise<void>", catch_unwind)]
-    pub fn sync(&self) -> AsyncTask<SyncTask> {
-        AsyncTask::new(SyncTask { group: self.inner.clone() })
     }
 
     /// One resync step of member `id`, reading `volume`, off the JS thread.
@@ -354,128 +288,10 @@ impl NativeReplicaGroup {
         self.inner.clear_all(id).map_err(to_js)
     }
 
-    /// Marks `[offset, offset+length)` of member `id` dirty (durably).
-    #[napi(catch_unwind)]
-    pub fn mark_dirty(&self, id: u32, offset: f64, length: f64) -> napi::Result<()> {
-        self.inner.mark(id, crate::args::to_u64("offset", offset)?, crate::args::to_u64("length", length)?).map_err(to_js)
-    }
-
     /// Coalesced dirty runs of member `id` as [offset, length] pairs, at most `max` of them.
     #[napi(catch_unwind)]
     pub fn dirty_runs(&self, id: u32, max: u32) -> napi::Result<Vec<Vec<f64>>> {
         Ok(self.inner.runs(id, max as usize).map_err(to_js)?.into_iter().map(|(o, l)| vec![o as f64, l as f64]).collect())
-    }
-}
-
-/// `readBatch` on the libuv pool.
-pub struct ReadBatchTask {
-    group: Arc<ReplicaGroup>,
-    from: u64,
-    max: usize,
-}
-
-impl Task for ReadBatchTask {
-    type Output = plexus_journal::Batch;
-    type JsValue = JournalBatch;
-    fn compute(&mut self) -> napi::Result<Self::Output> {
-        guard(|| self.group.journal().read_batch(self.from, self.max).map_err(to_js))
-    }
-    fn resolve(&mut self, _env: Env, b: Self::Output) -> napi::Result<JournalBatch> {
-        Ok(JournalBatch { first: b.first as f64, last: b.last as f64, count: b.count as f64, bytes: b.bytes.into() })
-    }
-}
-
-/// What `readBatchInto` read.
-#[napi(object)]
-pub struct JournalBatchInto {
-    /// Bytes of records at the start of the buffer.
-    pub length: f64,
-    /// First sequence number.
-    pub first: f64,
-    /// Last sequence number (0: empty).
-    pub last: f64,
-    /// Records.
-    pub count: f64,
-    /// The batch, when its first record did not fit the buffer.
-    pub bytes: Option<Buffer>,
-}
-
-/// `readBatchInto` on the libuv pool.
-pub struct ReadBatchIntoTask {
-    group: Arc<ReplicaGroup>,
-    from: u64,
-    /// Written in place on the worker thread (a Buffer is Send; JavaScript keeps it alive).
-    buffer: Option<Buffer>,
-}
-
-/// What a `ReadBatchIntoTask` computed.
-pub enum BatchRead {
-    /// Into the caller's buffer.
-    Into(plexus_journal::BatchInto),
-    /// A record too big for it, in its own buffer.
-    Own(plexus_journal::Batch),
-}
-
-impl Task for ReadBatchIntoTask {
-    type Output = BatchRead;
-    type JsValue = JournalBatchInto;
-    fn compute(&mut self) -> napi::Result<BatchRead> {
-        guard(|| {
-            let mut buf = self.buffer.take().ok_or_else(|| coded("E_BUSY", "batch already read"))?;
-            let r = self.group.journal().read_batch_into(self.from, &mut buf).map_err(to_js)?;
-            match r {
-                Some(b) => Ok(BatchRead::Into(b)),
-                None => Ok(BatchRead::Own(self.group.journal().read_batch(self.from, 0).map_err(to_js)?)),
-            }
-        })
-    }
-    fn resolve(&mut self, _env: Env, r: BatchRead) -> napi::Result<JournalBatchInto> {
-        Ok(match r {
-            BatchRead::Into(b) => {
-                JournalBatchInto { length: b.len as f64, first: b.first as f64, last: b.last as f64, count: b.count as f64, bytes: None }
-            }
-            BatchRead::Own(b) => JournalBatchInto {
-                length: b.bytes.len() as f64,
-                first: b.first as f64,
-                last: b.last as f64,
-                count: b.count as f64,
-                bytes: Some(b.bytes.into()),
-            },
-        })
-    }
-}
-
-/// `waitAppended` on the libuv pool.
-pub struct WaitAppendedTask {
-    group: Arc<ReplicaGroup>,
-    seq: u64,
-    timeout: Duration,
-}
-
-impl Task for WaitAppendedTask {
-    type Output = u64;
-    type JsValue = f64;
-    fn compute(&mut self) -> napi::Result<u64> {
-        guard(|| Ok(self.group.journal().wait_appended(self.seq, self.timeout)))
-    }
-    fn resolve(&mut self, _env: Env, v: u64) -> napi::Result<f64> {
-        Ok(v as f64)
-    }
-}
-
-/// `sync` on the libuv pool.
-pub struct SyncTask {
-    group: Arc<ReplicaGroup>,
-}
-
-impl Task for SyncTask {
-    type Output = ();
-    type JsValue = ();
-    fn compute(&mut self) -> napi::Result<()> {
-        guard(|| self.group.journal().sync().map_err(to_js))
-    }
-    fn resolve(&mut self, _env: Env, _: ()) -> napi::Result<()> {
-        Ok(())
     }
 }
 
@@ -545,12 +361,6 @@ impl NativeApplier {
         Ok(NativeApplier { inner: Arc::new(a) })
     }
 
-    /// Applies a received batch (hostile bytes) in sequence order, off the JS thread; the newest applied seq.
-    #[napi(ts_return_type = "Promise<number>", catch_unwind)]
-    pub fn receive(&self, batch: Buffer) -> AsyncTask<ReceiveTask> {
-        AsyncTask::new(ReceiveTask { applier: self.inner.clone(), batch: Some(batch) })
-    }
-
     /// Syncs the targets and records the applied seq durably, off the JS thread; the durable seq.
     #[napi(ts_return_type = "Promise<number>", catch_unwind)]
     pub fn commit(&self) -> AsyncTask<CommitTask> {
@@ -599,27 +409,6 @@ impl NativeApplier {
     pub fn buffered(&self) -> Vec<f64> {
         let (r, b) = self.inner.buffered();
         vec![r as f64, b as f64]
-    }
-}
-
-/// `receive` on the libuv pool.
-pub struct ReceiveTask {
-    applier: Arc<Applier>,
-    /// Read in place on the worker thread (a Buffer is Send; JavaScript keeps it alive).
-    batch: Option<Buffer>,
-}
-
-impl Task for ReceiveTask {
-    type Output = u64;
-    type JsValue = f64;
-    fn compute(&mut self) -> napi::Result<u64> {
-        guard(|| {
-            let b = self.batch.take().ok_or_else(|| coded("E_BUSY", "batch already applied"))?;
-            self.applier.receive(&b).map_err(to_js)
-        })
-    }
-    fn resolve(&mut self, _env: Env, v: u64) -> napi::Result<f64> {
-        Ok(v as f64)
     }
 }
 

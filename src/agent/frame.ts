@@ -13,40 +13,19 @@ export const MAX_FRAME = 8 << 20;
 // MessagePack implementation could speak the protocol.
 const packr = new Packr({ useRecords: false, mapsAsObjects: true });
 
-/** One message as bytes on the socket (`max`: the link's frame limit; `what` names the link in errors). */
-export function encodeFrame(message: unknown, max = MAX_FRAME, what = 'control'): Buffer {
+/** One message as bytes on the socket. */
+export function encodeFrame(message: unknown): Buffer {
   const body = packr.pack(message);
-  if (body.length > max) throw new PlexusError('E_INVALID', `${what} message of ${body.length} bytes is larger than the ${max}-byte limit`);
+  if (body.length > MAX_FRAME) throw new PlexusError('E_INVALID', `control message of ${body.length} bytes is larger than the ${MAX_FRAME}-byte limit`);
   const head = Buffer.allocUnsafe(4);
   head.writeUInt32BE(body.length, 0);
   return Buffer.concat([head, body]);
-}
-
-/** One message as the two buffers to write (length, then body): a large body is not copied again to join them. */
-export function encodeFrameParts(message: unknown, max = MAX_FRAME, what = 'control'): [Buffer, Buffer] {
-  const body = packr.pack(message);
-  if (body.length > max) throw new PlexusError('E_INVALID', `${what} message of ${body.length} bytes is larger than the ${max}-byte limit`);
-  const head = Buffer.allocUnsafe(4);
-  head.writeUInt32BE(body.length, 0);
-  return [head, body];
 }
 
 /** Splits a byte stream into messages; E_PROTOCOL for an oversize frame or bad MessagePack. */
 export class FrameDecoder {
   private chunks: Buffer[] = [];
   private buffered = 0;
-
-  /** A decoder for frames of at most `max` bytes (`what` names the link in errors). */
-  constructor(
-    private max = MAX_FRAME,
-    private what = 'control',
-  ) {}
-
-  /** Changes the frame limit from the next frame on (a link whose handshake ended). */
-  relimit(max: number, what = this.what): void {
-    this.max = max;
-    this.what = what;
-  }
 
   /** Adds bytes from the socket; returns the messages they complete, in order. */
   push(chunk: Buffer): unknown[] {
@@ -57,7 +36,7 @@ export class FrameDecoder {
       if (this.buffered < 4) return out;
       if (this.chunks[0]!.length < 4) this.chunks = [Buffer.concat(this.chunks)];
       const len = this.chunks[0]!.readUInt32BE(0);
-      if (len > this.max) throw new PlexusError('E_PROTOCOL', `${this.what} frame of ${len} bytes is larger than the ${this.max}-byte limit`);
+      if (len > MAX_FRAME) throw new PlexusError('E_PROTOCOL', `control frame of ${len} bytes is larger than the ${MAX_FRAME}-byte limit`);
       // Joined only once the whole frame is here: a large frame arriving in many small
       // chunks is copied once, not once per chunk.
       if (this.buffered < 4 + len) return out;
@@ -69,7 +48,7 @@ export class FrameDecoder {
       try {
         out.push(packr.unpack(body));
       } catch (e) {
-        throw new PlexusError('E_PROTOCOL', `${this.what} frame is not valid MessagePack: ${(e as Error).message}`, { cause: e });
+        throw new PlexusError('E_PROTOCOL', `control frame is not valid MessagePack: ${(e as Error).message}`, { cause: e });
       }
     }
   }

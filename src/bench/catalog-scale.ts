@@ -17,7 +17,7 @@ import { Catalog, type NewSegment } from '../catalog/catalog.js';
 import { CATALOG_FILE, type Db, openDatabase } from '../catalog/database.js';
 import type { Home } from '../home/home.js';
 import { describeMachine, type MachineInfo } from './machine.js';
-import { loadAverage } from './measure.js';
+import { loadAverage, median } from './measure.js';
 
 /** The shape of a synthetic catalog. */
 export interface SyntheticCatalogShape {
@@ -248,12 +248,6 @@ export interface CatalogBenchOptions extends Partial<SyntheticCatalogShape> {
   rounds?: number;
   log?: (line: string) => void;
 }
-
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 const TARGET_MS = 50;
 

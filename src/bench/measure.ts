@@ -48,9 +48,14 @@ export function summarize(name: string, secs: number[], size: number): Timing {
  * noisy disk, a neighbour's burst) cancels out instead of deciding the ratio of bests.
  */
 export function pairedRatio(a: readonly number[], b: readonly number[]): number {
-  const r = roundRatios(a, b).sort((p, q) => p - q);
-  const mid = Math.floor(r.length / 2);
-  return r.length % 2 ? r[mid]! : (r[mid - 1]! + r[mid]!) / 2;
+  return median(roundRatios(a, b));
+}
+
+/** The median of `xs` (the mean of the middle two for an even count). */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((p, q) => p - q);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 /** The per-round ratios `a[i] / b[i]` that `pairedRatio` takes the median of, in round order. */

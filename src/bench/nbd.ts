@@ -15,7 +15,7 @@ import { PlexusError } from '../errors.js';
 import { Home } from '../home/home.js';
 import type { ProgressCallback } from '../progress.js';
 import { describeMachine, type MachineInfo } from './machine.js';
-import { loadAverage, roundRatios, runTool, summarize, type Timing } from './measure.js';
+import { loadAverage, median, roundRatios, runTool, summarize, type Timing } from './measure.js';
 
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/plexus.js');
 
@@ -104,12 +104,6 @@ function fioIops(uri: string, size: number, bytes: number, seed: number): number
   const json = JSON.parse(r.stdout.slice(r.stdout.indexOf('{'))) as { jobs: Array<{ write: { iops: number } }> };
   return json.jobs[0]!.write.iops;
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 /** Runs the benchmark in a scratch home inside `home`. */
 export async function benchNbd(home: Home, opts: NbdBenchOptions): Promise<NbdBenchResult> {

@@ -7,7 +7,7 @@
  */
 import { native } from '../native/binding.js';
 import { describeMachine, type MachineInfo } from './machine.js';
-import { loadAverage } from './measure.js';
+import { loadAverage, median } from './measure.js';
 
 /** One record size's figures. */
 export interface ReplayCase {
@@ -34,12 +34,6 @@ export interface ReplayBenchResult {
   targets: Record<string, { target: string; measured: number; met: boolean }>;
   loadAverage: { start: number; end: number };
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 /** Runs the replay benchmark. */
 export async function benchReplay(opts: { rounds?: number; window?: number; windowBytes?: number; log?: (line: string) => void } = {}): Promise<ReplayBenchResult> {

@@ -21,7 +21,7 @@ import { PlexusError } from '../errors.js';
 import { Home } from '../home/home.js';
 import type { ProgressCallback } from '../progress.js';
 import { describeMachine, type MachineInfo } from './machine.js';
-import { loadAverage, pairedRatio, roundRatios } from './measure.js';
+import { loadAverage, median, pairedRatio, roundRatios } from './measure.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const CLI = path.resolve(here, '../../bin/plexus.js');
@@ -128,12 +128,6 @@ async function displayOf(home: string, group: string): Promise<{ lag: { records:
     c.close();
   }
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 /** Runs the benchmark in scratch homes inside `home`. */
 export async function benchReplicate(home: Home, opts: ReplicateBenchOptions): Promise<ReplicateBenchResult> {

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PlexusError } from '../errors.js';
 import { describeMachine, type MachineInfo } from './machine.js';
+import { median } from './measure.js';
 
 /** The CLI entry point of this package. */
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/plexus.js');
@@ -48,12 +49,6 @@ export interface StartupBenchResult {
   timings: StartupTiming[];
   targets: Record<string, { target: string; measured: number; met: boolean }>;
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 function timeOnce(args: string[]): number {
   const t = process.hrtime.bigint();

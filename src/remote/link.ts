@@ -1,17 +1,16 @@
 /**
- * The link between two sites: TCP, framed MessagePack (../agent/frame.ts), the
- * handshake of ./handshake.ts, then requests from the connecting site
- * (`{id, method, params}`) answered in any order (`{id, result}` or
- * `{id, error: {code, message}}`). Requests are pipelined: the shipper keeps many
- * journal batches in flight, so throughput does not wait on the round trip.
+ * The link between two sites: TCP, framed (./peer-frame.ts), the handshake of
+ * ./handshake.ts, then requests from the connecting site (`{id, method, params}`)
+ * answered in any order (`{id, result}` or `{id, error: {code, message}}`), pipelined.
+ * Journal batches do not cross it: they go on the group's data channel
+ * (crates/replica/src/channel.rs), which this link negotiates.
  */
 import net from 'node:net';
 import { asPlexusError, PlexusError } from '../errors.js';
-import { BufferPool } from './buffers.js';
 import { HandshakeClient, HandshakeServer, type PeerIdentity } from './handshake.js';
 import { encodePeerFrame, type PeerFrame, PeerFrameDecoder } from './peer-frame.js';
 
-/** The largest frame on a link: a journal batch (at most 16 MiB) with its envelope. */
+/** The largest frame on a link: a region read back by a reverse resync (4 MiB) or a member's dirty words, with the envelope. */
 export const MAX_PEER_FRAME = 17 << 20;
 /** Frames allowed before the handshake ends. */
 const MAX_HANDSHAKE_FRAME = 4096;
@@ -35,9 +34,6 @@ function writeFrame(sock: net.Socket, envelope: unknown, payload?: Buffer, max =
   for (const b of parts) sock.write(b);
   sock.uncork();
 }
-
-/** Frame buffers of the listening side: a journal batch and its envelope fit one. */
-const FRAME_POOL = new BufferPool((8 << 20) + (64 << 10), 32);
 
 /** A message's one Buffer travels as the frame's payload, outside the MessagePack. */
 const PAYLOAD_KEY = 'bytes';
@@ -248,7 +244,7 @@ export async function listenPeers(address: string, key: () => Buffer, site: stri
 function servePeer(sock: net.Socket, key: () => Buffer, site: string, handler: PeerHandler, log: (event: string, fields: Record<string, unknown>) => void): void {
   const from = `${sock.remoteAddress}:${sock.remotePort}`;
   sock.setNoDelay(true);
-  const decoder = new PeerFrameDecoder(MAX_HANDSHAKE_FRAME, (n) => (n > 1 << 20 && n <= FRAME_POOL.size ? FRAME_POOL.take() : Buffer.allocUnsafe(n)));
+  const decoder = new PeerFrameDecoder(MAX_HANDSHAKE_FRAME);
   let hs: HandshakeServer | undefined;
   let conn: (PeerConnection & { closers: Array<() => void> }) | undefined;
   // Challenged and not yet told why it ended: a client refuses a server's proof made
@@ -283,7 +279,7 @@ function servePeer(sock: net.Socket, key: () => Buffer, site: string, handler: P
       drop(asPlexusError(e).message);
       return;
     }
-    for (const { envelope: m, payload, frame } of messages) {
+    for (const { envelope: m, payload } of messages) {
       if (!conn) {
         let step: ReturnType<HandshakeServer['receive']>;
         try {
@@ -332,9 +328,6 @@ function servePeer(sock: net.Socket, key: () => Buffer, site: string, handler: P
           const err = asPlexusError(e);
           if (err.code === 'E_INTERNAL') log('internal-error', { method: r.method, error: err.message });
           if (!sock.destroyed) writeFrame(sock, { id, error: { code: err.code, message: err.message } });
-        } finally {
-          // The handler is done with the request's bytes (the applier read the batch in place).
-          if (frame.byteOffset === 0 && frame.buffer.byteLength === FRAME_POOL.size) FRAME_POOL.give(Buffer.from(frame.buffer));
         }
       })();
     }

@@ -1,8 +1,8 @@
 /**
  * The link's framing, as a pure codec: `u32 length` (of what follows), `u32 envelope
  * length`, the envelope (MessagePack: the request or answer), then an optional raw
- * payload (the rest: a journal batch, a region read back). Keeping the payload outside
- * the MessagePack means a batch is never copied to be encoded or decoded, and a frame
+ * payload (the rest: a region read back by a reverse resync). Keeping the payload
+ * outside the MessagePack means it is never copied to be encoded or decoded, and a frame
  * arriving in many chunks is assembled into one buffer as it comes. Lengths are checked
  * before anything is allocated (E_PROTOCOL); big-endian like the control socket's.
  */
@@ -15,8 +15,6 @@ const packr = new Packr({ useRecords: false, mapsAsObjects: true });
 export interface PeerFrame {
   envelope: Record<string, unknown>;
   payload?: Buffer;
-  /** The buffer the frame was assembled in (give it back to its pool once done with the frame). */
-  frame: Buffer;
 }
 
 /** The buffers to write for one frame (`max`: the link's frame limit). */
@@ -37,11 +35,7 @@ export class PeerFrameDecoder {
   /** The frame being assembled, once its length is known. */
   private frame?: { buf: Buffer; filled: number };
 
-  /** `alloc`: where frame buffers come from (a pool, for large frames); `Buffer.allocUnsafe` by default. */
-  constructor(
-    private max: number,
-    private readonly alloc: (size: number) => Buffer = (n) => Buffer.allocUnsafe(n),
-  ) {}
+  constructor(private max: number) {}
 
   /** Changes the frame limit from the next frame on (the handshake is over). */
   relimit(max: number): void {
@@ -76,8 +70,7 @@ export class PeerFrameDecoder {
       const total = all.readUInt32BE(0);
       if (total > this.max) throw new PlexusError('E_PROTOCOL', `peer frame of ${total} bytes is larger than the ${this.max}-byte limit`);
       if (total < 4) throw new PlexusError('E_PROTOCOL', `peer frame of ${total} bytes is too short for its envelope length`);
-      const buf = this.alloc(total);
-      this.frame = { buf: buf.length === total ? buf : buf.subarray(0, total), filled: 0 };
+      this.frame = { buf: Buffer.allocUnsafe(total), filled: 0 };
       rest = all.subarray(4);
     }
     return out;
@@ -94,7 +87,7 @@ export class PeerFrameDecoder {
     }
     if (typeof envelope !== 'object' || envelope === null || Array.isArray(envelope)) throw new PlexusError('E_PROTOCOL', 'peer frame envelope is not a map');
     const payload = buf.length > 4 + envLen ? buf.subarray(4 + envLen) : undefined;
-    return { envelope: envelope as Record<string, unknown>, payload, frame: buf };
+    return { envelope: envelope as Record<string, unknown>, payload };
   }
 
   /** Bytes received but not yet part of a whole frame. */

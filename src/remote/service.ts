@@ -284,12 +284,7 @@ export class Replication implements ReplicationHost {
       case 'remote.delete': {
         const group = p.str('group');
         if (this.sources.has(group)) return this.delete(group);
-        const t = this.target(group);
-        t.release();
-        await t.stop();
-        this.targets.delete(group);
-        this.records.targets.remove(group);
-        this.core.changed();
+        await this.dropTarget(group, 'this site');
         return { group, deleted: true };
       }
       case 'remote.takeover':
@@ -326,21 +321,12 @@ export class Replication implements ReplicationHost {
       case 'repl.epoch':
         await this.target(group).newEpoch(p.num('epoch'), p.num('base'));
         return this.target(group).status();
-      case 'repl.batch':
-        return this.target(group).receive(p.num('epoch'), p.bytes('bytes'));
       case 'repl.data':
-        // null: no data listener here; the primary ships over the link instead.
-        return this.dataListener ? this.target(group).offerChannel(this.dataListener, p.num('epoch')) : null;
-      case 'repl.detach': {
-        const t = this.target(group);
-        t.release();
-        await t.stop();
-        this.targets.delete(group);
-        this.records.targets.remove(group);
-        this.core.changed();
-        this.log('remote-target-detached', { group, by: conn.peer.site });
+        if (!this.dataListener) throw new PlexusError('E_STATE', 'this site listens for no data channels');
+        return this.target(group).offerChannel(this.dataListener, p.num('epoch'));
+      case 'repl.detach':
+        await this.dropTarget(group, conn.peer.site);
         return { detached: true };
-      }
       case 'repl.reverseBegin': {
         const list = p.objects('members').map((r) => ({ id: r.num('id'), words: r.bytes('words') }));
         for (const m of this.target(group).record.members) this.core.exportsWillChange(m.volume);
@@ -363,6 +349,17 @@ export class Replication implements ReplicationHost {
       default:
         throw new PlexusError('E_INVALID', `unknown peer request '${method}'`);
     }
+  }
+
+  /** Ends this site's part in `group` as its remote: fence lifted, records gone. */
+  private async dropTarget(group: string, by: string): Promise<void> {
+    const t = this.target(group);
+    t.release();
+    await t.stop();
+    this.targets.delete(group);
+    this.records.targets.remove(group);
+    this.core.changed();
+    this.log('remote-target-detached', { group, by });
   }
 
   /** `repl.attach`: checks the remote volumes and starts (or widens) the target of a group. */

@@ -16,7 +16,6 @@ import type { NativePlex } from '../native/binding.js';
 import { native } from '../native/binding.js';
 import type { ProgressCallback } from '../progress.js';
 import type { Volume } from '../volumes/volume.js';
-import { BufferPool } from './buffers.js';
 import { PeerClient } from './link.js';
 import { checkTransition } from './states.js';
 
@@ -89,9 +88,6 @@ export class SourceGroup {
   private link?: PeerClient;
   private linkState: 'up' | 'down' | 'reconnecting' = 'down';
   private stopped = false;
-  /** Newest sequence number sent on the current link. */
-  private sentUpTo = 0;
-  private inFlight = 0;
   private released = 0;
   private caughtUpAt = Date.now();
   private waiters = new Set<() => void>();
@@ -101,8 +97,6 @@ export class SourceGroup {
   /** The core's shipper on the data channel, while one is open. */
   private channel?: InstanceType<typeof native.NativeShipper>;
   private lastSeenApplied = -1;
-  /** Batch buffers: a window's worth, reused. */
-  private readonly pool = new BufferPool(BATCH_BYTES, Math.ceil(WINDOW_BYTES / BATCH_BYTES) + 2);
 
   private constructor(
     private readonly host: ReplicationHost,
@@ -284,11 +278,9 @@ export class SourceGroup {
           try {
             const hello = await this.connect();
             if (hello.epoch !== this.record.epoch) throw new PlexusError('E_STATE', `the remote is in epoch ${hello.epoch}, this site in ${this.record.epoch}`);
-            this.sentUpTo = hello.applied;
-            this.inFlight = 0;
             this.acknowledge(hello.applied, hello.durable);
             await this.openChannel(hello.applied + 1);
-            this.host.log('remote-link-up', { group: this.name, peer: this.record.peer, resumeFrom: hello.applied + 1, channel: this.channel ? 'core' : 'link' });
+            this.host.log('remote-link-up', { group: this.name, peer: this.record.peer, resumeFrom: hello.applied + 1 });
             failingSince = undefined;
           } catch (e) {
             lastError = (e as Error).message;
@@ -300,8 +292,18 @@ export class SourceGroup {
           }
           continue;
         }
-        if (this.channel) await this.watchChannel();
-        else await this.shipSome();
+        if (!this.channel) {
+          // A link opened elsewhere (a resync's): the channel starts after the remote's
+          // newest applied record, as after a reconnect.
+          try {
+            await this.openChannel(callNative(() => this.native.acknowledged())[0]! + 1);
+          } catch (e) {
+            lastError = (e as Error).message;
+            this.link?.close(`failed: ${lastError}`);
+          }
+          continue;
+        }
+        await this.watchChannel();
       }
     } finally {
       this.closeChannel();
@@ -312,21 +314,13 @@ export class SourceGroup {
   /**
    * Opens the data channel (crates/replica/src/channel.rs): the remote hands out a token
    * over the authenticated link and the core ships the journal on a connection of its
-   * own, the bytes never passing through JavaScript. A remote that offers none (or one
-   * that cannot be reached) leaves the batches to the link.
+   * own, the bytes never passing through JavaScript. A channel that cannot be opened
+   * fails the link (E_LINK): the reconnect logic retries it until the link timeout.
    */
   private async openChannel(from: number): Promise<void> {
     this.closeChannel();
     const link = this.link!;
-    let offer: { port: number; token: Uint8Array } | null;
-    try {
-      offer = await link.call<{ port: number; token: Uint8Array } | null>('repl.data', { group: this.name, epoch: this.record.epoch }, this.record.linkTimeoutMs);
-    } catch (e) {
-      if ((e as PlexusError).code === 'E_LINK') throw e;
-      this.host.log('remote-channel-not-offered', { group: this.name, error: (e as Error).message });
-      offer = null;
-    }
-    if (!offer) return;
+    const offer = await link.call<{ port: number; token: Uint8Array }>('repl.data', { group: this.name, epoch: this.record.epoch }, this.record.linkTimeoutMs);
     const host = this.record.peer.slice(0, this.record.peer.lastIndexOf(':')).replace(/^\[|\]$/g, '');
     const ip = host === 'localhost' ? '127.0.0.1' : host;
     const shipper = callNative(() => native.NativeShipper.create());
@@ -345,7 +339,8 @@ export class SourceGroup {
       );
       this.channel = shipper;
     } catch (e) {
-      this.host.log('remote-channel-failed', { group: this.name, error: (e as Error).message });
+      link.close(`failed: no data channel (${(e as Error).message})`);
+      throw e;
     }
   }
 
@@ -365,7 +360,6 @@ export class SourceGroup {
       link.close(`failed: ${st.error ?? 'the data channel stopped'}`);
       return;
     }
-    this.sentUpTo = st.sent;
     const [applied, durable] = callNative(() => this.native.acknowledged()) as [number, number];
     if (applied !== this.lastSeenApplied) {
       this.lastSeenApplied = applied;
@@ -375,51 +369,6 @@ export class SourceGroup {
     await sleep(st.inFlight > 0 ? 2 : 10);
   }
 
-  private async shipSome(): Promise<void> {
-    const link = this.link!;
-    const stats = callNative(() => this.native.stats());
-    const from = Math.max(this.sentUpTo + 1, stats.first);
-    if (from > stats.last) {
-      // Nothing to send: wait for an append, probing an idle link now and then.
-      const last = await awaitNative(this.native.waitAppended(stats.last, 50));
-      if (last === stats.last && !link.closed) await this.heartbeat(link);
-      return;
-    }
-    if (this.inFlight >= WINDOW_BYTES) {
-      await this.nextEvent(this.record.linkTimeoutMs);
-      return;
-    }
-    const buf = this.pool.take();
-    const batch = await awaitNative(this.native.readBatchInto(from, buf));
-    if (batch.count === 0 || link.closed) {
-      this.pool.give(buf);
-      return;
-    }
-    // A record larger than the pool's buffers came in a buffer of its own.
-    const bytes = batch.bytes ?? buf.subarray(0, batch.length);
-    if (batch.bytes) this.pool.give(buf);
-    this.sentUpTo = batch.last;
-    this.inFlight += bytes.length;
-    const size = bytes.length;
-    // The buffer goes back to the pool once answered: the remote has every byte of it.
-    const done = (): void => {
-      this.inFlight -= size;
-      if (!batch.bytes) this.pool.give(buf);
-    };
-    link.call<{ applied: number; durable: number }>('repl.batch', { group: this.name, epoch: this.record.epoch, bytes }, this.record.linkTimeoutMs).then(
-      (ack) => {
-        done();
-        if (this.link === link) this.acknowledge(ack.applied, ack.durable);
-      },
-      (e: Error) => {
-        // Failed: the link is closed (its queued writes dropped) before the buffer is reused.
-        if (this.link === link) link.close(`failed: ${e.message}`);
-        done();
-        if (this.link === link) this.host.log('remote-link-failed', { group: this.name, peer: this.record.peer, error: e.message });
-      },
-    );
-  }
-
   private lastProbe = 0;
   private async heartbeat(link: PeerClient): Promise<void> {
     const now = Date.now();
@@ -427,7 +376,7 @@ export class SourceGroup {
     const stats = callNative(() => this.native.stats());
     // Probe when idle for a while, or soon when the remote still owes a durable point.
     const due = now - this.lastProbe >= (durable! < stats.last || applied! < stats.last ? 100 : HEARTBEAT_MS);
-    if (!due || this.inFlight > 0) return;
+    if (!due) return;
     this.lastProbe = now;
     try {
       const st = await link.call<{ applied: number; durable: number }>('repl.status', { group: this.name }, this.record.linkTimeoutMs);
@@ -512,7 +461,6 @@ export class SourceGroup {
         await this.link!.call('repl.epoch', { group: this.name, epoch, base }, this.record.linkTimeoutMs);
         callNative(() => this.native.resetAcks(base));
         this.released = base;
-        this.sentUpTo = base;
         this.record.epoch = epoch;
         callNative(() => this.native.setMode('async'));
         this.transition('COPY', 'resync');
@@ -573,7 +521,6 @@ export class SourceGroup {
   enterEpoch(epoch: number, base: number): void {
     callNative(() => this.native.resetAcks(base));
     this.released = base;
-    this.sentUpTo = base;
     this.record.epoch = epoch;
     this.save();
   }
@@ -603,7 +550,6 @@ export class SourceGroup {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.events);
-    callNative(() => this.native.wake());
     this.link?.close('closed: the agent is stopping');
     await this.shipper;
     // Every change is committed locally now (the exports and writers stop first).

@@ -17,16 +17,12 @@ type NativeGroup = InstanceType<typeof native.NativeReplicaGroup>;
 
 /** Bytes the applier may buffer out of order. */
 const REORDER_WINDOW = 256 << 20;
-/** The applied point is made durable at least this often while records arrive. */
+/** The applied point is made durable this often while records arrive. */
 const COMMIT_MS = 100;
-/** ... or after this many bytes. */
-const COMMIT_BYTES = 64 << 20;
 
 /** One group at its remote site. */
 export class TargetGroup {
   private chain: Promise<unknown> = Promise.resolve();
-  private lastCommit = Date.now();
-  private sinceCommit = 0;
   private timer?: NodeJS.Timeout;
   private tracker?: NativeGroup;
   private committing?: Promise<void>;
@@ -58,7 +54,7 @@ export class TargetGroup {
     const t = new TargetGroup(host, record, applier);
     if (record.state === 'TAKEOVER') t.openTracker();
     else t.fence();
-    t.timer = setInterval(() => t.commitIfDue(), 200).unref();
+    t.timer = setInterval(() => t.commitIfDue(), COMMIT_MS).unref();
     return t;
   }
 
@@ -112,32 +108,13 @@ export class TargetGroup {
       throw new PlexusError('E_STATE', `group ${this.name} was taken over at this site at sequence ${this.record.divergedAt}; it takes no records until a reverse resync`);
   }
 
-  /** Applies one batch, in the order batches arrive (the applier orders the records inside). */
-  receive(epoch: number, bytes: Buffer): Promise<{ applied: number; durable: number }> {
-    const run = async (): Promise<{ applied: number; durable: number }> => {
-      this.refuseIfTakenOver();
-      if (epoch !== this.applier.epoch) throw new PlexusError('E_STATE', `batch of epoch ${epoch} for group ${this.name}, which is in epoch ${this.applier.epoch}`);
-      const applied = await awaitNative(this.applier.receive(bytes));
-      this.sinceCommit += bytes.length;
-      this.commitIfDue();
-      return { applied, durable: this.applier.durable };
-    };
-    const p = this.chain.then(run, run);
-    this.chain = p.catch(() => undefined);
-    return p;
-  }
-
   /**
    * Makes the applied point durable now and then, beside the applying (the applier's
-   * commit syncs the volumes and records the point it saw before syncing; receives go on
-   * meanwhile), so the disk's write-back never stalls the stream of batches.
+   * commit syncs the volumes and records the point it saw before syncing; the data
+   * channel goes on applying meanwhile), so the disk's write-back never stalls it.
    */
   private commitIfDue(): void {
-    if (this.committing) return;
-    const due = this.sinceCommit >= COMMIT_BYTES || Date.now() - this.lastCommit >= COMMIT_MS;
-    if (!due || this.applier.applied <= this.applier.durable) return;
-    this.lastCommit = Date.now();
-    this.sinceCommit = 0;
+    if (this.committing || this.applier.applied <= this.applier.durable) return;
     this.committing = awaitNative(this.applier.commit())
       .then(
         () => undefined,

@@ -9,7 +9,7 @@ import { startDelayProxy } from '../../src/bench/delay-proxy.js';
 import { ok, useScratch } from '../cli/cli-helpers.js';
 import { plexus, plexusAsync } from '../helpers/home.js';
 import { canMakeLinks, makeLink, type TestLink } from './netns.js';
-import { control, digest, makeSites, type Sites, until } from './sites.js';
+import { control, digest, groupDisplay, makeSites, pairV, type Sites, until } from './sites.js';
 
 const s = useScratch();
 let sites: Sites | undefined;
@@ -22,19 +22,14 @@ afterEach(async () => {
   link = undefined;
 });
 
-const display = (home: string) => JSON.parse(ok(home, 'remote', 'pair', 'display', '--json').stdout)[0];
+const display = groupDisplay;
 
 describe.skipIf(!canMakeLinks())('replication over a real link', () => {
   async function overLink(size: string, ...createArgs: string[]): Promise<Sites> {
     link = makeLink();
     sites = makeSites(s.dir, `${link.there}:7070`);
     sites.bPrefix = link.prefix;
-    ok(sites.a, 'volume', 'create', 'v', '--size', size);
-    ok(sites.b, 'volume', 'create', 'v', '--size', size);
-    await sites.startB();
-    await sites.startA();
-    ok(sites.a, 'remote', 'pair', 'create', 'v', `${sites.peer}/v`, '--group', 'g', ...createArgs);
-    return sites;
+    return pairV(sites, size, createArgs);
   }
 
   it('link down mid-replication: PSUE, the unsent journal folded; link up: resync ships those regions; volumes match', async () => {

@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { killAgent, stopAgent } from '../agent/agent-helpers.js';
 import { expectFailure, ok, useScratch } from '../cli/cli-helpers.js';
 import { plexus } from '../helpers/home.js';
-import { control, digest, fileDigest, makeSites, type Sites, until, volumeFile } from './sites.js';
+import { control, digest, fileDigest, groupDisplay, makeSites, pairV, type Sites, until, volumeFile } from './sites.js';
 
 const s = useScratch();
 let sites: Sites | undefined;
@@ -21,17 +21,12 @@ afterEach(async () => {
 });
 
 async function paired(size = '32M', ...createArgs: string[]): Promise<Sites> {
-  sites = makeSites(s.dir);
-  ok(sites.a, 'volume', 'create', 'v', '--size', size);
-  ok(sites.b, 'volume', 'create', 'v', '--size', size);
-  ok(sites.a, 'volume', 'write', 'v', '--random', '4M', '--seed', '1');
-  await sites.startB();
-  await sites.startA();
-  ok(sites.a, 'remote', 'pair', 'create', 'v', `${sites.peer}/v`, '--group', 'g', ...createArgs);
-  return sites;
+  const t = makeSites(s.dir);
+  sites = t;
+  return pairV(t, size, createArgs, () => ok(t.a, 'volume', 'write', 'v', '--random', '4M', '--seed', '1'));
 }
 
-const display = (home: string) => JSON.parse(ok(home, 'remote', 'pair', 'display', '--json').stdout)[0];
+const display = groupDisplay;
 
 describe('remote replication', () => {
   it('ships writes in order: sync-wait DONE, equal volumes, lag, markers, and the remote refuses writes of its own', async () => {

@@ -105,3 +105,21 @@ export async function until<T>(fn: () => T | undefined, ms = 20_000, what = 'con
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/**
+ * Volume `v` of `size` at both sites of `sites`, both agents started, and `v` paired in
+ * group `g` (`createArgs` go to `remote pair create`); `before` runs once the volumes
+ * exist, before anything starts (data to copy initially).
+ */
+export async function pairV(sites: Sites, size: string, createArgs: string[] = [], before?: () => void): Promise<Sites> {
+  ok(sites.a, 'volume', 'create', 'v', '--size', size);
+  ok(sites.b, 'volume', 'create', 'v', '--size', size);
+  before?.();
+  await sites.startB();
+  await sites.startA();
+  ok(sites.a, 'remote', 'pair', 'create', 'v', `${sites.peer}/v`, '--group', 'g', ...createArgs);
+  return sites;
+}
+
+/** `remote pair display --json` of a home's first group. */
+export const groupDisplay = (home: string) => JSON.parse(ok(home, 'remote', 'pair', 'display', '--json').stdout)[0];

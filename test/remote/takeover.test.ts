@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { killAgent } from '../agent/agent-helpers.js';
 import { ok, useScratch } from '../cli/cli-helpers.js';
 import { plexusAsync } from '../helpers/home.js';
-import { control, digest, makeSites, type Sites, until, volumeFile } from './sites.js';
+import { control, digest, groupDisplay, makeSites, pairV, type Sites, until, volumeFile } from './sites.js';
 
 const s = useScratch();
 let sites: Sites | undefined;
@@ -17,16 +17,11 @@ afterEach(async () => {
   sites = undefined;
 });
 
-const display = (home: string) => JSON.parse(ok(home, 'remote', 'pair', 'display', '--json').stdout)[0];
+const display = groupDisplay;
 
 async function paired(size: string, ...createArgs: string[]): Promise<Sites> {
   sites = makeSites(s.dir);
-  ok(sites.a, 'volume', 'create', 'v', '--size', size);
-  ok(sites.b, 'volume', 'create', 'v', '--size', size);
-  await sites.startB();
-  await sites.startA();
-  ok(sites.a, 'remote', 'pair', 'create', 'v', `${sites.peer}/v`, '--group', 'g', ...createArgs);
-  return sites;
+  return pairV(sites, size, createArgs);
 }
 
 function readAt(file: string, offset: number, length: number): Buffer {

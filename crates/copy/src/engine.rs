@@ -81,16 +81,17 @@ impl CopyControl {
 /// Wraps the copy of each chunk: a mirror takes its region lock here and clears its
 /// dirty bits after the copy, so a racing write can never be overwritten by older data.
 pub trait ChunkHook: Sync {
-    /// Runs `copy` for `chunk`, doing whatever must surround it.
-    fn around(&self, chunk: ByteRange, copy: &mut dyn FnMut() -> plexus_volume::Result<()>) -> plexus_volume::Result<()>;
+    /// Runs `copy` for `chunk`, doing whatever must surround it. `copy` returns the bytes
+    /// of data it copied (the chunk less the source's holes, which it punched instead).
+    fn around(&self, chunk: ByteRange, copy: &mut dyn FnMut() -> plexus_volume::Result<u64>) -> plexus_volume::Result<()>;
 }
 
 /// The hook that only copies.
 pub struct NoHook;
 
 impl ChunkHook for NoHook {
-    fn around(&self, _chunk: ByteRange, copy: &mut dyn FnMut() -> plexus_volume::Result<()>) -> plexus_volume::Result<()> {
-        copy()
+    fn around(&self, _chunk: ByteRange, copy: &mut dyn FnMut() -> plexus_volume::Result<u64>) -> plexus_volume::Result<()> {
+        copy().map(|_| ())
     }
 }
 
@@ -231,22 +232,22 @@ fn copy_chunk(
     c: ByteRange,
     scratch: &mut Vec<u8>,
     uncache: bool,
-) -> plexus_volume::Result<()> {
-    copy_chunk_data(src, dst, c, scratch)?;
+) -> plexus_volume::Result<u64> {
+    let data = copy_chunk_data(src, dst, c, scratch)?;
     if uncache {
         src.uncache(c.offset, c.len);
     }
-    Ok(())
+    Ok(data)
 }
 
 /// Copies one chunk, keeping the source's holes: a region the file system reports as a
 /// hole (SEEK_HOLE) is punched in the destination instead of written as zeroes, so a
 /// thin volume stays thin and its holes cost no I/O. Devices that know no holes copy
-/// everything.
-fn copy_chunk_data(src: &dyn BlockDevice, dst: &dyn BlockDevice, c: ByteRange, scratch: &mut Vec<u8>) -> plexus_volume::Result<()> {
+/// everything. Returns the bytes of data copied.
+fn copy_chunk_data(src: &dyn BlockDevice, dst: &dyn BlockDevice, c: ByteRange, scratch: &mut Vec<u8>) -> plexus_volume::Result<u64> {
     let runs = match src.allocation(c.offset, c.len) {
         Ok(runs) if runs.iter().any(|&(_, hole)| hole) => runs,
-        _ => return copy_range(src, dst, c, scratch),
+        _ => return copy_range(src, dst, c, scratch).map(|()| c.len),
     };
     // A hole past a truncation of the source is not zeroes but a damaged volume: reading
     // the chunk's last byte fails (E_CORRUPT, naming the volume and offset) if the file no
@@ -255,16 +256,18 @@ fn copy_chunk_data(src: &dyn BlockDevice, dst: &dyn BlockDevice, c: ByteRange, s
         src.read_at(c.offset + c.len - 1, &mut [0u8; 1])?;
     }
     let mut at = c.offset;
+    let mut data = 0;
     for (len, hole) in runs {
         let run = ByteRange { offset: at, len };
         if hole {
             dst.write_zeroes(at, len, true)?;
         } else {
             copy_range(src, dst, run, scratch)?;
+            data += len;
         }
         at += len;
     }
-    Ok(())
+    Ok(data)
 }
 
 fn copy_range(src: &dyn BlockDevice, dst: &dyn BlockDevice, c: ByteRange, scratch: &mut Vec<u8>) -> plexus_volume::Result<()> {

@@ -78,7 +78,6 @@ pub fn split_group(mirrors: &[&Mirror]) -> Result<()> {
 /// Clears bits behind the copy and checkpoints progress durably.
 struct ResyncHook<'a> {
     mirror: &'a Mirror,
-    src: &'a dyn BlockDevice,
     dst: &'a dyn BlockDevice,
     checkpoint: RwLock<()>,
     since: AtomicU64,
@@ -104,19 +103,18 @@ impl ResyncHook<'_> {
 }
 
 impl ChunkHook for ResyncHook<'_> {
-    fn around(&self, chunk: ByteRange, copy: &mut dyn FnMut() -> plexus_volume::Result<()>) -> plexus_volume::Result<()> {
-        {
-            let _ckpt = self.checkpoint.read().unwrap_or_else(|p| p.into_inner());
-            let _region = self.mirror.locks.lock(chunk.offset, chunk.len);
-            copy()?;
-            self.mirror.p_dirty.clear_range_in_memory(chunk.offset, chunk.len).map_err(|e| self.stash(e.into()))?;
-        }
+    fn around(&self, chunk: ByteRange, copy: &mut dyn FnMut() -> plexus_volume::Result<u64>) -> plexus_volume::Result<()> {
         // Only data counts towards a checkpoint: a hole costs nothing to copy again after
         // a crash, so a thin volume's holes never pay a snapshot's syncs (256 of them for
         // a 16 GiB volume holding 64 MiB, before).
-        let hole = matches!(self.src.allocation(chunk.offset, chunk.len).as_deref(), Ok([(_, true)]));
-        let counted = if hole { 0 } else { chunk.len };
-        if self.since.fetch_add(counted, Ordering::Relaxed) + counted >= CHECKPOINT_BYTES {
+        let data = {
+            let _ckpt = self.checkpoint.read().unwrap_or_else(|p| p.into_inner());
+            let _region = self.mirror.locks.lock(chunk.offset, chunk.len);
+            let data = copy()?;
+            self.mirror.p_dirty.clear_range_in_memory(chunk.offset, chunk.len).map_err(|e| self.stash(e.into()))?;
+            data
+        };
+        if self.since.fetch_add(data, Ordering::Relaxed) + data >= CHECKPOINT_BYTES {
             self.since.store(0, Ordering::Relaxed);
             self.checkpoint().map_err(|e| self.stash(e))?;
         }
@@ -163,7 +161,7 @@ impl Mirror {
             Direction::Forward => (self.primary.as_ref(), self.secondary.as_ref()),
             Direction::Reverse => (self.secondary.as_ref(), self.primary.as_ref()),
         };
-        let hook = ResyncHook { mirror: self, src, dst, checkpoint: RwLock::new(()), since: AtomicU64::new(0), failure: Mutex::new(None) };
+        let hook = ResyncHook { mirror: self, dst, checkpoint: RwLock::new(()), since: AtomicU64::new(0), failure: Mutex::new(None) };
         let result = copy_ranges_with(src, dst, &runs, &chunk_for(self, opts), ctl, &hook);
         // Keep what was copied even when the copy failed or was cancelled.
         let saved = hook.checkpoint();
@@ -224,7 +222,7 @@ struct FillHook<'a> {
 }
 
 impl ChunkHook for FillHook<'_> {
-    fn around(&self, chunk: ByteRange, _copy: &mut dyn FnMut() -> plexus_volume::Result<()>) -> plexus_volume::Result<()> {
+    fn around(&self, chunk: ByteRange, _copy: &mut dyn FnMut() -> plexus_volume::Result<u64>) -> plexus_volume::Result<()> {
         // The generic copy would overwrite granules preserved since the plan was made
         // (they now differ from the primary), so the fill copies only what is unfilled.
         let mode = self.mirror.mode.read().unwrap_or_else(|p| p.into_inner());

@@ -300,9 +300,7 @@ impl ReplicaGroup {
             return Err(ReplicaError::Bitmap(plexus_bitmap::BitmapError::Range { detail }).into());
         }
         let region = m.locks.lock(offset, len);
-        // Registered before the append: the record this change gets is newer than the
-        // journal's last now, and no release may pass it until its local commit is done.
-        let _inflight = self.enter_inflight();
+        let mut _inflight = None;
         let mode = self.mode.read().unwrap_or_else(|p| p.into_inner());
         let current = *mode;
         let journaled = match current {
@@ -311,6 +309,10 @@ impl ReplicaGroup {
                 None
             }
             sync_or_async => {
+                // Registered before the append: the record this change gets is newer than
+                // the journal's last now, and no release may pass it until the local
+                // commit is done (a tracked change has no record to keep).
+                _inflight = Some(self.enter_inflight());
                 let (kind, data) = match change {
                     Change::Write(d) => (RecordKind::Write, d),
                     Change::Zeroes { punch: false } => (RecordKind::Zeroes, &[][..]),

@@ -3,38 +3,23 @@
 //! tokens, garbage and cuts end a channel and nothing else.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
-use plexus_bitmap::DurableBitmap;
-use plexus_journal::{Applier, ApplyTarget, Journal, RecordKind, RecordRef};
+use plexus_journal::{Applier, ApplyTarget, RecordKind, RecordRef};
 use plexus_replica::channel::{DataListener, Shipper, ShipperOptions};
 use plexus_replica::{ReplicaGroup, ReplicaMode};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-struct Mem(Mutex<Vec<u8>>);
+mod common;
 
-impl ApplyTarget for Mem {
-    fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
-        self.0.lock().unwrap()[offset as usize..offset as usize + data.len()].copy_from_slice(data);
-        Ok(())
-    }
-    fn write_zeroes(&self, offset: u64, len: u64, _punch: bool) -> std::io::Result<()> {
-        self.0.lock().unwrap()[offset as usize..(offset + len) as usize].fill(0);
-        Ok(())
-    }
-    fn sync(&self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use common::MemTarget;
 
 const SIZE: usize = 8 << 20;
 
-fn setup(dir: &std::path::Path) -> (Arc<ReplicaGroup>, Arc<Applier>, Arc<Mem>) {
-    let j = Arc::new(Journal::open(&dir.join("journal"), 1 << 30).unwrap());
-    let b = Arc::new(DurableBitmap::create(dir.join("b.bitmap"), SIZE as u64, 65536, true).unwrap());
-    let g = Arc::new(ReplicaGroup::new(j, vec![(1, b)], ReplicaMode::Async));
-    let mem = Arc::new(Mem(Mutex::new(vec![0u8; SIZE])));
+fn setup(dir: &std::path::Path) -> (Arc<ReplicaGroup>, Arc<Applier>, Arc<MemTarget>) {
+    let g = Arc::new(common::group(dir, &[1], SIZE as u64, 1 << 30, ReplicaMode::Async));
+    let mem = MemTarget::new(SIZE, 0);
     let a = Arc::new(Applier::open(&dir.join("applied"), vec![(1, mem.clone() as Arc<dyn ApplyTarget>)], 64 << 20).unwrap());
     (g, a, mem)
 }
@@ -77,7 +62,7 @@ fn ships_the_journal_in_order_and_releases_what_the_remote_applied() {
         write(i);
     }
     until("every record applied", || a.applied() == 400 && g.acknowledged().0 == 400);
-    assert!(mem.0.lock().unwrap()[..] == expect[..], "the remote holds the primary's bytes");
+    assert!(mem.bytes() == expect, "the remote holds the primary's bytes");
     a.commit().unwrap();
     // A later acknowledgement carries the durable point: the journal is released to it.
     g.journal().append(&RecordRef { seq: 0, volume: 1, kind: RecordKind::Punch, offset: 0, len: 4096, data: &[] }).unwrap();

@@ -3,34 +3,19 @@
 //! flight, so the record a restart needs is still there.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
-use plexus_bitmap::DurableBitmap;
-use plexus_journal::{ApplyTarget, Journal, RecordKind, RecordRef};
+use plexus_journal::{ApplyTarget, RecordKind, RecordRef};
 use plexus_replica::{Change, ReplicaError, ReplicaGroup, ReplicaMode};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-struct Mem(Mutex<Vec<u8>>);
+mod common;
 
-impl ApplyTarget for Mem {
-    fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
-        self.0.lock().unwrap()[offset as usize..offset as usize + data.len()].copy_from_slice(data);
-        Ok(())
-    }
-    fn write_zeroes(&self, offset: u64, len: u64, _punch: bool) -> std::io::Result<()> {
-        self.0.lock().unwrap()[offset as usize..(offset + len) as usize].fill(0);
-        Ok(())
-    }
-    fn sync(&self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use common::MemTarget;
 
 const SIZE: u64 = 1 << 20;
 
 fn group(dir: &std::path::Path) -> ReplicaGroup {
-    let j = Arc::new(Journal::open(&dir.join("journal"), 64 << 20).unwrap());
-    let b = Arc::new(DurableBitmap::create(dir.join("b.bitmap"), SIZE, 65536, true).unwrap());
-    ReplicaGroup::new(j, vec![(1, b)], ReplicaMode::Async)
+    common::group(dir, &[1], SIZE, 64 << 20, ReplicaMode::Async)
 }
 
 #[test]
@@ -43,10 +28,10 @@ fn redo_replays_held_records_in_order_onto_the_volumes() {
         g.journal().append(&RecordRef { seq: 0, volume: 1, kind: RecordKind::Write, offset: i, len: 4096, data: &data }).unwrap();
     }
     g.journal().append(&RecordRef { seq: 0, volume: 1, kind: RecordKind::Zeroes, offset: 4096, len: 1024, data: &[] }).unwrap();
-    let vol = Arc::new(Mem(Mutex::new(vec![9u8; SIZE as usize])));
+    let vol = MemTarget::new(SIZE as usize, 9);
     let targets: HashMap<u32, Arc<dyn ApplyTarget>> = HashMap::from([(1, vol.clone() as Arc<dyn ApplyTarget>)]);
     assert_eq!(g.redo(&targets).unwrap(), (4, 4096 * 3 + 1024));
-    let v = vol.0.lock().unwrap();
+    let v = vol.bytes();
     assert!(v[..4096].iter().all(|&b| b == 3), "the later write of offset 0 wins");
     assert!(v[4096..5120].iter().all(|&b| b == 0));
     assert!(v[5120..8192].iter().all(|&b| b == 2));

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { benchBackup, cacheDescription } from '../../bench/backup.js';
 import { benchChunked } from '../../bench/chunked.js';
 import { benchCopy } from '../../bench/copy.js';
-import { type CachePolicy, saveResult, type Timing } from '../../bench/measure.js';
+import { type CachePolicy, median, saveResult, type Timing } from '../../bench/measure.js';
 import { benchResync, type ResyncBenchResult, type WriteCost } from '../../bench/resync.js';
 import { barChart, logLineChart, type Series } from '../../bench/svg.js';
 import { PlexusError } from '../../errors.js';
@@ -344,8 +344,8 @@ export async function runBenchReplay(o: GlobalOptions & { rounds: string; window
     r.cases.map((c) => [
       formatBytes(c.recordBytes),
       `${(c.medianRecordsPerSecond / 1e6).toFixed(2)} M`,
-      formatRate(c.bytesPerSecond[c.ratios.indexOf([...c.ratios].sort((x, y) => x - y)[Math.floor(c.ratios.length / 2)]!)]!),
-      formatRate(c.memcpyBytesPerSecond[0]!),
+      formatRate(median(c.bytesPerSecond)),
+      formatRate(median(c.memcpyBytesPerSecond)),
       c.medianRatio.toFixed(2),
     ]),
   );
@@ -394,7 +394,6 @@ export async function runBenchReplicate(o: GlobalOptions & { size: string; round
   report.stop();
   const file = saveResult(o.results, r);
   if (o.json) return printJson({ ...r, resultFile: file });
-  const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   printTable(
     ['CONTENDER', 'MEDIAN RATE', 'ROUNDS'],
     [
@@ -404,10 +403,10 @@ export async function runBenchReplicate(o: GlobalOptions & { size: string; round
       ['the writer alone (not replicated)', r.writer],
       [`TCP copy, ${r.delayMs} ms link`, r.tcpDelayed],
       [`replication drain, ${r.delayMs} ms link`, r.drainDelayed],
-    ].map(([n, xs]) => [n as string, formatRate(med(xs as number[])), (xs as number[]).map((x) => formatRate(x)).join(' ')]),
+    ].map(([n, xs]) => [n as string, formatRate(median(xs as number[])), (xs as number[]).map((x) => formatRate(x)).join(' ')]),
   );
   process.stdout.write(
-    `\nlag after a live burst: ${med(r.lagAfterBurstSeconds).toFixed(2)} s; idle sync-wait: ${med(r.syncWaitIdleMs.control).toFixed(2)} ms (control socket), ${med(r.syncWaitIdleMs.command).toFixed(0)} ms (whole command)\n\n`,
+    `\nlag after a live burst: ${median(r.lagAfterBurstSeconds).toFixed(2)} s; idle sync-wait: ${median(r.syncWaitIdleMs.control).toFixed(2)} ms (control socket), ${median(r.syncWaitIdleMs.command).toFixed(0)} ms (whole command)\n\n`,
   );
   printTargets(r.targets, r.loadAverage, file);
 }
@@ -429,10 +428,9 @@ async function runBenchSparse(o: GlobalOptions & { size: string; rounds: string;
   report.stop();
   const file = saveResult(o.results, r);
   if (o.json) return printJson({ ...r, resultFile: file });
-  const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   printTable(
     ['CONTENDER', 'MEDIAN', 'ALLOCATED', 'ROUNDS'],
-    r.contenders.map((c) => [c.name, `${med(c.seconds).toFixed(3)} s`, formatBytes(med(c.allocated)), c.seconds.map((x) => x.toFixed(3)).join(' ')]),
+    r.contenders.map((c) => [c.name, `${median(c.seconds).toFixed(3)} s`, formatBytes(median(c.allocated)), c.seconds.map((x) => x.toFixed(3)).join(' ')]),
   );
   process.stdout.write(`\n${formatBytes(r.dataBytes)} of data in a ${formatBytes(r.sizeBytes)} volume\n\n`);
   printTargets(r.targets, r.loadAverage, file);

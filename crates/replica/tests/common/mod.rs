@@ -75,3 +75,34 @@ pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
         })
         .collect()
 }
+
+/// A volume in memory, as an applier's or a redo's target.
+pub struct MemTarget(pub std::sync::Mutex<Vec<u8>>);
+
+impl MemTarget {
+    /// `size` bytes of `fill`.
+    pub fn new(size: usize, fill: u8) -> Arc<Self> {
+        Arc::new(MemTarget(std::sync::Mutex::new(vec![fill; size])))
+    }
+
+    /// A copy of its bytes.
+    pub fn bytes(&self) -> Vec<u8> {
+        self.0.lock().expect("target").clone()
+    }
+}
+
+impl plexus_journal::ApplyTarget for MemTarget {
+    fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        let mut v = self.0.lock().expect("target");
+        v.get_mut(offset as usize..offset as usize + data.len()).expect("in range").copy_from_slice(data);
+        Ok(())
+    }
+    fn write_zeroes(&self, offset: u64, len: u64, _punch: bool) -> std::io::Result<()> {
+        let mut v = self.0.lock().expect("target");
+        v.get_mut(offset as usize..(offset + len) as usize).expect("in range").fill(0);
+        Ok(())
+    }
+    fn sync(&self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
