@@ -480,6 +480,8 @@ export interface CartridgeLabel {
   createdMs: number
   /** Random identifier of this formatting, 32 hex digits. */
   mediumId: string
+  /** Format version (2 records holes; 1, older, does not). */
+  formatVersion: number
   /** Path of the cartridge file. */
   path: string
   /** Whether this drive refuses writes. */
@@ -759,10 +761,12 @@ export interface TapeFile {
   file: number
   /** What it holds: "raw", "segment" or "catalog". */
   content: string
-  /** Data blocks. */
+  /** Blocks, those a hole record stands for included. */
   blocks: number
-  /** Payload bytes. */
+  /** Payload bytes, holes (read as zeroes) included. */
   bytes: number
+  /** Of those, bytes of data blocks on the medium (holes take none). */
+  dataBytes: number
   /** The file CRC its filemark records (CRC-32C of its block list). */
   crc: number
 }
@@ -882,6 +886,8 @@ export interface XcopyChunk {
   firstBlock: number
   /** Blocks of the chunk. */
   blocks: number
+  /** Bytes of the chunk's data blocks on the cartridge (its holes take none). */
+  dataBytes: number
   /** Digest of the chunk's blocks, 32 hex digits. */
   digest: string
 }

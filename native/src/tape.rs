@@ -50,6 +50,8 @@ pub struct CartridgeLabel {
     pub created_ms: f64,
     /// Random identifier of this formatting, 32 hex digits.
     pub medium_id: String,
+    /// Format version (2 records holes; 1, older, does not).
+    pub format_version: u32,
     /// Path of the cartridge file.
     pub path: String,
     /// Whether this drive refuses writes.
@@ -89,10 +91,12 @@ pub struct TapeFile {
     pub file: u32,
     /// What it holds: "raw", "segment" or "catalog".
     pub content: String,
-    /// Data blocks.
+    /// Blocks, those a hole record stands for included.
     pub blocks: f64,
-    /// Payload bytes.
+    /// Payload bytes, holes (read as zeroes) included.
     pub bytes: f64,
+    /// Of those, bytes of data blocks on the medium (holes take none).
+    pub data_bytes: f64,
     /// The file CRC its filemark records (CRC-32C of its block list).
     pub crc: u32,
 }
@@ -198,6 +202,7 @@ impl NativeDrive {
                 block_size: l.block_size,
                 created_ms: (l.created_ns / 1_000_000) as f64,
                 medium_id: l.medium_id_hex(),
+                format_version: l.version,
                 path: d.path().to_string_lossy().into_owned(),
                 read_only: d.is_read_only(),
             })
@@ -235,6 +240,7 @@ impl NativeDrive {
                     content: f.content.name().into(),
                     blocks: f.blocks as f64,
                     bytes: f.bytes as f64,
+                    data_bytes: f.data_bytes() as f64,
                     crc: f.crc,
                 })
                 .collect())

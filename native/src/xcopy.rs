@@ -42,6 +42,8 @@ pub struct XcopyChunk {
     pub first_block: f64,
     /// Blocks of the chunk.
     pub blocks: f64,
+    /// Bytes of the chunk's data blocks on the cartridge (its holes take none).
+    pub data_bytes: f64,
     /// Digest of the chunk's blocks, 32 hex digits.
     pub digest: String,
 }
@@ -238,6 +240,7 @@ impl Task for XcopyTask {
                         file: c.file,
                         first_block: c.first_block as f64,
                         blocks: c.blocks as f64,
+                        data_bytes: c.data_bytes as f64,
                         digest: c.digest.to_hex(),
                     })
                     .collect(),

@@ -78,6 +78,8 @@ function check(e: CartridgeIndexEntry, where: string): void {
     count(e.segment.firstBlock) &&
     count(e.segment.sourceOffset) &&
     count(e.segment.length) &&
+    // Absent in indexes written before thin backups: the segment holds all its bytes.
+    (e.segment.dataBytes == null || (count(e.segment.dataBytes) && e.segment.dataBytes <= e.segment.length)) &&
     typeof e.segment.checksum === 'string' &&
     typeof e.segment.writtenAt === 'string';
   if (!ok) throw new PlexusError('E_CORRUPT', `the catalog file at ${where} does not describe a segment (format ${String((e as { format?: unknown })?.format)})`);

@@ -381,6 +381,7 @@ export class StreamWriter {
       firstBlock: c.firstBlock,
       sourceOffset: c.sourceOffset,
       length: c.length,
+      dataBytes: c.dataBytes,
       checksum: c.digest,
       writtenAt,
     }));

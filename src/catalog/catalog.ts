@@ -59,6 +59,9 @@ export interface SegmentRow {
   firstBlock: number;
   sourceOffset: number;
   length: number;
+  /** Bytes of data on the cartridge: `length` less the holes recorded as hole records
+   * (null for a segment written before version 7 of the catalog: as `length`). */
+  dataBytes: number | null;
   checksum: string;
   writtenAt: string;
 }
@@ -97,13 +100,13 @@ export interface ScheduleRow {
 }
 
 /** A new segment, as a backup reports it. */
-export type NewSegment = Omit<SegmentRow, 'id' | 'locationId' | 'copy' | 'locationSeq' | 'library'>;
+export type NewSegment = Omit<SegmentRow, 'id' | 'locationId' | 'copy' | 'locationSeq' | 'library' | 'dataBytes'> & { dataBytes?: number | null };
 
 const JOB_COLUMNS = `id, target, target_size AS targetSize, mode, started_at AS startedAt, ended_at AS endedAt,
   data_time AS dataTime, status, pid, bytes, error, schedule_id AS scheduleId, consistency`;
 const SEGMENT_COLUMNS = `s.id, s.location_id AS locationId, l.copy, l.seq AS locationSeq, l.library, s.seq, s.barcode,
   s.file_number AS fileNumber, s.first_block AS firstBlock, s.source_offset AS sourceOffset, s.length,
-  s.checksum, s.written_at AS writtenAt`;
+  s.data_bytes AS dataBytes, s.checksum, s.written_at AS writtenAt`;
 const MEDIA_COLUMNS = `barcode, library, slot, state, capacity, bytes, updated_at AS updatedAt`;
 const SCHEDULE_COLUMNS = `id, at, target, library, status, created_at AS createdAt, last_run_at AS lastRunAt, outcome`;
 
@@ -396,9 +399,9 @@ export class Catalog {
   /** Inserts a segment row only (catalog rebuild sets the job's bytes itself). */
   putSegment(locationId: number, s: NewSegment): void {
     this.insertSegment ??= this.db.prepare(
-      `INSERT INTO segments (location_id, seq, barcode, file_number, first_block, source_offset, length, checksum, written_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO segments (location_id, seq, barcode, file_number, first_block, source_offset, length, data_bytes, checksum, written_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    this.insertSegment.run(locationId, s.seq, s.barcode, s.fileNumber, s.firstBlock, s.sourceOffset, s.length, s.checksum, s.writtenAt);
+    this.insertSegment.run(locationId, s.seq, s.barcode, s.fileNumber, s.firstBlock, s.sourceOffset, s.length, s.dataBytes ?? null, s.checksum, s.writtenAt);
   }
 
   /** A job, or E_NOENT. */

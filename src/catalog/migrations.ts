@@ -207,4 +207,13 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX segments_by_offset ON segments(location_id, source_offset);
     `,
   },
+  {
+    version: 7,
+    description: 'the data bytes of a segment: what a thin volume\'s backup put on the cartridge beside its logical length',
+    // NULL for the segments written before: they hold all their bytes (format version 1
+    // cartridges record no holes).
+    sql: `
+      ALTER TABLE segments ADD COLUMN data_bytes INTEGER CHECK (data_bytes IS NULL OR (data_bytes >= 0 AND data_bytes <= length));
+    `,
+  },
 ];

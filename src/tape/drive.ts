@@ -23,6 +23,8 @@ export interface ChunkWritten extends SegmentCommand {
   file: number;
   firstBlock: number;
   blocks: number;
+  /** Bytes of the chunk's data blocks on the cartridge (its holes take none). */
+  dataBytes: number;
   /** Digest of the chunk's blocks, 32 hex digits: the catalog's checksum. */
   digest: string;
 }
@@ -57,8 +59,12 @@ export interface TapeFileInfo {
   file: number;
   /** `segment` (backup data) or `catalog` (the rows describing a segment), ... */
   content: string;
+  /** Blocks, those hole records stand for included. */
   blocks: number;
+  /** Bytes the file reads as, holes included. */
   bytes: number;
+  /** Bytes of data blocks on the cartridge (holes take none). */
+  dataBytes: number;
 }
 
 /** How full a cartridge is. */
@@ -68,7 +74,7 @@ export interface TapeSpaceInfo {
   /** Where the early-warning zone starts: a write past it reports early warning. */
   earlyWarningAt: number;
   inEarlyWarning: boolean;
-  /** Payload bytes of the closed files. */
+  /** Payload bytes of the closed files on the medium (holes take none). */
   dataBytes: number;
 }
 
@@ -146,13 +152,13 @@ export class TapeDrive {
 
   /** Closed files, in order. */
   files(): TapeFileInfo[] {
-    return callNative(() => this.inner.files()).map((f) => ({ file: f.file, content: f.content, blocks: f.blocks, bytes: f.bytes }));
+    return callNative(() => this.inner.files()).map((f) => ({ file: f.file, content: f.content, blocks: f.blocks, bytes: f.bytes, dataBytes: f.dataBytes }));
   }
 
   /** Capacity, use and early warning. */
   space(): TapeSpaceInfo {
     const s = callNative(() => this.inner.space());
-    const dataBytes = this.files().reduce((a, f) => a + f.bytes, 0);
+    const dataBytes = this.files().reduce((a, f) => a + f.dataBytes, 0);
     return { capacity: s.capacity, used: s.used, earlyWarningAt: s.earlyWarningAt, inEarlyWarning: s.inEarlyWarning, dataBytes };
   }
 

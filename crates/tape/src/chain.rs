@@ -64,6 +64,11 @@ impl BlockChain {
         self.xxh.update(&e);
         self.crc = crc32c::crc32c_append(self.crc, &e);
     }
+    /// Adds a hole record standing for `blocks` whole blocks: entry (0, blocks), which
+    /// no data block has (a data block carries at least one byte).
+    pub fn add_hole(&mut self, blocks: u32) {
+        self.add(0, blocks);
+    }
     /// The file CRC a filemark records.
     pub fn crc(&self) -> u32 {
         self.crc

@@ -5,7 +5,7 @@ use crate::chain::BlockChain;
 use crate::error::{Result, TapeError};
 use crate::format::{Content, Header, Kind, Label, DEFAULT_BLOCK_SIZE, HEADER_LEN, LABEL_LEN};
 use crate::medium::Medium;
-use crate::scan::{FileInfo, Recovery};
+use crate::scan::{FileInfo, HoleRun, Place, Recovery};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -76,6 +76,21 @@ pub(crate) struct Pending {
     pub last_len: u32,
     /// Offset of the next record.
     pub next: u64,
+    /// Hole records written so far.
+    pub holes: Vec<HoleRun>,
+    /// Payload bytes on the medium (`bytes` less the holes).
+    pub data_bytes: u64,
+}
+
+/// What [`Drive::read_record_into`] found at the position.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Record {
+    /// A data block, its payload CRC; the buffer holds header + payload.
+    Data(u32),
+    /// This many blocks of a hole from the position on (the drive moved past them).
+    Hole(u64),
+    /// The file's filemark (the drive moved to the next file).
+    Filemark,
 }
 
 /// A loaded cartridge. One drive owns a cartridge file at a time: loading takes an
@@ -262,6 +277,8 @@ impl Drive {
             bytes: p.bytes,
             crc: p.chain.crc(),
             start: p.start,
+            holes: p.holes,
+            data_bytes: p.data_bytes,
         });
         self.end = p.next + HEADER_LEN;
         self.pending = None;
@@ -313,18 +330,43 @@ impl Drive {
 
     /// Like `read_block`, into `buf` (header first, then the payload); returns the
     /// payload's CRC, or None at a filemark. Reuses `buf`'s allocation, for bulk reads.
+    /// A block inside a hole reads as a block of zeroes.
     pub(crate) fn read_block_into(&mut self, buf: &mut Vec<u8>) -> Result<Option<u32>> {
+        let at = self.pos;
+        match self.read_record_into(buf)? {
+            Record::Data(crc) => Ok(Some(crc)),
+            Record::Filemark => Ok(None),
+            Record::Hole(_) => {
+                // One block of it: hole blocks are always full.
+                self.pos = Position { file: at.file, block: at.block + 1 };
+                buf.clear();
+                buf.resize((HEADER_LEN + u64::from(self.label.block_size)) as usize, 0);
+                Ok(Some(crc32c::crc32c(&buf[HEADER_LEN as usize..])))
+            }
+        }
+    }
+
+    /// Reads the record at the current position and moves past it: a data block into
+    /// `buf` (header and payload checked as in `read_block`), the rest of a hole (the
+    /// buffer untouched), or the filemark. E_EOD at the end of data.
+    pub(crate) fn read_record_into(&mut self, buf: &mut Vec<u8>) -> Result<Record> {
         if self.pending.is_some() {
             return Err(self.end_of_data());
         }
         let Some(f) = self.files.get(self.pos.file as usize) else { return Err(self.end_of_data()) };
         if self.pos.block == f.blocks {
             self.pos = Position { file: self.pos.file + 1, block: 0 };
-            return Ok(None);
+            return Ok(Record::Filemark);
         }
         let (file, block) = (self.pos.file, self.pos.block);
+        let off = match f.place(block, self.label.block_size) {
+            Place::Hole { remaining, .. } => {
+                self.pos.block += remaining;
+                return Ok(Record::Hole(remaining));
+            }
+            Place::Data(off) => off,
+        };
         let len = self.block_len(f, block);
-        let off = f.start + block * (HEADER_LEN + u64::from(self.label.block_size));
         buf.resize((HEADER_LEN + len) as usize, 0);
         self.medium.read_at(off, buf).map_err(|e| match e.kind() {
             io::ErrorKind::UnexpectedEof => self.corrupt(file, block, "the cartridge file ends inside this block"),
@@ -339,7 +381,7 @@ impl Drive {
             return Err(self.corrupt(file, block, "payload checksum mismatch"));
         }
         self.pos.block += 1;
-        Ok(Some(h.crc))
+        Ok(Record::Data(h.crc))
     }
 
     /// Payload length of block `b` of file `f`: full, except possibly the last.
@@ -375,6 +417,8 @@ impl Drive {
                 chain: BlockChain::new(),
                 last_len: 0,
                 next: self.end,
+                holes: Vec::new(),
+                data_bytes: 0,
             },
             Some(f) if pos.block == 0 => Pending {
                 file: pos.file,
@@ -385,6 +429,8 @@ impl Drive {
                 chain: BlockChain::new(),
                 last_len: 0,
                 next: f.start,
+                holes: Vec::new(),
+                data_bytes: 0,
             },
             Some(f) => {
                 if !mid_file {
@@ -393,11 +439,20 @@ impl Drive {
                         detail: format!("a new file starts at a file boundary, not at file {} block {}", pos.file, pos.block),
                     });
                 }
+                if !f.holes.is_empty() {
+                    // Block positions past a hole are not arithmetic; such a file (a
+                    // segment) is only ever rewritten from its start.
+                    return Err(TapeError::Range {
+                        cartridge: self.label.barcode.clone(),
+                        detail: format!("file {} records holes; it is rewritten from its start only", pos.file),
+                    });
+                }
                 let chain = self.chain_upto(f, pos.block)?;
                 let bytes = (pos.block * bs).min(f.bytes);
                 let last_len = (bytes - (pos.block - 1) * bs) as u32;
                 let next = f.start + pos.block * HEADER_LEN + bytes;
-                Pending { file: pos.file, content: f.content, start: f.start, blocks: pos.block, bytes, chain, last_len, next }
+                let (holes, data_bytes) = (Vec::new(), bytes);
+                Pending { file: pos.file, content: f.content, start: f.start, blocks: pos.block, bytes, chain, last_len, next, holes, data_bytes }
             }
         };
         if p.blocks == 0 {
@@ -471,6 +526,38 @@ impl Drive {
             p.bytes += data.len() as u64;
             p.chain.add(data.len() as u32, crc);
             p.last_len = data.len() as u32;
+            p.next = end;
+            p.data_bytes += data.len() as u64;
+        }
+        Ok(WriteStatus { position, early_warning })
+    }
+
+    /// Appends a hole record standing for `count` whole blocks of zeroes to the open
+    /// segment file: one header, no payload. E_INVALID on a cartridge of format
+    /// version 1, after a short block, or for a file that is not a segment.
+    pub(crate) fn append_hole(&mut self, count: u32) -> Result<WriteStatus> {
+        let bs = self.label.block_size;
+        if !self.label.has_holes() || count == 0 {
+            return Err(TapeError::Invalid { detail: format!("cartridge {}: format version {} records no holes", self.label.barcode, self.label.version) });
+        }
+        let early_warning = self.check_room(0)?;
+        let p = self.pending.as_ref().ok_or_else(|| self.busy("no file is open for writing"))?;
+        if p.content != Content::Segment || (p.blocks > 0 && p.last_len != bs) {
+            return Err(TapeError::Invalid { detail: format!("file {}: a hole follows full blocks of a segment only", p.file) });
+        }
+        let h = Header { kind: Kind::Hole, content: p.content, file: p.file, len: 0, block: p.blocks, crc: count };
+        let at = p.next;
+        let position = Position { file: p.file, block: p.blocks };
+        self.medium.write_at(at, &[&h.encode()]).map_err(|e| self.io(e, "write"))?;
+        let end = at + HEADER_LEN;
+        self.medium_len = self.medium_len.max(end);
+        if let Some(p) = self.pending.as_mut() {
+            let before = p.holes.last().map_or(0, |r| r.before + r.count);
+            p.holes.push(HoleRun { block: p.blocks, count: u64::from(count), before });
+            p.blocks += u64::from(count);
+            p.bytes += u64::from(count) * u64::from(bs);
+            p.chain.add_hole(count);
+            p.last_len = bs;
             p.next = end;
         }
         Ok(WriteStatus { position, early_warning })

@@ -6,8 +6,13 @@ use crate::error::{Result, TapeError};
 
 /// Magic at offset 0 of every cartridge.
 pub const LABEL_MAGIC: &[u8; 8] = b"PLXTAPE1";
-/// Format version written and accepted.
-pub const FORMAT_VERSION: u32 = 1;
+/// Format version written. Version 2 added hole records; version 1 cartridges (no
+/// holes) are still read, and appended to in version 1's form.
+pub const FORMAT_VERSION: u32 = 2;
+/// Oldest format version read.
+pub const OLDEST_VERSION: u32 = 1;
+/// First format version with hole records.
+pub const HOLES_VERSION: u32 = 2;
 /// Bytes reserved for the label; the first record starts here.
 pub const LABEL_LEN: u64 = 512;
 /// Magic at the start of every record header.
@@ -33,6 +38,9 @@ pub enum Kind {
     Filemark = 2,
     /// Ends the recorded data.
     EndOfData = 3,
+    /// Whole blocks of a segment that read as zeroes and take no room on the medium
+    /// (format version 2): a header only, its `crc` field holding the block count.
+    Hole = 4,
 }
 
 /// What a file on the cartridge holds, recorded in each of its records so a scan of
@@ -93,9 +101,16 @@ pub struct Label {
     /// Random identifier of this formatting, so a re-formatted cartridge with the same
     /// barcode is never mistaken for the old one.
     pub medium_id: [u8; 16],
+    /// Format version the cartridge was formatted with (and is appended in).
+    pub version: u32,
 }
 
 impl Label {
+    /// Whether segments on this cartridge may record holes.
+    pub fn has_holes(&self) -> bool {
+        self.version >= HOLES_VERSION
+    }
+
     /// The medium identifier in lower-case hex.
     pub fn medium_id_hex(&self) -> String {
         self.medium_id.iter().map(|b| format!("{b:02x}")).collect()
@@ -105,7 +120,7 @@ impl Label {
     pub fn encode(&self) -> Vec<u8> {
         let mut b = vec![0u8; LABEL_LEN as usize];
         b[0..8].copy_from_slice(LABEL_MAGIC);
-        put_u32(&mut b, 8, FORMAT_VERSION);
+        put_u32(&mut b, 8, self.version);
         put_u32(&mut b, 12, LABEL_LEN as u32);
         put_u32(&mut b, 16, self.block_size);
         put_u32(&mut b, 20, HEADER_LEN as u32);
@@ -134,7 +149,7 @@ impl Label {
             return Err(bad("label checksum mismatch".into()));
         }
         let version = get_u32(b, 8);
-        if version != FORMAT_VERSION {
+        if !(OLDEST_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(bad(format!("unsupported format version {version}")));
         }
         if get_u32(b, 12) != LABEL_LEN as u32 || get_u32(b, 20) != HEADER_LEN as u32 {
@@ -157,6 +172,7 @@ impl Label {
             block_size: get_u32(b, 16),
             created_ns: get_u64(b, 40),
             medium_id,
+            version,
         };
         check_geometry(label.capacity, label.block_size, label.early_warning).map_err(|e| bad(e.to_string()))?;
         Ok(label)
@@ -213,9 +229,11 @@ pub struct Header {
     pub file: u32,
     /// Payload length (0 for filemarks and EOD).
     pub len: u32,
-    /// Data: block number in the file; filemark: data blocks in the file; EOD: 0.
+    /// Data, hole: (first) block number in the file; filemark: blocks in the file
+    /// (holes' blocks included); EOD: 0.
     pub block: u64,
-    /// Data: CRC32C of the payload; filemark: CRC32C of the whole file's data; EOD: 0.
+    /// Data: CRC32C of the payload; filemark: CRC32C of the whole file's block list;
+    /// hole: the number of blocks it stands for (at least 1); EOD: 0.
     pub crc: u32,
 }
 
@@ -246,6 +264,7 @@ impl Header {
             1 => Kind::Data,
             2 => Kind::Filemark,
             3 => Kind::EndOfData,
+            4 => Kind::Hole,
             _ => return None,
         };
         let h = Header {
@@ -258,6 +277,10 @@ impl Header {
         };
         // Only data records have a payload; a length elsewhere means damage.
         if (kind == Kind::Data) != (h.len > 0) {
+            return None;
+        }
+        // A hole stands for whole blocks of a segment, at least one.
+        if kind == Kind::Hole && (h.crc == 0 || h.content != Content::Segment) {
             return None;
         }
         Some(h)
@@ -309,10 +332,26 @@ mod tests {
             block_size: 1 << 20,
             created_ns: 1,
             medium_id: [7; 16],
+            version: FORMAT_VERSION,
         };
         assert_eq!(Label::decode(&l.encode(), "x").expect("decode"), l);
         assert!(check_geometry(1 << 20, 1 << 20, min_early_warning(1 << 20)).is_err());
         assert!(check_geometry(64 << 20, 3000, 1 << 20).is_err());
         assert!(!valid_barcode("") && !valid_barcode("a b") && valid_barcode("A-1.b_2"));
+        let old = Label { version: 1, ..l.clone() };
+        assert_eq!(Label::decode(&old.encode(), "x").expect("v1").version, 1);
+        for v in [0, 3] {
+            let e = Label::decode(&Label { version: v, ..l.clone() }.encode(), "x").expect_err("version");
+            assert!(e.to_string().contains("unsupported format version"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_hole_header_needs_a_block_count_and_a_segment() {
+        let h = Header { kind: Kind::Hole, content: Content::Segment, file: 3, len: 0, block: 10, crc: 5 };
+        assert_eq!(Header::decode(&h.encode()), Some(h));
+        assert_eq!(Header::decode(&Header { crc: 0, ..h }.encode()), None);
+        assert_eq!(Header::decode(&Header { len: 1, ..h }.encode()), None);
+        assert_eq!(Header::decode(&Header { content: Content::Catalog, ..h }.encode()), None);
     }
 }

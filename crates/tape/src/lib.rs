@@ -10,6 +10,7 @@ pub mod drive;
 pub mod error;
 pub mod fault;
 pub mod format;
+mod holes;
 pub mod medium;
 pub mod restore;
 pub mod scan;

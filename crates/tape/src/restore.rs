@@ -6,7 +6,7 @@
 
 use crate::chain::{BlockChain, Digest};
 use crate::drive::WRITE_BEHIND;
-use crate::drive::{Drive, Position};
+use crate::drive::{Drive, Position, Record};
 use crate::error::{Result, TapeError};
 use crate::format::HEADER_LEN;
 use crate::medium::WriteBehind;
@@ -29,11 +29,27 @@ pub trait Sink: Send {
     }
     /// Writes `data` at `offset`.
     fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()>;
+    /// Makes `len` bytes at `offset` read as zeroes (a hole recorded on the cartridge);
+    /// a sink that can leaves them unallocated. The default writes zeroes, 1 MiB at a
+    /// time.
+    fn zero(&mut self, offset: u64, len: u64) -> Result<()> {
+        let zeroes = vec![0u8; ZERO_PIECE.min(len) as usize];
+        let mut at = 0u64;
+        while at < len {
+            let n = ZERO_PIECE.min(len - at) as usize;
+            self.write_at(offset + at, zeroes.get(..n).unwrap_or_default())?;
+            at += n as u64;
+        }
+        Ok(())
+    }
     /// Called once after the last write (a file or device sink syncs here).
     fn finish(&mut self) -> Result<()> {
         Ok(())
     }
 }
+
+/// Zeroes a sink's default `zero` writes at once.
+const ZERO_PIECE: u64 = 1 << 20;
 
 /// Restores into a block device (a volume) from `base` on.
 pub struct DeviceSink<'a> {
@@ -55,6 +71,10 @@ impl Sink for DeviceSink<'_> {
     }
     fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()> {
         Ok(self.dev.write_at(self.base + offset, data)?)
+    }
+    fn zero(&mut self, offset: u64, len: u64) -> Result<()> {
+        // A volume punches the range, so a thin volume restores thin.
+        Ok(self.dev.write_zeroes(self.base + offset, len, true)?)
     }
     fn finish(&mut self) -> Result<()> {
         if self.sync {
@@ -93,8 +113,41 @@ impl Sink for FileSink {
         }
         Ok(())
     }
+    fn zero(&mut self, offset: u64, len: u64) -> Result<()> {
+        let (from, to) = (self.base + offset, self.base + offset + len);
+        let size = self.file.metadata().map_err(|e| VolumeError::io(&self.path, "stat", e))?.len();
+        // Below the end of the file the range is punched out; past it, growing the
+        // file makes the zeroes without allocating them.
+        if from < size {
+            punch(&self.file, from, to.min(size) - from).map_err(|e| VolumeError::io(&self.path, "punch a hole in", e))?;
+        }
+        if to > size {
+            self.file.set_len(to).map_err(|e| VolumeError::io(&self.path, "extend", e))?;
+        }
+        Ok(())
+    }
     fn finish(&mut self) -> Result<()> {
         self.behind.sync().map_err(|e| VolumeError::io(&self.path, "fsync", e).into())
+    }
+}
+
+/// Deallocates `[offset, offset+len)` of `file`, keeping its size; falls back to
+/// writing zeroes where the file system cannot punch holes.
+fn punch(file: &File, offset: u64, len: u64) -> std::io::Result<()> {
+    use rustix::fs::{fallocate, FallocateFlags};
+    match fallocate(file, FallocateFlags::PUNCH_HOLE | FallocateFlags::KEEP_SIZE, offset, len) {
+        Ok(()) => Ok(()),
+        Err(e) if e == rustix::io::Errno::OPNOTSUPP => {
+            let zeroes = vec![0u8; ZERO_PIECE.min(len) as usize];
+            let mut at = 0u64;
+            while at < len {
+                let n = ZERO_PIECE.min(len - at) as usize;
+                file.write_all_at(zeroes.get(..n).unwrap_or_default(), offset + at)?;
+                at += n as u64;
+            }
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -111,6 +164,14 @@ impl Sink for VecSink {
         self.0[offset as usize..end].copy_from_slice(data);
         Ok(())
     }
+    fn zero(&mut self, offset: u64, len: u64) -> Result<()> {
+        let end = (offset + len) as usize;
+        if self.0.len() < end {
+            self.0.resize(end, 0);
+        }
+        self.0[offset as usize..end].fill(0);
+        Ok(())
+    }
 }
 
 /// Discards the bytes: reading into it verifies a segment without restoring it.
@@ -120,6 +181,16 @@ impl Sink for NullSink {
     fn write_at(&mut self, _offset: u64, _data: &[u8]) -> Result<()> {
         Ok(())
     }
+    fn zero(&mut self, _offset: u64, _len: u64) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// What the reader hands the sink's writer thread: a block's buffer with the range of
+/// it to write at an offset, or a run of zeroes (a hole).
+enum Piece {
+    Data(Vec<u8>, u64, usize, usize),
+    Zero(u64, u64),
 }
 
 /// What to read and what the catalog expects of it.
@@ -206,14 +277,22 @@ pub fn read_segment(drive: &mut Drive, req: &ReadRequest, sink: &mut dyn Sink, c
     ctl.start(len);
 
     let (blocks, digest) = std::thread::scope(|s| -> Result<(u64, Digest)> {
-        let (tx, rx) = sync_channel::<(Vec<u8>, u64, usize, usize)>(PIPELINE_DEPTH);
+        let (tx, rx) = sync_channel::<Piece>(PIPELINE_DEPTH);
         let (recycle, recycled) = channel::<Vec<u8>>();
         let writer = s.spawn(move || -> Result<()> {
-            for (buf, at, from, to) in rx.iter() {
-                let bytes = buf.get(from..to).unwrap_or_default();
-                sink.write_at(at, bytes)?;
-                ctl.add(bytes.len() as u64);
-                let _ = recycle.send(buf);
+            for piece in rx.iter() {
+                match piece {
+                    Piece::Data(buf, at, from, to) => {
+                        let bytes = buf.get(from..to).unwrap_or_default();
+                        sink.write_at(at, bytes)?;
+                        ctl.add(bytes.len() as u64);
+                        let _ = recycle.send(buf);
+                    }
+                    Piece::Zero(at, n) => {
+                        sink.zero(at, n)?;
+                        ctl.add(n);
+                    }
+                }
             }
             sink.finish()
         });
@@ -227,23 +306,37 @@ pub fn read_segment(drive: &mut Drive, req: &ReadRequest, sink: &mut dyn Sink, c
                     return Err(TapeError::Cancelled { bytes: delivered });
                 }
                 let mut buf = recycled.try_recv().unwrap_or_default();
-                let Some(c) = drive.read_block_into(&mut buf)? else { break };
-                let payload_len = buf.len() as u64 - HEADER_LEN;
-                chain.add(payload_len as u32, c);
-                // The part of this block inside the range.
-                let from = start.saturating_sub(block_start);
-                let to = (start + len - block_start).min(payload_len);
-                let piece = (buf, delivered, (HEADER_LEN + from) as usize, (HEADER_LEN + to) as usize);
-                delivered += to - from;
-                blocks += 1;
-                block_start += payload_len;
+                let (piece, span) = match drive.read_record_into(&mut buf)? {
+                    Record::Filemark => break,
+                    Record::Data(c) => {
+                        let payload_len = buf.len() as u64 - HEADER_LEN;
+                        chain.add(payload_len as u32, c);
+                        // The part of this block inside the range.
+                        let from = start.saturating_sub(block_start);
+                        let to = (start + len - block_start).min(payload_len);
+                        blocks += 1;
+                        (Piece::Data(buf, delivered, (HEADER_LEN + from) as usize, (HEADER_LEN + to) as usize), (payload_len, to - from))
+                    }
+                    Record::Hole(n) => {
+                        // Whole hole records count in the chain (a read from the file's
+                        // start meets them whole; a range's chain is not checked).
+                        chain.add_hole(u32::try_from(n).unwrap_or(u32::MAX));
+                        let hole = n * bs;
+                        let from = start.saturating_sub(block_start);
+                        let to = (start + len - block_start).min(hole);
+                        blocks += n;
+                        (Piece::Zero(delivered, to - from), (hole, to - from))
+                    }
+                };
+                delivered += span.1;
+                block_start += span.0;
                 if tx.send(piece).is_err() {
                     return Ok((blocks, chain.digest())); // the writer failed; its error is reported
                 }
             }
             if whole {
                 // Move past the filemark, and check the file CRC it records.
-                if drive.read_block_into(&mut Vec::new())?.is_some() || chain.crc() != info.crc {
+                if drive.read_record_into(&mut Vec::new())? != Record::Filemark || chain.crc() != info.crc {
                     return Err(TapeError::corrupt_at(drive.barcode(), req.file, None, "the file's checksum does not match its filemark"));
                 }
             }

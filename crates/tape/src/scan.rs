@@ -29,12 +29,64 @@ pub struct FileInfo {
     pub crc: u32,
     /// Offset of the file's first record in the cartridge file.
     pub(crate) start: u64,
+    /// The file's hole records, in order (segments on version-2 cartridges only).
+    pub(crate) holes: Vec<HoleRun>,
+    /// Payload bytes on the medium: `bytes` less the holes' blocks.
+    pub(crate) data_bytes: u64,
+}
+
+/// One hole record: `count` blocks from `block` that read as zeroes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct HoleRun {
+    /// First block it stands for.
+    pub block: u64,
+    /// Blocks it stands for.
+    pub count: u64,
+    /// Blocks of the holes before it in the file.
+    pub before: u64,
+}
+
+/// Where a block of a file lies on the medium.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Place {
+    /// A data record at this offset.
+    Data(u64),
+    /// Inside hole record `index`, with this many of its blocks from the block on.
+    Hole { index: usize, remaining: u64 },
 }
 
 impl FileInfo {
+    /// Blocks standing for holes.
+    pub fn hole_blocks(&self) -> u64 {
+        self.holes.last().map_or(0, |h| h.before + h.count)
+    }
+
+    /// Payload bytes actually on the medium (holes take none).
+    pub fn data_bytes(&self) -> u64 {
+        self.data_bytes
+    }
+
+    /// Where block `b` (below `blocks`) lies: data blocks are `HEADER_LEN + block_size`
+    /// apart, hole records `HEADER_LEN`, so it is arithmetic once the holes before it
+    /// are known.
+    pub(crate) fn place(&self, b: u64, block_size: u32) -> Place {
+        let i = self.holes.partition_point(|h| h.block + h.count <= b);
+        if let Some(h) = self.holes.get(i).filter(|h| h.block <= b) {
+            return Place::Hole { index: i, remaining: h.block + h.count - b };
+        }
+        Place::Data(self.offset_of(b, i, block_size))
+    }
+
+    /// Offset of the record for block `b`, with `i` hole records before it.
+    fn offset_of(&self, b: u64, i: usize, block_size: u32) -> u64 {
+        let hole_blocks = i.checked_sub(1).and_then(|j| self.holes.get(j)).map_or(0, |h| h.before + h.count);
+        self.start + (b - hole_blocks) * (HEADER_LEN + u64::from(block_size)) + i as u64 * HEADER_LEN
+    }
+
     /// Offset of the file's filemark record.
     pub(crate) fn filemark_offset(&self) -> u64 {
-        self.start + self.blocks * HEADER_LEN + self.bytes
+        let data_blocks = self.blocks - self.hole_blocks();
+        self.start + data_blocks * HEADER_LEN + self.data_bytes + self.holes.len() as u64 * HEADER_LEN
     }
 }
 
@@ -84,11 +136,13 @@ struct Acc {
     content: Option<Content>,
     /// None once a header was stepped over: the file's CRC can no longer be checked.
     crc: Option<u32>,
+    holes: Vec<HoleRun>,
+    data_bytes: u64,
 }
 
 impl Acc {
     fn new(file: u32, start: u64) -> Self {
-        Acc { file, start, blocks: 0, bytes: 0, last_len: 0, content: None, crc: Some(0) }
+        Acc { file, start, blocks: 0, bytes: 0, last_len: 0, content: None, crc: Some(0), holes: Vec::new(), data_bytes: 0 }
     }
 
     /// Whether all blocks so far are full, so another data block may follow.
@@ -100,12 +154,21 @@ impl Acc {
         self.content.is_none_or(|k| k == c)
     }
 
-    fn fits(&self, h: &Header, block_size: u32) -> bool {
+    fn fits(&self, h: &Header, label: &Label) -> bool {
+        let block_size = label.block_size;
         if h.file != self.file {
             return false;
         }
         match h.kind {
             Kind::Data => h.block == self.blocks && h.len <= block_size && self.open_for_data(block_size) && self.content_ok(h.content),
+            // Holes exist from version 2 on; a hole in an older cartridge is damage.
+            Kind::Hole => {
+                label.has_holes()
+                    && h.block == self.blocks
+                    && self.open_for_data(block_size)
+                    && self.content_ok(h.content)
+                    && self.bytes.checked_add(u64::from(h.crc) * u64::from(block_size)).is_some()
+            }
             Kind::Filemark => h.block == self.blocks && self.content_ok(h.content) && self.crc.is_none_or(|c| c == h.crc),
             Kind::EndOfData => self.blocks == 0,
         }
@@ -131,7 +194,7 @@ pub(crate) fn scan(m: &dyn crate::Medium, label: &Label) -> io::Result<Scan> {
     let mut cur = Acc::new(0, off);
     let mut rec = Recovery::default();
     loop {
-        let h = read_header(m, off, len)?.filter(|h| cur.fits(h, bs) && off + HEADER_LEN + u64::from(h.len) <= len);
+        let h = read_header(m, off, len)?.filter(|h| cur.fits(h, label) && off + HEADER_LEN + u64::from(h.len) <= len);
         let Some(h) = h else {
             if off + HEADER_LEN > len {
                 break; // clean end, or a header torn short
@@ -140,6 +203,7 @@ pub(crate) fn scan(m: &dyn crate::Medium, label: &Label) -> io::Result<Scan> {
                 rec.damaged_blocks.push((cur.file, cur.blocks));
                 cur.blocks += 1;
                 cur.bytes += u64::from(bs);
+                cur.data_bytes += u64::from(bs);
                 cur.last_len = bs;
                 cur.crc = None;
                 off = next;
@@ -154,10 +218,22 @@ pub(crate) fn scan(m: &dyn crate::Medium, label: &Label) -> io::Result<Scan> {
             Kind::Data => {
                 cur.blocks += 1;
                 cur.bytes += u64::from(h.len);
+                cur.data_bytes += u64::from(h.len);
                 cur.last_len = h.len;
                 cur.content = Some(h.content);
                 cur.crc = cur.crc.map(|c| chain_crc(c, h.len, h.crc));
                 off += HEADER_LEN + u64::from(h.len);
+            }
+            Kind::Hole => {
+                let count = u64::from(h.crc);
+                let before = cur.holes.last().map_or(0, |r| r.before + r.count);
+                cur.holes.push(HoleRun { block: cur.blocks, count, before });
+                cur.blocks += count;
+                cur.bytes += count * u64::from(bs);
+                cur.last_len = bs;
+                cur.content = Some(h.content);
+                cur.crc = cur.crc.map(|c| chain_crc(c, 0, h.crc));
+                off += HEADER_LEN;
             }
             Kind::Filemark => {
                 files.push(FileInfo {
@@ -167,6 +243,8 @@ pub(crate) fn scan(m: &dyn crate::Medium, label: &Label) -> io::Result<Scan> {
                     bytes: cur.bytes,
                     crc: h.crc,
                     start: cur.start,
+                    holes: std::mem::take(&mut cur.holes),
+                    data_bytes: cur.data_bytes,
                 });
                 off += HEADER_LEN;
                 end = off;
@@ -191,8 +269,10 @@ fn step_over(m: &dyn crate::Medium, off: u64, len: u64, cur: &Acc, bs: u32) -> i
     }
     let next = off + HEADER_LEN + u64::from(bs);
     let Some(h) = read_header(m, next, len)? else { return Ok(None) };
-    let continues =
-        h.file == cur.file && h.block == cur.blocks + 1 && cur.content_ok(h.content) && matches!(h.kind, Kind::Data | Kind::Filemark);
+    let continues = h.file == cur.file
+        && h.block == cur.blocks + 1
+        && cur.content_ok(h.content)
+        && matches!(h.kind, Kind::Data | Kind::Filemark | Kind::Hole);
     Ok(continues.then_some(next))
 }
 

@@ -14,6 +14,7 @@ use crate::chain::{BlockChain, Digest};
 use crate::drive::{Drive, Pending, Position};
 use crate::error::{Result, TapeError};
 use crate::format::{Content, HEADER_LEN};
+use crate::holes::Holes;
 use plexus_copy::CopyControl;
 use plexus_volume::{check_range, BlockDevice};
 use std::sync::mpsc::{channel, sync_channel};
@@ -44,6 +45,8 @@ pub struct SegmentReport {
     pub blocks: u64,
     /// Bytes of the source written (from the requested offset on).
     pub bytes: u64,
+    /// Of those, the bytes of data blocks (holes take none on the medium).
+    pub data_bytes: u64,
     /// The file CRC recorded in the segment's filemark.
     pub crc: u32,
     /// The segment digest, for the catalog (see `chain`).
@@ -149,8 +152,12 @@ fn append_blocks(
         Ok(n) => n,
         Err(e) => return Err(undo(drive, e)),
     };
-    ctl.start(planned);
-    let chain = match pump(drive, src, offset, planned, ctl) {
+    // With holes the bytes that fit are known only as the records are written (a hole
+    // takes a header, whatever it stands for): the pump stops after the record that
+    // enters the early-warning zone. Without, that is exactly `planned`.
+    let limit = if drive.label().has_holes() { len } else { planned };
+    ctl.start(limit);
+    let chain = match pump(drive, src, offset, limit, ctl) {
         Ok(c) => c,
         Err(e) => return Err(undo(drive, e)),
     };
@@ -158,7 +165,8 @@ fn append_blocks(
         return Err(TapeError::Invalid { detail: "segment file vanished".into() });
     };
     let bytes = p.bytes - resume.as_ref().map_or(0, |r| r.bytes);
-    if ctl.is_cancelled() && bytes < planned {
+    let data_bytes = p.data_bytes - resume.as_ref().map_or(0, |r| r.data_bytes);
+    if ctl.is_cancelled() && bytes < limit {
         return Err(undo(drive, TapeError::Cancelled { bytes }));
     }
     Ok(SegmentReport {
@@ -166,6 +174,7 @@ fn append_blocks(
         position: Position { file: p.file, block: first_block },
         blocks: p.blocks - first_block,
         bytes,
+        data_bytes,
         crc: p.chain.crc(),
         digest: chain.digest(),
         ended_by: if bytes < len { EndedBy::EarlyWarning } else { EndedBy::Complete },
@@ -290,19 +299,48 @@ fn abandon(drive: &mut Drive, e: TapeError) -> TapeError {
     e
 }
 
+/// What the producer hands the writer: a block read into its own buffer with its CRC,
+/// or a run of whole blocks that are holes in the source.
+enum Piece {
+    Data(Vec<u8>, u32),
+    Hole(u32),
+}
+
 /// Moves `len` bytes of `src` from `offset` into the open file, block by block, with
 /// reading and checksumming on a producer thread; returns the chain of the blocks it
 /// appended. Each block is read once into an owned buffer, checksummed, and written
-/// from that buffer (see the module notes).
+/// from that buffer (see the module notes). On a cartridge that records holes, whole
+/// blocks the source reports as holes become hole records; the writer stops after
+/// the record that enters the early-warning zone.
 fn pump(drive: &mut Drive, src: &dyn BlockDevice, offset: u64, len: u64, ctl: &CopyControl) -> Result<BlockChain> {
     let bs = u64::from(drive.label().block_size);
+    let holes_ok = drive.label().has_holes();
     std::thread::scope(|s| {
-        let (tx, rx) = sync_channel::<Result<(Vec<u8>, u32)>>(PIPELINE_DEPTH);
+        let (tx, rx) = sync_channel::<Result<Piece>>(PIPELINE_DEPTH);
         let (recycle, recycled) = channel::<Vec<u8>>();
         let producer = s.spawn(move || {
+            let mut holes = Holes::new(src, offset, offset + len);
             let mut at = 0u64;
             while at < len && !ctl.is_cancelled() {
                 let n = bs.min(len - at);
+                if holes_ok && n == bs {
+                    // Whole blocks only: a block holding any data (or the short last
+                    // block) is written as data.
+                    let whole = match holes.hole_from(offset + at, len - at) {
+                        Ok(h) => (h.min(len - at) / bs).min(u64::from(u32::MAX)),
+                        Err(e) => {
+                            let _ = tx.send(Err(e.into()));
+                            break;
+                        }
+                    };
+                    if whole > 0 {
+                        if tx.send(Ok(Piece::Hole(whole as u32))).is_err() {
+                            break;
+                        }
+                        at += whole * bs;
+                        continue;
+                    }
+                }
                 let mut payload = recycled.try_recv().unwrap_or_default();
                 payload.resize(n as usize, 0);
                 if let Err(e) = src.read_at(offset + at, &mut payload) {
@@ -310,8 +348,8 @@ fn pump(drive: &mut Drive, src: &dyn BlockDevice, offset: u64, len: u64, ctl: &C
                     break;
                 }
                 let crc = crc32c::crc32c(&payload);
-                if tx.send(Ok((payload, crc))).is_err() {
-                    break; // the writer stopped on an error
+                if tx.send(Ok(Piece::Data(payload, crc))).is_err() {
+                    break; // the writer stopped on an error or at early warning
                 }
                 at += n;
             }
@@ -319,16 +357,28 @@ fn pump(drive: &mut Drive, src: &dyn BlockDevice, offset: u64, len: u64, ctl: &C
         let mut result = Ok(());
         let mut chain = BlockChain::new();
         for item in rx.iter() {
-            let written = item.and_then(|(payload, crc)| {
-                drive.append_block(&payload, crc)?;
-                chain.add(payload.len() as u32, crc);
-                ctl.add(payload.len() as u64);
-                let _ = recycle.send(payload);
-                Ok(())
+            let written = item.and_then(|piece| match piece {
+                Piece::Data(payload, crc) => {
+                    let st = drive.append_block(&payload, crc)?;
+                    chain.add(payload.len() as u32, crc);
+                    ctl.add(payload.len() as u64);
+                    let _ = recycle.send(payload);
+                    Ok(st.early_warning)
+                }
+                Piece::Hole(count) => {
+                    let st = drive.append_hole(count)?;
+                    chain.add_hole(count);
+                    ctl.add(u64::from(count) * bs);
+                    Ok(st.early_warning)
+                }
             });
-            if let Err(e) = written {
-                result = Err(e);
-                break;
+            match written {
+                Ok(false) => {}
+                Ok(true) => break,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
             }
         }
         drop(rx);

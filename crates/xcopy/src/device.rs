@@ -68,6 +68,8 @@ pub struct Completed {
     pub first_block: u64,
     /// Blocks of the chunk.
     pub blocks: u64,
+    /// Bytes of the chunk's data blocks (less than its length when it holds holes).
+    pub data_bytes: u64,
     /// Digest of the chunk's blocks, for the catalog.
     pub digest: Digest,
 }
@@ -292,6 +294,7 @@ fn run_commands(
             file: r.file,
             first_block: r.position.block,
             blocks: r.blocks,
+            data_bytes: r.data_bytes,
             digest: r.digest,
         });
         if r.ended_by == EndedBy::EarlyWarning {

@@ -5,7 +5,7 @@ import { BACKUP_MODES, type BackupMode, MAX_COMMAND_TIMEOUT_MS, runBackup } from
 import { rebuildCatalog } from '../../backup/rebuild.js';
 import { restoreJob } from '../../backup/restore.js';
 import { addSchedule, listSchedule, runDue } from '../../backup/schedule.js';
-import { Catalog } from '../../catalog/catalog.js';
+import { Catalog, type SegmentRow } from '../../catalog/catalog.js';
 import { PlexusError } from '../../errors.js';
 import { formatBytes, formatRate } from '../../util/size.js';
 import { agentOf, ask } from '../agent.js';
@@ -134,6 +134,20 @@ export function runCatalogJobs(o: GlobalOptions & { target?: string; status?: st
   }
 }
 
+/** Logical and data bytes of one copy of a job (its first): what it reads back as, and
+ * what it took on the cartridges. */
+function storedBytes(segments: readonly SegmentRow[]): { logicalBytes: number; dataBytes: number } {
+  const first = segments[0]?.copy;
+  let logicalBytes = 0;
+  let dataBytes = 0;
+  for (const s of segments) {
+    if (s.copy !== first) continue;
+    logicalBytes += s.length;
+    dataBytes += s.dataBytes ?? s.length;
+  }
+  return { logicalBytes, dataBytes };
+}
+
 /** `catalog show`. */
 export function runCatalogShow(jobText: string, o: GlobalOptions & { json?: boolean }): void {
   const id = intOpt(jobText, 'job number', 1)!;
@@ -142,8 +156,9 @@ export function runCatalogShow(jobText: string, o: GlobalOptions & { json?: bool
     const job = catalog.job(id);
     const locations = catalog.locations(id);
     const segments = catalog.segments(id);
+    const stored = storedBytes(segments);
     if (o.json) {
-      printJson({ ...job, locations, segments });
+      printJson({ ...job, ...stored, locations, segments });
       return;
     }
     printFields([
@@ -155,12 +170,13 @@ export function runCatalogShow(jobText: string, o: GlobalOptions & { json?: bool
       ['started', job.startedAt],
       ['ended', job.endedAt ?? '-'],
       ['bytes', formatBytes(job.bytes)],
+      ['stored', `${formatBytes(stored.logicalBytes)} logical, ${formatBytes(stored.dataBytes)} of data on cartridges (holes recorded as extents)`],
       ['locations', locations.map((l) => `copy ${l.copy}.${l.seq} on ${l.library} (stream ${l.stream}, ${l.status})`).join('; ') || '-'],
     ]);
     process.stdout.write('\n');
     printTable(
-      ['COPY', 'SEG', 'CARTRIDGE', 'FILE', 'OFFSET', 'LENGTH', 'CHECKSUM'],
-      segments.map((s) => [`${s.copy}.${s.locationSeq}`, String(s.seq), s.barcode, String(s.fileNumber), String(s.sourceOffset), String(s.length), s.checksum]),
+      ['COPY', 'SEG', 'CARTRIDGE', 'FILE', 'OFFSET', 'LENGTH', 'DATA', 'CHECKSUM'],
+      segments.map((s) => [`${s.copy}.${s.locationSeq}`, String(s.seq), s.barcode, String(s.fileNumber), String(s.sourceOffset), String(s.length), String(s.dataBytes ?? s.length), s.checksum]),
     );
   } finally {
     catalog.close();

@@ -2,7 +2,7 @@
 
 use super::{io_err, Drive, FormatOptions, Position};
 use crate::error::{Result, TapeError};
-use crate::format::{check_geometry, default_early_warning, valid_barcode, Content, Header, Kind, Label, LABEL_LEN};
+use crate::format::{check_geometry, default_early_warning, valid_barcode, Content, Header, Kind, Label, FORMAT_VERSION, LABEL_LEN};
 use crate::medium::{FileMedium, Medium};
 use crate::scan::scan;
 use plexus_volume::Access;
@@ -27,6 +27,7 @@ impl Drive {
             block_size: opts.block_size,
             created_ns: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0),
             medium_id: random_id().map_err(|e| io_err(&opts.barcode, "read /dev/urandom", e))?,
+            version: FORMAT_VERSION,
         };
         let file = OpenOptions::new().read(true).write(true).create_new(true).open(path).map_err(|e| match e.kind() {
             io::ErrorKind::AlreadyExists => TapeError::Exists { path: path.to_owned() },
