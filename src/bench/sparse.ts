@@ -4,7 +4,10 @@
  * copied by `plexus copy` and paired by `plexus pair create` (whole processes), against
  * `cp --sparse=always` and `qemu-img convert -O raw` of the same file, and against
  * `plexus copy` of a dense volume of just the data ("the data alone"), in the same run.
- * Reported: times, the bytes each destination allocates, ratios per round (median).
+ * Backups and restores likewise: `plexus backup run` of the thin volume against that of
+ * the dense one (to a virtual tape library in the same home), `plexus restore` of each
+ * to a new file. Reported: times, the bytes each destination allocates (for a backup:
+ * what the cartridges grew by), ratios per round (median).
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -76,13 +79,45 @@ export async function benchSparse(home: Home, opts: SparseBenchOptions): Promise
       plexus(h, 'volume', 'write', 'thin', '--offset', String(i * stride), '--random', String(extent), '--seed', String(i + 1));
       plexus(h, 'volume', 'write', 'dense', '--offset', String(i * extent), '--random', String(extent), '--seed', String(i + 1));
     }
+    // Cartridges big enough for a round's jobs; a job that fills one goes on to the next.
+    plexus(h, 'library', 'create', 'lib', '--slots', String(2 * rounds + 2), '--drives', '1', '--cartridge-size', String(Math.max(256 << 20, 2 * data + (16 << 20))));
+    const tapes = (): number => fs.readdirSync(path.join(h, 'libraries'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.tape')).reduce((a, f) => a + allocated(path.join(h, 'libraries', f)), 0);
     const out = path.join(dir, 'out.img');
-    const contenders: SparseTiming[] = ['plexus copy', 'plexus pair create', 'cp --sparse=always', 'qemu-img convert', 'plexus copy of the data alone'].map((name) => ({
-      name,
-      seconds: [],
-      allocated: [],
-    }));
-    const [copyT, pairT, cpT, qemuT, denseT] = contenders as [SparseTiming, SparseTiming, SparseTiming, SparseTiming, SparseTiming];
+    const contenders: SparseTiming[] = [
+      'plexus copy',
+      'plexus pair create',
+      'cp --sparse=always',
+      'qemu-img convert',
+      'plexus copy of the data alone',
+      'plexus backup run',
+      'plexus backup run of the data alone',
+      'plexus restore',
+      'plexus restore of the data alone',
+    ].map((name) => ({ name, seconds: [], allocated: [] }));
+    const [copyT, pairT, cpT, qemuT, denseT, backupT, denseBackupT, restoreT, denseRestoreT] = contenders as [
+      SparseTiming,
+      SparseTiming,
+      SparseTiming,
+      SparseTiming,
+      SparseTiming,
+      SparseTiming,
+      SparseTiming,
+      SparseTiming,
+      SparseTiming,
+    ];
+    let jobs = 0;
+    // A backup, then a restore of it to a new file: seconds and bytes allocated of each.
+    const backupAndRestore = (volume: string, b: SparseTiming, r: SparseTiming): void => {
+      const before = tapes();
+      b.seconds.push(plexus(h, 'backup', 'run', volume));
+      b.allocated.push(tapes() - before);
+      jobs++;
+      tick();
+      r.seconds.push(plexus(h, 'restore', String(jobs), '--to', out));
+      r.allocated.push(allocated(out));
+      fs.rmSync(out);
+      tick();
+    };
     const steps = rounds * contenders.length;
     let step = 0;
     const tick = (): void => opts.onProgress?.({ operation: 'bench copy --sparse', done: ++step, total: steps });
@@ -110,6 +145,8 @@ export async function benchSparse(home: Home, opts: SparseBenchOptions): Promise
       denseT.allocated.push(allocated(vol('copy2')));
       plexus(h, 'volume', 'rm', 'copy2');
       tick();
+      backupAndRestore('thin', backupT, restoreT);
+      backupAndRestore('dense', denseBackupT, denseRestoreT);
     }
     const peer = cpT.seconds.map((c, i) => Math.min(c, qemuT.seconds[i]!));
     const t = (goal: string, per: number[], ok: (x: number) => boolean) => {
@@ -120,6 +157,8 @@ export async function benchSparse(home: Home, opts: SparseBenchOptions): Promise
       return { target: goal, measured: m, met: ok(m), rounds: per };
     };
     const maxAlloc = Math.max(...copyT.allocated, ...pairT.allocated);
+    const thinAlloc = [...backupT.allocated, ...restoreT.allocated];
+    const maxThin = Math.max(...thinAlloc);
     return {
       benchmark: 'copy-sparse',
       date: new Date().toISOString(),
@@ -133,6 +172,11 @@ export async function benchSparse(home: Home, opts: SparseBenchOptions): Promise
         'plexus pair create / the data alone': t('<= 2', roundRatios(pairT.seconds, denseT.seconds), (x) => x <= 2),
         'plexus copy / the faster of cp and qemu-img': t('<= 1', roundRatios(copyT.seconds, peer), (x) => x <= 1),
         'allocated by a copy or a pair / the data': { target: '<= 1.1', measured: maxAlloc / data, met: maxAlloc / data <= 1.1, rounds: [...copyT.allocated, ...pairT.allocated].map((a) => a / data) },
+        'plexus backup run / that of the data alone': t('<= 2', roundRatios(backupT.seconds, denseBackupT.seconds), (x) => x <= 2),
+        'plexus restore / that of the data alone': t('<= 2', roundRatios(restoreT.seconds, denseRestoreT.seconds), (x) => x <= 2),
+        'plexus backup run / the faster of cp and qemu-img': t('<= 1', roundRatios(backupT.seconds, peer), (x) => x <= 1),
+        'plexus restore / the faster of cp and qemu-img': t('<= 1', roundRatios(restoreT.seconds, peer), (x) => x <= 1),
+        'allocated by a backup or a restore / the data': { target: '<= 1.1', measured: maxThin / data, met: maxThin / data <= 1.1, rounds: thinAlloc.map((a) => a / data) },
       },
       loadAverage: { start: load0, end: loadAverage() },
     };
