@@ -214,8 +214,10 @@ export class Mirrors {
     if (primary === secondary) throw new PlexusError('E_INVALID', `a volume cannot be paired with itself (${primary})`);
     const p = this.store.open(primary, { readOnly: true }).info();
     const s = this.store.open(secondary, { readOnly: true }).info();
-    if (p.size !== s.size) {
-      throw new PlexusError('E_SIZE', `size mismatch: primary ${primary} is ${p.size} bytes but secondary ${secondary} is ${s.size} bytes`);
+    // A secondary may be larger (JP 2002-041345, Fig. 4): only the primary's size is
+    // mirrored, the rest of the secondary is left as it is.
+    if (s.size < p.size) {
+      throw new PlexusError('E_SIZE', `size mismatch: secondary ${secondary} is ${s.size} bytes, smaller than primary ${primary} (${p.size} bytes)`);
     }
     const all = this.records.all();
     const clash = all.find((r) => r.secondary === secondary || r.primary === secondary || r.secondary === primary);

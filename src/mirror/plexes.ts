@@ -33,6 +33,11 @@ export function promote(mirrors: Mirrors, primary: string, plex: string): Promot
   if (target?.state !== 'PSUS' || target.fillPending) {
     throw new PlexusError('E_STATE', `plex ${plex} of ${primary} must be a split (PSUS), fully filled backup plex to be promoted`);
   }
+  const sizes = [primary, plex].map((v) => mirrors.store.open(v, { readOnly: true }).info().size);
+  if (sizes[0] !== sizes[1]) {
+    // Exchanging the files would change the primary's size under its users.
+    throw new PlexusError('E_SIZE', `plex ${plex} (${sizes[1]} bytes) is larger than ${primary} (${sizes[0]} bytes): it cannot be promoted by exchange; use pair resync --reverse`);
+  }
   const filling = mirrors.records.ofPrimary(primary).find((r) => r.secondary !== plex && r.fillPending);
   if (filling) {
     throw new PlexusError('E_STATE', `plex ${filling.secondary} of ${primary} is an instant split still reading from the primary; finish its fill first`);

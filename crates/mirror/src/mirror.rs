@@ -7,7 +7,7 @@
 use crate::error::{MirrorError, Result};
 use crate::locks::RegionLocks;
 use plexus_bitmap::{ByteRange, DurableBitmap, INTENT_EXTENT};
-use plexus_volume::BlockDevice;
+use plexus_volume::{BlockDevice, Prefix};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -140,17 +140,7 @@ impl Mirror {
         instant: bool,
         with: Option<&Mirror>,
     ) -> Result<Mirror> {
-        if primary.size() != secondary.size() {
-            return Err(MirrorError::Volume(plexus_volume::VolumeError::Size {
-                detail: format!(
-                    "size mismatch: primary {} is {} bytes but secondary {} is {} bytes",
-                    primary.label(),
-                    primary.size(),
-                    secondary.label(),
-                    secondary.size()
-                ),
-            }));
-        }
+        let secondary = fit_secondary(&primary, secondary)?;
         let size = primary.size();
         let p_dirty = DurableBitmap::create(&files.primary_dirty, size, granularity, write_intent)?;
         let s_dirty = DurableBitmap::create(&files.secondary_dirty, size, granularity, write_intent)?;
@@ -184,6 +174,7 @@ impl Mirror {
         write_intent: bool,
         with: Option<&Mirror>,
     ) -> Result<Mirror> {
+        let secondary = fit_secondary(&primary, secondary)?;
         let p_dirty = DurableBitmap::open(&files.primary_dirty, write_intent)?;
         let s_dirty = DurableBitmap::open(&files.secondary_dirty, write_intent)?;
         let filled = DurableBitmap::open(&files.filled, write_intent)?;
@@ -463,4 +454,22 @@ impl Mirror {
         self.p_dirty.mark_range(offset, len)?;
         Ok(self.p_dirty.flush()?)
     }
+}
+
+/// The secondary as the pair sees it: a secondary equal to or larger than its primary
+/// (JP 2002-041345, Fig. 4) is used for the primary's size only, the rest of it left
+/// alone; a smaller one is E_SIZE.
+fn fit_secondary(primary: &Arc<dyn BlockDevice>, secondary: Arc<dyn BlockDevice>) -> Result<Arc<dyn BlockDevice>> {
+    if secondary.size() < primary.size() {
+        return Err(MirrorError::Volume(plexus_volume::VolumeError::Size {
+            detail: format!(
+                "size mismatch: secondary {} is {} bytes, smaller than primary {} ({} bytes)",
+                secondary.label(),
+                secondary.size(),
+                primary.label(),
+                primary.size()
+            ),
+        }));
+    }
+    Ok(Prefix::of(secondary, primary.size()))
 }

@@ -50,12 +50,23 @@ fn the_secondary_of_a_duplexing_pair_cannot_be_written() {
 }
 
 #[test]
-fn size_mismatch_is_refused() {
+fn a_smaller_secondary_is_refused_and_a_larger_one_mirrors_the_primary_size_only() {
+    use plexus_volume::{fill, BlockDevice, Fill, Volume};
     let d = tempfile::tempdir().expect("tmp");
-    let p = std::sync::Arc::new(plexus_volume::Volume::create(&d.path().join("a.img"), 1 << 20, 4096).expect("a"));
-    let s = std::sync::Arc::new(plexus_volume::Volume::create(&d.path().join("b.img"), 2 << 20, 4096).expect("b"));
-    let e = plexus_mirror::Mirror::create(p, s, &files(d.path()), 65536, true, false).err().expect("mismatch");
+    let p = std::sync::Arc::new(Volume::create(&d.path().join("a.img"), 1 << 20, 4096).expect("a"));
+    let s = std::sync::Arc::new(Volume::create(&d.path().join("b.img"), 2 << 20, 4096).expect("b"));
+    let e = plexus_mirror::Mirror::create(s.clone(), p.clone(), &files(d.path()), 65536, true, false).err().expect("smaller");
     assert_eq!(e.code(), "E_SIZE");
+
+    fill(p.as_ref(), 0, 1 << 20, Fill::Random(1)).expect("fill p");
+    fill(s.as_ref(), 1 << 20, 1 << 20, Fill::Random(2)).expect("fill s tail");
+    let tail = s.checksum(1 << 20, 1 << 20).expect("tail");
+    let m = plexus_mirror::Mirror::create(p.clone(), s.clone(), &files(d.path()), 65536, true, false).expect("larger");
+    m.resync(plexus_mirror::Direction::Forward, false, &plexus_copy::CopyOptions::default(), &plexus_copy::CopyControl::new()).expect("copy");
+    assert_eq!(m.size(), 1 << 20);
+    assert_eq!(p.checksum(0, 1 << 20).expect("p"), s.checksum(0, 1 << 20).expect("s head"));
+    assert_eq!(s.checksum(1 << 20, 1 << 20).expect("tail after"), tail);
+    assert_eq!(s.size(), 2 << 20);
 }
 
 #[test]

@@ -8,6 +8,7 @@ pub mod error;
 pub mod fill;
 pub mod identity;
 pub mod lock;
+pub mod prefix;
 pub mod volume;
 
 pub use device::{check_range, zero_through_writes, BlockDevice, Fault, FaultyDevice, MemDevice};
@@ -15,4 +16,5 @@ pub use error::{Result, VolumeError};
 pub use fill::{fill, random_bytes, Fill};
 pub use identity::{identity_path, Identity, VolumeId};
 pub use lock::OwnerLock;
+pub use prefix::Prefix;
 pub use volume::{exchange_data, Access, BackingFile, Volume};
