@@ -20,10 +20,11 @@ const GiB = 2 ** 30;
 const MiB = 2 ** 20;
 /** The tiny job's volume: small enough that its data time is noise beside its overhead. */
 const TINY_BYTES = MiB;
-/** Cartridges the change-cost job spans (three changes per round). */
-const SPAN = 4;
-/** The smallest sample: its cartridges, a quarter of it each, must hold 16 tape blocks of 256 KiB. */
-export const MIN_SAMPLE_BYTES = 16 * MiB;
+/** Cartridges the change-cost job spans: fifteen changes a round, so their few milliseconds
+ * each add up to more than a round's noise. */
+const SPAN = 16;
+/** The smallest sample: its cartridges, a sixteenth of it each, must hold 16 tape blocks of 256 KiB. */
+export const MIN_SAMPLE_BYTES = 64 * MiB;
 
 /** How the costs were measured, stored with the model's result. */
 export interface CostMeasurement {
@@ -67,7 +68,7 @@ export interface MeasureCostsOptions {
  */
 export async function measureCosts(home: Home, o: MeasureCostsOptions): Promise<ModelCosts> {
   if (!Number.isSafeInteger(o.sampleBytes) || o.sampleBytes < MIN_SAMPLE_BYTES) {
-    throw new PlexusError('E_INVALID', `the sample size must be at least 16 MiB (its cartridges hold a quarter of it each, 16 tape blocks at least), not ${o.sampleBytes} bytes`);
+    throw new PlexusError('E_INVALID', `the sample size must be at least 64 MiB (its cartridges hold a sixteenth of it each, 16 tape blocks at least), not ${o.sampleBytes} bytes`);
   }
   const log = o.log ?? (() => {});
   const sample = o.sampleBytes;

@@ -122,20 +122,20 @@ describe('plexus bench model', () => {
     fs.writeFileSync(path.join(s.dir, 'bad.json'), '{"secondsPerGiB": 1}');
     expectFailure(plexus(s.home, 'bench', 'model', '--costs', path.join(s.dir, 'bad.json'), '--results', res), 'E_INVALID', 'jobOverheadSeconds');
     expectFailure(plexus(s.home, 'bench', 'model', '--fractions', '0%', '--results', res), 'E_INVALID', 'fraction');
-    expectFailure(plexus(s.home, 'bench', 'model', '--sample-size', '1M', '--results', res), 'E_INVALID', 'sample size');
+    expectFailure(plexus(s.home, 'bench', 'model', '--sample-size', '32M', '--results', res), 'E_INVALID', 'sample size');
     expect(fs.existsSync(res)).toBe(false);
   });
 
   it('measures the costs with the engine on a small sample and leaves nothing in the home', async () => {
     const res = path.join(s.dir, 'res');
-    const r = await plexusAsync(s.home, 'bench', 'model', ...small, '--sample-size', '16M', '--rounds', '1', '--cache', 'fadvise', '--json', '--results', res);
+    const r = await plexusAsync(s.home, 'bench', 'model', ...small, '--sample-size', '64M', '--rounds', '1', '--cache', 'fadvise', '--json', '--results', res);
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as ModelJson;
     expect(out.costs.source).toBe('measured');
     expect(out.costs.secondsPerGiB).toBeGreaterThan(0);
     expect(out.costs.jobOverheadSeconds).toBeGreaterThanOrEqual(0);
     expect(out.costs.cartridgeChangeSeconds).toBeGreaterThanOrEqual(0);
-    expect(out.costs.measurement).toMatchObject({ sampleBytes: 16 << 20, tinyBytes: 1 << 20, rounds: 1, spanCartridges: 4, cache: 'fadvise' });
+    expect(out.costs.measurement).toMatchObject({ sampleBytes: 64 << 20, tinyBytes: 1 << 20, rounds: 1, spanCartridges: 16, cache: 'fadvise' });
     const m = out.costs.measurement as { seconds: { tiny: number[]; sample: number[]; span: number[] } };
     for (const xs of [m.seconds.tiny, m.seconds.sample, m.seconds.span]) expect(xs).toHaveLength(1);
     expect(out.cells).toHaveLength(4);

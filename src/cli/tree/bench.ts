@@ -118,7 +118,7 @@ export function benchCommand(): Command {
     .option('--job-overhead <s>', 'fixed seconds per job')
     .option('--cartridge-change <s>', 'seconds per cartridge change')
     .option('--sample-size <size>', 'volume backed up to measure the costs', '256M')
-    .option('--rounds <n>', 'rounds of the cost measurement (medians reported)', '3')
+    .option('--rounds <n>', 'rounds of the cost measurement (medians reported)', '5')
     .option('--cache <mode>', 'start of every measured backup: drop, fadvise, none, auto (as bench backup)', 'auto')
     .option('--json', 'print the result as JSON')
     .option('--plot <file.svg>', 'write a chart of the window needed against the dirty fraction, a line per drive count')
