@@ -4,6 +4,8 @@ import { benchBackup, cacheDescription } from '../../bench/backup.js';
 import { benchChunked } from '../../bench/chunked.js';
 import { benchCopy } from '../../bench/copy.js';
 import { type CachePolicy, median, saveResult, type Timing } from '../../bench/measure.js';
+import type { ModelSweep } from '../../bench/model.js';
+import type { ModelCosts } from '../../bench/model-costs.js';
 import { benchResync, type ResyncBenchResult, type WriteCost } from '../../bench/resync.js';
 import { barChart, logLineChart, type Series } from '../../bench/svg.js';
 import { PlexusError } from '../../errors.js';
@@ -434,4 +436,159 @@ async function runBenchSparse(o: GlobalOptions & { size: string; rounds: string;
   );
   process.stdout.write(`\n${formatBytes(r.dataBytes)} of data in a ${formatBytes(r.sizeBytes)} volume\n\n`);
   printTargets(r.targets, r.loadAverage, file);
+}
+
+interface ModelOpts {
+  volumes: string;
+  minSize: string;
+  maxSize: string;
+  allocated: string;
+  fractions: string;
+  drives: string;
+  cartridge: string;
+  window: string;
+  seed: string;
+  costs?: string;
+  secondsPerGib?: string;
+  jobOverhead?: string;
+  cartridgeChange?: string;
+  sampleSize: string;
+  rounds: string;
+  cache: string;
+  json?: boolean;
+  plot?: string;
+  svg?: string;
+  results: string;
+}
+
+/** A size that may have a decimal point (`2.5T`, `18T`, `800G`); whole sizes as `parseSize`. */
+function parseDecimalSize(text: string, what: string): number {
+  const m = /^\s*(\d+\.\d+)\s*([kmgtp])(i?b)?\s*$/i.exec(text);
+  if (!m) return parseSize(text, what);
+  return Math.round(Number(m[1]) * 1024 ** ' kmgtp'.indexOf(m[2]!.toLowerCase()));
+}
+
+/** A duration as `8h`, `7h30m`, `90m`, `1.5h`, `3600s` or `h:mm`, in seconds; E_INVALID unless positive. */
+function parseDuration(text: string, what: string): number {
+  const t = text.trim();
+  const clock = /^(\d+):([0-5]\d)$/.exec(t);
+  const units = /^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$/i.exec(t);
+  const s = clock ? Number(clock[1]) * 3600 + Number(clock[2]) * 60 : units && t !== '' ? Number(units[1] ?? 0) * 3600 + Number(units[2] ?? 0) * 60 + Number(units[3] ?? 0) : NaN;
+  if (!(s > 0)) throw new PlexusError('E_INVALID', `${what} '${text}' must be a positive duration such as 8h, 7h30m, 90m or 6:00`);
+  return s;
+}
+
+/** A non-negative number of seconds given on the command line. */
+function secondsOpt(text: string | undefined, what: string): number | undefined {
+  if (text === undefined) return undefined;
+  const v = Number(text);
+  if (text.trim() === '' || !(v >= 0 && Number.isFinite(v))) throw new PlexusError('E_INVALID', `${what} must be a number of seconds >= 0, got '${text}'`);
+  return v;
+}
+
+/** `bench model`: the costs (given, or measured now), then the simulated sweep. */
+export async function runBenchModel(o: GlobalOptions & ModelOpts): Promise<void> {
+  const { runModel, hoursMinutes } = await import('../../bench/model.js');
+  const { measureCosts, readCosts } = await import('../../bench/model-costs.js');
+  const { describeMachine } = await import('../../bench/machine.js');
+  const { loadAverage } = await import('../../bench/measure.js');
+  if (!['auto', 'drop', 'fadvise', 'none'].includes(o.cache)) throw new PlexusError('E_INVALID', `--cache '${o.cache}' must be auto, drop, fadvise or none`);
+  const flags = {
+    secondsPerGiB: secondsOpt(o.secondsPerGib, '--seconds-per-gib'),
+    jobOverheadSeconds: secondsOpt(o.jobOverhead, '--job-overhead'),
+    cartridgeChangeSeconds: secondsOpt(o.cartridgeChange, '--cartridge-change'),
+  };
+  if (flags.secondsPerGiB === 0) throw new PlexusError('E_INVALID', '--seconds-per-gib must be above 0');
+  // Everything but the costs is checked before a measurement that takes a while.
+  const sweep = {
+    volumes: intOpt(o.volumes, 'volumes', 1, 10_000_000)!,
+    minBytes: parseDecimalSize(o.minSize, 'min size'),
+    maxBytes: parseDecimalSize(o.maxSize, 'max size'),
+    allocatedFraction: parseFraction(o.allocated),
+    fractions: o.fractions.split(',').map(parseFraction),
+    driveCounts: o.drives.split(',').map((d) => intOpt(d.trim(), 'drives', 1, 1_000_000)!),
+    cartridgeBytes: parseDecimalSize(o.cartridge, 'cartridge'),
+    windowSeconds: parseDuration(o.window, 'window'),
+    seed: intOpt(o.seed, 'seed', 0, 2 ** 32 - 1)!,
+  };
+  if (sweep.cartridgeBytes <= 0) throw new PlexusError('E_INVALID', '--cartridge must be above 0');
+  const sampleBytes = parseSize(o.sampleSize, 'sample size');
+  const rounds = intOpt(o.rounds, 'rounds', 1, 100)!;
+  const loadStart = loadAverage();
+  const allFlags = Object.values(flags).every((v) => v !== undefined);
+  let base: ModelCosts;
+  if (o.costs !== undefined) base = readCosts(o.costs);
+  else if (allFlags) base = { source: 'flags', secondsPerGiB: flags.secondsPerGiB!, jobOverheadSeconds: flags.jobOverheadSeconds!, cartridgeChangeSeconds: flags.cartridgeChangeSeconds! };
+  else {
+    const report = benchReporter('model costs', Boolean(o.json));
+    base = await measureCosts(homeOf(o, { create: true }), { sampleBytes, rounds, cache: o.cache as CachePolicy, log: report.log, onProgress: report.onProgress });
+    report.stop();
+  }
+  const costs = {
+    ...base,
+    secondsPerGiB: flags.secondsPerGiB ?? base.secondsPerGiB,
+    jobOverheadSeconds: flags.jobOverheadSeconds ?? base.jobOverheadSeconds,
+    cartridgeChangeSeconds: flags.cartridgeChangeSeconds ?? base.cartridgeChangeSeconds,
+  };
+  const model = runModel({ ...sweep, costs });
+  const r = { benchmark: 'model', date: new Date().toISOString(), machine: describeMachine(), loadAverage: { start: loadStart, end: loadAverage() }, costs, ...model };
+  const file = saveResult(o.results, r);
+  const plot = o.plot ?? o.svg;
+  if (plot) fs.writeFileSync(plot, modelChart(model));
+  if (o.json) return printJson({ ...r, resultFile: file });
+
+  const f = model.fleet;
+  const measured = costs.measurement;
+  process.stdout.write(
+    `fleet: ${f.volumes} volumes of ${formatBytes(f.minBytes)} to ${formatBytes(f.maxBytes)} (log-uniform, seed ${f.seed}), ${percent(f.allocatedFraction)} allocated: ` +
+      `${formatBytes(f.allocatedBytes)} in all, the largest ${formatBytes(f.largestAllocatedBytes)}\n` +
+      `costs (${costs.source === 'measured' && measured ? `measured: ${formatBytes(measured.sampleBytes)} sample, median of ${measured.rounds} rounds` : costs.source === 'file' ? `from ${costs.file}` : 'given'}` +
+      `${costs.source !== 'flags' && (o.secondsPerGib ?? o.jobOverhead ?? o.cartridgeChange) !== undefined ? ', overridden by flags' : ''}): ` +
+      `${costs.secondsPerGiB.toFixed(3)} s per GiB (${formatRate(2 ** 30 / costs.secondsPerGiB)} per drive), ` +
+      `${secs(costs.jobOverheadSeconds)} per job, ${secs(costs.cartridgeChangeSeconds)} per cartridge change\n` +
+      `cartridge ${formatBytes(model.cartridgeBytes)}; window ${hoursMinutes(model.windowSeconds)}; each cell: window needed (h:mm) and drive utilisation\n\n`,
+  );
+  const cell = (fr: number, d: number) => model.cells.find((c) => c.dirtyFraction === fr && c.drives === d)!;
+  let over = false;
+  printTable(
+    ['DIRTY', 'BYTES', 'JOBS', ...model.driveCounts.map((d) => `${d} DRIVES`)],
+    model.fractions.map((fr) => {
+      const first = cell(fr, model.driveCounts[0]!);
+      return [
+        percent(fr),
+        formatBytes(first.bytes),
+        String(first.jobs),
+        ...model.driveCounts.map((d) => {
+          const c = cell(fr, d);
+          over ||= !c.fits;
+          return `${hoursMinutes(c.makespanSeconds)} ${(c.utilisation * 100).toFixed(0)}%${c.fits ? '' : ' *'}`;
+        }),
+      ];
+    }),
+  );
+  process.stdout.write(
+    `${over ? `* does not fit the ${hoursMinutes(model.windowSeconds)} window\n` : ''}\nload average (1 min) at start / end: ${r.loadAverage.start.toFixed(2)} / ${r.loadAverage.end.toFixed(2)} on ${r.machine.cores} cores\nresult: ${file}\n`,
+  );
+}
+
+/** A tick of an hours axis in the unit a reader plans in: 36 s, 6 min, 1 h. */
+function hoursTick(h: number): string {
+  const s = h * 3600;
+  if (s < 60) return `${Number(s.toPrecision(2))} s`;
+  return s < 3600 ? `${Number((s / 60).toPrecision(2))} min` : `${Number(h.toPrecision(3))} h`;
+}
+
+/** The window needed against the dirty fraction (both axes logarithmic), a line per drive count, and the window. */
+function modelChart(m: ModelSweep): string {
+  const xs = m.fractions.map((f) => f * 100);
+  const series: Series[] = m.driveCounts.map((d) => ({
+    label: `${d} drives`,
+    points: m.cells.filter((c) => c.drives === d).map((c) => ({ x: c.dirtyFraction * 100, y: c.makespanSeconds / 3600 })),
+  }));
+  series.push({ label: `window (${Number((m.windowSeconds / 3600).toPrecision(3))} h)`, points: xs.map((x) => ({ x, y: m.windowSeconds / 3600 })), dashed: true });
+  return logLineChart(
+    `Nightly backup of ${m.fleet.volumes} volumes (${formatBytes(m.fleet.allocatedBytes)} allocated): window needed`,
+    { x: 'dirty fraction of a night (%)', y: 'window needed (log scale)', xTick: (v) => `${v}%`, yTick: hoursTick },
+    series,
+  );
 }

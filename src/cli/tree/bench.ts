@@ -1,4 +1,4 @@
-/** Declares `plexus bench copy|resync|backup|chunked|nbd|replay|replicate|catalog|startup` (run by ../commands/bench.ts). */
+/** Declares `plexus bench copy|resync|backup|chunked|nbd|replay|replicate|catalog|model|startup` (run by ../commands/bench.ts). */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_FRACTIONS, DEFAULT_GRANULARITIES } from '../../bench/defaults.js';
@@ -99,6 +99,32 @@ export function benchCommand(): Command {
     .option('--json', 'print the result as JSON')
     .option('--results <dir>', 'where to store the JSON result', DEFAULT_RESULTS)
     .action(lazy(load, (m) => m.runBenchCatalog));
+  bench
+    .command('model')
+    .description(
+      'a simulation, not I/O: nightly backups of the dirty regions of 1,000 volumes onto 25-200 drives, with per-GiB costs measured on this machine; the window needed and drive utilisation',
+    )
+    .option('--volumes <n>', 'volumes backed up every night', '1000')
+    .option('--min-size <size>', 'smallest volume (sizes are log-uniform between the two)', '16G')
+    .option('--max-size <size>', 'largest volume', '2T')
+    .option('--allocated <fraction>', "fraction of a volume's size that holds data (0.6 or 60%)", '60%')
+    .option('--fractions <list>', 'dirty fractions of a night, comma-separated (100% is a full backup)', '1%,2%,5%,10%,20%,50%,100%')
+    .option('--drives <list>', 'drive counts, comma-separated', '25,50,100,200')
+    .option('--cartridge <size>', 'cartridge capacity (a change costs the measured load/close time)', '2.5T')
+    .option('--window <duration>', 'the backup window the night must fit in (8h, 7h30m, 90m, 6:00)', '8h')
+    .option('--seed <n>', 'seed of the volume sizes', '7')
+    .option('--costs <file.json>', 'costs to use instead of measuring: secondsPerGiB, jobOverheadSeconds, cartridgeChangeSeconds (or an earlier model result)')
+    .option('--seconds-per-gib <s>', 'drive time per GiB (overrides the measured or --costs figure; with the next two, nothing is measured)')
+    .option('--job-overhead <s>', 'fixed seconds per job')
+    .option('--cartridge-change <s>', 'seconds per cartridge change')
+    .option('--sample-size <size>', 'volume backed up to measure the costs', '256M')
+    .option('--rounds <n>', 'rounds of the cost measurement (medians reported)', '5')
+    .option('--cache <mode>', 'start of every measured backup: drop, fadvise, none, auto (as bench backup)', 'auto')
+    .option('--json', 'print the result as JSON')
+    .option('--plot <file.svg>', 'write a chart of the window needed against the dirty fraction, a line per drive count')
+    .option('--svg <file.svg>', 'the same as --plot')
+    .option('--results <dir>', 'where to store the JSON result', DEFAULT_RESULTS)
+    .action(lazy(load, (m) => m.runBenchModel));
   bench
     .command('startup')
     .description('CLI start-up: plexus --version and plexus volume list vs node -e 0 (median of per-round paired ratios)')
