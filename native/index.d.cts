@@ -239,6 +239,8 @@ export declare class NativeNbdServer {
   remove(name: string): boolean
   /** Ends every connection to the export `name`; how many there were. */
   disconnect(name: string): number
+  /** Clients connected now to export `name`. */
+  exportConnections(name: string): number
   /** Clients connected now. */
   connections(): number
   /** The events since the last call, as JSON lines, and how many were dropped. */
@@ -399,6 +401,11 @@ export declare class TapeJob {
   static closeSegment(drive: NativeDrive, catalog?: Buffer | undefined | null): TapeJob
   /** Prepares a restore of tape file `file` into a volume. */
   static restore(drive: NativeDrive, file: number, target: NativeVolume, options?: RestoreOptions | undefined | null): TapeJob
+  /**
+   * Prepares a restore of tape file `file` through a volume's write path: the volume's
+   * pairs duplex (or track) every restored byte, its checkpoints record them.
+   */
+  static restoreToPlex(drive: NativeDrive, file: number, target: NativePlex, options?: RestoreOptions | undefined | null): TapeJob
   /** Prepares a restore of tape file `file` into a plain file (created if missing). */
   static restoreToFile(drive: NativeDrive, file: number, path: string, options?: RestoreOptions | undefined | null): TapeJob
   /** Prepares a verification of tape file `file`: read and check, write nothing. */

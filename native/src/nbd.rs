@@ -297,6 +297,13 @@ impl NativeNbdServer {
         guard.as_ref().map_or(0, |s| s.disconnect_export(&name) as u32)
     }
 
+    /// Clients connected now to export `name`.
+    #[napi(catch_unwind)]
+    pub fn export_connections(&self, name: String) -> u32 {
+        let guard = self.server.lock().unwrap_or_else(|p| p.into_inner());
+        guard.as_ref().map_or(0, |s| s.export_connections(&name) as u32)
+    }
+
     /// Clients connected now.
     #[napi(catch_unwind)]
     pub fn connections(&self) -> u32 {

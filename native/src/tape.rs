@@ -4,14 +4,16 @@
 use crate::copy::{CopyProgress, Extent};
 use crate::error::{coded, to_js, to_u64, Coded};
 use crate::job::{on_loaded_drive, take_plan};
+use crate::nbd::NativePlex;
 use crate::volume::NativeVolume;
 use napi::bindgen_prelude::{AbortSignal, AsyncTask, Buffer};
 use napi::{Env, Task};
 use napi_derive::napi;
 use plexus_tape::{
-    Content, CopyControl, DeviceSink, Digest, Drive, FileSink, FormatOptions, NullSink, Position, ReadRequest, TapeError,
+    Content, CopyControl, DeviceSink, Digest, Drive, FileSink, FormatOptions, NullSink, Position, ReadRequest, Sink, TapeError,
     DEFAULT_BLOCK_SIZE,
 };
+use plexus_export::{Plex, PlexError};
 use plexus_volume::{Access, Volume};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
@@ -383,6 +385,8 @@ pub struct TapeJobResult {
 
 enum Target {
     Volume(Arc<Volume>, bool),
+    /// Through a volume's write path: its pairs duplex (or track) what is restored.
+    Plex(Arc<Plex>),
     File(PathBuf),
     Verify,
 }
@@ -458,6 +462,14 @@ impl TapeJob {
         Ok(TapeJob::new(drive, TapeJob::restore_plan(file, options, |sync| Target::Volume(vol, sync))?))
     }
 
+    /// Prepares a restore of tape file `file` through a volume's write path: the volume's
+    /// pairs duplex (or track) every restored byte, its checkpoints record them.
+    #[napi(factory, catch_unwind)]
+    pub fn restore_to_plex(drive: &NativeDrive, file: f64, target: &NativePlex, options: Option<RestoreOptions>) -> napi::Result<Self> {
+        let plex = target.inner.clone();
+        Ok(TapeJob::new(drive, TapeJob::restore_plan(file, options, |_| Target::Plex(plex))?))
+    }
+
     /// Prepares a restore of tape file `file` into a plain file (created if missing).
     #[napi(factory, catch_unwind)]
     pub fn restore_to_file(drive: &NativeDrive, file: f64, path: String, options: Option<RestoreOptions>) -> napi::Result<Self> {
@@ -526,6 +538,7 @@ impl Task for TapeTask {
                         Target::Volume(v, sync) => {
                             plexus_tape::read_segment(drive, &req, &mut DeviceSink::new(v.as_ref(), target_offset, sync), &self.ctl)
                         }
+                        Target::Plex(plex) => plexus_tape::read_segment(drive, &req, &mut PlexSink { plex, base: target_offset }, &self.ctl),
                         Target::File(p) => FileSink::open(&p, target_offset)
                             .and_then(|mut sink| plexus_tape::read_segment(drive, &req, &mut sink, &self.ctl)),
                         Target::Verify => plexus_tape::read_segment(drive, &req, &mut NullSink, &self.ctl),
@@ -548,5 +561,35 @@ impl Task for TapeTask {
 
     fn resolve(&mut self, _env: Env, r: TapeJobResult) -> napi::Result<TapeJobResult> {
         Ok(r)
+    }
+}
+
+/// A restore into a volume's write path, from byte `base`; synced at the end.
+struct PlexSink {
+    plex: Arc<Plex>,
+    base: u64,
+}
+
+/// The write path's error as the tape crate reports a destination's.
+fn plex_error(e: PlexError) -> TapeError {
+    match e {
+        PlexError::Volume(v) => TapeError::Device(v),
+        other => TapeError::Sink { code: other.code(), detail: other.to_string() },
+    }
+}
+
+impl Sink for PlexSink {
+    fn prepare(&mut self, len: u64) -> plexus_tape::Result<()> {
+        plexus_volume::check_range(self.plex.label(), self.base, len, self.plex.size()).map_err(TapeError::Device)
+    }
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> plexus_tape::Result<()> {
+        self.plex.write(self.base + offset, data).map_err(plex_error)
+    }
+    fn zero(&mut self, offset: u64, len: u64) -> plexus_tape::Result<()> {
+        // Punched on every plex, so a thin volume restores thin on each.
+        self.plex.write_zeroes(self.base + offset, len, true).map_err(plex_error)
+    }
+    fn finish(&mut self) -> plexus_tape::Result<()> {
+        self.plex.flush().map_err(plex_error)
     }
 }

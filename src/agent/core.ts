@@ -22,8 +22,11 @@ export interface ExportControl {
   list(): unknown;
   /** Where the server listens. */
   addresses(): { tcp?: string; unix?: string };
-  /** NBD clients connected now. */
-  clients(): number;
+  /** NBD clients connected now (to `volume`'s export only, given one). */
+  clients(volume?: string): number;
+  /** Cuts `volume`'s clients and stops serving it until the returned function is called
+   * (a restore writing the whole volume under them). */
+  pause(volume: string): () => void;
   /** Stops the server: in-flight requests finish, exports are flushed, connections closed. */
   close(): void;
 }

@@ -68,6 +68,8 @@ class Exporter implements ExportControl {
   /** What each export is now, as a key: a change of key re-adds the export. */
   private readonly roles = new Map<string, string>();
   private readonly timers: NodeJS.Timeout[] = [];
+  /** Volumes not served for now, with how many pauses hold each. */
+  private readonly paused = new Map<string, number>();
 
   constructor(
     private readonly core: AgentCore,
@@ -97,6 +99,7 @@ class Exporter implements ExportControl {
     const records = this.core.mirrors.records.all();
     const names = new Set(store.names());
     for (const name of names) {
+      if (this.paused.has(name)) continue;
       const asSecondary = records.find((r) => r.secondary === name);
       if (asSecondary) {
         const mirror = PlexSet.kept(asSecondary.primary)?.mirrorOf(name);
@@ -165,8 +168,24 @@ class Exporter implements ExportControl {
     return { tcp: this.server.tcpAddress ?? undefined, unix: this.unix };
   }
 
-  clients(): number {
-    return callNative(() => this.server.connections());
+  clients(volume?: string): number {
+    return callNative(() => (volume === undefined ? this.server.connections() : this.server.exportConnections(volume)));
+  }
+
+  pause(volume: string): () => void {
+    this.paused.set(volume, (this.paused.get(volume) ?? 0) + 1);
+    this.cut(volume);
+    this.core.log.event('export-paused', { export: volume });
+    let resumed = false;
+    return () => {
+      if (resumed) return;
+      resumed = true;
+      const n = (this.paused.get(volume) ?? 1) - 1;
+      if (n > 0) this.paused.set(volume, n);
+      else this.paused.delete(volume);
+      this.core.log.event('export-resumed', { export: volume });
+      this.refresh();
+    };
   }
 
   private drain(): void {

@@ -5,6 +5,7 @@
  */
 import { BACKUP_MODES, type BackupMode, runBackup } from '../backup/backup.js';
 import { restoreJob } from '../backup/restore.js';
+import { restoreToVolume } from '../backup/restore-volume.js';
 import { PlexusError } from '../errors.js';
 import type { PairSelector } from '../mirror/mirrors.js';
 import { promote, rotate, stage } from '../mirror/plexes.js';
@@ -258,6 +259,15 @@ const HANDLERS: Record<string, Handler> = {
   restore: async (core, p, ctx) => {
     const job = p.num('job');
     const opts = { offset: p.optNum('offset'), length: p.optNum('length'), force: p.flag('force') };
+    const toVolume = p.optStr('toVolume');
+    if (toVolume !== undefined) {
+      const mirror = p.optStr('mirror') === 'resync' ? 'resync' : 'duplex';
+      // The agent's exports are the volume's users: paused for the restore.
+      const users = core.exports ? { clients: (v: string) => core.exports!.clients(v), pause: (v: string) => core.exports!.pause(v) } : undefined;
+      return core.foreground(ctx, 'restore', `job ${job} → volume ${toVolume}`, (j) =>
+        restoreToVolume(core.home, job, toVolume, { ...opts, mirror, users, signal: j.signal, onProgress: j.onProgress, onLog: ctx.onLog }),
+      );
+    }
     return core.foreground(ctx, 'restore', `job ${job} → ${p.str('to')}`, (j) => restoreJob(core.home, job, p.str('to'), { ...opts, signal: j.signal, onProgress: j.onProgress, onLog: ctx.onLog }));
   },
 

@@ -113,36 +113,29 @@ export function planRestore(catalog: Catalog, jobId: number, opts: { offset?: nu
   return { job, from, length, copy: r.copy, segments: r.segments };
 }
 
-async function restore(home: Home, jobId: number, to: string, opts: RestoreOptions): Promise<RestoreReport> {
-  const started = Date.now();
-  const catalog = Catalog.open(home);
-  let planned: RestorePlan;
-  try {
-    planned = planRestore(catalog, jobId, opts);
-  } finally {
-    catalog.close();
-  }
-  const { job, from, length, copy, segments: plan } = planned;
-  const end = from + length;
-  const dest = path.resolve(to);
-  if (fs.existsSync(dest) && !opts.force) throw new PlexusError('E_EXISTS', `${dest} exists; restore with --force to replace it`);
-  const partial = `${dest}.plexus-partial`;
-  if (opts.signal?.aborted) throw cancelledRestore(jobId, dest);
-  try {
-    fs.writeFileSync(partial, '');
-    fs.truncateSync(partial, length);
-  } catch (e) {
-    fs.rmSync(partial, { force: true });
-    throw fromSystem(e, partial);
-  }
-
+/**
+ * Reads the segments of `planned` in order, loading each cartridge once (a drive of each
+ * library claimed for the whole restore, each cartridge locked while loaded, waits for
+ * either logged), handing each segment's part inside the range, `[a, b)` relative to the
+ * segment, to `read` with the bytes delivered before it; returns the cartridges loaded.
+ * Everything claimed is released however it ends.
+ */
+export async function readSegments(
+  home: Home,
+  planned: RestorePlan,
+  opts: Pick<RestoreOptions, 'signal' | 'onLog'>,
+  cancelled: () => PlexusError,
+  read: (tape: TapeDrive, s: SegmentRow, a: number, b: number, before: number) => Promise<number>,
+): Promise<string[]> {
   const loaded: string[] = [];
   const claims = new Map<string, DriveClaim>();
   let current: { barcode: string; tape: TapeDrive; release: () => void } | undefined;
   let done = 0;
+  const { from, length } = planned;
+  const end = from + length;
   try {
-    for (const s of plan) {
-      if (opts.signal?.aborted) throw cancelledRestore(jobId, dest);
+    for (const s of planned.segments) {
+      if (opts.signal?.aborted) throw cancelled();
       if (current?.barcode !== s.barcode) {
         current?.release();
         current = undefined;
@@ -185,20 +178,59 @@ async function restore(home: Home, jobId: number, to: string, opts: RestoreOptio
       // The part of this segment inside the range, relative to the segment.
       const a = Math.max(from, s.sourceOffset) - s.sourceOffset;
       const b = Math.min(end, s.sourceOffset + s.length) - s.sourceOffset;
-      const whole = a === 0 && b === s.length;
-      const base = done;
-      const r = await current.tape.readSegment(s.fileNumber, partial, s.sourceOffset + a - from, {
-        firstBlock: s.firstBlock,
-        expectedLength: s.length,
-        expectedDigest: s.checksum,
-        range: whole ? undefined : { offset: a, length: b - a },
-        signal: opts.signal,
-        onProgress: (e) => opts.onProgress?.({ ...e, done: base + e.done, total: length }),
-      });
-      done += r.bytes;
+      done += await read(current.tape, s, a, b, done);
     }
+    return loaded;
+  } finally {
     current?.release();
-    current = undefined;
+    for (const c of claims.values()) c.release();
+  }
+}
+
+async function restore(home: Home, jobId: number, to: string, opts: RestoreOptions): Promise<RestoreReport> {
+  const started = Date.now();
+  const catalog = Catalog.open(home);
+  let planned: RestorePlan;
+  try {
+    planned = planRestore(catalog, jobId, opts);
+  } finally {
+    catalog.close();
+  }
+  const { job, from, length, copy, segments: plan } = planned;
+  const dest = path.resolve(to);
+  if (fs.existsSync(dest) && !opts.force) throw new PlexusError('E_EXISTS', `${dest} exists; restore with --force to replace it`);
+  const partial = `${dest}.plexus-partial`;
+  if (opts.signal?.aborted) throw cancelledRestore(jobId, dest);
+  try {
+    fs.writeFileSync(partial, '');
+    fs.truncateSync(partial, length);
+  } catch (e) {
+    fs.rmSync(partial, { force: true });
+    throw fromSystem(e, partial);
+  }
+
+  let done = 0;
+  let loaded: string[] = [];
+  try {
+    loaded = await readSegments(
+      home,
+      planned,
+      opts,
+      () => cancelledRestore(jobId, dest),
+      async (tape, s, a, b, base) => {
+        const whole = a === 0 && b === s.length;
+        const r = await tape.readSegment(s.fileNumber, partial, s.sourceOffset + a - from, {
+          firstBlock: s.firstBlock,
+          expectedLength: s.length,
+          expectedDigest: s.checksum,
+          range: whole ? undefined : { offset: a, length: b - a },
+          signal: opts.signal,
+          onProgress: (e) => opts.onProgress?.({ ...e, done: base + e.done, total: length }),
+        });
+        done += r.bytes;
+        return r.bytes;
+      },
+    );
     if (opts.signal?.aborted) throw cancelledRestore(jobId, dest);
     fs.renameSync(partial, dest);
   } catch (e) {
@@ -206,9 +238,6 @@ async function restore(home: Home, jobId: number, to: string, opts: RestoreOptio
     // However the cancel arrived (between segments, in a read, in a wait), one message.
     if (opts.signal?.aborted || (e instanceof PlexusError && e.code === 'E_CANCELLED')) throw cancelledRestore(jobId, dest, e);
     throw asPlexusError(fromSystem(e, partial));
-  } finally {
-    current?.release();
-    for (const c of claims.values()) c.release();
   }
   return { job: jobId, target: job.target, to: dest, offset: from, bytes: done, segments: plan.length, loaded, copy, elapsedMs: Date.now() - started };
 }

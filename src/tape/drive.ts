@@ -3,7 +3,7 @@
  * (crates/tape, docs/tape-format.md). Segment transfers run on native threads.
  */
 import { awaitNative, callNative } from '../errors.js';
-import { native } from '../native/binding.js';
+import { type NativePlex, native } from '../native/binding.js';
 import type { ProgressCallback } from '../progress.js';
 import { withPolledProgress } from '../progress.js';
 import type { Volume } from '../volumes/volume.js';
@@ -222,25 +222,19 @@ export class TapeDrive {
   }
 
   /**
-   * Reads segment `file` into the file at `path` from byte `targetOffset`, verifying
+   * Reads segment `file` into the file at `path` (or through a volume's write path,
+   * `plex`: its pairs duplex what is restored) from byte `targetOffset`, verifying
    * every block's CRC and, when the whole segment is read, its length and digest. With
    * `firstBlock` the segment is a chunk: `expectedLength` bytes from that block.
    */
   async readSegment(
     file: number,
-    path: string,
+    dest: string | NativePlex,
     targetOffset: number,
     opts: TransferOptions & { firstBlock?: number; expectedLength?: number; expectedDigest?: string; range?: { offset: number; length: number } } = {},
   ): Promise<{ bytes: number }> {
-    const job = callNative(() =>
-      native.TapeJob.restoreToFile(this.inner, file, path, {
-        targetOffset,
-        firstBlock: opts.firstBlock,
-        expectedLength: opts.expectedLength,
-        expectedDigest: opts.expectedDigest,
-        range: opts.range,
-      }),
-    );
+    const o = { targetOffset, firstBlock: opts.firstBlock, expectedLength: opts.expectedLength, expectedDigest: opts.expectedDigest, range: opts.range };
+    const job = callNative(() => (typeof dest === 'string' ? native.TapeJob.restoreToFile(this.inner, file, dest, o) : native.TapeJob.restoreToPlex(this.inner, file, dest, o)));
     const r = await run(job, 'restore', opts);
     return { bytes: r.bytes };
   }

@@ -12,7 +12,7 @@ pub mod secondary;
 pub mod tls;
 
 pub use access::host_allowed;
-pub use plex::Plex;
+pub use plex::{Plex, PlexError};
 pub use primary::PrimaryExport;
 pub use secondary::SecondaryExport;
 pub use tls::TlsHook;

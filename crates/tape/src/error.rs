@@ -36,6 +36,9 @@ pub enum TapeError {
     Cancelled { bytes: u64 },
     /// A sync failed earlier, so what the page cache holds is unknown: no more writes.
     Poisoned { cartridge: String },
+    /// The destination of a restore refused the data (a volume's write path: a fence,
+    /// a pair's state), with its own stable code.
+    Sink { code: &'static str, detail: String },
 }
 
 /// Shorthand for results of this crate.
@@ -58,6 +61,7 @@ impl TapeError {
             TapeError::Busy { .. } => "E_BUSY",
             TapeError::Cancelled { .. } => "E_CANCELLED",
             TapeError::Poisoned { .. } => "E_IO",
+            TapeError::Sink { code, .. } => code,
         }
     }
 
@@ -98,6 +102,7 @@ impl fmt::Display for TapeError {
             TapeError::Poisoned { cartridge } => {
                 write!(f, "cartridge {cartridge}: an earlier sync failed, so no further writes are accepted; reload the cartridge")
             }
+            TapeError::Sink { detail, .. } => write!(f, "{detail}"),
         }
     }
 }

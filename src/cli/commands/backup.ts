@@ -4,6 +4,7 @@ import path from 'node:path';
 import { BACKUP_MODES, type BackupMode, MAX_COMMAND_TIMEOUT_MS, runBackup } from '../../backup/backup.js';
 import { rebuildCatalog } from '../../backup/rebuild.js';
 import { restoreJob } from '../../backup/restore.js';
+import { type RestoreMirrorMode, restoreToVolume, type VolumeRestoreReport } from '../../backup/restore-volume.js';
 import { addSchedule, listSchedule, runDue } from '../../backup/schedule.js';
 import { Catalog, type SegmentRow } from '../../catalog/catalog.js';
 import { PlexusError } from '../../errors.js';
@@ -195,17 +196,43 @@ export async function runCatalogRebuild(o: GlobalOptions & { library?: string; j
 }
 
 /** `restore`. */
-export async function runRestore(jobText: string, o: GlobalOptions & { to: string; offset?: string; length?: string; force?: boolean; json?: boolean }): Promise<void> {
+export async function runRestore(
+  jobText: string,
+  o: GlobalOptions & { to?: string; toVolume?: string; mirror?: string; offset?: string; length?: string; force?: boolean; json?: boolean },
+): Promise<void> {
   const id = intOpt(jobText, 'job number', 1)!;
+  if ((o.to === undefined) === (o.toVolume === undefined)) throw new PlexusError('E_INVALID', 'restore needs one destination: --to FILE or --to-volume VOLUME');
+  if (o.mirror !== 'duplex' && o.mirror !== 'resync') throw new PlexusError('E_INVALID', `--mirror must be duplex or resync, not ${o.mirror}`);
   const bar = progressBar(`restore job ${id}`, Boolean(process.stderr.isTTY) && !o.json);
   try {
     const opts = { offset: sizeOpt(o.offset, 'offset'), length: sizeOpt(o.length, 'length'), force: o.force };
     const agent = await agentOf(o);
+    if (o.toVolume !== undefined) {
+      const params = { job: id, toVolume: o.toVolume, mirror: o.mirror, ...opts };
+      const r = await cancellable((signal) =>
+        agent
+          ? ask<VolumeRestoreReport>(agent, 'restore', params, { signal, onProgress: bar.callback, onLog: log(Boolean(o.json)) })
+          : restoreToVolume(homeOf(o), id, o.toVolume!, { ...opts, mirror: o.mirror as RestoreMirrorMode, signal, onProgress: bar.callback, onLog: log(Boolean(o.json)) }),
+      );
+      bar.stop();
+      if (o.json) return void printJson(r);
+      const pairs = [
+        ...r.duplexed.map((p) => `${p} duplexed`),
+        ...r.resynced.map((p) => `${p.pair} resynced (${formatBytes(p.bytes)})`),
+        ...r.tracked.map((p) => `${p} split, restored regions dirty`),
+      ];
+      process.stdout.write(
+        `restored job ${id} (${r.target}, ${formatBytes(r.bytes)} from byte ${r.offset}) into volume ${r.volume} from ${r.loaded.join(', ')}: ${r.segments} segments verified${pairs.length > 0 ? `; ${pairs.join('; ')}` : ''}
+`,
+      );
+      return;
+    }
+    const to = o.to!;
     // Through the agent, the destination is named from this process's directory.
     const r = await cancellable((signal) =>
       agent
-        ? ask<Awaited<ReturnType<typeof restoreJob>>>(agent, 'restore', { job: id, to: path.resolve(o.to), ...opts }, { signal, onProgress: bar.callback, onLog: log(Boolean(o.json)) })
-        : restoreJob(homeOf(o), id, o.to, { ...opts, signal, onProgress: bar.callback, onLog: log(Boolean(o.json)) }),
+        ? ask<Awaited<ReturnType<typeof restoreJob>>>(agent, 'restore', { job: id, to: path.resolve(to), ...opts }, { signal, onProgress: bar.callback, onLog: log(Boolean(o.json)) })
+        : restoreJob(homeOf(o), id, to, { ...opts, signal, onProgress: bar.callback, onLog: log(Boolean(o.json)) }),
     );
     bar.stop();
     if (o.json) {

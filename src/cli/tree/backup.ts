@@ -69,12 +69,14 @@ export function catalogCommand(): Command {
 /** Registers `restore`. */
 export function restoreCommand(): Command {
   return new Command('restore')
-    .description('restore a backup job (or a byte range of it) to a file, verifying every checksum')
+    .description('restore a backup job (or a byte range of it) to a file or into a volume, verifying every checksum')
     .argument('<job>', 'job number (see plexus catalog jobs)')
-    .requiredOption('--to <file>', 'destination file')
+    .option('--to <file>', 'destination file')
+    .option('--to-volume <volume>', 'destination volume, written at the same offsets (a primary: its pairs follow, see --mirror)')
+    .option('--mirror <how>', 'for a primary: duplex (every restored byte also written to its mirrored plexes) or resync (pairs split first, resynced after)', 'duplex')
     .option('--offset <size>', 'first byte of the source to restore')
     .option('--length <size>', 'bytes to restore')
-    .option('--force', 'replace an existing destination file')
+    .option('--force', 'replace an existing destination file; restore into a volume in use (its NBD clients are cut and its export paused)')
     .option('--json', 'print the report as JSON')
     .action(lazy(load, (m) => m.runRestore));
 }

@@ -185,6 +185,11 @@ impl Server {
         ids.iter().filter_map(|id| conns.get(id)).map(|s| s.shutdown(Shutdown::Both)).count()
     }
 
+    /// Connections that negotiated export `name` and are still open.
+    pub fn export_connections(&self, name: &str) -> usize {
+        lock(&self.inner.shared.negotiated).values().filter(|n| n.as_str() == name).count()
+    }
+
     /// Connections open now, in handshake or transmission.
     pub fn connection_count(&self) -> usize {
         *lock(&self.inner.active)
