@@ -22,7 +22,10 @@ async function fileSha(file: string): Promise<string> {
 
 /** Every cartridge file under the home. */
 function cartridges(dir: string): string[] {
-  return fs.readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.tape')).map((f) => path.join(dir, f));
+  return fs
+    .readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.tape'))
+    .map((f) => path.join(dir, f));
 }
 
 describe('backup of a thin volume', () => {

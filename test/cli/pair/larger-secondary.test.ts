@@ -3,8 +3,8 @@
  * primary's size is mirrored; the rest of the secondary is left as it was.
  */
 import { describe, expect, it } from 'vitest';
-import { checksum, expectFailure, ok, useScratch } from '../cli-helpers.js';
 import { plexus } from '../../helpers/home.js';
+import { checksum, expectFailure, ok, useScratch } from '../cli-helpers.js';
 
 const s = useScratch();
 
