@@ -6,6 +6,7 @@
 import { BACKUP_MODES, type BackupMode, runBackup } from '../backup/backup.js';
 import { restoreJob } from '../backup/restore.js';
 import { restoreToVolume } from '../backup/restore-volume.js';
+import { runHookedBackup, runSplitBackup } from '../backup/split-backup.js';
 import { PlexusError } from '../errors.js';
 import type { PairSelector } from '../mirror/mirrors.js';
 import { promote, rotate, stage } from '../mirror/plexes.js';
@@ -236,6 +237,20 @@ const HANDLERS: Record<string, Handler> = {
   },
   'pair.checkpoint': (core, p) => core.checkpoint(p.str('primary'), p.optNum('release')),
 
+  'backup.split': async (core, p, ctx) => {
+    const primary = p.str('source');
+    core.exclusive([primary]);
+    const opts = { ...flowOpts(p), plex: p.optStr('plex'), stage: p.optStr('stage') };
+    return core
+      .foreground(ctx, 'backup', `${primary} from its mirror`, (j) =>
+        runSplitBackup(core.home, primary, { ...opts, signal: j.signal, onProgress: j.onProgress, onLog: ctx.onLog, onStep: (x) => core.log.event('split-backup-step', { primary, ...x }) }),
+      )
+      .finally(() => core.changed());
+  },
+  'backup.hooked': async (core, p, ctx) => {
+    const source = p.str('source');
+    return core.foreground(ctx, 'backup', source, (j) => runHookedBackup(core.home, source, { ...flowOpts(p), signal: j.signal, onProgress: j.onProgress, onLog: ctx.onLog }));
+  },
   'backup.run': async (core, p, ctx) => {
     const source = p.str('source');
     const mode = p.optStr('mode') ?? 'single';
@@ -290,4 +305,22 @@ export async function handleRequest(core: AgentCore, method: string, params: Par
   const h = Object.hasOwn(HANDLERS, method) ? HANDLERS[method] : undefined;
   if (!h) throw new PlexusError('E_INVALID', `unknown control request '${method}'`);
   return h(core, new ParamReader(method, params), ctx);
+}
+
+/** The options of a backup with hooks (and a split-mirror backup) from a request. */
+function flowOpts(p: ParamReader) {
+  const mode = p.optStr('mode') ?? 'single';
+  if (!BACKUP_MODES.includes(mode as BackupMode)) throw new PlexusError('E_INVALID', `mode must be one of ${BACKUP_MODES.join(', ')}, not '${mode}'`);
+  return {
+    host: p.optStr('host'),
+    mode: mode as BackupMode,
+    library: p.optStr('library'),
+    streams: p.optNum('streams'),
+    chunk: p.optNum('chunk'),
+    commandTimeoutMs: p.optNum('commandTimeoutMs'),
+    driveTimeoutMs: p.optNum('driveTimeoutMs'),
+    freeze: p.optStr('freeze'),
+    thaw: p.optStr('thaw'),
+    hookTimeoutMs: p.optNum('hookTimeoutMs'),
+  };
 }

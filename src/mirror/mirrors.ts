@@ -3,6 +3,7 @@ import { asPlexusError, callNative, PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
 import { native } from '../native/binding.js';
 import type { ProgressCallback } from '../progress.js';
+import { failpoint } from '../util/failpoints.js';
 import { guardMethods } from '../util/guard.js';
 import { fileStamp, VolumeStore } from '../volumes/store.js';
 import { describeHook, HookError, type HookResult, runHook } from './hooks.js';
@@ -346,6 +347,7 @@ export class Mirrors {
       let splitAt: string | undefined;
       let failure: unknown;
       try {
+        failpoint('pair-split');
         callNative(() => PlexSet.splitAll(pairs.map((p) => p.mirror)));
         splitAt = new Date().toISOString();
         for (const p of pairs) {

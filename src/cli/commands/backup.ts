@@ -1,11 +1,12 @@
 /** `plexus backup run|schedule`, `plexus catalog jobs|show|rebuild`, `plexus restore` (declared in ../tree/backup.ts). */
 
 import path from 'node:path';
-import { BACKUP_MODES, type BackupMode, MAX_COMMAND_TIMEOUT_MS, runBackup } from '../../backup/backup.js';
+import { BACKUP_MODES, type BackupMode, type BackupOptions, MAX_COMMAND_TIMEOUT_MS, runBackup } from '../../backup/backup.js';
 import { rebuildCatalog } from '../../backup/rebuild.js';
 import { restoreJob } from '../../backup/restore.js';
 import { type RestoreMirrorMode, restoreToVolume, type VolumeRestoreReport } from '../../backup/restore-volume.js';
 import { addSchedule, listSchedule, runDue } from '../../backup/schedule.js';
+import { describeStep, type FlowStep, type HookedBackupReport, runHookedBackup, runSplitBackup, type SplitBackupReport } from '../../backup/split-backup.js';
 import { Catalog, type SegmentRow } from '../../catalog/catalog.js';
 import { PlexusError } from '../../errors.js';
 import { formatBytes, formatRate } from '../../util/size.js';
@@ -22,7 +23,7 @@ const log = (quiet: boolean) => (line: string) => {
 /** `backup run`. */
 export async function runBackupRun(
   source: string,
-  o: GlobalOptions & { library?: string; mode: string; streams: string; chunk: string; timeout?: string; driveTimeout?: string; background?: boolean; json?: boolean },
+  o: GlobalOptions & { library?: string; mode: string; streams: string; chunk: string; timeout?: string; driveTimeout?: string; background?: boolean; json?: boolean } & FlowFlags,
 ): Promise<void> {
   if (!BACKUP_MODES.includes(o.mode as BackupMode)) throw new PlexusError('E_INVALID', `--mode must be one of ${BACKUP_MODES.join(', ')}, not '${o.mode}'`);
   const driveTimeout = intOpt(o.driveTimeout, 'drive timeout', 0, 31_536_000);
@@ -43,6 +44,10 @@ export async function runBackupRun(
   };
   // With an agent running, the backup is one of its jobs (plexus jobs lists it).
   const agent = await agentOf(o);
+  if (o.fromMirror || o.freeze !== undefined || o.thaw !== undefined || o.plex !== undefined || o.stage !== undefined) {
+    if (o.background) throw new PlexusError('E_INVALID', '--background does not combine with --from-mirror or hooks yet: run it in the foreground');
+    return runFlowBackup(source, o, opts, agent);
+  }
   if (o.background) {
     if (!agent) throw new PlexusError('E_STATE', `--background needs the home's agent: start it with \`plexus serve --detach\``);
     const { job } = await ask<{ job: string }>(agent, 'backup.run', { source, ...opts, background: true });
@@ -147,6 +152,46 @@ function storedBytes(segments: readonly SegmentRow[]): { logicalBytes: number; d
     dataBytes += s.dataBytes ?? s.length;
   }
   return { logicalBytes, dataBytes };
+}
+
+/** Options of the split-mirror flow and hooks of `backup run`. */
+interface FlowFlags {
+  fromMirror?: boolean;
+  plex?: string;
+  stage?: string;
+  freeze?: string;
+  thaw?: string;
+  hookTimeout: string;
+}
+
+/** `backup run --from-mirror` (the flow of Fig. 2), or a plain backup with hooks. */
+async function runFlowBackup(source: string, o: GlobalOptions & FlowFlags & { json?: boolean }, opts: BackupOptions, agent: Awaited<ReturnType<typeof agentOf>>): Promise<void> {
+  if (!o.fromMirror && (o.plex !== undefined || o.stage !== undefined)) throw new PlexusError('E_INVALID', '--plex and --stage go with --from-mirror');
+  const hookTimeout = intOpt(o.hookTimeout, 'hook timeout', 1, 86_400)!;
+  const flow = { ...opts, plex: o.plex, stage: o.stage, freeze: o.freeze, thaw: o.thaw, hookTimeoutMs: hookTimeout * 1000 };
+  const bar = progressBar(`backup ${source}`, Boolean(process.stderr.isTTY) && !o.json);
+  try {
+    const method = o.fromMirror ? 'backup.split' : 'backup.hooked';
+    const r = await cancellable((signal) => {
+      // Each step on a terminal; the report (and the agent's log) has them all.
+      const onStep = process.stderr.isTTY && !o.json ? (x: FlowStep) => process.stderr.write(`${describeStep(x)}\n`) : undefined;
+      const local = { ...flow, signal, onProgress: bar.callback, onLog: log(Boolean(o.json)), onStep };
+      if (agent) return ask<SplitBackupReport | HookedBackupReport>(agent, method, { source, ...flow }, { signal, onProgress: bar.callback, onLog: log(Boolean(o.json)) });
+      return o.fromMirror ? runSplitBackup(homeOf(o), source, local) : runHookedBackup(homeOf(o), source, local);
+    });
+    bar.stop();
+    if (o.json) return void printJson(r);
+    if ('steps' in r) {
+      const b = r.backup;
+      process.stdout.write(
+        `split backup of ${r.primary}: ${r.plex} split at ${r.splitAt}${r.freeze || r.thaw ? ` (application frozen ${r.frozenMs} ms)` : ''}, job ${b.job} backed up ${formatBytes(b.bytes)} of ${r.source} to ${b.cartridges.join(', ')}, pair resynced (${formatBytes(r.resync.reduce((a, x) => a + x.bytesCopied, 0))} copied)\n`,
+      );
+    } else {
+      process.stdout.write(`backed up ${r.target} (${formatBytes(r.bytes)}) as job ${r.job} to ${r.cartridges.join(', ')}${r.frozenMs !== undefined ? `, frozen ${r.frozenMs} ms` : ''}\n`);
+    }
+  } finally {
+    bar.stop();
+  }
 }
 
 /** `catalog show`. */

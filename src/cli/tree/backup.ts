@@ -18,6 +18,12 @@ export function backupCommand(): Command {
     .option('--timeout <seconds>', 'a segment command taking longer fails its stream: a hung device (default 10, or 1 per MiB of larger chunks)')
     .option('--drive-timeout <seconds>', 'single mode: give up waiting for a free drive after this long (default: wait)')
     .option('--background', "run as a job of the home's agent (plexus serve) and return at once; plexus jobs follows it")
+    .option('--from-mirror', 'split-mirror backup of a primary: freeze, split its pair, thaw, back up the split image, resync')
+    .option('--plex <secondary>', 'with --from-mirror: the pair to split (default: the only one in PAIR)')
+    .option('--stage <volume>', 'with --from-mirror: copy the split image to this volume and resync at once, then back up the copy')
+    .option('--freeze <command>', 'shell command putting the application in backup mode (e.g. "fsfreeze -f /mnt")')
+    .option('--thaw <command>', 'shell command resuming it; runs whenever the freeze succeeded')
+    .option('--hook-timeout <seconds>', 'longest a freeze or thaw command may run', '60')
     .option('--json', 'print the report as JSON')
     .action(lazy(load, (m) => m.runBackupRun));
 
