@@ -81,7 +81,11 @@ export async function benchSparse(home: Home, opts: SparseBenchOptions): Promise
     }
     // Cartridges big enough for a round's jobs; a job that fills one goes on to the next.
     plexus(h, 'library', 'create', 'lib', '--slots', String(2 * rounds + 2), '--drives', '1', '--cartridge-size', String(Math.max(256 << 20, 2 * data + (16 << 20))));
-    const tapes = (): number => fs.readdirSync(path.join(h, 'libraries'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.tape')).reduce((a, f) => a + allocated(path.join(h, 'libraries', f)), 0);
+    const tapes = (): number =>
+      fs
+        .readdirSync(path.join(h, 'libraries'), { recursive: true, encoding: 'utf8' })
+        .filter((f) => f.endsWith('.tape'))
+        .reduce((a, f) => a + allocated(path.join(h, 'libraries', f)), 0);
     const out = path.join(dir, 'out.img');
     const contenders: SparseTiming[] = [
       'plexus copy',

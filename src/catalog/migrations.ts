@@ -209,7 +209,7 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 7,
-    description: 'the data bytes of a segment: what a thin volume\'s backup put on the cartridge beside its logical length',
+    description: "the data bytes of a segment: what a thin volume's backup put on the cartridge beside its logical length",
     // NULL for the segments written before: they hold all their bytes (format version 1
     // cartridges record no holes).
     sql: `
