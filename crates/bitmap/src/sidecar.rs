@@ -58,6 +58,38 @@ struct GroupSync {
     count: u64,
 }
 
+/// What a sidecar wrote and synced since it was created or opened: the cost a benchmark
+/// reports (a resync's checkpoints, the marks of a write load).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SidecarStats {
+    /// Bytes written to the snapshot (its tmp file) and the log.
+    pub bytes_written: u64,
+    /// fsyncs and fdatasyncs of the sidecar's files and directory.
+    pub syncs: u64,
+    /// Snapshots written.
+    pub snapshots: u64,
+    /// Log records appended.
+    pub records: u64,
+}
+
+/// [`SidecarStats`] as counters that any thread may bump.
+#[derive(Debug, Default)]
+struct IoCounters {
+    bytes: std::sync::atomic::AtomicU64,
+    syncs: std::sync::atomic::AtomicU64,
+    snapshots: std::sync::atomic::AtomicU64,
+    records: std::sync::atomic::AtomicU64,
+}
+
+impl IoCounters {
+    fn wrote(&self, bytes: u64) {
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+    fn synced(&self, n: u64) {
+        self.syncs.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
 /// The intent extent a dirty bitmap of a pair uses (DRBD's activity-log extent is 4 MiB
 /// too); see [`DurableBitmap::with_intent_extent`].
 pub const INTENT_EXTENT: u64 = 4 << 20;
@@ -101,6 +133,8 @@ pub struct DurableBitmap {
     synced: std::sync::Condvar,
     /// The log, for the group commit's fdatasync outside the log mutex.
     sync_file: Option<File>,
+    /// What was written and synced (for [`stats`](Self::stats)).
+    io: IoCounters,
 }
 
 /// `path` with `suffix` appended to its file name (`vol.bitmap` -> `vol.bitmap.log`).
@@ -154,7 +188,12 @@ impl DurableBitmap {
         fs::rename(&tmp_path, &path).map_err(BitmapError::io(&path, "rename"))?;
         // One directory fsync makes both the log's and the snapshot's entries durable.
         sync_dir(&path)?;
-        Ok(Self::assemble(
+        let io = IoCounters::default();
+        io.wrote(bytes.len() as u64);
+        io.synced(3);
+        io.snapshots.store(1, Ordering::Relaxed);
+        Ok(Self::assemble_with(
+            io,
             bitmap,
             path,
             tmp_path,
@@ -202,7 +241,7 @@ impl DurableBitmap {
             appended: 0,
             unsynced: std::collections::HashMap::new(),
         };
-        Ok(Self::assemble(bitmap, path, tmp_path, log_path, durable, state))
+        Ok(Self::assemble_with(IoCounters::default(), bitmap, path, tmp_path, log_path, durable, state))
     }
 
     /// Opens the sidecar if it exists, else creates it. If it exists with a
@@ -229,7 +268,15 @@ impl DurableBitmap {
         }
     }
 
-    fn assemble(bitmap: DirtyBitmap, path: PathBuf, tmp_path: PathBuf, log_path: PathBuf, durable: bool, state: LogState) -> Self {
+    fn assemble_with(
+        io: IoCounters,
+        bitmap: DirtyBitmap,
+        path: PathBuf,
+        tmp_path: PathBuf,
+        log_path: PathBuf,
+        durable: bool,
+        state: LogState,
+    ) -> Self {
         // Without a second handle the group commit syncs through the log mutex instead.
         let sync_file = state.file.try_clone().ok();
         DurableBitmap {
@@ -244,6 +291,18 @@ impl DurableBitmap {
             group: Mutex::new(GroupSync::default()),
             synced: std::sync::Condvar::new(),
             sync_file,
+            io,
+        }
+    }
+
+    /// What this handle wrote and synced so far (opening counts nothing).
+    pub fn stats(&self) -> SidecarStats {
+        let io = &self.io;
+        SidecarStats {
+            bytes_written: io.bytes.load(Ordering::Relaxed),
+            syncs: io.syncs.load(Ordering::Relaxed),
+            snapshots: io.snapshots.load(Ordering::Relaxed),
+            records: io.records.load(Ordering::Relaxed),
         }
     }
 
@@ -272,6 +331,7 @@ impl DurableBitmap {
         g.syncing = true;
         g.count += 1;
         drop(g);
+        self.io.synced(1);
         // Writers that were about to append get the CPU first (2 cores, many writers):
         // their records then ride on this sync instead of waiting for the next.
         std::thread::yield_now();
@@ -410,6 +470,8 @@ impl DurableBitmap {
             }
             st.len += RECORD_LEN as u64;
             st.appended += 1;
+            self.io.wrote(RECORD_LEN as u64);
+            self.io.records.fetch_add(1, Ordering::Relaxed);
             let t = st.appended;
             // Covered from now on (one record per extent), durable once ticket t is synced.
             for e in e_first..=e_last {
@@ -583,6 +645,9 @@ impl DurableBitmap {
         // Failures up to and including rename leave the old snapshot and old
         // log intact and consistent, so they are plain errors.
         write_tmp(&self.tmp_path, &bytes)?;
+        self.io.wrote(bytes.len() as u64);
+        self.io.synced(if st.len == 0 { 2 } else { 3 });
+        self.io.snapshots.fetch_add(1, Ordering::Relaxed);
         fs::rename(&self.tmp_path, &self.path).map_err(BitmapError::io(&self.path, "rename"))?;
         st.generation = next;
         // After the rename, a failure leaves durability unknown: poison.
