@@ -85,11 +85,13 @@ struct ResyncHook<'a> {
 }
 
 impl ResyncHook<'_> {
-    /// Data first, then the cleared bits: a crash between the two only recopies.
+    /// Data first, then the cleared bits: a crash between the two only recopies. The
+    /// bitmap's checkpoint logs only the ranges cleared since the last one (one sync), so
+    /// a checkpoint costs what was copied, not the size of the bitmap.
     fn checkpoint(&self) -> Result<()> {
         let _all = self.checkpoint.write().unwrap_or_else(|p| p.into_inner());
         self.dst.flush()?;
-        self.mirror.p_dirty.flush()?;
+        self.mirror.p_dirty.checkpoint()?;
         Ok(())
     }
 
@@ -151,8 +153,9 @@ impl Mirror {
                 let unfilled: Vec<u64> = self.filled.bitmap().snapshot_words().iter().map(|w| !w).collect();
                 self.p_dirty.merge_words(&unfilled)?;
             }
-            // The union is durable before the secondary's own record of it is cleared.
-            self.p_dirty.flush()?;
+            // The union is durable before the secondary's own record of it is cleared (with
+            // write intent it already is: marks and merges were durable when they returned).
+            self.p_dirty.checkpoint()?;
             self.s_dirty.clear()?;
             q.set_mode(Mode::Duplex);
         }
