@@ -332,12 +332,23 @@ impl DirtyBitmap {
     /// Coalesced dirty runs as byte ranges, merged across word boundaries;
     /// the last run is clipped to `size()`.
     pub fn runs(&self) -> Runs<'_> {
-        Runs::new(self, self.shift)
+        Runs::new(self, self.bit_runs(), self.shift)
     }
 
     /// Coalesced dirty runs as `(first_bit, nbits)`.
     pub fn bit_runs(&self) -> BitRuns<'_> {
-        BitRuns::new(&self.words)
+        BitRuns::new(&self.words, self.nbits, false)
+    }
+
+    /// Coalesced clean runs (granules whose bit is clear) as byte ranges, found a word at
+    /// a time like [`runs`](Self::runs); the last run is clipped to `size()`.
+    pub fn clean_runs(&self) -> Runs<'_> {
+        Runs::new(self, self.clean_bit_runs(), self.shift)
+    }
+
+    /// Coalesced clean runs as `(first_bit, nbits)`.
+    pub fn clean_bit_runs(&self) -> BitRuns<'_> {
+        BitRuns::new(&self.words, self.nbits, true)
     }
 }
 
