@@ -439,6 +439,12 @@ export declare class XcopyJob {
   cancel(): void
 }
 
+/**
+ * `threads` writers each making `marksPerThread` durable marks of granules no record covers
+ * yet, on a fresh sidecar in `dir` (which must exist; left for the caller to remove).
+ */
+export declare function bitmapDurableMarks(dir: string, threads: number, marksPerThread: number): Promise<DurableMarkRate>
+
 /** Milliseconds to iterate the dirty runs of a `bits`-bit bitmap with `fraction` set. */
 export declare function bitmapRunsMs(bits: number, fraction: number): BitmapRunsTiming
 
@@ -495,6 +501,30 @@ export interface CartridgeLabel {
   readOnly: boolean
 }
 
+/** What the initial copy of a sparse pair cost its sidecars (`plexus_mirror::bench::checkpoint_costs`). */
+export interface CheckpointCosts {
+  /** Logical size of the volumes, bytes. */
+  size: number
+  /** Bytes of data copied (the rest were holes, punched). */
+  data: number
+  /** Granules the copy visited. */
+  granules: number
+  /** Bytes the copy wrote to sidecar files (snapshots and logs). */
+  sidecarBytes: number
+  /** fsyncs and fdatasyncs of sidecar files and their directory during the copy. */
+  sidecarSyncs: number
+  /** Snapshots written during the copy. */
+  snapshots: number
+  /** Log records appended during the copy. */
+  records: number
+  /** Wall time of the copy, seconds. */
+  seconds: number
+  /** Bytes the pair's creation wrote to its sidecars before the copy. */
+  setupBytes: number
+  /** Syncs of the pair's creation. */
+  setupSyncs: number
+}
+
 /** One dirty-bitmap generation of a primary. */
 export interface CheckpointGeneration {
   /** Its number (1, 2, ...). */
@@ -539,6 +569,16 @@ export interface CopyResult {
   threads: number
 }
 
+/** Durable marks per second and the log fdatasyncs they took (`plexus_bitmap::bench::durable_marks_per_s`). */
+export interface DurableMarkRate {
+  /** Marks per second, all writers together. */
+  marksPerS: number
+  /** Log fdatasyncs issued (concurrent marks share them). */
+  syncs: number
+  /** Marks made. */
+  marks: number
+}
+
 /** Swaps the data files of two equal-sized volumes atomically, without copying. */
 export declare function exchangeVolumeData(a: string, b: string): void
 
@@ -578,6 +618,14 @@ export interface JournalStats {
 
 /** The machine's memcpy bandwidth in bytes per second (best of `rounds`). */
 export declare function memcpyBandwidth(bytes: number, rounds: number): number
+
+/**
+ * Pairs two sparse volumes of `size` bytes made in `dir` (which must exist; files are left
+ * for the caller to remove), the primary holding `data` bytes in 1 MiB pieces spread over
+ * it, and measures the initial copy: what its checkpoints cost the sidecars and its wall
+ * time. `granularity` defaults to 64 KiB, `threads` to one per core.
+ */
+export declare function mirrorCheckpointCosts(dir: string, size: number, data: number, granularity?: number | undefined | null, threads?: number | undefined | null): Promise<CheckpointCosts>
 
 /** Where a pair keeps its bitmaps. */
 export interface MirrorPaths {

@@ -167,3 +167,118 @@ impl Task for ReplayTask {
         Ok(ReplayTiming { records_per_s: f.records_per_s, bytes_per_s: f.bytes_per_s, memcpy_bytes_per_s: f.memcpy_bytes_per_s })
     }
 }
+
+/// What the initial copy of a sparse pair cost its sidecars (`plexus_mirror::bench::checkpoint_costs`).
+#[napi(object)]
+pub struct CheckpointCosts {
+    /// Logical size of the volumes, bytes.
+    pub size: f64,
+    /// Bytes of data copied (the rest were holes, punched).
+    pub data: f64,
+    /// Granules the copy visited.
+    pub granules: f64,
+    /// Bytes the copy wrote to sidecar files (snapshots and logs).
+    pub sidecar_bytes: f64,
+    /// fsyncs and fdatasyncs of sidecar files and their directory during the copy.
+    pub sidecar_syncs: f64,
+    /// Snapshots written during the copy.
+    pub snapshots: f64,
+    /// Log records appended during the copy.
+    pub records: f64,
+    /// Wall time of the copy, seconds.
+    pub seconds: f64,
+    /// Bytes the pair's creation wrote to its sidecars before the copy.
+    pub setup_bytes: f64,
+    /// Syncs of the pair's creation.
+    pub setup_syncs: f64,
+}
+
+/// Pairs two sparse volumes of `size` bytes made in `dir` (which must exist; files are left
+/// for the caller to remove), the primary holding `data` bytes in 1 MiB pieces spread over
+/// it, and measures the initial copy: what its checkpoints cost the sidecars and its wall
+/// time. `granularity` defaults to 64 KiB, `threads` to one per core.
+#[napi(ts_return_type = "Promise<CheckpointCosts>", catch_unwind)]
+pub fn mirror_checkpoint_costs(
+    dir: String,
+    size: f64,
+    data: f64,
+    granularity: Option<f64>,
+    threads: Option<f64>,
+) -> napi::Result<AsyncTask<CheckpointCostTask>> {
+    let (size, granularity) = crate::args::bitmap_geometry(size, granularity.unwrap_or(65536.0))?;
+    let opts = plexus_mirror::bench::CheckpointCostOptions {
+        size: crate::args::to_u64_max("size", size as f64, 1 << 46)?,
+        data: crate::args::to_u64_max("data", data, size)?,
+        granularity,
+        threads: crate::args::threads(threads)?,
+    };
+    Ok(AsyncTask::new(CheckpointCostTask { dir: dir.into(), opts }))
+}
+
+/// `mirrorCheckpointCosts` on the libuv pool.
+pub struct CheckpointCostTask {
+    dir: std::path::PathBuf,
+    opts: plexus_mirror::bench::CheckpointCostOptions,
+}
+
+impl Task for CheckpointCostTask {
+    type Output = plexus_mirror::bench::CheckpointCosts;
+    type JsValue = CheckpointCosts;
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        crate::error::guard(|| plexus_mirror::bench::checkpoint_costs(&self.dir, &self.opts).map_err(to_js))
+    }
+    fn resolve(&mut self, _env: Env, c: Self::Output) -> napi::Result<CheckpointCosts> {
+        Ok(CheckpointCosts {
+            size: c.size as f64,
+            data: c.data as f64,
+            granules: c.granules as f64,
+            sidecar_bytes: c.sidecar_bytes as f64,
+            sidecar_syncs: c.sidecar_syncs as f64,
+            snapshots: c.snapshots as f64,
+            records: c.records as f64,
+            seconds: c.seconds,
+            setup_bytes: c.setup_bytes as f64,
+            setup_syncs: c.setup_syncs as f64,
+        })
+    }
+}
+
+/// Durable marks per second and the log fdatasyncs they took (`plexus_bitmap::bench::durable_marks_per_s`).
+#[napi(object)]
+pub struct DurableMarkRate {
+    /// Marks per second, all writers together.
+    pub marks_per_s: f64,
+    /// Log fdatasyncs issued (concurrent marks share them).
+    pub syncs: f64,
+    /// Marks made.
+    pub marks: f64,
+}
+
+/// `threads` writers each making `marksPerThread` durable marks of granules no record covers
+/// yet, on a fresh sidecar in `dir` (which must exist; left for the caller to remove).
+#[napi(ts_return_type = "Promise<DurableMarkRate>", catch_unwind)]
+pub fn bitmap_durable_marks(dir: String, threads: f64, marks_per_thread: f64) -> napi::Result<AsyncTask<DurableMarkTask>> {
+    Ok(AsyncTask::new(DurableMarkTask {
+        dir: dir.into(),
+        threads: crate::args::to_u64_max("threads", threads, u64::from(crate::args::MAX_THREADS))?.max(1),
+        marks: crate::args::to_u64_max("marksPerThread", marks_per_thread, 1 << 20)?.max(1),
+    }))
+}
+
+/// `bitmapDurableMarks` on the libuv pool.
+pub struct DurableMarkTask {
+    dir: std::path::PathBuf,
+    threads: u64,
+    marks: u64,
+}
+
+impl Task for DurableMarkTask {
+    type Output = (f64, u64);
+    type JsValue = DurableMarkRate;
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        crate::error::guard(|| plexus_bitmap::bench::durable_marks_per_s(&self.dir, self.threads, self.marks).map_err(to_js))
+    }
+    fn resolve(&mut self, _env: Env, (rate, syncs): Self::Output) -> napi::Result<DurableMarkRate> {
+        Ok(DurableMarkRate { marks_per_s: rate, syncs: syncs as f64, marks: (self.threads * self.marks) as f64 })
+    }
+}

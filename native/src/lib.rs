@@ -17,6 +17,7 @@ mod tape;
 mod volume;
 mod xcopy;
 
+pub use bench::{bitmap_durable_marks, mirror_checkpoint_costs, CheckpointCostTask, CheckpointCosts, DurableMarkRate, DurableMarkTask};
 pub use bench::{bitmap_runs_ms, bitmap_set_ns, memcpy_bandwidth, BitmapRunsTiming};
 pub use bench::{journal_replay_bench, mirror_write_path_ns, MirrorWritePath, ReplayTask, ReplayTiming, WriteCost, WritePathTask};
 pub use bitmap::NativeBitmap;

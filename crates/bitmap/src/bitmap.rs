@@ -115,20 +115,35 @@ impl DirtyBitmap {
     /// The first set bit at or after `from`, a word at a time (None: none set). Weakly
     /// consistent under concurrent writers, like the run iterators.
     pub fn next_set(&self, from: u64) -> Option<u64> {
-        let nbits = self.len_bits();
-        if from >= nbits {
+        self.next_in(from, self.nbits, false)
+    }
+
+    /// The first clear bit at or after `from`, a word at a time (None: all set).
+    pub fn next_clear(&self, from: u64) -> Option<u64> {
+        self.next_in(from, self.nbits, true)
+    }
+
+    /// The first bit in `from..end` that is set (or, with `clear`, clear), reading only
+    /// the words that range touches.
+    pub(crate) fn next_in(&self, from: u64, end: u64, clear: bool) -> Option<u64> {
+        let end = end.min(self.nbits);
+        if from >= end {
             return None;
         }
-        let mut idx = (from / 64) as usize;
+        let flip = if clear { u64::MAX } else { 0 };
+        let mut idx = usize::try_from(from / 64).ok()?;
         // Bits below `from` in its word do not count.
-        let mut w = self.words.get(idx)?.load(Ordering::Acquire) & (u64::MAX << (from % 64));
+        let mut w = (self.words.get(idx)?.load(Ordering::Acquire) ^ flip) & (u64::MAX << (from % 64));
         loop {
             if w != 0 {
                 let bit = idx as u64 * 64 + u64::from(w.trailing_zeros());
-                return (bit < nbits).then_some(bit);
+                return (bit < end).then_some(bit);
             }
             idx += 1;
-            w = self.words.get(idx)?.load(Ordering::Acquire);
+            if idx as u64 * 64 >= end {
+                return None;
+            }
+            w = self.words.get(idx)?.load(Ordering::Acquire) ^ flip;
         }
     }
 
@@ -185,6 +200,14 @@ impl DirtyBitmap {
             true
         });
         newly
+    }
+
+    /// Clears bits `first..=last` one word at a time. Caller guarantees the span is in range.
+    pub(crate) fn clear_bits(&self, first: u64, last: u64) {
+        self.for_each_word(first, last, |w, mask| {
+            w.fetch_and(!mask, Ordering::Relaxed);
+            true
+        });
     }
 
     /// ORs whole words in (a word count mismatch ORs the common prefix; bits
@@ -268,10 +291,7 @@ impl DirtyBitmap {
     /// `E_RANGE` as for `mark_range`.
     pub fn clear_range(&self, offset: u64, len: u64) -> Result<()> {
         if let Some((first, last)) = self.bit_span(offset, len)? {
-            self.for_each_word(first, last, |w, mask| {
-                w.fetch_and(!mask, Ordering::Relaxed);
-                true
-            });
+            self.clear_bits(first, last);
         }
         Ok(())
     }
@@ -312,12 +332,23 @@ impl DirtyBitmap {
     /// Coalesced dirty runs as byte ranges, merged across word boundaries;
     /// the last run is clipped to `size()`.
     pub fn runs(&self) -> Runs<'_> {
-        Runs::new(self, self.shift)
+        Runs::new(self, self.bit_runs(), self.shift)
     }
 
     /// Coalesced dirty runs as `(first_bit, nbits)`.
     pub fn bit_runs(&self) -> BitRuns<'_> {
-        BitRuns::new(&self.words)
+        BitRuns::new(&self.words, self.nbits, false)
+    }
+
+    /// Coalesced clean runs (granules whose bit is clear) as byte ranges, found a word at
+    /// a time like [`runs`](Self::runs); the last run is clipped to `size()`.
+    pub fn clean_runs(&self) -> Runs<'_> {
+        Runs::new(self, self.clean_bit_runs(), self.shift)
+    }
+
+    /// Coalesced clean runs as `(first_bit, nbits)`.
+    pub fn clean_bit_runs(&self) -> BitRuns<'_> {
+        BitRuns::new(&self.words, self.nbits, true)
     }
 }
 

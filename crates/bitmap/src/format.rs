@@ -1,6 +1,6 @@
 //! On-disk encoding of the sidecar: the 64-byte snapshot header, the snapshot
-//! words and the 32-byte intent-log records. Pure encode/decode, no I/O
-//! policy; see `docs/bitmap-sidecar.md` for the byte-level tables.
+//! words and the 32-byte log records (marks and clears). Pure encode/decode, no
+//! I/O policy; see `docs/bitmap-sidecar.md` for the byte-level tables.
 
 use std::path::Path;
 
@@ -8,20 +8,27 @@ use crate::error::{BitmapError, Result};
 
 /// Snapshot magic, bytes 0..8.
 pub(crate) const MAGIC: [u8; 8] = *b"PLXBMAP\0";
-/// Only supported snapshot version.
-pub(crate) const VERSION: u32 = 1;
+/// Snapshot version written. Version 2 says the log beside it may hold clear records:
+/// a reader that knows only version 1 (and would take a clear record for a torn tail,
+/// cutting every mark after it) refuses the sidecar instead of losing marks.
+pub(crate) const VERSION: u32 = 2;
+/// Oldest snapshot version read: its log holds mark records only.
+pub(crate) const OLDEST_VERSION: u32 = 1;
 /// Snapshot header length; words start here.
 pub(crate) const HEADER_LEN: usize = 64;
 /// Bytes covered by the header CRC (everything before the CRC field).
 const HEADER_CRC_SPAN: usize = 52;
 /// Intent-log record length.
 pub(crate) const RECORD_LEN: usize = 32;
-/// Trailer of every log record ("PLOG" as a little-endian u32).
+/// Trailer of a mark record ("PLOG" as a little-endian u32), the only kind of version 1.
 pub(crate) const RECORD_MAGIC: u32 = 0x504C_4F47;
+/// Trailer of a clear record ("PCLR" as a little-endian u32).
+pub(crate) const CLEAR_MAGIC: u32 = 0x5043_4C52;
 
 /// Decoded snapshot header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Header {
+    pub version: u32,
     pub granularity: u64,
     pub size: u64,
     pub nbits: u64,
@@ -90,7 +97,7 @@ pub(crate) fn decode_header(path: &Path, buf: &[u8; HEADER_LEN]) -> Result<(Head
         ));
     }
     let version = get_u32(buf, 8);
-    if version != VERSION {
+    if !(OLDEST_VERSION..=VERSION).contains(&version) {
         return Err(BitmapError::corrupt(path, format!("unsupported version {version} at offset 8")));
     }
     let flags = get_u32(buf, 12);
@@ -101,6 +108,7 @@ pub(crate) fn decode_header(path: &Path, buf: &[u8; HEADER_LEN]) -> Result<(Head
         return Err(BitmapError::corrupt(path, "non-zero header padding at offsets 56..64"));
     }
     let h = Header {
+        version,
         granularity: get_u64(buf, 16),
         size: get_u64(buf, 24),
         nbits: get_u64(buf, 32),
@@ -140,27 +148,63 @@ pub(crate) fn decode_words(path: &Path, h: &Header, body: &[u8]) -> Result<Vec<u
     Ok(words)
 }
 
-/// One write-intent record: bits `first_bit .. first_bit + nbits` were marked
+/// What a log record says about its bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RecordKind {
+    /// The bits are dirty (a write intends to change them).
+    Mark,
+    /// The bits were clean in memory and no mark of them was in flight (a resync copied
+    /// them): replay clears them, so only a later record can set them again.
+    Clear,
+}
+
+/// One log record: bits `first_bit .. first_bit + nbits` were marked (or cleared)
 /// under snapshot generation `generation`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Record {
+    pub kind: RecordKind,
     pub generation: u64,
     pub first_bit: u64,
     pub nbits: u64,
 }
 
+/// CRC of a record: bytes 0..24; a clear record's also covers its trailer, so a damaged
+/// trailer can never turn one kind into the other.
+fn record_crc(b: &[u8], kind: RecordKind) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(b.get(..24).unwrap_or_default());
+    if kind == RecordKind::Clear {
+        h.update(&CLEAR_MAGIC.to_le_bytes());
+    }
+    h.finalize()
+}
+
 impl Record {
+    /// A mark record.
+    pub(crate) fn mark(generation: u64, first_bit: u64, nbits: u64) -> Record {
+        Record { kind: RecordKind::Mark, generation, first_bit, nbits }
+    }
+
+    /// A clear record.
+    pub(crate) fn clear(generation: u64, first_bit: u64, nbits: u64) -> Record {
+        Record { kind: RecordKind::Clear, generation, first_bit, nbits }
+    }
+
     pub(crate) fn encode(&self) -> [u8; RECORD_LEN] {
         let mut b = [0u8; RECORD_LEN];
         // zip stops after the three u64 fields (bytes 0..24).
         for (dst, v) in b.chunks_exact_mut(8).zip([self.generation, self.first_bit, self.nbits]) {
             dst.copy_from_slice(&v.to_le_bytes());
         }
-        let crc = b.get(..24).map_or(0, crc32fast::hash);
+        let crc = record_crc(&b, self.kind);
+        let magic = match self.kind {
+            RecordKind::Mark => RECORD_MAGIC,
+            RecordKind::Clear => CLEAR_MAGIC,
+        };
         if let Some(t) = b.get_mut(24..RECORD_LEN) {
             let (c, m) = t.split_at_mut(4);
             c.copy_from_slice(&crc.to_le_bytes());
-            m.copy_from_slice(&RECORD_MAGIC.to_le_bytes());
+            m.copy_from_slice(&magic.to_le_bytes());
         }
         b
     }
@@ -168,13 +212,17 @@ impl Record {
     /// Decodes a record; `None` if it is short or its CRC/magic is wrong
     /// (a torn or never-completed append).
     pub(crate) fn decode(b: &[u8]) -> Option<Record> {
-        if b.len() != RECORD_LEN || get_u32(b, 28) != RECORD_MAGIC {
+        if b.len() != RECORD_LEN {
             return None;
         }
-        let crc = b.get(..24).map(crc32fast::hash)?;
-        if crc != get_u32(b, 24) {
+        let kind = match get_u32(b, 28) {
+            RECORD_MAGIC => RecordKind::Mark,
+            CLEAR_MAGIC => RecordKind::Clear,
+            _ => return None,
+        };
+        if record_crc(b, kind) != get_u32(b, 24) {
             return None;
         }
-        Some(Record { generation: get_u64(b, 0), first_bit: get_u64(b, 8), nbits: get_u64(b, 16) })
+        Some(Record { kind, generation: get_u64(b, 0), first_bit: get_u64(b, 8), nbits: get_u64(b, 16) })
     }
 }

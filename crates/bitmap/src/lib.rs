@@ -18,7 +18,7 @@ mod view;
 pub use bitmap::{DirtyBitmap, MAX_GRANULARITY, MIN_GRANULARITY};
 pub use error::{BitmapError, Result};
 pub use runs::{BitRuns, ByteRange, Runs};
-pub use sidecar::{DurableBitmap, INTENT_EXTENT};
+pub use sidecar::{DurableBitmap, SidecarStats, INTENT_EXTENT};
 pub use view::BitmapView;
 
 /// Default granularity: 64 KiB per bit.

@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 
 use crate::bitmap::DirtyBitmap;
 use crate::error::{BitmapError, Result};
-use crate::format::{self, Record, HEADER_LEN, RECORD_LEN};
+use crate::format::{self, Record, RecordKind, HEADER_LEN, RECORD_LEN};
 
 /// Reads and fully validates a snapshot. Never panics on any byte pattern.
 pub(crate) fn read_snapshot(path: &Path) -> Result<(format::Header, Vec<u64>)> {
@@ -36,9 +36,9 @@ pub(crate) fn read_snapshot(path: &Path) -> Result<(format::Header, Vec<u64>)> {
     Ok((h, words))
 }
 
-/// Opens (creating if missing) the log, ORs every valid record of the current
-/// or a newer generation into `bitmap`, and truncates a torn tail. Returns the
-/// file and the valid length.
+/// Opens (creating if missing) the log, applies every valid record of the current
+/// or a newer generation to `bitmap` in order, and truncates a torn tail. Returns
+/// the file and the valid length.
 pub(crate) fn replay_log(log_path: &Path, bitmap: &DirtyBitmap, generation: u64) -> Result<(File, u64)> {
     let mut file =
         OpenOptions::new().read(true).write(true).create(true).truncate(false).open(log_path).map_err(BitmapError::io(log_path, "open"))?;
@@ -66,8 +66,9 @@ pub(crate) fn peek_log(log_path: &Path, bitmap: &DirtyBitmap, generation: u64) -
     Ok(())
 }
 
-/// ORs the records of the current (or a newer) generation in `buf` into
-/// `bitmap`, up to the first torn one; returns the length of the valid prefix.
+/// Applies the records of the current (or a newer) generation in `buf` to `bitmap` in
+/// log order — a mark sets its bits, a clear clears them, so a mark logged after a clear
+/// survives it — up to the first torn one; returns the length of the valid prefix.
 fn apply_records(log_path: &Path, buf: &[u8], bitmap: &DirtyBitmap, generation: u64) -> Result<u64> {
     let mut valid = 0u64;
     for chunk in buf.chunks(RECORD_LEN) {
@@ -84,7 +85,12 @@ fn apply_records(log_path: &Path, buf: &[u8], bitmap: &DirtyBitmap, generation: 
                     format!("record at offset {valid} covers bits {}+{} outside 0..{}", rec.first_bit, rec.nbits, bitmap.len_bits()),
                 ));
             };
-            bitmap.set_bits(rec.first_bit, end - 1, Ordering::Relaxed);
+            match rec.kind {
+                RecordKind::Mark => {
+                    bitmap.set_bits(rec.first_bit, end - 1, Ordering::Relaxed);
+                }
+                RecordKind::Clear => bitmap.clear_bits(rec.first_bit, end - 1),
+            }
         }
         valid += RECORD_LEN as u64;
     }

@@ -25,8 +25,9 @@ impl ByteRange {
     }
 }
 
-/// Iterator over coalesced dirty runs as `(first_bit, nbits)`; see
-/// [`DirtyBitmap::bit_runs`]. Weakly consistent under concurrent writers.
+/// Iterator over coalesced dirty (or, from [`DirtyBitmap::clean_bit_runs`], clean) runs
+/// as `(first_bit, nbits)`; see [`DirtyBitmap::bit_runs`]. Weakly consistent under
+/// concurrent writers.
 #[derive(Debug)]
 pub struct BitRuns<'a> {
     words: &'a [AtomicU64],
@@ -34,17 +35,28 @@ pub struct BitRuns<'a> {
     idx: usize,
     /// Bits of word `idx` not yet consumed (consumed bits are zeroed).
     cur: u64,
+    /// All ones for runs of clean bits (each word is inverted as it is loaded), else 0.
+    flip: u64,
+    /// Bits in the bitmap: an inverted last word has ones past it, which are masked off.
+    nbits: u64,
 }
 
 impl<'a> BitRuns<'a> {
-    pub(crate) fn new(words: &'a [AtomicU64]) -> Self {
-        let cur = words.first().map_or(0, |w| w.load(Ordering::Acquire));
-        BitRuns { words, idx: 0, cur }
+    pub(crate) fn new(words: &'a [AtomicU64], nbits: u64, clean: bool) -> Self {
+        let mut runs = BitRuns { words, idx: 0, cur: 0, flip: if clean { u64::MAX } else { 0 }, nbits };
+        runs.cur = runs.load(0).unwrap_or(0);
+        runs
     }
 
     /// Loads word `idx`, or `None` past the end.
     fn load(&self, idx: usize) -> Option<u64> {
-        self.words.get(idx).map(|w| w.load(Ordering::Acquire))
+        let w = self.words.get(idx)?.load(Ordering::Acquire) ^ self.flip;
+        let past = (idx as u64 + 1) * 64;
+        // Bits past nbits are always clear, so only an inverted word needs the mask.
+        if self.flip != 0 && past > self.nbits {
+            return Some(w & (u64::MAX >> (past - self.nbits)));
+        }
+        Some(w)
     }
 }
 
@@ -89,7 +101,7 @@ impl Iterator for BitRuns<'_> {
     }
 }
 
-/// Iterator over coalesced dirty runs as byte ranges; see [`DirtyBitmap::runs`].
+/// Iterator over coalesced dirty (or clean) runs as byte ranges; see [`DirtyBitmap::runs`].
 #[derive(Debug)]
 pub struct Runs<'a> {
     bits: BitRuns<'a>,
@@ -99,8 +111,8 @@ pub struct Runs<'a> {
 }
 
 impl<'a> Runs<'a> {
-    pub(crate) fn new(bm: &'a DirtyBitmap, shift: u32) -> Self {
-        Runs { bits: bm.bit_runs(), shift, size: bm.size(), nbits: bm.len_bits() }
+    pub(crate) fn new(bm: &'a DirtyBitmap, bits: BitRuns<'a>, shift: u32) -> Self {
+        Runs { bits, shift, size: bm.size(), nbits: bm.len_bits() }
     }
 }
 

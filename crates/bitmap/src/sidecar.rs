@@ -1,12 +1,13 @@
 //! Durable persistence of a dirty bitmap next to a volume.
 //!
 //! Two files: a snapshot `PATH` (header + words, replaced atomically by
-//! write-tmp/fsync/rename/fsync-dir) and a write-intent log `PATH.log` of
-//! fixed 32-byte records appended (and `fdatasync`ed) before a covered write
-//! may be acknowledged. Records carry the snapshot generation they extend;
-//! writing a snapshot bumps the generation, then truncates the log, so a
-//! crash between the two leaves only stale records that recovery ignores.
-//! The formats and recovery rules are in `docs/bitmap-sidecar.md`.
+//! write-tmp/fsync/rename/fsync-dir) and a log `PATH.log` of fixed 32-byte
+//! records: marks appended (and `fdatasync`ed) before a covered write may be
+//! acknowledged, and clears appended by a checkpoint for what a resync copied, so a
+//! checkpoint costs what changed, not the size of the bitmap. Records carry the
+//! snapshot generation they extend; writing a snapshot bumps the generation, then
+//! truncates the log, so a crash between the two leaves only stale records that
+//! recovery ignores. The formats and recovery rules are in `docs/bitmap-sidecar.md`.
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
@@ -18,7 +19,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::bitmap::DirtyBitmap;
 use crate::error::{BitmapError, Result};
-use crate::format::{self, Record, RECORD_LEN};
+use crate::format::{self, Record, HEADER_LEN, RECORD_LEN};
 use crate::recovery::{peek_log, read_snapshot, replay_log};
 use crate::view::BitmapView;
 
@@ -45,6 +46,76 @@ struct LogState {
     /// Covered extents whose record may not be synced yet, with its ticket: a later mark
     /// inside one waits for that sync instead of logging again.
     unsynced: std::collections::HashMap<u64, u64>,
+    /// Bit ranges cleared in memory since the last snapshot or checkpoint: what the next
+    /// checkpoint logs as cleared (those of them still clear then).
+    cleared: Cleared,
+    /// The next checkpoint must write a snapshot: bits left memory some other way than
+    /// `clear_range_in_memory` (`swap_out`), or too many ranges were cleared to track.
+    snapshot_due: bool,
+    /// The snapshot on disk is version 1, whose readers know no clear record: clears are
+    /// persisted by a (version 2) snapshot until one has been written.
+    old_snapshot: bool,
+}
+
+impl LogState {
+    fn new(file: File, len: u64, generation: u64, disk_clear: bool, old_snapshot: bool) -> Self {
+        LogState {
+            file,
+            len,
+            generation,
+            disk_clear,
+            covered: Vec::new(),
+            pending: Vec::new(),
+            appended: 0,
+            unsynced: std::collections::HashMap::new(),
+            cleared: Cleared::default(),
+            snapshot_due: false,
+            old_snapshot,
+        }
+    }
+
+    /// Notes bits `first..=last` cleared in memory, for the next checkpoint.
+    fn note_cleared(&mut self, first: u64, last: u64) {
+        if self.disk_clear || self.snapshot_due {
+            return;
+        }
+        if !self.cleared.insert(first, last) {
+            self.snapshot_due = true;
+            self.cleared = Cleared::default();
+        }
+    }
+}
+
+/// Disjoint, non-adjacent inclusive bit ranges, merged as they are added.
+#[derive(Debug, Default)]
+struct Cleared {
+    /// First bit -> last bit.
+    ranges: std::collections::BTreeMap<u64, u64>,
+}
+
+/// Cleared ranges tracked before a checkpoint falls back to a snapshot: a resync clears
+/// in order, so its ranges merge into a handful; only a scattered clearing reaches this.
+const MAX_CLEARED_RANGES: usize = 4096;
+
+impl Cleared {
+    /// Adds `first..=last`; false once more than [`MAX_CLEARED_RANGES`] are held.
+    fn insert(&mut self, first: u64, last: u64) -> bool {
+        let (mut lo, mut hi) = (first, last);
+        if let Some((&s, &e)) = self.ranges.range(..=first).next_back() {
+            if e.saturating_add(1) >= first {
+                lo = s;
+                hi = hi.max(e);
+            }
+        }
+        let absorbed: Vec<(u64, u64)> =
+            self.ranges.range(lo..).take_while(|&(&s, _)| s <= hi.saturating_add(1)).map(|(&s, &e)| (s, e)).collect();
+        for (s, e) in absorbed {
+            hi = hi.max(e);
+            self.ranges.remove(&s);
+        }
+        self.ranges.insert(lo, hi);
+        self.ranges.len() <= MAX_CLEARED_RANGES
+    }
 }
 
 /// The group commit of the log: one fdatasync for every record appended before it began.
@@ -58,12 +129,50 @@ struct GroupSync {
     count: u64,
 }
 
+/// What a sidecar wrote and synced since it was created or opened: the cost a benchmark
+/// reports (a resync's checkpoints, the marks of a write load).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SidecarStats {
+    /// Bytes written to the snapshot (its tmp file) and the log.
+    pub bytes_written: u64,
+    /// fsyncs and fdatasyncs of the sidecar's files and directory.
+    pub syncs: u64,
+    /// Snapshots written.
+    pub snapshots: u64,
+    /// Log records appended.
+    pub records: u64,
+}
+
+/// [`SidecarStats`] as counters that any thread may bump.
+#[derive(Debug, Default)]
+struct IoCounters {
+    bytes: std::sync::atomic::AtomicU64,
+    syncs: std::sync::atomic::AtomicU64,
+    snapshots: std::sync::atomic::AtomicU64,
+    records: std::sync::atomic::AtomicU64,
+}
+
+impl IoCounters {
+    fn wrote(&self, bytes: u64) {
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+    fn synced(&self, n: u64) {
+        self.syncs.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
 /// The intent extent a dirty bitmap of a pair uses (DRBD's activity-log extent is 4 MiB
 /// too); see [`DurableBitmap::with_intent_extent`].
 pub const INTENT_EXTENT: u64 = 4 << 20;
 
 fn test_covered(covered: &[u64], e: u64) -> bool {
     covered.get((e / 64) as usize).is_some_and(|w| w & (1 << (e % 64)) != 0)
+}
+
+fn unset_covered(covered: &mut [u64], e: u64) {
+    if let Some(w) = covered.get_mut((e / 64) as usize) {
+        *w &= !(1 << (e % 64));
+    }
 }
 
 fn set_covered(covered: &mut Vec<u64>, e: u64) {
@@ -101,7 +210,17 @@ pub struct DurableBitmap {
     synced: std::sync::Condvar,
     /// The log, for the group commit's fdatasync outside the log mutex.
     sync_file: Option<File>,
+    /// What was written and synced (for [`stats`](Self::stats)).
+    io: IoCounters,
+    /// Without write intent: a bit was set in memory since the last snapshot, so the
+    /// next checkpoint must be a snapshot (only a snapshot persists marks then).
+    unlogged: AtomicBool,
+    /// The least log length a checkpoint compacts (see [`with_log_limit`](Self::with_log_limit)).
+    log_floor: u64,
 }
+
+/// A log below this length is never compacted into a snapshot by a checkpoint.
+const MIN_LOG_LIMIT: u64 = 1 << 20;
 
 /// `path` with `suffix` appended to its file name (`vol.bitmap` -> `vol.bitmap.log`).
 fn sibling(path: &Path, suffix: &str) -> PathBuf {
@@ -154,23 +273,11 @@ impl DurableBitmap {
         fs::rename(&tmp_path, &path).map_err(BitmapError::io(&path, "rename"))?;
         // One directory fsync makes both the log's and the snapshot's entries durable.
         sync_dir(&path)?;
-        Ok(Self::assemble(
-            bitmap,
-            path,
-            tmp_path,
-            log_path,
-            durable,
-            LogState {
-                file,
-                len: 0,
-                generation: 1,
-                disk_clear: true,
-                covered: Vec::new(),
-                pending: Vec::new(),
-                appended: 0,
-                unsynced: std::collections::HashMap::new(),
-            },
-        ))
+        let io = IoCounters::default();
+        io.wrote(bytes.len() as u64);
+        io.synced(3);
+        io.snapshots.store(1, Ordering::Relaxed);
+        Ok(Self::assemble_with(io, bitmap, path, tmp_path, log_path, durable, LogState::new(file, 0, 1, true, false)))
     }
 
     /// Opens an existing sidecar: loads and validates the snapshot (`E_NOENT`
@@ -192,17 +299,9 @@ impl DurableBitmap {
         // The log may have just been created; make its directory entry durable.
         sync_dir(&path)?;
         // Just loaded, the bits in memory are exactly those on disk.
-        let state = LogState {
-            file,
-            len,
-            generation: h.generation,
-            disk_clear: bitmap.count() == 0,
-            covered: Vec::new(),
-            pending: Vec::new(),
-            appended: 0,
-            unsynced: std::collections::HashMap::new(),
-        };
-        Ok(Self::assemble(bitmap, path, tmp_path, log_path, durable, state))
+        let disk_clear = bitmap.count() == 0;
+        let state = LogState::new(file, len, h.generation, disk_clear, h.version < format::VERSION);
+        Ok(Self::assemble_with(IoCounters::default(), bitmap, path, tmp_path, log_path, durable, state))
     }
 
     /// Opens the sidecar if it exists, else creates it. If it exists with a
@@ -229,7 +328,15 @@ impl DurableBitmap {
         }
     }
 
-    fn assemble(bitmap: DirtyBitmap, path: PathBuf, tmp_path: PathBuf, log_path: PathBuf, durable: bool, state: LogState) -> Self {
+    fn assemble_with(
+        io: IoCounters,
+        bitmap: DirtyBitmap,
+        path: PathBuf,
+        tmp_path: PathBuf,
+        log_path: PathBuf,
+        durable: bool,
+        state: LogState,
+    ) -> Self {
         // Without a second handle the group commit syncs through the log mutex instead.
         let sync_file = state.file.try_clone().ok();
         DurableBitmap {
@@ -244,6 +351,20 @@ impl DurableBitmap {
             group: Mutex::new(GroupSync::default()),
             synced: std::sync::Condvar::new(),
             sync_file,
+            io,
+            unlogged: AtomicBool::new(false),
+            log_floor: MIN_LOG_LIMIT,
+        }
+    }
+
+    /// What this handle wrote and synced so far (opening counts nothing).
+    pub fn stats(&self) -> SidecarStats {
+        let io = &self.io;
+        SidecarStats {
+            bytes_written: io.bytes.load(Ordering::Relaxed),
+            syncs: io.syncs.load(Ordering::Relaxed),
+            snapshots: io.snapshots.load(Ordering::Relaxed),
+            records: io.records.load(Ordering::Relaxed),
         }
     }
 
@@ -272,6 +393,7 @@ impl DurableBitmap {
         g.syncing = true;
         g.count += 1;
         drop(g);
+        self.io.synced(1);
         // Writers that were about to append get the CPU first (2 cores, many writers):
         // their records then ride on this sync instead of waiting for the next.
         std::thread::yield_now();
@@ -304,6 +426,14 @@ impl DurableBitmap {
     /// (what changed, what to copy), never for one that promises work done (filled).
     pub fn with_intent_extent(mut self, bytes: u64) -> Self {
         self.extent_bits = (bytes / self.bitmap.granularity().max(1)).max(1);
+        self
+    }
+
+    /// Sets the least log length past which a checkpoint compacts the log into a snapshot
+    /// (default 1 MiB; the limit is this or the size of a snapshot, whichever is larger).
+    /// A smaller floor bounds the log of a small bitmap more tightly, at more snapshots.
+    pub fn with_log_limit(mut self, bytes: u64) -> Self {
+        self.log_floor = bytes;
         self
     }
 
@@ -371,7 +501,11 @@ impl DurableBitmap {
     /// are on stable storage, so the caller may acknowledge its write.
     pub fn mark_range(&self, offset: u64, len: u64) -> Result<u64> {
         if !self.durable {
-            return self.bitmap.mark_range(offset, len);
+            let newly = self.bitmap.mark_range(offset, len)?;
+            if newly > 0 {
+                self.unlogged.store(true, Ordering::Release);
+            }
+            return Ok(newly);
         }
         self.check_poisoned()?;
         let Some((first, last)) = self.bitmap.bit_span(offset, len)? else {
@@ -401,7 +535,7 @@ impl DurableBitmap {
         } else {
             let log_first = e_first * per;
             let log_last = ((e_last + 1) * per).min(self.bitmap.len_bits()).saturating_sub(1).max(last);
-            let rec = Record { generation: st.generation, first_bit: log_first, nbits: log_last - log_first + 1 }.encode();
+            let rec = Record::mark(st.generation, log_first, log_last - log_first + 1).encode();
             // Set before the append: even a failed one may have left a record on disk.
             st.disk_clear = false;
             if let Err(source) = st.file.write_all_at(&rec, st.len) {
@@ -410,6 +544,8 @@ impl DurableBitmap {
             }
             st.len += RECORD_LEN as u64;
             st.appended += 1;
+            self.io.wrote(RECORD_LEN as u64);
+            self.io.records.fetch_add(1, Ordering::Relaxed);
             let t = st.appended;
             // Covered from now on (one record per extent), durable once ticket t is synced.
             for e in e_first..=e_last {
@@ -473,11 +609,13 @@ impl DurableBitmap {
 
     /// Takes the dirty set out of memory (see [`DirtyBitmap::swap_out`]) for a
     /// resync while new writes keep marking. The on-disk state still holds the
-    /// taken bits until the next `flush`, so call `flush` only once the resync
-    /// of the taken set has completed; if it fails, merge the set back.
+    /// taken bits until the next `flush` (or `checkpoint`, which then writes a
+    /// snapshot), so call either only once the resync of the taken set has
+    /// completed; if it fails, merge the set back.
     pub fn swap_out(&self) -> Vec<u64> {
         // Under the lock so a concurrent flush never persists a half-swapped set.
-        let _st = self.lock();
+        let mut st = self.lock();
+        st.snapshot_due = true;
         self.bitmap.swap_out()
     }
 
@@ -529,7 +667,13 @@ impl DurableBitmap {
         if merged == current {
             return Ok(0);
         }
-        if self.durable {
+        if !self.durable {
+            let newly = bm.or_words(&merged, Ordering::Release);
+            // After the bits: a checkpoint that sees the flag snapshots them.
+            self.unlogged.store(true, Ordering::Release);
+            return Ok(newly);
+        }
+        {
             let mut st = self.lock();
             self.check_poisoned()?;
             // Bits marked since `current` was read stay set: OR them in again.
@@ -548,14 +692,140 @@ impl DurableBitmap {
     /// snapshot, a crash only brings the bits back. For a resync that clears
     /// each chunk behind its copy and checkpoints now and then.
     pub fn clear_range_in_memory(&self, offset: u64, len: u64) -> Result<()> {
-        // Under the lock so a snapshot in progress never sees a half-cleared range.
-        let _st = self.lock();
-        self.bitmap.clear_range(offset, len)
+        let Some((first, last)) = self.bitmap.bit_span(offset, len)? else {
+            return Ok(());
+        };
+        // Under the lock so a snapshot in progress never sees a half-cleared range, and a
+        // checkpoint finds every range cleared before it.
+        let mut st = self.lock();
+        self.bitmap.clear_bits(first, last);
+        st.note_cleared(first, last);
+        Ok(())
+    }
+
+    /// Persists what changed in memory since the last snapshot or checkpoint, at a cost
+    /// that follows the change, not the size of the bitmap: the ranges cleared in memory
+    /// (by [`clear_range_in_memory`](Self::clear_range_in_memory)) are appended to the log
+    /// as clear records and synced once. A crash afterwards brings back none of them, and
+    /// every mark logged after them still applies. Only granules still clear, and not
+    /// being marked (a mark logged but not yet published), are logged as cleared.
+    ///
+    /// A snapshot is written instead (as [`flush`](Self::flush) does) when the log has
+    /// grown past the size of a snapshot (and 1 MiB), after a `swap_out`, when clearing
+    /// was too scattered to track, over a version-1 snapshot, and without write intent
+    /// when a bit was set since the last snapshot (marks are then in memory only).
+    pub fn checkpoint(&self) -> Result<()> {
+        let mut st = self.lock();
+        self.check_poisoned()?;
+        if st.snapshot_due || (!self.durable && self.unlogged.load(Ordering::Acquire)) {
+            return self.flush_locked(&mut st);
+        }
+        if st.cleared.ranges.is_empty() {
+            return Ok(());
+        }
+        if st.disk_clear {
+            // Nothing is set on disk: there is nothing to clear there.
+            st.cleared = Cleared::default();
+            return Ok(());
+        }
+        if st.old_snapshot {
+            return self.flush_locked(&mut st);
+        }
+        let room = self.log_limit().saturating_sub(st.len) / RECORD_LEN as u64;
+        let Some(records) = self.clear_records(&st, room) else {
+            // Compaction: the log would outgrow a snapshot.
+            return self.flush_locked(&mut st);
+        };
+        st.cleared = Cleared::default();
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut buf = Vec::with_capacity(records.len() * RECORD_LEN);
+        for &(first, n) in &records {
+            buf.extend_from_slice(&Record::clear(st.generation, first, n).encode());
+        }
+        if let Err(source) = st.file.write_all_at(&buf, st.len) {
+            self.poisoned.store(true, Ordering::Release);
+            return Err(BitmapError::Io { path: self.log_path.clone(), op: "append", source });
+        }
+        st.len += buf.len() as u64;
+        st.appended += records.len() as u64;
+        self.io.wrote(buf.len() as u64);
+        self.io.records.fetch_add(records.len() as u64, Ordering::Relaxed);
+        // A record covering an extent whole no longer vouches for every bit in it: the
+        // next mark there must log again, or a crash would replay the clear over it.
+        let per = self.extent_bits;
+        for &(first, n) in &records {
+            for e in first / per..=(first + n - 1) / per {
+                unset_covered(&mut st.covered, e);
+            }
+        }
+        let ticket = st.appended;
+        drop(st);
+        // The sync outside the log mutex, shared with marks syncing meanwhile.
+        self.sync_through(ticket)
+    }
+
+    /// The clear records (first bit, count) for the ranges cleared since the last
+    /// checkpoint: the bits of each that are clear in memory now, less those of marks in
+    /// flight (`pending`: logged, not yet published; a clear logged after their record
+    /// would undo it on replay). `None` if more than `room` records would be needed.
+    fn clear_records(&self, st: &LogState, room: u64) -> Option<Vec<(u64, u64)>> {
+        let bm = &self.bitmap;
+        let mut pending = st.pending.clone();
+        pending.sort_unstable();
+        let mut out: Vec<(u64, u64)> = Vec::new();
+        let mut push = |first: u64, end: u64| -> bool {
+            // Cut `first..end` around every pending range.
+            let mut at = first;
+            for &(p_first, p_last) in &pending {
+                if p_last < at || p_first >= end {
+                    continue;
+                }
+                if p_first > at {
+                    out.push((at, p_first - at));
+                }
+                at = p_last.saturating_add(1);
+                if at >= end {
+                    break;
+                }
+            }
+            if at < end {
+                out.push((at, end - at));
+            }
+            out.len() as u64 <= room
+        };
+        for (&first, &last) in &st.cleared.ranges {
+            let end = last.saturating_add(1).min(bm.len_bits());
+            let mut at = first;
+            while let Some(c) = bm.next_in(at, end, true) {
+                let s = bm.next_in(c, end, false).unwrap_or(end);
+                if !push(c, s) {
+                    return None;
+                }
+                at = s;
+            }
+        }
+        Some(out)
+    }
+
+    /// The log length past which a checkpoint compacts it into a snapshot: the size of a
+    /// snapshot (so compaction at most doubles what the checkpoints wrote), at least the
+    /// floor (1 MiB unless set).
+    fn log_limit(&self) -> u64 {
+        let snapshot = (HEADER_LEN as u64).saturating_add(self.bitmap.len_bits().div_ceil(64).saturating_mul(8));
+        snapshot.max(self.log_floor)
     }
 
     fn flush_locked(&self, st: &mut LogState) -> Result<()> {
+        // Cleared before the words are read: a mark setting bits after the read sets it again.
+        let unlogged = self.unlogged.swap(false, Ordering::AcqRel);
         let words = self.bitmap.snapshot_words();
-        self.persist_locked(st, &words)
+        let res = self.persist_locked(st, &words);
+        if res.is_err() && unlogged {
+            self.unlogged.store(true, Ordering::Release);
+        }
+        res
     }
 
     /// Writes `words` as the next snapshot and truncates the log.
@@ -583,6 +853,9 @@ impl DurableBitmap {
         // Failures up to and including rename leave the old snapshot and old
         // log intact and consistent, so they are plain errors.
         write_tmp(&self.tmp_path, &bytes)?;
+        self.io.wrote(bytes.len() as u64);
+        self.io.synced(if st.len == 0 { 2 } else { 3 });
+        self.io.snapshots.fetch_add(1, Ordering::Relaxed);
         fs::rename(&self.tmp_path, &self.path).map_err(BitmapError::io(&self.path, "rename"))?;
         st.generation = next;
         // After the rename, a failure leaves durability unknown: poison.
@@ -603,6 +876,52 @@ impl DurableBitmap {
         // The snapshot holds only the exact bits: no extent is covered whole any more.
         st.covered.clear();
         st.unsynced.clear();
+        // The snapshot holds every clear too, and is of the current version.
+        st.cleared = Cleared::default();
+        st.snapshot_due = false;
+        st.old_snapshot = false;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    const G: u64 = 65536;
+
+    fn clear_records_on_disk(d: &DurableBitmap) -> Vec<(u64, u64)> {
+        let log = fs::read(&d.log_path).unwrap();
+        log.chunks(RECORD_LEN)
+            .filter_map(Record::decode)
+            .filter(|r| r.kind == format::RecordKind::Clear)
+            .map(|r| (r.first_bit, r.nbits))
+            .collect()
+    }
+
+    #[test]
+    fn a_checkpoint_leaves_out_the_bits_of_marks_logged_but_not_yet_published() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = DurableBitmap::create(dir.path().join("v.bitmap"), 1000 * G, G, true).unwrap();
+        d.mark_all().unwrap();
+        d.clear_range_in_memory(0, 100 * G).unwrap();
+        // As between a mark's append and its publication (its sync still running): its
+        // record precedes the clear in the log, so a clear of its bits would undo it.
+        d.lock().pending.extend([(10, 12), (40, 40), (95, 120)]);
+        d.checkpoint().unwrap();
+        assert_eq!(clear_records_on_disk(&d), vec![(0, 10), (13, 27), (41, 54)]);
+    }
+
+    #[test]
+    fn cleared_ranges_merge_when_they_touch_or_overlap() {
+        let mut c = Cleared::default();
+        for (a, b) in [(10, 19), (30, 39), (20, 29), (5, 7), (50, 60), (8, 9), (55, 70)] {
+            assert!(c.insert(a, b));
+        }
+        assert_eq!(c.ranges.into_iter().collect::<Vec<_>>(), vec![(5, 39), (50, 70)]);
+        let mut c = Cleared::default();
+        let ok = (0..=MAX_CLEARED_RANGES as u64).all(|i| c.insert(2 * i, 2 * i));
+        assert!(!ok, "past the bound, tracking gives up");
     }
 }

@@ -76,6 +76,16 @@ impl<'a> BitmapView<'a> {
     pub fn bit_runs(&self) -> BitRuns<'a> {
         self.inner.bit_runs()
     }
+
+    /// Coalesced clean runs (bits clear) as byte ranges, found a word at a time.
+    pub fn clean_runs(&self) -> Runs<'a> {
+        self.inner.clean_runs()
+    }
+
+    /// The first clear bit at or after `from` (word-wise scan), if any.
+    pub fn next_clear(&self, from: u64) -> Option<u64> {
+        self.inner.next_clear(from)
+    }
 }
 
 /// The view cannot set bits: this does not compile.

@@ -106,3 +106,46 @@ fn random_patterns_match_naive() {
         assert!(bytes.windows(2).all(|w| w.first().map(ByteRange::end) < w.get(1).map(|r| r.offset)));
     }
 }
+
+/// Naive reference for clean runs: walk every bit.
+fn naive_clean_runs(b: &DirtyBitmap) -> Vec<(u64, u64)> {
+    let inv = DirtyBitmap::new(b.size(), b.granularity()).expect("ok");
+    for bit in 0..b.len_bits() {
+        if !b.test_bit(bit) {
+            inv.set_bit(bit);
+        }
+    }
+    naive_runs(&inv)
+}
+
+#[test]
+fn clean_runs_and_next_clear_match_naive() {
+    let mut rng = XorShift(0x2545_F491_4F6C_DD1D);
+    for round in 0..200u64 {
+        let nbits = 1 + rng.next() % 700;
+        let size = nbits * G - (rng.next() % G);
+        let b = DirtyBitmap::new(size, G).expect("ok");
+        let density = rng.next() % 5;
+        for bit in 0..nbits {
+            if rng.next() % 4 < density {
+                b.set_bit(bit);
+            }
+        }
+        let want = naive_clean_runs(&b);
+        assert_eq!(b.clean_bit_runs().collect::<Vec<_>>(), want, "round {round}");
+        let bytes: Vec<_> = b.clean_runs().collect();
+        let clean: u64 = bytes.iter().map(|r| r.len).sum();
+        assert_eq!(clean, size - b.dirty_bytes(), "round {round}: clean bytes, the last granule clipped");
+        for from in [0, rng.next() % nbits, nbits - 1, nbits] {
+            let naive = (from..nbits).find(|&x| !b.test_bit(x));
+            assert_eq!(b.next_clear(from), naive, "round {round} from {from}");
+            let naive = (from..nbits).find(|&x| b.test_bit(x));
+            assert_eq!(b.next_set(from), naive, "round {round} from {from}");
+        }
+    }
+    let full = DirtyBitmap::new(128 * G, G).expect("ok");
+    full.mark_range(0, 128 * G).expect("ok");
+    assert_eq!((full.clean_runs().next(), full.next_clear(0)), (None, None));
+    let empty = DirtyBitmap::new(130 * G + 1, G).expect("ok");
+    assert_eq!(empty.clean_runs().collect::<Vec<_>>(), vec![ByteRange { offset: 0, len: 130 * G + 1 }]);
+}

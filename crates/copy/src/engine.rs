@@ -1,11 +1,11 @@
-//! The threaded copy engine: workers take chunks from a shared cursor until the plan is
-//! done, an error stops them, or the caller cancels.
+//! The threaded copy engine: workers take chunks from a shared plan, cut from a stream of
+//! ranges as they go, until the plan is done, an error stops them, or the caller cancels.
 
 use crate::error::CopyError;
-use crate::plan::{chunk_ranges, normalize};
+use crate::plan::{normalize, Chunker};
 use plexus_bitmap::ByteRange;
 use plexus_volume::{check_range, BlockDevice};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -139,53 +139,133 @@ pub fn copy_ranges_with(
     ctl: &CopyControl,
     hook: &dyn ChunkHook,
 ) -> Result<CopyReport, CopyError> {
-    let start = Instant::now();
     let ranges = normalize(ranges);
     for r in &ranges {
         check_range(src.label(), r.offset, r.len, src.size())?;
         check_range(dst.label(), r.offset, r.len, dst.size())?;
     }
-    let chunks = chunk_ranges(&ranges, opts.chunk_size);
-    // Bytes before each chunk: a paced chunk starts once those are due at the rate.
-    let before: Vec<u64> = chunks
-        .iter()
-        .scan(0u64, |acc, c| {
-            let b = *acc;
-            *acc += c.len;
-            Some(b)
-        })
-        .collect();
-    let total: u64 = chunks.iter().map(|c| c.len).sum();
-    ctl.start(total);
+    let total = ranges.iter().map(|r| r.len).sum();
+    let cut = Chunker::new(opts.chunk_size);
+    let chunks = ranges.iter().map(|&r| cut.count(r)).sum();
+    run(src, dst, ranges.into_iter(), total, chunks, opts, ctl, hook)
+}
 
+/// Copies a stream of byte ranges in ascending order (a bitmap's dirty runs, scanned as
+/// the copy goes), with a hook around each chunk. Nothing is planned up front: the
+/// threads cut chunks from the stream under a mutex, so the plan's memory does not grow
+/// with the volume. `total` is the bytes the caller expects, for progress (a stream that
+/// holds more raises it). A range past the end of either device stops the copy with
+/// E_RANGE when it comes up; a part of a range that lies before the end of an earlier one
+/// is not copied again.
+pub fn copy_stream_with<I>(
+    src: &dyn BlockDevice,
+    dst: &dyn BlockDevice,
+    ranges: I,
+    total: u64,
+    opts: &CopyOptions,
+    ctl: &CopyControl,
+    hook: &dyn ChunkHook,
+) -> Result<CopyReport, CopyError>
+where
+    I: Iterator<Item = ByteRange> + Send,
+{
+    let chunks = total.div_ceil(opts.chunk_size.max(1));
+    run(src, dst, ranges, total, chunks, opts, ctl, hook)
+}
+
+/// What the threads take chunks from: the stream of ranges, checked and cut as it goes.
+struct Plan<'a, I> {
+    ranges: I,
+    src: &'a dyn BlockDevice,
+    dst: &'a dyn BlockDevice,
+    cut: Chunker,
+    /// End of the last range taken: what lies before it was handed out already.
+    reached: u64,
+    /// Bytes handed out so far (a paced chunk starts once those are due).
+    before: u64,
+}
+
+impl<I: Iterator<Item = ByteRange>> Plan<'_, I> {
+    /// The next chunk and the bytes handed out before it; `None` when the stream ends.
+    fn take(&mut self) -> Result<Option<(ByteRange, u64)>, CopyError> {
+        loop {
+            if let Some(c) = self.cut.next_chunk() {
+                let before = self.before;
+                self.before += c.len;
+                return Ok(Some((c, before)));
+            }
+            let Some(r) = self.ranges.next() else { return Ok(None) };
+            check_range(self.src.label(), r.offset, r.len, self.src.size())?;
+            check_range(self.dst.label(), r.offset, r.len, self.dst.size())?;
+            // In range of both devices, so the end cannot overflow.
+            let (start, end) = (r.offset.max(self.reached), r.offset + r.len);
+            if start < end {
+                self.cut.start(ByteRange { offset: start, len: end - start });
+                self.reached = end;
+            }
+        }
+    }
+}
+
+/// The copy itself: `threads` workers take chunks from the plan until it ends, an error
+/// stops them, or the caller cancels. `chunks` (the expected count) only caps the threads.
+#[allow(clippy::too_many_arguments)]
+fn run<I>(
+    src: &dyn BlockDevice,
+    dst: &dyn BlockDevice,
+    ranges: I,
+    total: u64,
+    chunks: u64,
+    opts: &CopyOptions,
+    ctl: &CopyControl,
+    hook: &dyn ChunkHook,
+) -> Result<CopyReport, CopyError>
+where
+    I: Iterator<Item = ByteRange> + Send,
+{
+    let start = Instant::now();
+    ctl.start(total);
     let threads = match opts.threads {
         0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         n => n,
     }
-    .clamp(1, chunks.len().max(1));
-    let cursor = AtomicUsize::new(0);
+    .clamp(1, usize::try_from(chunks).unwrap_or(usize::MAX).max(1));
+    let plan = Mutex::new(Plan { ranges, src, dst, cut: Chunker::new(opts.chunk_size), reached: 0, before: 0 });
+    let copied = AtomicU64::new(0);
     let first_error: Mutex<Option<CopyError>> = Mutex::new(None);
     let failed = AtomicBool::new(false);
+    let fail = |e: CopyError| {
+        failed.store(true, Ordering::Relaxed);
+        if let Ok(mut slot) = first_error.lock() {
+            slot.get_or_insert(e);
+        }
+    };
 
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| {
                 let mut scratch = Vec::new();
                 while !failed.load(Ordering::Relaxed) && !ctl.is_cancelled() {
-                    let i = cursor.fetch_add(1, Ordering::Relaxed);
-                    let Some(chunk) = chunks.get(i) else { break };
-                    let chunk = *chunk;
-                    if !pace(start, before.get(i).copied().unwrap_or(0), opts.max_rate, ctl) {
+                    let next = plan.lock().unwrap_or_else(|p| p.into_inner()).take();
+                    let (chunk, before) = match next {
+                        Ok(Some(c)) => c,
+                        Ok(None) => break,
+                        Err(e) => {
+                            fail(e);
+                            break;
+                        }
+                    };
+                    // A stream may hold more than the caller expected: progress never passes 100%.
+                    ctl.total.fetch_max(before + chunk.len, Ordering::Relaxed);
+                    if !pace(start, before, opts.max_rate, ctl) {
                         break;
                     }
                     if let Err(e) = hook.around(chunk, &mut || copy_chunk(src, dst, chunk, &mut scratch, opts.uncache_source)) {
-                        failed.store(true, Ordering::Relaxed);
-                        if let Ok(mut slot) = first_error.lock() {
-                            slot.get_or_insert(e.into());
-                        }
+                        fail(e.into());
                         break;
                     }
                     ctl.add(chunk.len);
+                    copied.fetch_add(1, Ordering::Relaxed);
                 }
             });
         }
@@ -195,13 +275,17 @@ pub fn copy_ranges_with(
         return Err(e);
     }
     let (bytes_copied, _) = ctl.progress();
-    if ctl.is_cancelled() && bytes_copied < total {
-        return Err(CopyError::Cancelled { bytes_copied });
+    // Cancelled with work left (a chunk handed out and not copied, or more in the stream).
+    if ctl.is_cancelled() {
+        let mut plan = plan.into_inner().unwrap_or_else(|p| p.into_inner());
+        if bytes_copied < plan.before || !matches!(plan.take(), Ok(None)) {
+            return Err(CopyError::Cancelled { bytes_copied });
+        }
     }
     if opts.sync {
         dst.flush()?;
     }
-    Ok(CopyReport { bytes_copied, chunks: chunks.len() as u64, elapsed: start.elapsed(), threads })
+    Ok(CopyReport { bytes_copied, chunks: copied.into_inner(), elapsed: start.elapsed(), threads })
 }
 
 /// Waits, before a chunk, until the `before` bytes ahead of it are due at `rate` bytes

@@ -8,6 +8,8 @@ pub mod error;
 pub mod plan;
 
 pub use bandwidth::memcpy_bandwidth;
-pub use engine::{copy_all, copy_ranges, copy_ranges_with, ChunkHook, CopyControl, CopyOptions, CopyReport, NoHook, DEFAULT_CHUNK};
+pub use engine::{
+    copy_all, copy_ranges, copy_ranges_with, copy_stream_with, ChunkHook, CopyControl, CopyOptions, CopyReport, NoHook, DEFAULT_CHUNK,
+};
 pub use error::CopyError;
-pub use plan::{chunk_ranges, normalize};
+pub use plan::{chunk_ranges, chunks, normalize, Chunker, Chunks};

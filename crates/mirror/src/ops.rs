@@ -4,7 +4,7 @@
 use crate::error::{MirrorError, Result};
 use crate::mirror::{Mirror, Mode, Quiesced};
 use plexus_bitmap::ByteRange;
-use plexus_copy::{copy_ranges_with, ChunkHook, CopyControl, CopyOptions, CopyReport};
+use plexus_copy::{copy_stream_with, ChunkHook, CopyControl, CopyOptions, CopyReport};
 use plexus_volume::{BlockDevice, VolumeError};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
@@ -85,11 +85,13 @@ struct ResyncHook<'a> {
 }
 
 impl ResyncHook<'_> {
-    /// Data first, then the cleared bits: a crash between the two only recopies.
+    /// Data first, then the cleared bits: a crash between the two only recopies. The
+    /// bitmap's checkpoint logs only the ranges cleared since the last one (one sync), so
+    /// a checkpoint costs what was copied, not the size of the bitmap.
     fn checkpoint(&self) -> Result<()> {
         let _all = self.checkpoint.write().unwrap_or_else(|p| p.into_inner());
         self.dst.flush()?;
-        self.mirror.p_dirty.flush()?;
+        self.mirror.p_dirty.checkpoint()?;
         Ok(())
     }
 
@@ -151,18 +153,22 @@ impl Mirror {
                 let unfilled: Vec<u64> = self.filled.bitmap().snapshot_words().iter().map(|w| !w).collect();
                 self.p_dirty.merge_words(&unfilled)?;
             }
-            // The union is durable before the secondary's own record of it is cleared.
-            self.p_dirty.flush()?;
+            // The union is durable before the secondary's own record of it is cleared (with
+            // write intent it already is: marks and merges were durable when they returned).
+            self.p_dirty.checkpoint()?;
             self.s_dirty.clear()?;
             q.set_mode(Mode::Duplex);
         }
-        let runs: Vec<ByteRange> = self.p_dirty.bitmap().runs().collect();
         let (src, dst): (&dyn BlockDevice, &dyn BlockDevice) = match direction {
             Direction::Forward => (self.primary.as_ref(), self.secondary.as_ref()),
             Direction::Reverse => (self.secondary.as_ref(), self.primary.as_ref()),
         };
         let hook = ResyncHook { mirror: self, dst, checkpoint: RwLock::new(()), since: AtomicU64::new(0), failure: Mutex::new(None) };
-        let result = copy_ranges_with(src, dst, &runs, &chunk_for(self, opts), ctl, &hook);
+        // The dirty runs are scanned a word at a time as the copy goes, never listed: the
+        // plan's memory does not grow with the volume. Granules that duplexed writes mark
+        // ahead of the scan are copied too (both sides already agree there; harmless).
+        let view = self.p_dirty.bitmap();
+        let result = copy_stream_with(src, dst, view.runs(), view.dirty_bytes(), &chunk_for(self, opts), ctl, &hook);
         // Keep what was copied even when the copy failed or was cancelled.
         let saved = hook.checkpoint();
         if let Some(e) = hook.failure.lock().ok().and_then(|mut f| f.take()) {
@@ -186,22 +192,12 @@ impl Mirror {
         if self.mode() != Mode::Instant {
             return Ok(CopyReport { bytes_copied: 0, chunks: 0, elapsed: Duration::ZERO, threads: 0 });
         }
+        // What is left to fill: the clean runs of `filled`, scanned a word at a time as the
+        // copy goes (granules filled meanwhile are skipped by the hook).
         let f = self.filled.bitmap();
-        let g = self.granularity;
-        let mut runs: Vec<ByteRange> = Vec::new();
-        for bit in 0..f.len_bits() {
-            if f.test_bit(bit) {
-                continue;
-            }
-            let offset = bit * g;
-            let len = g.min(self.size() - offset);
-            match runs.last_mut() {
-                Some(r) if r.offset + r.len == offset => r.len += len,
-                _ => runs.push(ByteRange { offset, len }),
-            }
-        }
         let hook = FillHook { mirror: self, failure: Mutex::new(None) };
-        let result = copy_ranges_with(self.primary.as_ref(), self.secondary.as_ref(), &runs, &chunk_for(self, opts), ctl, &hook);
+        let (p, s) = (self.primary.as_ref(), self.secondary.as_ref());
+        let result = copy_stream_with(p, s, f.clean_runs(), self.unfilled_bytes(), &chunk_for(self, opts), ctl, &hook);
         if let Some(e) = hook.failure.lock().ok().and_then(|mut f| f.take()) {
             return Err(e);
         }
