@@ -263,6 +263,7 @@ const HANDLERS: Record<string, Handler> = {
       chunk: p.optNum('chunk'),
       commandTimeoutMs: p.optNum('commandTimeoutMs'),
       driveTimeoutMs: p.optNum('driveTimeoutMs'),
+      streamWaitMs: p.optNum('streamWaitMs'),
     };
     const run = (j: JobContext, log: (line: string) => void) => runBackup(core.home, source, { ...opts, signal: j.signal, onProgress: j.onProgress, onLog: log });
     if (p.flag('background')) {
@@ -319,6 +320,7 @@ function flowOpts(p: ParamReader) {
     chunk: p.optNum('chunk'),
     commandTimeoutMs: p.optNum('commandTimeoutMs'),
     driveTimeoutMs: p.optNum('driveTimeoutMs'),
+    streamWaitMs: p.optNum('streamWaitMs'),
     freeze: p.optStr('freeze'),
     thaw: p.optStr('thaw'),
     hookTimeoutMs: p.optNum('hookTimeoutMs'),

@@ -21,7 +21,8 @@ import type { Home } from '../home/home.js';
 import type { ProgressCallback } from '../progress.js';
 import { driveName, Inventory, markUnavailable } from '../resources/inventory.js';
 import { logBackupManager } from '../resources/log.js';
-import { releaseAll, type SecuredStream, secureStreams } from '../resources/streams.js';
+import { DEFAULT_STREAM_WAIT_MS, waitForStreams } from '../resources/stream-wait.js';
+import { releaseAll, type SecuredStream } from '../resources/streams.js';
 import { planSegmentCommands, type SegmentCommand } from '../tape/drive.js';
 import { Library } from '../tape/library.js';
 import { VolumeStore } from '../volumes/store.js';
@@ -61,6 +62,9 @@ export interface BackupOptions {
   scheduleId?: number;
   /** Give up waiting for a drive after this long (default: wait for ever). */
   driveTimeoutMs?: number;
+  /** Parallel and chunked: wait this long for streams other jobs hold, in turn, oldest
+   * job first (default 600 000 ms; 0: fail at once, steps 1180/1190). */
+  streamWaitMs?: number;
   onProgress?: ProgressCallback;
   /** Told about waits and cartridge changes, one line each. */
   onLog?: (line: string) => void;
@@ -103,8 +107,10 @@ export interface BackupReport {
   /** Location entries recorded (chunked: one per stream that wrote). */
   locations: number;
   streams: StreamReport[];
-  /** Whether the job had to wait for a drive. */
+  /** Whether the job had to wait for a drive (single) or its streams (other modes). */
   waitedForDrive: boolean;
+  /** How long it waited for them, in milliseconds (0: none). */
+  waitedMs: number;
   elapsedMs: number;
   dataTime: string;
   /** A consistent image (a split secondary, a staged copy, unchanged while read) or a
@@ -215,7 +221,7 @@ function finishDone(ctx: JobContext): void {
   ctx.catalog.finishJob(ctx.id, 'done');
 }
 
-function report(ctx: JobContext, mode: BackupMode, streams: StreamReport[], outcomes: StreamOutcome[], waited: boolean): BackupReport {
+function report(ctx: JobContext, mode: BackupMode, streams: StreamReport[], outcomes: StreamOutcome[], waitedMs: number): BackupReport {
   const locations = ctx.catalog.locations(ctx.id);
   return {
     job: ctx.id,
@@ -229,7 +235,8 @@ function report(ctx: JobContext, mode: BackupMode, streams: StreamReport[], outc
     copies: [...new Set(locations.map((l) => l.copy))],
     locations: locations.length,
     streams,
-    waitedForDrive: waited,
+    waitedForDrive: waitedMs > 0,
+    waitedMs,
     elapsedMs: Date.now() - ctx.started,
     dataTime: ctx.info.dataTime,
     consistency: ctx.image.consistency,
@@ -258,7 +265,7 @@ async function runSingle(ctx: JobContext, lib: Library): Promise<BackupReport> {
   const { catalog, opts, id } = ctx;
   const location = { copy: 0, seq: 0, library: lib.name, stream: 0 };
   const locationId = catalog.addLocation(id, location);
-  let waited = false;
+  let waitFrom: number | undefined;
   let claim: Awaited<ReturnType<Library['claimDrive']>>;
   try {
     claim = await lib.claimDrive({
@@ -266,7 +273,7 @@ async function runSingle(ctx: JobContext, lib: Library): Promise<BackupReport> {
       timeoutMs: opts.driveTimeoutMs,
       unavailable: () => unavailableDrives(catalog, ctx.home, lib),
       onWait: () => {
-        waited = true;
+        waitFrom = Date.now();
         opts.onLog?.(`job ${id}: every drive of library ${lib.name} is busy; waiting for one`);
       },
     });
@@ -274,6 +281,8 @@ async function runSingle(ctx: JobContext, lib: Library): Promise<BackupReport> {
     catalog.setLocationStatus(locationId, 'failed');
     fail(ctx, e);
   }
+  // At least 1 ms once it waited: waitedForDrive is waitedMs > 0.
+  const waitedMs = waitFrom === undefined ? 0 : Math.max(1, Date.now() - waitFrom);
   let outcome: StreamOutcome;
   try {
     const writer = new StreamWriter({
@@ -300,7 +309,7 @@ async function runSingle(ctx: JobContext, lib: Library): Promise<BackupReport> {
   if (outcome.error) fail(ctx, outcome.error);
   finishDone(ctx);
   const stream: StreamReport = { stream: 0, mover: null, library: lib.name, drive: driveName(lib.name, claim.drive), path: [], cartridges: outcome.cartridges, bytes: outcome.bytes, status: 'done' };
-  return report(ctx, 'single', [stream], [outcome], waited);
+  return report(ctx, 'single', [stream], [outcome], waitedMs);
 }
 
 /** The stream's part of a report. */
@@ -326,8 +335,17 @@ async function runStreams(ctx: JobContext, mode: 'parallel' | 'chunked'): Promis
     opts.onLog?.(`job ${id}: ${line}`);
   };
   let streams: SecuredStream[];
+  let waitedMs: number;
   try {
-    streams = await secureStreams(home, { jobId: id, count: opts.streams ?? 2, mover: mode === 'parallel' ? 'server' : 'copy-device', library: opts.library });
+    ({ streams, waitedMs } = await waitForStreams(home, {
+      jobId: id,
+      count: opts.streams ?? 2,
+      mover: mode === 'parallel' ? 'server' : 'copy-device',
+      library: opts.library,
+      waitMs: opts.streamWaitMs ?? DEFAULT_STREAM_WAIT_MS,
+      signal: opts.signal,
+      onWait: (line) => opts.onLog?.(line),
+    }));
   } catch (e) {
     fail(ctx, e);
   }
@@ -423,15 +441,27 @@ async function runStreams(ctx: JobContext, mode: 'parallel' | 'chunked'): Promis
       }
       if (queue.length > 0) throw allFailed(streams, outcomes);
     }
-    finishDone(ctx);
-    log(`done: ${mode}, ${catalog.locations(id).length} location entries`);
-    const reports = streams.map((s) => streamReport(s, outcomes.get(s.stream)));
-    return report(ctx, mode, reports, [...outcomes.values()], false);
   } catch (e) {
-    fail(ctx, e);
-  } finally {
-    releaseAll(streams);
+    try {
+      releaseAll(streams);
+    } finally {
+      fail(ctx, e);
+    }
   }
+  // Released before the job ends: its reservations live as long as its lock, and a job
+  // ended with them still held would have them released under it as a dead job's.
+  let unreleased: unknown;
+  try {
+    releaseAll(streams);
+  } catch (e) {
+    unreleased = e;
+  }
+  finishDone(ctx);
+  // The data is safe and the job done; the release failure is still the command's.
+  if (unreleased !== undefined) throw unreleased;
+  log(`done: ${mode}, ${catalog.locations(id).length} location entries, waited ${waitedMs} ms for streams`);
+  const reports = streams.map((s) => streamReport(s, outcomes.get(s.stream)));
+  return report(ctx, mode, reports, [...outcomes.values()], waitedMs);
 }
 
 /** The error of a job none of whose streams got the data through. */

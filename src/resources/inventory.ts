@@ -10,11 +10,11 @@
  */
 
 import { Catalog } from '../catalog/catalog.js';
-import { lockHeld } from '../catalog/liveness.js';
 import { guarded, PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
 import { Library } from '../tape/library.js';
 import { checkVolumeName } from '../volumes/names.js';
+import { confirmedHeld, jobAlive } from './alive.js';
 import { describeFault, type FaultRow, faultRows } from './faults.js';
 import { DEFINED_KINDS, type DefinedKind, RESOURCE_KINDS, type ResourceKind } from './kinds.js';
 import { logBackupManager, recordBackupManager } from './log.js';
@@ -335,9 +335,9 @@ export class Inventory {
     return this.catalog.transaction(() => names.reduce((n, name) => n + stmt.run(name, holder.jobId, holder.stream, holder.pid).changes, 0));
   }
 
-  /** Whether job `id` runs: some live process holds its kernel lock (src/catalog/liveness.ts). */
+  /** Whether job `id` runs: some live process holds its kernel lock (src/catalog/liveness.ts; ./alive.ts). */
   private jobRuns(id: number): boolean {
-    return lockHeld(this.catalog.file, 'job', id);
+    return jobAlive(this.catalog.file, id);
   }
 
   /**
@@ -406,13 +406,13 @@ function checkResourceName(name: string): void {
   }
 }
 
-/** Whether the lock of drive `name` (`LIB/driveN`) is held by a live process. */
+/** Whether the lock of drive `name` (`LIB/driveN`) is held by a live process (a "no" confirmed: ./alive.ts). */
 function driveLocked(libs: Map<string, Library>, name: string): boolean {
   const slash = name.lastIndexOf('/');
   const lib = libs.get(name.slice(0, slash));
   const n = Number(name.slice(slash + '/drive'.length));
   if (!lib || !Number.isInteger(n)) return false;
-  return lib.drives()[n]?.busy ?? false;
+  return confirmedHeld(() => lib.drives()[n]?.busy ?? false);
 }
 
 /**

@@ -4,14 +4,16 @@
  * library with a free drive, a cartridge with room, and a path of switches from the
  * storage to the mover and on to the library. Switches are exclusive per stream, as in
  * the patent (each path is zoned for its stream), so two streams never share one. If
- * fewer than the streams asked for can be secured, the job fails: everything taken is
- * released and the failure is logged (steps 1180/1190).
+ * fewer than the streams asked for can be secured, the attempt holds nothing: everything
+ * taken is released, and `secureStreams` logs the failure (steps 1180/1190). A backup
+ * job first waits its turn for streams other jobs hold (./stream-wait.ts).
  *
  * Drives and cartridges are claimed with their kernel file locks first (a killed job's
  * claims vanish with it); the servers, copy devices and switches are then chosen and
  * everything is reserved in one catalog transaction, so two jobs securing at once
  * never pick the same mover or switch.
  */
+import type { Catalog } from '../catalog/catalog.js';
 import { guarded, PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
 import { type DriveClaim, Library } from '../tape/library.js';
@@ -205,7 +207,7 @@ async function claimSlot(inv: Inventory, s: Snapshot, libs: readonly Library[], 
  * a path); each path is a cheapest one. Returns as many plans as it could make and,
  * if short, why the next stream failed.
  */
-function planStreams(s: Snapshot, slots: readonly Slot[], kind: MoverKind): { plans: Plan[]; reason: string } {
+function planStreams(s: Snapshot, slots: ReadonlyArray<Pick<Slot, 'lib' | 'drive' | 'barcode'>>, kind: MoverKind): { plans: Plan[]; reason: string } {
   let usableSlots = slots.length;
   let reason = '';
   // Someone may have marked a claimed drive or cartridge unavailable since it was claimed.
@@ -375,6 +377,45 @@ function releaseStreams(streams: readonly SecuredStream[]): void {
   }
 }
 
+/** What one attempt at securing streams came to: the streams, or why not. */
+export type Attempt = { streams: SecuredStream[]; shortage?: undefined } | { streams?: undefined; shortage: string };
+
+/** Hooks of one attempt. */
+export interface AttemptHooks {
+  /** Called inside the reservation's transaction, once everything is reserved: a
+   * change made here commits with the reservation or not at all (the wait queue
+   * drops the job's entry here). */
+  reserved?: (catalog: Catalog) => void;
+  /** An open catalog of the home to use (a waiting job keeps one), instead of opening one. */
+  catalog?: Catalog;
+}
+
+/** Checks SecureOptions; returns them with their defaults. */
+export function secureRequest(opts: SecureOptions): { jobId: number; count: number; kind: MoverKind } {
+  const { jobId } = opts;
+  const count = opts.count ?? 2;
+  const kind = opts.mover ?? 'server';
+  if (!Number.isSafeInteger(jobId) || jobId < 0) throw new PlexusError('E_INVALID', `job number must be a whole number, not ${String(jobId)}`);
+  if (!Number.isInteger(count) || count < 1 || count > 16) throw new PlexusError('E_INVALID', `stream count must be a whole number from 1 to 16, not ${String(count)}`);
+  if (kind !== 'server' && kind !== 'copy-device') throw new PlexusError('E_INVALID', `mover must be server or copy-device, not '${String(kind)}'`);
+  return { jobId, count, kind };
+}
+
+/** "2 server streams", "1 copy device stream". */
+export function streamsText(count: number, kind: MoverKind): string {
+  return plural(count, `${LABEL[kind]} stream`);
+}
+
+/**
+ * Logs a job's failure to secure its streams (steps 1180/1190) and returns the
+ * E_RESOURCES error to throw. Nothing is held by then: an attempt frees what it took.
+ */
+export function securingFailed(home: Home, opts: SecureOptions, message: string): PlexusError {
+  const { jobId, count, kind } = secureRequest(opts);
+  logBackupManager(home, `job ${jobId}: cannot secure ${streamsText(count, kind)}: ${message}; released everything taken`);
+  return new PlexusError('E_RESOURCES', message);
+}
+
 /**
  * Secures `count` independent streams for a job: per stream a mover of the kind asked,
  * a free drive and a cartridge with room in a library (never waiting), and switches
@@ -384,21 +425,30 @@ function releaseStreams(streams: readonly SecuredStream[]): void {
  * exactly as long as that lock, so a job that dies, however it dies, leaves nothing
  * held at the next open. If fewer than `count` can be secured, everything taken is
  * released, the failure is logged to HOME/logs/backup-manager.log, and E_RESOURCES
- * names what was missing.
+ * names what was missing. To wait for streams other jobs hold, see `waitForStreams`
+ * (./stream-wait.ts).
  */
 export function secureStreams(home: Home, opts: SecureOptions): Promise<SecuredStream[]> {
-  return guarded(() => secure(home, opts));
+  return guarded(async () => {
+    const r = await attempt(home, opts, {});
+    if (r.streams) return r.streams;
+    throw securingFailed(home, opts, r.shortage);
+  });
 }
 
-async function secure(home: Home, opts: SecureOptions): Promise<SecuredStream[]> {
-  const { jobId } = opts;
-  const count = opts.count ?? 2;
-  const kind = opts.mover ?? 'server';
-  if (!Number.isSafeInteger(jobId) || jobId < 0) throw new PlexusError('E_INVALID', `job number must be a whole number, not ${String(jobId)}`);
-  if (!Number.isInteger(count) || count < 1 || count > 16) throw new PlexusError('E_INVALID', `stream count must be a whole number from 1 to 16, not ${String(count)}`);
-  if (kind !== 'server' && kind !== 'copy-device') throw new PlexusError('E_INVALID', `mover must be server or copy-device, not '${String(kind)}'`);
+/**
+ * One attempt at securing the streams, all or nothing: either every stream is reserved
+ * or nothing is held when it returns (the drive and cartridge locks it took are freed)
+ * and `shortage` says what was missing. Logs only the reservations it made.
+ */
+export function attemptStreams(home: Home, opts: SecureOptions, hooks: AttemptHooks = {}): Promise<Attempt> {
+  return guarded(() => attempt(home, opts, hooks));
+}
+
+async function attempt(home: Home, opts: SecureOptions, hooks: AttemptHooks): Promise<Attempt> {
+  const { jobId, count, kind } = secureRequest(opts);
   const libs = opts.library !== undefined ? [Library.open(home, opts.library)] : Library.list(home);
-  const inv = Inventory.open(home);
+  const inv = Inventory.open(home, { catalog: hooks.catalog });
   const slots: Slot[] = [];
   let handedOver = false;
   try {
@@ -432,22 +482,70 @@ async function secure(home: Home, opts: SecureOptions): Promise<SecuredStream[]>
           // Logged before the reservation commits: a log that cannot be written secures nothing.
           recordBackupManager(home, `job ${jobId}: secured stream ${i}: ${LABEL[kind]} ${p.mover}, drive ${t.drive}, cartridge ${t.barcode}, switches ${p.path.join(' ')}`);
         });
+        hooks.reserved?.(inv.catalog);
       }
       return r;
     });
-    if (plans.length < count) {
-      const message = `secured ${plans.length} of ${plural(count, 'stream')}: ${plans.length < slots.length ? reason : shortage}`;
-      logBackupManager(home, `job ${jobId}: cannot secure ${plural(count, `${LABEL[kind]} stream`)}: ${message}; released everything taken`);
-      throw new PlexusError('E_RESOURCES', message);
-    }
+    if (plans.length < count) return { shortage: `secured ${plans.length} of ${plural(count, 'stream')}: ${plans.length < slots.length ? reason : shortage}` };
     const streams = plans.map((p, i) => {
       const t = slots[i]!;
       return new Stream(home, jobId, i, pid, { name: p.mover, kind }, t.lib, t.claim, t.drive, { barcode: t.barcode, lock: t.lock }, p.path);
     });
     handedOver = true;
-    return streams;
+    return { streams };
   } finally {
     if (!handedOver) freeLocks(slots);
     inv.close();
   }
+}
+
+/**
+ * Why `opts` could not be secured even if every job let go of what it holds: too few
+ * drives, cartridges with room, movers or switch paths in service (not unavailable,
+ * no `unavailable` fault). Undefined when it could: what is missing now is only held.
+ * Reads the inventory (through `catalog` if given) and claims nothing.
+ */
+export function unservable(home: Home, opts: SecureOptions, catalog?: Catalog): string | undefined {
+  return guarded(() => {
+    const { count, kind } = secureRequest(opts);
+    const libs = opts.library !== undefined ? [Library.open(home, opts.library)] : Library.list(home);
+    const inv = Inventory.open(home, { catalog });
+    try {
+      const s = everythingFree(snapshot(inv));
+      // The drives and cartridges each library could give, with nothing claimed.
+      const room = libs.flatMap((lib) => {
+        const row = s.rows.get(lib.name);
+        if (row?.kind !== 'library' || !usable(s, lib.name, 'library')) return [];
+        const drives = Array.from({ length: lib.config.drives }, (_, d) => driveName(lib.name, d)).filter((n) => usable(s, n, 'drive'));
+        const carts = inv.catalog
+          .media(lib.name)
+          .filter((m) => (m.state === 'filling' || m.state === 'scratch') && usable(s, m.barcode, 'cartridge') && lib.present(m.barcode))
+          .map((m) => m.barcode);
+        return [{ lib, drives, carts }];
+      });
+      // Spread as claimSlot spreads them: the library fewest of the job's streams use.
+      const slots: Array<Pick<Slot, 'lib' | 'drive' | 'barcode'>> = [];
+      for (let i = 0; i < count; i++) {
+        const uses = (r: (typeof room)[number]): number => slots.filter((t) => t.lib.name === r.lib.name).length;
+        const open = room.filter((r) => uses(r) < Math.min(r.drives.length, r.carts.length));
+        open.sort((a, b) => uses(a) - uses(b) || a.lib.name.localeCompare(b.lib.name));
+        const r = open[0];
+        if (!r) {
+          const what = room.map((x) => `${x.lib.name}: ${plural(x.drives.length, 'drive')}, ${plural(x.carts.length, 'cartridge')} with room`).join('; ');
+          return `only ${i} of ${plural(count, 'stream')} even with every drive and cartridge free (${what || 'no library in service'})`;
+        }
+        slots.push({ lib: r.lib, drive: r.drives[uses(r)]!, barcode: r.carts[uses(r)]! });
+      }
+      const { plans, reason } = planStreams(s, slots, kind);
+      return plans.length < count ? `only ${plans.length} of ${plural(count, 'stream')} even with every mover and switch free: ${reason}` : undefined;
+    } finally {
+      inv.close();
+    }
+  });
+}
+
+/** The inventory as it would be if every job released what it holds. */
+function everythingFree(s: Snapshot): Snapshot {
+  const rows = new Map([...s.rows].map(([n, r]) => [n, r.state === 'in-use' ? { ...r, state: 'available' as const, jobId: null, stream: null, pid: null } : r]));
+  return { ...s, rows };
 }

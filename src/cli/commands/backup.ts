@@ -9,6 +9,7 @@ import { addSchedule, listSchedule, runDue } from '../../backup/schedule.js';
 import { describeStep, type FlowStep, type HookedBackupReport, runHookedBackup, runSplitBackup, type SplitBackupReport } from '../../backup/split-backup.js';
 import { Catalog, type SegmentRow } from '../../catalog/catalog.js';
 import { PlexusError } from '../../errors.js';
+import { MAX_STREAM_WAIT_MS } from '../../resources/stream-wait.js';
 import { formatBytes, formatRate } from '../../util/size.js';
 import { agentOf, ask } from '../agent.js';
 import { cancellable } from '../cancel.js';
@@ -23,7 +24,7 @@ const log = (quiet: boolean) => (line: string) => {
 /** `backup run`. */
 export async function runBackupRun(
   source: string,
-  o: GlobalOptions & { library?: string; mode: string; streams: string; chunk: string; timeout?: string; driveTimeout?: string; background?: boolean; json?: boolean } & FlowFlags,
+  o: GlobalOptions & { library?: string; mode: string; streams: string; chunk: string; timeout?: string; driveTimeout?: string; waitStreams: string; background?: boolean; json?: boolean } & FlowFlags,
 ): Promise<void> {
   if (!BACKUP_MODES.includes(o.mode as BackupMode)) throw new PlexusError('E_INVALID', `--mode must be one of ${BACKUP_MODES.join(', ')}, not '${o.mode}'`);
   const driveTimeout = intOpt(o.driveTimeout, 'drive timeout', 0, 31_536_000);
@@ -32,6 +33,7 @@ export async function runBackupRun(
     throw new PlexusError('E_INVALID', `--timeout must be a positive number of seconds up to ${MAX_COMMAND_TIMEOUT_MS / 1000}, not '${o.timeout}'`);
   }
   const streams = intOpt(o.streams, 'stream count', 1, 16);
+  const waitStreams = intOpt(o.waitStreams, '--wait-streams', 0, Math.floor(MAX_STREAM_WAIT_MS / 1000))!;
   const chunk = sizeOpt(o.chunk, 'chunk size');
   const opts = {
     host: o.host,
@@ -41,6 +43,7 @@ export async function runBackupRun(
     chunk,
     commandTimeoutMs: timeout === undefined ? undefined : timeout * 1000,
     driveTimeoutMs: driveTimeout === undefined ? undefined : driveTimeout * 1000,
+    streamWaitMs: waitStreams * 1000,
   };
   // With an agent running, the backup is one of its jobs (plexus jobs lists it).
   const agent = await agentOf(o);

@@ -17,6 +17,7 @@ export function backupCommand(): Command {
     .option('--chunk <bytes>', "bytes per segment command, e.g. 10M (a multiple of the cartridges' block size)", '10M')
     .option('--timeout <seconds>', 'a segment command taking longer fails its stream: a hung device (default 10, or 1 per MiB of larger chunks)')
     .option('--drive-timeout <seconds>', 'single mode: give up waiting for a free drive after this long (default: wait)')
+    .option('--wait-streams <seconds>', 'parallel and chunked: wait this long for streams other jobs hold, in turn, oldest job first; 0 fails at once', '600')
     .option('--background', "run as a job of the home's agent (plexus serve) and return at once; plexus jobs follows it")
     .option('--from-mirror', 'split-mirror backup of a primary: freeze, split its pair, thaw, back up the split image, resync')
     .option('--plex <secondary>', 'with --from-mirror: the pair to split (default: the only one in PAIR)')
