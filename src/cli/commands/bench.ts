@@ -382,6 +382,58 @@ export async function runBenchCatalog(o: GlobalOptions & { jobs: string; segment
   printTargets(r.targets, r.loadAverage, file);
 }
 
+/** `bench scale`: the checkpoint and mark costs (src/bench/scale-costs.ts) and the catalog's (bench catalog). */
+export async function runBenchScale(
+  o: GlobalOptions & { sizes: string; data: string; markRounds: string; jobs: string; segments: string; cartridges: string; json?: boolean; results: string },
+): Promise<void> {
+  const { benchScaleCosts } = await import('../../bench/scale-costs.js');
+  const { benchCatalog } = await import('../../bench/catalog-scale.js');
+  const report = benchReporter('scale', Boolean(o.json));
+  const sizes = o.sizes.split(',').map((x) => parseSize(x.trim(), 'size'));
+  const jobs = intOpt(o.jobs, 'jobs', 0, 10_000_000)!;
+  const home = homeOf(o, { create: true });
+  const costs = await benchScaleCosts({ dir: home.dir, sizes, data: parseSize(o.data, 'data'), markRounds: intOpt(o.markRounds, 'mark rounds', 1, 100), log: report.log });
+  const catalog =
+    jobs > 0
+      ? await benchCatalog(home, { jobs, segments: intOpt(o.segments, 'segments', 2, 100_000_000), cartridges: intOpt(o.cartridges, 'cartridges', 1, 1_000_000), rounds: 5, log: report.log })
+      : undefined;
+  report.stop();
+  const targets = { ...costs.targets, ...Object.fromEntries(Object.entries(catalog?.targets ?? {}).map(([k, v]) => [`catalog: ${k}`, v])) };
+  const r = {
+    benchmark: 'scale',
+    date: costs.date,
+    machine: costs.machine,
+    costs,
+    catalog,
+    targets,
+    loadAverage: { start: costs.loadAverage.start, end: catalog?.loadAverage.end ?? costs.loadAverage.end },
+  };
+  const file = saveResult(o.results, r);
+  if (o.json) return printJson({ ...r, resultFile: file });
+  printTable(
+    ['VOLUME', 'DATA', 'SIDECAR BYTES', 'SYNCS', 'PER GIB COPIED', 'COPY'],
+    costs.checkpoints.map((c) => [
+      formatBytes(c.sizeBytes),
+      formatBytes(c.dataBytes),
+      String(c.sidecarBytes),
+      String(c.sidecarSyncs),
+      `${c.perGiBCopied.bytes.toFixed(0)} B, ${c.perGiBCopied.syncs.toFixed(1)} syncs`,
+      `${c.medianSeconds.toFixed(2)} s`,
+    ]),
+  );
+  process.stdout.write(
+    `\ndurable marks: 1 writer ${costs.marks.one.medianMarksPerSecond.toFixed(0)}/s, 8 writers ${costs.marks.eight.medianMarksPerSecond.toFixed(0)}/s (${costs.marks.eight.marksPerSync.toFixed(1)} marks per fdatasync), median ratio ${costs.marks.medianRatio.toFixed(2)}\n\n`,
+  );
+  if (catalog) {
+    printTable(
+      ['CATALOG OPERATION', 'MEDIAN', 'ROWS'],
+      catalog.operations.map((op) => [op.name, `${op.medianMs.toFixed(2)} ms`, String(op.rows)]),
+    );
+    process.stdout.write('\n');
+  }
+  printTargets(targets, r.loadAverage, file);
+}
+
 /** `bench replicate`. */
 export async function runBenchReplicate(o: GlobalOptions & { size: string; rounds: string; delay: string; json?: boolean; results: string }): Promise<void> {
   const { benchReplicate } = await import('../../bench/replicate.js');

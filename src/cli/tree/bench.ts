@@ -1,4 +1,4 @@
-/** Declares `plexus bench copy|resync|backup|chunked|nbd|replay|replicate|catalog|model|startup` (run by ../commands/bench.ts). */
+/** Declares `plexus bench copy|resync|backup|chunked|nbd|replay|replicate|catalog|scale|model|startup` (run by ../commands/bench.ts). */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_FRACTIONS, DEFAULT_GRANULARITIES } from '../../bench/defaults.js';
@@ -99,6 +99,20 @@ export function benchCommand(): Command {
     .option('--json', 'print the result as JSON')
     .option('--results <dir>', 'where to store the JSON result', DEFAULT_RESULTS)
     .action(lazy(load, (m) => m.runBenchCatalog));
+  bench
+    .command('scale')
+    .description(
+      'costs that must follow the data, not the size: checkpoint cost per GiB copied for sparse volumes of 1 GiB to 4 TiB, durable marks of 8 writers against 1, and the catalog figures (bench catalog)',
+    )
+    .option('--sizes <list>', 'volume sizes, comma-separated', '1G,16G,256G,4T')
+    .option('--data <size>', 'data on each volume', '64M')
+    .option('--mark-rounds <n>', 'rounds of the durable-mark comparison', '5')
+    .option('--jobs <n>', 'jobs in the synthetic catalog (0: skip the catalog part)', '10000')
+    .option('--segments <n>', 'segments in the synthetic catalog', '1000000')
+    .option('--cartridges <n>', 'cartridges the segments lie on', '1000')
+    .option('--json', 'print the result as JSON')
+    .option('--results <dir>', 'where to store the JSON result', DEFAULT_RESULTS)
+    .action(lazy(load, (m) => m.runBenchScale));
   bench
     .command('model')
     .description(
