@@ -147,8 +147,12 @@ impl Mirror {
         let filled = DurableBitmap::create(&files.filled, size, granularity, write_intent)?;
         if !instant {
             // Everything is still to be copied: the initial copy is a resync of all bits.
+            // With write intent the mark is already a synced log record; without, only a
+            // snapshot makes it durable.
             p_dirty.mark_all()?;
-            p_dirty.flush()?;
+            if !write_intent {
+                p_dirty.flush()?;
+            }
         }
         let mode = if instant { Mode::Instant } else { Mode::Duplex };
         Self::assemble(primary, secondary, p_dirty, s_dirty, filled, mode, write_intent, with)

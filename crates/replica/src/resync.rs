@@ -98,11 +98,12 @@ impl ReplicaGroup {
         step.next = (bit * g).min(size);
         if !copied.is_empty() {
             self.journal().sync()?;
-            // Cleared in memory, then one snapshot for the whole step (not one per piece).
+            // Cleared in memory, then one checkpoint for the whole step: clear records for
+            // what it cleared, not a snapshot of the whole bitmap.
             for (offset, len) in copied {
                 bitmap.clear_range_in_memory(offset, len)?;
             }
-            bitmap.flush()?;
+            bitmap.checkpoint()?;
         }
         step.done = view.next_set(bit).is_none();
         Ok(step)
