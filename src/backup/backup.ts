@@ -249,7 +249,7 @@ function report(ctx: JobContext, mode: BackupMode, streams: StreamReport[], outc
  * unavailable (by hand, or after a command got stuck in one) or that have an
  * `unavailable` fault. Read only: the inventory is not synced here.
  */
-function unavailableDrives(catalog: Catalog, home: Home, lib: Library): Set<number> {
+export function unavailableDrives(catalog: Catalog | undefined, home: Home, lib: Library): Set<number> {
   const inv = Inventory.open(home, { sync: false, catalog });
   try {
     const names = Array.from({ length: lib.config.drives }, (_, d) => driveName(lib.name, d));

@@ -9,8 +9,10 @@ import { Catalog, type JobRow, type SegmentRow } from '../catalog/catalog.js';
 import { asPlexusError, fromSystem, guarded, PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
 import type { ProgressCallback } from '../progress.js';
+import { logBackupManager } from '../resources/log.js';
 import { TapeDrive } from '../tape/drive.js';
 import { type DriveClaim, Library } from '../tape/library.js';
+import { unavailableDrives } from './backup.js';
 
 /** Options of a restore. */
 export interface RestoreOptions {
@@ -127,6 +129,30 @@ export async function readSegments(
   cancelled: () => PlexusError,
   read: (tape: TapeDrive, s: SegmentRow, a: number, b: number, before: number) => Promise<number>,
 ): Promise<string[]> {
+  // Each step also goes to the backup manager's log, as a backup's do (Fig. 10).
+  const what = `restore of job ${planned.job.id}`;
+  const log = (line: string): void => {
+    logBackupManager(home, `${what}: ${line}`);
+    opts.onLog?.(line);
+  };
+  try {
+    const loaded = await readAll(home, planned, opts, cancelled, read, log);
+    logBackupManager(home, `${what}: done, ${planned.length} bytes from byte ${planned.from} read from ${loaded.join(', ')}; drives released`);
+    return loaded;
+  } catch (e) {
+    logBackupManager(home, `${what}: failed (${(e as Error).message}); drives and cartridges released`);
+    throw e;
+  }
+}
+
+async function readAll(
+  home: Home,
+  planned: RestorePlan,
+  opts: Pick<RestoreOptions, 'signal'>,
+  cancelled: () => PlexusError,
+  read: (tape: TapeDrive, s: SegmentRow, a: number, b: number, before: number) => Promise<number>,
+  log: (line: string) => void,
+): Promise<string[]> {
   const loaded: string[] = [];
   const claims = new Map<string, DriveClaim>();
   let current: { barcode: string; tape: TapeDrive; release: () => void } | undefined;
@@ -142,13 +168,14 @@ export async function readSegments(
         const lib = Library.open(home, s.library);
         let claim = claims.get(lib.name);
         if (!claim) {
-          claim = await lib.claimDrive({ signal: opts.signal, onWait: () => opts.onLog?.(`waiting for a drive of library ${lib.name}`) });
+          // Drives out of service in the inventory (by hand, or a stuck command) are not used.
+          claim = await lib.claimDrive({ signal: opts.signal, unavailable: () => unavailableDrives(undefined, home, lib), onWait: () => log(`waiting for a drive of library ${lib.name}`) });
           claims.set(lib.name, claim);
         }
         let lock = lib.tryClaimCartridge(s.barcode);
         if (!lock) {
           if (!lib.present(s.barcode)) throw new PlexusError('E_NOENT', `cartridge ${s.barcode} is missing from library ${lib.name} (${lib.cartridgeFile(s.barcode)})`);
-          opts.onLog?.(`waiting for cartridge ${s.barcode} of library ${lib.name}: another job has it loaded`);
+          log(`waiting for cartridge ${s.barcode} of library ${lib.name}: another job has it loaded`);
           lock = await lib.claimCartridge(s.barcode, opts.signal);
         }
         let tape: TapeDrive;
@@ -173,7 +200,7 @@ export async function readSegments(
           },
         };
         loaded.push(s.barcode);
-        opts.onLog?.(`loaded ${s.barcode} (library ${lib.name}, drive ${claim.drive})`);
+        log(`loaded ${s.barcode} (library ${lib.name}, drive ${claim.drive})`);
       }
       // The part of this segment inside the range, relative to the segment.
       const a = Math.max(from, s.sourceOffset) - s.sourceOffset;

@@ -5,6 +5,7 @@
  * with the agent: a volume with an NBD client refused unless forced, its export paused.
  */
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type AgentChild, killAgent, startAgent } from '../agent/agent-helpers.js';
@@ -101,6 +102,23 @@ describe('restore into a volume', () => {
     ok(s.home, 'pair', 'resync', 'p');
     expect(checksum(s.home, 'p', '--offset', '4M', '--length', '1M')).toBe(range);
     expect(checksum(s.home, 's')).toBe(checksum(s.home, 'p'));
+  });
+
+  it('uses only drives in service and logs each step in the backup manager log', () => {
+    ok(s.home, 'library', 'create', 'lib', '--slots', '4', '--drives', '2', '--cartridge-size', '64M', '--block-size', '64K');
+    ok(s.home, 'volume', 'create', 'p', '--size', '4M');
+    ok(s.home, 'volume', 'write', 'p', '--random', '4M', '--seed', '5');
+    ok(s.home, 'backup', 'run', 'p');
+    ok(s.home, 'resources', 'set', 'lib/drive0', '--state', 'unavailable');
+    const r = plexus(s.home, 'restore', '1', '--to-volume', 'p');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/drive 1\)/);
+    const log = fs.readFileSync(path.join(s.home, 'logs', 'backup-manager.log'), 'utf8');
+    expect(log).toMatch(/restore of job 1: loaded \S+ \(library lib, drive 1\)/);
+    expect(log).toMatch(/restore of job 1: done, 4194304 bytes from byte 0 read from \S+; drives released/);
+    // Every drive out of service: nothing to wait for, the restore fails at once.
+    ok(s.home, 'resources', 'set', 'lib/drive1', '--state', 'unavailable');
+    expectFailure(plexus(s.home, 'restore', '1', '--to', path.join(s.dir, 'x')), 'E_RESOURCES');
   });
 
   it('refuses bad destinations with one clear message', () => {
