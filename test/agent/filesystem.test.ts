@@ -107,4 +107,65 @@ describe('a file system on an NBD export', () => {
     ok(s.home, 'pair', 'resync', 'p');
     expect(ok(s.home, 'volume', 'checksum', 'p').stdout).toBe(ok(s.home, 'volume', 'checksum', 's').stdout);
   });
+
+  it('the one-command split backup of an ext4 primary frozen with fsfreeze: the restored image mounts and holds the files of the freeze', async () => {
+    expect(process.getuid?.(), 'this test needs root: loop devices, mount and FUSE').toBe(0);
+    ok(s.home, 'init');
+    ok(s.home, 'library', 'create', 'lib', '--slots', '4', '--drives', '1', '--cartridge-size', '512M');
+    ok(s.home, 'volume', 'create', 'p', '--size', '128M');
+    ok(s.home, 'volume', 'create', 's', '--size', '128M');
+    ok(s.home, 'pair', 'create', 'p', 's');
+    const sock = path.join(s.dir, 'nbd.sock');
+    agent = await startAgent(s.home, '--nbd-socket', sock);
+    const fuseDir = path.join(s.dir, 'fuse');
+    const mnt = path.join(s.dir, 'mnt');
+    fs.mkdirSync(fuseDir);
+    fs.mkdirSync(mnt);
+    const disk = path.join(fuseDir, 'disk');
+    const fuse: ChildProcess = spawn('nbdfuse', [disk, `nbd+unix:///p?socket=${sock}`], { stdio: 'ignore' });
+    undo.push(() => {
+      spawnSync('umount', [fuseDir]);
+      fuse.kill('SIGKILL');
+    });
+    await waitFor(() => fs.existsSync(disk) && fs.statSync(disk).size === 128 << 20, 'nbdfuse to show the export');
+    const loop = sh('losetup', ['-f', '--show', disk]).trim();
+    undo.push(() => sh('losetup', ['-d', loop]));
+    sh('mkfs.ext4', ['-q', loop]);
+    sh('mount', [loop, mnt]);
+    undo.push(() => sh('umount', [mnt]));
+    const files = new Map<string, Buffer>();
+    for (let i = 0; i < 8; i++) files.set(`f${i}`, crypto.randomBytes((i + 1) << 18));
+    fs.mkdirSync(path.join(mnt, 'data'));
+    for (const [name, data] of files) fs.writeFileSync(path.join(mnt, 'data', name), data);
+
+    // One command: freeze, split, thaw, back up the split image, resync (through the agent).
+    const r = JSON.parse(ok(s.home, 'backup', 'run', 'p', '--from-mirror', '--freeze', `fsfreeze -f ${mnt}`, '--thaw', `fsfreeze -u ${mnt}`, '--json').stdout) as {
+      frozenMs: number;
+      backup: { job: number; consistency: string };
+      steps: Array<{ step: string; ok: boolean }>;
+    };
+    expect(r.steps.map((x) => x.step)).toEqual(['freeze', 'split', 'thaw', 'backup', 'resync']);
+    expect(r.backup.consistency).toBe('consistent');
+    // Thawed: the file system takes writes again at once.
+    fs.writeFileSync(path.join(mnt, 'after'), crypto.randomBytes(1 << 20));
+    sh('sync', []);
+    const [pair] = JSON.parse(ok(s.home, 'pair', 'display', 'p', '--json').stdout);
+    expect(pair.state).toBe('PAIR');
+
+    // The backup, restored to a file, is a clean ext4 with exactly the files of the freeze.
+    const img = path.join(s.dir, 'restored.img');
+    ok(s.home, 'restore', String(r.backup.job), '--to', img);
+    const fsck = spawnSync('e2fsck', ['-fn', img], { encoding: 'utf8' });
+    expect(fsck.status, fsck.stdout + fsck.stderr).toBe(0);
+    const mnt2 = path.join(s.dir, 'mnt2');
+    fs.mkdirSync(mnt2);
+    sh('mount', ['-o', 'ro,loop', img, mnt2]);
+    try {
+      expect(fs.readdirSync(path.join(mnt2, 'data')).sort()).toEqual([...files.keys()].sort());
+      for (const [name, data] of files) expect(Buffer.compare(fs.readFileSync(path.join(mnt2, 'data', name)), data), name).toBe(0);
+      expect(fs.existsSync(path.join(mnt2, 'after'))).toBe(false);
+    } finally {
+      sh('umount', [mnt2]);
+    }
+  });
 });
