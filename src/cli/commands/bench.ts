@@ -382,6 +382,56 @@ export async function runBenchCatalog(o: GlobalOptions & { jobs: string; segment
   printTargets(r.targets, r.loadAverage, file);
 }
 
+/** A `--cache` option, checked. */
+function cacheOpt(text: string): CachePolicy {
+  if (!['auto', 'drop', 'fadvise', 'none'].includes(text)) throw new PlexusError('E_INVALID', `--cache '${text}' must be auto, drop, fadvise or none`);
+  return text as CachePolicy;
+}
+
+/** `bench restore`. */
+export async function runBenchRestore(o: GlobalOptions & { size: string; rounds: string; cache: string; json?: boolean; results: string }): Promise<void> {
+  const { benchRestoreVolume } = await import('../../bench/operations.js');
+  const report = benchReporter('restore', Boolean(o.json));
+  const r = await benchRestoreVolume(homeOf(o, { create: true }), {
+    size: parseSize(o.size, 'size'),
+    rounds: intOpt(o.rounds, 'rounds', 1, 100),
+    cache: cacheOpt(o.cache),
+    log: report.log,
+    onProgress: report.onProgress,
+  });
+  report.stop();
+  const file = saveResult(o.results, r);
+  if (o.json) return printJson({ ...r, resultFile: file });
+  const row = (name: string, xs: number[]) => [name, `${median(xs).toFixed(3)} s`, formatRate(r.sizeBytes / median(xs)), xs.map((x) => x.toFixed(3)).join(' ')];
+  printTable(
+    ['RESTORE', 'MEDIAN', 'RATE', 'ROUNDS'],
+    [row('to a file', r.seconds.toFile), row('into a volume', r.seconds.toVolume), row('into a mirrored primary (duplexed)', r.seconds.toMirroredPrimary)],
+  );
+  process.stdout.write(`\n${formatBytes(r.sizeBytes)} job, cache ${r.cache}\n\n`);
+  printTargets(r.targets, r.loadAverage, file);
+}
+
+/** `bench split`. */
+export async function runBenchSplit(o: GlobalOptions & { sizes: string; rounds: string; json?: boolean; results: string }): Promise<void> {
+  const { benchSplitFreeze } = await import('../../bench/operations.js');
+  const report = benchReporter('split', Boolean(o.json));
+  const r = await benchSplitFreeze(homeOf(o, { create: true }), {
+    sizes: o.sizes.split(',').map((x) => parseSize(x.trim(), 'size')),
+    rounds: intOpt(o.rounds, 'rounds', 1, 100),
+    log: report.log,
+    onProgress: report.onProgress,
+  });
+  report.stop();
+  const file = saveResult(o.results, r);
+  if (o.json) return printJson({ ...r, resultFile: file });
+  printTable(
+    ['PRIMARY', 'FROZEN (MEDIAN)', 'OF WHICH HOOKS', 'ROUNDS'],
+    r.cases.map((c) => [formatBytes(c.sizeBytes), `${c.medianFrozenMs} ms`, `${median(c.hookMs)} ms`, c.frozenMs.join(' ')]),
+  );
+  process.stdout.write('\n');
+  printTargets(r.targets, r.loadAverage, file);
+}
+
 /** `bench scale`: the checkpoint and mark costs (src/bench/scale-costs.ts) and the catalog's (bench catalog). */
 export async function runBenchScale(
   o: GlobalOptions & { sizes: string; data: string; markRounds: string; jobs: string; segments: string; cartridges: string; json?: boolean; results: string },

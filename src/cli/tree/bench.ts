@@ -1,4 +1,4 @@
-/** Declares `plexus bench copy|resync|backup|chunked|nbd|replay|replicate|catalog|scale|model|startup` (run by ../commands/bench.ts). */
+/** Declares `plexus bench copy|resync|backup|chunked|nbd|replay|replicate|catalog|scale|restore|split|model|startup` (run by ../commands/bench.ts). */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_FRACTIONS, DEFAULT_GRANULARITIES } from '../../bench/defaults.js';
@@ -99,6 +99,23 @@ export function benchCommand(): Command {
     .option('--json', 'print the result as JSON')
     .option('--results <dir>', 'where to store the JSON result', DEFAULT_RESULTS)
     .action(lazy(load, (m) => m.runBenchCatalog));
+  bench
+    .command('restore')
+    .description('a job restored into a volume (restore --to-volume) against the same job restored to a file, and into a mirrored primary (duplexed)')
+    .option('--size <size>', 'bytes of the job', '1G')
+    .option('--rounds <n>', 'rounds (the median of per-round ratios is reported)', '3')
+    .option('--cache <mode>', 'auto, drop, fadvise or none: how each contender starts cold', 'auto')
+    .option('--json', 'print the result as JSON')
+    .option('--results <dir>', 'where to store the JSON result', DEFAULT_RESULTS)
+    .action(lazy(load, (m) => m.runBenchRestore));
+  bench
+    .command('split')
+    .description('how long backup run --from-mirror keeps the application frozen, for thin primaries of growing size')
+    .option('--sizes <list>', 'primary sizes, comma-separated', '1G,16G,256G')
+    .option('--rounds <n>', 'split backups per size', '3')
+    .option('--json', 'print the result as JSON')
+    .option('--results <dir>', 'where to store the JSON result', DEFAULT_RESULTS)
+    .action(lazy(load, (m) => m.runBenchSplit));
   bench
     .command('scale')
     .description(
