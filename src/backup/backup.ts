@@ -69,6 +69,9 @@ export interface BackupOptions {
   /** Told about waits and cartridge changes, one line each. */
   onLog?: (line: string) => void;
   signal?: AbortSignal;
+  /** Back up only the first `length` bytes of the source (a secondary larger than its
+   * primary holds the primary's image in its first bytes); default: all of it. */
+  length?: number;
   /** The host identity asking, checked against a secondary's access list (default:
    * $PLEXUS_HOST, else the hostname; see src/mirror/io.ts). */
   host?: string;
@@ -169,7 +172,10 @@ async function backup(home: Home, source: string, opts: BackupOptions): Promise<
   }
   const store = new VolumeStore(home);
   const volume = store.open(source, { readOnly: true });
-  const size = volume.size;
+  if (opts.length !== undefined && (!Number.isSafeInteger(opts.length) || opts.length < 0 || opts.length > volume.size)) {
+    throw new PlexusError('E_RANGE', `length ${String(opts.length)} is outside volume ${source} (${volume.size} bytes)`);
+  }
+  const size = opts.length ?? volume.size;
   const image = classifySource(home, source, opts.host);
   const dataTime = image.dataTime;
   const lib = mode === 'single' ? chooseLibrary(home, opts.library) : undefined;

@@ -110,7 +110,9 @@ export async function runSplitBackup(home: Home, primary: string, opts: SplitBac
   const t1 = Date.now();
   try {
     failpoint('split-backup.backup');
-    backup = await runBackup(home, source, opts);
+    // Only the primary's size is mirrored: a larger secondary's tail is not the image.
+    const length = mirrors.store.open(primary, { readOnly: true }).info().size;
+    backup = await runBackup(home, source, { ...opts, length });
     step({ step: 'backup', ok: true, ms: Date.now() - t1, detail: `job ${backup.job}: ${backup.bytes} bytes of ${source} on ${backup.cartridges.join(', ')}` });
   } catch (e) {
     backupError = e;

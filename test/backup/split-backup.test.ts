@@ -126,6 +126,24 @@ describe('backup run --from-mirror', () => {
     expect(jobs()[0]).toMatchObject({ target: 'staged', status: 'done' });
   });
 
+  it("backs up only the primary's size of a larger secondary", () => {
+    ok(s.home, 'library', 'create', 'lib', '--slots', '4', '--drives', '1', '--cartridge-size', '64M', '--block-size', '64K');
+    ok(s.home, 'volume', 'create', 'p', '--size', '8M');
+    ok(s.home, 'volume', 'create', 'big', '--size', '12M');
+    ok(s.home, 'volume', 'write', 'p', '--random', '8M', '--seed', '3');
+    ok(s.home, 'pair', 'create', 'p', 'big');
+    const image = checksum(s.home, 'p');
+    const r = JSON.parse(ok(s.home, 'backup', 'run', 'p', '--from-mirror', '--json').stdout) as FlowReport;
+    expect(r.backup.bytes).toBe(8 << 20);
+    // So the job restores straight back into the primary.
+    ok(s.home, 'volume', 'write', 'p', '--random', '1M', '--seed', '9');
+    ok(s.home, 'pair', 'split', 'p');
+    ok(s.home, 'restore', String(r.backup.job), '--to-volume', 'p');
+    expect(checksum(s.home, 'p')).toBe(image);
+    ok(s.home, 'pair', 'resync', 'p');
+    expect(checksum(s.home, 'big', '--length', '8M')).toBe(checksum(s.home, 'p'));
+  });
+
   it('runs hooks around a plain backup too, and thaws when the backup fails', () => {
     const log = setup();
     ok(s.home, 'volume', 'create', 'v', '--size', '4M');
