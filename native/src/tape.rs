@@ -9,11 +9,11 @@ use crate::volume::NativeVolume;
 use napi::bindgen_prelude::{AbortSignal, AsyncTask, Buffer};
 use napi::{Env, Task};
 use napi_derive::napi;
+use plexus_export::{Plex, PlexError};
 use plexus_tape::{
     Content, CopyControl, DeviceSink, Digest, Drive, FileSink, FormatOptions, NullSink, Position, ReadRequest, Sink, TapeError,
     DEFAULT_BLOCK_SIZE,
 };
-use plexus_export::{Plex, PlexError};
 use plexus_volume::{Access, Volume};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
@@ -538,7 +538,9 @@ impl Task for TapeTask {
                         Target::Volume(v, sync) => {
                             plexus_tape::read_segment(drive, &req, &mut DeviceSink::new(v.as_ref(), target_offset, sync), &self.ctl)
                         }
-                        Target::Plex(plex) => plexus_tape::read_segment(drive, &req, &mut PlexSink { plex, base: target_offset }, &self.ctl),
+                        Target::Plex(plex) => {
+                            plexus_tape::read_segment(drive, &req, &mut PlexSink { plex, base: target_offset }, &self.ctl)
+                        }
                         Target::File(p) => FileSink::open(&p, target_offset)
                             .and_then(|mut sink| plexus_tape::read_segment(drive, &req, &mut sink, &self.ctl)),
                         Target::Verify => plexus_tape::read_segment(drive, &req, &mut NullSink, &self.ctl),
