@@ -280,9 +280,13 @@ const HANDLERS: Record<string, Handler> = {
       const mirror = p.optStr('mirror') === 'resync' ? 'resync' : 'duplex';
       // The agent's exports are the volume's users: paused for the restore.
       const users = core.exports ? { clients: (v: string) => core.exports!.clients(v), pause: (v: string) => core.exports!.pause(v) } : undefined;
-      return core.foreground(ctx, 'restore', `job ${job} → volume ${toVolume}`, (j) =>
-        restoreToVolume(core.home, job, toVolume, { ...opts, mirror, users, signal: j.signal, onProgress: j.onProgress, onLog: ctx.onLog }),
-      );
+      // Its pairs may be split and resynced: nothing else may run on them meanwhile.
+      core.exclusive([toVolume]);
+      return core
+        .foreground(ctx, 'restore', `job ${job} → volume ${toVolume}`, (j) =>
+          restoreToVolume(core.home, job, toVolume, { ...opts, mirror, users, signal: j.signal, onProgress: j.onProgress, onLog: ctx.onLog }),
+        )
+        .finally(() => core.changed());
     }
     return core.foreground(ctx, 'restore', `job ${job} → ${p.str('to')}`, (j) => restoreJob(core.home, job, p.str('to'), { ...opts, signal: j.signal, onProgress: j.onProgress, onLog: ctx.onLog }));
   },
