@@ -334,6 +334,14 @@ fn pump(drive: &mut Drive, src: &dyn BlockDevice, offset: u64, len: u64, ctl: &C
                         }
                     };
                     if whole > 0 {
+                        // A hole past the end of a data file that another program cut
+                        // short is no hole: the last byte of the run must still read, or
+                        // the source's error (E_CORRUPT, truncated) fails the segment.
+                        let mut probe = [0u8; 1];
+                        if let Err(e) = src.read_at(offset + at + whole * bs - 1, &mut probe) {
+                            let _ = tx.send(Err(e.into()));
+                            break;
+                        }
                         if tx.send(Ok(Piece::Hole(whole as u32))).is_err() {
                             break;
                         }

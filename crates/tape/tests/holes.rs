@@ -284,3 +284,17 @@ fn seeded_mutations_of_a_thin_cartridge_never_panic_and_never_restore_wrong_byte
         }
     }
 }
+
+#[test]
+fn holes_past_the_end_of_a_data_file_cut_short_fail_the_segment() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let src = thin_volume(d.path());
+    // Another program cuts the data file inside the first hole: what lies past the cut
+    // is not a hole of the volume, and must not be recorded as one.
+    std::fs::OpenOptions::new().write(true).open(d.path().join("thin.img")).expect("open").set_len(MIB).expect("truncate");
+    let mut drive = format(&d.path().join("CUT001.tape"), "CUT001", 64 * MIB);
+    let e = write_segment(&mut drive, &src, 0, THIN, &CopyControl::new()).expect_err("truncated source");
+    assert_eq!(e.code(), "E_CORRUPT", "{e}");
+    assert!(e.to_string().contains("truncated"), "{e}");
+    assert!(drive.files().is_empty(), "the partial segment is abandoned");
+}
