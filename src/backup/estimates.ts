@@ -44,15 +44,16 @@ export interface Throughput {
   jobs: number;
 }
 
-/** The data of `volume`: size, allocated bytes, and what its checkpoint chain records as changed. */
-export function volumeData(home: Home, volume: string): VolumeData {
+/** The data of `volume`: size, allocated bytes, and (with `changed`, the default) what its checkpoint chain records as changed. */
+export function volumeData(home: Home, volume: string, opts: { changed?: boolean } = {}): VolumeData {
   let info: ReturnType<ReturnType<VolumeStore['open']>['info']>;
   try {
     info = new VolumeStore(home).open(volume, { readOnly: true }).info();
   } catch (e) {
     return { volume, size: 0, allocatedBytes: 0, changed: null, error: (e as Error).message };
   }
-  return { volume, size: info.size, allocatedBytes: Math.min(info.allocatedBytes, info.size), changed: changedBytes(home, volume) };
+  const changed = opts.changed === false ? null : changedBytes(home, volume);
+  return { volume, size: info.size, allocatedBytes: Math.min(info.allocatedBytes, info.size), changed };
 }
 
 /**

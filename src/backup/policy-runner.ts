@@ -111,7 +111,7 @@ function claim(home: Home, catalog: Catalog, now: Date): { runs: PolicyRunRow[];
       const held = running.filter((r) => r.library === lib).reduce((a, r) => a + r.drives, 0) + catalog.drivesHeldByOtherJobs(lib);
       free.set(lib, Math.max(0, drivesInService(home, catalog, lib) - held));
     }
-    const bytes = new Map(enabled.flatMap((p) => p.volumes).map((v) => [v, volumeData(home, v).allocatedBytes]));
+    const bytes = new Map(enabled.flatMap((p) => p.volumes).map((v) => [v, volumeData(home, v, { changed: false }).allocatedBytes]));
     return duePolicyRuns(specs, lastRunsOf(catalog, enabled), now, free, bytes).map((d) => ({ ...d, slot: d.slot.toISOString() }));
   }, now.toISOString());
   return { runs, policies };

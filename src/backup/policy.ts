@@ -89,7 +89,7 @@ function add(home: Home, input: PolicyInput): PolicyRow {
   if (input.keep !== undefined && !(Number.isInteger(input.keep) && input.keep >= 1)) throw new PlexusError('E_INVALID', `keep must be a whole number of jobs, at least 1, not ${input.keep}`);
   const catalog = Catalog.open(home);
   try {
-    const lib = target(home, catalog, input);
+    const lib = target(home, input);
     const row: Omit<PolicyRow, 'createdAt'> = {
       name: input.name,
       volumes: [...input.volumes],
@@ -113,21 +113,19 @@ function add(home: Home, input: PolicyInput): PolicyRow {
   }
 }
 
-/** The library a policy writes to: `--library NAME`, or the library keeping its cartridges in `--disk DIR`. */
-function target(home: Home, catalog: Catalog, input: PolicyInput): Library {
+/** The library a policy writes to: `--library NAME`, or the disk library keeping its cartridges in `--disk DIR`. */
+function target(home: Home, input: PolicyInput): Library {
   if ((input.library === undefined) === (input.disk === undefined)) throw new PlexusError('E_INVALID', 'a policy needs one target: --library NAME or --disk DIR');
   if (input.library !== undefined) return Library.open(home, input.library);
   const dir = path.resolve(input.disk!);
-  // A disk library is a library whose cartridges lie in a directory of the user's;
-  // the catalog (and the library itself) records that directory.
-  const known = new Set(
-    catalog
-      .libraries()
-      .filter((l) => path.resolve(l.dir) === dir)
-      .map((l) => l.name),
-  );
-  const lib = Library.list(home).find((l) => known.has(l.name) || path.resolve(l.dir) === dir);
-  if (!lib) throw new PlexusError('E_NOENT', `no library keeps its cartridges in ${dir}: create one with \`plexus library create NAME --disk ${input.disk}\`, or name a library with --library`);
+  // A disk library (`library create NAME --disk DIR`) says so in its description, with
+  // the directory its cartridge files are in; read loosely, so a home whose libraries
+  // are all tape libraries simply has none.
+  const lib = Library.list(home).find((l) => {
+    const c = l.config as { kind?: string; dir?: string };
+    return c.kind === 'disk' && typeof c.dir === 'string' && path.resolve(c.dir) === dir;
+  });
+  if (!lib) throw new PlexusError('E_NOENT', `no disk library keeps its cartridges in ${dir}: create one with \`plexus library create NAME --disk ${input.disk}\`, or name a library with --library`);
   return lib;
 }
 

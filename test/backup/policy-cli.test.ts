@@ -100,6 +100,21 @@ describe('backup policy through the CLI', () => {
     expect(json<unknown[]>('catalog', 'jobs')).toHaveLength(6);
   });
 
+  it('the plan shows what changed since the checkpoint where a bitmap records it, and says so where none does', () => {
+    setUp();
+    ok(s.home, 'volume', 'create', 'a2', '--size', '1M');
+    ok(s.home, 'pair', 'create', 'a', 'a2');
+    ok(s.home, 'pair', 'checkpoint', 'a');
+    ok(s.home, 'volume', 'write', 'a', '--pattern', '0x11', '--length', '64K', '--offset', '128K');
+    ok(s.home, 'backup', 'policy', 'add', 'p', '--volumes', 'a', 'b', '--every', '6h', '--library', 'lib');
+    const plan = json<{ runs: Array<{ volume: string; changed: { bytes: number; since: string } | null }> }>('backup', 'plan', '--now', '2026-01-10T07:00Z');
+    expect(plan.runs.map((r) => [r.volume, r.changed])).toEqual([
+      ['a', { bytes: 64 << 10, since: 'checkpoint 1' }],
+      ['b', null],
+    ]);
+    expect(ok(s.home, 'backup', 'plan', '--now', '2026-01-10T07:00Z').stdout).toMatch(/64.0 KiB since checkpoint 1[\s\S]*no bitmap/);
+  });
+
   it('bad input: names, intervals, windows, volumes, targets, modes', () => {
     setUp();
     const add = (...args: string[]) => plexus(s.home, 'backup', 'policy', 'add', ...args);
@@ -113,6 +128,8 @@ describe('backup policy through the CLI', () => {
     expectFailure(add('q', '--volumes', 'a', '--every', '1d'), 'E_INVALID', '--library NAME or --disk DIR');
     expectFailure(add('q', '--volumes', 'a', '--every', '1d', '--library', 'lib', '--disk', s.dir), 'E_INVALID', 'one target');
     expectFailure(add('q', '--volumes', 'a', '--every', '1d', '--disk', path.join(s.dir, 'nowhere')), 'E_NOENT', 'library create NAME --disk');
+    // A tape library's directory is not a disk library's.
+    expectFailure(add('q', '--volumes', 'a', '--every', '1d', '--disk', path.join(s.home, 'libraries', 'lib')), 'E_NOENT', 'no disk library');
     expectFailure(add('q', '--volumes', 'a', '--every', '1d', '--library', 'lib', '--mode', 'parallel', '--streams', '3'), 'E_INVALID', '3 drives');
     expectFailure(add('q', '--volumes', 'a', '--every', '1d', '--library', 'lib', '--streams', '2'), 'E_INVALID', '--streams');
     expectFailure(add('q', '--volumes', 'a', '--every', '1d', '--library', 'lib', '--keep', '0'), 'E_INVALID', '--keep');
