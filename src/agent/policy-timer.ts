@@ -48,8 +48,10 @@ export function startPolicyTimer(core: AgentCore, env: NodeJS.ProcessEnv = proce
       onLog: (line) => core.log.event('policy', { line }),
       launch: (volume, o) => {
         const { id, promise } = core.jobs.start('policy-backup', volume, true, (j) => runBackup(core.home, volume, { ...o, signal: j.signal, onProgress: j.onProgress }));
-        o.signal?.addEventListener('abort', () => cancelQuietly(core, id), { once: true });
-        return promise;
+        // One listener per backup on the timer's signal, removed when it ends.
+        const cancel = (): void => cancelQuietly(core, id);
+        o.signal?.addEventListener('abort', cancel, { once: true });
+        return promise.finally(() => o.signal?.removeEventListener('abort', cancel));
       },
     })
       .then((outcomes) => {

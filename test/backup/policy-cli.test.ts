@@ -1,12 +1,15 @@
 /**
  * The policy commands through the CLI (spawned): `backup policy add|list|show|enable|
  * disable|remove`, `backup plan`, `backup schedule run-due --now` firing policies,
- * `catalog expire`, and the agent firing a policy on its timer. TZ=UTC so the windows'
+ * `catalog expire`, and the agent firing a policy on its timer (and cancelling its
+ * backups when it stops: due again). TZ=UTC so the windows'
  * local times are the ISO times written here.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { Home } from '../../src/home/home.js';
+import { Library } from '../../src/tape/library.js';
 import { startAgent, stopAgent } from '../agent/agent-helpers.js';
 import { expectFailure, ok, useScratch } from '../cli/cli-helpers.js';
 import { plexus } from '../helpers/home.js';
@@ -176,5 +179,43 @@ describe('backup policy through the CLI', () => {
       expect(await stopAgent(agent)).toBe(0);
     }
     expect(agent.log().some((l) => l.event === 'policy-pass')).toBe(true);
+  });
+
+  it('stopping the agent cancels its policy backups (here waiting for drives held elsewhere): recorded cancelled, due again, run by run-due', async () => {
+    setUp();
+    ok(s.home, 'backup', 'policy', 'add', 'nightly', '--volumes', 'a', 'b', '--every', '1d', '--window', '01:00-05:00', '--library', 'lib');
+    // Both drives held by this process: the agent's backups wait for one.
+    const lib = Library.open(Home.open(s.home, { create: false }), 'lib');
+    const held = [await lib.claimDrive(), await lib.claimDrive()];
+    const saved = { now: process.env.PLEXUS_NOW, tick: process.env.PLEXUS_POLICY_TICK_MS };
+    process.env.PLEXUS_NOW = '2026-01-10T01:00:00Z';
+    process.env.PLEXUS_POLICY_TICK_MS = '200';
+    let agent: Awaited<ReturnType<typeof startAgent>> | undefined;
+    try {
+      agent = await startAgent(s.home);
+      let running: Array<{ kind: string; state: string }> = [];
+      for (let i = 0; i < 150 && running.filter((j) => j.kind === 'policy-backup' && j.state === 'running').length < 2; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        running = json<Array<{ kind: string; state: string }>>('jobs');
+      }
+      expect(running.filter((j) => j.kind === 'policy-backup' && j.state === 'running')).toHaveLength(2);
+      expect(await stopAgent(agent)).toBe(0);
+      agent = undefined;
+    } finally {
+      process.env.PLEXUS_NOW = saved.now;
+      process.env.PLEXUS_POLICY_TICK_MS = saved.tick;
+      if (saved.now === undefined) delete process.env.PLEXUS_NOW;
+      if (saved.tick === undefined) delete process.env.PLEXUS_POLICY_TICK_MS;
+      if (agent) await stopAgent(agent);
+      for (const d of held) d.release();
+    }
+    const runs = json<{ runs: Array<{ status: string; outcome: string }> }>('backup', 'policy', 'show', 'nightly').runs;
+    expect(runs.map((r) => r.status)).toEqual(['cancelled', 'cancelled']);
+    expect(runs.every((r) => r.outcome.startsWith('E_CANCELLED: ') && r.outcome.endsWith('(due again)'))).toBe(true);
+    const fired = json<Outcome[]>('backup', 'schedule', 'run-due', '--now', '2026-01-10T01:30Z');
+    expect(fired.map((o) => [o.volume, o.status]).sort()).toEqual([
+      ['a', 'done'],
+      ['b', 'done'],
+    ]);
   });
 });

@@ -116,7 +116,12 @@ export function runScheduleList(o: GlobalOptions & { json?: boolean }): void {
 /** `backup schedule run-due`: the schedule's entries, then the policies' backups (their outcomes follow the entries', with a `policy` field). */
 export async function runScheduleRunDue(o: GlobalOptions & { json?: boolean; now?: string }): Promise<void> {
   const now = o.now === undefined ? new Date() : new Date(parseWhen(o.now));
-  const { schedule: out, policies } = await cancellable((signal) => runAllDue(homeOf(o), now, { onLog: log(Boolean(o.json)), signal, host: o.host }));
+  const { schedule: out, policies } = await cancellable(async (signal) => {
+    const r = await runAllDue(homeOf(o), now, { onLog: log(Boolean(o.json)), signal, host: o.host });
+    // Ctrl-C: what was cancelled is recorded (policy runs are due again); the command says so.
+    if (signal.aborted) throw new PlexusError('E_CANCELLED', 'run-due cancelled: backups that had not ended were stopped (policy runs among them are due again)');
+    return r;
+  });
   if (o.json) printJson([...out, ...policies]);
   else if (out.length === 0 && policies.length === 0) process.stdout.write('nothing due\n');
   else {
