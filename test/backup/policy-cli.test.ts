@@ -2,8 +2,8 @@
  * The policy commands through the CLI (spawned): `backup policy add|list|show|enable|
  * disable|remove`, `backup plan`, `backup schedule run-due --now` firing policies,
  * `catalog expire`, and the agent firing a policy on its timer (and cancelling its
- * backups when it stops: due again). TZ=UTC so the windows'
- * local times are the ISO times written here.
+ * backups when it stops: due again). TZ=UTC so the windows' local times are the ISO
+ * times written here.
  */
 import fs from 'node:fs';
 import path from 'node:path';
