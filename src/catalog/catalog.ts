@@ -699,8 +699,10 @@ export class Catalog {
   drivesHeldByOtherJobs(library: string): number {
     return this.db
       .prepare(
-        `SELECT count(*) FROM (SELECT DISTINCT l.job_id, l.stream FROM jobs j JOIN locations l ON l.job_id = j.id
-         WHERE j.status = 'running' AND l.library = ? AND j.id NOT IN (SELECT job_id FROM policy_runs WHERE status = 'running' AND job_id IS NOT NULL))`,
+        // From the running jobs (CROSS JOIN keeps that order; `+l.library` keeps the
+        // library's every location entry out of it): a few rows, whatever the history.
+        `SELECT count(*) FROM (SELECT DISTINCT l.job_id, l.stream FROM jobs j CROSS JOIN locations l ON l.job_id = j.id
+         WHERE j.status = 'running' AND +l.library = ? AND j.id NOT IN (SELECT job_id FROM policy_runs WHERE status = 'running' AND job_id IS NOT NULL))`,
       )
       .pluck()
       .get(library) as number;
@@ -781,7 +783,7 @@ export class Catalog {
            (SELECT coalesce(sum(coalesce(s.data_bytes, s.length)), 0) FROM locations l JOIN segments s ON s.location_id = l.id
             WHERE l.job_id = j.id AND l.copy = (SELECT min(copy) FROM locations WHERE job_id = j.id)) AS dataBytes
          FROM jobs j
-         WHERE j.status = 'done' AND j.ended_at IS NOT NULL AND EXISTS (SELECT 1 FROM locations l WHERE l.job_id = j.id AND l.library = ?)
+         WHERE j.status = 'done' AND j.ended_at IS NOT NULL AND EXISTS (SELECT 1 FROM locations l WHERE l.job_id = j.id AND +l.library = ?)
          ORDER BY j.id DESC LIMIT ?`,
       )
       .all(library, limit) as Array<{ id: number; dataBytes: number; startedAt: string; endedAt: string }>;
@@ -809,21 +811,21 @@ export class Catalog {
   expiredCartridges(barcode?: string): ExpiredCartridge[] {
     const rows = this.db
       .prepare(
-        `SELECT s.barcode, m.library, m.state, count(*) AS segments, group_concat(DISTINCT j.id) AS jobs
-         FROM jobs j JOIN locations l ON l.job_id = j.id JOIN segments s ON s.location_id = l.id JOIN media m ON m.barcode = s.barcode
-         WHERE j.expired_at IS NOT NULL ${barcode === undefined ? '' : 'AND s.barcode = @barcode'}
-           AND NOT EXISTS (SELECT 1 FROM segments x JOIN locations y ON y.id = x.location_id JOIN jobs z ON z.id = y.job_id
-                           WHERE x.barcode = s.barcode AND z.expired_at IS NULL)
-         GROUP BY s.barcode ORDER BY m.library, m.slot`,
+        // The cartridges expired jobs still have segments on, gathered from the expired
+        // jobs (jobs_expired; CROSS JOIN keeps that order) and grouped first, so the
+        // check for a live job's segment runs once per cartridge, not once per segment.
+        `WITH held AS (
+           SELECT s.barcode, count(*) AS segments, group_concat(DISTINCT j.id) AS jobs
+           FROM jobs j CROSS JOIN locations l ON l.job_id = j.id CROSS JOIN segments s ON s.location_id = l.id
+           WHERE j.expired_at IS NOT NULL ${barcode === undefined ? '' : 'AND s.barcode = @barcode'}
+           GROUP BY s.barcode)
+         SELECT h.barcode, m.library, m.state, h.segments, h.jobs FROM held h JOIN media m ON m.barcode = h.barcode
+         WHERE NOT EXISTS (SELECT 1 FROM segments x JOIN locations y ON y.id = x.location_id JOIN jobs z ON z.id = y.job_id
+                           WHERE x.barcode = h.barcode AND z.expired_at IS NULL)
+         ORDER BY m.library, m.slot`,
       )
       .all(barcode === undefined ? {} : { barcode }) as Array<Omit<ExpiredCartridge, 'jobs'> & { jobs: string }>;
-    return rows.map((r) => ({
-      ...r,
-      jobs: r.jobs
-        .split(',')
-        .map(Number)
-        .sort((a, b) => a - b),
-    }));
+    return rows.map((r) => ({ ...r, jobs: r.jobs.split(',').map(Number).sort((a, b) => a - b) }));
   }
 
   /**
