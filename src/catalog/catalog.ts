@@ -825,7 +825,13 @@ export class Catalog {
          ORDER BY m.library, m.slot`,
       )
       .all(barcode === undefined ? {} : { barcode }) as Array<Omit<ExpiredCartridge, 'jobs'> & { jobs: string }>;
-    return rows.map((r) => ({ ...r, jobs: r.jobs.split(',').map(Number).sort((a, b) => a - b) }));
+    return rows.map((r) => ({
+      ...r,
+      jobs: r.jobs
+        .split(',')
+        .map(Number)
+        .sort((a, b) => a - b),
+    }));
   }
 
   /**
