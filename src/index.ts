@@ -6,11 +6,28 @@
 // Backup
 export { BACKUP_MODES, type BackupMode, type BackupOptions, type BackupReport, chooseLibrary, DEFAULT_CHUNK, MIN_CHUNK, runBackup, type StreamReport } from './backup/backup.js';
 export { createLibrary, removeLibrary } from './backup/libraries.js';
+export { type PlanEntry, type PlanReport, planBackups } from './backup/plan.js';
+export { addPolicy, enablePolicy, listPolicies, type PolicyDetail, type PolicyInput, removePolicy, showPolicy } from './backup/policy.js';
+export { type DueRun, duePolicyRuns, type Plan, type PlannedRun, type PolicySpec, planPolicies } from './backup/policy-plan.js';
+export { type PolicyOutcome, type PolicyPassOptions, runDuePolicies } from './backup/policy-runner.js';
 export { type RebuildReport, rebuildCatalog } from './backup/rebuild.js';
 export { type RestoreOptions, type RestoreReport, restoreJob } from './backup/restore.js';
-export { addSchedule, type DueOutcome, listSchedule, parseWhen, runDue } from './backup/schedule.js';
+export { type ExpireOptions, type ExpireReport, expireJobs } from './backup/retention.js';
+export { type AllDue, addSchedule, type DueOutcome, listSchedule, parseWhen, runAllDue, runDue } from './backup/schedule.js';
 // Catalog
-export { Catalog, type JobRow, type JobStatus, type LibraryRow, type LocationRow, type MediaRow, type ScheduleRow, type SegmentRow } from './catalog/catalog.js';
+export {
+  Catalog,
+  type JobRow,
+  type JobStatus,
+  type LibraryRow,
+  type ListedJobStatus,
+  type LocationRow,
+  type MediaRow,
+  type PolicyRow,
+  type PolicyRunRow,
+  type ScheduleRow,
+  type SegmentRow,
+} from './catalog/catalog.js';
 // The demo
 export { type DemoOptions, type DemoSummary, runDemo } from './demo/demo.js';
 export { PlexusError } from './errors.js';

@@ -18,6 +18,7 @@ import type { TlsOptions } from './exports.js';
 import { Jobs } from './jobs.js';
 import { AgentLog } from './log.js';
 import { agentPaths, checkSocketPath } from './paths.js';
+import { type PolicyTimer, startPolicyTimer } from './policy-timer.js';
 import { closeControl, listenControl } from './server.js';
 
 /** How the agent is started. */
@@ -72,6 +73,7 @@ export async function startAgent(homeDir: string | undefined, opts: AgentOptions
   const mirrors = new Mirrors(home);
   const jobs = new Jobs(log);
   let control: Awaited<ReturnType<typeof listenControl>> | undefined;
+  let policies: PolicyTimer | undefined;
   const core: AgentCore = new AgentCore(home, mirrors, jobs, log, async (why) => {
     log.event('stopping', { why });
     let failure: unknown;
@@ -84,6 +86,8 @@ export async function startAgent(homeDir: string | undefined, opts: AgentOptions
       }
     };
     await step('control socket', () => control && closeControl(control));
+    // No policy backup starts from here on; those running are cancelled and recorded.
+    await step('policies', () => policies?.stop(STOP_GRACE_MS));
     // Jobs first: a cancelled copy stops between chunks with its progress durable.
     await step('jobs', () => jobs.stopAll(STOP_GRACE_MS));
     await step('exports', () => core.exports?.close());
@@ -126,6 +130,7 @@ export async function startAgent(homeDir: string | undefined, opts: AgentOptions
     core.changed();
     control = await listenControl(core, paths.socket);
     writeFileDurable(paths.pid, `${process.pid}\n`);
+    policies = startPolicyTimer(core);
   } catch (e) {
     log.muteStderr();
     await core.stop(`start failed: ${asPlexusError(e).message}`);

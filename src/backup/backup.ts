@@ -60,6 +60,8 @@ export interface BackupOptions {
   commandTimeoutMs?: number;
   /** Schedule entry that started the job. */
   scheduleId?: number;
+  /** Told the job's number as soon as its row exists (a policy run records it). */
+  onJob?: (id: number) => void;
   /** Give up waiting for a drive after this long (default: wait for ever). */
   driveTimeoutMs?: number;
   /** Parallel and chunked: wait this long for streams other jobs hold, in turn, oldest
@@ -192,6 +194,7 @@ async function backup(home: Home, source: string, opts: BackupOptions): Promise<
   try {
     for (const l of lib ? [lib] : opts.library !== undefined ? [Library.open(home, opts.library)] : Library.list(home)) register(catalog, l);
     id = catalog.startJob({ target: source, targetSize: size, mode, dataTime, scheduleId: opts.scheduleId, consistency: image.consistency });
+    opts.onJob?.(id);
     const row = catalog.job(id);
     const info = { id, target: source, targetSize: size, mode, startedAt: row.startedAt, dataTime, consistency: image.consistency };
     const ctx: JobContext = { home, catalog, volume, size, id, info, opts, chunk, timeoutMs: timeout, started, image };

@@ -82,11 +82,12 @@ export interface RestorePlan {
  * segments that overlap the range are read from the catalog (segments_by_offset), so a
  * small range of a job of 10^5 segments costs a few rows; if those leave a gap (a copy
  * whose segments overlap one another), every segment of the job is considered, as
- * before. E_NOENT, E_STATE (running, or no copy covers the range), E_RANGE.
+ * before. E_NOENT, E_STATE (running, or no copy covers the range), E_EXPIRED, E_RANGE.
  */
 export function planRestore(catalog: Catalog, jobId: number, opts: { offset?: number; length?: number } = {}): RestorePlan {
   const job = catalog.job(jobId);
   if (job.status === 'running') throw new PlexusError('E_STATE', `backup job ${jobId} is still running`);
+  if (job.status === 'expired') throw new PlexusError('E_EXPIRED', `backup job ${jobId} of ${job.target} has expired (its policy's retention): it cannot be restored`);
   const from = opts.offset ?? 0;
   const length = opts.length ?? job.targetSize - from;
   if (!Number.isSafeInteger(from) || !Number.isSafeInteger(length) || from < 0 || length < 0 || from + length > job.targetSize) {

@@ -5,6 +5,7 @@ import type { Home } from '../home/home.js';
 import { Library } from '../tape/library.js';
 import { VolumeStore } from '../volumes/store.js';
 import { type BackupOptions, type BackupReport, runBackup } from './backup.js';
+import { type PolicyOutcome, type PolicyPassOptions, runDuePolicies } from './policy-runner.js';
 
 /** Parses a user's date/time (ISO 8601, or `now`, or `+N[smhd]` from now) into ISO UTC. */
 export function parseWhen(text: string, now = new Date()): string {
@@ -101,4 +102,33 @@ async function runClaimed(home: Home, catalog: Catalog, due: ScheduleRow[], opts
     catalog.finishSchedule(d.id, outcome.status, outcome.status === 'done' ? `job ${outcome.job}` : `${outcome.error!.code}: ${outcome.error!.message}`);
     out.push(outcome);
   }
+}
+
+/** What `schedule run-due` ran: the schedule's entries and the policies' backups. */
+export interface AllDue {
+  schedule: DueOutcome[];
+  policies: PolicyOutcome[];
+}
+
+/**
+ * Everything due at `now`: the schedule's entries (one after another, as runDue) and,
+ * at the same time, the policies' backups (runDuePolicies, on a clock that reads `now`
+ * as the pass starts and runs on in real time). Their jobs share the drives: the policy
+ * runner counts the schedule's jobs among those holding them.
+ */
+export async function runAllDue(home: Home, now = new Date(), opts: Omit<BackupOptions, 'library' | 'scheduleId'> & Pick<PolicyPassOptions, 'clock'> = {}): Promise<AllDue> {
+  const { clock, ...backup } = opts;
+  const [schedule, policies] = await Promise.allSettled([
+    runDue(home, now, backup),
+    runDuePolicies(home, { clock: clock ?? clockFrom(now), onLog: backup.onLog, signal: backup.signal, host: backup.host }),
+  ]);
+  if (schedule.status === 'rejected') throw schedule.reason;
+  if (policies.status === 'rejected') throw policies.reason;
+  return { schedule: schedule.value, policies: policies.value };
+}
+
+/** A clock that reads `start` now and runs on in real time (a simulated day in tests, PLEXUS_NOW in the agent). */
+export function clockFrom(start: Date): () => Date {
+  const offset = start.getTime() - Date.now();
+  return () => new Date(Date.now() + offset);
 }

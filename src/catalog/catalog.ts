@@ -14,6 +14,9 @@ import { acquireLock, type HeldLock, type LockKind, lockHeld, releaseLock, remov
 /** Where a job stands. `incomplete`: its process died before it ended. */
 export type JobStatus = 'running' | 'done' | 'failed' | 'incomplete';
 
+/** A job as listed: `expired` once retention expired it (a done job, never restored again). */
+export type ListedJobStatus = JobStatus | 'expired';
+
 /** One backup job. */
 export interface JobRow {
   id: number;
@@ -24,7 +27,7 @@ export interface JobRow {
   endedAt: string | null;
   /** The time the backed-up data is as of (the split time of a split secondary). */
   dataTime: string;
-  status: JobStatus;
+  status: ListedJobStatus;
   pid: number | null;
   bytes: number;
   error: string | null;
@@ -99,16 +102,73 @@ export interface ScheduleRow {
   outcome: string | null;
 }
 
+/** A backup policy (migration 8): recurring backups of a data set in a time window. */
+export interface PolicyRow {
+  name: string;
+  /** The data set, in the order given. */
+  volumes: string[];
+  /** Seconds between two backups of a volume. */
+  everyS: number;
+  /** `HH:MM-HH:MM` local time (may cross midnight); null: at any time. */
+  window: string | null;
+  library: string;
+  mode: 'single' | 'parallel' | 'chunked';
+  /** Streams of a parallel or chunked backup (null: the default, 2). */
+  streams: number | null;
+  /** Complete jobs kept per volume (null: all). */
+  keep: number | null;
+  enabled: boolean;
+  createdAt: string;
+}
+
+/** Where a policy run stands; `cancelled` runs (stopped, or their process died) do not count as the slot's run. */
+export type PolicyRunStatus = 'running' | 'done' | 'failed' | 'cancelled';
+
+/** One backup a policy started (or is running). Times are on the policy clock. */
+export interface PolicyRunRow {
+  id: number;
+  policy: string;
+  volume: string;
+  /** The start of the interval slot the run belongs to. */
+  slot: string;
+  startedAt: string;
+  endedAt: string | null;
+  library: string;
+  /** Drives it holds while it runs (a single stream: 1). */
+  drives: number;
+  status: PolicyRunStatus;
+  jobId: number | null;
+  pid: number | null;
+  outcome: string | null;
+}
+
+/** A run to claim. */
+export type NewPolicyRun = Pick<PolicyRunRow, 'policy' | 'volume' | 'slot' | 'library' | 'drives'>;
+
+/** A cartridge holding only segments of expired jobs: retention may free it. */
+export interface ExpiredCartridge {
+  barcode: string;
+  library: string;
+  state: MediaRow['state'];
+  /** Segments of expired jobs on it. */
+  segments: number;
+  /** The expired jobs they belong to. */
+  jobs: number[];
+}
+
 /** A new segment, as a backup reports it. */
 export type NewSegment = Omit<SegmentRow, 'id' | 'locationId' | 'copy' | 'locationSeq' | 'library' | 'dataBytes'> & { dataBytes?: number | null };
 
+// An expired job lists as `expired` (migration 8 keeps its `done` beneath expired_at).
 const JOB_COLUMNS = `id, target, target_size AS targetSize, mode, started_at AS startedAt, ended_at AS endedAt,
-  data_time AS dataTime, status, pid, bytes, error, schedule_id AS scheduleId, consistency`;
+  data_time AS dataTime, CASE WHEN expired_at IS NULL THEN status ELSE 'expired' END AS status, pid, bytes, error,
+  schedule_id AS scheduleId, consistency`;
 const SEGMENT_COLUMNS = `s.id, s.location_id AS locationId, l.copy, l.seq AS locationSeq, l.library, s.seq, s.barcode,
   s.file_number AS fileNumber, s.first_block AS firstBlock, s.source_offset AS sourceOffset, s.length,
   s.data_bytes AS dataBytes, s.checksum, s.written_at AS writtenAt`;
 const MEDIA_COLUMNS = `barcode, library, slot, state, capacity, bytes, updated_at AS updatedAt`;
 const SCHEDULE_COLUMNS = `id, at, target, library, status, created_at AS createdAt, last_run_at AS lastRunAt, outcome`;
+const POLICY_RUN_COLUMNS = `id, policy, volume, slot, started_at AS startedAt, ended_at AS endedAt, library, drives, status, job_id AS jobId, pid, outcome`;
 
 /**
  * The liveness locks this process holds, by catalog file, kind and number: a job's from
@@ -412,15 +472,16 @@ export class Catalog {
   }
 
   /** Jobs, newest first; optionally of one target or status. */
-  jobs(filter: { target?: string; status?: JobStatus } = {}): JobRow[] {
+  jobs(filter: { target?: string; status?: ListedJobStatus } = {}): JobRow[] {
     const where: string[] = [];
     const args: unknown[] = [];
     if (filter.target) {
       where.push('target = ?');
       args.push(filter.target);
     }
-    if (filter.status) {
-      where.push('status = ?');
+    if (filter.status === 'expired') where.push('expired_at IS NOT NULL');
+    else if (filter.status) {
+      where.push('status = ? AND expired_at IS NULL');
       args.push(filter.status);
     }
     const sql = `SELECT ${JOB_COLUMNS} FROM jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC`;
@@ -559,10 +620,245 @@ export class Catalog {
     drop(this.file, 'schedule', id);
   }
 
+  // ---- policies (migration 8; src/backup/policy*.ts) ----
+
+  /** Adds a policy and its volumes; E_EXISTS if the name is taken. */
+  addPolicy(p: Omit<PolicyRow, 'createdAt'>): void {
+    this.transaction(() => {
+      this.db
+        .prepare(`INSERT INTO policies (name, every_s, window, library, mode, streams, keep, enabled, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+        .run(p.name, p.everyS, p.window, p.library, p.mode, p.streams, p.keep, p.enabled ? 1 : 0, new Date().toISOString());
+      const add = this.db.prepare(`INSERT INTO policy_volumes (policy, volume, seq) VALUES (?, ?, ?)`);
+      for (const [i, v] of p.volumes.entries()) add.run(p.name, v, i);
+    });
+  }
+
+  /** Every policy, by name. */
+  policies(): PolicyRow[] {
+    const rows = this.db.prepare(`SELECT name, every_s AS everyS, window, library, mode, streams, keep, enabled, created_at AS createdAt FROM policies ORDER BY name`).all() as Array<
+      Omit<PolicyRow, 'volumes' | 'enabled'> & { enabled: number }
+    >;
+    const vols = this.db.prepare(`SELECT volume FROM policy_volumes WHERE policy = ? ORDER BY seq`).pluck();
+    return rows.map((r) => ({ ...r, enabled: r.enabled === 1, volumes: vols.all(r.name) as string[] }));
+  }
+
+  /** A policy, or E_NOENT. */
+  policy(name: string): PolicyRow {
+    const p = this.policies().find((x) => x.name === name);
+    if (!p) throw noPolicy(name);
+    return p;
+  }
+
+  /** Removes a policy and its runs (its jobs stay); E_NOENT if there is none. */
+  removePolicy(name: string): void {
+    if (this.db.prepare(`DELETE FROM policies WHERE name = ?`).run(name).changes === 0) throw noPolicy(name);
+  }
+
+  /** Turns a policy on or off; E_NOENT if there is none. */
+  setPolicyEnabled(name: string, enabled: boolean): void {
+    if (this.db.prepare(`UPDATE policies SET enabled = ? WHERE name = ?`).run(enabled ? 1 : 0, name).changes === 0) throw noPolicy(name);
+  }
+
+  /** Runs, newest first: of one policy (and volume), or in one status. */
+  policyRuns(filter: { policy?: string; volume?: string; status?: PolicyRunStatus; limit?: number } = {}): PolicyRunRow[] {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    for (const [col, v] of [
+      ['policy', filter.policy],
+      ['volume', filter.volume],
+      ['status', filter.status],
+    ] as const) {
+      if (v === undefined) continue;
+      where.push(`${col} = ?`);
+      args.push(v);
+    }
+    const limit = filter.limit === undefined ? '' : ` LIMIT ${Math.max(0, Math.floor(filter.limit))}`;
+    return this.db
+      .prepare(`SELECT ${POLICY_RUN_COLUMNS} FROM policy_runs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY started_at DESC, id DESC${limit}`)
+      .all(...args) as PolicyRunRow[];
+  }
+
+  /** The last run that counts (not cancelled) of each volume of each policy, keyed `policy/volume`. */
+  lastPolicyRuns(policies: readonly PolicyRow[]): Map<string, PolicyRunRow> {
+    const q = this.db.prepare(`SELECT ${POLICY_RUN_COLUMNS} FROM policy_runs WHERE policy = ? AND volume = ? AND status != 'cancelled' ORDER BY started_at DESC, id DESC LIMIT 1`);
+    const out = new Map<string, PolicyRunRow>();
+    for (const p of policies) {
+      for (const v of p.volumes) {
+        const r = q.get(p.name, v) as PolicyRunRow | undefined;
+        if (r) out.set(`${p.name}/${v}`, r);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Drives of `library` held by running jobs that no running policy run accounts for (a
+   * `backup run` by hand, a schedule entry): each stream with a location entry there
+   * counts one. A policy run's drives are its row's, from its claim on.
+   */
+  drivesHeldByOtherJobs(library: string): number {
+    return this.db
+      .prepare(
+        // From the running jobs (CROSS JOIN keeps that order; `+l.library` keeps the
+        // library's every location entry out of it): a few rows, whatever the history.
+        `SELECT count(*) FROM (SELECT DISTINCT l.job_id, l.stream FROM jobs j CROSS JOIN locations l ON l.job_id = j.id
+         WHERE j.status = 'running' AND +l.library = ? AND j.id NOT IN (SELECT job_id FROM policy_runs WHERE status = 'running' AND job_id IS NOT NULL))`,
+      )
+      .pluck()
+      .get(library) as number;
+  }
+
+  /**
+   * Claims policy runs for this process in one write transaction: runs whose process died
+   * are settled first, then `choose` is shown the runs still running and returns the runs
+   * to start now (it may read the catalog: it runs inside the transaction, so two
+   * processes claiming at once never see the same free drive). Each claimed run is
+   * `running` under this process's lock until finishPolicyRun.
+   */
+  claimPolicyRuns(choose: (running: PolicyRunRow[]) => NewPolicyRun[], startedAt: string): PolicyRunRow[] {
+    const taken: number[] = [];
+    try {
+      return this.transaction(() => {
+        this.settleDeadPolicyRunsNow();
+        const running = this.policyRuns({ status: 'running' });
+        const insert = this.db.prepare(`INSERT INTO policy_runs (policy, volume, slot, started_at, library, drives, status, pid) VALUES (?, ?, ?, ?, ?, ?, 'running', ?)`);
+        const out: PolicyRunRow[] = [];
+        for (const c of choose(running)) {
+          const id = Number(insert.run(c.policy, c.volume, c.slot, startedAt, c.library, c.drives, process.pid).lastInsertRowid);
+          take(this.file, 'policy', id);
+          taken.push(id);
+          out.push({ ...c, id, startedAt, endedAt: null, status: 'running', jobId: null, pid: process.pid, outcome: null });
+        }
+        return out;
+      });
+    } catch (e) {
+      for (const id of taken) drop(this.file, 'policy', id);
+      throw e;
+    }
+  }
+
+  /** Records the backup job a claimed run started. */
+  setPolicyRunJob(id: number, jobId: number): void {
+    this.db.prepare(`UPDATE policy_runs SET job_id = ? WHERE id = ?`).run(jobId, id);
+  }
+
+  /** Records how a claimed run ended, then releases its lock. */
+  finishPolicyRun(id: number, status: Exclude<PolicyRunStatus, 'running'>, outcome: string, endedAt: string, jobId?: number): void {
+    try {
+      this.db.prepare(`UPDATE policy_runs SET status = ?, outcome = ?, ended_at = ?, job_id = coalesce(?, job_id), pid = NULL WHERE id = ?`).run(status, outcome, endedAt, jobId ?? null, id);
+    } finally {
+      drop(this.file, 'policy', id);
+    }
+  }
+
+  /**
+   * Policy runs left `running` whose lock no process holds (the runner died): `cancelled`,
+   * so the volume is due again in its slot; a job it had started is settled `incomplete`
+   * by settleDeadJobs. A catalog that cannot be written now is settled later.
+   */
+  settleDeadPolicyRuns(): number[] {
+    return this.settle(() => this.settleDeadPolicyRunsNow());
+  }
+
+  private settleDeadPolicyRunsNow(): number[] {
+    const ids = (this.db.prepare(`SELECT id FROM policy_runs WHERE status = 'running'`).pluck().all() as number[]).filter((id) => !lockHeld(this.file, 'policy', id));
+    for (const id of ids) {
+      const run = this.db.prepare(`SELECT job_id FROM policy_runs WHERE id = ?`).pluck().get(id) as number | null;
+      const why = run === null ? 'the process running it died before its backup started: due again' : `the process running it died during backup job ${run}: due again`;
+      this.db.prepare(`UPDATE policy_runs SET status = 'cancelled', outcome = ?, pid = NULL WHERE id = ? AND status = 'running'`).run(why, id);
+      removeStaleLock(this.file, 'policy', id);
+    }
+    return ids;
+  }
+
+  /**
+   * The newest `limit` done jobs with a first copy on `library`: the data bytes of that
+   * copy (what went to the cartridges, holes aside) and the job's real start and end, for
+   * the plan's measured throughput.
+   */
+  recentJobRates(library: string, limit: number): Array<{ id: number; dataBytes: number; startedAt: string; endedAt: string }> {
+    return this.db
+      .prepare(
+        `SELECT j.id, j.started_at AS startedAt, j.ended_at AS endedAt,
+           (SELECT coalesce(sum(coalesce(s.data_bytes, s.length)), 0) FROM locations l JOIN segments s ON s.location_id = l.id
+            WHERE l.job_id = j.id AND l.copy = (SELECT min(copy) FROM locations WHERE job_id = j.id)) AS dataBytes
+         FROM jobs j
+         WHERE j.status = 'done' AND j.ended_at IS NOT NULL AND EXISTS (SELECT 1 FROM locations l WHERE l.job_id = j.id AND +l.library = ?)
+         ORDER BY j.id DESC LIMIT ?`,
+      )
+      .all(library, limit) as Array<{ id: number; dataBytes: number; startedAt: string; endedAt: string }>;
+  }
+
+  // ---- retention (src/backup/retention.ts) ----
+
+  /** The complete jobs (done, not expired) that runs of `policy` made of `volume`, newest first. */
+  policyJobs(policy: string, volume: string): number[] {
+    return this.db
+      .prepare(
+        `SELECT DISTINCT r.job_id FROM policy_runs r JOIN jobs j ON j.id = r.job_id
+         WHERE r.policy = ? AND r.volume = ? AND r.status = 'done' AND j.status = 'done' AND j.expired_at IS NULL ORDER BY r.job_id DESC`,
+      )
+      .pluck()
+      .all(policy, volume) as number[];
+  }
+
+  /** Marks a done job expired (restore refuses it from now on); false if it was not a done, live job. */
+  expireJob(id: number, at: string): boolean {
+    return this.db.prepare(`UPDATE jobs SET expired_at = ? WHERE id = ? AND status = 'done' AND expired_at IS NULL`).run(at, id).changes > 0;
+  }
+
+  /** Cartridges (of one, or every) holding segments of expired jobs and no segment of any other job. */
+  expiredCartridges(barcode?: string): ExpiredCartridge[] {
+    const rows = this.db
+      .prepare(
+        // The cartridges expired jobs still have segments on, gathered from the expired
+        // jobs (jobs_expired; CROSS JOIN keeps that order) and grouped first, so the
+        // check for a live job's segment runs once per cartridge, not once per segment.
+        `WITH held AS (
+           SELECT s.barcode, count(*) AS segments, group_concat(DISTINCT j.id) AS jobs
+           FROM jobs j CROSS JOIN locations l ON l.job_id = j.id CROSS JOIN segments s ON s.location_id = l.id
+           WHERE j.expired_at IS NOT NULL ${barcode === undefined ? '' : 'AND s.barcode = @barcode'}
+           GROUP BY s.barcode)
+         SELECT h.barcode, m.library, m.state, h.segments, h.jobs FROM held h JOIN media m ON m.barcode = h.barcode
+         WHERE NOT EXISTS (SELECT 1 FROM segments x JOIN locations y ON y.id = x.location_id JOIN jobs z ON z.id = y.job_id
+                           WHERE x.barcode = h.barcode AND z.expired_at IS NULL)
+         ORDER BY m.library, m.slot`,
+      )
+      .all(barcode === undefined ? {} : { barcode }) as Array<Omit<ExpiredCartridge, 'jobs'> & { jobs: string }>;
+    return rows.map((r) => ({
+      ...r,
+      jobs: r.jobs
+        .split(',')
+        .map(Number)
+        .sort((a, b) => a - b),
+    }));
+  }
+
+  /**
+   * Forgets what a freed cartridge held, in one transaction: its segments (all of
+   * expired jobs: checked again here), the location entries of expired jobs left empty,
+   * and its fill (scratch, 0 bytes). E_STATE if a live job's segment is on it.
+   */
+  dropFreedCartridge(barcode: string): void {
+    this.transaction(() => {
+      if (this.expiredCartridges(barcode).length === 0) throw new PlexusError('E_STATE', `cartridge ${barcode} holds segments of a job that is not expired: it is not freed`);
+      const locations = this.db.prepare(`SELECT DISTINCT location_id FROM segments WHERE barcode = ?`).pluck().all(barcode) as number[];
+      this.db.prepare(`DELETE FROM segments WHERE barcode = ?`).run(barcode);
+      const empty = this.db.prepare(`DELETE FROM locations WHERE id = ? AND NOT EXISTS (SELECT 1 FROM segments WHERE location_id = ?)`);
+      for (const id of locations) empty.run(id, id);
+      this.setMedia(barcode, 'scratch', 0);
+    });
+  }
+
   /** Deletes every job, location and segment (before a rebuild), keeping the schedule. */
   clearJobs(): void {
     this.transaction(() => {
       this.db.exec(`DELETE FROM segments; DELETE FROM locations; DELETE FROM jobs;`);
     });
   }
+}
+
+/** E_NOENT for a policy name the catalog does not have. */
+function noPolicy(name: string): PlexusError {
+  return new PlexusError('E_NOENT', `no backup policy ${name} (see plexus backup policy list)`);
 }

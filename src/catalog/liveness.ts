@@ -1,8 +1,9 @@
 /**
- * Who is alive: a job (or a claimed schedule entry) is `running` exactly while the
- * process running it holds a kernel lock (flock) on its lock file, `HOME/locks/job-N.lock`
- * (`schedule-N.lock`). The kernel drops the lock when that process dies, however it dies,
- * so liveness never depends on a pid that may have been reused. docs/catalog.md.
+ * Who is alive: a job (or a claimed schedule entry or policy run) is `running` exactly
+ * while the process running it holds a kernel lock (flock) on its lock file,
+ * `HOME/locks/job-N.lock` (`schedule-N.lock`, `policy-N.lock`). The kernel drops the lock
+ * when that process dies, however it dies, so liveness never depends on a pid that may
+ * have been reused. docs/catalog.md.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -13,8 +14,8 @@ import { native } from '../native/binding.js';
 /** A held kernel lock, released by `release()` or when the process exits. */
 export type HeldLock = InstanceType<typeof native.NativeOwnerLock>;
 
-/** What a lock stands for. */
-export type LockKind = 'job' | 'schedule';
+/** What a lock stands for: a job, a claimed schedule entry, a claimed policy run. */
+export type LockKind = 'job' | 'schedule' | 'policy';
 
 /** The directory of a catalog's liveness locks. */
 function locksDir(catalogFile: string): string {
@@ -34,7 +35,8 @@ export function acquireLock(catalogFile: string, kind: LockKind, id: number): He
   } catch (e) {
     throw fromSystem(e, path.dirname(file));
   }
-  return callNative(() => native.NativeOwnerLock.acquire(file, `${kind === 'job' ? 'backup job' : 'schedule entry'} ${id}`));
+  const what = { job: 'backup job', schedule: 'schedule entry', policy: 'policy run' }[kind];
+  return callNative(() => native.NativeOwnerLock.acquire(file, `${what} ${id}`));
 }
 
 /** Whether some live process holds the lock of `kind` `id`. */

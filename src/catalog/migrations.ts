@@ -216,4 +216,57 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE segments ADD COLUMN data_bytes INTEGER CHECK (data_bytes IS NULL OR (data_bytes >= 0 AND data_bytes <= length));
     `,
   },
+  {
+    version: 8,
+    description: 'backup policies: recurring backups of a data set in a time window, their runs, retention (jobs.expired_at)',
+    // A policy's volumes keep the order they were given in (the plan lists them so).
+    // policy_runs.started_at and slot are on the policy clock (an injected `now` in
+    // tests); the jobs they start keep real times. An expired job keeps its row (what
+    // was backed up stays listed); its segments go when their cartridge is freed.
+    sql: `
+      CREATE TABLE policies (
+        name        TEXT PRIMARY KEY,
+        every_s     INTEGER NOT NULL CHECK (every_s > 0),
+        window      TEXT,
+        library     TEXT NOT NULL,
+        mode        TEXT NOT NULL DEFAULT 'single' CHECK (mode IN ('single', 'parallel', 'chunked')),
+        streams     INTEGER CHECK (streams IS NULL OR streams > 0),
+        keep        INTEGER CHECK (keep IS NULL OR keep > 0),
+        enabled     INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+        created_at  TEXT NOT NULL
+      );
+
+      CREATE TABLE policy_volumes (
+        policy  TEXT NOT NULL REFERENCES policies(name) ON DELETE CASCADE,
+        volume  TEXT NOT NULL,
+        seq     INTEGER NOT NULL,
+        PRIMARY KEY (policy, volume)
+      );
+
+      CREATE TABLE policy_runs (
+        id          INTEGER PRIMARY KEY,
+        policy      TEXT NOT NULL REFERENCES policies(name) ON DELETE CASCADE,
+        volume      TEXT NOT NULL,
+        slot        TEXT NOT NULL,
+        started_at  TEXT NOT NULL,
+        ended_at    TEXT,
+        library     TEXT NOT NULL,
+        drives      INTEGER NOT NULL CHECK (drives > 0),
+        status      TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed', 'cancelled')),
+        job_id      INTEGER REFERENCES jobs(id) ON DELETE SET NULL,
+        pid         INTEGER,
+        outcome     TEXT
+      );
+      -- a volume's last run (is it due?), a policy's runs (policy show)
+      CREATE INDEX policy_runs_by_volume ON policy_runs(policy, volume, started_at);
+      -- the runs holding drives now
+      CREATE INDEX policy_runs_by_status ON policy_runs(status, library);
+      -- retention: the runs of a job; ON DELETE SET NULL of a job
+      CREATE INDEX policy_runs_by_job ON policy_runs(job_id) WHERE job_id IS NOT NULL;
+
+      ALTER TABLE jobs ADD COLUMN expired_at TEXT;
+      -- freeing cartridges: the expired jobs whose segments may still lie on one
+      CREATE INDEX jobs_expired ON jobs(id) WHERE expired_at IS NOT NULL;
+    `,
+  },
 ];

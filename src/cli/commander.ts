@@ -11,4 +11,5 @@ const lib = createRequire(import.meta.url)('commander') as typeof commander;
 export const Command = lib.Command;
 export type Command = commander.Command;
 export const CommanderError = lib.CommanderError;
+export const Option = lib.Option;
 export type CommanderError = commander.CommanderError;

@@ -5,7 +5,7 @@ import { BACKUP_MODES, type BackupMode, type BackupOptions, MAX_COMMAND_TIMEOUT_
 import { rebuildCatalog } from '../../backup/rebuild.js';
 import { restoreJob } from '../../backup/restore.js';
 import { type RestoreMirrorMode, restoreToVolume, type VolumeRestoreReport } from '../../backup/restore-volume.js';
-import { addSchedule, listSchedule, runDue } from '../../backup/schedule.js';
+import { addSchedule, listSchedule, parseWhen, runAllDue } from '../../backup/schedule.js';
 import { describeStep, type FlowStep, type HookedBackupReport, runHookedBackup, runSplitBackup, type SplitBackupReport } from '../../backup/split-backup.js';
 import { Catalog, type SegmentRow } from '../../catalog/catalog.js';
 import { PlexusError } from '../../errors.js';
@@ -16,6 +16,7 @@ import { cancellable } from '../cancel.js';
 import { type GlobalOptions, homeOf, intOpt, sizeOpt } from '../context.js';
 import { printFields, printJson, printTable } from '../render/output.js';
 import { progressBar } from '../render/progress.js';
+import { describePolicyOutcome } from './policy.js';
 
 const log = (quiet: boolean) => (line: string) => {
   if (!quiet) process.stderr.write(`${line}\n`);
@@ -112,19 +113,28 @@ export function runScheduleList(o: GlobalOptions & { json?: boolean }): void {
   );
 }
 
-/** `backup schedule run-due`. */
-export async function runScheduleRunDue(o: GlobalOptions & { json?: boolean }): Promise<void> {
-  const out = await runDue(homeOf(o), new Date(), { onLog: log(Boolean(o.json)) });
-  if (o.json) printJson(out);
-  else if (out.length === 0) process.stdout.write('nothing due\n');
-  else for (const d of out) process.stdout.write(`backup ${d.schedule} of ${d.target}: ${d.status === 'done' ? `done, job ${d.job}` : `failed: ${d.error!.message} (${d.error!.code})`}\n`);
-  if (out.some((d) => d.status === 'failed')) process.exitCode = 1;
+/** `backup schedule run-due`: the schedule's entries, then the policies' backups (their outcomes follow the entries', with a `policy` field). */
+export async function runScheduleRunDue(o: GlobalOptions & { json?: boolean; now?: string }): Promise<void> {
+  const now = o.now === undefined ? new Date() : new Date(parseWhen(o.now));
+  const { schedule: out, policies } = await cancellable(async (signal) => {
+    const r = await runAllDue(homeOf(o), now, { onLog: log(Boolean(o.json)), signal, host: o.host });
+    // Ctrl-C: what was cancelled is recorded (policy runs are due again); the command says so.
+    if (signal.aborted) throw new PlexusError('E_CANCELLED', 'run-due cancelled: backups that had not ended were stopped (policy runs among them are due again)');
+    return r;
+  });
+  if (o.json) printJson([...out, ...policies]);
+  else if (out.length === 0 && policies.length === 0) process.stdout.write('nothing due\n');
+  else {
+    for (const d of out) process.stdout.write(`backup ${d.schedule} of ${d.target}: ${d.status === 'done' ? `done, job ${d.job}` : `failed: ${d.error!.message} (${d.error!.code})`}\n`);
+    for (const p of policies) process.stdout.write(`${describePolicyOutcome(p)}\n`);
+  }
+  if (out.some((d) => d.status === 'failed') || policies.some((p) => p.status !== 'done')) process.exitCode = 1;
 }
 
 /** `catalog jobs`. */
 export function runCatalogJobs(o: GlobalOptions & { target?: string; status?: string; json?: boolean }): void {
-  if (o.status && !['running', 'done', 'failed', 'incomplete'].includes(o.status)) {
-    throw new PlexusError('E_INVALID', `unknown job status '${o.status}' (running, done, failed, incomplete)`);
+  if (o.status && !['running', 'done', 'failed', 'incomplete', 'expired'].includes(o.status)) {
+    throw new PlexusError('E_INVALID', `unknown job status '${o.status}' (running, done, failed, incomplete, expired)`);
   }
   const catalog = Catalog.open(homeOf(o));
   try {

@@ -1,8 +1,9 @@
-/** Declares `plexus backup run|schedule`, `plexus catalog jobs|show|rebuild`, `plexus restore` (run by ../commands/backup.ts). */
-import { Command } from '../commander.js';
+/** Declares `plexus backup run|schedule|policy|plan`, `plexus catalog jobs|show|rebuild|expire`, `plexus restore` (run by ../commands/backup.ts and ../commands/policy.ts). */
+import { Command, Option } from '../commander.js';
 import { lazy } from '../lazy.js';
 
 const load = () => import('../commands/backup.js');
+const loadPolicy = () => import('../commands/policy.js');
 
 /** Registers `backup run` and `backup schedule`. */
 export function backupCommand(): Command {
@@ -43,10 +44,60 @@ export function backupCommand(): Command {
     .action(lazy(load, (m) => m.runScheduleList));
   schedule
     .command('run-due')
-    .description('run every scheduled backup that is due, and record the outcomes')
+    .description("run every scheduled backup that is due and every policy's due backups (as drives allow), and record the outcomes")
     .option('--json', 'print the outcomes as JSON')
+    .addOption(new Option('--now <datetime>', 'run as if it were this time (tests)').hideHelp())
     .action(lazy(load, (m) => m.runScheduleRunDue));
+
+  policyCommands(cmd);
+  cmd
+    .command('plan')
+    .description("the coming windows' policy backups: data, estimated time at the measured throughput, start, drive; warns when a window is too short")
+    .option('--now <datetime>', 'plan as of this time (ISO 8601, now, or +N[smhd])')
+    .option('--json', 'print the plan as JSON')
+    .action(lazy(loadPolicy, (m) => m.runPlan));
   return cmd;
+}
+
+/** Registers `backup policy add|list|show|remove|enable|disable`. */
+function policyCommands(cmd: Command): void {
+  const policy = cmd.command('policy').description('recurring backups of a data set: how often, in which time window, where to, how many jobs to keep');
+  policy
+    .command('add <name>')
+    .description('add a backup policy: the agent (or schedule run-due from cron) fires it')
+    .requiredOption('--volumes <volumes...>', 'the volumes of the data set')
+    .requiredOption('--every <interval>', 'how often each volume is backed up: 30m, 1h, 6h, 12h (dividing a day), 1d, 7d')
+    .option('--window <HH:MM-HH:MM>', 'local time window backups start in (may cross midnight, e.g. 22:00-06:00; default: any time)')
+    .option('--library <name>', 'library to write to')
+    .option('--disk <dir>', 'the disk library keeping its cartridges in this directory (library create NAME --disk DIR)')
+    .option('--mode <mode>', 'single, parallel or chunked (as backup run)', 'single')
+    .option('--streams <n>', 'streams of a parallel or chunked backup (default 2)')
+    .option('--keep <n>', 'complete jobs kept per volume; older ones expire and their cartridges are freed (default: all)')
+    .option('--disabled', 'add it disabled (backup policy enable NAME turns it on)')
+    .option('--json', 'print the policy as JSON')
+    .action(lazy(loadPolicy, (m) => m.runPolicyAdd));
+  policy
+    .command('list')
+    .description('list backup policies')
+    .option('--json', 'print JSON')
+    .action(lazy(loadPolicy, (m) => m.runPolicyList));
+  policy
+    .command('show <name>')
+    .description("a policy, each volume's last run and next due slot, and its recent runs")
+    .option('--json', 'print JSON')
+    .action(lazy(loadPolicy, (m) => m.runPolicyShow));
+  policy
+    .command('remove <name>')
+    .description('remove a policy and its run history (its jobs stay)')
+    .action(lazy(loadPolicy, (m) => m.runPolicyRemove));
+  policy
+    .command('enable <name>')
+    .description('turn a policy on')
+    .action(lazy(loadPolicy, (m) => m.runPolicyEnable));
+  policy
+    .command('disable <name>')
+    .description('turn a policy off: it fires nothing until enabled')
+    .action(lazy(loadPolicy, (m) => m.runPolicyDisable));
 }
 
 /** Registers `catalog jobs|show|rebuild`. */
@@ -56,7 +107,7 @@ export function catalogCommand(): Command {
     .command('jobs')
     .description('list backup jobs, newest first')
     .option('--target <volume>', 'only jobs of this volume')
-    .option('--status <status>', 'only jobs in this status (running, done, failed, incomplete)')
+    .option('--status <status>', 'only jobs in this status (running, done, failed, incomplete, expired)')
     .option('--json', 'print JSON')
     .action(lazy(load, (m) => m.runCatalogJobs));
   cmd
@@ -70,6 +121,13 @@ export function catalogCommand(): Command {
     .option('--library <name>', 'scan only this library')
     .option('--json', 'print the report as JSON')
     .action(lazy(load, (m) => m.runCatalogRebuild));
+  cmd
+    .command('expire')
+    .description("run the policies' retention: expire jobs beyond each policy's --keep, free cartridges left with expired jobs only")
+    .option('--policy <name>', 'only this policy')
+    .option('--dry-run', 'show what would be expired and freed; change nothing')
+    .option('--json', 'print the report as JSON')
+    .action(lazy(loadPolicy, (m) => m.runCatalogExpire));
   return cmd;
 }
 
