@@ -240,7 +240,7 @@ const HANDLERS: Record<string, Handler> = {
   'backup.split': async (core, p, ctx) => {
     const primary = p.str('source');
     core.exclusive([primary]);
-    const opts = { ...flowOpts(p), plex: p.optStr('plex'), stage: p.optStr('stage') };
+    const opts = { ...flowOpts(p), plex: p.optStr('plex'), stage: p.optStr('stage'), pool: p.optStrs('pool') };
     return core
       .foreground(ctx, 'backup', `${primary} from its mirror`, (j) =>
         runSplitBackup(core.home, primary, { ...opts, signal: j.signal, onProgress: j.onProgress, onLog: ctx.onLog, onStep: (x) => core.log.event('split-backup-step', { primary, ...x }) }),

@@ -10,6 +10,11 @@
  * resynced at once (the second embodiment, [0044]: a shorter split window); the staging
  * volume is then backed up.
  *
+ * With `pool` (Fig. 19 of the same patent's English part: replicas taken from a free
+ * pool), a primary with no pair in PAIR borrows the first free volume of the pool: the
+ * pair is created (its initial copy), split, the image backed up, and the pair deleted,
+ * so the volume goes back to the pool whatever happened.
+ *
  * A plain backup can run the same hooks: freeze, back up, thaw (`runHookedBackup`).
  */
 import { PlexusError } from '../errors.js';
@@ -33,6 +38,8 @@ export interface SplitBackupOptions extends BackupOptions {
   hookTimeoutMs?: number;
   /** Copy the split image to this volume, resync at once, and back up the copy. */
   stage?: string;
+  /** Free volumes to borrow a secondary from when the primary has no pair in PAIR. */
+  pool?: string[];
   /** Told each step of the flow as it ends (the agent logs them; a terminal shows them). */
   onStep?: (step: FlowStep) => void;
 }
@@ -44,7 +51,7 @@ export function describeStep(s: FlowStep): string {
 
 /** One step of the flow as it happened. */
 export interface FlowStep {
-  step: 'freeze' | 'split' | 'thaw' | 'stage' | 'backup' | 'resync';
+  step: 'pair' | 'freeze' | 'split' | 'thaw' | 'stage' | 'backup' | 'resync' | 'return';
   ok: boolean;
   ms: number;
   detail: string;
@@ -71,13 +78,79 @@ export interface SplitBackupReport {
 export async function runSplitBackup(home: Home, primary: string, opts: SplitBackupOptions = {}): Promise<SplitBackupReport> {
   const started = Date.now();
   const mirrors = new Mirrors(home);
-  const pair = choosePair(mirrors, primary, opts.plex);
-  const plex = pair.secondary;
   const steps: FlowStep[] = [];
   const step = (s: FlowStep): void => {
     steps.push(s);
     opts.onStep?.(s);
   };
+  const borrowed = opts.pool && opts.pool.length > 0 && opts.plex === undefined && !mirrors.records.ofPrimary(primary).some((p) => p.state === 'PAIR');
+  if (!borrowed) return flow(home, mirrors, primary, choosePair(mirrors, primary, opts.plex).secondary, opts, steps, step, started);
+  if (opts.stage !== undefined) throw new PlexusError('E_INVALID', '--stage does not combine with --pool: the borrowed volume is the copy');
+  const plex = borrowFromPool(mirrors, primary, opts.pool!);
+  const t = Date.now();
+  try {
+    await mirrors.create(primary, plex, { onProgress: opts.onProgress });
+  } catch (e) {
+    step({ step: 'pair', ok: false, ms: Date.now() - t, detail: (e as Error).message });
+    giveBack(mirrors, primary, plex, step);
+    throw e;
+  }
+  step({ step: 'pair', ok: true, ms: Date.now() - t, detail: `${plex} borrowed from the pool and paired with ${primary} (initial copy)` });
+  try {
+    return await flow(home, mirrors, primary, plex, { ...opts, returnToPool: true }, steps, step, started);
+  } finally {
+    giveBack(mirrors, primary, plex, step);
+  }
+}
+
+/** The first volume of `pool` that is in no pair and large enough for `primary`; E_RESOURCES when none is. */
+function borrowFromPool(mirrors: Mirrors, primary: string, pool: readonly string[]): string {
+  const size = mirrors.store.open(primary, { readOnly: true }).info().size;
+  const taken = new Set(mirrors.records.all().flatMap((r) => [r.primary, r.secondary]));
+  const why: string[] = [];
+  for (const v of pool) {
+    if (v === primary) continue;
+    if (taken.has(v)) {
+      why.push(`${v} is in a pair`);
+      continue;
+    }
+    if (!mirrors.store.exists(v)) {
+      why.push(`${v} does not exist`);
+      continue;
+    }
+    const s = mirrors.store.open(v, { readOnly: true }).info().size;
+    if (s < size) {
+      why.push(`${v} is smaller (${s} bytes)`);
+      continue;
+    }
+    return v;
+  }
+  throw new PlexusError('E_RESOURCES', `no free volume in the pool for ${primary} (${size} bytes): ${why.join('; ') || 'the pool is empty'}`);
+}
+
+/** Deletes the borrowed pair, so its volume is free again; a failure is a step, not an exception. */
+function giveBack(mirrors: Mirrors, primary: string, plex: string, step: (s: FlowStep) => void): void {
+  if (!mirrors.records.ofPrimary(primary).some((r) => r.secondary === plex)) return;
+  const t = Date.now();
+  try {
+    mirrors.delete(primary, plex);
+    step({ step: 'return', ok: true, ms: Date.now() - t, detail: `pair ${primary} → ${plex} deleted: ${plex} is free in the pool again` });
+  } catch (e) {
+    step({ step: 'return', ok: false, ms: Date.now() - t, detail: `${(e as Error).message}; delete it with plexus pair delete ${primary} --plex ${plex}` });
+  }
+}
+
+/** Freeze, split, thaw, back up, resync (or, for a borrowed volume, leave the resync to its return). */
+async function flow(
+  home: Home,
+  mirrors: Mirrors,
+  primary: string,
+  plex: string,
+  opts: SplitBackupOptions & { returnToPool?: boolean },
+  steps: FlowStep[],
+  step: (s: FlowStep) => void,
+  started: number,
+): Promise<SplitBackupReport> {
   const hooks = { freeze: opts.freeze, thaw: opts.thaw, hookTimeoutMs: opts.hookTimeoutMs };
 
   // Freeze, split, thaw: Mirrors.split runs the hooks around the split and thaws
@@ -118,7 +191,7 @@ export async function runSplitBackup(home: Home, primary: string, opts: SplitBac
     backupError = e;
     step({ step: 'backup', ok: false, ms: Date.now() - t1, detail: (e as Error).message });
   }
-  if (opts.stage === undefined) {
+  if (opts.stage === undefined && !opts.returnToPool) {
     const t2 = Date.now();
     try {
       failpoint('split-backup.resync');
@@ -133,7 +206,8 @@ export async function runSplitBackup(home: Home, primary: string, opts: SplitBac
   }
   if (backupError !== undefined || !backup) {
     const f = backupError instanceof PlexusError ? backupError : new PlexusError('E_IO', String(backupError));
-    throw new PlexusError(f.code, `split backup of ${primary}: the backup of ${source} failed: ${f.message}; the application was thawed and the pair resynced`, { cause: backupError });
+    const pair = opts.returnToPool ? 'the borrowed volume goes back to the pool' : 'the pair resynced';
+    throw new PlexusError(f.code, `split backup of ${primary}: the backup of ${source} failed: ${f.message}; the application was thawed and ${pair}`, { cause: backupError });
   }
   return {
     primary,

@@ -48,7 +48,7 @@ export async function runBackupRun(
   };
   // With an agent running, the backup is one of its jobs (plexus jobs lists it).
   const agent = await agentOf(o);
-  if (o.fromMirror || o.freeze !== undefined || o.thaw !== undefined || o.plex !== undefined || o.stage !== undefined) {
+  if (o.fromMirror || o.freeze !== undefined || o.thaw !== undefined || o.plex !== undefined || o.stage !== undefined || o.pool !== undefined) {
     if (o.background) throw new PlexusError('E_INVALID', '--background does not combine with --from-mirror or hooks yet: run it in the foreground');
     return runFlowBackup(source, o, opts, agent);
   }
@@ -170,6 +170,7 @@ function storedBytes(segments: readonly SegmentRow[]): { logicalBytes: number; d
 /** Options of the split-mirror flow and hooks of `backup run`. */
 interface FlowFlags {
   fromMirror?: boolean;
+  pool?: string;
   plex?: string;
   stage?: string;
   freeze?: string;
@@ -179,9 +180,13 @@ interface FlowFlags {
 
 /** `backup run --from-mirror` (the flow of Fig. 2), or a plain backup with hooks. */
 async function runFlowBackup(source: string, o: GlobalOptions & FlowFlags & { json?: boolean }, opts: BackupOptions, agent: Awaited<ReturnType<typeof agentOf>>): Promise<void> {
-  if (!o.fromMirror && (o.plex !== undefined || o.stage !== undefined)) throw new PlexusError('E_INVALID', '--plex and --stage go with --from-mirror');
+  if (!o.fromMirror && (o.plex !== undefined || o.stage !== undefined || o.pool !== undefined)) throw new PlexusError('E_INVALID', '--plex, --stage and --pool go with --from-mirror');
   const hookTimeout = intOpt(o.hookTimeout, 'hook timeout', 1, 86_400)!;
-  const flow = { ...opts, plex: o.plex, stage: o.stage, freeze: o.freeze, thaw: o.thaw, hookTimeoutMs: hookTimeout * 1000 };
+  const pool = o.pool
+    ?.split(',')
+    .map((v) => v.trim())
+    .filter((v) => v.length > 0);
+  const flow = { ...opts, plex: o.plex, stage: o.stage, pool, freeze: o.freeze, thaw: o.thaw, hookTimeoutMs: hookTimeout * 1000 };
   const bar = progressBar(`backup ${source}`, Boolean(process.stderr.isTTY) && !o.json);
   try {
     const method = o.fromMirror ? 'backup.split' : 'backup.hooked';
@@ -197,7 +202,7 @@ async function runFlowBackup(source: string, o: GlobalOptions & FlowFlags & { js
     if ('steps' in r) {
       const b = r.backup;
       process.stdout.write(
-        `split backup of ${r.primary}: ${r.plex} split at ${r.splitAt}${r.freeze || r.thaw ? ` (application frozen ${r.frozenMs} ms)` : ''}, job ${b.job} backed up ${formatBytes(b.bytes)} of ${r.source} to ${b.cartridges.join(', ')}, pair resynced (${formatBytes(r.resync.reduce((a, x) => a + x.bytesCopied, 0))} copied)\n`,
+        `split backup of ${r.primary}: ${r.plex} split at ${r.splitAt}${r.freeze || r.thaw ? ` (application frozen ${r.frozenMs} ms)` : ''}, job ${b.job} backed up ${formatBytes(b.bytes)} of ${r.source} to ${b.cartridges.join(', ')}, ${r.steps.some((x) => x.step === 'return') ? `${r.plex} returned to the pool` : `pair resynced (${formatBytes(r.resync.reduce((a, x) => a + x.bytesCopied, 0))} copied)`}\n`,
       );
     } else {
       process.stdout.write(`backed up ${r.target} (${formatBytes(r.bytes)}) as job ${r.job} to ${r.cartridges.join(', ')}${r.frozenMs !== undefined ? `, frozen ${r.frozenMs} ms` : ''}\n`);

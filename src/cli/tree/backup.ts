@@ -23,6 +23,7 @@ export function backupCommand(): Command {
     .option('--from-mirror', 'split-mirror backup of a primary: freeze, split its pair, thaw, back up the split image, resync')
     .option('--plex <secondary>', 'with --from-mirror: the pair to split (default: the only one in PAIR)')
     .option('--stage <volume>', 'with --from-mirror: copy the split image to this volume and resync at once, then back up the copy')
+    .option('--pool <volumes>', 'with --from-mirror, for a primary with no pair in PAIR: borrow the first free volume of this comma-separated list, pair, split, back up, and give it back')
     .option('--freeze <command>', 'shell command putting the application in backup mode (e.g. "fsfreeze -f /mnt")')
     .option('--thaw <command>', 'shell command resuming it; runs whenever the freeze succeeded')
     .option('--hook-timeout <seconds>', 'longest a freeze or thaw command may run', '60')
