@@ -62,7 +62,8 @@ fn a_smaller_secondary_is_refused_and_a_larger_one_mirrors_the_primary_size_only
     fill(s.as_ref(), 1 << 20, 1 << 20, Fill::Random(2)).expect("fill s tail");
     let tail = s.checksum(1 << 20, 1 << 20).expect("tail");
     let m = plexus_mirror::Mirror::create(p.clone(), s.clone(), &files(d.path()), 65536, true, false).expect("larger");
-    m.resync(plexus_mirror::Direction::Forward, false, &plexus_copy::CopyOptions::default(), &plexus_copy::CopyControl::new()).expect("copy");
+    m.resync(plexus_mirror::Direction::Forward, false, &plexus_copy::CopyOptions::default(), &plexus_copy::CopyControl::new())
+        .expect("copy");
     assert_eq!(m.size(), 1 << 20);
     assert_eq!(p.checksum(0, 1 << 20).expect("p"), s.checksum(0, 1 << 20).expect("s head"));
     assert_eq!(s.checksum(1 << 20, 1 << 20).expect("tail after"), tail);

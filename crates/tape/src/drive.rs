@@ -452,7 +452,18 @@ impl Drive {
                 let last_len = (bytes - (pos.block - 1) * bs) as u32;
                 let next = f.start + pos.block * HEADER_LEN + bytes;
                 let (holes, data_bytes) = (Vec::new(), bytes);
-                Pending { file: pos.file, content: f.content, start: f.start, blocks: pos.block, bytes, chain, last_len, next, holes, data_bytes }
+                Pending {
+                    file: pos.file,
+                    content: f.content,
+                    start: f.start,
+                    blocks: pos.block,
+                    bytes,
+                    chain,
+                    last_len,
+                    next,
+                    holes,
+                    data_bytes,
+                }
             }
         };
         if p.blocks == 0 {
@@ -538,7 +549,9 @@ impl Drive {
     pub(crate) fn append_hole(&mut self, count: u32) -> Result<WriteStatus> {
         let bs = self.label.block_size;
         if !self.label.has_holes() || count == 0 {
-            return Err(TapeError::Invalid { detail: format!("cartridge {}: format version {} records no holes", self.label.barcode, self.label.version) });
+            return Err(TapeError::Invalid {
+                detail: format!("cartridge {}: format version {} records no holes", self.label.barcode, self.label.version),
+            });
         }
         let early_warning = self.check_room(0)?;
         let p = self.pending.as_ref().ok_or_else(|| self.busy("no file is open for writing"))?;
