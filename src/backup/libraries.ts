@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Catalog } from '../catalog/catalog.js';
 import { fromSystem, guarded, PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
-import { checkDiskDir, DEFAULT_DISK_DRIVES, DEFAULT_VOLUME_SIZE, DISK_MARKER, type DiskMarker, diskBarcode, diskCartridges, prefixesIn, readMarker } from '../tape/disk-library.js';
+import { checkDiskDir, DEFAULT_DISK_BLOCK, DEFAULT_DISK_DRIVES, DEFAULT_VOLUME_SIZE, DISK_MARKER, type DiskMarker, diskBarcode, diskCartridges, prefixesIn, readMarker } from '../tape/disk-library.js';
 import { TapeDrive } from '../tape/drive.js';
 import { barcodePrefix, type CreateLibraryOptions, checkGeometry, Library, type LibraryConfig } from '../tape/library.js';
 import { register } from '../tape/media.js';
@@ -29,6 +29,7 @@ export interface DiskLibraryOptions {
   drives?: number;
   /** Capacity of each cartridge file (default 64 GiB; sparse, so a file takes what it holds). */
   volumeSize?: number;
+  /** Tape block size of its cartridges (default 1 MiB). */
   blockSize?: number;
   /** Barcode prefix (default: the first letters of the name, made unique in the home). */
   prefix?: string;
@@ -70,7 +71,7 @@ export function createDiskLibrary(home: Home, catalog: Catalog, name: string, di
     refuseExisting(home, name);
     const drives = opts.drives ?? DEFAULT_DISK_DRIVES;
     const cartridgeSize = opts.volumeSize ?? DEFAULT_VOLUME_SIZE;
-    const blockSize = checkGeometry({ drives, cartridgeSize, blockSize: opts.blockSize });
+    const blockSize = checkGeometry({ drives, cartridgeSize, blockSize: opts.blockSize ?? DEFAULT_DISK_BLOCK });
     const others = otherDiskLibraries(home, name);
     const real = checkDiskDir(home.dir, dir, others);
     const prefix = uniquePrefix(name, opts.prefix, others);

@@ -30,6 +30,10 @@ export interface DiskMarker {
 
 /** The default size of a disk library's cartridge files: 64 GiB (sparse: a file takes what it holds). */
 export const DEFAULT_VOLUME_SIZE = 64 * 2 ** 30;
+/** The default block size of a disk library's cartridges: 1 MiB. A disk takes large
+ * writes; against 256 KiB (a tape library's default) it cut a 1 GiB backup's time by
+ * about a tenth on the development machine (fewer records, checksum calls and writes). */
+export const DEFAULT_DISK_BLOCK = 1 << 20;
 /** The default number of drives (concurrent jobs) of a disk library. */
 export const DEFAULT_DISK_DRIVES = 4;
 

@@ -74,9 +74,10 @@ describe('plexus library --disk', () => {
     expectFailure(plexus(s.home, 'library', 'create', 'x', '--slots', '1', '--drives', '1', '--cartridge-size', '4M', '--volume-size', '4M'), 'E_INVALID', '--volume-size');
     ok(s.home, 'init');
     expectFailure(plexus(s.home, 'library', 'create', 'x', '--disk', path.join(s.home, 'volumes', 'x')), 'E_INVALID', 'inside the home');
-    expectFailure(plexus(s.home, 'library', 'create', 'x', '--disk', dir, '--volume-size', '1K'), 'E_INVALID', 'cartridge size');
+    // 16 blocks of the default 1 MiB at least.
+    expectFailure(plexus(s.home, 'library', 'create', 'x', '--disk', dir, '--volume-size', '8M'), 'E_INVALID', 'cartridge size');
     expectFailure(plexus(s.home, 'library', 'import', 'x', '--disk', path.join(s.dir, 'nothing')), 'E_NOENT', 'nothing');
-    ok(s.home, 'library', 'create', 'd', '--disk', dir, '--volume-size', '4M');
+    ok(s.home, 'library', 'create', 'd', '--disk', dir, '--volume-size', '4M', '--block-size', '64K');
     expectFailure(plexus(s.home, 'library', 'create', 'e', '--disk', dir), 'E_INVALID', 'overlaps');
     expectFailure(plexus(s.home, 'backup', 'copy', '1', '--library', 'd'), 'E_NOENT', 'job 1');
     volume();

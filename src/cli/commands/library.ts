@@ -20,7 +20,7 @@ type CreateFlags = GlobalOptions & {
   cartridgeSize?: string;
   disk?: string;
   volumeSize?: string;
-  blockSize: string;
+  blockSize?: string;
   prefix?: string;
   json?: boolean;
 };

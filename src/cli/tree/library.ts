@@ -16,7 +16,7 @@ export function libraryCommand(): Command {
     .option('--cartridge-size <size>', 'tape: capacity of each cartridge, e.g. 256M')
     .option('--disk <dir>', 'a disk library keeping its cartridge files in DIR (created if missing; outside the home, typically on another file system); cartridges are made as jobs need them')
     .option('--volume-size <size>', 'disk: capacity of each cartridge file, default 64G (sparse: it takes what it holds)')
-    .option('--block-size <size>', 'tape block size', '256K')
+    .option('--block-size <size>', 'block size of the cartridges (default: tape 256K, disk 1M)')
     .option('--prefix <letters>', 'barcode prefix (default: from the name)')
     .option('--json', 'print the library as JSON')
     .action(lazy(load, (m) => m.runLibraryCreate));
