@@ -5,6 +5,7 @@ import type { Catalog } from '../catalog/catalog.js';
 import { fromSystem, guarded, PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
 import { checkDiskDir, DEFAULT_DISK_BLOCK, DEFAULT_DISK_DRIVES, DEFAULT_VOLUME_SIZE, DISK_MARKER, type DiskMarker, diskBarcode, diskCartridges, prefixesIn, readMarker } from '../tape/disk-library.js';
+import { formatCartridge } from '../tape/disk-media.js';
 import { TapeDrive } from '../tape/drive.js';
 import { barcodePrefix, type CreateLibraryOptions, checkGeometry, Library, type LibraryConfig } from '../tape/library.js';
 import { register } from '../tape/media.js';
@@ -95,7 +96,7 @@ export function createDiskLibrary(home: Home, catalog: Catalog, name: string, di
       // One cartridge from the start: it proves the directory takes a cartridge, and
       // a library has a slot to register. The rest come as jobs need them.
       const lib = Library.define(home, config, (l) => {
-        TapeDrive.format(l.cartridgeFile(first), first, cartridgeSize, blockSize);
+        formatCartridge(l, first);
         l.config.cartridges.push({ slot: 0, barcode: first });
       });
       register(catalog, lib, false);

@@ -4,8 +4,10 @@
  * directory (the next counter of its prefix), so the library never runs out while its
  * file system has room; when that is full the job fails E_NOSPC, naming the directory.
  */
+import fs from 'node:fs';
 import type { Catalog } from '../catalog/catalog.js';
-import { asPlexusError, PlexusError } from '../errors.js';
+import { asPlexusError, fromSystem, PlexusError } from '../errors.js';
+import { syncDir } from '../util/durable.js';
 import { formatBytes } from '../util/size.js';
 import { checkMounted, diskBarcode, fileSystemSpace } from './disk-library.js';
 import { TapeDrive } from './drive.js';
@@ -31,12 +33,10 @@ export function newDiskCartridge(catalog: Catalog, lib: Library): { barcode: str
     const lock = lib.tryClaimCartridge(barcode);
     if (!lock) continue;
     try {
-      TapeDrive.format(lib.cartridgeFile(barcode), barcode, lib.config.cartridgeSize, lib.config.blockSize);
+      formatCartridge(lib, barcode);
     } catch (e) {
       lock.release();
-      const err = asPlexusError(e);
-      if (err.code === 'E_EXISTS') continue;
-      throw err.code === 'E_NOSPC' ? diskFull(lib, err, `cannot create cartridge ${barcode}`) : err;
+      throw e;
     }
     try {
       lib.addCartridge(barcode, n - 1);
@@ -46,6 +46,27 @@ export function newDiskCartridge(catalog: Catalog, lib: Library): { barcode: str
       throw e;
     }
     return { barcode, lock };
+  }
+}
+
+/**
+ * Formats cartridge `barcode` of disk library `lib` under a temporary name and renames
+ * it into place: a crash mid-format leaves a `.partial` file that no listing takes for
+ * a cartridge (the next format of that barcode removes it), never a torn cartridge
+ * every scan would trip on. E_NOSPC names the directory.
+ */
+export function formatCartridge(lib: Library, barcode: string): void {
+  const file = lib.cartridgeFile(barcode);
+  const partial = `${file}.partial`;
+  try {
+    fs.rmSync(partial, { force: true });
+    TapeDrive.format(partial, barcode, lib.config.cartridgeSize, lib.config.blockSize);
+    fs.renameSync(partial, file);
+    syncDir(lib.cartridgeDir);
+  } catch (e) {
+    fs.rmSync(partial, { force: true });
+    const err = asPlexusError(fromSystem(e, file));
+    throw err.code === 'E_NOSPC' ? diskFull(lib, err, `cannot create cartridge ${barcode}`) : err;
   }
 }
 

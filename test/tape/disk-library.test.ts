@@ -112,6 +112,20 @@ describe('disk libraries', () => {
     expect(Library.open(h.home, 'd').config.cartridges.length).toBeGreaterThanOrEqual(2);
   });
 
+  it('let two jobs at once make cartridges without taking one another\'s', async () => {
+    disk('shared', { volumeSize: 4 * MiB, drives: 2 });
+    const sums = await Promise.all([volume('a', 10 * MiB, 1), volume('b', 10 * MiB, 2)]);
+    const jobs = await Promise.all(['a', 'b'].map((v) => runBackup(h.home, v, { library: 'shared' })));
+    const [ca, cb] = jobs.map((j) => j.cartridges);
+    expect(ca!.filter((c) => cb!.includes(c))).toEqual([]);
+    expect(Library.open(h.home, 'shared').config.cartridges.length).toBeGreaterThanOrEqual(ca!.length + cb!.length);
+    for (const [i, j] of jobs.entries()) {
+      const out = path.join(h.dir, `${j.job}.img`);
+      await restoreJob(h.home, j.job, out);
+      expect(sha256File(out)).toBe(sums[i]);
+    }
+  });
+
   it('come back from their cartridges: a deleted catalog is rebuilt, and a new home imports the directory', async () => {
     const lib = disk('vault', { volumeSize: 8 * MiB });
     const sum = await volume('db', 12 * MiB, 7);
