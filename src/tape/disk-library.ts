@@ -59,12 +59,13 @@ export function prefixesIn(dir: string): string[] {
   return [...new Set(entries(dir).flatMap((n) => FILE.exec(n)?.[1] ?? []))].sort();
 }
 
+/** The names in `dir`; none when it cannot be read (gone, unmounted, not permitted):
+ * opening the library must not fail for it, its cartridges then read as missing. */
 function entries(dir: string): string[] {
   try {
     return fs.readdirSync(dir);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw fromSystem(e, dir);
+  } catch {
+    return [];
   }
 }
 
