@@ -112,7 +112,7 @@ describe('disk libraries', () => {
     expect(Library.open(h.home, 'd').config.cartridges.length).toBeGreaterThanOrEqual(2);
   });
 
-  it('let two jobs at once make cartridges without taking one another\'s', async () => {
+  it("let two jobs at once make cartridges without taking one another's", async () => {
     disk('shared', { volumeSize: 4 * MiB, drives: 2 });
     const sums = await Promise.all([volume('a', 10 * MiB, 1), volume('b', 10 * MiB, 2)]);
     const jobs = await Promise.all(['a', 'b'].map((v) => runBackup(h.home, v, { library: 'shared' })));
