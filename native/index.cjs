@@ -847,6 +847,7 @@ module.exports.NativeOwnerLock = nativeBinding.NativeOwnerLock
 module.exports.NativePlex = nativeBinding.NativePlex
 module.exports.NativeReplicaGroup = nativeBinding.NativeReplicaGroup
 module.exports.NativeShipper = nativeBinding.NativeShipper
+module.exports.NativeTapeSource = nativeBinding.NativeTapeSource
 module.exports.NativeVolume = nativeBinding.NativeVolume
 module.exports.TapeJob = nativeBinding.TapeJob
 module.exports.XcopyJob = nativeBinding.XcopyJob

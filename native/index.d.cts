@@ -366,6 +366,21 @@ export declare class NativeShipper {
   stop(): void
 }
 
+/**
+ * A job's copy on cartridges read as a source device: what `XcopyJob.executeFromTape`
+ * copies onto another cartridge (`plexus backup copy`). Every block and segment digest
+ * is verified as it is read; holes stay holes.
+ */
+export declare class NativeTapeSource {
+  /**
+   * A source of `size` bytes made of `segments`, which must cover it end to end
+   * (E_INVALID otherwise). Cartridges are loaded read-only when first read.
+   */
+  static open(label: string, size: number, segments: Array<TapeSourceSegment>): NativeTapeSource
+  /** Unloads the source's cartridges; later reads fail E_BUSY. */
+  close(): void
+}
+
 /** An open volume file. */
 export declare class NativeVolume {
   /** Creates a sparse volume of `size` bytes and opens it read-write. */
@@ -428,6 +443,8 @@ export declare class XcopyJob {
    * chunks to the segment file open on the cartridge (or a new one).
    */
   static execute(drive: NativeDrive, source: NativeVolume, commands: Array<XcopyCommand>, options?: XcopyOptions | undefined | null): XcopyJob
+  /** As `execute`, reading another copy of a job from its cartridges (`backup copy`). */
+  static executeFromTape(drive: NativeDrive, source: NativeTapeSource, commands: Array<XcopyCommand>, options?: XcopyOptions | undefined | null): XcopyJob
   /**
    * Runs the device off the JS thread; resolves with its report (a command's failure
    * is reported in `stop`, not thrown). A job runs once.
@@ -886,6 +903,22 @@ export interface TapeRecovery {
   damagedBlocks: Array<TapePosition>
   /** An unreadable header with recorded data after it: appends fail E_CORRUPT. */
   damage?: TapePosition
+}
+
+/** One segment of a job's copy, as the catalog records it. */
+export interface TapeSourceSegment {
+  /** The cartridge file. */
+  path: string
+  /** Tape file holding the segment. */
+  file: number
+  /** Its first block in that file. */
+  firstBlock: number
+  /** First byte of the source it holds. */
+  sourceOffset: number
+  /** Bytes it holds. */
+  length: number
+  /** The catalog's digest of its blocks, 32 hex digits. */
+  digest: string
 }
 
 /** How full a cartridge is. */

@@ -595,3 +595,59 @@ impl Sink for PlexSink {
         self.plex.flush().map_err(plex_error)
     }
 }
+
+/// One segment of a job's copy, as the catalog records it.
+#[napi(object)]
+pub struct TapeSourceSegment {
+    /// The cartridge file.
+    pub path: String,
+    /// Tape file holding the segment.
+    pub file: u32,
+    /// Its first block in that file.
+    pub first_block: f64,
+    /// First byte of the source it holds.
+    pub source_offset: f64,
+    /// Bytes it holds.
+    pub length: f64,
+    /// The catalog's digest of its blocks, 32 hex digits.
+    pub digest: String,
+}
+
+/// A job's copy on cartridges read as a source device: what `XcopyJob.executeFromTape`
+/// copies onto another cartridge (`plexus backup copy`). Every block and segment digest
+/// is verified as it is read; holes stay holes.
+#[napi]
+pub struct NativeTapeSource {
+    pub(crate) inner: Arc<plexus_tape::TapeSource>,
+}
+
+#[napi]
+impl NativeTapeSource {
+    /// A source of `size` bytes made of `segments`, which must cover it end to end
+    /// (E_INVALID otherwise). Cartridges are loaded read-only when first read.
+    #[napi(factory, catch_unwind)]
+    pub fn open(label: String, size: f64, segments: Vec<TapeSourceSegment>) -> napi::Result<Self> {
+        let segments = segments
+            .into_iter()
+            .map(|s| {
+                Ok(plexus_tape::SourceSegment {
+                    path: PathBuf::from(&s.path),
+                    file: s.file,
+                    first_block: to_u64("firstBlock", s.first_block)?,
+                    source_offset: to_u64("sourceOffset", s.source_offset)?,
+                    length: to_u64("length", s.length)?,
+                    digest: Digest::from_hex(&s.digest)
+                        .ok_or_else(|| coded("E_INVALID", format!("digest must be 32 hex digits, not {}", s.digest)))?,
+                })
+            })
+            .collect::<napi::Result<Vec<_>>>()?;
+        let inner = plexus_tape::TapeSource::new(&label, to_u64("size", size)?, segments).map_err(to_js)?;
+        Ok(NativeTapeSource { inner: Arc::new(inner) })
+    }
+
+    /// Unloads the source's cartridges; later reads fail E_BUSY.
+    #[napi(catch_unwind)]
+    pub fn close(&self) {
+        self.inner.close();
+    }
+}

@@ -4,13 +4,13 @@
 use crate::copy::CopyProgress;
 use crate::error::{coded, to_js, to_u64};
 use crate::job::take_plan;
-use crate::tape::NativeDrive;
+use crate::tape::{NativeDrive, NativeTapeSource};
 use crate::volume::NativeVolume;
 use napi::bindgen_prelude::{AbortSignal, AsyncTask};
 use napi::{Env, Task};
 use napi_derive::napi;
 use plexus_tape::{CopyControl, Drive, SourceFault};
-use plexus_volume::Volume;
+use plexus_volume::BlockDevice;
 use plexus_xcopy::{DeviceOptions, SegmentCommand, Stop};
 use std::sync::{Arc, Mutex};
 
@@ -124,7 +124,7 @@ pub struct XcopyJob {
 }
 
 struct Plan {
-    src: Arc<Volume>,
+    src: Arc<dyn BlockDevice>,
     commands: Vec<SegmentCommand>,
     opts: DeviceOptions,
 }
@@ -140,28 +140,18 @@ impl XcopyJob {
         commands: Vec<XcopyCommand>,
         options: Option<XcopyOptions>,
     ) -> napi::Result<Self> {
-        let commands = commands
-            .iter()
-            .map(|c| {
-                Ok(SegmentCommand {
-                    id: crate::args::to_u32("id", c.id)?,
-                    source_offset: to_u64("sourceOffset", c.source_offset)?,
-                    length: to_u64("length", c.length)?,
-                })
-            })
-            .collect::<napi::Result<Vec<_>>>()?;
-        let (timeout, fault, base) = match options {
-            None => (None, None, None),
-            Some(o) => (o.timeout_ms, o.fault, o.fault_base),
-        };
-        let timeout = timeout.map(|ms| crate::args::millis("timeout", ms)).transpose()?;
-        let opts =
-            DeviceOptions { timeout, fault: source_fault(fault)?, fault_base: to_u64("faultBase", base.unwrap_or(0.0))?, grace: None };
-        Ok(XcopyJob {
-            drive: drive.inner.clone(),
-            ctl: Arc::new(CopyControl::new()),
-            plan: Mutex::new(Some(Plan { src: source.inner.clone(), commands, opts })),
-        })
+        XcopyJob::prepare(drive, source.inner.clone(), commands, options)
+    }
+
+    /// As `execute`, reading another copy of a job from its cartridges (`backup copy`).
+    #[napi(factory, catch_unwind)]
+    pub fn execute_from_tape(
+        drive: &NativeDrive,
+        source: &NativeTapeSource,
+        commands: Vec<XcopyCommand>,
+        options: Option<XcopyOptions>,
+    ) -> napi::Result<Self> {
+        XcopyJob::prepare(drive, source.inner.clone(), commands, options)
     }
 
     /// Runs the device off the JS thread; resolves with its report (a command's failure
@@ -182,6 +172,35 @@ impl XcopyJob {
     #[napi(catch_unwind)]
     pub fn cancel(&self) {
         self.ctl.cancel();
+    }
+}
+
+impl XcopyJob {
+    /// The job of either factory: `src` is the source device.
+    fn prepare(
+        drive: &NativeDrive,
+        src: Arc<dyn BlockDevice>,
+        commands: Vec<XcopyCommand>,
+        options: Option<XcopyOptions>,
+    ) -> napi::Result<Self> {
+        let commands = commands
+            .iter()
+            .map(|c| {
+                Ok(SegmentCommand {
+                    id: crate::args::to_u32("id", c.id)?,
+                    source_offset: to_u64("sourceOffset", c.source_offset)?,
+                    length: to_u64("length", c.length)?,
+                })
+            })
+            .collect::<napi::Result<Vec<_>>>()?;
+        let (timeout, fault, base) = match options {
+            None => (None, None, None),
+            Some(o) => (o.timeout_ms, o.fault, o.fault_base),
+        };
+        let timeout = timeout.map(|ms| crate::args::millis("timeout", ms)).transpose()?;
+        let opts =
+            DeviceOptions { timeout, fault: source_fault(fault)?, fault_base: to_u64("faultBase", base.unwrap_or(0.0))?, grace: None };
+        Ok(XcopyJob { drive: drive.inner.clone(), ctl: Arc::new(CopyControl::new()), plan: Mutex::new(Some(Plan { src, commands, opts })) })
     }
 }
 

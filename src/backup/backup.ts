@@ -23,6 +23,7 @@ import { driveName, Inventory, markUnavailable } from '../resources/inventory.js
 import { logBackupManager } from '../resources/log.js';
 import { DEFAULT_STREAM_WAIT_MS, waitForStreams } from '../resources/stream-wait.js';
 import { releaseAll, type SecuredStream } from '../resources/streams.js';
+import { provisionCartridges } from '../tape/disk-media.js';
 import { planSegmentCommands, type SegmentCommand } from '../tape/drive.js';
 import { Library } from '../tape/library.js';
 import { VolumeStore } from '../volumes/store.js';
@@ -130,7 +131,11 @@ export function chooseLibrary(home: Home, name?: string): Library {
   if (name !== undefined) return Library.open(home, name);
   const all = Library.list(home);
   if (all.length === 1) return all[0]!;
-  if (all.length === 0) throw new PlexusError('E_NOENT', 'there is no tape library: create one with `plexus library create NAME --slots N --drives N --cartridge-size SIZE`');
+  if (all.length === 0)
+    throw new PlexusError(
+      'E_NOENT',
+      'there is no library: create one with `plexus library create NAME --slots N --drives N --cartridge-size SIZE` (tape) or `plexus library create NAME --disk DIR` (disk)',
+    );
   throw new PlexusError('E_INVALID', `there are ${all.length} libraries (${all.map((l) => l.name).join(', ')}): choose one with --library`);
 }
 
@@ -192,7 +197,12 @@ async function backup(home: Home, source: string, opts: BackupOptions): Promise<
   const catalog = Catalog.open(home);
   let id: number | undefined;
   try {
-    for (const l of lib ? [lib] : opts.library !== undefined ? [Library.open(home, opts.library)] : Library.list(home)) register(catalog, l);
+    for (const l of lib ? [lib] : opts.library !== undefined ? [Library.open(home, opts.library)] : Library.list(home)) {
+      register(catalog, l);
+      // Streams are secured with a cartridge each before they start: a disk library
+      // makes sure it has them (a tape library has what its slots hold).
+      if (!lib) provisionCartridges(catalog, l, opts.streams ?? 2);
+    }
     id = catalog.startJob({ target: source, targetSize: size, mode, dataTime, scheduleId: opts.scheduleId, consistency: image.consistency });
     opts.onJob?.(id);
     const row = catalog.job(id);

@@ -18,7 +18,7 @@ import { Mirrors } from '../mirror/mirrors.js';
 import { PlexSet } from '../mirror/plexset.js';
 import { isDuplexing } from '../mirror/states.js';
 import { type NativePlex, native } from '../native/binding.js';
-import { planRestore, type RestoreOptions, type RestorePlan, readSegments } from './restore.js';
+import { cartridgesPresent, planRestore, type RestoreOptions, type RestorePlan, readSegments } from './restore.js';
 
 /** How a mirrored primary's pairs get the restored bytes. */
 export type RestoreMirrorMode = 'duplex' | 'resync';
@@ -69,7 +69,7 @@ export function restoreToVolume(home: Home, jobId: number, volume: string, opts:
 function plan(home: Home, jobId: number, opts: RestoreOptions): RestorePlan {
   const catalog = Catalog.open(home);
   try {
-    return planRestore(catalog, jobId, opts);
+    return planRestore(catalog, jobId, { ...opts, usable: cartridgesPresent(home) });
   } finally {
     catalog.close();
   }

@@ -82,9 +82,14 @@ export interface RestorePlan {
  * segments that overlap the range are read from the catalog (segments_by_offset), so a
  * small range of a job of 10^5 segments costs a few rows; if those leave a gap (a copy
  * whose segments overlap one another), every segment of the job is considered, as
- * before. E_NOENT, E_STATE (running, or no copy covers the range), E_EXPIRED, E_RANGE.
+ * before. With `usable` (a segment's cartridge is there: `cartridgesPresent`), a copy
+ * that covers the range on cartridges all present is preferred, so a restore falls
+ * back to a surviving copy when another's cartridges are gone (a disk library's
+ * directory lost); when every copy lacks one, the first is planned as before and the
+ * restore names the missing cartridge. E_NOENT, E_STATE (running, or no copy covers
+ * the range), E_EXPIRED, E_RANGE.
  */
-export function planRestore(catalog: Catalog, jobId: number, opts: { offset?: number; length?: number } = {}): RestorePlan {
+export function planRestore(catalog: Catalog, jobId: number, opts: { offset?: number; length?: number; usable?: (s: SegmentRow) => boolean } = {}): RestorePlan {
   const job = catalog.job(jobId);
   if (job.status === 'running') throw new PlexusError('E_STATE', `backup job ${jobId} is still running`);
   if (job.status === 'expired') throw new PlexusError('E_EXPIRED', `backup job ${jobId} of ${job.target} has expired (its policy's retention): it cannot be restored`);
@@ -95,18 +100,22 @@ export function planRestore(catalog: Catalog, jobId: number, opts: { offset?: nu
   }
   const end = from + length;
   const covering = (segs: SegmentRow[]): { copy: number; segments: SegmentRow[] } | { gap: number } => {
-    // Any copy that covers the range will do; the first (the primary stream's) is preferred.
+    // Any copy that covers the range will do; the first (the primary stream's) is
+    // preferred, among those whose cartridges are all there when that is known.
     let firstGap = from;
+    let lacking: { copy: number; segments: SegmentRow[] } | undefined;
     for (const c of [...new Set(segs.map((s) => s.copy))]) {
       const r = cover(
         segs.filter((s) => s.copy === c),
         from,
         end,
       );
-      if (r.gap === undefined) return { copy: c, segments: r.segments };
-      firstGap = Math.max(firstGap, r.gap);
+      if (r.gap === undefined) {
+        if (!opts.usable || r.segments.every(opts.usable)) return { copy: c, segments: r.segments };
+        lacking ??= { copy: c, segments: r.segments };
+      } else firstGap = Math.max(firstGap, r.gap);
     }
-    return { gap: firstGap };
+    return lacking ?? { gap: firstGap };
   };
   let r = covering(catalog.segmentsCovering(jobId, from, end));
   if ('gap' in r) r = covering(catalog.segments(jobId));
@@ -215,12 +224,27 @@ async function readAll(
   }
 }
 
+/** Whether a segment's cartridge is in its library now (for `planRestore`'s `usable`). */
+export function cartridgesPresent(home: Home): (s: SegmentRow) => boolean {
+  const libs = new Map<string, Library | null>();
+  return (s) => {
+    if (!libs.has(s.library)) {
+      try {
+        libs.set(s.library, Library.open(home, s.library));
+      } catch {
+        libs.set(s.library, null);
+      }
+    }
+    return libs.get(s.library)?.present(s.barcode) ?? false;
+  };
+}
+
 async function restore(home: Home, jobId: number, to: string, opts: RestoreOptions): Promise<RestoreReport> {
   const started = Date.now();
   const catalog = Catalog.open(home);
   let planned: RestorePlan;
   try {
-    planned = planRestore(catalog, jobId, opts);
+    planned = planRestore(catalog, jobId, { ...opts, usable: cartridgesPresent(home) });
   } finally {
     catalog.close();
   }

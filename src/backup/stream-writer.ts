@@ -16,8 +16,10 @@ import type { Catalog, NewSegment } from '../catalog/catalog.js';
 import { asPlexusError, PlexusError } from '../errors.js';
 import type { EffectiveFault } from '../resources/faults.js';
 import type { CartridgeLock } from '../resources/streams.js';
+import { diskFull, newDiskCartridge } from '../tape/disk-media.js';
 import { type ChunkWritten, type SegmentCommand, type StreamFault, TapeDrive } from '../tape/drive.js';
 import type { DriveClaim, Library } from '../tape/library.js';
+import type { TapeSource } from '../tape/source.js';
 import type { Volume } from '../volumes/volume.js';
 import { type CartridgeIndexEntry, encodeIndex, INDEX_FORMAT } from './cartridge-index.js';
 import { inspect } from './libraries.js';
@@ -33,7 +35,8 @@ const MAX_CLOSING = 2;
 /** What a stream writes for, and where. */
 export interface StreamSetup {
   catalog: Catalog;
-  volume: Volume;
+  /** What is written: a volume, or another copy of a job read from its cartridges (`backup copy`). */
+  volume: Volume | TapeSource;
   lib: Library;
   claim: DriveClaim;
   /** A cartridge claimed for the stream beforehand (`secureStreams`), written first; its lock is not the writer's to free. */
@@ -195,6 +198,7 @@ export class StreamWriter {
     } finally {
       this.dropPrepared();
     }
+    if (error?.code === 'E_NOSPC' && this.s.lib.kind === 'disk' && !error.message.includes(this.s.lib.cartridgeDir)) error = diskFull(this.s.lib, error);
     const bytes = this.recordedBytes();
     this.s.onProgress?.(bytes);
     return { error, bytes, segments: this.rows, cartridges: this.cartridges, remaining: notCovered(commands, this.recorded), ...(this.stuck ? { stuck: this.stuck } : {}) };
@@ -339,14 +343,15 @@ export class StreamWriter {
   /**
    * One look for a cartridge with room: the catalog's filling or scratch cartridges by
    * slot, skipping any another job (or this stream) holds, loaded at its end of data.
-   * Undefined when every one with room is in use; null when none has room.
+   * Undefined when every one with room is in use; null when none has room. A disk
+   * library never says either: it formats a new cartridge instead.
    */
   private nextWithRoom(): Loaded | undefined | null {
     const { catalog, lib } = this.s;
     const candidates = catalog.media(lib.name).filter((m) => m.state === 'filling' || m.state === 'scratch');
     // Fill partly used cartridges first, so scratch ones stay whole.
     candidates.sort((a, b) => (a.state === b.state ? a.slot - b.slot : a.state === 'filling' ? -1 : 1));
-    if (candidates.length === 0) return null;
+    if (candidates.length === 0) return lib.kind === 'disk' ? this.newCartridge() : null;
     for (const m of candidates) {
       if (!lib.present(m.barcode)) {
         catalog.setMedia(m.barcode, 'missing', m.bytes);
@@ -357,7 +362,14 @@ export class StreamWriter {
       const cart = this.mount(m.barcode, lock);
       if (cart) return cart;
     }
-    return undefined;
+    return lib.kind === 'disk' ? this.newCartridge() : undefined;
+  }
+
+  /** A disk library's new scratch cartridge, claimed and loaded. */
+  private newCartridge(): Loaded | undefined {
+    const { barcode, lock } = newDiskCartridge(this.s.catalog, this.s.lib);
+    this.s.onLog?.(`formatted a new cartridge ${barcode} in disk library ${this.s.lib.name}`);
+    return this.mount(barcode, lock);
   }
 
   /**

@@ -7,6 +7,7 @@ import { type NativePlex, native } from '../native/binding.js';
 import type { ProgressCallback } from '../progress.js';
 import { withPolledProgress } from '../progress.js';
 import type { Volume } from '../volumes/volume.js';
+import { TapeSource } from './source.js';
 
 type NativeDrive = InstanceType<typeof native.NativeDrive>;
 type TapeJob = InstanceType<typeof native.TapeJob>;
@@ -150,6 +151,12 @@ export class TapeDrive {
     return callNative(() => this.inner.label()).barcode;
   }
 
+  /** The cartridge's label: barcode, capacity and block size. */
+  label(): { barcode: string; capacity: number; blockSize: number } {
+    const l = callNative(() => this.inner.label());
+    return { barcode: l.barcode, capacity: l.capacity, blockSize: l.blockSize };
+  }
+
   /** Closed files, in order. */
   files(): TapeFileInfo[] {
     return callNative(() => this.inner.files()).map((f) => ({ file: f.file, content: f.content, blocks: f.blocks, bytes: f.bytes, dataBytes: f.dataBytes }));
@@ -168,13 +175,22 @@ export class TapeDrive {
   }
 
   /**
-   * Executes segment commands on this cartridge, as a copy device does (crates/xcopy):
+   * Executes segment commands on this cartridge, as a copy device does (crates/xcopy),
+   * reading a volume or another copy of a job (`TapeSource`):
    * each command's chunk is appended to one open segment file, left open for
    * `closeSegment`. A command's error, or its not completing within `timeoutMs`, stops
    * the run and is reported in `stop` (with the commands left); it is not thrown.
    */
-  async executeCommands(volume: Volume, commands: readonly SegmentCommand[], opts: TransferOptions & { timeoutMs?: number; fault?: StreamFault; faultBase?: number } = {}): Promise<CommandsRun> {
-    const job = callNative(() => native.XcopyJob.execute(this.inner, volume.handle, [...commands], { timeoutMs: opts.timeoutMs, fault: opts.fault, faultBase: opts.faultBase }));
+  async executeCommands(
+    source: Volume | TapeSource,
+    commands: readonly SegmentCommand[],
+    opts: TransferOptions & { timeoutMs?: number; fault?: StreamFault; faultBase?: number } = {},
+  ): Promise<CommandsRun> {
+    const o = { timeoutMs: opts.timeoutMs, fault: opts.fault, faultBase: opts.faultBase };
+    // Another copy of a job on cartridges is read as a volume is (`backup copy`).
+    const job = callNative(() =>
+      source instanceof TapeSource ? native.XcopyJob.executeFromTape(this.inner, source.handle, [...commands], o) : native.XcopyJob.execute(this.inner, source.handle, [...commands], o),
+    );
     const abort = (): void => job.cancel();
     opts.signal?.addEventListener('abort', abort, { once: true });
     if (opts.signal?.aborted) job.cancel();

@@ -2,6 +2,12 @@
  * Virtual tape libraries: a directory with slots of cartridges (one file each) and a
  * number of drives. Drives and cartridges are claimed with kernel file locks, so jobs in
  * several processes share a library safely and a killed job's claims vanish with it.
+ *
+ * A library is of one of two kinds. A tape library has a fixed number of slots, each
+ * with a cartridge formatted when the library is created, in the home. A disk library
+ * (src/tape/disk-library.ts, docs/disk-library.md) keeps its cartridge files, in the
+ * same format, in a directory of its own, typically on another file system, and
+ * creates a new cartridge whenever a job needs one and none is free.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -10,12 +16,23 @@ import type { Home } from '../home/home.js';
 import { native } from '../native/binding.js';
 import { syncDir, writeFileDurable } from '../util/durable.js';
 import { checkVolumeName } from '../volumes/names.js';
+import { diskCartridges } from './disk-library.js';
 
-type OwnerLock = InstanceType<typeof native.NativeOwnerLock>;
+/** A kernel lock held by this process (a drive's or a cartridge's claim). */
+export type OwnerLock = InstanceType<typeof native.NativeOwnerLock>;
+
+/** What a library's cartridges are kept in. */
+export type LibraryKind = 'tape' | 'disk';
 
 /** The persistent description of a library (`library.json`). */
 export interface LibraryConfig {
   format: 1;
+  /** Absent in libraries described before disk libraries existed: those are tape libraries. */
+  kind?: LibraryKind;
+  /** A disk library's directory, where its cartridge files are. */
+  dir?: string;
+  /** A disk library's barcode prefix: its cartridges are the prefix and a 6-digit counter. */
+  prefix?: string;
   name: string;
   slots: number;
   drives: number;
@@ -24,7 +41,9 @@ export interface LibraryConfig {
   /** Tape block size, bytes. */
   blockSize: number;
   createdAt: string;
-  /** Slot number (from 0) → barcode of the cartridge in it. */
+  /** Slot number (from 0) → barcode of the cartridge in it. A disk library's slots are
+   * its cartridges' counters less one; as opened, they are the cartridges recorded
+   * here together with those its directory holds (and `slots` their number). */
   cartridges: Array<{ slot: number; barcode: string }>;
 }
 
@@ -119,6 +138,37 @@ function tryLock(file: string, what: string): OwnerLock | undefined {
   }
 }
 
+/** E_INVALID unless `v` is a whole number from `min` to `max`. */
+export function checkCount(v: number, what: string, min: number, max: number): void {
+  if (!Number.isInteger(v) || v < min || v > max) throw new PlexusError('E_INVALID', `${what} must be a whole number from ${min} to ${max}, not ${v}`);
+}
+
+/** Checks drives, block size and cartridge size of a new library; returns the block size. */
+export function checkGeometry(opts: { drives: number; cartridgeSize: number; blockSize?: number }): number {
+  checkCount(opts.drives, 'drives', 1, 256);
+  const blockSize = opts.blockSize ?? DEFAULT_TAPE_BLOCK;
+  if (!Number.isInteger(blockSize) || blockSize < 4096 || blockSize > 64 << 20 || (blockSize & (blockSize - 1)) !== 0) {
+    throw new PlexusError('E_INVALID', `tape block size ${blockSize} must be a power of two from 4 KiB to 64 MiB`);
+  }
+  if (!Number.isSafeInteger(opts.cartridgeSize) || opts.cartridgeSize < 16 * blockSize) {
+    throw new PlexusError('E_INVALID', `cartridge size ${opts.cartridgeSize} must hold at least 16 blocks of ${blockSize} bytes`);
+  }
+  return blockSize;
+}
+
+/** The barcode prefix of a new library: `given`, else the first letters of its name, upper case. */
+export function barcodePrefix(name: string, given?: string): string {
+  const prefix = (
+    given ??
+    name
+      .replace(/[^A-Za-z0-9]/g, '')
+      .slice(0, 3)
+      .padEnd(3, 'X')
+  ).toUpperCase();
+  if (!/^[A-Z0-9]{1,4}$/.test(prefix)) throw new PlexusError('E_INVALID', `barcode prefix ${prefix} must be 1 to 4 letters or digits`);
+  return prefix;
+}
+
 /** One tape library of a home. */
 export class Library {
   private constructor(
@@ -134,29 +184,11 @@ export class Library {
   /** Creates a library and its blank cartridges; `format` writes each cartridge's label. */
   static create(home: Home, name: string, opts: CreateLibraryOptions, format: (file: string, barcode: string, capacity: number, blockSize: number) => void): Library {
     checkVolumeName(name);
-    const check = (v: number, what: string, min: number, max: number): void => {
-      if (!Number.isInteger(v) || v < min || v > max) throw new PlexusError('E_INVALID', `${what} must be a whole number from ${min} to ${max}, not ${v}`);
-    };
-    check(opts.slots, 'slots', 1, 10_000);
-    check(opts.drives, 'drives', 1, 256);
-    const blockSize = opts.blockSize ?? DEFAULT_TAPE_BLOCK;
-    if (blockSize < 4096 || blockSize > 64 << 20 || (blockSize & (blockSize - 1)) !== 0) {
-      throw new PlexusError('E_INVALID', `tape block size ${blockSize} must be a power of two from 4 KiB to 64 MiB`);
-    }
-    if (!Number.isSafeInteger(opts.cartridgeSize) || opts.cartridgeSize < 16 * blockSize) {
-      throw new PlexusError('E_INVALID', `cartridge size ${opts.cartridgeSize} must hold at least 16 blocks of ${blockSize} bytes`);
-    }
-    const dir = path.join(Library.root(home), name);
-    if (fs.existsSync(path.join(dir, 'library.json'))) throw new PlexusError('E_EXISTS', `library ${name} already exists`);
+    checkCount(opts.slots, 'slots', 1, 10_000);
+    const blockSize = checkGeometry(opts);
+    if (fs.existsSync(path.join(Library.root(home), name, 'library.json'))) throw new PlexusError('E_EXISTS', `library ${name} already exists`);
     const taken = new Set(Library.list(home).flatMap((l) => l.config.cartridges.map((c) => c.barcode)));
-    const prefix = (
-      opts.prefix ??
-      name
-        .replace(/[^A-Za-z0-9]/g, '')
-        .slice(0, 3)
-        .padEnd(3, 'X')
-    ).toUpperCase();
-    if (!/^[A-Z0-9]{1,4}$/.test(prefix)) throw new PlexusError('E_INVALID', `barcode prefix ${prefix} must be 1 to 4 letters or digits`);
+    const prefix = barcodePrefix(name, opts.prefix);
     const cartridges: LibraryConfig['cartridges'] = [];
     for (let n = 1; cartridges.length < opts.slots; n++) {
       const barcode = `${prefix}${String(n).padStart(6 - prefix.length, '0')}L9`;
@@ -164,6 +196,7 @@ export class Library {
     }
     const config: LibraryConfig = {
       format: 1,
+      kind: 'tape',
       name,
       slots: opts.slots,
       drives: opts.drives,
@@ -172,18 +205,12 @@ export class Library {
       createdAt: new Date().toISOString(),
       cartridges,
     };
-    fs.mkdirSync(path.join(dir, 'cartridges'), { recursive: true });
-    fs.mkdirSync(path.join(dir, 'drives'), { recursive: true });
-    const lib = new Library(dir, config);
-    for (const c of cartridges) format(lib.cartridgeFile(c.barcode), c.barcode, opts.cartridgeSize, blockSize);
-    // The library exists once library.json does: written last, durably (temp file,
-    // fsync, rename, fsync of its directory), with the directories above it synced so
-    // the library's own entry survives a crash too. Its cartridges were synced by format.
-    syncDir(path.join(dir, 'cartridges'));
-    syncDir(path.join(dir, 'drives'));
-    writeFileDurable(path.join(dir, 'library.json'), `${JSON.stringify(config, null, 2)}\n`);
-    syncDir(Library.root(home));
-    return lib;
+    // The library exists once library.json does: written last, durably, with the
+    // directories above it synced so the library's own entry survives a crash too.
+    // Its cartridges were synced by format.
+    return Library.define(home, config, (lib) => {
+      for (const c of cartridges) format(lib.cartridgeFile(c.barcode), c.barcode, opts.cartridgeSize, blockSize);
+    });
   }
 
   /** Opens a library by name; E_NOENT if there is none. */
@@ -199,15 +226,65 @@ export class Library {
     try {
       text = fs.readFileSync(file, 'utf8');
     } catch {
-      throw new PlexusError('E_NOENT', `no tape library ${path.basename(dir)} (${dir})`);
+      throw new PlexusError('E_NOENT', `no library ${path.basename(dir)} (${dir})`);
     }
+    let config: LibraryConfig;
     try {
-      const config = JSON.parse(text) as LibraryConfig;
+      config = JSON.parse(text) as LibraryConfig;
       if (config.format !== 1) throw new Error(`format ${String(config.format)}`);
-      return new Library(dir, config);
+      if (config.kind !== undefined && config.kind !== 'tape' && config.kind !== 'disk') throw new Error(`kind ${String(config.kind)}`);
+      if (config.kind === 'disk' && (typeof config.dir !== 'string' || !path.isAbsolute(config.dir) || typeof config.prefix !== 'string'))
+        throw new Error('a disk library without its directory or prefix');
     } catch (e) {
       throw new PlexusError('E_CORRUPT', `library description ${file} is unreadable: ${(e as Error).message}`, { cause: e });
     }
+    if (config.kind !== 'disk') return new Library(dir, { ...config, kind: 'tape' });
+    // The cartridges recorded, and any the directory holds that were not (created by
+    // a process whose update of library.json lost a race, or before an import): a
+    // directory that is gone (unmounted) still has its cartridges, missing.
+    const cartridges = diskCartridges(config.dir!, config.prefix!, config.cartridges);
+    return new Library(dir, { ...config, cartridges, slots: Math.max(1, cartridges.length) });
+  }
+
+  /** Describes a new library of this home; `config` is written as its library.json once `prepare` succeeded. */
+  static define(home: Home, config: LibraryConfig, prepare: (lib: Library) => void): Library {
+    const dir = path.join(Library.root(home), config.name);
+    if (fs.existsSync(path.join(dir, 'library.json'))) throw new PlexusError('E_EXISTS', `library ${config.name} already exists`);
+    fs.mkdirSync(path.join(dir, 'cartridges'), { recursive: true });
+    fs.mkdirSync(path.join(dir, 'drives'), { recursive: true });
+    const lib = new Library(dir, config);
+    prepare(lib);
+    syncDir(path.join(dir, 'cartridges'));
+    syncDir(path.join(dir, 'drives'));
+    lib.save();
+    syncDir(Library.root(home));
+    return lib;
+  }
+
+  /** Writes library.json durably (temporary file, fsync, rename, fsync of its directory). */
+  save(): void {
+    writeFileDurable(path.join(this.dir, 'library.json'), `${JSON.stringify(this.config, null, 2)}\n`);
+  }
+
+  /** Notes a cartridge a disk library just created (library.json is rewritten). */
+  addCartridge(barcode: string, slot: number): void {
+    // What another process recorded meanwhile is kept (a lost race would only hide a
+    // cartridge from library.json, not from the directory, which is read too).
+    const now = Library.openDir(this.dir).config.cartridges;
+    const all = new Map([...this.config.cartridges, ...now, { slot, barcode }].map((c) => [c.barcode, c.slot]));
+    this.config.cartridges.splice(0, Infinity, ...[...all].map(([b, n]) => ({ slot: n, barcode: b })).sort((a, b) => a.slot - b.slot));
+    this.config.slots = this.config.cartridges.length;
+    this.save();
+  }
+
+  /** tape or disk. */
+  get kind(): LibraryKind {
+    return this.config.kind ?? 'tape';
+  }
+
+  /** Where the cartridge files are: the library's `cartridges` directory, or a disk library's own. */
+  get cartridgeDir(): string {
+    return this.kind === 'disk' ? this.config.dir! : path.join(this.dir, 'cartridges');
   }
 
   /** Every library of a home, by name. */
@@ -228,7 +305,7 @@ export class Library {
 
   /** Path of a cartridge's file. */
   cartridgeFile(barcode: string): string {
-    return path.join(this.dir, 'cartridges', `${barcode}.tape`);
+    return path.join(this.cartridgeDir, `${barcode}.tape`);
   }
 
   /** The slot of a cartridge, or E_NOENT. */
@@ -312,7 +389,24 @@ export class Library {
 
   /** Claims a cartridge for exclusive use (so two jobs never write one); undefined if taken. */
   tryClaimCartridge(barcode: string): OwnerLock | undefined {
-    return tryLock(path.join(this.dir, 'cartridges', `${barcode}.lock`), `cartridge ${barcode}`);
+    return tryLock(this.cartridgeLock(barcode), `cartridge ${barcode}`);
+  }
+
+  /** Whether some job holds the cartridge's claim now. */
+  cartridgeClaimed(barcode: string): boolean {
+    return native.NativeOwnerLock.isHeld(this.cartridgeLock(barcode));
+  }
+
+  /** Claims the right to write a copy of job `jobId` into this library (`backup copy`); undefined while another process does. */
+  tryClaimCopy(jobId: number): OwnerLock | undefined {
+    const dir = path.join(this.dir, 'copies');
+    fs.mkdirSync(dir, { recursive: true });
+    return tryLock(path.join(dir, `job${jobId}.lock`), `the copy of job ${jobId} into library ${this.name}`);
+  }
+
+  // A disk library's claims are kept in the home too: its directory holds cartridges only.
+  private cartridgeLock(barcode: string): string {
+    return path.join(this.dir, 'cartridges', `${barcode}.lock`);
   }
 
   /** Claims a cartridge, waiting while another job uses it (a restore may need one a backup holds). */

@@ -15,7 +15,14 @@ export function register(catalog: Catalog, lib: Library, strict = true): void {
   const fresh = lib.config.cartridges.filter((c) => !known.has(c.barcode));
   if (fresh.length === 0 && catalog.libraries().some((l) => l.name === lib.name)) return;
   catalog.transaction(() => {
-    catalog.putLibrary({ name: lib.name, dir: lib.dir, slots: lib.config.slots, drives: lib.config.drives, cartridgeSize: lib.config.cartridgeSize, createdAt: lib.config.createdAt });
+    catalog.putLibrary({
+      name: lib.name,
+      dir: lib.kind === 'disk' ? lib.cartridgeDir : lib.dir,
+      slots: lib.config.slots,
+      drives: lib.config.drives,
+      cartridgeSize: lib.config.cartridgeSize,
+      createdAt: lib.config.createdAt,
+    });
     let unknownData: string | undefined;
     for (const c of fresh) {
       const m = inspect(lib, c.barcode, c.slot);

@@ -14,6 +14,7 @@ mod holes;
 pub mod medium;
 pub mod restore;
 pub mod scan;
+pub mod source;
 pub mod transfer;
 
 pub use chain::{BlockChain, Digest};
@@ -26,6 +27,7 @@ pub use medium::{FaultyMedium, FileMedium, Medium, MediumFault};
 pub use plexus_copy::CopyControl;
 pub use restore::{read_file, read_segment, DeviceSink, FileSink, NullSink, ReadReport, ReadRequest, Sink, VecSink};
 pub use scan::{Damage, FileInfo, Recovery};
+pub use source::{SourceSegment, TapeSource};
 pub use transfer::{
     append_segment_data, close_segment, write_file, write_segment, write_segment_data, ClosedSegment, EndedBy, FileReport, SegmentReport,
 };

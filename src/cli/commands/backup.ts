@@ -2,6 +2,7 @@
 
 import path from 'node:path';
 import { BACKUP_MODES, type BackupMode, type BackupOptions, MAX_COMMAND_TIMEOUT_MS, runBackup } from '../../backup/backup.js';
+import { copyJob } from '../../backup/copy-job.js';
 import { rebuildCatalog } from '../../backup/rebuild.js';
 import { restoreJob } from '../../backup/restore.js';
 import { type RestoreMirrorMode, restoreToVolume, type VolumeRestoreReport } from '../../backup/restore-volume.js';
@@ -303,6 +304,34 @@ export async function runRestore(
       return;
     }
     process.stdout.write(`restored job ${id} (${r.target}, ${formatBytes(r.bytes)} from byte ${r.offset}) to ${r.to} from ${r.loaded.join(', ')}: ${r.segments} segments verified\n`);
+  } finally {
+    bar.stop();
+  }
+}
+
+/** `backup copy`: a second copy of a job in another library, run in this process. */
+export async function runBackupCopy(jobText: string, o: GlobalOptions & { library: string; fromCopy?: string; driveTimeout?: string; json?: boolean }): Promise<void> {
+  const id = intOpt(jobText, 'job number', 1)!;
+  const fromCopy = intOpt(o.fromCopy, 'copy number', 0, 1_000_000);
+  const driveTimeout = intOpt(o.driveTimeout, 'drive timeout', 0, 31_536_000);
+  const bar = progressBar(`copy job ${id}`, Boolean(process.stderr.isTTY) && !o.json);
+  try {
+    const r = await cancellable((signal) =>
+      copyJob(homeOf(o), id, {
+        library: o.library,
+        fromCopy,
+        driveTimeoutMs: driveTimeout === undefined ? undefined : driveTimeout * 1000,
+        signal,
+        onProgress: bar.callback,
+        onLog: log(Boolean(o.json)),
+      }),
+    );
+    bar.stop();
+    if (o.json) return void printJson(r);
+    process.stdout.write(
+      `job ${r.job}: copied copy ${r.fromCopy} (${r.fromLibraries.join(', ')}: ${r.sourceCartridges.join(', ')}) to copy ${r.copy} on library ${r.library} ` +
+        `(${r.cartridges.join(', ')}): ${formatBytes(r.bytes)} in ${r.segments} segments, every block verified, in ${(r.elapsedMs / 1000).toFixed(2)} s (${formatRate(r.bytes / Math.max(r.elapsedMs / 1000, 1e-9))})\n`,
+    );
   } finally {
     bar.stop();
   }

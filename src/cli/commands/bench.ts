@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import { benchBackup, cacheDescription } from '../../bench/backup.js';
 import { benchChunked } from '../../bench/chunked.js';
 import { benchCopy } from '../../bench/copy.js';
+import { benchDisk } from '../../bench/disk-target.js';
 import { type CachePolicy, median, saveResult, type Timing } from '../../bench/measure.js';
 import type { ModelSweep } from '../../bench/model.js';
 import type { ModelCosts } from '../../bench/model-costs.js';
@@ -692,5 +693,29 @@ function modelChart(m: ModelSweep): string {
     `Nightly backup of ${m.fleet.volumes} volumes (${formatBytes(m.fleet.allocatedBytes)} allocated): window needed`,
     { x: 'dirty fraction of a night (%)', y: 'window needed (log scale)', xTick: (v) => `${v}%`, yTick: hoursTick },
     series,
+  );
+}
+
+/** `bench disk`. */
+export async function runBenchDisk(o: GlobalOptions & { size: string; rounds: string; dir?: string; cache: string; json?: boolean; plot?: string; results: string }): Promise<void> {
+  if (!['auto', 'drop', 'fadvise', 'none'].includes(o.cache)) throw new PlexusError('E_INVALID', `--cache '${o.cache}' must be auto, drop, fadvise or none`);
+  const report = benchReporter('disk', Boolean(o.json));
+  const r = await benchDisk(homeOf(o, { create: true }), {
+    size: parseSize(o.size, 'size'),
+    rounds: intOpt(o.rounds, 'rounds', 1, 100),
+    dir: o.dir,
+    cache: o.cache as CachePolicy,
+    log: report.log,
+    onProgress: report.onProgress,
+  });
+  report.stop();
+  printTimedBench(
+    o,
+    r,
+    `Backup of ${formatBytes(r.sizeBytes)} to a disk library vs dd (best of ${r.rounds}), GiB/s`,
+    `the ratio is the median of the per-round ratios; per round: ${r.roundRatios.diskVsDd.map((x) => x.toFixed(3)).join(' ')}\n` +
+      `written to ${r.dir} (${r.fileSystem}${r.sourceOnSameFileSystem ? ', the file system of the source volume too' : ''})\n` +
+      `every contender started from: ${cacheDescription(r.cache)} (the source cached for both)\n` +
+      `load average (1 min) at start / end: ${r.loadAverage.start.toFixed(2)} / ${r.loadAverage.end.toFixed(2)} on ${r.machine.cores} cores`,
   );
 }

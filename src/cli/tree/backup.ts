@@ -1,4 +1,4 @@
-/** Declares `plexus backup run|schedule|policy|plan`, `plexus catalog jobs|show|rebuild|expire`, `plexus restore` (run by ../commands/backup.ts and ../commands/policy.ts). */
+/** Declares `plexus backup run|copy|schedule|policy|plan`, `plexus catalog jobs|show|rebuild|expire`, `plexus restore` (run by ../commands/backup.ts and ../commands/policy.ts). */
 import { Command, Option } from '../commander.js';
 import { lazy } from '../lazy.js';
 
@@ -29,6 +29,15 @@ export function backupCommand(): Command {
     .option('--hook-timeout <seconds>', 'longest a freeze or thaw command may run', '60')
     .option('--json', 'print the report as JSON')
     .action(lazy(load, (m) => m.runBackupRun));
+
+  cmd
+    .command('copy <job>')
+    .description("a second copy of a job in another library (disk to tape staging): read verified from the job's cartridges, recorded as another copy of the same job")
+    .requiredOption('--library <name>', 'library the copy goes to')
+    .option('--from-copy <n>', 'the copy to read (default: the first whose cartridges are all present)')
+    .option('--drive-timeout <seconds>', 'give up waiting for a free drive of that library after this long (default: wait)')
+    .option('--json', 'print the report as JSON')
+    .action(lazy(load, (m) => m.runBackupCopy));
 
   const schedule = cmd.command('schedule').description('the backup processing table: number, date/time, target');
   schedule

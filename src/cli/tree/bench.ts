@@ -1,4 +1,4 @@
-/** Declares `plexus bench copy|resync|backup|chunked|nbd|replay|replicate|catalog|scale|restore|split|model|startup` (run by ../commands/bench.ts). */
+/** Declares `plexus bench copy|resync|backup|disk|chunked|nbd|replay|replicate|catalog|scale|restore|split|model|startup` (run by ../commands/bench.ts). */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_FRACTIONS, DEFAULT_GRANULARITIES } from '../../bench/defaults.js';
@@ -51,6 +51,17 @@ export function benchCommand(): Command {
     .option('--plot <file.svg>', 'write a bar chart of the throughputs')
     .option('--results <dir>', 'where to store the JSON result', DEFAULT_RESULTS)
     .action(lazy(load, (m) => m.runBenchBackup));
+  bench
+    .command('disk')
+    .description('backup of a dense volume to a disk library in DIR vs dd bs=1M conv=fsync to the same directory (median of per-round ratios)')
+    .option('--size <size>', 'volume size', '1G')
+    .option('--rounds <n>', 'rounds; the ratio is the median of the per-round ratios', '3')
+    .option('--dir <dir>', 'directory both write to (default: under the system temporary directory); typically on the disk a disk library would use')
+    .option('--cache <mode>', 'start of every contender: drop (page cache, root), fadvise (the files), none (sync only), auto', 'auto')
+    .option('--json', 'print the result as JSON')
+    .option('--plot <file.svg>', 'write a bar chart of the throughputs')
+    .option('--results <dir>', 'where to store the JSON result', DEFAULT_RESULTS)
+    .action(lazy(load, (m) => m.runBenchDisk));
   bench
     .command('chunked')
     .description('redundant streams: chunked EXTENDED COPY vs single-stream backup, switch-over cost, parallel copies')
