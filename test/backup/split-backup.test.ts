@@ -144,6 +144,31 @@ describe('backup run --from-mirror', () => {
     expect(checksum(s.home, 'big', '--length', '8M')).toBe(checksum(s.home, 'p'));
   });
 
+  it('borrows a free volume from a pool when the primary has no pair, and gives it back however it ends', () => {
+    ok(s.home, 'library', 'create', 'lib', '--slots', '4', '--drives', '1', '--cartridge-size', '64M', '--block-size', '64K');
+    ok(s.home, 'volume', 'create', 'p', '--size', '8M');
+    ok(s.home, 'volume', 'write', 'p', '--random', '8M', '--seed', '3');
+    ok(s.home, 'volume', 'create', 'tiny', '--size', '4M');
+    ok(s.home, 'volume', 'create', 'spare', '--size', '8M');
+    const image = checksum(s.home, 'p');
+    const pairs = (): unknown[] => JSON.parse(ok(s.home, 'pair', 'display', '--json').stdout) as unknown[];
+    const r = JSON.parse(ok(s.home, 'backup', 'run', 'p', '--from-mirror', '--pool', 'tiny,spare', '--json').stdout) as FlowReport;
+    expect(r.steps.map((x) => x.step)).toEqual(['pair', 'split', 'backup', 'return']);
+    expect([r.plex, r.source, r.backup.consistency]).toEqual(['spare', 'spare', 'consistent']);
+    expect(pairs()).toEqual([]);
+    const out = path.join(s.dir, 'pooled');
+    ok(s.home, 'restore', String(r.backup.job), '--to', out);
+    expect(sha256(fs.readFileSync(out))).toBe(image);
+
+    // A failed backup still gives the volume back.
+    process.env.PLEXUS_FAILPOINTS = 'split-backup.backup';
+    expectFailure(plexus(s.home, 'backup', 'run', 'p', '--from-mirror', '--pool', 'spare'), 'E_INJECTED', 'back to the pool');
+    delete process.env.PLEXUS_FAILPOINTS;
+    expect(pairs()).toEqual([]);
+    // Nothing free and large enough.
+    expectFailure(plexus(s.home, 'backup', 'run', 'p', '--from-mirror', '--pool', 'tiny,ghost'), 'E_RESOURCES', 'tiny is smaller', 'ghost does not exist');
+  });
+
   it('runs hooks around a plain backup too, and thaws when the backup fails', () => {
     const log = setup();
     ok(s.home, 'volume', 'create', 'v', '--size', '4M');
