@@ -253,18 +253,8 @@ const HANDLERS: Record<string, Handler> = {
   },
   'backup.run': async (core, p, ctx) => {
     const source = p.str('source');
-    const mode = p.optStr('mode') ?? 'single';
-    if (!BACKUP_MODES.includes(mode as BackupMode)) throw new PlexusError('E_INVALID', `mode must be one of ${BACKUP_MODES.join(', ')}, not '${mode}'`);
-    const opts = {
-      host: p.optStr('host'),
-      mode: mode as BackupMode,
-      library: p.optStr('library'),
-      streams: p.optNum('streams'),
-      chunk: p.optNum('chunk'),
-      commandTimeoutMs: p.optNum('commandTimeoutMs'),
-      driveTimeoutMs: p.optNum('driveTimeoutMs'),
-      streamWaitMs: p.optNum('streamWaitMs'),
-    };
+    // Hooks go to backup.hooked; a plain run has none.
+    const opts = flowOpts(p);
     const run = (j: JobContext, log: (line: string) => void) => runBackup(core.home, source, { ...opts, signal: j.signal, onProgress: j.onProgress, onLog: log });
     if (p.flag('background')) {
       const { id } = core.jobs.start('backup', source, true, (j) => run(j, (line) => core.log.event('job-log', { job: id, line })));
@@ -312,7 +302,7 @@ export async function handleRequest(core: AgentCore, method: string, params: Par
   return h(core, new ParamReader(method, params), ctx);
 }
 
-/** The options of a backup with hooks (and a split-mirror backup) from a request. */
+/** The options of a backup (with its hooks, for a split-mirror or hooked backup) from a request. */
 function flowOpts(p: ParamReader) {
   const mode = p.optStr('mode') ?? 'single';
   if (!BACKUP_MODES.includes(mode as BackupMode)) throw new PlexusError('E_INVALID', `mode must be one of ${BACKUP_MODES.join(', ')}, not '${mode}'`);

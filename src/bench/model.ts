@@ -8,6 +8,7 @@
  * deterministic for a given seed, so it is unit-tested by hand-checkable cases.
  */
 import { PlexusError } from '../errors.js';
+import { seededRandom } from './random.js';
 
 const GiB = 2 ** 30;
 
@@ -31,17 +32,7 @@ export interface FleetOptions {
   seed: number;
 }
 
-/** mulberry32: a small seeded generator, so a fleet is the same on every run with its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 
 /**
  * The allocated bytes of each volume of the fleet, in volume order. Log-uniform sizes:

@@ -21,6 +21,7 @@ import { copyVolume } from '../volumes/copy.js';
 import { DEFAULT_FRACTIONS, DEFAULT_GRANULARITIES } from './defaults.js';
 import { describeMachine, type MachineInfo } from './machine.js';
 import { now, runTool, since } from './measure.js';
+import { seededRandom } from './random.js';
 
 export { DEFAULT_FRACTIONS, DEFAULT_GRANULARITIES };
 
@@ -141,17 +142,7 @@ const R = 'bench-resync-r';
 /** Largest single write when dirtying adjacent regions. */
 const MAX_WRITE = 4 << 20;
 
-/** mulberry32: a small seeded generator, so a run's regions can be reproduced. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 
 /** `k` distinct region numbers out of `n`, sorted (a partial Fisher-Yates shuffle). */
 export function pickRegions(n: number, k: number, random: () => number): Uint32Array {

@@ -44,6 +44,33 @@ async function waitFor(pred: () => boolean, what: string): Promise<void> {
   }
 }
 
+/**
+ * An agent serving the home, and an ext4 made on primary `p`'s NBD export through
+ * nbdfuse and a loop device, mounted; returns the mount point. Undone in afterEach.
+ */
+async function ext4OnExport(sizeMiB: number): Promise<string> {
+  const sock = path.join(s.dir, 'nbd.sock');
+  agent = await startAgent(s.home, '--nbd-socket', sock);
+  const fuseDir = path.join(s.dir, 'fuse');
+  const mnt = path.join(s.dir, 'mnt');
+  fs.mkdirSync(fuseDir);
+  fs.mkdirSync(mnt);
+  const disk = path.join(fuseDir, 'disk');
+  const fuse: ChildProcess = spawn('nbdfuse', [disk, `nbd+unix:///p?socket=${sock}`], { stdio: 'ignore' });
+  undo.push(() => {
+    // As root a FUSE mount comes off with umount (Debian's nbdfuse brings no fusermount).
+    spawnSync('umount', [fuseDir]);
+    fuse.kill('SIGKILL');
+  });
+  await waitFor(() => fs.existsSync(disk) && fs.statSync(disk).size === sizeMiB << 20, 'nbdfuse to show the export');
+  const loop = sh('losetup', ['-f', '--show', disk]).trim();
+  undo.push(() => sh('losetup', ['-d', loop]));
+  sh('mkfs.ext4', ['-q', loop]);
+  sh('mount', [loop, mnt]);
+  undo.push(() => sh('umount', [mnt]));
+  return mnt;
+}
+
 describe('a file system on an NBD export', () => {
   it('ext4 through nbdfuse and a loop device, split under fsfreeze: the secondary is a clean, consistent image', async () => {
     expect(process.getuid?.(), 'this test needs root: loop devices, mount and FUSE').toBe(0);
@@ -51,25 +78,7 @@ describe('a file system on an NBD export', () => {
     ok(s.home, 'volume', 'create', 'p', '--size', '256M');
     ok(s.home, 'volume', 'create', 's', '--size', '256M');
     ok(s.home, 'pair', 'create', 'p', 's');
-    const sock = path.join(s.dir, 'nbd.sock');
-    agent = await startAgent(s.home, '--nbd-socket', sock);
-    const fuseDir = path.join(s.dir, 'fuse');
-    const mnt = path.join(s.dir, 'mnt');
-    fs.mkdirSync(fuseDir);
-    fs.mkdirSync(mnt);
-    const disk = path.join(fuseDir, 'disk');
-    const fuse: ChildProcess = spawn('nbdfuse', [disk, `nbd+unix:///p?socket=${sock}`], { stdio: 'ignore' });
-    undo.push(() => {
-      // As root a FUSE mount comes off with umount (Debian's nbdfuse brings no fusermount).
-      spawnSync('umount', [fuseDir]);
-      fuse.kill('SIGKILL');
-    });
-    await waitFor(() => fs.existsSync(disk) && fs.statSync(disk).size === 256 << 20, 'nbdfuse to show the export');
-    const loop = sh('losetup', ['-f', '--show', disk]).trim();
-    undo.push(() => sh('losetup', ['-d', loop]));
-    sh('mkfs.ext4', ['-q', loop]);
-    sh('mount', [loop, mnt]);
-    undo.push(() => sh('umount', [mnt]));
+    const mnt = await ext4OnExport(256);
     const before = crypto.randomBytes(12 << 20);
     fs.writeFileSync(path.join(mnt, 'before'), before);
     fs.mkdirSync(path.join(mnt, 'dir'));
@@ -115,24 +124,7 @@ describe('a file system on an NBD export', () => {
     ok(s.home, 'volume', 'create', 'p', '--size', '128M');
     ok(s.home, 'volume', 'create', 's', '--size', '128M');
     ok(s.home, 'pair', 'create', 'p', 's');
-    const sock = path.join(s.dir, 'nbd.sock');
-    agent = await startAgent(s.home, '--nbd-socket', sock);
-    const fuseDir = path.join(s.dir, 'fuse');
-    const mnt = path.join(s.dir, 'mnt');
-    fs.mkdirSync(fuseDir);
-    fs.mkdirSync(mnt);
-    const disk = path.join(fuseDir, 'disk');
-    const fuse: ChildProcess = spawn('nbdfuse', [disk, `nbd+unix:///p?socket=${sock}`], { stdio: 'ignore' });
-    undo.push(() => {
-      spawnSync('umount', [fuseDir]);
-      fuse.kill('SIGKILL');
-    });
-    await waitFor(() => fs.existsSync(disk) && fs.statSync(disk).size === 128 << 20, 'nbdfuse to show the export');
-    const loop = sh('losetup', ['-f', '--show', disk]).trim();
-    undo.push(() => sh('losetup', ['-d', loop]));
-    sh('mkfs.ext4', ['-q', loop]);
-    sh('mount', [loop, mnt]);
-    undo.push(() => sh('umount', [mnt]));
+    const mnt = await ext4OnExport(128);
     const files = new Map<string, Buffer>();
     for (let i = 0; i < 8; i++) files.set(`f${i}`, crypto.randomBytes((i + 1) << 18));
     fs.mkdirSync(path.join(mnt, 'data'));
