@@ -269,7 +269,7 @@ const HANDLERS: Record<string, Handler> = {
     if (toVolume !== undefined) {
       const mirror = p.optStr('mirror') === 'resync' ? 'resync' : 'duplex';
       // The agent's exports are the volume's users: paused for the restore.
-      const users = core.exports ? { clients: (v: string) => core.exports!.clients(v), pause: (v: string) => core.exports!.pause(v) } : undefined;
+      const users = core.exports;
       // Its pairs may be split and resynced: nothing else may run on them meanwhile.
       core.exclusive([toVolume]);
       return core

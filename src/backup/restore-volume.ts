@@ -11,14 +11,13 @@
  * The volume's users are stopped first (step 503): with the agent, a volume with NBD
  * clients is refused unless `force`, and then its export is paused for the restore.
  */
-import { Catalog } from '../catalog/catalog.js';
 import { callNative, guarded, PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
 import { Mirrors } from '../mirror/mirrors.js';
 import { PlexSet } from '../mirror/plexset.js';
 import { isDuplexing } from '../mirror/states.js';
 import { type NativePlex, native } from '../native/binding.js';
-import { cartridgesPresent, planRestore, type RestoreOptions, type RestorePlan, readSegments } from './restore.js';
+import { planHomeRestore, type RestoreOptions, type RestorePlan, readSegments } from './restore.js';
 
 /** How a mirrored primary's pairs get the restored bytes. */
 export type RestoreMirrorMode = 'duplex' | 'resync';
@@ -66,19 +65,10 @@ export function restoreToVolume(home: Home, jobId: number, volume: string, opts:
   return guarded(() => restore(home, jobId, volume, opts));
 }
 
-function plan(home: Home, jobId: number, opts: RestoreOptions): RestorePlan {
-  const catalog = Catalog.open(home);
-  try {
-    return planRestore(catalog, jobId, { ...opts, usable: cartridgesPresent(home) });
-  } finally {
-    catalog.close();
-  }
-}
-
 async function restore(home: Home, jobId: number, volume: string, opts: VolumeRestoreOptions): Promise<VolumeRestoreReport> {
   const started = Date.now();
   const log = (line: string): void => opts.onLog?.(line);
-  const planned = plan(home, jobId, opts);
+  const planned = planHomeRestore(home, jobId, opts);
   const { job, from, length } = planned;
   const mirrors = new Mirrors(home);
   const info = mirrors.store.open(volume, { readOnly: true }).info();
@@ -158,22 +148,9 @@ async function restoreThrough(home: Home, mirrors: Mirrors, volume: string, plan
   const v = set ? undefined : mirrors.store.open(volume);
   try {
     const plex: NativePlex = set?.plex ?? PlexSet.plexFor?.(v!) ?? callNative(() => native.NativePlex.create(v!.handle));
-    let bytes = 0;
-    const cancelled = (): PlexusError => new PlexusError('E_CANCELLED', `restore of job ${planned.job.id} into ${volume} cancelled after ${bytes} bytes: the volume holds part of it`);
-    const loaded = await readSegments(home, planned, opts, cancelled, async (tape, s, a, b, before) => {
-      const whole = a === 0 && b === s.length;
-      const r = await tape.readSegment(s.fileNumber, plex, s.sourceOffset + a, {
-        firstBlock: s.firstBlock,
-        expectedLength: s.length,
-        expectedDigest: s.checksum,
-        range: whole ? undefined : { offset: a, length: b - a },
-        signal: opts.signal,
-        onProgress: (e) => opts.onProgress?.({ ...e, done: before + e.done, total: planned.length }),
-      });
-      bytes += r.bytes;
-      return r.bytes;
-    });
-    return { bytes, loaded };
+    const cancelled = (): PlexusError => new PlexusError('E_CANCELLED', `restore of job ${planned.job.id} into ${volume} cancelled: the volume holds part of it`);
+    // In place: source offset o goes to the volume's offset o.
+    return await readSegments(home, planned, opts, cancelled, plex, 0);
   } finally {
     set?.close();
   }

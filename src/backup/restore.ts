@@ -8,6 +8,7 @@ import path from 'node:path';
 import { Catalog, type JobRow, type SegmentRow } from '../catalog/catalog.js';
 import { asPlexusError, fromSystem, guarded, PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
+import type { NativePlex } from '../native/binding.js';
 import type { ProgressCallback } from '../progress.js';
 import { logBackupManager } from '../resources/log.js';
 import { TapeDrive } from '../tape/drive.js';
@@ -126,19 +127,21 @@ export function planRestore(catalog: Catalog, jobId: number, opts: { offset?: nu
 }
 
 /**
- * Reads the segments of `planned` in order, loading each cartridge once (a drive of each
- * library claimed for the whole restore, each cartridge locked while loaded, waits for
- * either logged), handing each segment's part inside the range, `[a, b)` relative to the
- * segment, to `read` with the bytes delivered before it; returns the cartridges loaded.
- * Everything claimed is released however it ends.
+ * Reads the segments of `planned` in order into `dest` (a file, or a volume's write path),
+ * the byte at source offset `o` going to `o - shift` (a file holds the range from its
+ * start: `shift` is the range's first byte; a volume holds it in place: 0), every block
+ * and segment verified. Each cartridge is loaded once (a drive of each library claimed for
+ * the whole restore, each cartridge locked while loaded, waits logged); everything claimed
+ * is released however it ends. Returns the cartridges loaded and the bytes delivered.
  */
 export async function readSegments(
   home: Home,
   planned: RestorePlan,
-  opts: Pick<RestoreOptions, 'signal' | 'onLog'>,
+  opts: Pick<RestoreOptions, 'signal' | 'onLog' | 'onProgress'>,
   cancelled: () => PlexusError,
-  read: (tape: TapeDrive, s: SegmentRow, a: number, b: number, before: number) => Promise<number>,
-): Promise<string[]> {
+  dest: string | NativePlex,
+  shift: number,
+): Promise<{ loaded: string[]; bytes: number }> {
   // Each step also goes to the backup manager's log, as a backup's do (Fig. 10).
   const what = `restore of job ${planned.job.id}`;
   const log = (line: string): void => {
@@ -146,9 +149,9 @@ export async function readSegments(
     opts.onLog?.(line);
   };
   try {
-    const loaded = await readAll(home, planned, opts, cancelled, read, log);
-    logBackupManager(home, `${what}: done, ${planned.length} bytes from byte ${planned.from} read from ${loaded.join(', ')}; drives released`);
-    return loaded;
+    const r = await readAll(home, planned, opts, cancelled, dest, shift, log);
+    logBackupManager(home, `${what}: done, ${r.bytes} bytes from byte ${planned.from} read from ${r.loaded.join(', ')}; drives released`);
+    return r;
   } catch (e) {
     logBackupManager(home, `${what}: failed (${(e as Error).message}); drives and cartridges released`);
     throw e;
@@ -158,11 +161,12 @@ export async function readSegments(
 async function readAll(
   home: Home,
   planned: RestorePlan,
-  opts: Pick<RestoreOptions, 'signal'>,
+  opts: Pick<RestoreOptions, 'signal' | 'onProgress'>,
   cancelled: () => PlexusError,
-  read: (tape: TapeDrive, s: SegmentRow, a: number, b: number, before: number) => Promise<number>,
+  dest: string | NativePlex,
+  shift: number,
   log: (line: string) => void,
-): Promise<string[]> {
+): Promise<{ loaded: string[]; bytes: number }> {
   const loaded: string[] = [];
   const claims = new Map<string, DriveClaim>();
   let current: { barcode: string; tape: TapeDrive; release: () => void } | undefined;
@@ -215,9 +219,19 @@ async function readAll(
       // The part of this segment inside the range, relative to the segment.
       const a = Math.max(from, s.sourceOffset) - s.sourceOffset;
       const b = Math.min(end, s.sourceOffset + s.length) - s.sourceOffset;
-      done += await read(current.tape, s, a, b, done);
+      const whole = a === 0 && b === s.length;
+      const before = done;
+      const r = await current.tape.readSegment(s.fileNumber, dest, s.sourceOffset + a - shift, {
+        firstBlock: s.firstBlock,
+        expectedLength: s.length,
+        expectedDigest: s.checksum,
+        range: whole ? undefined : { offset: a, length: b - a },
+        signal: opts.signal,
+        onProgress: (e) => opts.onProgress?.({ ...e, done: before + e.done, total: length }),
+      });
+      done += r.bytes;
     }
-    return loaded;
+    return { loaded, bytes: done };
   } finally {
     current?.release();
     for (const c of claims.values()) c.release();
@@ -239,15 +253,19 @@ export function cartridgesPresent(home: Home): (s: SegmentRow) => boolean {
   };
 }
 
-async function restore(home: Home, jobId: number, to: string, opts: RestoreOptions): Promise<RestoreReport> {
-  const started = Date.now();
+/** `planRestore` on the home's catalog, preferring a copy whose cartridges are all present. */
+export function planHomeRestore(home: Home, jobId: number, opts: { offset?: number; length?: number } = {}): RestorePlan {
   const catalog = Catalog.open(home);
-  let planned: RestorePlan;
   try {
-    planned = planRestore(catalog, jobId, { ...opts, usable: cartridgesPresent(home) });
+    return planRestore(catalog, jobId, { ...opts, usable: cartridgesPresent(home) });
   } finally {
     catalog.close();
   }
+}
+
+async function restore(home: Home, jobId: number, to: string, opts: RestoreOptions): Promise<RestoreReport> {
+  const started = Date.now();
+  const planned = planHomeRestore(home, jobId, opts);
   const { job, from, length, copy, segments: plan } = planned;
   const dest = path.resolve(to);
   if (fs.existsSync(dest) && !opts.force) throw new PlexusError('E_EXISTS', `${dest} exists; restore with --force to replace it`);
@@ -261,28 +279,9 @@ async function restore(home: Home, jobId: number, to: string, opts: RestoreOptio
     throw fromSystem(e, partial);
   }
 
-  let done = 0;
-  let loaded: string[] = [];
+  let read: { loaded: string[]; bytes: number };
   try {
-    loaded = await readSegments(
-      home,
-      planned,
-      opts,
-      () => cancelledRestore(jobId, dest),
-      async (tape, s, a, b, base) => {
-        const whole = a === 0 && b === s.length;
-        const r = await tape.readSegment(s.fileNumber, partial, s.sourceOffset + a - from, {
-          firstBlock: s.firstBlock,
-          expectedLength: s.length,
-          expectedDigest: s.checksum,
-          range: whole ? undefined : { offset: a, length: b - a },
-          signal: opts.signal,
-          onProgress: (e) => opts.onProgress?.({ ...e, done: base + e.done, total: length }),
-        });
-        done += r.bytes;
-        return r.bytes;
-      },
-    );
+    read = await readSegments(home, planned, opts, () => cancelledRestore(jobId, dest), partial, from);
     if (opts.signal?.aborted) throw cancelledRestore(jobId, dest);
     fs.renameSync(partial, dest);
   } catch (e) {
@@ -291,5 +290,5 @@ async function restore(home: Home, jobId: number, to: string, opts: RestoreOptio
     if (opts.signal?.aborted || (e instanceof PlexusError && e.code === 'E_CANCELLED')) throw cancelledRestore(jobId, dest, e);
     throw asPlexusError(fromSystem(e, partial));
   }
-  return { job: jobId, target: job.target, to: dest, offset: from, bytes: done, segments: plan.length, loaded, copy, elapsedMs: Date.now() - started };
+  return { job: jobId, target: job.target, to: dest, offset: from, bytes: read.bytes, segments: plan.length, loaded: read.loaded, copy, elapsedMs: Date.now() - started };
 }

@@ -20,7 +20,7 @@
 import { PlexusError } from '../errors.js';
 import type { Home } from '../home/home.js';
 import { describeHook, type HookResult, runHook } from '../mirror/hooks.js';
-import { Mirrors, type ResyncResult } from '../mirror/mirrors.js';
+import { Mirrors, type ResyncResult, type SplitReport } from '../mirror/mirrors.js';
 import { stage } from '../mirror/plexes.js';
 import type { PairRecord } from '../mirror/record.js';
 import { failpoint } from '../util/failpoints.js';
@@ -155,7 +155,7 @@ async function flow(
 
   // Freeze, split, thaw: Mirrors.split runs the hooks around the split and thaws
   // whatever the split did; a failed freeze splits nothing and runs no thaw.
-  let split: Awaited<ReturnType<Mirrors['split']>>;
+  let split: SplitReport;
   let resync: ResyncResult[] = [];
   let source = plex;
   const t0 = Date.now();
@@ -165,11 +165,11 @@ async function flow(
       split = r.split;
       resync = r.resync;
       source = opts.stage;
-      recordSplit(step, split, t0);
+      recordSplit(step, split);
       step({ step: 'stage', ok: true, ms: r.splitWindowMs, detail: `${plex} copied to ${opts.stage}, ${r.copy.bytesCopied} bytes; pair resynced` });
     } else {
       split = await mirrors.split({ primary, plex }, hooks);
-      recordSplit(step, split, t0);
+      recordSplit(step, split);
     }
   } catch (e) {
     const f = e instanceof PlexusError ? e : new PlexusError('E_IO', String(e));
@@ -225,9 +225,9 @@ async function flow(
 }
 
 /** The steps of a split as its report tells them. */
-function recordSplit(step: (s: FlowStep) => void, split: Awaited<ReturnType<Mirrors['split']>>, t0: number): void {
+function recordSplit(step: (s: FlowStep) => void, split: SplitReport): void {
   if (split.freeze) step({ step: 'freeze', ok: true, ms: split.freeze.ms, detail: describeHook('freeze', split.freeze) });
-  step({ step: 'split', ok: true, ms: split.frozenMs ?? Date.now() - t0, detail: `${split.pairs.join(', ')} at ${split.splitAt}` });
+  step({ step: 'split', ok: true, ms: split.splitMs, detail: `${split.pairs.join(', ')} at ${split.splitAt}` });
   if (split.thaw) step({ step: 'thaw', ok: true, ms: split.thaw.ms, detail: describeHook('thaw', split.thaw) });
 }
 

@@ -60,6 +60,8 @@ export interface SplitReport {
   thaw?: HookResult;
   /** From the start of the freeze command to the end of the thaw command. */
   frozenMs?: number;
+  /** The split itself (every pair at one write boundary, records saved). */
+  splitMs: number;
 }
 
 /** Options of `resync`. */
@@ -346,6 +348,7 @@ export class Mirrors {
       }
       let splitAt: string | undefined;
       let failure: unknown;
+      const splitStarted = Date.now();
       try {
         failpoint('pair-split');
         callNative(() => PlexSet.splitAll(pairs.map((p) => p.mirror)));
@@ -379,6 +382,7 @@ export class Mirrors {
           }
         }
       }
+      const splitMs = Date.now() - splitStarted;
       // The freeze succeeded (or there was none): the thaw runs whatever happened.
       let thaw: HookResult | undefined;
       let thawError: HookError | undefined;
@@ -400,7 +404,7 @@ export class Mirrors {
         this.records.save(p.record);
       }
       if (thawError) throw new HookError(thawError.code, `the pairs were split, but ${thawError.message}`, thawError.hook, { cause: thawError });
-      return { pairs: pairs.map((p) => `${p.record.primary} → ${p.record.secondary}`), splitAt: splitAt!, freeze, thaw, frozenMs };
+      return { pairs: pairs.map((p) => `${p.record.primary} → ${p.record.secondary}`), splitAt: splitAt!, freeze, thaw, frozenMs, splitMs };
     } finally {
       for (const s of sets.values()) s.close();
     }

@@ -71,6 +71,19 @@ async function ext4OnExport(sizeMiB: number): Promise<string> {
   return mnt;
 }
 
+/** Checks the ext4 image `img` with e2fsck, mounts it read-only and runs `check` on it. */
+function checkedMount(img: string, check: (mnt: string) => void): void {
+  const fsck = spawnSync('e2fsck', ['-fn', img], { encoding: 'utf8' });
+  expect(fsck.status, fsck.stdout + fsck.stderr).toBe(0);
+  const mnt = fs.mkdtempSync(path.join(s.dir, 'ro-'));
+  sh('mount', ['-o', 'ro,loop', img, mnt]);
+  try {
+    check(mnt);
+  } finally {
+    sh('umount', [mnt]);
+  }
+}
+
 describe('a file system on an NBD export', () => {
   it('ext4 through nbdfuse and a loop device, split under fsfreeze: the secondary is a clean, consistent image', async () => {
     expect(process.getuid?.(), 'this test needs root: loop devices, mount and FUSE').toBe(0);
@@ -91,13 +104,7 @@ describe('a file system on an NBD export', () => {
     expect(pair.state).toBe('PSUS');
     expect(pair.dirtyBytes).toBeGreaterThan(0);
     // The secondary's data file, checked and mounted on its own.
-    const img = path.join(s.home, 'volumes', 's.img');
-    const fsck = spawnSync('e2fsck', ['-fn', img], { encoding: 'utf8' });
-    expect(fsck.status, fsck.stdout + fsck.stderr).toBe(0);
-    const mnt2 = path.join(s.dir, 'mnt2');
-    fs.mkdirSync(mnt2);
-    sh('mount', ['-o', 'ro,loop', img, mnt2]);
-    try {
+    checkedMount(path.join(s.home, 'volumes', 's.img'), (mnt2) => {
       expect(
         crypto
           .createHash('sha256')
@@ -106,9 +113,7 @@ describe('a file system on an NBD export', () => {
       ).toBe(crypto.createHash('sha256').update(before).digest('hex'));
       expect(fs.readFileSync(path.join(mnt2, 'dir', 'note'), 'utf8')).toBe('written before the freeze\n');
       expect(fs.existsSync(path.join(mnt2, 'after'))).toBe(false);
-    } finally {
-      sh('umount', [mnt2]);
-    }
+    });
     // Unwind the stack, then stop the agent cleanly and resync.
     for (const u of undo.reverse()) u();
     undo.length = 0;
@@ -147,17 +152,10 @@ describe('a file system on an NBD export', () => {
     // The backup, restored to a file, is a clean ext4 with exactly the files of the freeze.
     const img = path.join(s.dir, 'restored.img');
     ok(s.home, 'restore', String(r.backup.job), '--to', img);
-    const fsck = spawnSync('e2fsck', ['-fn', img], { encoding: 'utf8' });
-    expect(fsck.status, fsck.stdout + fsck.stderr).toBe(0);
-    const mnt2 = path.join(s.dir, 'mnt2');
-    fs.mkdirSync(mnt2);
-    sh('mount', ['-o', 'ro,loop', img, mnt2]);
-    try {
+    checkedMount(img, (mnt2) => {
       expect(fs.readdirSync(path.join(mnt2, 'data')).sort()).toEqual([...files.keys()].sort());
       for (const [name, data] of files) expect(Buffer.compare(fs.readFileSync(path.join(mnt2, 'data', name)), data), name).toBe(0);
       expect(fs.existsSync(path.join(mnt2, 'after'))).toBe(false);
-    } finally {
-      sh('umount', [mnt2]);
-    }
+    });
   });
 });

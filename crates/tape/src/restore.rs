@@ -33,14 +33,7 @@ pub trait Sink: Send {
     /// a sink that can leaves them unallocated. The default writes zeroes, 1 MiB at a
     /// time.
     fn zero(&mut self, offset: u64, len: u64) -> Result<()> {
-        let zeroes = vec![0u8; ZERO_PIECE.min(len) as usize];
-        let mut at = 0u64;
-        while at < len {
-            let n = ZERO_PIECE.min(len - at) as usize;
-            self.write_at(offset + at, zeroes.get(..n).unwrap_or_default())?;
-            at += n as u64;
-        }
-        Ok(())
+        in_zero_pieces(offset, len, |at, zeroes| self.write_at(at, zeroes))
     }
     /// Called once after the last write (a file or device sink syncs here).
     fn finish(&mut self) -> Result<()> {
@@ -50,6 +43,18 @@ pub trait Sink: Send {
 
 /// Zeroes a sink's default `zero` writes at once.
 const ZERO_PIECE: u64 = 1 << 20;
+
+/// Calls `write` with zeroes covering `[offset, offset+len)`, a bounded piece at a time.
+fn in_zero_pieces<E>(offset: u64, len: u64, mut write: impl FnMut(u64, &[u8]) -> std::result::Result<(), E>) -> std::result::Result<(), E> {
+    let zeroes = vec![0u8; ZERO_PIECE.min(len) as usize];
+    let mut at = 0u64;
+    while at < len {
+        let n = ZERO_PIECE.min(len - at) as usize;
+        write(offset + at, zeroes.get(..n).unwrap_or_default())?;
+        at += n as u64;
+    }
+    Ok(())
+}
 
 /// Restores into a block device (a volume) from `base` on.
 pub struct DeviceSink<'a> {
@@ -137,16 +142,7 @@ fn punch(file: &File, offset: u64, len: u64) -> std::io::Result<()> {
     use rustix::fs::{fallocate, FallocateFlags};
     match fallocate(file, FallocateFlags::PUNCH_HOLE | FallocateFlags::KEEP_SIZE, offset, len) {
         Ok(()) => Ok(()),
-        Err(e) if e == rustix::io::Errno::OPNOTSUPP => {
-            let zeroes = vec![0u8; ZERO_PIECE.min(len) as usize];
-            let mut at = 0u64;
-            while at < len {
-                let n = ZERO_PIECE.min(len - at) as usize;
-                file.write_all_at(zeroes.get(..n).unwrap_or_default(), offset + at)?;
-                at += n as u64;
-            }
-            Ok(())
-        }
+        Err(e) if e == rustix::io::Errno::OPNOTSUPP => in_zero_pieces(offset, len, |at, zeroes| file.write_all_at(zeroes, at)),
         Err(e) => Err(e.into()),
     }
 }
